@@ -1,0 +1,290 @@
+/* The only code that runs between clone and execve. It must stay async-signal-safe:
+   raw system calls on memory prepared by the Swift parent, no malloc, no stdio, no locks. */
+#define _GNU_SOURCE
+#include "veil_spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+static void write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static int read_all(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void send_msg(int fd, uint32_t type, const void *payload, uint32_t len) {
+    struct veil_sync_header h = { type, len };
+    write_all(fd, &h, sizeof h);
+    if (len) write_all(fd, payload, len);
+}
+
+static __attribute__((noreturn)) void fail(int fd, int step) {
+    int32_t body[2] = { errno, step };
+    send_msg(fd, VEIL_SYNC_CHILD_ERROR, body, sizeof body);
+    _exit(1);
+}
+
+void veil_reset_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < 65; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        sigaction(sig, &sa, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int veil_sigmask_block_all(void) {
+    sigset_t all;
+    sigfillset(&all);
+    return sigprocmask(SIG_BLOCK, &all, NULL) == 0 ? 0 : -errno;
+}
+
+/* The init: protect the binary, arrange fds, exec `veil init`. */
+static __attribute__((noreturn)) void run_init(const struct veil_spawn_plan *plan) {
+    int sync = plan->sync_fd;
+    if (plan->protect_exe && plan->exe_fd < 0) {
+        /* CVE-2019-5736: the container must never be able to write the runtime binary. In this
+           private mount namespace the binary is reached only through a read-only bind mount,
+           so /proc/<init>/exe opens read-only. Propagation is cut first so nothing reaches the host. */
+        if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) fail(sync, VEIL_STEP_PROTECT_EXE);
+        if (mount(plan->exe_path, plan->exe_path, NULL, MS_BIND, NULL) < 0) fail(sync, VEIL_STEP_PROTECT_EXE);
+        if (mount(NULL, plan->exe_path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+            fail(sync, VEIL_STEP_PROTECT_EXE);
+    }
+    int base = 3 + plan->preserve_fds;
+    for (int i = 0; i < plan->extra_count; i++) {
+        if (plan->extra_fds[i] < 0) continue;
+        if (dup2(plan->extra_fds[i], base + i) < 0) fail(sync, VEIL_STEP_FDS);
+    }
+    for (int fd = 3; fd < base; fd++) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+    /* CVE-2024-21626: none of the runtime's own descriptors may survive the exec. Marking them
+       close-on-exec (instead of closing) keeps a memfd copy of the binary usable by execveat. */
+    syscall(SYS_close_range, (unsigned int)(base + plan->extra_count), ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+    veil_reset_signals();
+    if (plan->exe_fd >= 0)
+        syscall(SYS_execveat, plan->exe_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
+    else
+        execve(plan->exe_path, plan->argv, plan->envp);
+    fail(base, VEIL_STEP_EXEC);
+}
+
+pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
+    pid_t stage1 = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    if (stage1 < 0) return -errno;
+    if (stage1 > 0) return stage1;
+
+    /* Stage 1: a single-threaded copy of the runtime. */
+    int sync = plan->sync_fd;
+    for (int i = 0; i < plan->join_count; i++) {
+        if (setns(plan->join_fds[i], plan->join_types[i]) < 0) fail(sync, VEIL_STEP_SETNS);
+    }
+    if (plan->unshare_user && unshare(CLONE_NEWUSER) < 0) fail(sync, VEIL_STEP_UNSHARE_USER);
+
+    /* The parent writes the id maps and places us in the cgroups before any other namespace exists. */
+    send_msg(sync, VEIL_SYNC_STAGE1_READY, NULL, 0);
+    struct veil_sync_header ack;
+    if (read_all(sync, &ack, sizeof ack) < 0 || ack.type != VEIL_SYNC_ACK) {
+        errno = ECANCELED;
+        fail(sync, VEIL_STEP_SYNC);
+    }
+    if (plan->unshare_user) {
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail(sync, VEIL_STEP_SETID);
+    }
+    if (plan->unshare_flags && unshare(plan->unshare_flags) < 0) fail(sync, VEIL_STEP_UNSHARE);
+    if ((plan->unshare_flags & CLONE_NEWTIME) && plan->timens_offsets) {
+        int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) fail(sync, VEIL_STEP_TIMENS);
+        if (write(fd, plan->timens_offsets, plan->timens_offsets_len) < 0) fail(sync, VEIL_STEP_TIMENS);
+        close(fd);
+    }
+    /* CLONE_PARENT: the init becomes the runtime's child (so `run` can wait for it, and a
+       subreaping shim inherits it when `create` exits); it is PID 1 of a new pid namespace. */
+    pid_t init = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+    if (init < 0) fail(sync, VEIL_STEP_CLONE);
+    if (init == 0) run_init(plan);
+    int32_t pid32 = init;
+    send_msg(sync, VEIL_SYNC_INIT_PID, &pid32, sizeof pid32);
+    _exit(0);
+}
+
+int veil_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct { uint64_t flags, mode, resolve; } how = { flags, mode, resolve };
+    long r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    return r < 0 ? -errno : (int)r;
+}
+
+int veil_pivot_root(const char *new_root, const char *put_old) {
+    return syscall(SYS_pivot_root, new_root, put_old) < 0 ? -errno : 0;
+}
+
+int veil_close_range(unsigned int first, unsigned int last, unsigned int flags) {
+    return syscall(SYS_close_range, first, last, flags) < 0 ? -errno : 0;
+}
+
+int veil_pidfd_open(pid_t pid, unsigned int flags) {
+    long r = syscall(SYS_pidfd_open, pid, flags);
+    return r < 0 ? -errno : (int)r;
+}
+
+int veil_pidfd_send_signal(int pidfd, int sig) {
+    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+int veil_memfd_create(const char *name, unsigned int flags) {
+    long r = syscall(SYS_memfd_create, name, flags);
+    return r < 0 ? -errno : (int)r;
+}
+
+int veil_capset(uint32_t effective[2], uint32_t permitted[2], uint32_t inheritable[2]) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = effective[i];
+        data[i].permitted = permitted[i];
+        data[i].inheritable = inheritable[i];
+    }
+    return syscall(SYS_capset, &header, data) < 0 ? -errno : 0;
+}
+
+int veil_capget(uint32_t effective[2], uint32_t permitted[2], uint32_t inheritable[2]) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) < 0) return -errno;
+    for (int i = 0; i < 2; i++) {
+        effective[i] = data[i].effective;
+        permitted[i] = data[i].permitted;
+        inheritable[i] = data[i].inheritable;
+    }
+    return 0;
+}
+
+int veil_execveat_fd(int fd, char *const argv[], char *const envp[]) {
+    syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+    return -errno;
+}
+
+int veil_send_fd(int sock, int fd, const char *data, size_t len) {
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = { (void *)data, len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+int veil_recv_fd(int sock, char *buf, size_t buflen) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { buf, buflen };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0) return -errno;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS) return -EBADMSG;
+    int fd;
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+    return fd;
+}
+
+int veil_ioctl_int(int fd, unsigned long request, int *value) {
+    return ioctl(fd, request, value) < 0 ? -errno : 0;
+}
+
+int veil_ioctl_ptr(int fd, unsigned long request, void *value) {
+    return ioctl(fd, request, value) < 0 ? -errno : 0;
+}
+
+int veil_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return prctl(option, a2, a3, a4, a5) < 0 ? -errno : 0;
+}
+
+int veil_setresuid(uid_t uid) { return setresuid(uid, uid, uid) < 0 ? -errno : 0; }
+int veil_setresgid(gid_t gid) { return setresgid(gid, gid, gid) < 0 ? -errno : 0; }
+
+int veil_pty_unlock(int master) {
+    int unlock = 0, number = -1;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0) return -errno;
+    if (ioctl(master, TIOCGPTN, &number) < 0) return -errno;
+    return number;
+}
+
+int veil_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0) < 0 ? -errno : 0; }
+
+int veil_dup_cloexec_above(int fd, int minimum) {
+    int r = fcntl(fd, F_DUPFD_CLOEXEC, minimum);
+    return r < 0 ? -errno : r;
+}
+
+int veil_set_cloexec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -errno;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    return fcntl(fd, F_SETFD, flags) < 0 ? -errno : 0;
+}

@@ -1,0 +1,216 @@
+import FoundationEssentials
+import Glibc
+
+/// A container's cgroup across every mounted hierarchy (cgroupfs driver).
+///
+/// Codable because `create` runs in one `veil` invocation and `kill`/`delete` in later ones:
+/// they reload this value from the state file instead of re-resolving paths, which could
+/// differ if the caller's own cgroup changed in between.
+public struct Cgroup: Sendable, Codable, Equatable {
+    /// Controller name ("memory", "cpu", "cpuacct", "name=systemd", "unified") -> absolute directory.
+    /// Co-mounted v1 controllers map to the same directory.
+    public let paths: [String: String]
+    /// Directories `create` made, each parent before its children; `destroy` removes exactly these.
+    public let created: [String]
+    /// True when controllers live in cgroup2 (unified-only host); false for v1 / hybrid.
+    public let unifiedOnly: Bool
+
+    public init(paths: [String: String], created: [String], unifiedOnly: Bool) {
+        self.paths = paths
+        self.created = created
+        self.unifiedOnly = unifiedOnly
+    }
+
+    /// Every distinct cgroup directory, in a stable order.
+    var directories: [String] { Set(paths.values).sorted() }
+
+    /// Resolves `cgroupsPath` like runc's cgroupfs driver and creates the directories:
+    /// absolute -> under each hierarchy's mountpoint; relative -> under the caller's own cgroup
+    /// (from /proc/self/cgroup); nil/empty -> relative, named after the container id.
+    public static func create(cgroupsPath: String?, containerID: String) throws -> Cgroup {
+        try create(cgroupsPath: cgroupsPath, containerID: containerID,
+                   layout: CgroupLayout.detect(), own: OwnCgroups.current())
+    }
+
+    /// Same as `create(cgroupsPath:containerID:)` with the layout and the caller's cgroups given
+    /// explicitly (tests, and callers that already detected them).
+    public static func create(
+        cgroupsPath: String?, containerID: String, layout: CgroupLayout, own: OwnCgroups
+    ) throws -> Cgroup {
+        let targets = try resolve(cgroupsPath: cgroupsPath, containerID: containerID, layout: layout, own: own)
+        var created: [String] = []
+        var paths: [String: String] = [:]
+        do {
+            for (hierarchy, components) in targets {
+                var dir = hierarchy.mountpoint
+                for component in components {
+                    if layout.isUnifiedOnly {
+                        // Children can only use controllers the parent delegates.
+                        enableSubtreeControllers(in: dir)
+                    }
+                    dir = joinPath(dir, [component])
+                    if try SysFS.mkdirIfMissing(dir) { created.append(dir) }
+                    if hierarchy.controllers.contains("cpuset") {
+                        // A v1 cpuset starts with empty cpus/mems and refuses tasks until filled.
+                        try inheritCpuset(dir)
+                    }
+                }
+                let keys = hierarchy.isUnified ? ["unified"] : hierarchy.controllers
+                for key in keys { paths[key] = dir }
+            }
+        } catch {
+            // Do not leave half a cgroup behind; the original error is the one worth reporting.
+            for dir in created.reversed() { _ = rmdir(dir) }
+            throw error
+        }
+        return Cgroup(paths: paths, created: created, unifiedOnly: layout.isUnifiedOnly)
+    }
+
+    /// Per hierarchy, the directory components below its mountpoint.
+    static func resolve(
+        cgroupsPath: String?, containerID: String, layout: CgroupLayout, own: OwnCgroups
+    ) throws -> [(CgroupHierarchy, [String])] {
+        let raw = cgroupsPath ?? ""
+        if raw.contains(":") { throw CgroupError.systemdPathUnsupported(path: raw) }
+        let isAbsolute = raw.hasPrefix("/")
+        var relative = cleanComponents(raw)
+        if raw.isEmpty {
+            relative = cleanComponents(containerID)
+            guard !relative.isEmpty else {
+                throw CgroupError.invalidPath(path: containerID, reason: "no cgroups path and no usable container id to name the cgroup")
+            }
+        }
+        guard !relative.isEmpty else {
+            // Would make the hierarchy root (or the caller's own cgroup) the container's cgroup,
+            // and destroy/limits would then hit cgroups shared with everything else.
+            throw CgroupError.invalidPath(path: raw, reason: "resolves to an existing shared cgroup, not a new one")
+        }
+        return try layout.hierarchies.map { h in
+            if isAbsolute { return (h, relative) }
+            return (h, cleanComponents(try own.path(in: h)) + relative)
+        }
+    }
+
+    /// Best effort: a controller that cannot be delegated shows up later as a clear
+    /// `controllerUnavailable` from `apply`, naming the missing file.
+    static func enableSubtreeControllers(in dir: String) {
+        let wanted: Set<String> = ["cpu", "cpuset", "memory", "pids", "io", "hugetlb", "rdma", "misc"]
+        guard let available = try? SysFS.readTrimmed(dir + "/cgroup.controllers") else { return }
+        let enabled = Set(((try? SysFS.readTrimmed(dir + "/cgroup.subtree_control")) ?? "").split(separator: " ").map(String.init))
+        for controller in available.split(separator: " ").map(String.init)
+        where wanted.contains(controller) && !enabled.contains(controller) {
+            // One write per controller so one refusal (e.g. cpu with RT tasks) does not block the rest.
+            try? SysFS.write(dir + "/cgroup.subtree_control", "+" + controller)
+        }
+    }
+
+    static func inheritCpuset(_ dir: String) throws {
+        let parent = parentDirectory(dir)
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let current = try SysFS.readTrimmed(dir + "/" + file)
+            guard current.isEmpty else { continue }
+            let inherited = try SysFS.readTrimmed(parent + "/" + file)
+            try SysFS.write(dir + "/" + file, inherited)
+        }
+    }
+
+    /// Moves `pid` into the cgroup in every hierarchy.
+    public func addProcess(_ pid: Int32) throws {
+        for dir in directories {
+            try SysFS.write(dir + "/cgroup.procs", String(pid))
+        }
+    }
+
+    /// Every pid in the cgroup and its child cgroups, sorted.
+    public func processes() throws -> [Int32] {
+        let dir = paths["pids"] ?? paths["freezer"] ?? paths["memory"] ?? paths["unified"] ?? directories.first
+        guard let dir else { return [] }
+        var pids: Set<Int32> = []
+        try Cgroup.collectProcesses(dir, into: &pids, isTop: true)
+        return pids.sorted()
+    }
+
+    static func collectProcesses(_ dir: String, into pids: inout Set<Int32>, isTop: Bool) throws {
+        let text: String
+        let children: [String]
+        do {
+            text = try SysFS.read(dir + "/cgroup.procs")
+            children = try SysFS.subdirectories(dir)
+        } catch CgroupError.io(_, _, let err) where err == ENOENT && !isTop {
+            return  // a child cgroup removed while we walked is simply empty now
+        }
+        for line in text.split(separator: "\n") {
+            if let pid = Int32(trimmed(line)) { pids.insert(pid) }
+        }
+        for child in children {
+            try collectProcesses(dir + "/" + child, into: &pids, isTop: false)
+        }
+    }
+
+    /// True if the cgroup directory exists in any hierarchy.
+    public func exists() -> Bool {
+        paths.values.contains { SysFS.isDirectory($0) }
+    }
+
+    /// Removes the directories `create` made, deepest first. Child cgroups inside the
+    /// container's own cgroup (made by the container) go too; a pre-existing parent never
+    /// does, and an intermediate directory that now holds someone else's cgroups is left.
+    /// rmdir is retried for about a second because killed tasks leave the cgroup asynchronously.
+    public func destroy() throws {
+        let deadline = monotonicSeconds() + 1.0
+        let targets = Set(paths.values)
+        var firstError: Error?
+        for dir in created.reversed() {
+            do {
+                if targets.contains(dir) {
+                    try Cgroup.removeTree(dir, deadline: deadline)
+                } else if SysFS.isDirectory(dir) {
+                    if try !SysFS.subdirectories(dir).isEmpty { continue }
+                    try Cgroup.removeDirectory(dir, deadline: deadline)
+                }
+            } catch {
+                // Keep going so the other hierarchies are cleaned; report the first failure.
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
+    }
+
+    static func removeTree(_ dir: String, deadline: Double) throws {
+        guard SysFS.isDirectory(dir) else { return }
+        for child in try SysFS.subdirectories(dir) {
+            try removeTree(dir + "/" + child, deadline: deadline)
+        }
+        try removeDirectory(dir, deadline: deadline)
+    }
+
+    static func removeDirectory(_ dir: String, deadline: Double) throws {
+        var delayMicros: UInt32 = 5_000
+        while true {
+            if rmdir(dir) == 0 { return }
+            let err = errno
+            if err == ENOENT { return }
+            guard err == EBUSY || err == EAGAIN || err == ENOTEMPTY || err == EINTR else {
+                throw CgroupError.io(operation: "rmdir", path: dir, errno: err)
+            }
+            if monotonicSeconds() >= deadline {
+                var pids: Set<Int32> = []
+                try? collectProcesses(dir, into: &pids, isTop: true)
+                throw CgroupError.removeBusy(path: dir, pids: pids.sorted(), errno: err)
+            }
+            usleep(delayMicros)
+            delayMicros = min(delayMicros * 2, 100_000)
+        }
+    }
+}
+
+func parentDirectory(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

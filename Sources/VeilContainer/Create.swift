@@ -1,0 +1,318 @@
+import CVeilLinux
+import FoundationEssentials
+import Glibc
+import VeilCgroups
+import VeilLinux
+import VeilSpec
+
+public struct CreateOptions: Sendable {
+    public var bundle: String
+    public var pidFile: String?
+    public var consoleSocket: String?
+    public var noPivot = false
+    public var noNewKeyring = false
+    public var preserveFds = 0
+    public init(bundle: String) { self.bundle = bundle }
+}
+
+/// A created container whose init waits on the exec fifo.
+public struct CreatedContainer {
+    public let record: ContainerRecord
+    public let initPid: Int32
+}
+
+private let namespaceFlags: [LinuxNamespaceType: Int32] = [
+    .pid: 0x2000_0000, .network: 0x4000_0000, .mount: 0x0002_0000, .ipc: 0x0800_0000,
+    .uts: 0x0400_0000, .user: 0x1000_0000, .cgroup: 0x0200_0000, .time: 0x0000_0080,
+]
+
+public struct Runtime {
+    public let store: StateStore
+    public let log: Logger
+
+    public init(root: String, log: Logger) {
+        store = StateStore(root: root)
+        self.log = log
+    }
+
+    /// `create`: everything up to the point where the init blocks on the exec fifo.
+    public func create(id: String, options: CreateOptions) throws(ContainerError) -> CreatedContainer {
+        try StateStore.validate(id: id)
+        let bundle = FS.realPath(options.bundle) ?? options.bundle
+        let spec: Spec
+        do { spec = try Spec.load(bundle: bundle); try spec.validate() } catch {
+            throw .invalidConfig(file: bundle + "/config.json", field: "", reason: "\(error)")
+        }
+        guard let process = spec.process else {
+            throw .invalidConfig(file: "config.json", field: "process", reason: "required to create a container")
+        }
+        let rootfsConfigured = spec.root.path.hasPrefix("/") ? spec.root.path : bundle + "/" + spec.root.path
+        guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
+            throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
+        }
+        if process.terminal == true && options.consoleSocket == nil {
+            throw .invalidConfig(file: "config.json", field: "process.terminal", reason: "a terminal needs --console-socket (or a foreground run)")
+        }
+        let namespaces = spec.linux?.namespaces ?? []
+        let wants = { (type: LinuxNamespaceType) in namespaces.contains { $0.type == type && $0.path == nil } }
+        if spec.hostname != nil && spec.hostname != "" && !namespaces.contains(where: { $0.type == .uts }) {
+            throw .invalidConfig(file: "config.json", field: "hostname", reason: "setting a hostname needs a private uts namespace")
+        }
+        guard namespaces.contains(where: { $0.type == .mount }) else {
+            throw .invalidConfig(file: "config.json", field: "linux.namespaces", reason: "a mount namespace is required")
+        }
+        // Namespaces to join: open them now so a wrong path fails before anything exists.
+        var joins: [(fd: FileDescriptor, type: Int32)] = []
+        for (index, ns) in namespaces.enumerated() {
+            guard let path = ns.path else { continue }
+            do { joins.append((try FileDescriptor.open(path, O_RDONLY), namespaceFlags[ns.type] ?? 0)) } catch {
+                throw .invalidConfig(file: "config.json", field: "linux.namespaces[\(index)].path", reason: "\(error)")
+            }
+        }
+        joins.sort { ($0.type == namespaceFlags[.user]) && !($1.type == namespaceFlags[.user]) }
+
+        let directory = store.directory(id)
+        do { try FS.mkdirAll(store.root, mode: 0o711) } catch { throw error.context("creating state root") }
+        if mkdir(directory, 0o711) != 0 {
+            if errno == EEXIST { throw .alreadyExists(id: id) }
+            throw LinuxError("mkdir", directory).context("creating state directory")
+        }
+        var cleanup = Cleanup(directory: directory)
+        defer { cleanup.run() }
+
+        let fifo = store.fifoPath(id)
+        if mkfifo(fifo, 0o622) != 0 { throw LinuxError("mkfifo", fifo).context("creating exec fifo") }
+        chmod(fifo, 0o622)  // umask would otherwise narrow who may open it from a user namespace
+
+        let cgroup: Cgroup
+        do {
+            cgroup = try Cgroup.create(cgroupsPath: spec.linux?.cgroupsPath, containerID: id)
+            cleanup.cgroup = cgroup
+            try cgroup.apply(CgroupResources(spec: spec))
+        } catch let error as ContainerError {
+            throw error
+        } catch {
+            throw .invalidConfig(file: "config.json", field: "linux.resources", reason: "\(error)")
+        }
+
+        // Everything the init needs, as fds placed after the preserved ones.
+        let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
+        let fifoFD = try wrap("opening exec fifo") { try FileDescriptor.open(fifo, O_PATH) }
+        var consoleFD: FileDescriptor?
+        if let socketPath = options.consoleSocket {
+            consoleFD = try wrap("connecting console socket") { try UnixSocket.connect(path: socketPath) }
+        }
+        let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
+        let protectExe = wants(.mount)
+        var extras: [Int32] = [childEnd.fd.raw, fifoFD.raw]
+        if let consoleFD { extras.append(consoleFD.raw) }
+        // Above every target slot, so the dup2 shuffle in the child cannot clobber a source.
+        var highExtras: [FileDescriptor] = []
+        for fd in extras {
+            highExtras.append(FileDescriptor(try wrap("dup") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(fd, Int32(3 + options.preserveFds + 16)) } }))
+        }
+
+        let newUser = wants(.user)
+        var unshare: Int32 = 0
+        for ns in namespaces where ns.path == nil && ns.type != .user { unshare |= namespaceFlags[ns.type] ?? 0 }
+        var timeOffsets: String?
+        if let offsets = spec.linux?.timeOffsets, wants(.time) {
+            timeOffsets = offsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.secs ?? 0) \($0.value.nanosecs ?? 0)\n" }.joined()
+        }
+        let argv = CStringArray([exe, "init"])
+        let envp = CStringArray(["\(InitFD.environmentKey)=\(3 + options.preserveFds)"])
+
+        var plan = veil_spawn_plan()
+        let exeC = CStringArray([exe])
+        let offsetsC = timeOffsets.map { CStringArray([$0]) }
+        plan.exe_path = UnsafePointer(exeC.pointers[0])
+        plan.exe_fd = -1
+        plan.join_count = Int32(joins.count)
+        withUnsafeMutableBytes(of: &plan.join_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, join) in joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { fds[i] = join.fd.raw }
+        }
+        withUnsafeMutableBytes(of: &plan.join_types) { raw in
+            let types = raw.bindMemory(to: Int32.self)
+            for (i, join) in joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { types[i] = join.type }
+        }
+        plan.unshare_user = newUser ? 1 : 0
+        plan.unshare_flags = unshare
+        if let offsetsC, let text = offsetsC.pointers[0] { plan.timens_offsets = UnsafePointer(text); plan.timens_offsets_len = strlen(text) }
+        plan.sync_fd = childEnd.fd.raw
+        plan.preserve_fds = Int32(options.preserveFds)
+        withUnsafeMutableBytes(of: &plan.extra_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, fd) in highExtras.enumerated() { fds[i] = fd.raw }
+        }
+        plan.extra_count = Int32(highExtras.count)
+        plan.protect_exe = protectExe ? 1 : 0
+
+        let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
+            envp.pointers.withUnsafeBufferPointer { envpBuffer in
+                plan.argv = UnsafePointer(argvBuffer.baseAddress)
+                plan.envp = UnsafePointer(envpBuffer.baseAddress)
+                return veil_spawn_init(&plan)
+            }
+        }
+        if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container") }
+        childEnd.fd.close()
+        highExtras.forEach { $0.close() }
+        joins.forEach { $0.fd.close() }
+        fifoFD.close()
+        consoleFD?.close()
+
+        let initPid = try handshake(stage1: stage1, sync: parentEnd, spec: spec, cgroup: cgroup, cleanup: &cleanup)
+        let record = ContainerRecord(
+            id: id, ociVersion: spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
+            bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
+            annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
+        let state = store.ociState(of: record, status: .creating)
+        let initPlan = InitPlan(
+            id: id, spec: spec, bundle: bundle, rootfs: rootfs, noPivot: options.noPivot,
+            preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
+            cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
+            newUserNamespace: newUser, newMountNamespace: wants(.mount), state: state)
+        try wrap("sending plan to init") { try parentEnd.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(initPlan)) }
+
+        try converse(with: parentEnd, spec: spec, state: state)
+        try store.save(record)
+        if let pidFile = options.pidFile {
+            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(initPid)".utf8)) }
+        }
+        cleanup.disarm()
+        return CreatedContainer(record: record, initPid: initPid)
+    }
+
+    /// Stage 1 asks for id maps and cgroup placement, then reports the init's pid.
+    private func handshake(stage1: Int32, sync: SyncSocket, spec: Spec, cgroup: Cgroup, cleanup: inout Cleanup) throws(ContainerError) -> Int32 {
+        defer { _ = try? Wait.waitpid(stage1) }
+        var initPid: Int32 = 0
+        while initPid == 0 {
+            guard let message = try wrap("reading from container init", { try sync.receive() }) else {
+                throw .initFailed("container init exited before reporting its pid")
+            }
+            switch Int(message.type) {
+            case Int(VEIL_SYNC_STAGE1_READY):
+                do {
+                    if let linux = spec.linux, linux.namespaces?.contains(where: { $0.type == .user && $0.path == nil }) == true {
+                        try writeIDMap("/proc/\(stage1)/uid_map", linux.uidMappings ?? [], field: "linux.uidMappings")
+                        try writeIDMap("/proc/\(stage1)/gid_map", linux.gidMappings ?? [], field: "linux.gidMappings")
+                    }
+                    try cgroup.addProcess(stage1)
+                } catch {
+                    try? sync.send(type: UInt32(VEIL_SYNC_ABORT))
+                    if let error = error as? ContainerError { throw error }
+                    throw .initFailed("placing container init in its cgroup: \(error)")
+                }
+                try wrap("writing to container init") { try sync.send(type: UInt32(VEIL_SYNC_ACK)) }
+            case Int(VEIL_SYNC_INIT_PID):
+                initPid = message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+                cleanup.initPid = initPid
+            case Int(VEIL_SYNC_CHILD_ERROR):
+                throw .initFailed(childError(message.payload))
+            default:
+                throw .initFailed("unexpected message \(message.type) from container init")
+            }
+        }
+        return initPid
+    }
+
+    /// The init's requests until it reports ready (or an error).
+    private func converse(with sync: SyncSocket, spec: Spec, state: OCIState) throws(ContainerError) {
+        while true {
+            guard let message = try wrap("reading from container init", { try sync.receive() }) else {
+                throw .initFailed("container init exited during setup")
+            }
+            if Int(message.type) == Int(VEIL_SYNC_CHILD_ERROR) { throw .initFailed(childError(message.payload)) }
+            guard let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
+                throw .initFailed("malformed message from container init")
+            }
+            switch reply.kind {
+            case .runHooks:
+                try HookRunner.run(spec.hooks?.prestart, phase: "prestart", state: state)
+                try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
+                try wrap("writing to container init") { try sync.send(type: UInt32(VEIL_SYNC_ACK)) }
+            case .ready:
+                return
+            case .error:
+                throw .initFailed(reply.message ?? "container init failed")
+            }
+        }
+    }
+
+    private func writeIDMap(_ path: String, _ mappings: [LinuxIDMapping], field: String) throws(ContainerError) {
+        guard !mappings.isEmpty else {
+            throw .invalidConfig(file: "config.json", field: field, reason: "a new user namespace needs mappings")
+        }
+        let text = mappings.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+        do { try FS.writeString(path, text, flags: O_WRONLY) } catch {
+            throw .invalidConfig(file: "config.json", field: field, reason: "\(error)")
+        }
+    }
+
+    private func childError(_ payload: [UInt8]) -> String {
+        guard payload.count >= 8 else { return "container init failed" }
+        let code = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }
+        let step = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
+        let steps = [1: "joining a namespace", 2: "creating the user namespace", 3: "waiting for the runtime",
+                     4: "becoming root in the user namespace", 5: "creating namespaces", 6: "setting time offsets",
+                     7: "cloning the init", 8: "protecting the runtime binary", 9: "arranging fds", 10: "executing veil init"]
+        return "container init failed \(steps[Int(step)] ?? "step \(step)"): \(String(cString: strerror(code)))"
+    }
+}
+
+/// Undoes a half-made container: kills the init, removes the cgroup and the state directory.
+struct Cleanup {
+    let directory: String
+    var cgroup: Cgroup?
+    var initPid: Int32?
+    private var armed = true
+
+    init(directory: String) { self.directory = directory }
+
+    mutating func disarm() { armed = false }
+
+    func run() {
+        guard armed else { return }
+        if let initPid {
+            kill(initPid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(initPid, &status, 0)
+        }
+        try? cgroup?.destroy()
+        try? FS.removeAll(directory)
+    }
+}
+
+func readLink(_ path: String) throws(LinuxError) -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = try sys("readlink", path) { readlink(path, &buffer, buffer.count - 1) }
+    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func absolute(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FS.currentDirectory() + "/" + path
+}
+
+extension CgroupResources {
+    /// The resources issue #3 applies; the default device rules runc allows are always added.
+    init(spec: Spec) {
+        let r = spec.linux?.resources
+        var devices = [DeviceRule(allow: false, type: "a", access: "rwm")]
+        for rule in r?.devices ?? [] {
+            devices.append(DeviceRule(allow: rule.allow, type: rule.type ?? "a", major: rule.major, minor: rule.minor, access: rule.access ?? "rwm"))
+        }
+        for (type, major, minor) in [("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1), ("c", 5, 2), ("c", 136, -1), ("c", 10, 200)] {
+            devices.append(DeviceRule(allow: true, type: type, major: Int64(major), minor: Int64(minor), access: "rwm"))
+        }
+        devices.append(DeviceRule(allow: true, type: "c", major: -1, minor: -1, access: "m"))
+        devices.append(DeviceRule(allow: true, type: "b", major: -1, minor: -1, access: "m"))
+        for device in spec.linux?.devices ?? [] where ["c", "b", "u"].contains(device.type) {
+            devices.append(DeviceRule(allow: true, type: device.type == "u" ? "c" : device.type, major: device.major, minor: device.minor, access: "rwm"))
+        }
+        self.init(memoryLimit: r?.memory?.limit, memoryReservation: r?.memory?.reservation, memorySwap: r?.memory?.swap,
+                  cpuShares: r?.cpu?.shares, cpuQuota: r?.cpu?.quota, cpuPeriod: r?.cpu?.period,
+                  cpusetCpus: r?.cpu?.cpus, cpusetMems: r?.cpu?.mems, pidsLimit: r?.pids?.limit, devices: devices)
+    }
+}

@@ -1,0 +1,184 @@
+import CVeilLinux
+import FoundationEssentials
+import Glibc
+import VeilLinux
+import VeilSpec
+
+/// `veil init`: runs as the container's PID 1, a fresh single-threaded exec of the runtime
+/// inside the new namespaces. It builds the root filesystem, drops privileges, reports ready,
+/// waits on the exec fifo for `start`, and execs the user's program.
+public enum ContainerInit {
+    public static func main() -> Never {
+        guard let baseText = getenv(InitFD.environmentKey), let base = Int32(String(cString: baseText)) else {
+            writeStderr("veil init: not started by veil create\n")
+            exit(2)
+        }
+        let sync = SyncSocket(fd: FileDescriptor(base + Int32(InitFD.sync)))
+        do {
+            guard let message = try sync.receive(), message.type == UInt32(VEIL_SYNC_PLAN) else {
+                throw ContainerError.initFailed("no plan from the runtime")
+            }
+            let plan = try JSONDecoder().decode(InitPlan.self, from: Data(message.payload))
+            try run(plan: plan, sync: sync, base: base)
+        } catch {
+            let reply = InitMessage(kind: .error, message: "\(error)")
+            try? sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(reply))
+            exit(1)
+        }
+    }
+
+    private static func run(plan: InitPlan, sync: SyncSocket, base: Int32) throws -> Never {
+        unsetenv(InitFD.environmentKey)
+        let spec = plan.spec
+        guard let process = spec.process else { throw ContainerError.initFailed("config.json: process: missing") }
+        let builder = RootfsBuilder(plan: plan)
+        try builder.prepare()
+
+        if spec.hooks?.prestart?.isEmpty == false || spec.hooks?.createRuntime?.isEmpty == false {
+            try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .runHooks)))
+            guard let ack = try sync.receive(), ack.type == UInt32(VEIL_SYNC_ACK) else { exit(1) }
+        }
+        try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: plan.state)
+        try builder.enterRoot()
+        try builder.finish()
+
+        if let hostname = spec.hostname, !hostname.isEmpty {
+            try wrap("setting hostname") { try sys("sethostname", hostname) { sethostname(hostname, hostname.utf8.count) } }
+        }
+        if let domain = spec.domainname, !domain.isEmpty {
+            try wrap("setting domainname") { try sys("setdomainname", domain) { setdomainname(domain, domain.utf8.count) } }
+        }
+        if process.terminal == true {
+            try setUpConsole(console: base + Int32(InitFD.console), size: process.consoleSize)
+        }
+        try enterCwd(process.cwd)
+        if let adjust = process.oomScoreAdj {
+            do { try FS.writeString("/proc/self/oom_score_adj", String(adjust), flags: O_WRONLY) } catch {
+                throw ContainerError.invalidConfig(file: "config.json", field: "process.oomScoreAdj", reason: "\(error)")
+            }
+        }
+        for (index, limit) in (process.rlimits ?? []).enumerated() {
+            guard let resource = rlimitNumbers[limit.type] else {
+                throw ContainerError.invalidConfig(file: "config.json", field: "process.rlimits[\(index)].type", reason: "unknown rlimit \"\(limit.type)\"")
+            }
+            do { try Credentials.setRlimit(resource, soft: limit.soft, hard: limit.hard) } catch {
+                throw ContainerError.invalidConfig(file: "config.json", field: "process.rlimits[\(index)]", reason: "\(error)")
+            }
+        }
+        let environment = process.env ?? []
+        guard let program = process.args?.first else {
+            throw ContainerError.invalidConfig(file: "config.json", field: "process.args", reason: "must not be empty")
+        }
+        let executable = try lookPath(program, environment: environment)
+        try dropPrivileges(process)
+        if let umask = process.user.umask { Glibc.umask(mode_t(umask)) } else { Glibc.umask(0o022) }
+
+        try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .ready)))
+        sync.fd.close()
+
+        // Blocks until `veil start` opens the other end.
+        let fifoFD = base + Int32(InitFD.fifo)
+        let fifo = try FileDescriptor.open("/proc/self/fd/\(fifoFD)", O_WRONLY)
+        try fifo.write([0x30])
+        fifo.close()
+        close(fifoFD)
+
+        try HookRunner.run(spec.hooks?.startContainer, phase: "startContainer", state: plan.state)
+        _ = veil_close_range(UInt32(3 + plan.preserveFds), ~0, 4 /* CLOSE_RANGE_CLOEXEC */)
+        Signals.resetAll()
+        let argv = CStringArray(process.args ?? [])
+        let envp = CStringArray(environment)
+        execve(executable, argv.pointers, envp.pointers)
+        let failure = LinuxError("exec", "\"\(program)\"")
+        writeStderr("veil: \(failure)\n")
+        exit(127)
+    }
+
+    private static func setUpConsole(console: Int32, size: Box?) throws {
+        let (master, slavePath) = try wrap("opening a pty") { try Pty.open() }
+        if let size { Pty.setWindowSize(master.raw, rows: UInt16(clamping: size.height), columns: UInt16(clamping: size.width)) }
+        try wrap("sending the pty to the console socket") { try UnixSocket.sendFD(socket: console, fd: master.raw, message: slavePath) }
+        master.close()
+        close(console)
+        let slave = try wrap("opening \(slavePath)") { try FileDescriptor.open(slavePath, O_RDWR | O_NOCTTY) }
+        // /dev/console names the container's terminal, as in runc.
+        if FS.exists("/dev") {
+            let console = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            if console >= 0 { close(console) }
+            _ = try? Mounts.mount(slavePath, "/dev/console", type: nil, flags: UInt(MS_BIND))
+        }
+        try wrap("setsid") { try sys("setsid") { setsid() } }
+        try wrap("making the pty the controlling terminal") { try Pty.makeControllingTerminal(slave.raw) }
+        for fd: Int32 in 0...2 { dup2(slave.raw, fd) }
+    }
+
+    private static func enterCwd(_ cwd: String) throws {
+        guard cwd.hasPrefix("/") else {
+            throw ContainerError.invalidConfig(file: "config.json", field: "process.cwd", reason: "must be an absolute path")
+        }
+        _ = try? FS.mkdirAll(cwd)
+        do { try sys("chdir", cwd) { chdir(cwd) } } catch {
+            throw ContainerError.invalidConfig(file: "config.json", field: "process.cwd", reason: "\(error)")
+        }
+        // CVE-2024-21626: a cwd reached through a leaked fd would lie outside the root; getcwd says so.
+        let here = FS.currentDirectory()
+        if !here.hasPrefix("/") {
+            throw ContainerError.invalidConfig(file: "config.json", field: "process.cwd", reason: "\(cwd) is outside the container root")
+        }
+    }
+
+    private static func lookPath(_ program: String, environment: [String]) throws -> String {
+        if program.contains("/") {
+            if access(program, X_OK) == 0 { return program }
+            throw ContainerError.invalidConfig(file: "config.json", field: "process.args[0]", reason: "exec \"\(program)\": \(String(cString: strerror(errno)))")
+        }
+        let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + program
+            var st = stat()
+            if stat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        throw ContainerError.invalidConfig(file: "config.json", field: "process.args[0]", reason: "exec \"\(program)\": executable file not found in $PATH")
+    }
+
+    private static func capabilitySet(_ names: [String]?) -> CapabilitySet {
+        // Unknown names are skipped, as runc does, so a newer config runs on an older kernel.
+        CapabilitySet((names ?? []).compactMap { CapabilityName.number($0) }.filter { $0 <= Credentials.lastCapability })
+    }
+
+    private static func dropPrivileges(_ process: Process) throws {
+        let caps = process.capabilities
+        let bounding = capabilitySet(caps?.bounding)
+        try wrap("keeping capabilities") { try Credentials.setKeepCaps(true) }
+        try wrap("dropping the bounding set") { try Credentials.dropBounding(keeping: bounding) }
+        do {
+            try Credentials.setIDs(uid: process.user.uid, gid: process.user.gid, groups: process.user.additionalGids ?? [])
+        } catch {
+            throw ContainerError.invalidConfig(file: "config.json", field: "process.user", reason: "\(error)")
+        }
+        try wrap("keeping capabilities") { try Credentials.setKeepCaps(false) }
+        let permitted = capabilitySet(caps?.permitted)
+        let inheritable = capabilitySet(caps?.inheritable)
+        try wrap("setting capabilities") {
+            try Credentials.setCapabilities(effective: capabilitySet(caps?.effective), permitted: permitted, inheritable: inheritable)
+        }
+        Credentials.raiseAmbient(capabilitySet(caps?.ambient), permitted: permitted, inheritable: inheritable)
+        if process.noNewPrivileges == true {
+            try wrap("setting no_new_privs") { try Credentials.setNoNewPrivileges() }
+        }
+    }
+
+    private static let rlimitNumbers: [String: Int32] = [
+        "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+        "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+        "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+        "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+    ]
+}
+
+func writeStderr(_ text: String) {
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}

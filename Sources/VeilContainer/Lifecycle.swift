@@ -1,0 +1,133 @@
+import FoundationEssentials
+import Glibc
+import VeilLinux
+import VeilSpec
+
+extension Runtime {
+    /// `start`: releases the init blocked on the exec fifo, then runs the poststart hooks.
+    public func start(id: String) throws(ContainerError) {
+        let record = try store.load(id)
+        let status = store.status(of: record)
+        guard status == .created else { throw .invalidState(id: id, status: status, action: "start") }
+        let fifo = store.fifoPath(id)
+        let reader = try wrap("opening exec fifo") { try FileDescriptor.open(fifo, O_RDONLY | O_NONBLOCK) }
+        let pidfd = try? PidFD(pid: record.pid)
+        // Wait for the init's byte, or for the init to die (then the open on its side never comes).
+        var fds = [pollfd(fd: reader.raw, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: pidfd?.fd.raw ?? -1, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let r = poll(&fds, nfds_t(fds.count), 10_000)
+            if r < 0 && errno == EINTR { continue }
+            if r == 0 { throw .initFailed("container \"\(id)\" init did not respond to start") }
+            var byte: UInt8 = 0
+            if fds[0].revents & Int16(POLLIN) != 0, read(reader.raw, &byte, 1) == 1 { break }
+            if fds[1].revents != 0 {
+                unlink(fifo)
+                throw .initFailed("container \"\(id)\" init exited before start")
+            }
+            if fds[0].revents & Int16(POLLHUP) != 0 { fds[0].revents = 0; usleep(1000) }
+        }
+        unlink(fifo)
+        HookRunner.runWarning(record.hooks?.poststart, phase: "poststart", state: store.ociState(of: record, status: .running), log: log)
+    }
+
+    public func state(id: String) throws(ContainerError) -> OCIState {
+        store.ociState(of: try store.load(id))
+    }
+
+    public func list() -> [OCIState] {
+        store.ids().compactMap { try? store.load($0) }.map { store.ociState(of: $0) }
+    }
+
+    public func kill(id: String, signal: Int32, all: Bool) throws(ContainerError) {
+        let record = try store.load(id)
+        let status = store.status(of: record)
+        guard status != .stopped else { throw .invalidState(id: id, status: status, action: "kill") }
+        if all, let cgroup = record.cgroup, let pids = try? cgroup.processes() {
+            for pid in pids { Glibc.kill(pid, signal) }
+            return
+        }
+        do {
+            let pidfd = try PidFD(pid: record.pid)
+            try pidfd.signal(signal)
+        } catch {
+            throw error.context("signalling container \"\(id)\"")
+        }
+    }
+
+    /// `delete`: a stopped or created container goes; a running one only with `force`.
+    public func delete(id: String, force: Bool) throws(ContainerError) {
+        let record: ContainerRecord
+        do { record = try store.load(id) } catch {
+            if case .notFound = error {
+                // An interrupted create may leave a directory without state; clear it.
+                if (try? StateStore.validate(id: id)) != nil, FS.isDirectory(store.directory(id)) {
+                    try? FS.removeAll(store.directory(id))
+                    return
+                }
+                if force { return }
+            }
+            throw error
+        }
+        let status = store.status(of: record)
+        switch status {
+        case .stopped:
+            break
+        case .created:
+            killAndWait(record)
+        case .running, .paused, .creating:
+            guard force else { throw .invalidState(id: id, status: status, action: "delete (use --force)") }
+            killAndWait(record)
+        }
+        try destroy(record)
+    }
+
+    private func killAndWait(_ record: ContainerRecord) {
+        if let cgroup = record.cgroup {
+            if let freezer = cgroup.paths["freezer"] { try? FS.writeString(freezer + "/freezer.state", "THAWED", flags: O_WRONLY) }
+            for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) }
+        }
+        guard ProcessInfo.isAlive(record.pid, startTime: record.pidStartTime), let pidfd = try? PidFD(pid: record.pid) else { return }
+        try? pidfd.signal(SIGKILL)
+        _ = pidfd.waitExit(timeoutMs: 5000)
+    }
+
+    func destroy(_ record: ContainerRecord) throws(ContainerError) {
+        if let cgroup = record.cgroup {
+            do { try cgroup.destroy() } catch {
+                throw .initFailed("removing cgroup of \"\(record.id)\": \(error)")
+            }
+        }
+        HookRunner.runWarning(record.hooks?.poststop, phase: "poststop", state: store.ociState(of: record, status: .stopped), log: log)
+        do { try FS.removeAll(store.directory(record.id)) } catch { throw error.context("removing state of \"\(record.id)\"") }
+    }
+
+    /// Foreground `run`: forwards signals to the init until it exits, then deletes the container.
+    /// Returns the container's exit status (128 + signal when killed).
+    public func runForeground(id: String, created: CreatedContainer) throws(ContainerError) -> Int32 {
+        var waitSet = sigset_t()
+        sigfillset(&waitSet)
+        try start(id: id)
+        var status: Int32 = 0
+        while true {
+            var info = siginfo_t()
+            let sig = sigwaitinfo(&waitSet, &info)
+            if sig < 0 { continue }
+            if sig == SIGCHLD {
+                var raw: Int32 = 0
+                var reaped = false
+                while true {
+                    let pid = waitpid(-1, &raw, WNOHANG)
+                    if pid <= 0 { break }
+                    if pid == created.initPid { status = Wait.statusCode(raw); reaped = true }
+                }
+                if reaped { break }
+                continue
+            }
+            if sig == SIGWINCH || sig == SIGURG { continue }
+            Glibc.kill(created.initPid, sig)
+        }
+        try delete(id: id, force: true)
+        return status
+    }
+}

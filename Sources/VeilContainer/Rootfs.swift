@@ -1,0 +1,347 @@
+import CVeilLinux
+import Glibc
+import VeilLinux
+import VeilSpec
+
+private let RESOLVE_NO_MAGICLINKS: UInt64 = 0x02
+private let RESOLVE_NO_SYMLINKS: UInt64 = 0x04
+private let RESOLVE_BENEATH: UInt64 = 0x08
+
+/// Paths inside the container's root, resolved the way the container will see them.
+enum RootPath {
+    struct Escape: Error { let symlink: String }
+
+    /// Resolves `path` under `root` following symlinks as if `root` were `/`. An absolute link
+    /// restarts at the root (that is where the container sees it); a `..` that would climb
+    /// above the root is refused rather than clamped, since only a hostile rootfs does that.
+    /// Returns the components, which may name things that do not exist yet.
+    static func resolve(root: String, path: String) throws(Escape) -> [String] {
+        var resolved: [String] = []
+        var pending = Array(path.split(separator: "/").map(String.init).reversed())
+        var links = 0
+        while let part = pending.popLast() {
+            if part == "." { continue }
+            if part == ".." {
+                if resolved.isEmpty { throw Escape(symlink: path) }
+                resolved.removeLast()
+                continue
+            }
+            let candidate = root + "/" + (resolved + [part]).joined(separator: "/")
+            var st = stat()
+            if lstat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+                links += 1
+                guard links < 40, let target = try? readLink(candidate) else { throw Escape(symlink: candidate) }
+                if target.hasPrefix("/") { resolved = [] }
+                pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
+                continue
+            }
+            resolved.append(part)
+        }
+        return resolved
+    }
+
+    /// Creates `components` under `root` (directories, and a file as the last one when asked)
+    /// and returns an O_PATH fd opened with no symlink allowed on the way: a symlink swapped in
+    /// after resolving makes the open fail instead of pointing outside.
+    static func create(root: String, components: [String], lastIsFile: Bool) throws(LinuxError) -> FileDescriptor {
+        let rootFD = try FileDescriptor.open(root, O_PATH | O_DIRECTORY)
+        var prefix = root
+        for (index, part) in components.enumerated() {
+            prefix += "/" + part
+            let isLast = index == components.count - 1
+            if isLast && lastIsFile {
+                let fd = open(prefix, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
+                if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR { throw LinuxError("create", prefix) }
+            } else if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw LinuxError("mkdir", prefix)
+            }
+        }
+        let relative = components.isEmpty ? "." : components.joined(separator: "/")
+        let fd = try sysNeg("openat2", prefix) {
+            veil_openat2(rootFD.raw, relative, UInt64(O_PATH | O_CLOEXEC), 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        }
+        return FileDescriptor(fd)
+    }
+}
+
+/// Sets up the container's root filesystem inside its mount namespace.
+struct RootfsBuilder {
+    let plan: InitPlan
+    var spec: Spec { plan.spec }
+    var rootfs: String { plan.rootfs }
+
+    func configError(_ field: String, _ reason: String) -> ContainerError {
+        .invalidConfig(file: "config.json", field: field, reason: reason)
+    }
+
+    /// Before pivot_root: propagation, the root bind, config mounts, /dev.
+    func prepare() throws(ContainerError) {
+        var propagation: UInt = UInt(MS_SLAVE) | UInt(MS_REC)
+        if let name = spec.linux?.rootfsPropagation, !name.isEmpty {
+            guard let flags = MountOptions.propagationFlags(name) else {
+                throw configError("linux.rootfsPropagation", "unknown propagation \"\(name)\"")
+            }
+            propagation = flags
+        }
+        try wrap("making / \(spec.linux?.rootfsPropagation ?? "rslave")") {
+            try Mounts.mount(nil, "/", type: nil, flags: propagation == UInt(MS_SHARED) | UInt(MS_REC) ? UInt(MS_SLAVE) | UInt(MS_REC) : propagation)
+        }
+        try wrap("binding the rootfs") { try Mounts.mount(rootfs, rootfs, type: "bind", flags: UInt(MS_BIND) | UInt(MS_REC)) }
+        if propagation & UInt(MS_SHARED) != 0 {
+            try wrap("sharing the rootfs") { try Mounts.mount(nil, rootfs, type: nil, flags: propagation) }
+        }
+        let mounts = spec.mounts ?? []
+        for (index, mount) in mounts.enumerated() {
+            try mountOne(mount, field: "mounts[\(index)]")
+        }
+        if mounts.contains(where: { $0.destination == "/dev" }) {
+            try createDefaultDevices()
+        }
+        for (index, device) in (spec.linux?.devices ?? []).enumerated() {
+            try createDevice(device, field: "linux.devices[\(index)]")
+        }
+        try createDevLinks()
+    }
+
+    private func target(_ destination: String, field: String, isFile: Bool) throws(ContainerError) -> FileDescriptor {
+        let components: [String]
+        do { components = try RootPath.resolve(root: rootfs, path: destination) } catch {
+            throw configError(field, "\"\(destination)\" escapes the container root through symlink \(error.symlink)")
+        }
+        do { return try RootPath.create(root: rootfs, components: components, lastIsFile: isFile) } catch {
+            throw configError(field, "\(error)")
+        }
+    }
+
+    private func mountOne(_ mount: Mount, field: String) throws(ContainerError) {
+        guard mount.destination.hasPrefix("/") else { throw configError(field + ".destination", "must be an absolute path") }
+        let options = MountOptions.parse(mount.options ?? [])
+        let type = mount.type ?? ""
+        if type == "cgroup" || type == "cgroup2" {
+            return try mountCgroups(mount, options: options, field: field)
+        }
+        let isBind = options.isBind || type == "bind"
+        var source = mount.source ?? type
+        var isFile = false
+        if isBind {
+            if !source.hasPrefix("/") { source = plan.bundle + "/" + source }
+            var st = stat()
+            guard stat(source, &st) == 0 else { throw configError(field + ".source", "\(LinuxError("stat", source))") }
+            isFile = (st.st_mode & S_IFMT) != S_IFDIR
+        }
+        let dest = try target(mount.destination, field: field + ".destination", isFile: isFile)
+        let path = "/proc/self/fd/\(dest.raw)"
+        let shown = "\(source) on \(mount.destination)"
+        do {
+            if isBind {
+                try Mounts.mount(source, path, type: nil, flags: UInt(MS_BIND) | (options.isRecursiveBind ? UInt(MS_REC) : 0))
+                let extra = options.flags & ~UInt(MS_BIND) & ~UInt(MS_REC)
+                if extra != 0 {
+                    // The fd names the directory under the new mount; remount through a fresh one.
+                    let mounted = try target(mount.destination, field: field + ".destination", isFile: isFile)
+                    let mountedPath = "/proc/self/fd/\(mounted.raw)"
+                    try Mounts.mount(nil, mountedPath, type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | extra | lockedFlags(mountedPath))
+                }
+            } else {
+                let data = options.data.isEmpty ? nil : options.data.joined(separator: ",")
+                if Glibc.mount(source, path, type, options.flags, data) != 0 {
+                    let code = errno
+                    // Without its own network namespace a user-namespaced sysfs mount is refused; reuse the host's, read-only.
+                    guard type == "sysfs" && code == EPERM && plan.newUserNamespace else {
+                        throw LinuxError("mount", shown, errno: code)
+                    }
+                    try Mounts.mount("/sys", path, type: nil, flags: UInt(MS_BIND) | UInt(MS_REC))
+                    let mounted = try target(mount.destination, field: field + ".destination", isFile: false)
+                    let mountedPath = "/proc/self/fd/\(mounted.raw)"
+                    try Mounts.mount(nil, mountedPath, type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | lockedFlags(mountedPath))
+                }
+            }
+            if !options.propagation.isEmpty {
+                let mounted = try target(mount.destination, field: field + ".destination", isFile: isFile)
+                for flag in options.propagation {
+                    try Mounts.mount(nil, "/proc/self/fd/\(mounted.raw)", type: nil, flags: flag)
+                }
+            }
+        } catch {
+            throw .invalidConfig(file: "config.json", field: field, reason: "mounting \(shown): \(error)")
+        }
+    }
+
+    /// cgroup v1 (and hybrid): a tmpfs with the container's own hierarchy directories bound in,
+    /// so the container sees its cgroups and nothing else; cgroup v2: the container's directory.
+    private func mountCgroups(_ mount: Mount, options: MountOptions, field: String) throws(ContainerError) {
+        let readOnly = options.flags & UInt(MS_RDONLY) != 0
+        let dest = try target(mount.destination, field: field + ".destination", isFile: false)
+        let base = "/proc/self/fd/\(dest.raw)"
+        do {
+            if plan.cgroupUnifiedOnly, let dir = plan.cgroupPaths["unified"] ?? plan.cgroupPaths.values.first {
+                try Mounts.mount(dir, base, type: nil, flags: UInt(MS_BIND) | UInt(MS_REC))
+                if readOnly {
+                    let mounted = try target(mount.destination, field: field + ".destination", isFile: false)
+                    let path = "/proc/self/fd/\(mounted.raw)"
+                    try Mounts.mount(nil, path, type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | lockedFlags(path))
+                }
+                return
+            }
+            try Mounts.mount("tmpfs", base, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC), data: "mode=755")
+            for (name, dir) in plan.cgroupPaths.sorted(by: { $0.key < $1.key }) {
+                let sub = try target(mount.destination + "/" + name, field: field + ".destination", isFile: false)
+                let path = "/proc/self/fd/\(sub.raw)"
+                try Mounts.mount(dir, path, type: nil, flags: UInt(MS_BIND))
+                let mounted = try target(mount.destination + "/" + name, field: field + ".destination", isFile: false)
+                let mountedPath = "/proc/self/fd/\(mounted.raw)"
+                let flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC) | (readOnly ? UInt(MS_RDONLY) : 0)
+                try Mounts.mount(nil, mountedPath, type: nil, flags: flags | lockedFlags(mountedPath))
+            }
+            if readOnly {
+                let mounted = try target(mount.destination, field: field + ".destination", isFile: false)
+                try Mounts.mount(nil, "/proc/self/fd/\(mounted.raw)", type: nil, flags: UInt(MS_REMOUNT) | UInt(MS_RDONLY) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC), data: "mode=755")
+            }
+        } catch let error as LinuxError {
+            throw .invalidConfig(file: "config.json", field: field, reason: "mounting cgroups on \(mount.destination): \(error)")
+        } catch {
+            throw .invalidConfig(file: "config.json", field: field, reason: "\(error)")
+        }
+    }
+
+    private static let defaultDevices: [(String, UInt32, UInt32)] = [
+        ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+    ]
+
+    private func createDefaultDevices() throws(ContainerError) {
+        let configured = Set((spec.linux?.devices ?? []).map(\.path))
+        for (path, major, minor) in Self.defaultDevices where !configured.contains(path) {
+            try createDevice(LinuxDevice(path: path, type: "c", major: Int64(major), minor: Int64(minor), fileMode: 0o666, uid: 0, gid: 0), field: "default device \(path)")
+        }
+    }
+
+    /// mknod, or in a user namespace (where mknod is refused) a bind mount of the host's node.
+    private func createDevice(_ device: LinuxDevice, field: String) throws(ContainerError) {
+        let kind: mode_t
+        switch device.type {
+        case "c", "u": kind = S_IFCHR
+        case "b": kind = S_IFBLK
+        case "p": kind = S_IFIFO
+        default: throw configError(field + ".type", "unknown device type \"\(device.type)\"")
+        }
+        let components: [String]
+        do { components = try RootPath.resolve(root: rootfs, path: device.path) } catch {
+            throw configError(field + ".path", "\"\(device.path)\" escapes the container root")
+        }
+        guard let name = components.last else { throw configError(field + ".path", "empty device path") }
+        let parent = try target("/" + components.dropLast().joined(separator: "/"), field: field + ".path", isFile: false)
+        let path = "/proc/self/fd/\(parent.raw)/\(name)"
+        if plan.newUserNamespace {
+            let node = try target(device.path, field: field + ".path", isFile: true)
+            do { try Mounts.mount(device.path, "/proc/self/fd/\(node.raw)", type: nil, flags: UInt(MS_BIND)) } catch {
+                throw configError(field, "binding \(device.path): \(error)")
+            }
+            return
+        }
+        let number = deviceNumber(major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0))
+        unlink(path)
+        let mode = kind | mode_t(device.fileMode ?? 0o666)
+        do {
+            try sys("mknod", device.path) { mknod(path, mode, kind == S_IFIFO ? 0 : number) }
+            try sys("chown", device.path) { chown(path, device.uid ?? 0, device.gid ?? 0) }
+            try sys("chmod", device.path) { chmod(path, mode_t(device.fileMode ?? 0o666) & 0o7777) }
+        } catch {
+            throw configError(field, "\(error)")
+        }
+    }
+
+    private func createDevLinks() throws(ContainerError) {
+        guard FS.isDirectory(rootfs + "/dev") else { return }
+        let links = [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+                     ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")]
+        let dev = try target("/dev", field: "/dev", isFile: false)
+        for (source, name) in links {
+            let path = "/proc/self/fd/\(dev.raw)/\(name)"
+            if name == "ptmx" { unlink(path) }
+            if symlink(source, path) != 0 && errno != EEXIST {
+                throw LinuxError("symlink", "/dev/" + name).context("creating /dev links")
+            }
+        }
+    }
+
+    /// Moves into the rootfs: pivot_root(".", ".") then detaching the old root, or with --no-pivot
+    /// a move mount and chroot.
+    func enterRoot() throws(ContainerError) {
+        do {
+            if plan.noPivot {
+                try sys("chdir", rootfs) { chdir(rootfs) }
+                try Mounts.mount(rootfs, "/", type: nil, flags: UInt(MS_MOVE))
+                try sys("chroot", rootfs) { chroot(".") }
+            } else {
+                let oldRoot = try FileDescriptor.open("/", O_DIRECTORY | O_RDONLY)
+                let newRoot = try FileDescriptor.open(rootfs, O_DIRECTORY | O_RDONLY)
+                try sys("fchdir", rootfs) { fchdir(newRoot.raw) }
+                try Mounts.pivotRoot(".", ".")
+                try sys("fchdir", "old root") { fchdir(oldRoot.raw) }
+                try Mounts.mount(nil, ".", type: nil, flags: UInt(MS_SLAVE) | UInt(MS_REC))
+                try Mounts.unmount(".", flags: Int32(MNT_DETACH))
+            }
+            try sys("chdir", "/") { chdir("/") }
+        } catch {
+            throw error.context("entering the container root")
+        }
+    }
+
+    /// After pivot_root: masked and read-only paths, sysctls, a read-only root.
+    func finish() throws(ContainerError) {
+        for (index, path) in (spec.linux?.maskedPaths ?? []).enumerated() {
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            do {
+                if (st.st_mode & S_IFMT) == S_IFDIR {
+                    try Mounts.mount("tmpfs", path, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0k")
+                } else {
+                    try Mounts.mount("/dev/null", path, type: nil, flags: UInt(MS_BIND))
+                }
+            } catch {
+                throw configError("linux.maskedPaths[\(index)]", "\(error)")
+            }
+        }
+        for (index, path) in (spec.linux?.readonlyPaths ?? []).enumerated() {
+            guard FS.exists(path) else { continue }
+            do {
+                try Mounts.mount(path, path, type: nil, flags: UInt(MS_BIND) | UInt(MS_REC))
+                try Mounts.mount(nil, path, type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | lockedFlags(path))
+            } catch {
+                throw configError("linux.readonlyPaths[\(index)]", "\(error)")
+            }
+        }
+        for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let path = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
+            do { try FS.writeString(path, value, flags: O_WRONLY) } catch {
+                throw configError("linux.sysctl[\"\(key)\"]", "\(error)")
+            }
+        }
+        if spec.root.readonly == true {
+            do { try Mounts.mount(nil, "/", type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | lockedFlags("/")) } catch {
+                throw configError("root.readonly", "\(error)")
+            }
+        }
+    }
+}
+
+/// Flags a remount must keep: in a user namespace the kernel refuses to drop nosuid/nodev/noexec
+/// (and atime settings) that the parent namespace locked.
+func lockedFlags(_ path: String) -> UInt {
+    var st = statvfs()
+    guard statvfs(path, &st) == 0 else { return 0 }
+    var flags: UInt = 0
+    let f = UInt(st.f_flag)
+    // statvfs's ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC (Glibc does not export them to Swift).
+    if f & 1 != 0 { flags |= UInt(MS_RDONLY) }
+    if f & 2 != 0 { flags |= UInt(MS_NOSUID) }
+    if f & 4 != 0 { flags |= UInt(MS_NODEV) }
+    if f & 8 != 0 { flags |= UInt(MS_NOEXEC) }
+    return flags
+}
+
+/// glibc's makedev encoding (a macro, so not visible to Swift).
+func deviceNumber(major: UInt64, minor: UInt64) -> dev_t {
+    dev_t(((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff))
+}

@@ -1,0 +1,142 @@
+import Glibc
+import CVeilLinux
+
+/// An owned file descriptor, closed on deinit unless released.
+public final class FileDescriptor {
+    public private(set) var raw: Int32
+
+    public init(_ raw: Int32) { self.raw = raw }
+    deinit { if raw >= 0 { Glibc.close(raw) } }
+
+    /// Gives up ownership; the caller closes it.
+    public func release() -> Int32 {
+        let fd = raw
+        raw = -1
+        return fd
+    }
+
+    public func close() {
+        if raw >= 0 { Glibc.close(raw) }
+        raw = -1
+    }
+
+    public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(LinuxError) -> FileDescriptor {
+        FileDescriptor(try sys("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) })
+    }
+
+    public func write(_ bytes: [UInt8]) throws(LinuxError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = try sys("write") { bytes.withUnsafeBytes { Glibc.write(raw, $0.baseAddress! + offset, $0.count - offset) } }
+            offset += n
+        }
+    }
+
+    public func readAll(limit: Int = 64 << 20) throws(LinuxError) -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while out.count < limit {
+            let n = try sys("read") { buffer.withUnsafeMutableBytes { Glibc.read(raw, $0.baseAddress, $0.count) } }
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        return out
+    }
+}
+
+public enum FS {
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func readFile(_ path: String) throws(LinuxError) -> [UInt8] {
+        try FileDescriptor.open(path, O_RDONLY).readAll()
+    }
+
+    public static func readString(_ path: String) throws(LinuxError) -> String {
+        String(decoding: try readFile(path), as: UTF8.self)
+    }
+
+    public static func writeFile(_ path: String, _ bytes: [UInt8], flags: Int32 = O_WRONLY | O_CREAT | O_TRUNC, mode: mode_t = 0o644) throws(LinuxError) {
+        try FileDescriptor.open(path, flags, mode: mode).write(bytes)
+    }
+
+    public static func writeString(_ path: String, _ text: String, flags: Int32 = O_WRONLY | O_CREAT | O_TRUNC) throws(LinuxError) {
+        try writeFile(path, Array(text.utf8), flags: flags)
+    }
+
+    /// Writes through a temporary file and rename, so readers never see half a file.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(LinuxError) {
+        let tmp = path + ".tmp\(getpid())"
+        do {
+            try writeFile(tmp, bytes, mode: mode)
+            try sys("rename", path) { rename(tmp, path) }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws(LinuxError) {
+        if isDirectory(path) { return }
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw LinuxError("mkdir", prefix) }
+        }
+    }
+
+    /// Removes a directory tree without following symlinks or crossing into mounts' contents
+    /// other than by unlinking names.
+    public static func removeAll(_ path: String) throws(LinuxError) {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            if errno == ENOENT { return }
+            throw LinuxError("lstat", path)
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            if let dir = opendir(path) {
+                var names: [String] = []
+                while let entry = readdir(dir) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                    }
+                    if name != "." && name != ".." { names.append(name) }
+                }
+                closedir(dir)
+                for name in names { try removeAll(path + "/" + name) }
+            }
+            try sys("rmdir", path) { rmdir(path) }
+        } else {
+            try sys("unlink", path) { unlink(path) }
+        }
+    }
+
+    public static func listDirectory(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    public static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "/" }
+        return String(cString: buffer)
+    }
+}

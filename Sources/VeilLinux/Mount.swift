@@ -1,0 +1,44 @@
+import Glibc
+import CVeilLinux
+
+public enum Mounts {
+    public static func mount(_ source: String?, _ target: String, type: String?, flags: UInt, data: String? = nil) throws(LinuxError) {
+        let shown = "\(source ?? type ?? "none") on \(target)"
+        try sys("mount", shown) { Glibc.mount(source, target, type, flags, data) }
+    }
+
+    public static func unmount(_ target: String, flags: Int32 = 0) throws(LinuxError) {
+        try sys("umount", target) { umount2(target, flags) }
+    }
+
+    public static func pivotRoot(_ newRoot: String, _ putOld: String) throws(LinuxError) {
+        try sysNeg("pivot_root", newRoot) { veil_pivot_root(newRoot, putOld) }
+    }
+
+    /// Mount points of the calling process's mount namespace (field 5 of mountinfo).
+    public static func mountPoints(pid: String = "self") -> [String] {
+        guard let text = try? FS.readString("/proc/\(pid)/mountinfo") else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 4 ? unescapeOctal(String(fields[4])) : nil
+        }
+    }
+
+    static func unescapeOctal(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out: [UInt8] = []
+        let bytes = Array(s.utf8)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
+               let v = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

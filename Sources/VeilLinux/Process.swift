@@ -1,0 +1,82 @@
+import Glibc
+import CVeilLinux
+
+public enum ProcessInfo {
+    /// /proc/PID/stat, split after the command name (which may contain spaces and parentheses).
+    static func statFields(_ pid: Int32) -> [Substring]? {
+        guard let text = try? FS.readString("/proc/\(pid)/stat"),
+              let close = text.lastIndex(of: ")") else { return nil }
+        return text[text.index(after: close)...].split(separator: " ")
+    }
+
+    /// Start time in clock ticks since boot (field 22): with the pid it names one process for good.
+    public static func startTime(_ pid: Int32) -> UInt64? {
+        guard let fields = statFields(pid), fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// Process state letter (R, S, D, Z, T, ...).
+    public static func state(_ pid: Int32) -> Character? {
+        statFields(pid)?.first?.first
+    }
+
+    /// Alive and not a zombie, and (when given) still the process that started at `startTime`.
+    public static func isAlive(_ pid: Int32, startTime: UInt64? = nil) -> Bool {
+        guard pid > 0, let fields = statFields(pid), let state = fields.first?.first else { return false }
+        if state == "Z" || state == "X" { return false }
+        if let startTime, fields.count > 19, UInt64(fields[19]) != startTime { return false }
+        return true
+    }
+}
+
+public enum Signals {
+    public static func kill(_ pid: Int32, _ signal: Int32) throws(LinuxError) {
+        try sys("kill", "\(pid)") { Glibc.kill(pid, signal) }
+    }
+
+    /// Blocks every signal in the calling thread (and threads created later).
+    public static func blockAll() { _ = veil_sigmask_block_all() }
+
+    public static func resetAll() { veil_reset_signals() }
+}
+
+/// A pidfd: waits for and signals a process that need not be our child, without pid-reuse races.
+public final class PidFD {
+    public let fd: FileDescriptor
+    public let pid: Int32
+
+    public init(pid: Int32) throws(LinuxError) {
+        self.pid = pid
+        fd = FileDescriptor(try sysNeg("pidfd_open", "\(pid)") { veil_pidfd_open(pid, 0) })
+    }
+
+    public func signal(_ sig: Int32) throws(LinuxError) {
+        try sysNeg("pidfd_send_signal", "\(pid)") { veil_pidfd_send_signal(fd.raw, sig) }
+    }
+
+    /// Waits until the process exits (it becomes readable); false on timeout.
+    public func waitExit(timeoutMs: Int32) -> Bool {
+        var p = pollfd(fd: fd.raw, events: Int16(POLLIN), revents: 0)
+        while true {
+            let r = poll(&p, 1, timeoutMs)
+            if r < 0 && errno == EINTR { continue }
+            return r > 0
+        }
+    }
+}
+
+public enum Wait {
+    /// Exit status in the shell's convention: the code, or 128 + signal.
+    public static func statusCode(_ status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        if signal == 0 { return (status >> 8) & 0xff }
+        return 128 + signal
+    }
+
+    /// Blocks for `pid`; returns its shell-style status.
+    public static func waitpid(_ pid: Int32) throws(LinuxError) -> Int32 {
+        var status: Int32 = 0
+        try sys("waitpid", "\(pid)") { Glibc.waitpid(pid, &status, 0) }
+        return statusCode(status)
+    }
+}

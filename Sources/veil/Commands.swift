@@ -1,0 +1,202 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import VeilContainer
+import VeilSpec
+
+enum Context {
+    nonisolated(unsafe) static var global = GlobalOptions()
+
+    static var logger: Logger { Logger(file: global.logFile, format: global.logFormat, debug: global.debug) }
+
+    static func runtime() throws -> Runtime {
+        if global.systemdCgroup {
+            throw Failure(message: "--systemd-cgroup is not supported yet: use cgroupfs paths")
+        }
+        return Runtime(root: global.root, log: logger)
+    }
+
+    /// Reports `error` the way runc does (stderr, plus the --log file) and exits non-zero.
+    static func fail(_ error: Error) -> Never {
+        logger.error("\(error)")
+        exit(1)
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+func writeError(_ text: String) {
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}
+
+func writeOut(_ text: String) {
+    _ = text.withCString { write(1, $0, strlen($0)) }
+}
+
+struct Veil: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "veil",
+        abstract: "A sandboxing OCI container runtime with runc's command line.",
+        discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup.",
+        version: "veil version 0.1.0\nspec: 1.1.0",
+        subcommands: [Spec_.self, Create.self, Start.self, Run.self, State.self, Kill.self, Delete.self, List.self])
+}
+
+struct Spec_: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "spec", abstract: "Write a default config.json.")
+    @Option(name: [.short, .long], help: "The bundle directory.") var bundle: String?
+    @Flag(help: "A spec for a rootless container.") var rootless = false
+
+    func run() throws {
+        let directory = bundle ?? "."
+        let path = directory + "/config.json"
+        if access(path, F_OK) == 0 { Context.fail(Failure(message: "File \(path) exists. Remove it first")) }
+        do {
+            let bytes = try VeilSpec.Spec.runcDefault(rootless: rootless).encodedPretty()
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            guard fd >= 0 else { throw Failure(message: "open \(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written == bytes.count else { throw Failure(message: "write \(path): \(String(cString: strerror(errno)))") }
+        } catch { Context.fail(error) }
+    }
+}
+
+struct CreateFlags: ParsableArguments {
+    @Option(name: [.short, .long], help: "The bundle directory (default: the current directory).") var bundle: String = "."
+    @Option(name: .long, help: "Write the init's pid to this file.") var pidFile: String?
+    @Option(name: .long, help: "A unix socket that receives the pty master of a terminal container.") var consoleSocket: String?
+    @Flag(name: .long, help: "Use a move mount and chroot instead of pivot_root.") var noPivot = false
+    @Flag(name: .long, help: "Do not create a session keyring.") var noNewKeyring = false
+    @Option(name: .long, help: "Pass N more fds (3..3+N-1) to the container.") var preserveFds: Int = 0
+
+    var options: CreateOptions {
+        var o = CreateOptions(bundle: bundle)
+        o.pidFile = pidFile
+        o.consoleSocket = consoleSocket
+        o.noPivot = noPivot
+        o.noNewKeyring = noNewKeyring
+        o.preserveFds = max(0, preserveFds)
+        return o
+    }
+}
+
+struct Create: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create a container; its program waits for `start`.")
+    @OptionGroup var flags: CreateFlags
+    @Argument(help: "The container id.") var id: String
+
+    func run() throws {
+        do { _ = try Context.runtime().create(id: id, options: flags.options) } catch { Context.fail(error) }
+    }
+}
+
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the program of a created container.")
+    @Argument var id: String
+    func run() throws {
+        do { try Context.runtime().start(id: id) } catch { Context.fail(error) }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create and start a container; wait for it unless detached.")
+    @OptionGroup var flags: CreateFlags
+    @Flag(name: [.short, .long], help: "Detach from the container's process.") var detach = false
+    @Flag(name: .long, help: "Accepted for runc compatibility.") var noSubreaper = false
+    @Flag(name: .long, help: "Keep the container's state after it exits.") var keep = false
+    @Argument var id: String
+
+    func run() throws {
+        do {
+            let runtime = try Context.runtime()
+            if detach {
+                _ = try runtime.create(id: id, options: flags.options)
+                try runtime.start(id: id)
+                return
+            }
+            // Signals are taken with sigwaitinfo and forwarded; block them before anything else starts.
+            var all = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_BLOCK, &all, nil)
+            let created = try runtime.create(id: id, options: flags.options)
+            let status = try runtime.runForeground(id: id, created: created)
+            Glibc.exit(status)
+        } catch { Context.fail(error) }
+    }
+}
+
+struct State: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a container's state as JSON.")
+    @Argument var id: String
+    func run() throws {
+        do {
+            let state = try Context.runtime().state(id: id)
+            writeOut(String(decoding: try prettyJSON(state), as: UTF8.self) + "\n")
+        } catch { Context.fail(error) }
+    }
+}
+
+func prettyJSON<T: Encodable>(_ value: T) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+    return try encoder.encode(value)
+}
+
+struct Kill: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send a signal (default SIGTERM) to a container's init.")
+    @Flag(name: [.short, .long], help: "Signal every process in the container.") var all = false
+    @Argument var id: String
+    @Argument var signal: String = "SIGTERM"
+
+    func run() throws {
+        do {
+            guard let number = SignalName.parse(signal) else { throw Failure(message: "invalid signal \"\(signal)\"") }
+            try Context.runtime().kill(id: id, signal: number, all: all)
+        } catch { Context.fail(error) }
+    }
+}
+
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete a container's resources.")
+    @Flag(name: [.short, .long], help: "Kill a running container first.") var force = false
+    @Argument var id: String
+    func run() throws {
+        do { try Context.runtime().delete(id: id, force: force) } catch { Context.fail(error) }
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List containers.", aliases: ["ls"])
+    @Option(name: [.short, .long], help: "table or json") var format: String = "table"
+    @Flag(name: [.short, .long], help: "Only the ids.") var quiet = false
+
+    func run() throws {
+        do {
+            let states = try Context.runtime().list()
+            if quiet {
+                for s in states { writeOut(s.id + "\n") }
+                return
+            }
+            switch format {
+            case "json":
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.withoutEscapingSlashes]
+                writeOut(String(decoding: try encoder.encode(states), as: UTF8.self) + "\n")
+            case "table":
+                var rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+                for s in states { rows.append([s.id, String(s.pid), s.status.rawValue, s.bundle, s.created, s.owner]) }
+                let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+                for row in rows {
+                    let cells = row.enumerated().map { i, cell in i == 5 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 3) }
+                    writeOut(cells.joined() + "\n")
+                }
+            default:
+                throw Failure(message: "invalid format \"\(format)\": must be table or json")
+            }
+        } catch { Context.fail(error) }
+    }
+}

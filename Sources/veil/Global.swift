@@ -1,0 +1,58 @@
+import Glibc
+import VeilContainer
+
+/// runc's global flags come before the command name; they are read here so every command sees them.
+struct GlobalOptions {
+    var root = "/run/veil"
+    var logFile: String?
+    var logFormat = Logger.Format.text
+    var debug = false
+    var systemdCgroup = false
+
+    /// Splits `args` (without argv[0]) into the global options and the command's own arguments.
+    static func parse(_ args: [String]) -> Result<(GlobalOptions, [String]), UsageError> {
+        var options = GlobalOptions()
+        var index = 0
+        func value(_ name: String, inline: String?) -> Result<String, UsageError> {
+            if let inline { return .success(inline) }
+            index += 1
+            guard index < args.count else { return .failure(UsageError("flag needs an argument: \(name)")) }
+            return .success(args[index])
+        }
+        while index < args.count, args[index].hasPrefix("-"), args[index] != "-" {
+            let arg = args[index]
+            let parts = arg.split(separator: "=", maxSplits: 1).map(String.init)
+            let name = parts[0].hasPrefix("--") ? String(parts[0].dropFirst(2)) : String(parts[0].dropFirst(1))
+            let inline = parts.count > 1 ? parts[1] : nil
+            switch name {
+            case "root":
+                switch value(arg, inline: inline) { case .success(let v): options.root = v; case .failure(let e): return .failure(e) }
+            case "log":
+                switch value(arg, inline: inline) { case .success(let v): options.logFile = v; case .failure(let e): return .failure(e) }
+            case "log-format":
+                switch value(arg, inline: inline) {
+                case .success(let v):
+                    guard let format = Logger.Format(rawValue: v) else { return .failure(UsageError("invalid log format \"\(v)\": must be text or json")) }
+                    options.logFormat = format
+                case .failure(let e): return .failure(e)
+                }
+            case "debug": options.debug = true
+            case "systemd-cgroup": options.systemdCgroup = true
+            case "rootless", "criu":
+                // Accepted for compatibility with runc's command line; their values are not used yet.
+                if inline == nil && name == "criu" { index += 1 }
+            case "version", "v", "help", "h":
+                return .success((options, Array(args[index...])))
+            default:
+                return .failure(UsageError("flag provided but not defined: \(arg)"))
+            }
+            index += 1
+        }
+        return .success((options, Array(args[index...])))
+    }
+}
+
+struct UsageError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,296 @@
+// A private containerd for end-to-end tests, driven with ctr.
+//
+//   let rig = try ContainerdRig()          // starts containerd, waits for it, imports the busybox image
+//   defer { rig.stop() }                   // always: kills containers, shims, containerd; unmounts; deletes
+//   rig.ctr(["task", "ls"])                // ctr --address SOCK -n NAMESPACE task ls
+//   rig.run(runtime: bin, id: "c1", flags: ["--rm"], ["echo", "hi"])
+//                                          // ctr run --rm --runc-binary BIN --runc-root R busybox c1 echo hi
+//   rig.runArguments(...)                  // the same argv without running it (for runInPseudoTerminal)
+//   rig.task("c1")                         // (pid, status) from `ctr task ls`, nil when there is no task
+//   rig.waitForTask("c1", status: "STOPPED", timeout: 5)
+//   rig.cgroupDirectories(id: "c1")        // existing cgroup dirs for /NAMESPACE/c1, every hierarchy
+//   rig.cgroupProcesses(id: "c1")          // pids listed in those cgroups
+//   rig.shimProcesses(id: "c1")            // live containerd-shim processes of this rig (and id)
+//   descendants(of: pid)                   // every process below pid (a free function)
+//   rig.ctrPath, rig.address, rig.namespace, rig.image ("busybox"), rig.directory, rig.runcRoot
+//   rig.log                                // containerd's log, for failure messages
+//
+// Everything lives under /tmp/vc-XXXXXX: unix socket paths are limited to 108 bytes, and the shim's
+// socket names derive from ours. Each rig gets its own containerd namespace (so cgroups
+// /NAMESPACE/ID never collide between tests) and its own runc root (passed as --runc-root, so the
+// runtime's state is deleted with the rig).
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class ContainerdRig {
+    let directory: String
+    let address: String
+    let namespace: String
+    let runcRoot: String
+    let image = "busybox"
+    let ctrPath: String
+    private let daemon: Process
+    private let logPath: String
+    private var stopped = false
+
+    /// - Parameter namespace: the containerd namespace; a unique "vt-XXXXXXXX" unless given.
+    init(namespace: String? = nil) throws {
+        guard let containerd = findExecutable("containerd"), let ctr = findExecutable("ctr") else {
+            throw SupportError("containerd and ctr must be installed")
+        }
+        ctrPath = ctr
+        self.namespace = namespace ?? "vt-" + randomName(8)
+        let dir = try TempDir(prefix: "vc", parent: "/tmp")
+        directory = dir.path
+        address = directory + "/c.sock"
+        runcRoot = directory + "/runc"
+        logPath = directory + "/containerd.log"
+
+        // Only what ctr run needs: CRI would add seconds of start-up, and the other snapshotters
+        // probe for file systems that are not here.
+        let config = """
+            version = 2
+            root = "\(directory)/root"
+            state = "\(directory)/state"
+            disabled_plugins = [
+              "io.containerd.grpc.v1.cri",
+              "io.containerd.snapshotter.v1.aufs",
+              "io.containerd.snapshotter.v1.btrfs",
+              "io.containerd.snapshotter.v1.devmapper",
+              "io.containerd.snapshotter.v1.zfs",
+              "io.containerd.tracing.processor.v1.otlp",
+            ]
+
+            [grpc]
+              address = "\(address)"
+
+            [ttrpc]
+              address = "\(address).ttrpc"
+
+            """
+        let configPath = directory + "/config.toml"
+        guard FileManager.default.createFile(atPath: configPath, contents: Data(config.utf8)),
+              FileManager.default.createFile(atPath: logPath, contents: nil),
+              let logHandle = FileHandle(forWritingAtPath: logPath)
+        else {
+            dir.remove()
+            throw SupportError("cannot write containerd config in \(directory)")
+        }
+        defer { try? logHandle.close() }
+
+        daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: containerd)
+        daemon.arguments = ["--config", configPath]
+        daemon.standardInput = FileHandle.nullDevice
+        daemon.standardOutput = logHandle
+        daemon.standardError = logHandle
+        do {
+            try daemon.run()
+        } catch {
+            dir.remove()
+            throw error
+        }
+
+        // From here on, any failure must tear down what was started.
+        do {
+            try waitForDaemon()
+            try importImage()
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    /// Waits for the socket, then for an answering daemon (the socket appears before the
+    /// services are registered).
+    private func waitForDaemon() throws {
+        var lastError = ""
+        let ready = try waitUntil(timeout: 20) {
+            guard daemon.isRunning else { return true }
+            guard FileManager.default.fileExists(atPath: address) else { return false }
+            let version = try runCommand(ctrPath, ["--address", address, "version"], timeout: 5)
+            lastError = version.stderr
+            return version.succeeded
+        }
+        guard daemon.isRunning else { throw SupportError("containerd exited at start-up:\n\(log)") }
+        guard ready else { throw SupportError("containerd did not answer within 20 s: \(lastError)\n\(log)") }
+    }
+
+    private func importImage() throws {
+        let script = packageRoot + "/scripts/make-busybox-image.sh"
+        let tarball = directory + "/busybox-image.tar"
+        let built = try runCommand(script, [tarball], timeout: 120)
+        guard built.succeeded else { throw SupportError("building the busybox image failed:\n\(built)") }
+        let imported = try ctr(["image", "import", "--index-name", image, tarball], timeout: 60)
+        guard imported.succeeded else { throw SupportError("ctr image import failed:\n\(imported)") }
+    }
+
+    /// containerd's log so far (for failure messages).
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// `ctr --address SOCK -n NAMESPACE ARGS...`
+    @discardableResult
+    func ctr(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval = 30) throws -> CommandResult {
+        try runCommand(ctrPath, ["--address", address, "-n", namespace] + arguments, stdin: stdin, timeout: timeout)
+    }
+
+    /// ctr's full argv (after the program name) for `ctr run FLAGS --runc-binary RUNTIME IMAGE ID COMMAND...`.
+    func runArguments(runtime: String, id: String, flags: [String] = ["--rm"], _ command: [String]) -> [String] {
+        ["--address", address, "-n", namespace, "run"] + flags
+            + ["--runc-binary", runtime, "--runc-root", runcRoot, image, id] + command
+    }
+
+    @discardableResult
+    func run(runtime: String, id: String, flags: [String] = ["--rm"], _ command: [String],
+             stdin: String? = nil, timeout: TimeInterval = 30) throws -> CommandResult {
+        try runCommand(ctrPath, runArguments(runtime: runtime, id: id, flags: flags, command),
+                       stdin: stdin, timeout: timeout)
+    }
+
+    /// The task's pid and status (RUNNING, STOPPED, CREATED, PAUSED, ...) as `ctr task ls` shows it.
+    func task(_ id: String) throws -> (pid: Int32, status: String)? {
+        let listing = try ctr(["task", "ls"], timeout: 10)
+        guard listing.succeeded else { throw SupportError("ctr task ls failed:\n\(listing)") }
+        for line in listing.stdout.split(separator: "\n").dropFirst() {
+            let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+            if columns.count >= 3, columns[0] == id, let pid = Int32(columns[1]) {
+                return (pid, String(columns[2]))
+            }
+        }
+        return nil
+    }
+
+    /// ctr 1.6 has no `task wait`; polls `ctr task ls` instead.
+    func waitForTask(_ id: String, status: String, timeout: TimeInterval = 10) throws -> Bool {
+        try waitUntil(timeout: timeout) { try task(id)?.status == status }
+    }
+
+    /// Existing cgroup directories for `/NAMESPACE[/id]` (containerd's default cgroup path for ctr
+    /// run): one per cgroup v1 hierarchy, or the single cgroup v2 one.
+    func cgroupDirectories(id: String? = nil) -> [String] {
+        let relative = id.map { namespace + "/" + $0 } ?? namespace
+        let base = "/sys/fs/cgroup"
+        var candidates = [base + "/" + relative]
+        if let hierarchies = try? FileManager.default.contentsOfDirectory(atPath: base) {
+            candidates += hierarchies.map { base + "/" + $0 + "/" + relative }
+        }
+        return candidates.filter { FileManager.default.fileExists(atPath: $0 + "/cgroup.procs") }
+    }
+
+    /// The pids in this rig's cgroups (of one container, or of the whole namespace), nested ones included.
+    func cgroupProcesses(id: String? = nil) -> Set<Int32> {
+        var pids = Set<Int32>()
+        for top in cgroupDirectories(id: id) {
+            for dir in [top] + subdirectories(of: top) {
+                let procs = (try? String(contentsOfFile: dir + "/cgroup.procs", encoding: .utf8)) ?? ""
+                pids.formUnion(procs.split(separator: "\n").compactMap { Int32($0) })
+            }
+        }
+        return pids
+    }
+
+    /// Live shims started for this rig's containerd (recognised by `-address SOCK` on their
+    /// command line), optionally only the one for container `id`.
+    func shimProcesses(id: String? = nil) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let program = argv.first, program.contains("containerd-shim"),
+                  argv.contains(address) || argv.contains(address + ".ttrpc") else { return false }
+            if let id, !zip(argv, argv.dropFirst()).contains(where: { $0 == "-id" && $1 == id }) { return false }
+            return processIsAlive(pid)
+        }
+    }
+
+    /// Tears everything down; safe to call twice. Never throws, so it fits in a `defer`.
+    /// Order: tasks through containerd (so the runtime's delete runs), then containerd, then by
+    /// force whatever survived (shims, container processes, cgroups, mounts), then the directory.
+    func stop() {
+        if stopped { return }
+        stopped = true
+        if daemon.isRunning {
+            // Short timeouts: a broken runtime under test must not stall the teardown.
+            if let tasks = try? ctr(["task", "ls", "-q"], timeout: 5), tasks.succeeded {
+                for id in tasks.stdout.split(separator: "\n").map(String.init) where !id.isEmpty {
+                    _ = try? ctr(["task", "rm", "-f", id], timeout: 10)
+                }
+            }
+            if let containers = try? ctr(["container", "ls", "-q"], timeout: 5), containers.succeeded {
+                for id in containers.stdout.split(separator: "\n").map(String.init) where !id.isEmpty {
+                    _ = try? ctr(["container", "rm", id], timeout: 5)
+                }
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            if !waitForExit(daemon, timeout: 5) {
+                kill(daemon.processIdentifier, SIGKILL)
+                daemon.waitUntilExit()
+            }
+        }
+        // A hung runtime binary is the shim's child but not in the container's cgroup: kill the
+        // shims' whole process trees.
+        let shims = shimProcesses()
+        for pid in shims.flatMap({ [$0] + descendants(of: $0) }) { kill(pid, SIGKILL) }
+        killCgroupProcessesAndRemoveCgroups()
+        removeTree(directory)
+    }
+
+    private func killCgroupProcessesAndRemoveCgroups() {
+        _ = waitUntil(timeout: 5) {
+            let pids = cgroupProcesses()
+            for pid in pids { kill(pid, SIGKILL) }
+            return pids.isEmpty
+        }
+        for top in cgroupDirectories() {
+            // Children before parents: rmdir only removes empty cgroups.
+            for dir in subdirectories(of: top).sorted(by: { $0.count > $1.count }) + [top] {
+                rmdir(dir)
+            }
+        }
+    }
+}
+
+/// All processes below `root` in the parent tree, read from /proc/PID/stat.
+func descendants(of root: Int32) -> [Int32] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    var children: [Int32: [Int32]] = [:]
+    for pid in entries.compactMap({ Int32($0) }) {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        // After the parenthesised name come the state and then the parent's pid.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(pid) }
+    }
+    var result: [Int32] = []
+    var queue = [root]
+    while let next = queue.popLast() {
+        let direct = children[next] ?? []
+        result += direct
+        queue += direct
+    }
+    return result
+}
+
+/// Every directory below `path` (not `path` itself); cgroup trees are shallow, so recursion is fine.
+private func subdirectories(of path: String) -> [String] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [] }
+    var result: [String] = []
+    for entry in entries {
+        let child = path + "/" + entry
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory), isDirectory.boolValue {
+            result.append(child)
+            result += subdirectories(of: child)
+        }
+    }
+    return result
+}
+
+/// Lower-case letters and digits, for names that must be short and unique.
+func randomName(_ length: Int) -> String {
+    let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+    return String((0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] })
+}

@@ -1,0 +1,614 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of OCI runtimes: runc, veil and runsc (gVisor).
+
+Usage: python3 bench/bench.py --veil PATH [--rounds N] [--runsc-rounds N] [--out DIR]
+
+Workloads (all on one busybox bundle built by scripts/make-bundle.sh, rootfs read-only):
+  run              `RT --root R run ID` of /bin/true in the bundle dir, until it exits
+  lifecycle        create (sleep 1000) / start / kill KILL / poll state until stopped / delete
+  lifecycle-nokill create (/bin/true) / start / poll state until stopped / delete
+
+Rounds are interleaved: round i runs every runtime once, in an order rotated by i.
+Wall times are taken around direct posix_spawn()+wait4() of the runtime command.
+Peak RSS comes from a separate, untimed invocation per round (see README.md).
+Exit status: 1 if veil failed (any sample), 2 on usage/setup errors, else 0.
+Python standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import resource
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RUNC = "/usr/sbin/runc"
+RUNSC = "/usr/bin/runsc"
+TIMEOUT_S = 60.0          # per runtime command
+STOP_POLL_TIMEOUT_S = 15.0
+WORKLOADS = ("run", "lifecycle", "lifecycle-nokill")
+VERDICT_TARGET = 0.80
+TMP_DIR = ""  # set in main(); scrubbed from error messages
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- process launching
+
+class Result:
+    __slots__ = ("argv", "rc", "ms", "rss_kib", "out", "err", "timed_out")
+
+    def __init__(self, argv, rc, ms, rss_kib, out, err, timed_out=False):
+        self.argv, self.rc, self.ms, self.rss_kib = argv, rc, ms, rss_kib
+        self.out, self.err, self.timed_out = out, err, timed_out
+
+    @property
+    def ok(self):
+        return self.rc == 0
+
+    def describe(self, label):
+        what = "timed out" if self.timed_out else (
+            f"killed by signal {-self.rc}" if self.rc < 0 else f"exit {self.rc}")
+        msg = (self.err or "").strip().splitlines()
+        detail = msg[-1][:200] if msg else ""
+        text = f"`{label}` {what}" + (f": {detail}" if detail else "")
+        # make messages of different rounds comparable: no temp paths, no container ids
+        if TMP_DIR:
+            text = text.replace(TMP_DIR, "$TMP")
+        return re.sub(r"vb\d+-[A-Za-z0-9_-]+", "ID", text)
+
+
+class Launcher:
+    """Runs commands with stdin=/dev/null and stdout/stderr captured to fresh temp files.
+
+    Timing wraps posix_spawn() .. wait4() only. With rss_wrapper set, the command is run
+    under GNU time (or busybox time) so that ru_maxrss is taken by a freshly exec'd tiny
+    process: a direct child of this driver would inherit the driver's own RSS high-water
+    mark across fork/exec and report at least that much.
+    """
+
+    def __init__(self, tmp):
+        self.tmp = Path(tmp)
+        self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.seq = 0
+        self.rss_wrapper, self.rss_scale, self.rss_tool = self._find_rss_wrapper()
+
+    @staticmethod
+    def _find_rss_wrapper():
+        if os.access("/usr/bin/time", os.X_OK):
+            return ["/usr/bin/time", "-f", "%M", "-o"], 1.0, "GNU time (/usr/bin/time)"
+        bb = shutil.which("busybox")
+        if bb:
+            # busybox `time` treats ru_maxrss as pages and multiplies by pagesize/1024.
+            return [bb, "time", "-f", "%M", "-o"], 1024.0 / os.sysconf("SC_PAGE_SIZE"), "busybox time"
+        return None, 1.0, "direct wait4 (includes the driver's own RSS as a floor)"
+
+    def run(self, argv, rss=False, timeout=None):
+        timeout = TIMEOUT_S if timeout is None else timeout
+        self.seq += 1
+        outp = self.tmp / f"out.{self.seq}"
+        errp = self.tmp / f"err.{self.seq}"
+        rssp = self.tmp / f"rss.{self.seq}"
+        full = list(argv)
+        if rss and self.rss_wrapper:
+            full = self.rss_wrapper + [str(rssp)] + full
+        out_fd = os.open(outp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        err_fd = os.open(errp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fa = [(os.POSIX_SPAWN_DUP2, self.devnull, 0),
+              (os.POSIX_SPAWN_DUP2, out_fd, 1),
+              (os.POSIX_SPAWN_DUP2, err_fd, 2)]
+        timed_out = False
+        try:
+            t0 = time.perf_counter_ns()
+            try:
+                pid = os.posix_spawn(full[0], full, os.environ, file_actions=fa, setpgroup=0,
+                                     setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+            except OSError as e:
+                return Result(argv, 127, 0.0, None, "", f"spawn failed: {e}")
+            pidfd = os.pidfd_open(pid)
+            try:
+                ready, _, _ = select.select([pidfd], [], [], timeout)
+                if not ready:
+                    timed_out = True
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                _, status, ru = os.wait4(pid, 0)
+                t1 = time.perf_counter_ns()
+            finally:
+                os.close(pidfd)
+        finally:
+            os.close(out_fd)
+            os.close(err_fd)
+        rc = os.waitstatus_to_exitcode(status)
+        rss_kib = ru.ru_maxrss
+        if rss and self.rss_wrapper:
+            rss_kib = None
+            try:
+                lines = rssp.read_text(errors="replace").strip().splitlines()
+                rss_kib = float(lines[-1].strip()) * self.rss_scale
+            except (OSError, ValueError, IndexError):
+                pass
+            try:
+                rssp.unlink()
+            except OSError:
+                pass
+        out = outp.read_text(errors="replace")
+        err = errp.read_text(errors="replace")
+        for p in (outp, errp):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        if timed_out:
+            rc = rc if rc != 0 else -9
+        return Result(argv, rc, (t1 - t0) / 1e6, rss_kib, out, err, timed_out)
+
+
+# --------------------------------------------------------------------------- runtimes
+
+class Runtime:
+    def __init__(self, name, path, root, flags=(), rounds=None):
+        self.name, self.path, self.root = name, path, str(root)
+        self.flags = list(flags)
+        self.rounds = rounds          # set of round indices it takes part in (None = all)
+        self.version = ""
+        self.ids = set()              # containers created (for final cleanup)
+
+    def cmd(self, *args):
+        return [self.path, *self.flags, "--root", self.root, *args]
+
+    def fetch_version(self):
+        try:
+            p = subprocess.run([self.path, "--version"], capture_output=True, text=True, timeout=20)
+            lines = [l.strip() for l in (p.stdout + p.stderr).splitlines() if l.strip()]
+            self.version = "; ".join(lines[:2]) if lines else f"(exit {p.returncode}, no output)"
+        except (OSError, subprocess.SubprocessError) as e:
+            self.version = f"(version unavailable: {e})"
+
+
+# --------------------------------------------------------------------------- workloads
+
+class Sample:
+    def __init__(self):
+        self.ok = True
+        self.ms = None
+        self.rss_kib = None
+        self.steps = {}
+        self.polls = 0
+        self.error = None
+
+    def add(self, name, r):
+        self.steps[name] = self.steps.get(name, 0.0) + r.ms
+        if r.rss_kib is not None:
+            self.rss_kib = max(self.rss_kib or 0, r.rss_kib)
+
+    def fail(self, r_or_msg, label=""):
+        self.ok = False
+        self.error = r_or_msg if isinstance(r_or_msg, str) else r_or_msg.describe(label)
+
+
+def force_delete(L, rt, cid):
+    L.run(rt.cmd("kill", cid, "KILL"), timeout=20)
+    L.run(rt.cmd("delete", "--force", cid), timeout=30)
+
+
+def wl_run(L, rt, cid, bundles, rss):
+    s = Sample()
+    r = L.run(rt.cmd("run", cid), rss=rss)   # cwd is the `true` bundle
+    s.add("run", r)
+    s.ms = r.ms
+    if not r.ok:
+        s.fail(r, "run")
+        force_delete(L, rt, cid)
+    return s
+
+
+def _lifecycle(L, rt, cid, bundle, rss, kill):
+    s = Sample()
+    rt.ids.add(cid)
+    t0 = time.perf_counter_ns()
+
+    def step(name, *args):
+        r = L.run(rt.cmd(*args), rss=rss)
+        s.add(name, r)
+        if not r.ok:
+            s.fail(r, args[0])
+        return r
+
+    if step("create", "create", "--bundle", bundle, cid).ok and step("start", "start", cid).ok \
+            and (not kill or step("kill", "kill", cid, "KILL").ok):
+        deadline = time.monotonic() + STOP_POLL_TIMEOUT_S
+        stopped = False
+        while s.ok and time.monotonic() < deadline:
+            r = step("wait", "state", cid)
+            s.polls += 1
+            if not r.ok:
+                break
+            try:
+                status = json.loads(r.out).get("status")
+            except (ValueError, AttributeError):
+                s.fail(f"`state` printed no JSON status: {r.out.strip()[:120]!r}")
+                break
+            if status == "stopped":
+                stopped = True
+                break
+        if s.ok and not stopped:
+            s.fail(f"`state` not stopped after {STOP_POLL_TIMEOUT_S:.0f}s")
+        if s.ok:
+            step("delete", "delete", cid)
+    s.ms = (time.perf_counter_ns() - t0) / 1e6
+    if s.ok:
+        rt.ids.discard(cid)
+    else:
+        force_delete(L, rt, cid)
+    return s
+
+
+def wl_lifecycle(L, rt, cid, bundles, rss):
+    return _lifecycle(L, rt, cid, bundles["sleep"], rss, kill=True)
+
+
+def wl_lifecycle_nokill(L, rt, cid, bundles, rss):
+    return _lifecycle(L, rt, cid, bundles["true"], rss, kill=False)
+
+
+WORKLOAD_FUNCS = {"run": wl_run, "lifecycle": wl_lifecycle, "lifecycle-nokill": wl_lifecycle_nokill}
+
+
+# --------------------------------------------------------------------------- bundles
+
+def make_bundles(tmp):
+    script = REPO / "scripts" / "make-bundle.sh"
+    btrue = Path(tmp) / "bundle"
+    env = dict(os.environ)
+    # Always take config.json from `runc spec` so every runtime gets the same config
+    # (make-bundle.sh prefers `veil spec` when a release build exists).
+    env["VEIL"] = "/nonexistent/veil"
+    subprocess.run(["bash", str(script), str(btrue), "true"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    cfgp = btrue / "config.json"
+    cfg = json.loads(cfgp.read_text())
+    cfg.setdefault("root", {})["readonly"] = True
+    cfg.setdefault("process", {})["terminal"] = False
+    cfgp.write_text(json.dumps(cfg, indent=2))
+    # Second bundle: same config and same rootfs (absolute path), long sleep.
+    bsleep = Path(tmp) / "bundle-sleep"
+    bsleep.mkdir()
+    cfg2 = json.loads(json.dumps(cfg))
+    cfg2["process"]["args"] = ["sleep", "1000"]
+    root_path = Path(cfg["root"].get("path", "rootfs"))
+    cfg2["root"]["path"] = str(root_path if root_path.is_absolute() else btrue / root_path)
+    (bsleep / "config.json").write_text(json.dumps(cfg2, indent=2))
+    return {"true": str(btrue), "sleep": str(bsleep)}
+
+
+# --------------------------------------------------------------------------- statistics & report
+
+def p90(xs):
+    ys = sorted(xs)
+    return ys[max(0, math.ceil(0.9 * len(ys)) - 1)]
+
+
+def fmt(x, nd=1):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def machine_info(runtimes, launcher, veil_note):
+    def read(p):
+        try:
+            return Path(p).read_text()
+        except OSError:
+            return ""
+    cpu = next((l.split(":", 1)[1].strip() for l in read("/proc/cpuinfo").splitlines()
+                if l.startswith("model name")), "?")
+    mem = next((l.split(":", 1)[1].strip() for l in read("/proc/meminfo").splitlines()
+                if l.startswith("MemTotal")), "?")
+    os_name = next((l.split("=", 1)[1].strip().strip('"') for l in read("/etc/os-release").splitlines()
+                    if l.startswith("PRETTY_NAME=")), "?")
+    commit = "?"
+    try:
+        p = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                           capture_output=True, text=True, timeout=10)
+        commit = p.stdout.strip() if p.returncode == 0 else "(no commit)"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    info = [
+        ("kernel", platform.release()),
+        ("os", os_name),
+        ("nproc", f"{len(os.sched_getaffinity(0))} (cpu_count {os.cpu_count()})"),
+        ("cpu", cpu),
+        ("memory", mem),
+        ("python", platform.python_version()),
+        ("repo commit", commit),
+        ("rss method", launcher.rss_tool),
+    ]
+    for rt in runtimes:
+        info.append((f"{rt.name} version", f"{rt.path}: {rt.version}"))
+    if veil_note:
+        info.append(("veil", veil_note))
+    return info
+
+
+def build_report(args, runtimes, results, info, load_before, load_after, started, duration,
+                 rss_floor_kib, errors):
+    names = [rt.name for rt in runtimes]
+    L = []
+    L.append(f"# veil benchmark {started.strftime('%Y-%m-%d %H:%M:%S')} UTC")
+    L.append("")
+    L.append(f"Rounds: {args.rounds} (runsc: {args.runsc_rounds}), warm-up rounds discarded: "
+             f"{args.warmup}, interleaved in rotating order; duration {duration:.0f}s; "
+             f"load average before {load_before}, after {load_after}.")
+    L.append("")
+    L.append("| workload | runtime | ok | median ms | p90 ms | min ms | peak RSS MiB | ratio to runc |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|")
+    for wl in args.workloads:
+        runc_med = None
+        rr = results.get(("runc", wl))
+        if rr:
+            oks = [s.ms for s in rr["timed"] if s.ok]
+            runc_med = statistics.median(oks) if oks else None
+        for name in names:
+            r = results.get((name, wl))
+            if r is None:
+                continue
+            timed = r["timed"]
+            oks = [s.ms for s in timed if s.ok]
+            rss = [s.rss_kib for s in r["rss"] if s.ok and s.rss_kib is not None]
+            n_ok = len(oks)
+            okcol = f"{n_ok}/{len(timed)}" + ("" if n_ok == len(timed) else " **FAIL**")
+            if oks:
+                med = statistics.median(oks)
+                ratio = f"{med / runc_med:.2f}" if runc_med else "-"
+                row = [fmt(med, 2), fmt(p90(oks), 2), fmt(min(oks), 2)]
+            else:
+                ratio, row = "-", ["-", "-", "-"]
+            rsscol = fmt(statistics.median(rss) / 1024, 1) if rss else "-"
+            L.append(f"| {wl} | {name} | {okcol} | {' | '.join(row)} | {rsscol} | {ratio} |")
+    L.append("")
+    L.append("- Wall time: posix_spawn() of the runtime command until wait4() returns, measured by the "
+             "driver; `lifecycle*` is the whole command sequence including `state` polling.")
+    L.append("- Peak RSS: median over rounds of ru_maxrss from wait4() of the top-level runtime "
+             "process, taken in a separate untimed invocation per round (via "
+             f"{info_get(info, 'rss method')}; floor of the method {rss_floor_kib / 1024:.1f} MiB); "
+             "for `lifecycle*` the largest of its commands. On Linux ru_maxrss from wait4() is the "
+             "maximum over the process and the descendants it reaped itself (e.g. `runc init` and the "
+             "container process reaped by `runc run`); processes that outlive the command (the "
+             "container left by `create`, runsc's sandbox/gofer daemons) are not included.")
+    L.append("- Ratio: runtime median / runc median for the same workload (< 1 is faster than runc).")
+    L.append("")
+    # lifecycle step breakdown
+    steps_rows = []
+    for wl in args.workloads:
+        if not wl.startswith("lifecycle"):
+            continue
+        for name in names:
+            r = results.get((name, wl))
+            if not r:
+                continue
+            oks = [s for s in r["timed"] if s.ok]
+            if not oks:
+                continue
+            cols = []
+            for st in ("create", "start", "kill", "wait", "delete"):
+                vals = [s.steps[st] for s in oks if st in s.steps]
+                cols.append(fmt(statistics.median(vals), 2) if vals else "-")
+            polls = statistics.median([s.polls for s in oks])
+            steps_rows.append(f"| {wl} | {name} | {' | '.join(cols)} | {polls:g} |")
+    if steps_rows:
+        L.append("Lifecycle step medians (ms; `wait` = all `state` polls until stopped):")
+        L.append("")
+        L.append("| workload | runtime | create | start | kill | wait | delete | state polls |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        L.extend(steps_rows)
+        L.append("")
+    L.append(verdict_line(results))
+    L.append("")
+    if errors:
+        L.append("## Failures")
+        L.append("")
+        L.append("Counts include warm-up rounds and the untimed RSS invocations.")
+        L.append("")
+        for (name, wl, msg), n in sorted(errors.items()):
+            L.append(f"- {name} {wl} ({n}x): {msg}")
+        L.append("")
+    L.append("## Machine")
+    L.append("")
+    for k, v in info:
+        L.append(f"- {k}: {v}")
+    L.append("")
+    L.append(f"Command: `{' '.join(sys.argv)}`")
+    L.append("")
+    return "\n".join(L)
+
+
+def info_get(info, key):
+    return next((v for k, v in info if k == key), "?")
+
+
+def veil_run_ratio(results):
+    def med(name):
+        r = results.get((name, "run"))
+        oks = [s.ms for s in r["timed"] if s.ok] if r else []
+        return statistics.median(oks) if oks else None
+    v, c = med("veil"), med("runc")
+    return (v / c) if (v is not None and c) else None
+
+
+def verdict_line(results):
+    ratio = veil_run_ratio(results)
+    if ("veil", "run") not in results:
+        return f"veil/runc run ratio: n/a (veil not benchmarked) (target <= {VERDICT_TARGET:.2f})"
+    if ratio is None:
+        return f"veil/runc run ratio: n/a (no successful samples) (target <= {VERDICT_TARGET:.2f})"
+    return f"veil/runc run ratio: {ratio:.2f} (target <= {VERDICT_TARGET:.2f})"
+
+
+# --------------------------------------------------------------------------- main
+
+def spread(n_total, n_pick):
+    """Evenly spaced indices out of range(n_total)."""
+    n_pick = max(0, min(n_pick, n_total))
+    return {int(k * n_total / n_pick) for k in range(n_pick)} if n_pick else set()
+
+
+def main():
+    global TIMEOUT_S, TMP_DIR
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--veil", default=str(REPO / ".build" / "release" / "veil"),
+                    help="veil binary (skipped with a message if missing)")
+    ap.add_argument("--rounds", type=int, default=20, help="measured rounds (default 20)")
+    ap.add_argument("--runsc-rounds", type=int, default=None,
+                    help="measured rounds for runsc (default: min(rounds, 10))")
+    ap.add_argument("--warmup", type=int, default=2, help="discarded warm-up rounds (default 2)")
+    ap.add_argument("--out", default=str(HERE / "results"), help="results directory")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS),
+                    help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    ap.add_argument("--runtimes", default="runc,veil,runsc", help="comma-separated subset")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT_S,
+                    help=f"seconds before a runtime command is killed (default {TIMEOUT_S:.0f})")
+    ap.add_argument("--runsc-flags", default="--network=none",
+                    help="global flags for runsc (default: --network=none)")
+    args = ap.parse_args()
+    TIMEOUT_S = args.timeout
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    bad = [w for w in args.workloads if w not in WORKLOAD_FUNCS]
+    if bad or args.rounds < 1:
+        ap.error(f"unknown workload(s) {bad}" if bad else "--rounds must be >= 1")
+    if args.runsc_rounds is None:
+        args.runsc_rounds = min(args.rounds, 10)
+    args.runsc_rounds = min(args.runsc_rounds, args.rounds)
+    wanted = [r for r in args.runtimes.split(",") if r]
+
+    if os.geteuid() != 0:
+        log("bench: needs root (runtimes create namespaces, mounts and cgroups)")
+        return 2
+    out_dir = Path(args.out).resolve()
+    veil_path = str(Path(args.veil).resolve()) if args.veil else ""
+
+    tmp = tempfile.mkdtemp(prefix="veil-bench-")
+    TMP_DIR = tmp
+    runtimes = []
+    veil_note = ""
+    total_rounds = args.warmup + args.rounds
+    for name in wanted:
+        if name == "runc":
+            path, flags, rounds = RUNC, [], None
+        elif name == "veil":
+            path, flags, rounds = veil_path, [], None
+        elif name == "runsc":
+            path, flags = RUNSC, args.runsc_flags.split()
+            rounds = set(range(args.warmup)) | {args.warmup + i for i in spread(args.rounds, args.runsc_rounds)}
+        else:
+            log(f"bench: unknown runtime {name!r}, ignored")
+            continue
+        if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
+            msg = f"{name}: binary {path or '(none)'} not found or not executable -- SKIPPED"
+            log(f"bench: {msg}")
+            if name == "veil":
+                veil_note = f"not benchmarked: {path} missing (build it with `swift build -c release`)"
+            continue
+        root = Path(tmp) / f"root-{name}"
+        root.mkdir()
+        rt = Runtime(name, path, root, flags, rounds)
+        rt.fetch_version()
+        runtimes.append(rt)
+    if not any(rt.name == "runc" for rt in runtimes):
+        log("bench: warning: runc not available, ratios cannot be computed")
+
+    (Path(tmp) / "io").mkdir()
+    L = Launcher(Path(tmp) / "io")
+    results = {}
+    errors = {}
+    try:
+        try:
+            bundles = make_bundles(tmp)
+        except (OSError, ValueError, subprocess.CalledProcessError) as e:
+            log(f"bench: cannot build the bundle: {e}")
+            return 2
+        os.chdir(bundles["true"])            # `run` is started inside the bundle dir
+        floor = L.run([shutil.which("busybox") or "/bin/true", "true"], rss=True).rss_kib or 0
+        started = datetime.datetime.now(datetime.timezone.utc)
+        load_before = "%.2f %.2f %.2f" % os.getloadavg()
+        t_start = time.monotonic()
+        log(f"bench: runtimes {', '.join(rt.name for rt in runtimes)}; workloads "
+            f"{', '.join(args.workloads)}; {args.warmup} warm-up + {args.rounds} rounds "
+            f"(runsc {args.runsc_rounds})")
+        for i in range(total_rounds):
+            k = i % max(1, len(runtimes))
+            order = runtimes[k:] + runtimes[:k]
+            warm = i < args.warmup
+            done = []
+            for rt in order:
+                if rt.rounds is not None and i not in rt.rounds:
+                    continue
+                done.append(rt.name)
+                for wl in args.workloads:
+                    fn = WORKLOAD_FUNCS[wl]
+                    cid = f"vb{os.getpid()}-{rt.name}-{wl}-{i}"
+                    s = fn(L, rt, cid, bundles, rss=False)
+                    s_rss = None if warm else fn(L, rt, cid + "-m", bundles, rss=True)
+                    for x in (s, s_rss):
+                        if x is not None and not x.ok:
+                            key = (rt.name, wl, x.error)
+                            errors[key] = errors.get(key, 0) + 1
+                    if warm:
+                        continue
+                    r = results.setdefault((rt.name, wl), {"timed": [], "rss": []})
+                    r["timed"].append(s)
+                    r["rss"].append(s_rss)
+            log(f"bench: round {i + 1}/{total_rounds}{' (warm-up)' if warm else ''}: {' '.join(done)}")
+        duration = time.monotonic() - t_start
+        load_after = "%.2f %.2f %.2f" % os.getloadavg()
+    finally:
+        os.chdir("/")
+        for rt in runtimes:
+            for cid in list(rt.ids):
+                force_delete(L, rt, cid)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    info = machine_info(runtimes, L, veil_note)
+    report = build_report(args, runtimes, results, info, load_before, load_after, started,
+                          duration, floor, errors)
+    print(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    out_md = out_dir / f"{stamp}.md"
+    out_md.write_text(report)
+    shutil.copyfile(out_md, out_dir / "latest.md")
+    raw = {
+        "started": started.isoformat(), "args": vars(args), "info": dict(info),
+        "samples": {f"{n}/{w}": {
+            "timed": [{"ok": s.ok, "ms": s.ms, "steps": s.steps, "polls": s.polls,
+                       "direct_maxrss_kib": s.rss_kib, "error": s.error} for s in r["timed"]],
+            "rss_kib": [None if s is None else s.rss_kib for s in r["rss"]],
+        } for (n, w), r in results.items()},
+    }
+    (out_dir / f"{stamp}.json").write_text(json.dumps(raw, indent=1))
+    log(f"bench: wrote {out_md} and {out_dir / 'latest.md'}")
+    print(verdict_line(results))
+
+    veil_failed = any(not s.ok for (n, _), r in results.items() if n == "veil"
+                      for s in r["timed"] + [x for x in r["rss"] if x is not None])
+    veil_failed = veil_failed or any(k[0] == "veil" for k in errors)
+    return 1 if veil_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
