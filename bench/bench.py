@@ -205,8 +205,9 @@ class Sample:
 
 
 def force_delete(L, rt, cid):
-    L.run(rt.cmd("kill", cid, "KILL"), timeout=20)
-    L.run(rt.cmd("delete", "--force", cid), timeout=30)
+    """Best-effort, untimed cleanup of a container that may be left behind."""
+    L.run(rt.cmd("kill", cid, "KILL"), timeout=min(TIMEOUT_S, 20))
+    L.run(rt.cmd("delete", "--force", cid), timeout=min(TIMEOUT_S, 30))
 
 
 def wl_run(L, rt, cid, bundles, rss):
@@ -254,10 +255,9 @@ def _lifecycle(L, rt, cid, bundle, rss, kill):
         if s.ok:
             step("delete", "delete", cid)
     s.ms = (time.perf_counter_ns() - t0) / 1e6
-    if s.ok:
-        rt.ids.discard(cid)
-    else:
+    if not s.ok:
         force_delete(L, rt, cid)
+    rt.ids.discard(cid)
     return s
 
 

@@ -14,11 +14,12 @@ done
 mkdir -p "$dir/rootfs/usr"; ln -sfn ../bin "$dir/rootfs/usr/bin"; ln -sfn bin "$dir/rootfs/sbin"
 echo 'root:x:0:0:root:/root:/bin/sh' > "$dir/rootfs/etc/passwd"
 echo 'root:x:0:' > "$dir/rootfs/etc/group"
-veil=${VEIL:-$(dirname "$0")/../.build/release/veil}
+veil=${VEIL:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/veil}
 rm -f "$dir/config.json"
 if [ -x "$veil" ]; then (cd "$dir" && "$veil" spec); else (cd "$dir" && runc spec); fi
 if [ $# -gt 0 ]; then
-  args=$(printf '%s\n' "$@" | jq -R . | jq -s .)
+  # Through argv, so arguments may hold newlines and look like jq's own options.
+  args=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@")
   jq --argjson a "$args" '.process.args = $a | .process.terminal = false' "$dir/config.json" > "$dir/config.json.new"
   mv "$dir/config.json.new" "$dir/config.json"
 fi

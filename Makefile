@@ -1,0 +1,44 @@
+# veil — see README.md. Every target installs what it needs on a fresh Debian 12 (as root).
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+VEIL := $(CURDIR)/.build/release/veil
+SWIFT_RELEASE := swift build -c release --static-swift-stdlib
+DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps
+DEMO_DIR ?= /tmp/veil-demo
+
+.PHONY: deps build demo test unit-test bench clean install protos
+
+# apt-get only what is missing, so a warm machine spends no time here.
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT_RELEASE)
+
+demo: build
+	rm -rf $(DEMO_DIR)
+	VEIL=$(VEIL) scripts/make-bundle.sh $(DEMO_DIR) sh -c 'echo "hello from veil: hostname=$$(hostname) pid=$$$$ uid=$$(id -u)"; echo "mounts: $$(wc -l < /proc/self/mounts)"'
+	jq '.linux.cgroupsPath = "/veil-demo/demo"' $(DEMO_DIR)/config.json > $(DEMO_DIR)/config.json.new && mv $(DEMO_DIR)/config.json.new $(DEMO_DIR)/config.json
+	$(VEIL) --root /run/veil-demo run --bundle $(DEMO_DIR) veil-demo-$$$$
+
+# Unit tests of every module plus the end-to-end suites (real containers, real containerd), as root.
+test: build
+	swift build --build-tests
+	VEIL_BINARY=$(VEIL) VEIL_REQUIRED=1 swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+unit-test:
+	swift test --filter 'VeilSpecTests|VeilLinuxTests|VeilCgroupsTests'
+
+bench: build
+	python3 bench/bench.py --veil $(VEIL)
+
+install: build
+	install -m 0755 $(VEIL) /usr/local/bin/veil
+
+clean:
+	rm -rf .build
