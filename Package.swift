@@ -30,6 +30,7 @@ let package = Package(
         .testTarget(name: "VeilSpecTests", dependencies: ["VeilSpec"]),
         .testTarget(name: "VeilLinuxTests", dependencies: ["VeilLinux"]),
         .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups"]),
+        .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilSpec", "VeilLinux"]),
         // End-to-end: runs the built veil binary as root against real bundles and containerd.
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilSpec"]),
     ]

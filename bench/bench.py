@@ -70,6 +70,7 @@ class Result:
         # make messages of different rounds comparable: no temp paths, no container ids
         if TMP_DIR:
             text = text.replace(TMP_DIR, "$TMP")
+        text = re.sub(r'time="[^"]*" ', "", text)      # runc's logrus timestamps
         return re.sub(r"vb\d+-[A-Za-z0-9_-]+", "ID", text)
 
 
@@ -287,6 +288,10 @@ def make_bundles(tmp):
     cfg = json.loads(cfgp.read_text())
     cfg.setdefault("root", {})["readonly"] = True
     cfg.setdefault("process", {})["terminal"] = False
+    if cfg["process"].get("args") != ["true"]:
+        log(f"bench: note: make-bundle.sh left process.args = {cfg['process'].get('args')!r}; "
+            "setting [\"true\"]")
+        cfg["process"]["args"] = ["true"]
     cfgp.write_text(json.dumps(cfg, indent=2))
     # Second bundle: same config and same rootfs (absolute path), long sleep.
     bsleep = Path(tmp) / "bundle-sleep"
@@ -500,7 +505,7 @@ def main():
         log("bench: needs root (runtimes create namespaces, mounts and cgroups)")
         return 2
     out_dir = Path(args.out).resolve()
-    veil_path = str(Path(args.veil).resolve()) if args.veil else ""
+    veil_path = os.path.abspath(args.veil) if args.veil else ""
 
     tmp = tempfile.mkdtemp(prefix="veil-bench-")
     TMP_DIR = tmp
