@@ -14,6 +14,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/signalfd.h>
+#include <termios.h>
 #include <linux/capability.h>
 
 #ifndef CLONE_NEWTIME
@@ -287,4 +289,41 @@ int veil_set_cloexec(int fd, int on) {
     if (flags < 0) return -errno;
     flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
     return fcntl(fd, F_SETFD, flags) < 0 ? -errno : 0;
+}
+
+int veil_signalfd_all(void) {
+    sigset_t all;
+    sigfillset(&all);
+    int fd = signalfd(-1, &all, SFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int veil_termios_size(void) { return (int)sizeof(struct termios); }
+
+int veil_make_raw(int fd, void *saved) {
+    struct termios t;
+    if (tcgetattr(fd, &t) < 0) return -errno;
+    memcpy(saved, &t, sizeof t);
+    cfmakeraw(&t);
+    /* Keep output post-processing so the container's "\n" still reaches column 0 of our terminal. */
+    t.c_oflag |= OPOST;
+    return tcsetattr(fd, TCSANOW, &t) < 0 ? -errno : 0;
+}
+
+int veil_restore_termios(int fd, const void *saved) {
+    return tcsetattr(fd, TCSANOW, (const struct termios *)saved) < 0 ? -errno : 0;
+}
+
+int veil_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+int veil_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n < 0) return -errno;
+    if (n != sizeof info) return -EIO;
+    return (int)info.ssi_signo;
 }

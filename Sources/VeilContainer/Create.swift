@@ -9,6 +9,8 @@ public struct CreateOptions: Sendable {
     public var bundle: String
     public var pidFile: String?
     public var consoleSocket: String?
+    /// An already connected console socket: a foreground `run` of a terminal container receives the pty itself.
+    public var consoleConnection: Int32?
     public var noPivot = false
     public var noNewKeyring = false
     public var preserveFds = 0
@@ -19,6 +21,7 @@ public struct CreateOptions: Sendable {
 public struct CreatedContainer {
     public let record: ContainerRecord
     public let initPid: Int32
+    public let terminal: Bool
 }
 
 private let namespaceFlags: [LinuxNamespaceType: Int32] = [
@@ -50,7 +53,8 @@ public struct Runtime {
         guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
         }
-        if process.terminal == true && options.consoleSocket == nil {
+        let terminal = process.terminal == true
+        if terminal && options.consoleSocket == nil && options.consoleConnection == nil {
             throw .invalidConfig(file: "config.json", field: "process.terminal", reason: "a terminal needs --console-socket (or a foreground run)")
         }
         let namespaces = spec.linux?.namespaces ?? []
@@ -99,8 +103,10 @@ public struct Runtime {
         let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
         let fifoFD = try wrap("opening exec fifo") { try FileDescriptor.open(fifo, O_PATH) }
         var consoleFD: FileDescriptor?
-        if let socketPath = options.consoleSocket {
+        if terminal, let socketPath = options.consoleSocket {
             consoleFD = try wrap("connecting console socket") { try UnixSocket.connect(path: socketPath) }
+        } else if terminal, let connection = options.consoleConnection {
+            consoleFD = FileDescriptor(try wrap("dup console socket") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(connection, 3) } })
         }
         let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
         let protectExe = wants(.mount)
@@ -181,7 +187,7 @@ public struct Runtime {
             try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(initPid)".utf8)) }
         }
         cleanup.disarm()
-        return CreatedContainer(record: record, initPid: initPid)
+        return CreatedContainer(record: record, initPid: initPid, terminal: terminal)
     }
 
     /// Stage 1 asks for id maps and cgroup placement, then reports the init's pid.

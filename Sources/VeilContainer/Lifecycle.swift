@@ -1,3 +1,4 @@
+import CVeilLinux
 import FoundationEssentials
 import Glibc
 import VeilLinux
@@ -103,17 +104,42 @@ extension Runtime {
     }
 
     /// Foreground `run`: forwards signals to the init until it exits, then deletes the container.
-    /// Returns the container's exit status (128 + signal when killed).
-    public func runForeground(id: String, created: CreatedContainer) throws(ContainerError) -> Int32 {
-        var waitSet = sigset_t()
-        sigfillset(&waitSet)
+    /// With a terminal, `console` is our end of the console connection: the pty master arrives on
+    /// it and is copied to and from our stdio, our terminal in raw mode meanwhile.
+    /// Returns the container's exit status (128 + signal when killed). Signals must be blocked.
+    public func runForeground(id: String, created: CreatedContainer, console: FileDescriptor?) throws(ContainerError) -> Int32 {
+        let signals = FileDescriptor(try wrap("signalfd") { try sysNeg("signalfd") { veil_signalfd_all() } })
+        var master: FileDescriptor?
+        if created.terminal, let console {
+            master = try wrap("receiving the container's pty") { try UnixSocket.receiveFD(socket: console.raw).0 }
+        }
+        var saved = [UInt8](repeating: 0, count: Int(veil_termios_size()))
+        let rawMode = master != nil && isatty(0) == 1 && veil_make_raw(0, &saved) == 0
+        defer { if rawMode { _ = veil_restore_termios(0, saved) } }
+        if let master, let size = Pty.windowSize(0) { Pty.setWindowSize(master.raw, rows: size.rows, columns: size.columns) }
+
         try start(id: id)
         var status: Int32 = 0
-        while true {
-            var info = siginfo_t()
-            let sig = sigwaitinfo(&waitSet, &info)
-            if sig < 0 { continue }
-            if sig == SIGCHLD {
+        var stdinOpen = master != nil
+        var buffer = [UInt8](repeating: 0, count: 32768)
+        loop: while true {
+            var fds = [pollfd(fd: signals.raw, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stdinOpen ? 0 : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: master?.raw ?? -1, events: Int16(POLLIN), revents: 0)]
+            if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }
+            if fds[2].revents != 0, let m = master {
+                let n = read(m.raw, &buffer, buffer.count)
+                if n > 0 { writeAll(1, buffer, n) } else { master = nil }
+            }
+            if fds[1].revents != 0, let m = master {
+                let n = read(0, &buffer, buffer.count)
+                if n > 0 { writeAll(m.raw, buffer, n) } else { stdinOpen = false }
+            }
+            guard fds[0].revents != 0 else { continue }
+            let sig = veil_signalfd_read(signals.raw)
+            if sig <= 0 { continue }
+            switch sig {
+            case SIGCHLD:
                 var raw: Int32 = 0
                 var reaped = false
                 while true {
@@ -121,13 +147,35 @@ extension Runtime {
                     if pid <= 0 { break }
                     if pid == created.initPid { status = Wait.statusCode(raw); reaped = true }
                 }
-                if reaped { break }
+                if reaped { break loop }
+            case SIGWINCH:
+                if let m = master, let size = Pty.windowSize(0) { Pty.setWindowSize(m.raw, rows: size.rows, columns: size.columns) }
+            case SIGURG:
                 continue
+            default:
+                Glibc.kill(created.initPid, sig)
             }
-            if sig == SIGWINCH || sig == SIGURG { continue }
-            Glibc.kill(created.initPid, sig)
+        }
+        // What the program wrote just before exiting is still in the pty.
+        if let m = master {
+            _ = veil_set_nonblocking(m.raw)
+            while true {
+                let n = read(m.raw, &buffer, buffer.count)
+                if n <= 0 { break }
+                writeAll(1, buffer, n)
+            }
         }
         try delete(id: id, force: true)
         return status
+    }
+}
+
+private func writeAll(_ fd: Int32, _ buffer: [UInt8], _ count: Int) {
+    var offset = 0
+    while offset < count {
+        let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + offset }, count - offset) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        offset += n
     }
 }

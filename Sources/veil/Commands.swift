@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import VeilContainer
+import VeilLinux
 import VeilSpec
 
 enum Context {
@@ -122,8 +123,16 @@ struct Run: ParsableCommand {
             var all = sigset_t()
             sigfillset(&all)
             pthread_sigmask(SIG_BLOCK, &all, nil)
-            let created = try runtime.create(id: id, options: flags.options)
-            let status = try runtime.runForeground(id: id, created: created)
+            var options = flags.options
+            // A terminal with nobody to hand the pty to: receive it here and copy our stdio.
+            var console: (VeilLinux.SyncSocket, VeilLinux.SyncSocket)?
+            if options.consoleSocket == nil {
+                console = try SyncSocket.pair()
+                options.consoleConnection = console?.1.fd.raw
+            }
+            let created = try runtime.create(id: id, options: options)
+            console?.1.fd.close()
+            let status = try runtime.runForeground(id: id, created: created, console: console?.0.fd)
             Glibc.exit(status)
         } catch { Context.fail(error) }
     }

@@ -93,5 +93,14 @@ int veil_set_ctty(int fd);
 /* fcntl is variadic and so unavailable to Swift. */
 int veil_dup_cloexec_above(int fd, int minimum);
 int veil_set_cloexec(int fd, int on);
+int veil_set_nonblocking(int fd);
+/* A close-on-exec signalfd for every signal (they must already be blocked). */
+int veil_signalfd_all(void);
+/* Reads one signal from a signalfd: its number, or -errno. */
+int veil_signalfd_read(int fd);
+/* Puts a terminal in raw mode; `saved` (sizeof(struct termios) bytes, see veil_termios_size) keeps the old state. */
+int veil_termios_size(void);
+int veil_make_raw(int fd, void *saved);
+int veil_restore_termios(int fd, const void *saved);
 
 #endif
