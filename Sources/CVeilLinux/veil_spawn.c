@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <termios.h>
 #include <linux/capability.h>
+#include <linux/sched.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -26,6 +27,9 @@
 #endif
 #ifndef SYS_openat2
 #define SYS_openat2 437
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
 #endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -126,25 +130,40 @@ static __attribute__((noreturn)) void run_init(const struct veil_spawn_plan *pla
 }
 
 pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
-    pid_t stage1 = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    pid_t stage1;
+    if (plan->cgroup_v2_fd >= 0) {
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)plan->cgroup_v2_fd;
+        stage1 = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    } else {
+        stage1 = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    }
     if (stage1 < 0) return -errno;
     if (stage1 > 0) return stage1;
 
-    /* Stage 1: a single-threaded copy of the runtime. */
+    /* Stage 1: a single-threaded copy of the runtime. It joins its cgroups itself, before any
+       namespace exists, so the cgroup namespace is rooted there and no lock-heavy migration of
+       another process is needed. */
     int sync = plan->sync_fd;
+    for (int i = 0; i < plan->cgroup_tasks_count; i++) {
+        if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
+    }
     for (int i = 0; i < plan->join_count; i++) {
         if (setns(plan->join_fds[i], plan->join_types[i]) < 0) fail(sync, VEIL_STEP_SETNS);
     }
     if (plan->unshare_user && unshare(CLONE_NEWUSER) < 0) fail(sync, VEIL_STEP_UNSHARE_USER);
 
-    /* The parent writes the id maps and places us in the cgroups before any other namespace exists. */
-    send_msg(sync, VEIL_SYNC_STAGE1_READY, NULL, 0);
-    struct veil_sync_header ack;
-    if (read_all(sync, &ack, sizeof ack) < 0 || ack.type != VEIL_SYNC_ACK) {
-        errno = ECANCELED;
-        fail(sync, VEIL_STEP_SYNC);
-    }
     if (plan->unshare_user) {
+        /* The parent writes the id maps before any other namespace exists. */
+        send_msg(sync, VEIL_SYNC_STAGE1_READY, NULL, 0);
+        struct veil_sync_header ack;
+        if (read_all(sync, &ack, sizeof ack) < 0 || ack.type != VEIL_SYNC_ACK) {
+            errno = ECANCELED;
+            fail(sync, VEIL_STEP_SYNC);
+        }
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail(sync, VEIL_STEP_SETID);
     }
     if (plan->unshare_flags && unshare(plan->unshare_flags) < 0) fail(sync, VEIL_STEP_UNSHARE);

@@ -115,6 +115,23 @@ public struct Cgroup: Sendable, Codable, Equatable {
     }
 
     /// Moves `pid` into the cgroup in every hierarchy.
+    /// Where a new process joins without migrating anyone: the v1 hierarchies' `tasks` files
+    /// (a single-threaded process writing "0" there skips the kernel's global threadgroup lock,
+    /// and with it an RCU grace period of ~10 ms), and the v2 directory, which `clone3`'s
+    /// CLONE_INTO_CGROUP enters at fork time.
+    public var joinTargets: (v1TasksFiles: [String], v2Directory: String?) {
+        var tasks: [String] = []
+        var v2: String?
+        for (key, dir) in paths.sorted(by: { $0.key < $1.key }) {
+            if key == "unified" || unifiedOnly {
+                v2 = dir
+            } else if !tasks.contains(dir + "/tasks") {
+                tasks.append(dir + "/tasks")
+            }
+        }
+        return (tasks, v2)
+    }
+
     public func addProcess(_ pid: Int32) throws {
         for dir in directories {
             try SysFS.write(dir + "/cgroup.procs", String(pid))

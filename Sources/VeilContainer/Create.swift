@@ -153,6 +153,21 @@ public struct Runtime {
         }
         plan.extra_count = Int32(highExtras.count)
         plan.protect_exe = protectExe ? 1 : 0
+        let (tasksFiles, v2Directory) = cgroup.joinTargets
+        var cgroupFDs: [FileDescriptor] = []
+        for file in tasksFiles.prefix(Int(VEIL_MAX_CGROUPS)) {
+            cgroupFDs.append(try wrap("opening \(file)") { try FileDescriptor.open(file, O_WRONLY) })
+        }
+        withUnsafeMutableBytes(of: &plan.cgroup_tasks_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, fd) in cgroupFDs.enumerated() { fds[i] = fd.raw }
+        }
+        plan.cgroup_tasks_count = Int32(cgroupFDs.count)
+        var v2FD: FileDescriptor?
+        if let dir = v2Directory {
+            v2FD = try wrap("opening \(dir)") { try FileDescriptor.open(dir, O_PATH | O_DIRECTORY) }
+        }
+        plan.cgroup_v2_fd = v2FD?.raw ?? -1
 
         let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
             envp.pointers.withUnsafeBufferPointer { envpBuffer in
@@ -163,6 +178,8 @@ public struct Runtime {
         }
         if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container") }
         childEnd.fd.close()
+        cgroupFDs.forEach { $0.close() }
+        v2FD?.close()
         highExtras.forEach { $0.close() }
         joins.forEach { $0.fd.close() }
         fifoFD.close()
@@ -190,7 +207,7 @@ public struct Runtime {
         return CreatedContainer(record: record, initPid: initPid, terminal: terminal)
     }
 
-    /// Stage 1 asks for id maps and cgroup placement, then reports the init's pid.
+    /// Stage 1 asks for id maps (with a new user namespace), then reports the init's pid.
     private func handshake(stage1: Int32, sync: SyncSocket, spec: Spec, cgroup: Cgroup, cleanup: inout Cleanup) throws(ContainerError) -> Int32 {
         defer { _ = try? Wait.waitpid(stage1) }
         var initPid: Int32 = 0
@@ -201,15 +218,11 @@ public struct Runtime {
             switch Int(message.type) {
             case Int(VEIL_SYNC_STAGE1_READY):
                 do {
-                    if let linux = spec.linux, linux.namespaces?.contains(where: { $0.type == .user && $0.path == nil }) == true {
-                        try writeIDMap("/proc/\(stage1)/uid_map", linux.uidMappings ?? [], field: "linux.uidMappings")
-                        try writeIDMap("/proc/\(stage1)/gid_map", linux.gidMappings ?? [], field: "linux.gidMappings")
-                    }
-                    try cgroup.addProcess(stage1)
-                } catch {
+                    try writeIDMap("/proc/\(stage1)/uid_map", spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
+                    try writeIDMap("/proc/\(stage1)/gid_map", spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
+                } catch let error as ContainerError {
                     try? sync.send(type: UInt32(VEIL_SYNC_ABORT))
-                    if let error = error as? ContainerError { throw error }
-                    throw .initFailed("placing container init in its cgroup: \(error)")
+                    throw error
                 }
                 try wrap("writing to container init") { try sync.send(type: UInt32(VEIL_SYNC_ACK)) }
             case Int(VEIL_SYNC_INIT_PID):
@@ -261,7 +274,7 @@ public struct Runtime {
         guard payload.count >= 8 else { return "container init failed" }
         let code = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }
         let step = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
-        let steps = [1: "joining a namespace", 2: "creating the user namespace", 3: "waiting for the runtime",
+        let steps = [11: "joining its cgroups", 1: "joining a namespace", 2: "creating the user namespace", 3: "waiting for the runtime",
                      4: "becoming root in the user namespace", 5: "creating namespaces", 6: "setting time offsets",
                      7: "cloning the init", 8: "protecting the runtime binary", 9: "arranging fds", 10: "executing veil init"]
         return "container init failed \(steps[Int(step)] ?? "step \(step)"): \(String(cString: strerror(code)))"

@@ -33,10 +33,12 @@ enum veil_spawn_step {
     VEIL_STEP_PROTECT_EXE = 8,
     VEIL_STEP_FDS = 9,
     VEIL_STEP_EXEC = 10,
+    VEIL_STEP_CGROUP = 11,
 };
 
 #define VEIL_MAX_JOIN 8
 #define VEIL_MAX_EXTRA_FDS 4
+#define VEIL_MAX_CGROUPS 16
 
 /* Everything the cloned children need, computed by Swift beforehand so that the children
    only make raw system calls (no allocation, no locks): they run in a copy of a
@@ -58,9 +60,12 @@ struct veil_spawn_plan {
     int extra_fds[VEIL_MAX_EXTRA_FDS]; /* placed at 3+preserve_fds+i in the init, in order */
     int extra_count;
     int protect_exe;                 /* bind exe_path read-only over itself in the new mount namespace */
+    int cgroup_tasks_fds[VEIL_MAX_CGROUPS]; /* v1 `tasks` files stage 1 writes "0" to, joining itself */
+    int cgroup_tasks_count;
+    int cgroup_v2_fd;                /* >= 0: a v2 cgroup directory stage 1 is cloned into (CLONE_INTO_CGROUP) */
 };
 
-/* Forks stage 1, which sets up namespaces and clones the init (CLONE_PARENT, so the init is
+/* Forks stage 1 (into the v2 cgroup when given), which joins the v1 cgroups, sets up namespaces and clones the init (CLONE_PARENT, so the init is
    the caller's child) and exits. Returns stage 1's pid or -errno. The caller must reap it. */
 pid_t veil_spawn_init(const struct veil_spawn_plan *plan);
 
