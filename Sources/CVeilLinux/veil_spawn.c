@@ -346,3 +346,5 @@ int veil_signalfd_read(int fd) {
     if (n != sizeof info) return -EIO;
     return (int)info.ssi_signo;
 }
+
+int veil_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }

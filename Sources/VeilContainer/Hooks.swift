@@ -20,7 +20,8 @@ enum HookRunner {
     private static func runOne(_ hook: Hook, index: Int, phase: String, input: [UInt8]) throws(ContainerError) {
         let child: Spawn.Child
         do {
-            child = try Spawn.spawn(path: hook.path, args: hook.args ?? [], env: hook.env ?? [], withStdinPipe: true)
+            // Without `env` a hook inherits the runtime's environment, as with runc.
+            child = try Spawn.spawn(path: hook.path, args: hook.args ?? [], env: hook.env ?? inheritedEnvironment(), withStdinPipe: true)
         } catch {
             throw .hookFailed(phase: phase, index: index, path: hook.path, reason: "\(error)")
         }
@@ -48,4 +49,14 @@ enum HookRunner {
             throw .hookFailed(phase: phase, index: index, path: hook.path, reason: "exit status \(code)")
         }
     }
+}
+
+func inheritedEnvironment() -> [String] {
+    var result: [String] = []
+    var entry = environ
+    while let pointer = entry.pointee {
+        result.append(String(cString: pointer))
+        entry += 1
+    }
+    return result
 }

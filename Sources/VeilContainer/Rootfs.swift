@@ -30,7 +30,7 @@ enum RootPath {
             var st = stat()
             if lstat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
                 links += 1
-                guard links < 40, let target = try? readLink(candidate) else { throw Escape(symlink: candidate) }
+                guard links <= 40, let target = try? readLink(candidate) else { throw Escape(symlink: candidate) }
                 if target.hasPrefix("/") { resolved = [] }
                 pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
                 continue
@@ -41,26 +41,29 @@ enum RootPath {
     }
 
     /// Creates `components` under `root` (directories, and a file as the last one when asked)
-    /// and returns an O_PATH fd opened with no symlink allowed on the way: a symlink swapped in
-    /// after resolving makes the open fail instead of pointing outside.
+    /// and returns an O_PATH fd of the result. Every step is taken relative to the fd of the
+    /// level above, opened with no symlink allowed: a symlink swapped in after resolving makes
+    /// the call fail instead of creating or mounting anything outside the root.
     static func create(root: String, components: [String], lastIsFile: Bool) throws(LinuxError) -> FileDescriptor {
-        let rootFD = try FileDescriptor.open(root, O_PATH | O_DIRECTORY)
-        var prefix = root
+        let resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+        var current = try FileDescriptor.open(root, O_PATH | O_DIRECTORY)
+        var shown = root
         for (index, part) in components.enumerated() {
-            prefix += "/" + part
+            shown += "/" + part
             let isLast = index == components.count - 1
             if isLast && lastIsFile {
-                let fd = open(prefix, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
-                if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR { throw LinuxError("create", prefix) }
-            } else if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw LinuxError("mkdir", prefix)
+                let fd = openat(current.raw, part, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
+                if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR && errno != ETXTBSY && errno != EACCES {
+                    throw LinuxError("create", shown)
+                }
+            } else if mkdirat(current.raw, part, 0o755) != 0 && errno != EEXIST {
+                throw LinuxError("mkdir", shown)
             }
+            let flags = UInt64(O_PATH | O_CLOEXEC) | ((isLast && lastIsFile) ? 0 : UInt64(O_DIRECTORY))
+            let next = try sysNeg("openat2", shown) { veil_openat2(current.raw, part, flags, 0, resolve) }
+            current = FileDescriptor(next)
         }
-        let relative = components.isEmpty ? "." : components.joined(separator: "/")
-        let fd = try sysNeg("openat2", prefix) {
-            veil_openat2(rootFD.raw, relative, UInt64(O_PATH | O_CLOEXEC), 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
-        }
-        return FileDescriptor(fd)
+        return current
     }
 }
 

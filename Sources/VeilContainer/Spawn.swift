@@ -29,8 +29,7 @@ enum Spawn {
         var reader: FileDescriptor?
         if withStdinPipe {
             var fds: [Int32] = [-1, -1]
-            try sys("pipe") { pipe(&fds) }
-            for fd in fds { _ = veil_set_cloexec(fd, 1) }
+            try sysNeg("pipe2") { veil_pipe_cloexec(&fds) }
             reader = FileDescriptor(fds[0])
             writer = FileDescriptor(fds[1])
             posix_spawn_file_actions_adddup2(&actions, fds[0], 0)

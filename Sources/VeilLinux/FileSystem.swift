@@ -87,6 +87,7 @@ public enum FS {
             prefix += "/" + part
             if mkdir(prefix, mode) != 0 && errno != EEXIST { throw LinuxError("mkdir", prefix) }
         }
+        if !isDirectory(path) { throw LinuxError("mkdir", path, errno: ENOTDIR) }
     }
 
     /// Removes a directory tree without following symlinks or crossing into mounts' contents

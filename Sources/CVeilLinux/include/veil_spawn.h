@@ -99,6 +99,8 @@ int veil_set_ctty(int fd);
 int veil_dup_cloexec_above(int fd, int minimum);
 int veil_set_cloexec(int fd, int on);
 int veil_set_nonblocking(int fd);
+/* pipe2(O_CLOEXEC): no window in which another thread's spawn inherits the pipe. */
+int veil_pipe_cloexec(int fds[2]);
 /* A close-on-exec signalfd for every signal (they must already be blocked). */
 int veil_signalfd_all(void);
 /* Reads one signal from a signalfd: its number, or -errno. */
