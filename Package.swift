@@ -18,6 +18,10 @@ let package = Package(
         .target(name: "VeilLinux", dependencies: ["CVeilLinux"]),
         // OCI runtime-spec types, decoding with JSON-path errors, runc's default spec.
         .target(name: "VeilSpec"),
+        // libseccomp, found through pkg-config.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // OCI seccomp profiles compiled to BPF with libseccomp.
+        .target(name: "VeilSeccomp", dependencies: ["CSeccomp", "VeilSpec", "VeilLinux"]),
         // cgroup v1 / v2 drivers behind one interface.
         .target(name: "VeilCgroups", dependencies: ["VeilLinux", "VeilSpec"]),
         // Container lifecycle: state store, create/start/kill/delete, init, rootfs, hooks, console.
@@ -30,6 +34,7 @@ let package = Package(
         .testTarget(name: "VeilSpecTests", dependencies: ["VeilSpec"]),
         .testTarget(name: "VeilLinuxTests", dependencies: ["VeilLinux"]),
         .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups"]),
+        .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec"]),
         .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilSpec", "VeilLinux"]),
         // End-to-end: runs the built veil binary as root against real bundles and containerd.
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilSpec"]),

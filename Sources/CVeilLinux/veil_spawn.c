@@ -348,3 +348,17 @@ int veil_signalfd_read(int fd) {
 }
 
 int veil_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0; }
+
+int veil_readonly_exe_fd(const char *path) {
+    int fd = (int)syscall(428 /* open_tree */, AT_FDCWD, path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct { uint64_t attr_set, attr_clr, propagation, userns_fd; } attr = { 0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0 };
+    if (syscall(442 /* mount_setattr */, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    return fd;
+}
+
+int veil_setns(int fd, int type) { return setns(fd, type) < 0 ? -errno : 0; }

@@ -62,6 +62,9 @@ public struct Runtime {
         if spec.hostname != nil && spec.hostname != "" && !namespaces.contains(where: { $0.type == .uts }) {
             throw .invalidConfig(file: "config.json", field: "hostname", reason: "setting a hostname needs a private uts namespace")
         }
+        if options.noPivot, let name = spec.linux?.rootfsPropagation, let flags = MountOptions.propagationFlags(name), flags & UInt(MS_PRIVATE) != 0 {
+            throw .invalidConfig(file: "config.json", field: "linux.rootfsPropagation", reason: "\(name) is not safe without pivot_root (--no-pivot)")
+        }
         guard namespaces.contains(where: { $0.type == .mount }) else {
             throw .invalidConfig(file: "config.json", field: "linux.namespaces", reason: "a mount namespace is required")
         }
@@ -100,87 +103,20 @@ public struct Runtime {
         }
 
         // Everything the init needs, as fds placed after the preserved ones.
-        let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
         let fifoFD = try wrap("opening exec fifo") { try FileDescriptor.open(fifo, O_PATH) }
         var consoleFD: FileDescriptor?
-        if terminal, let socketPath = options.consoleSocket {
-            consoleFD = try wrap("connecting console socket") { try UnixSocket.connect(path: socketPath) }
-        } else if terminal, let connection = options.consoleConnection {
-            consoleFD = FileDescriptor(try wrap("dup console socket") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(connection, 3) } })
+        if terminal {
+            consoleFD = try connectConsole(socketPath: options.consoleSocket, connection: options.consoleConnection)
         }
-        let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
-        let protectExe = wants(.mount)
-        var extras: [Int32] = [childEnd.fd.raw, fifoFD.raw]
-        if let consoleFD { extras.append(consoleFD.raw) }
-        // Above every target slot, so the dup2 shuffle in the child cannot clobber a source.
-        var highExtras: [FileDescriptor] = []
-        for fd in extras {
-            highExtras.append(FileDescriptor(try wrap("dup") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(fd, Int32(3 + options.preserveFds + 16)) } }))
-        }
-
-        let newUser = wants(.user)
-        var unshare: Int32 = 0
-        for ns in namespaces where ns.path == nil && ns.type != .user { unshare |= namespaceFlags[ns.type] ?? 0 }
-        var timeOffsets: String?
+        var request = SpawnRequest(cgroup: cgroup, preserveFds: options.preserveFds)
+        request.joins = joins.map { ($0.fd.raw, $0.type) }
+        request.unshareUser = wants(.user)
+        for ns in namespaces where ns.path == nil && ns.type != .user { request.unshareFlags |= namespaceFlags[ns.type] ?? 0 }
         if let offsets = spec.linux?.timeOffsets, wants(.time) {
-            timeOffsets = offsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.secs ?? 0) \($0.value.nanosecs ?? 0)\n" }.joined()
+            request.timeOffsets = offsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.secs ?? 0) \($0.value.nanosecs ?? 0)\n" }.joined()
         }
-        let argv = CStringArray([exe, "init"])
-        let envp = CStringArray(["\(InitFD.environmentKey)=\(3 + options.preserveFds)"])
-
-        var plan = veil_spawn_plan()
-        let exeC = CStringArray([exe])
-        let offsetsC = timeOffsets.map { CStringArray([$0]) }
-        plan.exe_path = UnsafePointer(exeC.pointers[0])
-        plan.exe_fd = -1
-        plan.join_count = Int32(joins.count)
-        withUnsafeMutableBytes(of: &plan.join_fds) { raw in
-            let fds = raw.bindMemory(to: Int32.self)
-            for (i, join) in joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { fds[i] = join.fd.raw }
-        }
-        withUnsafeMutableBytes(of: &plan.join_types) { raw in
-            let types = raw.bindMemory(to: Int32.self)
-            for (i, join) in joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { types[i] = join.type }
-        }
-        plan.unshare_user = newUser ? 1 : 0
-        plan.unshare_flags = unshare
-        if let offsetsC, let text = offsetsC.pointers[0] { plan.timens_offsets = UnsafePointer(text); plan.timens_offsets_len = strlen(text) }
-        plan.sync_fd = childEnd.fd.raw
-        plan.preserve_fds = Int32(options.preserveFds)
-        withUnsafeMutableBytes(of: &plan.extra_fds) { raw in
-            let fds = raw.bindMemory(to: Int32.self)
-            for (i, fd) in highExtras.enumerated() { fds[i] = fd.raw }
-        }
-        plan.extra_count = Int32(highExtras.count)
-        plan.protect_exe = protectExe ? 1 : 0
-        let (tasksFiles, v2Directory) = cgroup.joinTargets
-        var cgroupFDs: [FileDescriptor] = []
-        for file in tasksFiles.prefix(Int(VEIL_MAX_CGROUPS)) {
-            cgroupFDs.append(try wrap("opening \(file)") { try FileDescriptor.open(file, O_WRONLY) })
-        }
-        withUnsafeMutableBytes(of: &plan.cgroup_tasks_fds) { raw in
-            let fds = raw.bindMemory(to: Int32.self)
-            for (i, fd) in cgroupFDs.enumerated() { fds[i] = fd.raw }
-        }
-        plan.cgroup_tasks_count = Int32(cgroupFDs.count)
-        var v2FD: FileDescriptor?
-        if let dir = v2Directory {
-            v2FD = try wrap("opening \(dir)") { try FileDescriptor.open(dir, O_PATH | O_DIRECTORY) }
-        }
-        plan.cgroup_v2_fd = v2FD?.raw ?? -1
-
-        let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
-            envp.pointers.withUnsafeBufferPointer { envpBuffer in
-                plan.argv = UnsafePointer(argvBuffer.baseAddress)
-                plan.envp = UnsafePointer(envpBuffer.baseAddress)
-                return veil_spawn_init(&plan)
-            }
-        }
-        if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container") }
-        childEnd.fd.close()
-        cgroupFDs.forEach { $0.close() }
-        v2FD?.close()
-        highExtras.forEach { $0.close() }
+        request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
+        let (stage1, parentEnd) = try spawn(request)
         joins.forEach { $0.fd.close() }
         fifoFD.close()
         consoleFD?.close()
@@ -189,13 +125,13 @@ public struct Runtime {
         let record = ContainerRecord(
             id: id, ociVersion: spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
             bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
-            annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
+            annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks, config: spec)
         let state = store.ociState(of: record, status: .creating)
         let initPlan = InitPlan(
             id: id, spec: spec, bundle: bundle, rootfs: rootfs, noPivot: options.noPivot,
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
-            newUserNamespace: newUser, newMountNamespace: wants(.mount), state: state)
+            newUserNamespace: wants(.user), newMountNamespace: wants(.mount), state: state)
         try wrap("sending plan to init") { try parentEnd.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(initPlan)) }
 
         try converse(with: parentEnd, spec: spec, state: state)
@@ -205,6 +141,85 @@ public struct Runtime {
         }
         cleanup.disarm()
         return CreatedContainer(record: record, initPid: initPid, terminal: terminal)
+    }
+
+    /// Clones stage 1 and the init (see veil_spawn.c) and returns stage 1's pid with our end of
+    /// the sync socket. The init runs `veil init` with the sync socket at 3+preserveFds and the
+    /// request's extra fds after it, and no other descriptor of ours.
+    func spawn(_ request: SpawnRequest) throws(ContainerError) -> (Int32, SyncSocket) {
+        let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
+        // CVE-2019-5736: the init is exec'd from a detached read-only bind mount of our binary,
+        // so /proc/<pid>/exe never opens for writing, and nothing is mounted where the container sees it.
+        let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exeFD = FileDescriptor(try wrap("protecting \(exe)") { try sysNeg("open_tree", exe) { veil_readonly_exe_fd(exe) } })
+        // Above every target slot, so the dup2 shuffle in the child cannot clobber a source.
+        var highExtras: [FileDescriptor] = []
+        for fd in [childEnd.fd.raw] + request.extraFDs {
+            highExtras.append(FileDescriptor(try wrap("dup") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(fd, Int32(3 + request.preserveFds + 16)) } }))
+        }
+        let (tasksFiles, v2Directory) = request.cgroup?.joinTargets ?? ([], nil)
+        var cgroupFDs: [FileDescriptor] = []
+        for file in tasksFiles.prefix(Int(VEIL_MAX_CGROUPS)) {
+            cgroupFDs.append(try wrap("opening \(file)") { try FileDescriptor.open(file, O_WRONLY) })
+        }
+        var v2FD: FileDescriptor?
+        if let dir = v2Directory {
+            v2FD = try wrap("opening \(dir)") { try FileDescriptor.open(dir, O_PATH | O_DIRECTORY) }
+        }
+        let argv = CStringArray([exe, "init"])
+        let envp = CStringArray(["\(InitFD.environmentKey)=\(3 + request.preserveFds)"])
+        let exeC = CStringArray([exe])
+        let offsetsC = request.timeOffsets.map { CStringArray([$0]) }
+
+        var plan = veil_spawn_plan()
+        plan.exe_path = UnsafePointer(exeC.pointers[0])
+        plan.exe_fd = exeFD.raw
+        plan.join_count = Int32(min(request.joins.count, Int(VEIL_MAX_JOIN)))
+        withUnsafeMutableBytes(of: &plan.join_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, join) in request.joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { fds[i] = join.fd }
+        }
+        withUnsafeMutableBytes(of: &plan.join_types) { raw in
+            let types = raw.bindMemory(to: Int32.self)
+            for (i, join) in request.joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { types[i] = join.type }
+        }
+        plan.unshare_user = request.unshareUser ? 1 : 0
+        plan.unshare_flags = request.unshareFlags
+        if let offsetsC, let text = offsetsC.pointers[0] { plan.timens_offsets = UnsafePointer(text); plan.timens_offsets_len = strlen(text) }
+        plan.sync_fd = childEnd.fd.raw
+        plan.preserve_fds = Int32(request.preserveFds)
+        withUnsafeMutableBytes(of: &plan.extra_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, fd) in highExtras.enumerated() { fds[i] = fd.raw }
+        }
+        plan.extra_count = Int32(highExtras.count)
+        plan.protect_exe = 0
+        withUnsafeMutableBytes(of: &plan.cgroup_tasks_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, fd) in cgroupFDs.enumerated() { fds[i] = fd.raw }
+        }
+        plan.cgroup_tasks_count = Int32(cgroupFDs.count)
+        plan.cgroup_v2_fd = v2FD?.raw ?? -1
+
+        let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
+            envp.pointers.withUnsafeBufferPointer { envpBuffer in
+                plan.argv = UnsafePointer(argvBuffer.baseAddress)
+                plan.envp = UnsafePointer(envpBuffer.baseAddress)
+                return veil_spawn_init(&plan)
+            }
+        }
+        if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container process") }
+        return (stage1, parentEnd)
+    }
+
+    func connectConsole(socketPath: String?, connection: Int32?) throws(ContainerError) -> FileDescriptor? {
+        if let socketPath {
+            return try wrap("connecting console socket \(socketPath)") { try UnixSocket.connect(path: socketPath) }
+        }
+        if let connection {
+            return FileDescriptor(try wrap("dup console socket") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(connection, 3) } })
+        }
+        return nil
     }
 
     /// Stage 1 asks for id maps (with a new user namespace), then reports the init's pid.
@@ -270,7 +285,7 @@ public struct Runtime {
         }
     }
 
-    private func childError(_ payload: [UInt8]) -> String {
+    func childError(_ payload: [UInt8]) -> String {
         guard payload.count >= 8 else { return "container init failed" }
         let code = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }
         let step = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
@@ -278,6 +293,24 @@ public struct Runtime {
                      4: "becoming root in the user namespace", 5: "creating namespaces", 6: "setting time offsets",
                      7: "cloning the init", 8: "protecting the runtime binary", 9: "arranging fds", 10: "executing veil init"]
         return "container init failed \(steps[Int(step)] ?? "step \(step)"): \(String(cString: strerror(code)))"
+    }
+}
+
+/// What `spawn` needs to start a container process: which namespaces to join (fds, user
+/// namespace first) or create, which cgroup to enter, and which fds to hand over.
+struct SpawnRequest {
+    var cgroup: Cgroup?
+    var preserveFds: Int
+    var joins: [(fd: Int32, type: Int32)] = []
+    var unshareUser = false
+    var unshareFlags: Int32 = 0
+    var timeOffsets: String?
+    /// Placed after the sync socket: 3 + preserveFds + 1 + index in the init.
+    var extraFDs: [Int32] = []
+
+    init(cgroup: Cgroup?, preserveFds: Int) {
+        self.cgroup = cgroup
+        self.preserveFds = preserveFds
     }
 }
 

@@ -31,25 +31,17 @@ public enum ContainerInit {
         unsetenv(InitFD.environmentKey)
         let spec = plan.spec
         guard let process = spec.process else { throw ContainerError.initFailed("config.json: process: missing") }
-        let builder = RootfsBuilder(plan: plan)
-        try builder.prepare()
-
-        if spec.hooks?.prestart?.isEmpty == false || spec.hooks?.createRuntime?.isEmpty == false {
-            try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .runHooks)))
-            guard let ack = try sync.receive(), ack.type == UInt32(VEIL_SYNC_ACK) else { exit(1) }
+        if plan.mode == .create {
+            try buildContainer(plan: plan, sync: sync)
         }
-        try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: plan.state)
-        try builder.enterRoot()
-        try builder.finish()
-
-        if let hostname = spec.hostname, !hostname.isEmpty {
-            try wrap("setting hostname") { try sys("sethostname", hostname) { sethostname(hostname, hostname.utf8.count) } }
+        if let offset = plan.mountNamespaceOffset {
+            // setns(CLONE_NEWNS) also moves root and cwd to the container's root.
+            let fd = base + offset
+            try wrap("joining the container's mount namespace") { try sysNeg("setns", "mnt") { veil_setns(fd, 0x0002_0000) } }
+            close(fd)
         }
-        if let domain = spec.domainname, !domain.isEmpty {
-            try wrap("setting domainname") { try sys("setdomainname", domain) { setdomainname(domain, domain.utf8.count) } }
-        }
-        if process.terminal == true {
-            try setUpConsole(console: base + Int32(InitFD.console), size: process.consoleSize)
+        if process.terminal == true, let console = InitFD.console(plan) {
+            try setUpConsole(console: base + console, size: process.consoleSize, bindDevConsole: plan.mode == .create)
         }
         try enterCwd(process.cwd)
         if let adjust = process.oomScoreAdj {
@@ -76,14 +68,20 @@ public enum ContainerInit {
         try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .ready)))
         sync.fd.close()
 
-        // Blocks until `veil start` opens the other end.
-        let fifoFD = base + Int32(InitFD.fifo)
-        let fifo = try FileDescriptor.open("/proc/self/fd/\(fifoFD)", O_WRONLY)
-        try fifo.write([0x30])
-        fifo.close()
-        close(fifoFD)
-
-        try HookRunner.run(spec.hooks?.startContainer, phase: "startContainer", state: plan.state)
+        if let fifoOffset = InitFD.fifo(plan) {
+            // Blocks until `veil start` opens the other end. The write end stays open (close-on-exec)
+            // until execve, so `start` sees EOF only once the program runs, after startContainer hooks.
+            let fifoFD = base + fifoOffset
+            let fifo = try FileDescriptor.open("/proc/self/fd/\(fifoFD)", O_WRONLY)
+            close(fifoFD)
+            try fifo.write([0x30])
+            do { try HookRunner.run(spec.hooks?.startContainer, phase: "startContainer", state: plan.state) } catch {
+                try? fifo.write([UInt8(ascii: "E")])
+                writeStderr("veil: \(error)\n")
+                exit(1)
+            }
+            _ = fifo.release()  // closed by execve
+        }
         _ = veil_close_range(UInt32(3 + plan.preserveFds), ~0, 4 /* CLOSE_RANGE_CLOEXEC */)
         Signals.resetAll()
         let argv = CStringArray(process.args ?? [])
@@ -94,7 +92,27 @@ public enum ContainerInit {
         exit(127)
     }
 
-    private static func setUpConsole(console: Int32, size: Box?) throws {
+    /// The new container's side of `create`: root filesystem, hooks, identity.
+    private static func buildContainer(plan: InitPlan, sync: SyncSocket) throws {
+        let spec = plan.spec
+        let builder = RootfsBuilder(plan: plan)
+        try builder.prepare()
+        if spec.hooks?.prestart?.isEmpty == false || spec.hooks?.createRuntime?.isEmpty == false {
+            try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .runHooks)))
+            guard let ack = try sync.receive(), ack.type == UInt32(VEIL_SYNC_ACK) else { exit(1) }
+        }
+        try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: plan.state)
+        try builder.enterRoot()
+        try builder.finish()
+        if let hostname = spec.hostname, !hostname.isEmpty {
+            try wrap("setting hostname") { try sys("sethostname", hostname) { sethostname(hostname, hostname.utf8.count) } }
+        }
+        if let domain = spec.domainname, !domain.isEmpty {
+            try wrap("setting domainname") { try sys("setdomainname", domain) { setdomainname(domain, domain.utf8.count) } }
+        }
+    }
+
+    private static func setUpConsole(console: Int32, size: Box?, bindDevConsole: Bool) throws {
         let (master, slavePath) = try wrap("opening a pty") { try Pty.open() }
         if let size { Pty.setWindowSize(master.raw, rows: UInt16(clamping: size.height), columns: UInt16(clamping: size.width)) }
         try wrap("sending the pty to the console socket") { try UnixSocket.sendFD(socket: console, fd: master.raw, message: slavePath) }
@@ -102,7 +120,7 @@ public enum ContainerInit {
         close(console)
         let slave = try wrap("opening \(slavePath)") { try FileDescriptor.open(slavePath, O_RDWR | O_NOCTTY) }
         // /dev/console names the container's terminal, as in runc.
-        if FS.exists("/dev") {
+        if bindDevConsole && FS.exists("/dev") {
             let console = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
             if console >= 0 { close(console) }
             _ = try? Mounts.mount(slavePath, "/dev/console", type: nil, flags: UInt(MS_BIND))
@@ -116,7 +134,6 @@ public enum ContainerInit {
         guard cwd.hasPrefix("/") else {
             throw ContainerError.invalidConfig(file: "config.json", field: "process.cwd", reason: "must be an absolute path")
         }
-        _ = try? FS.mkdirAll(cwd)
         do { try sys("chdir", cwd) { chdir(cwd) } } catch {
             throw ContainerError.invalidConfig(file: "config.json", field: "process.cwd", reason: "\(error)")
         }

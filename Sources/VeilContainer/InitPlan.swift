@@ -2,6 +2,17 @@ import VeilSpec
 
 /// What `veil create` sends the container's init over the sync socket.
 struct InitPlan: Codable {
+    enum Mode: String, Codable {
+        /// A new container: build the root, wait for `start`.
+        case create
+        /// A process joining a running container (`veil exec`): no rootfs work, no fifo.
+        case exec
+    }
+    var mode: Mode = .create
+    /// exec: the offset (after the sync socket's base) of the container's mount namespace fd,
+    /// joined by the init itself: the runtime binary must be exec'd from the host's mount
+    /// namespace, where its read-only detached mount lives.
+    var mountNamespaceOffset: Int32?
     var id: String
     var spec: Spec
     var bundle: String
@@ -26,10 +37,15 @@ struct InitMessage: Codable {
     var message: String?
 }
 
-/// The init's fds, in order after the preserved ones (3 + preserveFds + index).
+/// The init's fds, in order after the preserved ones (3 + preserveFds + index): the sync
+/// socket, then for `create` the exec fifo, then the console socket when there is a terminal.
 enum InitFD {
     static let sync = 0
-    static let fifo = 1
-    static let console = 2
     static let environmentKey = "_VEIL_INIT_FD_BASE"
+
+    static func fifo(_ plan: InitPlan) -> Int32? { plan.mode == .create ? 1 : nil }
+    static func console(_ plan: InitPlan) -> Int32? {
+        guard plan.hasConsoleSocket else { return nil }
+        return plan.mode == .create ? 2 : 1
+    }
 }

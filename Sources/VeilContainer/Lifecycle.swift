@@ -16,17 +16,33 @@ extension Runtime {
         // Wait for the init's byte, or for the init to die (then the open on its side never comes).
         var fds = [pollfd(fd: reader.raw, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: pidfd?.fd.raw ?? -1, events: Int16(POLLIN), revents: 0)]
+        var gotByte = false
+        var failed = false
         while true {
             let r = poll(&fds, nfds_t(fds.count), 10_000)
             if r < 0 && errno == EINTR { continue }
             if r == 0 { throw .initFailed("container \"\(id)\" init did not respond to start") }
             var byte: UInt8 = 0
-            if fds[0].revents & Int16(POLLIN) != 0, read(reader.raw, &byte, 1) == 1 { break }
-            if fds[1].revents != 0 {
-                unlink(fifo)
-                throw .initFailed("container \"\(id)\" init exited before start")
+            if fds[0].revents & Int16(POLLIN) != 0 {
+                let n = read(reader.raw, &byte, 1)
+                if n == 1 {
+                    // "0" when released; "E" when a startContainer hook failed.
+                    if byte == UInt8(ascii: "E") { failed = true } else { gotByte = true }
+                    continue
+                }
+                if n == 0 && gotByte { break }  // EOF after the byte: the program was exec'd
+            } else if fds[0].revents & Int16(POLLHUP) != 0 && gotByte {
+                break
             }
-            if fds[0].revents & Int16(POLLHUP) != 0 { fds[0].revents = 0; usleep(1000) }
+            if fds[1].revents != 0 && !gotByte {
+                unlink(fifo)
+                throw .initFailed("container \"\(id)\" init exited before its program started")
+            }
+            if fds[0].revents & Int16(POLLHUP) != 0 { usleep(1000) }
+        }
+        if failed {
+            unlink(fifo)
+            throw .initFailed("container \"\(id)\": a startContainer hook failed")
         }
         unlink(fifo)
         HookRunner.runWarning(record.hooks?.poststart, phase: "poststart", state: store.ociState(of: record, status: .running), log: log)
@@ -104,13 +120,23 @@ extension Runtime {
     }
 
     /// Foreground `run`: forwards signals to the init until it exits, then deletes the container.
-    /// With a terminal, `console` is our end of the console connection: the pty master arrives on
-    /// it and is copied to and from our stdio, our terminal in raw mode meanwhile.
     /// Returns the container's exit status (128 + signal when killed). Signals must be blocked.
     public func runForeground(id: String, created: CreatedContainer, console: FileDescriptor?) throws(ContainerError) -> Int32 {
+        let status = try supervise(pid: created.initPid, terminal: created.terminal, console: console) { () throws(ContainerError) in
+            try start(id: id)
+        }
+        try delete(id: id, force: true)
+        return status
+    }
+
+    /// Waits for our child `pid` (the container's init or an exec'd process), forwarding signals.
+    /// With a terminal, `console` is our end of the console connection: the pty master arrives on
+    /// it and is copied to and from our stdio, our terminal in raw mode meanwhile. `begin` runs
+    /// once the pty is set up. Returns the shell-style exit status. Signals must be blocked.
+    func supervise(pid: Int32, terminal: Bool, console: FileDescriptor?, begin: () throws(ContainerError) -> Void) throws(ContainerError) -> Int32 {
         let signals = FileDescriptor(try wrap("signalfd") { try sysNeg("signalfd") { veil_signalfd_all() } })
         var master: FileDescriptor?
-        if created.terminal, let console {
+        if terminal, let console {
             master = try wrap("receiving the container's pty") { try UnixSocket.receiveFD(socket: console.raw).0 }
         }
         var saved = [UInt8](repeating: 0, count: Int(veil_termios_size()))
@@ -118,7 +144,7 @@ extension Runtime {
         defer { if rawMode { _ = veil_restore_termios(0, saved) } }
         if let master, let size = Pty.windowSize(0) { Pty.setWindowSize(master.raw, rows: size.rows, columns: size.columns) }
 
-        try start(id: id)
+        try begin()
         var status: Int32 = 0
         var stdinOpen = master != nil
         var buffer = [UInt8](repeating: 0, count: 32768)
@@ -143,9 +169,9 @@ extension Runtime {
                 var raw: Int32 = 0
                 var reaped = false
                 while true {
-                    let pid = waitpid(-1, &raw, WNOHANG)
-                    if pid <= 0 { break }
-                    if pid == created.initPid { status = Wait.statusCode(raw); reaped = true }
+                    let child = waitpid(-1, &raw, WNOHANG)
+                    if child <= 0 { break }
+                    if child == pid { status = Wait.statusCode(raw); reaped = true }
                 }
                 if reaped { break loop }
             case SIGWINCH:
@@ -153,7 +179,7 @@ extension Runtime {
             case SIGURG:
                 continue
             default:
-                Glibc.kill(created.initPid, sig)
+                Glibc.kill(pid, sig)
             }
         }
         // What the program wrote just before exiting is still in the pty.
@@ -165,7 +191,6 @@ extension Runtime {
                 writeAll(1, buffer, n)
             }
         }
-        try delete(id: id, force: true)
         return status
     }
 }

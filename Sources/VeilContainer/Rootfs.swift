@@ -104,6 +104,10 @@ struct RootfsBuilder {
             try createDevice(device, field: "linux.devices[\(index)]")
         }
         try createDevLinks()
+        // The cwd is created now: after pivot_root the root may already be read-only.
+        if let cwd = spec.process?.cwd, cwd.hasPrefix("/") {
+            _ = try target(cwd, field: "process.cwd", isFile: false)
+        }
     }
 
     private func target(_ destination: String, field: String, isFile: Bool) throws(ContainerError) -> FileDescriptor {
@@ -291,19 +295,13 @@ struct RootfsBuilder {
         }
     }
 
-    /// After pivot_root: masked and read-only paths, sysctls, a read-only root.
+    /// After pivot_root, in runc's order: sysctls (before /proc/sys turns read-only), read-only
+    /// paths, masked paths, then a read-only root.
     func finish() throws(ContainerError) {
-        for (index, path) in (spec.linux?.maskedPaths ?? []).enumerated() {
-            var st = stat()
-            guard stat(path, &st) == 0 else { continue }
-            do {
-                if (st.st_mode & S_IFMT) == S_IFDIR {
-                    try Mounts.mount("tmpfs", path, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0k")
-                } else {
-                    try Mounts.mount("/dev/null", path, type: nil, flags: UInt(MS_BIND))
-                }
-            } catch {
-                throw configError("linux.maskedPaths[\(index)]", "\(error)")
+        for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let path = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
+            do { try FS.writeString(path, value, flags: O_WRONLY) } catch {
+                throw configError("linux.sysctl[\"\(key)\"]", "\(error)")
             }
         }
         for (index, path) in (spec.linux?.readonlyPaths ?? []).enumerated() {
@@ -315,10 +313,17 @@ struct RootfsBuilder {
                 throw configError("linux.readonlyPaths[\(index)]", "\(error)")
             }
         }
-        for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
-            let path = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
-            do { try FS.writeString(path, value, flags: O_WRONLY) } catch {
-                throw configError("linux.sysctl[\"\(key)\"]", "\(error)")
+        for (index, path) in (spec.linux?.maskedPaths ?? []).enumerated() {
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            do {
+                if (st.st_mode & S_IFMT) == S_IFDIR {
+                    try Mounts.mount("tmpfs", path, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0k")
+                } else {
+                    try Mounts.mount("/dev/null", path, type: nil, flags: UInt(MS_BIND))
+                }
+            } catch {
+                throw configError("linux.maskedPaths[\(index)]", "\(error)")
             }
         }
         if spec.root.readonly == true {

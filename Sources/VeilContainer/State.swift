@@ -22,6 +22,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var annotations: [String: String]?
     public var cgroup: Cgroup?
     public var hooks: Hooks?
+    /// The config as created: `exec` applies its namespaces, capabilities and seccomp.
+    public var config: Spec?
 }
 
 /// The state JSON as runc prints it and as hooks receive it on stdin.

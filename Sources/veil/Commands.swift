@@ -43,7 +43,7 @@ struct Veil: ParsableCommand {
         abstract: "A sandboxing OCI container runtime with runc's command line.",
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup.",
         version: "veil version 0.1.0\nspec: 1.1.0",
-        subcommands: [Spec_.self, Create.self, Start.self, Run.self, State.self, Kill.self, Delete.self, List.self])
+        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self])
 }
 
 struct Spec_: ParsableCommand {
@@ -207,5 +207,93 @@ struct List: ParsableCommand {
                 throw Failure(message: "invalid format \"\(format)\": must be table or json")
             }
         } catch { Context.fail(error) }
+    }
+}
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a new process inside a running container.")
+    @Option(name: .long, help: "A unix socket that receives the pty master.") var consoleSocket: String?
+    @Option(name: .long, help: "Working directory inside the container.") var cwd: String?
+    @Option(name: [.short, .long], help: "Set an environment variable (repeatable).") var env: [String] = []
+    @Flag(name: [.short, .long], help: "Allocate a pseudo-terminal.") var tty = false
+    @Option(name: [.short, .long], help: "uid[:gid] to run as.") var user: String?
+    @Option(name: [.customShort("g"), .long], help: "Additional gid (repeatable).") var additionalGids: [UInt32] = []
+    @Option(name: [.short, .long], help: "A JSON file with the OCI process to run.") var process: String?
+    @Flag(name: [.short, .long], help: "Detach from the process.") var detach = false
+    @Option(name: .long, help: "Write the process's pid to this file.") var pidFile: String?
+    @Option(name: .long, help: "Accepted for runc compatibility (no SELinux support).") var processLabel: String?
+    @Option(name: .long, help: "Accepted for runc compatibility (no AppArmor support).") var apparmor: String?
+    @Flag(name: .long, help: "Set no_new_privs for the process.") var noNewPrivs = false
+    @Option(name: [.customShort("c"), .long], help: "Add a capability (repeatable).") var cap: [String] = []
+    @Option(name: .long, help: "Pass N more fds (3..3+N-1).") var preserveFds: Int = 0
+    @Argument(help: "The container id.") var id: String
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+
+    func run() throws {
+        do {
+            let runtime = try Context.runtime()
+            var spec = try buildProcess(runtime: runtime)
+            if tty { spec.terminal = true }
+            var options = ExecOptions(process: spec)
+            options.detach = detach
+            options.pidFile = pidFile
+            options.consoleSocket = consoleSocket
+            options.preserveFds = max(0, preserveFds)
+            if detach {
+                _ = try runtime.exec(id: id, options: options)
+                return
+            }
+            var all = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_BLOCK, &all, nil)
+            var console: (SyncSocket, SyncSocket)?
+            if consoleSocket == nil && spec.terminal == true {
+                console = try SyncSocket.pair()
+                options.consoleConnection = console?.1.fd.raw
+            }
+            let (pid, terminal) = try runtime.exec(id: id, options: options)
+            console?.1.fd.close()
+            Glibc.exit(try runtime.waitExec(pid: pid, terminal: terminal, console: console?.0.fd))
+        } catch { Context.fail(error) }
+    }
+
+    /// --process FILE as given, or the container's own process with the command and flags applied (as runc).
+    private func buildProcess(runtime: Runtime) throws -> VeilSpec.Process {
+        if let path = process {
+            let bytes: [UInt8]
+            do { bytes = try FS.readFile(path) } catch { throw Failure(message: "\(error)") }
+            do { return try JSONDecoder().decode(VeilSpec.Process.self, from: Data(bytes)) } catch {
+                throw Failure(message: "\(path): \(error)")
+            }
+        }
+        guard !command.isEmpty else { throw Failure(message: "exec: the command is missing (or give --process FILE)") }
+        var p = try runtime.configuredProcess(id: id)
+        p.args = command
+        p.terminal = tty
+        p.consoleSize = nil
+        p.env = (p.env ?? []) + env
+        if let cwd { p.cwd = cwd }
+        if let user {
+            let parts = user.split(separator: ":", maxSplits: 1)
+            guard let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
+                throw Failure(message: "--user \(user): expected uid[:gid] as numbers")
+            }
+            p.user.uid = uid
+            p.user.gid = parts.count > 1 ? UInt32(parts[1]) ?? 0 : p.user.gid
+        }
+        if !additionalGids.isEmpty { p.user.additionalGids = additionalGids }
+        if noNewPrivs { p.noNewPrivileges = true }
+        if !cap.isEmpty {
+            var caps = p.capabilities ?? LinuxCapabilities()
+            for name in cap {
+                guard CapabilityName.number(name) != nil else { throw Failure(message: "--cap \(name): unknown capability") }
+                let full = name.uppercased().hasPrefix("CAP_") ? name.uppercased() : "CAP_" + name.uppercased()
+                caps.bounding = (caps.bounding ?? []) + [full]
+                caps.effective = (caps.effective ?? []) + [full]
+                caps.permitted = (caps.permitted ?? []) + [full]
+            }
+            p.capabilities = caps
+        }
+        return p
     }
 }

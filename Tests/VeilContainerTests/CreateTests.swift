@@ -94,8 +94,17 @@ struct InitPlanCodableTests {
     }
 
     @Test func initFDSlotsAreDistinct() {
-        #expect(Set([InitFD.sync, InitFD.fifo, InitFD.console]).count == 3)
+        var plan = InitPlan(
+            id: "c", spec: Spec.runcDefault(rootless: false), bundle: "/b", rootfs: "/b/rootfs", noPivot: false,
+            preserveFds: 0, hasConsoleSocket: true, cgroupPaths: [:], cgroupUnifiedOnly: false,
+            newUserNamespace: false, newMountNamespace: true,
+            state: OCIState(ociVersion: "1.1.0", id: "c", pid: 1, status: .creating, bundle: "/b", rootfs: "/b/rootfs", created: "", owner: ""))
         #expect(InitFD.sync == 0)
+        #expect(InitFD.fifo(plan) == 1 && InitFD.console(plan) == 2)
+        plan.mode = .exec
+        #expect(InitFD.fifo(plan) == nil && InitFD.console(plan) == 1)
+        plan.hasConsoleSocket = false
+        #expect(InitFD.console(plan) == nil)
     }
 }
 

@@ -69,6 +69,9 @@ struct veil_spawn_plan {
    the caller's child) and exits. Returns stage 1's pid or -errno. The caller must reap it. */
 pid_t veil_spawn_init(const struct veil_spawn_plan *plan);
 
+/* An O_PATH fd of `path` through a detached, read-only bind mount (open_tree + mount_setattr):
+   exec'ing it gives a process whose /proc/PID/exe can never be opened for writing. */
+int veil_readonly_exe_fd(const char *path);
 /* openat2(2); glibc 2.36 has no wrapper. */
 int veil_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int veil_pivot_root(const char *new_root, const char *put_old);
@@ -91,6 +94,7 @@ int veil_sigmask_block_all(void);
 int veil_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 
 int veil_setresuid(uid_t uid);
+int veil_setns(int fd, int type);
 int veil_setresgid(gid_t gid);
 /* Unlocks a pty master and returns its slave's number, or -errno. */
 int veil_pty_unlock(int master);

@@ -1,0 +1,128 @@
+import CVeilLinux
+import FoundationEssentials
+import Glibc
+import VeilCgroups
+import VeilLinux
+import VeilSpec
+
+public struct ExecOptions {
+    public var process: Process
+    public var detach = false
+    public var pidFile: String?
+    public var consoleSocket: String?
+    /// An already connected console socket (a foreground exec with a terminal).
+    public var consoleConnection: Int32?
+    public var preserveFds = 0
+    public init(process: Process) { self.process = process }
+}
+
+/// The /proc/PID/ns file of each namespace type.
+private let namespaceFiles: [(LinuxNamespaceType, String, Int32)] = [
+    (.user, "user", 0x1000_0000), (.ipc, "ipc", 0x0800_0000), (.uts, "uts", 0x0400_0000),
+    (.network, "net", 0x4000_0000), (.pid, "pid", 0x2000_0000), (.cgroup, "cgroup", 0x0200_0000),
+    (.time, "time", 0x0000_0080), (.mount, "mnt", 0x0002_0000),
+]
+
+extension Runtime {
+    /// The process a plain `exec ID ARGS…` starts from: the container's own, as runc does.
+    public func configuredProcess(id: String) throws(ContainerError) -> Process {
+        let record = try store.load(id)
+        guard let process = record.config?.process else {
+            throw .initFailed("container \"\(id)\" has no recorded process configuration")
+        }
+        return process
+    }
+
+    /// `exec`: a new process in every namespace and the cgroup of a running container, with the
+    /// container's capabilities bounded by the process's own, rlimits and seccomp filter.
+    /// Returns the process's pid (our child).
+    public func exec(id: String, options: ExecOptions) throws(ContainerError) -> (pid: Int32, terminal: Bool) {
+        let record = try store.load(id)
+        let status = store.status(of: record)
+        guard status == .running || status == .created else { throw .invalidState(id: id, status: status, action: "exec in") }
+        guard var spec = record.config else { throw .initFailed("container \"\(id)\" has no recorded configuration") }
+        spec.process = options.process
+        let terminal = options.process.terminal == true
+        if terminal && options.consoleSocket == nil && options.consoleConnection == nil {
+            throw .invalidConfig(file: "process", field: "terminal", reason: "a terminal needs --console-socket (or a foreground exec)")
+        }
+        guard let args = options.process.args, !args.isEmpty else {
+            throw .invalidConfig(file: "process", field: "args", reason: "must not be empty")
+        }
+
+        var joins: [FileDescriptor] = []
+        var request = SpawnRequest(cgroup: record.cgroup, preserveFds: options.preserveFds)
+        let configured = Set((spec.linux?.namespaces ?? []).map(\.type))
+        var mountNamespace: FileDescriptor?
+        for (type, file, flag) in namespaceFiles where configured.contains(type) {
+            let path = "/proc/\(record.pid)/ns/\(file)"
+            let fd = try wrap("opening \(path)") { try FileDescriptor.open(path, O_RDONLY) }
+            if type == .mount { mountNamespace = fd; continue }
+            joins.append(fd)
+            request.joins.append((fd.raw, flag))
+        }
+        // The init may have died while we opened its namespaces; its pid could be someone else's now.
+        guard ProcessInfo.isAlive(record.pid, startTime: record.pidStartTime) else {
+            throw .invalidState(id: id, status: .stopped, action: "exec in")
+        }
+        let consoleFD = terminal ? try connectConsole(socketPath: options.consoleSocket, connection: options.consoleConnection) : nil
+        request.extraFDs = (consoleFD.map { [$0.raw] } ?? []) + (mountNamespace.map { [$0.raw] } ?? [])
+        let mountNamespaceOffset = mountNamespace.map { _ in Int32(request.extraFDs.count) }
+        let (stage1, sync) = try spawn(request)
+        joins.forEach { $0.close() }
+        consoleFD?.close()
+        mountNamespace?.close()
+
+        var pid: Int32 = 0
+        defer { if pid == 0 { _ = try? Wait.waitpid(stage1) } }
+        do {
+            while pid == 0 {
+                guard let message = try sync.receive() else { throw ContainerError.initFailed("exec: the process exited before starting") }
+                switch Int(message.type) {
+                case Int(VEIL_SYNC_INIT_PID):
+                    pid = message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+                case Int(VEIL_SYNC_CHILD_ERROR):
+                    throw ContainerError.initFailed("exec: \(childError(message.payload))")
+                default:
+                    throw ContainerError.initFailed("exec: unexpected message \(message.type)")
+                }
+            }
+        } catch {
+            throw error.context("exec in \"\(id)\"")
+        }
+        _ = try? Wait.waitpid(stage1)
+        var killOnFailure = true
+        defer {
+            if killOnFailure {
+                Glibc.kill(pid, SIGKILL)
+                var raw: Int32 = 0
+                _ = waitpid(pid, &raw, 0)
+            }
+        }
+        let plan = InitPlan(
+            mode: .exec, mountNamespaceOffset: mountNamespaceOffset, id: id, spec: spec, bundle: record.bundle, rootfs: record.rootfs, noPivot: false,
+            preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
+            cgroupPaths: record.cgroup?.paths ?? [:], cgroupUnifiedOnly: record.cgroup?.unifiedOnly ?? false,
+            newUserNamespace: false, newMountNamespace: false, state: store.ociState(of: record))
+        // A send failure means the process died; its own report (if any) is the better error.
+        try? sync.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(plan))
+        guard let message = try wrap("reading from the exec'd process", { try sync.receive() }) else {
+            throw .initFailed("exec: the process exited during setup")
+        }
+        if Int(message.type) == Int(VEIL_SYNC_CHILD_ERROR) { throw .initFailed("exec: \(childError(message.payload))") }
+        guard let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
+            throw .initFailed("exec: malformed message from the process")
+        }
+        if reply.kind == .error { throw .initFailed(reply.message ?? "exec failed") }
+        if let pidFile = options.pidFile {
+            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(pid)".utf8)) }
+        }
+        killOnFailure = false
+        return (pid, terminal)
+    }
+
+    /// Foreground exec: waits for the process, forwarding signals and the pty.
+    public func waitExec(pid: Int32, terminal: Bool, console: FileDescriptor?) throws(ContainerError) -> Int32 {
+        try supervise(pid: pid, terminal: terminal, console: console) { () throws(ContainerError) in }
+    }
+}
