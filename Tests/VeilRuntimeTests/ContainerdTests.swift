@@ -101,7 +101,7 @@ struct ContainerdTests {
     }
 
     @Test("ctr run's exit status is the task's", arguments: RuntimeUnderTest.all)
-    func exitStatus(runtime: RuntimeUnderTest) throws {
+    func taskExitStatus(runtime: RuntimeUnderTest) throws {
         let binary = try runtime.binary()
         let rig = try ContainerdRig()
         defer { rig.stop() }

@@ -9,6 +9,8 @@
 //       (a daemon, a container) can never make the call hang. `environment` is merged over ours.
 //       stdin: nil means /dev/null. On timeout the program gets SIGTERM, then SIGKILL after 1 s,
 //       and the result has `timedOut == true`. Only failing to start the program throws.
+//   waitForExit(process, timeout:) -> Int32?, terminate(process, grace:) -> Int32?, exitStatus(of:):
+//       bounded waits for a Foundation Process (never use waitUntilExit: see exitStatus(of:)).
 //   CommandResult: command, stdout, stderr, status (exit code, or 128+signal), timedOut,
 //       succeeded (status 0 and not timed out), description (everything, for #expect messages).
 //   TempDir(prefix:) throws: a fresh directory (mkdtemp) under /tmp; `path`, `file(name)`, and
@@ -110,31 +112,60 @@ func runCommand(
     process.standardError = errHandle
     try process.run()
 
-    let timedOut = !waitForExit(process, timeout: timeout)
-    if timedOut {
-        kill(process.processIdentifier, SIGTERM)
-        if !waitForExit(process, timeout: 1) { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-    let status = process.terminationReason == .uncaughtSignal
-        ? 128 + process.terminationStatus : process.terminationStatus
+    var status = waitForExit(process, timeout: timeout)
+    let timedOut = status == nil
+    if status == nil { status = terminate(process) }
     return CommandResult(
         command: [path] + arguments,
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
-        status: status,
+        status: status ?? 128 + SIGKILL,
         timedOut: timedOut)
 }
 
-/// Polls rather than using terminationHandler, which would need a Sendable closure and a semaphore
-/// for no gain at this scale; 5 ms granularity is invisible next to container start-up times.
-func waitForExit(_ process: Process, timeout: TimeInterval) -> Bool {
+/// The program's exit status (exit code, or 128 + signal), or nil while it runs.
+/// Asks the kernel as well as Foundation: Foundation has been seen never noticing that a SIGKILLed
+/// child had exited (it stayed a zombie and `waitUntilExit` blocked forever). waitid with WNOWAIT
+/// reads the status without collecting the zombie, so Foundation can still reap it later.
+func exitStatus(of process: Process) -> Int32? {
+    if !process.isRunning { return foundationStatus(process) }
+    let pid = process.processIdentifier
+    var info = siginfo_t()
+    if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+       info._sifields._sigchld.si_pid == pid {
+        let value = info._sifields._sigchld.si_status
+        return info.si_code == Int32(CLD_EXITED) ? value : 128 + value
+    }
+    // waitid fails with ECHILD when Foundation reaped the child in the meantime.
+    return process.isRunning ? nil : foundationStatus(process)
+}
+
+private func foundationStatus(_ process: Process) -> Int32 {
+    process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+}
+
+/// Waits up to `timeout` seconds; the exit status, or nil if the program still runs. Polls rather
+/// than using terminationHandler, which would need a Sendable closure and a semaphore for no gain
+/// at this scale: 5 ms granularity is invisible next to container start-up times.
+@discardableResult
+func waitForExit(_ process: Process, timeout: TimeInterval) -> Int32? {
     let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning {
-        if Date() >= deadline { return false }
+    while true {
+        if let status = exitStatus(of: process) { return status }
+        if Date() >= deadline { return nil }
         usleep(5_000)
     }
-    return true
+}
+
+/// SIGTERM, then SIGKILL after `grace` seconds; the exit status, or nil if even SIGKILL did not end
+/// the program within 5 s (stuck in the kernel). Bounded, unlike `waitUntilExit`.
+@discardableResult
+func terminate(_ process: Process, grace: TimeInterval = 1) -> Int32? {
+    if let status = exitStatus(of: process) { return status }
+    kill(process.processIdentifier, SIGTERM)
+    if let status = waitForExit(process, timeout: grace) { return status }
+    kill(process.processIdentifier, SIGKILL)
+    return waitForExit(process, timeout: 5)
 }
 
 /// Retries `condition` every 50 ms until it holds or `timeout` passes; returns its last value.

@@ -109,13 +109,13 @@ final class ContainerdRig {
     private func waitForDaemon() throws {
         var lastError = ""
         let ready = try waitUntil(timeout: 20) {
-            guard daemon.isRunning else { return true }
+            guard exitStatus(of: daemon) == nil else { return true }
             guard FileManager.default.fileExists(atPath: address) else { return false }
             let version = try runCommand(ctrPath, ["--address", address, "version"], timeout: 5)
             lastError = version.stderr
             return version.succeeded
         }
-        guard daemon.isRunning else { throw SupportError("containerd exited at start-up:\n\(log)") }
+        guard exitStatus(of: daemon) == nil else { throw SupportError("containerd exited at start-up:\n\(log)") }
         guard ready else { throw SupportError("containerd did not answer within 20 s: \(lastError)\n\(log)") }
     }
 
@@ -145,7 +145,7 @@ final class ContainerdRig {
 
     @discardableResult
     func run(runtime: String, id: String, flags: [String] = ["--rm"], _ command: [String],
-             stdin: String? = nil, timeout: TimeInterval = 30) throws -> CommandResult {
+             stdin: String? = nil, timeout: TimeInterval = 15) throws -> CommandResult {
         try runCommand(ctrPath, runArguments(runtime: runtime, id: id, flags: flags, command),
                        stdin: stdin, timeout: timeout)
     }
@@ -195,15 +195,28 @@ final class ContainerdRig {
     /// Live shims started for this rig's containerd (recognised by `-address SOCK` on their
     /// command line), optionally only the one for container `id`.
     func shimProcesses(id: String? = nil) -> [Int32] {
+        shims().filter { id == nil || $0.id == id }.map(\.pid)
+    }
+
+    private func shims() -> [(pid: Int32, id: String?)] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        return entries.compactMap { Int32($0) }.filter { pid in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return entries.compactMap { Int32($0) }.compactMap { pid -> (pid: Int32, id: String?)? in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
             let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard let program = argv.first, program.contains("containerd-shim"),
-                  argv.contains(address) || argv.contains(address + ".ttrpc") else { return false }
-            if let id, !zip(argv, argv.dropFirst()).contains(where: { $0 == "-id" && $1 == id }) { return false }
-            return processIsAlive(pid)
+                  argv.contains(address) || argv.contains(address + ".ttrpc"),
+                  processIsAlive(pid) else { return nil }
+            let id = zip(argv, argv.dropFirst()).first { $0.0 == "-id" }?.1
+            return (pid, id)
         }
+    }
+
+    /// A shim listens on /run/containerd/s/<sha256 of "ADDRESS/NAMESPACE/ID"> (containerd 1.6's
+    /// naming) and removes it when it exits normally; one we had to kill leaves it behind.
+    private func removeShimSocket(id: String) {
+        guard let digest = try? runCommand("sha256sum", stdin: address + "/" + namespace + "/" + id, timeout: 5),
+              let hash = digest.stdout.split(separator: " ").first, hash.count == 64 else { return }
+        try? FileManager.default.removeItem(atPath: "/run/containerd/s/" + hash)
     }
 
     /// Tears everything down; safe to call twice. Never throws, so it fits in a `defer`.
@@ -212,7 +225,8 @@ final class ContainerdRig {
     func stop() {
         if stopped { return }
         stopped = true
-        if daemon.isRunning {
+        var ids = Set<String>()
+        if exitStatus(of: daemon) == nil {
             // Short timeouts: a broken runtime under test must not stall the teardown.
             if let tasks = try? ctr(["task", "ls", "-q"], timeout: 5), tasks.succeeded {
                 for id in tasks.stdout.split(separator: "\n").map(String.init) where !id.isEmpty {
@@ -221,19 +235,21 @@ final class ContainerdRig {
             }
             if let containers = try? ctr(["container", "ls", "-q"], timeout: 5), containers.succeeded {
                 for id in containers.stdout.split(separator: "\n").map(String.init) where !id.isEmpty {
+                    ids.insert(id)
                     _ = try? ctr(["container", "rm", id], timeout: 5)
                 }
             }
-            kill(daemon.processIdentifier, SIGTERM)
-            if !waitForExit(daemon, timeout: 5) {
-                kill(daemon.processIdentifier, SIGKILL)
-                daemon.waitUntilExit()
-            }
+            terminate(daemon, grace: 5)
         }
         // A hung runtime binary is the shim's child but not in the container's cgroup: kill the
         // shims' whole process trees.
-        let shims = shimProcesses()
-        for pid in shims.flatMap({ [$0] + descendants(of: $0) }) { kill(pid, SIGKILL) }
+        let leftover = shims()
+        for pid in leftover.flatMap({ [$0.pid] + descendants(of: $0.pid) }) { kill(pid, SIGKILL) }
+        ids.formUnion(leftover.compactMap(\.id))
+        if !leftover.isEmpty {
+            _ = waitUntil(timeout: 5) { shims().isEmpty }
+        }
+        for id in ids { removeShimSocket(id: id) }
         killCgroupProcessesAndRemoveCgroups()
         removeTree(directory)
     }

@@ -36,8 +36,10 @@ func runInPseudoTerminal(
     var size = winsize(ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0)
     guard openpty(&master, &slave, nil, nil, &size) == 0 else { throw SupportError("openpty: errno \(errno)") }
     defer { close(master) }
-    // Only the slave should reach the child; the master stays ours.
+    // Close-on-exec on both: the master must never reach a child, and the slave only as the
+    // program's 0/1/2 (dup2 clears the flag there), not in processes other tests spawn meanwhile.
     _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+    _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
 
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
@@ -90,7 +92,7 @@ func runInPseudoTerminal(
             pending = pending.dropFirst()
         }
         if hungUp { break }
-        if !process.isRunning {
+        if exitStatus(of: process) != nil {
             // A background descendant may keep the slave open forever; give the output a moment
             // to drain after our program exits, then stop reading.
             if let exitedAt {
@@ -100,13 +102,7 @@ func runInPseudoTerminal(
             }
         }
     }
-    if process.isRunning {
-        kill(process.processIdentifier, SIGTERM)
-        if !waitForExit(process, timeout: 1) { kill(process.processIdentifier, SIGKILL) }
-    }
-    process.waitUntilExit()
-    let status = process.terminationReason == .uncaughtSignal
-        ? 128 + process.terminationStatus : process.terminationStatus
+    let status = terminate(process) ?? 128 + SIGKILL
     return CommandResult(
         command: [path] + arguments,
         stdout: String(decoding: output, as: UTF8.self),
