@@ -204,3 +204,14 @@ private func writeAll(_ fd: Int32, _ buffer: [UInt8], _ count: Int) {
         offset += n
     }
 }
+
+extension Runtime {
+    /// Host pids of every process in the container's cgroup (`ps`, `kill --all`).
+    public func processes(id: String) throws(ContainerError) -> [Int32] {
+        let record = try store.load(id)
+        guard let cgroup = record.cgroup else { return store.status(of: record) == .stopped ? [] : [record.pid] }
+        do { return try cgroup.processes() } catch {
+            throw .initFailed("listing processes of \"\(id)\": \(error)")
+        }
+    }
+}

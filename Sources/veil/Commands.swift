@@ -43,7 +43,7 @@ struct Veil: ParsableCommand {
         abstract: "A sandboxing OCI container runtime with runc's command line.",
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup.",
         version: "veil version 0.1.0\nspec: 1.1.0",
-        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self])
+        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Features.self, Checkpoint.self, Restore.self])
 }
 
 struct Spec_: ParsableCommand {
@@ -296,4 +296,86 @@ struct Exec: ParsableCommand {
         }
         return p
     }
+}
+
+struct Ps: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the processes of a container.")
+    @Option(name: [.short, .long], help: "table or json") var format: String = "table"
+    @Argument(help: "The container id.") var id: String
+    @Argument(parsing: .postTerminator, help: "Arguments for ps(1) (default -ef).") var psArgs: [String] = []
+
+    func run() throws {
+        do {
+            let pids = try Context.runtime().processes(id: id)
+            switch format {
+            case "json":
+                writeOut("[" + pids.map(String.init).joined(separator: ",") + "]\n")
+            case "table":
+                try printTable(pids: Set(pids))
+            default:
+                throw Failure(message: "invalid format \"\(format)\": must be table or json")
+            }
+        } catch { Context.fail(error) }
+    }
+
+    /// Runs ps(1) and keeps its header and the lines of the container's processes, as runc does.
+    private func printTable(pids: Set<Int32>) throws {
+        let args = psArgs.isEmpty ? ["-ef"] : psArgs
+        let output = try capture(["ps"] + args)
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let header = lines.first else { return }
+        guard let column = header.split(separator: " ").firstIndex(of: "PID") else {
+            throw Failure(message: "ps output has no PID column")
+        }
+        writeOut(header + "\n")
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: " ")
+            if fields.count > column, let pid = Int32(fields[column]), pids.contains(pid) { writeOut(line + "\n") }
+        }
+    }
+}
+
+/// Runs a program found on PATH and returns its stdout; fails on a non-zero exit.
+func capture(_ argv: [String]) throws -> String {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { throw Failure(message: "pipe: \(String(cString: strerror(errno)))") }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+    posix_spawn_file_actions_addclose(&actions, fds[0])
+    let cArgs = argv.map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, argv[0], &actions, nil, cArgs, environ)
+    close(fds[1])
+    guard rc == 0 else {
+        close(fds[0])
+        throw Failure(message: "exec \(argv[0]): \(String(cString: strerror(rc)))")
+    }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fds[0], &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        output.append(contentsOf: buffer[0..<n])
+    }
+    close(fds[0])
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    guard status == 0 else { throw Failure(message: "\(argv.joined(separator: " ")) failed (status \(status))") }
+    return String(decoding: output, as: UTF8.self)
+}
+
+struct Checkpoint: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Checkpoint a container (not supported yet).")
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+    func run() throws { Context.fail(Failure(message: "checkpoint is not supported yet")) }
+}
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Restore a container (not supported yet).")
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+    func run() throws { Context.fail(Failure(message: "restore is not supported yet")) }
 }
