@@ -25,10 +25,10 @@ let package = Package(
         // cgroup v1 / v2 drivers behind one interface.
         .target(name: "VeilCgroups", dependencies: ["VeilLinux", "VeilSpec"]),
         // Container lifecycle: state store, create/start/kill/delete, init, rootfs, hooks, console.
-        .target(name: "VeilContainer", dependencies: ["VeilLinux", "VeilSpec", "VeilCgroups", "CVeilLinux"]),
+        .target(name: "VeilContainer", dependencies: ["VeilLinux", "VeilSpec", "VeilCgroups", "VeilSeccomp", "CVeilLinux"]),
         // The runc-compatible command line.
         .executableTarget(name: "veil", dependencies: [
-            "VeilContainer", "VeilSpec", "VeilLinux",
+            "VeilContainer", "VeilSpec", "VeilLinux", "VeilSeccomp",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "VeilSpecTests", dependencies: ["VeilSpec"]),

@@ -22,6 +22,12 @@ public enum CgroupError: Error, Equatable, Sendable, CustomStringConvertible {
     case controllerUnavailable(file: String)
     /// A resource value that cannot be expressed in cgroup files.
     case invalidResource(field: String, value: String, reason: String)
+    /// A resource that this cgroup version cannot enforce (e.g. `unified` on v1, realtime on v2).
+    case unsupported(field: String, reason: String)
+    /// The freezer did not reach `wanted` in time; `state` is what the file said last.
+    case freezeFailed(path: String, wanted: String, state: String)
+    /// A bpf(2) step of the v2 device filter failed; `log` is the verifier's output when loading.
+    case bpf(operation: String, path: String, errno: Int32, log: String)
 
     public var description: String {
         switch self {
@@ -44,6 +50,13 @@ public enum CgroupError: Error, Equatable, Sendable, CustomStringConvertible {
             return "cgroup controller not available: \(file) does not exist"
         case .invalidResource(let field, let value, let reason):
             return "invalid cgroup resource \(field)=\(value): \(reason)"
+        case .unsupported(let field, let reason):
+            return "cgroup resource \(field) cannot be applied: \(reason)"
+        case .freezeFailed(let path, let wanted, let state):
+            return "cgroup freezer \(path) did not reach \(wanted) (last state \"\(state)\")"
+        case .bpf(let operation, let path, let err, let log):
+            let detail = log.isEmpty ? "" : "; verifier: \(log)"
+            return "device filter \(operation) for \(path): \(errnoText(err))\(detail)"
         }
     }
 }

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import VeilCgroups
 import VeilLinux
+import VeilSeccomp
 import VeilSpec
 
 public struct CreateOptions: Sendable {
@@ -68,6 +69,7 @@ public struct Runtime {
         guard namespaces.contains(where: { $0.type == .mount }) else {
             throw .invalidConfig(file: "config.json", field: "linux.namespaces", reason: "a mount namespace is required")
         }
+        let seccomp = try compileSeccomp(spec)
         // Namespaces to join: open them now so a wrong path fails before anything exists.
         var joins: [(fd: FileDescriptor, type: Int32)] = []
         for (index, ns) in namespaces.enumerated() {
@@ -131,10 +133,11 @@ public struct Runtime {
             id: id, spec: spec, bundle: bundle, rootfs: rootfs, noPivot: options.noPivot,
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
-            newUserNamespace: wants(.user), newMountNamespace: wants(.mount), state: state)
+            newUserNamespace: wants(.user), newMountNamespace: wants(.mount), state: state,
+            seccomp: seccomp.map(SeccompPlan.init))
         try wrap("sending plan to init") { try parentEnd.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(initPlan)) }
 
-        try converse(with: parentEnd, spec: spec, state: state)
+        try converse(with: parentEnd, spec: spec, state: state, pid: initPid)
         try store.save(record)
         if let pidFile = options.pidFile {
             try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(initPid)".utf8)) }
@@ -253,7 +256,26 @@ public struct Runtime {
     }
 
     /// The init's requests until it reports ready (or an error).
-    private func converse(with sync: SyncSocket, spec: Spec, state: OCIState) throws(ContainerError) {
+    /// linux.seccomp compiled now, so a bad profile fails create before anything exists.
+    func compileSeccomp(_ spec: Spec) throws(ContainerError) -> SeccompProgram? {
+        guard let profile = spec.linux?.seccomp, SeccompProgram.isEnabled(profile) else { return nil }
+        do { return try SeccompProgram.compile(profile) } catch {
+            throw .invalidConfig(file: "config.json", field: "", reason: "\(error)")
+        }
+    }
+
+    /// Hands the init's seccomp listener to the agent at linux.seccomp.listenerPath, as the OCI spec says.
+    func forwardSeccompListener(_ sync: SyncSocket, spec: Spec, state: OCIState) throws(ContainerError) {
+        let (listener, _) = try wrap("receiving the seccomp listener") { try UnixSocket.receiveFD(socket: sync.fd.raw) }
+        guard let path = spec.linux?.seccomp?.listenerPath, !path.isEmpty else {
+            throw .invalidConfig(file: "config.json", field: "linux.seccomp.listenerPath", reason: "required with SCMP_ACT_NOTIFY")
+        }
+        try wrap("sending the seccomp listener to \(path)") {
+            try SeccompNotifyForwarder.send(listener: listener.raw, to: path, stateJSON: JSON.encode(state), metadata: spec.linux?.seccomp?.listenerMetadata)
+        }
+    }
+
+    private func converse(with sync: SyncSocket, spec: Spec, state: OCIState, pid: Int32) throws(ContainerError) {
         while true {
             guard let message = try wrap("reading from container init", { try sync.receive() }) else {
                 throw .initFailed("container init exited during setup")
@@ -267,6 +289,8 @@ public struct Runtime {
                 try HookRunner.run(spec.hooks?.prestart, phase: "prestart", state: state)
                 try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
                 try wrap("writing to container init") { try sync.send(type: UInt32(VEIL_SYNC_ACK)) }
+            case .seccompListener:
+                try forwardSeccompListener(sync, spec: spec, state: state)
             case .ready:
                 return
             case .error:

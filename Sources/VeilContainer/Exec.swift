@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import VeilCgroups
 import VeilLinux
+import VeilSeccomp
 import VeilSpec
 
 public struct ExecOptions {
@@ -46,6 +47,7 @@ extension Runtime {
         if terminal && options.consoleSocket == nil && options.consoleConnection == nil {
             throw .invalidConfig(file: "process", field: "terminal", reason: "a terminal needs --console-socket (or a foreground exec)")
         }
+        let seccomp = try compileSeccomp(spec)
         guard let args = options.process.args, !args.isEmpty else {
             throw .invalidConfig(file: "process", field: "args", reason: "must not be empty")
         }
@@ -103,17 +105,25 @@ extension Runtime {
             mode: .exec, mountNamespaceOffset: mountNamespaceOffset, id: id, spec: spec, bundle: record.bundle, rootfs: record.rootfs, noPivot: false,
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: record.cgroup?.paths ?? [:], cgroupUnifiedOnly: record.cgroup?.unifiedOnly ?? false,
-            newUserNamespace: false, newMountNamespace: false, state: store.ociState(of: record))
+            newUserNamespace: false, newMountNamespace: false, state: store.ociState(of: record),
+            seccomp: seccomp.map(SeccompPlan.init))
         // A send failure means the process died; its own report (if any) is the better error.
         try? sync.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(plan))
-        guard let message = try wrap("reading from the exec'd process", { try sync.receive() }) else {
-            throw .initFailed("exec: the process exited during setup")
+        while true {
+            guard let message = try wrap("reading from the exec'd process", { try sync.receive() }) else {
+                throw .initFailed("exec: the process exited during setup")
+            }
+            if Int(message.type) == Int(VEIL_SYNC_CHILD_ERROR) { throw .initFailed("exec: \(childError(message.payload))") }
+            guard let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
+                throw .initFailed("exec: malformed message from the process")
+            }
+            switch reply.kind {
+            case .error: throw .initFailed(reply.message ?? "exec failed")
+            case .seccompListener: try forwardSeccompListener(sync, spec: spec, state: store.ociState(of: record))
+            case .ready, .runHooks: break
+            }
+            if reply.kind == .ready { break }
         }
-        if Int(message.type) == Int(VEIL_SYNC_CHILD_ERROR) { throw .initFailed("exec: \(childError(message.payload))") }
-        guard let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
-            throw .initFailed("exec: malformed message from the process")
-        }
-        if reply.kind == .error { throw .initFailed(reply.message ?? "exec failed") }
         if let pidFile = options.pidFile {
             try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(pid)".utf8)) }
         }

@@ -2,6 +2,7 @@ import CVeilLinux
 import FoundationEssentials
 import Glibc
 import VeilLinux
+import VeilSeccomp
 import VeilSpec
 
 /// `veil init`: runs as the container's PID 1, a fresh single-threaded exec of the runtime
@@ -29,6 +30,12 @@ public enum ContainerInit {
 
     private static func run(plan: InitPlan, sync: SyncSocket, base: Int32) throws -> Never {
         unsetenv(InitFD.environmentKey)
+        // CVE-2024-21626: everything above stdio and the preserved fds (our sync socket, fifo,
+        // console, anything else) goes away at execve. Done first, before a seccomp filter could
+        // refuse close_range.
+        if veil_close_range(UInt32(3 + plan.preserveFds), ~0, 4 /* CLOSE_RANGE_CLOEXEC */) != 0 {
+            throw ContainerError.initFailed("close_range: cannot mark descriptors close-on-exec")
+        }
         let spec = plan.spec
         guard let process = spec.process else { throw ContainerError.initFailed("config.json: process: missing") }
         if plan.mode == .create {
@@ -62,6 +69,22 @@ public enum ContainerInit {
             throw ContainerError.invalidConfig(file: "config.json", field: "process.args", reason: "must not be empty")
         }
         let executable = try lookPath(program, environment: environment)
+        let seccomp = try plan.seccomp.map { plan throws in
+            guard let program = plan.program else { throw ContainerError.initFailed("corrupt seccomp filter in the plan") }
+            return program
+        }
+        // As runc: without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the
+        // capabilities are dropped; a notifying filter goes in early so the agent gets the
+        // listener (forwarded by the runtime to linux.seccomp.listenerPath) before `ready`.
+        let seccompEarly = seccomp.map { $0.usesNotify || process.noNewPrivileges != true } ?? false
+        if let seccomp, seccompEarly {
+            let listener = try wrap("installing the seccomp filter") { try SeccompLoader.install(seccomp) }
+            if let listener {
+                try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .seccompListener)))
+                try wrap("sending the seccomp listener") { try UnixSocket.sendFD(socket: sync.fd.raw, fd: listener, message: "seccomp") }
+                close(listener)
+            }
+        }
         try dropPrivileges(process)
         if let umask = process.user.umask { Glibc.umask(mode_t(umask)) } else { Glibc.umask(0o022) }
 
@@ -82,8 +105,14 @@ public enum ContainerInit {
             }
             _ = fifo.release()  // closed by execve
         }
-        _ = veil_close_range(UInt32(3 + plan.preserveFds), ~0, 4 /* CLOSE_RANGE_CLOEXEC */)
         Signals.resetAll()
+        if let seccomp, !seccompEarly {
+            // Last, so nothing the runtime itself does is filtered.
+            do { _ = try SeccompLoader.install(seccomp) } catch {
+                writeStderr("veil: installing the seccomp filter: \(error)\n")
+                exit(1)
+            }
+        }
         let argv = CStringArray(process.args ?? [])
         let envp = CStringArray(environment)
         execve(executable, argv.pointers, envp.pointers)

@@ -1,3 +1,5 @@
+import FoundationEssentials
+import VeilSeccomp
 import VeilSpec
 
 /// What `veil create` sends the container's init over the sync socket.
@@ -28,11 +30,33 @@ struct InitPlan: Codable {
     var newMountNamespace: Bool
     /// State JSON for the hooks the init runs itself (createContainer, startContainer).
     var state: OCIState
+    /// The compiled linux.seccomp filter, installed last (or before `ready` when it notifies).
+    var seccomp: SeccompPlan?
+}
+
+/// A compiled filter for the init: the BPF as base64 (a JSON number array would cost the init
+/// milliseconds to decode).
+struct SeccompPlan: Codable {
+    var filter: String
+    var flags: [String]
+    var usesNotify: Bool
+
+    init(_ program: SeccompProgram) {
+        filter = Data(program.filter).base64EncodedString()
+        flags = program.flags
+        usesNotify = program.usesNotify
+    }
+
+    var program: SeccompProgram? {
+        guard let bytes = Data(base64Encoded: filter) else { return nil }
+        return SeccompProgram(filter: Array(bytes), flags: flags, usesNotify: usesNotify)
+    }
 }
 
 /// Messages from the init to `veil create`.
 struct InitMessage: Codable {
-    enum Kind: String, Codable { case runHooks, ready, error }
+    /// `seccompListener` is followed on the socket by the listener fd (SCM_RIGHTS).
+    enum Kind: String, Codable { case runHooks, ready, error, seccompListener }
     var kind: Kind
     var message: String?
 }
