@@ -62,6 +62,23 @@ enum SysFS {
         throw CgroupError.io(operation: "mkdir", path: path, errno: err)
     }
 
+    /// Names of the regular files (cgroup knobs) in `path`, sorted.
+    static func files(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw CgroupError.io(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) {
+                    String(cString: $0)
+                }
+            }
+            if name == "." || name == ".." { continue }
+            if entry.pointee.d_type == UInt8(DT_REG) || entry.pointee.d_type == UInt8(DT_UNKNOWN) { names.append(name) }
+        }
+        return names.sorted()
+    }
+
     /// Names of the child directories (child cgroups) of `path`.
     static func subdirectories(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw CgroupError.io(operation: "opendir", path: path, errno: errno) }

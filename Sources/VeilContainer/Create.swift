@@ -370,25 +370,3 @@ func readLink(_ path: String) throws(LinuxError) -> String {
 func absolute(_ path: String) -> String {
     path.hasPrefix("/") ? path : FS.currentDirectory() + "/" + path
 }
-
-extension CgroupResources {
-    /// The resources issue #3 applies; the default device rules runc allows are always added.
-    init(spec: Spec) {
-        let r = spec.linux?.resources
-        var devices = [DeviceRule(allow: false, type: "a", access: "rwm")]
-        for rule in r?.devices ?? [] {
-            devices.append(DeviceRule(allow: rule.allow, type: rule.type ?? "a", major: rule.major, minor: rule.minor, access: rule.access ?? "rwm"))
-        }
-        for (type, major, minor) in [("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1), ("c", 5, 2), ("c", 136, -1), ("c", 10, 200)] {
-            devices.append(DeviceRule(allow: true, type: type, major: Int64(major), minor: Int64(minor), access: "rwm"))
-        }
-        devices.append(DeviceRule(allow: true, type: "c", major: -1, minor: -1, access: "m"))
-        devices.append(DeviceRule(allow: true, type: "b", major: -1, minor: -1, access: "m"))
-        for device in spec.linux?.devices ?? [] where ["c", "b", "u"].contains(device.type) {
-            devices.append(DeviceRule(allow: true, type: device.type == "u" ? "c" : device.type, major: device.major, minor: device.minor, access: "rwm"))
-        }
-        self.init(memoryLimit: r?.memory?.limit, memoryReservation: r?.memory?.reservation, memorySwap: r?.memory?.swap,
-                  cpuShares: r?.cpu?.shares, cpuQuota: r?.cpu?.quota, cpuPeriod: r?.cpu?.period,
-                  cpusetCpus: r?.cpu?.cpus, cpusetMems: r?.cpu?.mems, pidsLimit: r?.pids?.limit, devices: devices)
-    }
-}

@@ -101,7 +101,8 @@ extension Runtime {
 
     private func killAndWait(_ record: ContainerRecord) {
         if let cgroup = record.cgroup {
-            if let freezer = cgroup.paths["freezer"] { try? FS.writeString(freezer + "/freezer.state", "THAWED", flags: O_WRONLY) }
+            // A frozen process cannot die: thaw first.
+            if cgroup.isFrozen() { try? cgroup.thaw() }
             for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) }
         }
         guard ProcessInfo.isAlive(record.pid, startTime: record.pidStartTime), let pidfd = try? PidFD(pid: record.pid) else { return }

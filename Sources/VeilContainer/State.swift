@@ -87,10 +87,7 @@ public struct StateStore: Sendable {
     public func status(of record: ContainerRecord) -> ContainerStatus {
         guard ProcessInfo.isAlive(record.pid, startTime: record.pidStartTime) else { return .stopped }
         if FS.exists(fifoPath(record.id)) { return .created }
-        if let freezer = record.cgroup?.paths["freezer"],
-           let state = try? FS.readString(freezer + "/freezer.state"), state.hasPrefix("FROZEN") {
-            return .paused
-        }
+        if record.cgroup?.isFrozen() == true { return .paused }
         return .running
     }
 

@@ -24,7 +24,11 @@ public enum SeccompLoader {
                 continue
             }
             if rc < 0 { throw LinuxError("seccomp", "SECCOMP_SET_MODE_FILTER", errno: -rc) }
-            return program.usesNotify ? rc : nil
+            if program.usesNotify { return rc }
+            // With TSYNC (and no listener) a positive result is the id of a thread that could not
+            // be synchronised, and nothing was installed.
+            if rc > 0 { throw LinuxError("seccomp", "SECCOMP_FILTER_FLAG_TSYNC: thread \(rc) cannot be synchronised", errno: EAGAIN) }
+            return nil
         }
     }
 

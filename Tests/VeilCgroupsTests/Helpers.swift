@@ -49,3 +49,97 @@ func forceRemove(root: String) {
 var canUseCgroups: Bool {
     getuid() == 0 && (try? CgroupLayout.detect()) != nil
 }
+
+/// Runs `/bin/sh -c script` after the shell moved itself into each `cgroup.procs` file listed,
+/// so everything the script starts is accounted to the cgroup from the first instruction.
+func spawnShell(_ script: String, joining procsFiles: [String]) throws -> pid_t {
+    let joined = procsFiles.map { "echo $$ > \($0) || exit 97" }.joined(separator: "; ")
+    let full = (joined.isEmpty ? "" : joined + "; ") + script
+    var pid: pid_t = 0
+    let args: [UnsafeMutablePointer<CChar>?] = ["sh", "-c", full].map { (s: String) in strdup(s) }
+    defer { args.forEach { free($0) } }
+    var argv = args + [nil]
+    let env: [UnsafeMutablePointer<CChar>?] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"].map { (s: String) in strdup(s) }
+    defer { env.forEach { free($0) } }
+    var envp = env + [nil]
+    let rc = posix_spawn(&pid, "/bin/sh", nil, nil, &argv, &envp)
+    guard rc == 0 else { throw TestFailure(description: "posix_spawn /bin/sh: errno \(rc)") }
+    return pid
+}
+
+/// Every cgroup.procs file of `cg` (one per distinct directory).
+func procsFiles(_ cg: Cgroup) -> [String] {
+    Set(cg.paths.values).sorted().map { $0 + "/cgroup.procs" }
+}
+
+/// waitpid with a deadline; returns the raw status, or nil (after SIGKILL) on timeout.
+func waitExit(_ pid: pid_t, timeout: Double = 30) -> Int32? {
+    let deadline = monotonicSeconds() + timeout
+    var status: Int32 = 0
+    while true {
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid { return status }
+        if r < 0 && errno != EINTR { return nil }
+        if monotonicSeconds() > deadline {
+            killAndReap(pid)
+            return nil
+        }
+        usleep(5_000)
+    }
+}
+
+func exitCode(_ status: Int32) -> Int32? { (status & 0x7f) == 0 ? (status >> 8) & 0xff : nil }
+func termSignal(_ status: Int32) -> Int32? { (status & 0x7f) != 0 && (status & 0x7f) != 0x7f ? status & 0x7f : nil }
+
+/// The single-character state from /proc/PID/stat ("S", "D", "T", ...).
+func processState(_ pid: pid_t) -> String? {
+    guard let text = try? SysFS.read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+    return text[text.index(after: close)...].split(separator: " ").first.map(String.init)
+}
+
+/// A scratch directory standing in for a cgroup2 directory: `files` name -> initial content.
+func makeFakeCgroupDir(_ files: [String: String]) throws -> String {
+    var template = Array("/tmp/veil-fake-cg-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { throw TestFailure(description: "mkdtemp: errno \(errno)") }
+    let dir = String(cString: made)
+    for (name, content) in files {
+        let fd = open(dir + "/" + name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TestFailure(description: "create \(name): errno \(errno)") }
+        _ = content.withCString { Glibc.write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+    return dir
+}
+
+func removeFakeDir(_ dir: String) {
+    precondition(dir.hasPrefix("/tmp/veil-fake-cg-"))
+    if let names = try? SysFS.files(dir) {
+        for n in names { unlink(dir + "/" + n) }
+    }
+    rmdir(dir)
+}
+
+/// Just enough JSON to check an encoded shape without Foundation's JSONSerialization.
+enum JSON: Decodable, Equatable {
+    case null, bool(Bool), number(Double), string(String), array([JSON]), object([String: JSON])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSON].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSON].self)) }
+    }
+
+    subscript(key: String) -> JSON {
+        if case .object(let o) = self { return o[key] ?? .null }
+        return .null
+    }
+
+    var keys: [String] {
+        if case .object(let o) = self { return Array(o.keys) }
+        return []
+    }
+}

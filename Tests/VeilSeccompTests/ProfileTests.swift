@@ -93,8 +93,9 @@ private func readAll(_ path: String) -> [UInt8]? {
             guard let base = filter.baseAddress else { return nil }
             return inChild {
                 if SeccompLoader.installRaw(filter: base, count: count, flags: flags) < 0 { return installFailed }
-                if personality(0xffff_ffff) < 0 { return 1 }                  // query: allowed by an arg rule
-                if personality(4) >= 0 || errno != ENOSYS { return 2 }        // other personas: default ERRNO(38)
+                // socket: AND of two args -> ERRNO(EINVAL) for the audit netlink socket, else allowed.
+                if socket(16 /* AF_NETLINK */, Int32(SOCK_RAW.rawValue), 9 /* NETLINK_AUDIT */) >= 0 || errno != EINVAL { return 1 }
+                if socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0) < 0 { return 2 }
                 if chroot("/") == 0 || errno != EPERM { return 3 }            // no CAP_SYS_CHROOT: explicit EPERM
                 if getpid() <= 0 { return 4 }
                 return 0
