@@ -136,4 +136,25 @@ struct BadInputTests {
         #expect(entry?["level"] as? String == "error", "log line: \(line)")
         #expect((entry?["msg"] as? String)?.contains("root.path") == true, "log line: \(line)")
     }
+
+    /// linux.resources that cannot be applied: the error names the field and value; nothing is left.
+    @Test("bad resources", arguments: [
+        (#"{"memory": {"limit": -5}}"#, "memory"),
+        (#"{"devices": [{"allow": true, "type": "x", "access": "rwm"}]}"#, "devices"),
+        (#"{"devices": [{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwz"}]}"#, "access"),
+        (#"{"unified": {"memory.max": "1000000"}}"#, "unified"),
+        (#"{"cpu": {"cpus": "99999"}}"#, "cpuset"),
+        (#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1048576}]}"#, "hugetlb"),
+    ])
+    func badResources(resources: String, mentions: String) throws {
+        let bundle = try TestBundle(["true"])
+        defer { bundle.remove() }
+        let value = try JSONSerialization.jsonObject(with: Data(resources.utf8))
+        try bundle.edit { config in
+            var linux = config["linux"] as? [String: Any] ?? [:]
+            linux["resources"] = value
+            config["linux"] = linux
+        }
+        try expectRefused(bundle, mentions: [mentions])
+    }
 }
