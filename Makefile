@@ -4,17 +4,18 @@ SHELL := /bin/bash
 
 VEIL := $(CURDIR)/.build/release/veil
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
-DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps
+DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps \
+	qemu-system-x86 cpio golang-github-containers-common runsc
 DEMO_DIR ?= /tmp/veil-demo
 
-.PHONY: deps build demo test unit-test bench clean install protos
+.PHONY: deps build demo test unit-test vm-test bench clean install protos
 
 # apt-get only what is missing, so a warm machine spends no time here.
 deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 build: deps
@@ -33,6 +34,10 @@ test: build
 
 unit-test:
 	swift test --filter 'VeilSpecTests|VeilLinuxTests|VeilCgroupsTests'
+
+# The cgroup v2 checks in a qemu guest (also part of make test).
+vm-test: build
+	tests/vm/run-guest.sh --veil $(VEIL)
 
 bench: build
 	python3 bench/bench.py --veil $(VEIL)

@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of OCI runtimes: runc, veil and runsc (gVisor).
 
-Usage: python3 bench/bench.py --veil PATH [--rounds N] [--runsc-rounds N] [--out DIR]
+Usage: python3 bench/bench.py --veil PATH [--rounds N] [--runsc-rounds N] [--ctr-rounds N]
+                               [--workloads LIST] [--out DIR]
 
 Workloads (all on one busybox bundle built by scripts/make-bundle.sh, rootfs read-only):
   run              `RT --root R run ID` of /bin/true in the bundle dir, until it exits
   lifecycle        create (sleep 1000) / start / kill KILL / poll state until stopped / delete
   lifecycle-nokill create (/bin/true) / start / poll state until stopped / delete
+  exec             `RT --root R exec ID true` in a long-running container (sleep 100000,
+                   created and started once per runtime before the rounds), until it exits
+  pause-resume     `pause ID` + `resume ID` of that same long-running container
+  ctr-run          `ctr run --rm --runc-binary RT --runc-root DIR busybox ID true` through a
+                   private containerd 1.6 (own config, socket and state in /tmp/vb-XXXX);
+                   runc and veil only (gVisor has its own shim)
 
 Rounds are interleaved: round i runs every runtime once, in an order rotated by i.
 Wall times are taken around direct posix_spawn()+wait4() of the runtime command.
@@ -17,6 +24,7 @@ Python standard library only.
 
 import argparse
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -39,9 +47,11 @@ RUNC = "/usr/sbin/runc"
 RUNSC = "/usr/bin/runsc"
 TIMEOUT_S = 60.0          # per runtime command
 STOP_POLL_TIMEOUT_S = 15.0
-WORKLOADS = ("run", "lifecycle", "lifecycle-nokill")
+WORKLOADS = ("run", "lifecycle", "lifecycle-nokill", "exec", "pause-resume", "ctr-run")
+LONG_WORKLOADS = ("exec", "pause-resume")      # share one long-running container per runtime
+CTR_RUNTIMES = ("runc", "veil")                # runtimes driven through containerd's runc shim
 VERDICT_TARGET = 0.80
-TMP_DIR = ""  # set in main(); scrubbed from error messages
+TMP_DIRS = []  # set in main(); scrubbed from error messages
 
 
 def log(msg):
@@ -64,12 +74,14 @@ class Result:
     def describe(self, label):
         what = "timed out" if self.timed_out else (
             f"killed by signal {-self.rc}" if self.rc < 0 else f"exit {self.rc}")
-        msg = (self.err or "").strip().splitlines()
-        detail = msg[-1][:200] if msg else ""
+        msg = [l.strip() for l in (self.err or "").strip().splitlines() if l.strip()]
+        # the last line naming an error (a usage hint may follow it), else the last line
+        errs = [l for l in msg if "error" in l.lower()]
+        detail = (errs or msg)[-1][:200] if msg else ""
         text = f"`{label}` {what}" + (f": {detail}" if detail else "")
         # make messages of different rounds comparable: no temp paths, no container ids
-        if TMP_DIR:
-            text = text.replace(TMP_DIR, "$TMP")
+        for d in TMP_DIRS:
+            text = text.replace(d, "$TMP")
         text = re.sub(r'time="[^"]*" ', "", text)      # runc's logrus timestamps
         return re.sub(r"vb\d+-[A-Za-z0-9_-]+", "ID", text)
 
@@ -171,6 +183,9 @@ class Runtime:
         self.rounds = rounds          # set of round indices it takes part in (None = all)
         self.version = ""
         self.ids = set()              # containers created (for final cleanup)
+        self.long_id = None           # the long-running container of exec / pause-resume
+        self.long_error = None        # why it could not be set up (every sample then fails)
+        self.long_seq = 0
 
     def cmd(self, *args):
         return [self.path, *self.flags, "--root", self.root, *args]
@@ -270,7 +285,325 @@ def wl_lifecycle_nokill(L, rt, cid, bundles, rss):
     return _lifecycle(L, rt, cid, bundles["true"], rss, kill=False)
 
 
-WORKLOAD_FUNCS = {"run": wl_run, "lifecycle": wl_lifecycle, "lifecycle-nokill": wl_lifecycle_nokill}
+def start_long(L, rt, bundles):
+    """Creates and starts the long-running container (untimed). Sets rt.long_id or rt.long_error."""
+    rt.long_seq += 1
+    cid = f"vb{os.getpid()}-{rt.name}-long{rt.long_seq}"
+    rt.long_id, rt.long_error = None, None
+    rt.ids.add(cid)
+    for args in (("create", "--bundle", bundles["long"], cid), ("start", cid)):
+        r = L.run(rt.cmd(*args))
+        if not r.ok:
+            rt.long_error = "setting up the long-running container: " + r.describe(args[0])
+            force_delete(L, rt, cid)
+            rt.ids.discard(cid)
+            return
+    status = long_status(L, rt, cid)
+    if status != "running":
+        rt.long_error = f"the long-running container is {status!r} after `start`, not running"
+        force_delete(L, rt, cid)
+        rt.ids.discard(cid)
+        return
+    rt.long_id = cid
+
+
+def long_status(L, rt, cid):
+    r = L.run(rt.cmd("state", cid), timeout=min(TIMEOUT_S, 20))
+    if not r.ok:
+        return f"unknown (`state` {'timed out' if r.timed_out else f'exit {r.rc}'})"
+    try:
+        return json.loads(r.out).get("status")
+    except (ValueError, AttributeError):
+        return "unknown (`state` printed no JSON status)"
+
+
+def check_long(L, rt, bundles):
+    """After a failed sample: make sure the next one again finds a running container
+    (a failed resume may leave it paused, a failed exec may have killed it)."""
+    if rt.long_id is None:
+        return
+    if long_status(L, rt, rt.long_id) == "running":
+        return
+    force_delete(L, rt, rt.long_id)
+    rt.ids.discard(rt.long_id)
+    start_long(L, rt, bundles)
+
+
+def wl_exec(L, rt, cid, bundles, rss):
+    s = Sample()
+    if rt.long_id is None:
+        s.fail(rt.long_error or "no long-running container")
+        return s
+    r = L.run(rt.cmd("exec", rt.long_id, "true"), rss=rss)
+    s.add("exec", r)
+    s.ms = r.ms
+    if not r.ok:
+        s.fail(r, "exec")
+        check_long(L, rt, bundles)
+    return s
+
+
+def wl_pause_resume(L, rt, cid, bundles, rss):
+    s = Sample()
+    if rt.long_id is None:
+        s.fail(rt.long_error or "no long-running container")
+        return s
+    t0 = time.perf_counter_ns()
+    for step in ("pause", "resume"):
+        r = L.run(rt.cmd(step, rt.long_id), rss=rss)
+        s.add(step, r)
+        if not r.ok:
+            s.fail(r, step)
+            break
+    s.ms = (time.perf_counter_ns() - t0) / 1e6
+    if not s.ok:
+        check_long(L, rt, bundles)
+    return s
+
+
+class Containerd:
+    """A private containerd 1.6 for the ctr-run workload: config, sockets, state and the runtimes'
+    --runc-root dirs all live in one short temp dir (unix socket paths are limited to 108 bytes,
+    and the shims' socket names derive from ours). stop() tears everything down and never raises."""
+
+    NAMESPACE = "bench"
+    IMAGE = "busybox"
+
+    def __init__(self, launcher):
+        self.L = launcher
+        self.dir = tempfile.mkdtemp(prefix="vb-", dir="/tmp")
+        TMP_DIRS.append(self.dir)
+        self.sock = os.path.join(self.dir, "c.sock")
+        self.log_path = os.path.join(self.dir, "containerd.log")
+        self.proc = None
+        self.ctr = shutil.which("ctr") or "/usr/bin/ctr"
+        self.ids = set()
+        self.version = ""
+
+    def runc_root(self, rt):
+        d = os.path.join(self.dir, "rt-" + rt.name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def ctr_cmd(self, *args, ns=True):
+        return [self.ctr, "--address", self.sock] + (["-n", self.NAMESPACE] if ns else []) + list(args)
+
+    def log_tail(self, n=5):
+        try:
+            lines = Path(self.log_path).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(l[:200] for l in lines[-n:])
+
+    def start(self):
+        """Starts containerd and imports the image; raises RuntimeError with the reason."""
+        binary = shutil.which("containerd")
+        if not binary or not os.access(self.ctr, os.X_OK):
+            raise RuntimeError("containerd and ctr must be installed (apt-get install containerd)")
+        config = os.path.join(self.dir, "config.toml")
+        Path(config).write_text(f"""version = 2
+root = "{self.dir}/root"
+state = "{self.dir}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+]
+
+[grpc]
+  address = "{self.sock}"
+
+[ttrpc]
+  address = "{self.sock}.ttrpc"
+""")
+        with open(self.log_path, "ab") as logf:
+            self.proc = subprocess.Popen([binary, "--config", config], stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf, start_new_session=True)
+        deadline = time.monotonic() + 20
+        last = ""
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"containerd exited at start-up ({self.proc.returncode}): {self.log_tail()}")
+            if os.path.exists(self.sock):
+                r = self.L.run(self.ctr_cmd("version", ns=False), timeout=5)
+                if r.ok:
+                    # ctr version: "Client:\n  Version: ...\n ...\nServer:\n  Version: ..."
+                    vers = [l.split(":", 1)[1].strip() for l in r.out.splitlines()
+                            if l.strip().startswith("Version:")]
+                    self.version = vers[-1] if vers else ""
+                    break
+                last = r.describe("ctr version")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"containerd did not answer within 20s: {last}")
+            time.sleep(0.05)
+        tar = os.path.join(self.dir, "busybox-image.tar")
+        p = subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-image.sh"), tar],
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            raise RuntimeError(f"make-busybox-image.sh failed: {p.stderr.strip()[-300:]}")
+        tar = p.stdout.strip().splitlines()[-1]
+        r = self.L.run(self.ctr_cmd("image", "import", "--index-name", self.IMAGE, tar), timeout=120)
+        if not r.ok:
+            raise RuntimeError(r.describe("ctr image import"))
+
+    def remove(self, cid):
+        """Untimed, best-effort removal of what a failed `ctr run --rm` left behind."""
+        self.L.run(self.ctr_cmd("task", "rm", "-f", cid), timeout=15)
+        self.L.run(self.ctr_cmd("container", "rm", cid), timeout=15)
+
+    # ---- teardown
+
+    def _shims(self):
+        """(pid, id) of live shims started for this containerd (`-address SOCK` on their command line)."""
+        found = []
+        for e in os.listdir("/proc"):
+            if not e.isdigit():
+                continue
+            try:
+                argv = Path(f"/proc/{e}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            argv = [a.decode(errors="replace") for a in argv]
+            if argv and "containerd-shim" in argv[0] and (self.sock in argv or self.sock + ".ttrpc" in argv):
+                cid = next((b for a, b in zip(argv, argv[1:]) if a == "-id"), None)
+                found.append((int(e), cid))
+        return found
+
+    @staticmethod
+    def _descendants(root):
+        children = {}
+        for e in os.listdir("/proc"):
+            if not e.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{e}/stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(e))
+        out, queue = [], [root]
+        while queue:
+            for c in children.get(queue.pop(), []):
+                out.append(c)
+                queue.append(c)
+        return out
+
+    def _cgroup_dirs(self, cid):
+        base = "/sys/fs/cgroup"
+        cands = [os.path.join(base, self.NAMESPACE, cid)]
+        try:
+            cands += [os.path.join(base, h, self.NAMESPACE, cid) for h in os.listdir(base)]
+        except OSError:
+            pass
+        return [d for d in cands if os.path.isfile(os.path.join(d, "cgroup.procs"))]
+
+    def _mounts_below(self):
+        res = []
+        try:
+            for line in Path("/proc/self/mountinfo").read_text().splitlines():
+                mp = line.split()[4].encode().decode("unicode_escape")
+                if mp == self.dir or mp.startswith(self.dir + "/"):
+                    res.append(mp)
+        except (OSError, IndexError):
+            pass
+        return res
+
+    def stop(self):
+        ids = set(self.ids)
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                r = self.L.run(self.ctr_cmd("task", "ls", "-q"), timeout=5)
+                for cid in r.out.split() if r.ok else []:
+                    self.L.run(self.ctr_cmd("task", "rm", "-f", cid), timeout=10)
+                r = self.L.run(self.ctr_cmd("container", "ls", "-q"), timeout=5)
+                for cid in r.out.split() if r.ok else []:
+                    ids.add(cid)
+                    self.L.run(self.ctr_cmd("container", "rm", cid), timeout=10)
+                self.proc.terminate()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        except Exception as e:  # teardown must go on
+            log(f"bench: containerd teardown: {e}")
+        # A hung runtime is the shim's child, not in the container's cgroup: kill whole shim trees.
+        shims = self._shims()
+        for pid, cid in shims:
+            if cid:
+                ids.add(cid)
+            for p in [pid] + self._descendants(pid):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 5
+        while shims and self._shims() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for cid in ids:
+            # containerd 1.6's shim socket: /run/containerd/s/sha256("ADDRESS/NAMESPACE/ID")
+            h = hashlib.sha256(f"{self.sock}/{self.NAMESPACE}/{cid}".encode()).hexdigest()
+            try:
+                os.unlink(f"/run/containerd/s/{h}")
+            except OSError:
+                pass
+            for d in self._cgroup_dirs(cid):
+                try:
+                    for pid in Path(d, "cgroup.procs").read_text().split():
+                        os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+        time.sleep(0.1 if ids else 0)
+        for cid in ids:
+            for d in self._cgroup_dirs(cid):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        # containerd's default cgroup parent for ctr run is /NAMESPACE: remove it if now empty
+        # (rmdir fails harmlessly while anything else still uses it).
+        base = "/sys/fs/cgroup"
+        for d in [os.path.join(base, self.NAMESPACE)] + [
+                os.path.join(base, h, self.NAMESPACE) for h in (os.listdir(base) if os.path.isdir(base) else [])]:
+            if os.path.isfile(os.path.join(d, "cgroup.procs")):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        for mp in sorted(self._mounts_below(), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        left = self._mounts_below()
+        if left:
+            log(f"bench: warning: mounts left under {self.dir}, not removing it: {left[:3]}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wl_ctr_run(L, rt, cid, bundles, rss):
+    s = Sample()
+    cd = bundles.get("containerd")
+    if cd is None:
+        s.fail("containerd not set up")
+        return s
+    cd.ids.add(cid)
+    r = L.run(cd.ctr_cmd("run", "--rm", "--runc-binary", rt.path, "--runc-root", cd.runc_root(rt),
+                         cd.IMAGE, cid, "true"))
+    s.add("ctr-run", r)
+    s.ms = r.ms
+    if not r.ok:
+        s.fail(r, "ctr run")
+        cd.remove(cid)
+    else:
+        cd.ids.discard(cid)
+    return s
+
+
+WORKLOAD_FUNCS = {"run": wl_run, "lifecycle": wl_lifecycle, "lifecycle-nokill": wl_lifecycle_nokill,
+                  "exec": wl_exec, "pause-resume": wl_pause_resume, "ctr-run": wl_ctr_run}
+NO_RSS = {"ctr-run"}   # ctr's RSS says nothing about the runtime (a grandchild of the shim)
 
 
 # --------------------------------------------------------------------------- bundles
@@ -301,7 +634,12 @@ def make_bundles(tmp):
     root_path = Path(cfg["root"].get("path", "rootfs"))
     cfg2["root"]["path"] = str(root_path if root_path.is_absolute() else btrue / root_path)
     (bsleep / "config.json").write_text(json.dumps(cfg2, indent=2))
-    return {"true": str(btrue), "sleep": str(bsleep)}
+    # Third: the long-running container of exec / pause-resume.
+    blong = Path(tmp) / "bundle-long"
+    blong.mkdir()
+    cfg2["process"]["args"] = ["sleep", "100000"]
+    (blong / "config.json").write_text(json.dumps(cfg2, indent=2))
+    return {"true": str(btrue), "sleep": str(bsleep), "long": str(blong)}
 
 
 # --------------------------------------------------------------------------- statistics & report
@@ -352,12 +690,13 @@ def machine_info(runtimes, launcher, veil_note):
 
 
 def build_report(args, runtimes, results, info, load_before, load_after, started, duration,
-                 rss_floor_kib, errors):
+                 rss_floor_kib, errors, notes):
     names = [rt.name for rt in runtimes]
     L = []
     L.append(f"# veil benchmark {started.strftime('%Y-%m-%d %H:%M:%S')} UTC")
     L.append("")
-    L.append(f"Rounds: {args.rounds} (runsc: {args.runsc_rounds}), warm-up rounds discarded: "
+    ctr = f", ctr-run: {args.ctr_rounds}" if "ctr-run" in args.workloads else ""
+    L.append(f"Rounds: {args.rounds} (runsc: {args.runsc_rounds}{ctr}), warm-up rounds discarded: "
              f"{args.warmup}, interleaved in rotating order; duration {duration:.0f}s; "
              f"load average before {load_before}, after {load_after}.")
     L.append("")
@@ -375,7 +714,7 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
                 continue
             timed = r["timed"]
             oks = [s.ms for s in timed if s.ok]
-            rss = [s.rss_kib for s in r["rss"] if s.ok and s.rss_kib is not None]
+            rss = [s.rss_kib for s in r["rss"] if s is not None and s.ok and s.rss_kib is not None]
             n_ok = len(oks)
             okcol = f"{n_ok}/{len(timed)}" + ("" if n_ok == len(timed) else " **FAIL**")
             if oks:
@@ -388,15 +727,20 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
             L.append(f"| {wl} | {name} | {okcol} | {' | '.join(row)} | {rsscol} | {ratio} |")
     L.append("")
     L.append("- Wall time: posix_spawn() of the runtime command until wait4() returns, measured by the "
-             "driver; `lifecycle*` is the whole command sequence including `state` polling.")
+             "driver; `lifecycle*` is the whole command sequence including `state` polling, "
+             "`pause-resume` the two commands; `ctr-run` is `ctr run --rm` (containerd, shim, runtime "
+             "create/start/delete) as a whole.")
     L.append("- Peak RSS: median over rounds of ru_maxrss from wait4() of the top-level runtime "
              "process, taken in a separate untimed invocation per round (via "
              f"{info_get(info, 'rss method')}; floor of the method {rss_floor_kib / 1024:.1f} MiB); "
              "for `lifecycle*` the largest of its commands. On Linux ru_maxrss from wait4() is the "
              "maximum over the process and the descendants it reaped itself (e.g. `runc init` and the "
              "container process reaped by `runc run`); processes that outlive the command (the "
-             "container left by `create`, runsc's sandbox/gofer daemons) are not included.")
+             "container left by `create`, runsc's sandbox/gofer daemons) are not included. "
+             "None for `ctr-run` (the runtime is a grandchild of containerd's shim, not of ctr).")
     L.append("- Ratio: runtime median / runc median for the same workload (< 1 is faster than runc).")
+    for n in notes:
+        L.append(f"- {n}")
     L.append("")
     # lifecycle step breakdown
     steps_rows = []
@@ -423,7 +767,22 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
         L.append("|---|---|---:|---:|---:|---:|---:|---:|")
         L.extend(steps_rows)
         L.append("")
-    L.append(verdict_line(results))
+    pr_rows = []
+    if "pause-resume" in args.workloads:
+        for name in names:
+            r = results.get((name, "pause-resume"))
+            oks = [s for s in r["timed"] if s.ok] if r else []
+            if oks:
+                cols = [fmt(statistics.median([s.steps[st] for s in oks]), 2) for st in ("pause", "resume")]
+                pr_rows.append(f"| {name} | {' | '.join(cols)} |")
+    if pr_rows:
+        L.append("pause-resume step medians (ms):")
+        L.append("")
+        L.append("| runtime | pause | resume |")
+        L.append("|---|---:|---:|")
+        L.extend(pr_rows)
+        L.append("")
+    L.extend(verdict_lines(args.workloads, results))
     L.append("")
     if errors:
         L.append("## Failures")
@@ -447,22 +806,27 @@ def info_get(info, key):
     return next((v for k, v in info if k == key), "?")
 
 
-def veil_run_ratio(results):
+def verdict_line(results, wl="run"):
     def med(name):
-        r = results.get((name, "run"))
+        r = results.get((name, wl))
         oks = [s.ms for s in r["timed"] if s.ok] if r else []
         return statistics.median(oks) if oks else None
+    head = f"veil/runc {wl} ratio:"
+    tail = f"(target <= {VERDICT_TARGET:.2f})"
+    if ("veil", wl) not in results:
+        return f"{head} n/a (veil not benchmarked) {tail}"
+    if ("runc", wl) not in results:
+        return f"{head} n/a (runc not benchmarked) {tail}"
     v, c = med("veil"), med("runc")
-    return (v / c) if (v is not None and c) else None
+    if v is None:
+        return f"{head} n/a (veil: no successful samples) {tail}"
+    if not c:
+        return f"{head} n/a (runc: no successful samples) {tail}"
+    return f"{head} {v / c:.2f} {tail}"
 
 
-def verdict_line(results):
-    ratio = veil_run_ratio(results)
-    if ("veil", "run") not in results:
-        return f"veil/runc run ratio: n/a (veil not benchmarked) (target <= {VERDICT_TARGET:.2f})"
-    if ratio is None:
-        return f"veil/runc run ratio: n/a (no successful samples) (target <= {VERDICT_TARGET:.2f})"
-    return f"veil/runc run ratio: {ratio:.2f} (target <= {VERDICT_TARGET:.2f})"
+def verdict_lines(workloads, results):
+    return [verdict_line(results, wl) for wl in workloads]
 
 
 # --------------------------------------------------------------------------- main
@@ -474,13 +838,15 @@ def spread(n_total, n_pick):
 
 
 def main():
-    global TIMEOUT_S, TMP_DIR
+    global TIMEOUT_S
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--veil", default=str(REPO / ".build" / "release" / "veil"),
                     help="veil binary (skipped with a message if missing)")
     ap.add_argument("--rounds", type=int, default=20, help="measured rounds (default 20)")
     ap.add_argument("--runsc-rounds", type=int, default=None,
                     help="measured rounds for runsc (default: min(rounds, 10))")
+    ap.add_argument("--ctr-rounds", type=int, default=None,
+                    help="measured rounds for ctr-run (default: same as --rounds)")
     ap.add_argument("--warmup", type=int, default=2, help="discarded warm-up rounds (default 2)")
     ap.add_argument("--out", default=str(HERE / "results"), help="results directory")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
@@ -499,7 +865,16 @@ def main():
     if args.runsc_rounds is None:
         args.runsc_rounds = min(args.rounds, 10)
     args.runsc_rounds = min(args.runsc_rounds, args.rounds)
+    if args.ctr_rounds is None:
+        args.ctr_rounds = args.rounds
+    args.ctr_rounds = min(args.ctr_rounds, args.rounds)
     wanted = [r for r in args.runtimes.split(",") if r]
+
+    def interrupted(signum, frame):
+        # turn SIGTERM/SIGHUP into an exception, so the cleanup in `finally` still runs
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
 
     if os.geteuid() != 0:
         log("bench: needs root (runtimes create namespaces, mounts and cgroups)")
@@ -508,7 +883,7 @@ def main():
     veil_path = os.path.abspath(args.veil) if args.veil else ""
 
     tmp = tempfile.mkdtemp(prefix="veil-bench-")
-    TMP_DIR = tmp
+    TMP_DIRS.append(tmp)
     runtimes = []
     veil_note = ""
     total_rounds = args.warmup + args.rounds
@@ -541,6 +916,19 @@ def main():
     L = Launcher(Path(tmp) / "io")
     results = {}
     errors = {}
+    notes = []
+    setup_failed = False
+    containerd = None
+    # Which rounds each (runtime, workload) takes part in, on top of rt.rounds.
+    wl_rounds = {"ctr-run": set(range(args.warmup)) |
+                 {args.warmup + i for i in spread(args.rounds, args.ctr_rounds)}}
+    skip = set()
+    if "ctr-run" in args.workloads:
+        for rt in runtimes:
+            if rt.name not in CTR_RUNTIMES:
+                skip.add((rt.name, "ctr-run"))
+                notes.append(f"{rt.name}: not run for `ctr-run` (gVisor has its own containerd shim, "
+                             "containerd-shim-runsc-v1; the runc shim cannot pass runsc's flags).")
     try:
         try:
             bundles = make_bundles(tmp)
@@ -548,6 +936,29 @@ def main():
             log(f"bench: cannot build the bundle: {e}")
             return 2
         os.chdir(bundles["true"])            # `run` is started inside the bundle dir
+        if "ctr-run" in args.workloads:
+            log("bench: starting a private containerd for ctr-run")
+            containerd = Containerd(L)
+            try:
+                containerd.start()
+                bundles["containerd"] = containerd
+                notes.append(f"`ctr-run`: containerd {containerd.version or '?'} on a private socket, "
+                             f"namespace `{Containerd.NAMESPACE}`, image `busybox` from "
+                             "scripts/make-busybox-image.sh.")
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                msg = str(e)
+                for d in TMP_DIRS:
+                    msg = msg.replace(d, "$TMP")
+                log(f"bench: ctr-run not run: {msg}")
+                notes.append(f"`ctr-run` not run: {msg}")
+                setup_failed = True
+                for rt in runtimes:
+                    skip.add((rt.name, "ctr-run"))
+        if any(w in args.workloads for w in LONG_WORKLOADS):
+            for rt in runtimes:
+                start_long(L, rt, bundles)
+                if rt.long_error:
+                    log(f"bench: {rt.name}: {rt.long_error}")
         floor = L.run([shutil.which("busybox") or "/bin/true", "true"], rss=True).rss_kib or 0
         started = datetime.datetime.now(datetime.timezone.utc)
         load_before = "%.2f %.2f %.2f" % os.getloadavg()
@@ -565,10 +976,12 @@ def main():
                     continue
                 done.append(rt.name)
                 for wl in args.workloads:
+                    if (rt.name, wl) in skip or (wl in wl_rounds and i not in wl_rounds[wl]):
+                        continue
                     fn = WORKLOAD_FUNCS[wl]
                     cid = f"vb{os.getpid()}-{rt.name}-{wl}-{i}"
                     s = fn(L, rt, cid, bundles, rss=False)
-                    s_rss = None if warm else fn(L, rt, cid + "-m", bundles, rss=True)
+                    s_rss = None if (warm or wl in NO_RSS) else fn(L, rt, cid + "-m", bundles, rss=True)
                     for x in (s, s_rss):
                         if x is not None and not x.ok:
                             key = (rt.name, wl, x.error)
@@ -583,6 +996,8 @@ def main():
         load_after = "%.2f %.2f %.2f" % os.getloadavg()
     finally:
         os.chdir("/")
+        if containerd is not None:
+            containerd.stop()
         for rt in runtimes:
             for cid in list(rt.ids):
                 force_delete(L, rt, cid)
@@ -590,7 +1005,7 @@ def main():
 
     info = machine_info(runtimes, L, veil_note)
     report = build_report(args, runtimes, results, info, load_before, load_after, started,
-                          duration, floor, errors)
+                          duration, floor, errors, notes)
     print(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -607,12 +1022,13 @@ def main():
     }
     (out_dir / f"{stamp}.json").write_text(json.dumps(raw, indent=1))
     log(f"bench: wrote {out_md} and {out_dir / 'latest.md'}")
-    print(verdict_line(results))
+    for line in verdict_lines(args.workloads, results):
+        print(line)
 
     veil_failed = any(not s.ok for (n, _), r in results.items() if n == "veil"
                       for s in r["timed"] + [x for x in r["rss"] if x is not None])
     veil_failed = veil_failed or any(k[0] == "veil" for k in errors)
-    return 1 if veil_failed else 0
+    return 1 if veil_failed else (2 if setup_failed else 0)
 
 
 if __name__ == "__main__":

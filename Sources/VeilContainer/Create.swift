@@ -127,7 +127,7 @@ public struct Runtime {
         let record = ContainerRecord(
             id: id, ociVersion: spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
             bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
-            annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks, config: spec)
+            annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
         let state = store.ociState(of: record, status: .creating)
         let initPlan = InitPlan(
             id: id, spec: spec, bundle: bundle, rootfs: rootfs, noPivot: options.noPivot,
@@ -138,6 +138,7 @@ public struct Runtime {
         try wrap("sending plan to init") { try parentEnd.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(initPlan)) }
 
         try converse(with: parentEnd, spec: spec, state: state, pid: initPid)
+        try store.recordConfig(copying: bundle + "/config.json", id: id)
         try store.save(record)
         if let pidFile = options.pidFile {
             try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(initPid)".utf8)) }

@@ -27,8 +27,7 @@ private let namespaceFiles: [(LinuxNamespaceType, String, Int32)] = [
 extension Runtime {
     /// The process a plain `exec ID ARGS…` starts from: the container's own, as runc does.
     public func configuredProcess(id: String) throws(ContainerError) -> Process {
-        let record = try store.load(id)
-        guard let process = record.config?.process else {
+        guard let process = try store.loadConfig(id).process else {
             throw .initFailed("container \"\(id)\" has no recorded process configuration")
         }
         return process
@@ -41,7 +40,7 @@ extension Runtime {
         let record = try store.load(id)
         let status = store.status(of: record)
         guard status == .running || status == .created else { throw .invalidState(id: id, status: status, action: "exec in") }
-        guard var spec = record.config else { throw .initFailed("container \"\(id)\" has no recorded configuration") }
+        var spec = try store.loadConfig(id)
         spec.process = options.process
         let terminal = options.process.terminal == true
         if terminal && options.consoleSocket == nil && options.consoleConnection == nil {

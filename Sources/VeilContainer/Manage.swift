@@ -26,16 +26,15 @@ extension Runtime {
 
     /// `update`: applies the given resources to the live cgroup and records them in the state.
     public func update(id: String, resources: LinuxResources) throws(ContainerError) {
-        var (record, cgroup) = try runningCgroup(id, action: "update", allowed: [.created, .running, .paused])
+        let (_, cgroup) = try runningCgroup(id, action: "update", allowed: [.created, .running, .paused])
         do { try cgroup.update(CgroupResources(oci: resources)) } catch {
             throw .invalidConfig(file: "resources", field: "", reason: "\(error)")
         }
-        if var spec = record.config {
+        if var spec = try? store.loadConfig(id) {
             var linux = spec.linux ?? Linux()
             linux.resources = merged(linux.resources ?? LinuxResources(), with: resources)
             spec.linux = linux
-            record.config = spec
-            try store.save(record)
+            try store.saveConfig(spec, id: id)
         }
     }
 

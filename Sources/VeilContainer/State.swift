@@ -22,8 +22,6 @@ public struct ContainerRecord: Codable, Sendable {
     public var annotations: [String: String]?
     public var cgroup: Cgroup?
     public var hooks: Hooks?
-    /// The config as created: `exec` applies its namespaces, capabilities and seccomp.
-    public var config: Spec?
 }
 
 /// The state JSON as runc prints it and as hooks receive it on stdin.
@@ -77,6 +75,31 @@ public struct StateStore: Sendable {
             throw error.context("saving state of \(record.id)")
         } catch {
             throw .initFailed("encoding state of \(record.id): \(error)")
+        }
+    }
+
+    /// The config as created (`exec` applies its namespaces, capabilities and seccomp), kept
+    /// apart from state.json so that `state`, `kill` and friends don't pay for decoding it.
+    func configPath(_ id: String) -> String { directory(id) + "/config.json" }
+
+    public func loadConfig(_ id: String) throws(ContainerError) -> Spec {
+        let bytes: [UInt8]
+        do { bytes = try FS.readFile(configPath(id)) } catch { throw error.context("reading the recorded config of \(id)") }
+        do { return try JSONDecoder().decode(Spec.self, from: Data(bytes)) } catch {
+            throw .initFailed("recorded config \(configPath(id)) is corrupt: \(error)")
+        }
+    }
+
+    /// The bundle's config.json as read at create (a byte copy: cheaper than encoding it again).
+    func recordConfig(copying path: String, id: String) throws(ContainerError) {
+        do { try FS.writeFile(configPath(id), try FS.readFile(path), mode: 0o600) } catch {
+            throw error.context("recording the config of \(id)")
+        }
+    }
+
+    func saveConfig(_ spec: Spec, id: String) throws(ContainerError) {
+        do { try FS.writeAtomically(configPath(id), Array(try JSONEncoder().encode(spec)), mode: 0o600) } catch {
+            throw error.context("saving the config of \(id)")
         }
     }
 

@@ -142,10 +142,11 @@ struct State: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a container's state as JSON.")
     @Argument var id: String
     func run() throws {
-        do {
-            let state = try Context.runtime().state(id: id)
-            writeOut(String(decoding: try prettyJSON(state), as: UTF8.self) + "\n")
-        } catch { Context.fail(error) }
+        do { try Self.print(Context.runtime().state(id: id)) } catch { Context.fail(error) }
+    }
+
+    static func print(_ state: OCIState) throws {
+        writeOut(String(decoding: try prettyJSON(state), as: UTF8.self) + "\n")
     }
 }
 

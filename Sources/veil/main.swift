@@ -13,5 +13,6 @@ case .failure(let error):
     exit(2)
 case .success(let (options, rest)):
     Context.global = options
+    if FastPath.run(rest) { exit(0) }
     Veil.main(rest)
 }
