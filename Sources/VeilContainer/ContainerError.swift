@@ -6,6 +6,7 @@ public enum ContainerError: Error, CustomStringConvertible {
     case alreadyExists(id: String)
     case invalidID(id: String)
     case invalidState(id: String, status: ContainerStatus, action: String)
+    case notRunning(id: String)
     /// A problem with the bundle: `file` and `field` say where.
     case invalidConfig(file: String, field: String, reason: String)
     case system(context: String, LinuxError)
@@ -19,6 +20,7 @@ public enum ContainerError: Error, CustomStringConvertible {
         case .alreadyExists(let id): return "container with id \"\(id)\" already exists"
         case .invalidID(let id): return "invalid container id \"\(id)\": must match [A-Za-z0-9_+.-]+ and not be . or .."
         case .invalidState(let id, let status, let action): return "cannot \(action) container \"\(id)\": container is \(status.rawValue)"
+        case .notRunning(let id): return "container \"\(id)\": container not running"
         case .invalidConfig(let file, let field, let reason):
             // Errors from the spec decoder already name the file and the JSON path.
             return field.isEmpty ? reason : "\(file): \(field): \(reason)"

@@ -59,9 +59,14 @@ extension Runtime {
     public func kill(id: String, signal: Int32, all: Bool) throws(ContainerError) {
         let record = try store.load(id)
         let status = store.status(of: record)
-        guard status != .stopped else { throw .invalidState(id: id, status: status, action: "kill") }
+        // containerd's shim treats exactly this wording as "already gone".
+        guard status != .stopped else { throw .notRunning(id: id) }
         if all, let cgroup = record.cgroup, let pids = try? cgroup.processes() {
-            for pid in pids { Glibc.kill(pid, signal) }
+            // As runc: freeze so nothing forks away meanwhile, signal everyone, thaw (a frozen
+            // process cannot act on SIGKILL).
+            try? cgroup.freeze()
+            for pid in (try? cgroup.processes()) ?? pids { Glibc.kill(pid, signal) }
+            try? cgroup.thaw()
             return
         }
         do {
@@ -70,6 +75,7 @@ extension Runtime {
         } catch {
             throw error.context("signalling container \"\(id)\"")
         }
+        if status == .paused && signal == SIGKILL { try? record.cgroup?.thaw() }
     }
 
     /// `delete`: a stopped or created container goes; a running one only with `force`.

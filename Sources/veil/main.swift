@@ -14,5 +14,14 @@ case .failure(let error):
 case .success(let (options, rest)):
     Context.global = options
     if FastPath.run(rest) { exit(0) }
-    Veil.main(rest)
+    do {
+        var command = try Veil.parseAsRoot(rest)
+        try command.run()
+    } catch {
+        // Help and --version exit cleanly; usage errors also reach the --log file, where
+        // containerd's shim looks for the reason a command failed.
+        if Veil.exitCode(for: error) == .success { Veil.exit(withError: error) }
+        Context.logger.error(Veil.message(for: error))
+        exit(Veil.exitCode(for: error).rawValue)
+    }
 }

@@ -12,6 +12,7 @@
 //   rig.cgroupProcesses(id: "c1")          // pids listed in those cgroups
 //   rig.shimProcesses(id: "c1")            // live containerd-shim processes of this rig (and id)
 //   descendants(of: pid)                   // every process below pid (a free function)
+//   thawCgroups(dirs)                      // thaws frozen cgroups at/below dirs (stop() does it first)
 //   rig.ctrPath, rig.address, rig.namespace, rig.image ("busybox"), rig.directory, rig.runcRoot
 //   rig.log                                // containerd's log, for failure messages
 //
@@ -255,6 +256,9 @@ final class ContainerdRig {
     }
 
     private func killCgroupProcessesAndRemoveCgroups() {
+        // A paused container's processes cannot die until thawed (a runtime under test may have
+        // left one frozen).
+        thawCgroups(cgroupDirectories())
         _ = waitUntil(timeout: 5) {
             let pids = cgroupProcesses()
             for pid in pids { kill(pid, SIGKILL) }
@@ -264,6 +268,21 @@ final class ContainerdRig {
             // Children before parents: rmdir only removes empty cgroups.
             for dir in subdirectories(of: top).sorted(by: { $0.count > $1.count }) + [top] {
                 rmdir(dir)
+            }
+        }
+    }
+}
+
+/// Thaws every frozen cgroup at or below the given directories: cgroup v1 freezer.state, cgroup v2
+/// cgroup.freeze. Parents first, since a frozen parent keeps its children frozen.
+func thawCgroups(_ tops: [String]) {
+    for top in tops {
+        for dir in [top] + subdirectories(of: top) {
+            if FileManager.default.fileExists(atPath: dir + "/freezer.state") {
+                _ = try? "THAWED".write(toFile: dir + "/freezer.state", atomically: false, encoding: .utf8)
+            }
+            if FileManager.default.fileExists(atPath: dir + "/cgroup.freeze") {
+                _ = try? "0".write(toFile: dir + "/cgroup.freeze", atomically: false, encoding: .utf8)
             }
         }
     }
