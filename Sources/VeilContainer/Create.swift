@@ -55,6 +55,9 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
         }
         let terminal = process.terminal == true
+        if !terminal && options.consoleSocket != nil {
+            throw .invalidConfig(file: "config.json", field: "process.terminal", reason: "cannot use console socket if veil will not allocate a tty (terminal is false)")
+        }
         if terminal && options.consoleSocket == nil && options.consoleConnection == nil {
             throw .invalidConfig(file: "config.json", field: "process.terminal", reason: "a terminal needs --console-socket (or a foreground run)")
         }

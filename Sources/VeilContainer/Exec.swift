@@ -14,6 +14,8 @@ public struct ExecOptions {
     /// An already connected console socket (a foreground exec with a terminal).
     public var consoleConnection: Int32?
     public var preserveFds = 0
+    /// Allow a paused container (the process then waits until `resume`), as runc's --ignore-paused.
+    public var ignorePaused = false
     public init(process: Process) { self.process = process }
 }
 
@@ -39,7 +41,9 @@ extension Runtime {
     public func exec(id: String, options: ExecOptions) throws(ContainerError) -> (pid: Int32, terminal: Bool) {
         let record = try store.load(id)
         let status = store.status(of: record)
-        guard status == .running || status == .created else { throw .invalidState(id: id, status: status, action: "exec in") }
+        guard status == .running || status == .created || (status == .paused && options.ignorePaused) else {
+            throw .invalidState(id: id, status: status, action: "exec in")
+        }
         var spec = try store.loadConfig(id)
         spec.process = options.process
         let terminal = options.process.terminal == true

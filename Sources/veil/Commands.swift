@@ -43,7 +43,7 @@ struct Veil: ParsableCommand {
         abstract: "A sandboxing OCI container runtime with runc's command line.",
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup.",
         version: "veil version 0.1.0\nspec: 1.1.0",
-        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self])
+        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self,])
 }
 
 struct Spec_: ParsableCommand {
@@ -114,6 +114,11 @@ struct Run: ParsableCommand {
     func run() throws {
         do {
             let runtime = try Context.runtime()
+            // As runc: a console socket only makes sense for a detached container with a terminal
+            // (checked against the config once it is read, in create); in the foreground veil proxies the pty itself.
+            if flags.consoleSocket != nil && !detach {
+                throw Failure(message: "cannot use console socket if veil will not detach or allocate tty")
+            }
             if detach {
                 _ = try runtime.create(id: id, options: flags.options)
                 try runtime.start(id: id)
@@ -227,6 +232,7 @@ struct Exec: ParsableCommand {
     @Flag(name: .long, help: "Set no_new_privs for the process.") var noNewPrivs = false
     @Option(name: [.customShort("c"), .long], help: "Add a capability (repeatable).") var cap: [String] = []
     @Option(name: .long, help: "Pass N more fds (3..3+N-1).") var preserveFds: Int = 0
+    @Flag(name: .long, help: "Allow exec in a paused container.") var ignorePaused = false
     @Argument(help: "The container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
@@ -235,8 +241,12 @@ struct Exec: ParsableCommand {
             let runtime = try Context.runtime()
             var spec = try buildProcess(runtime: runtime)
             if tty { spec.terminal = true }
+            if consoleSocket != nil && !(detach && spec.terminal == true) {
+                throw Failure(message: "cannot use console socket if veil will not detach or allocate tty")
+            }
             var options = ExecOptions(process: spec)
             options.detach = detach
+            options.ignorePaused = ignorePaused
             options.pidFile = pidFile
             options.consoleSocket = consoleSocket
             options.preserveFds = max(0, preserveFds)
@@ -303,7 +313,7 @@ struct Ps: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the processes of a container.")
     @Option(name: [.short, .long], help: "table or json") var format: String = "table"
     @Argument(help: "The container id.") var id: String
-    @Argument(parsing: .postTerminator, help: "Arguments for ps(1) (default -ef).") var psArgs: [String] = []
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for ps(1) (default -ef).") var psArgs: [String] = []
 
     func run() throws {
         do {
@@ -321,7 +331,8 @@ struct Ps: ParsableCommand {
 
     /// Runs ps(1) and keeps its header and the lines of the container's processes, as runc does.
     private func printTable(pids: Set<Int32>) throws {
-        let args = psArgs.isEmpty ? ["-ef"] : psArgs
+        let given = psArgs.first == "--" ? Array(psArgs.dropFirst()) : psArgs
+        let args = given.isEmpty ? ["-ef"] : given
         let output = try capture(["ps"] + args)
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         guard let header = lines.first else { return }

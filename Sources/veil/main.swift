@@ -2,6 +2,14 @@ import ArgumentParser
 import Glibc
 import VeilContainer
 
+// Whoever started us may have blocked signals (a test runner, a shim); runc's Go runtime starts
+// with none blocked, and so do we (`run` and `exec` block them again to forward them).
+do {
+    var none = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, nil)
+}
+
 // `veil init` is the container's first process: keep its path free of anything but the init.
 if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "init" {
     ContainerInit.main()

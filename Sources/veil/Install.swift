@@ -1,0 +1,118 @@
+import ArgumentParser
+import Glibc
+import VeilInstall
+
+/// The flags `install` and `uninstall` share: what to register veil with, and where things go.
+struct InstallTargets: ParsableArguments {
+    @Flag(help: "containerd's CRI plugin (config.toml, version 1, 2 or 3).") var containerd = false
+    @Option(name: .customLong("config"), help: "containerd's config file.") var config: String = InstallOptions.defaultContainerdConfig
+    @Flag(help: "CRI-O (a drop-in under --crio-dir).") var crio = false
+    @Option(name: .customLong("crio-dir"), help: "CRI-O's drop-in directory.") var crioDir: String = "/etc/crio/crio.conf.d"
+    @Flag(help: "Docker (daemon.json).") var docker = false
+    @Option(name: .customLong("docker-config"), help: "Docker's daemon.json.") var dockerConfig: String = "/etc/docker/daemon.json"
+    @Option(help: "Where the binaries go.") var prefix: String = "/usr/local/bin"
+    @Option(name: .customLong("runtime-name"), help: "The runtime (handler) name.") var runtimeName: String = "veil"
+    @Flag(name: .customLong("no-binaries"), help: "Leave the binaries alone.") var noBinaries = false
+    @Flag(name: .customLong("no-restart"), help: "Do not restart or reload the daemons.") var noRestart = false
+    @Flag(name: .customLong("dry-run"), help: "Print what would change (a diff for configs); write nothing.") var dryRun = false
+
+    func options() -> InstallOptions {
+        var o = InstallOptions()
+        o.containerd = containerd
+        o.containerdConfig = config
+        o.crio = crio
+        o.crioDirectory = crioDir
+        o.docker = docker
+        o.dockerConfig = dockerConfig
+        o.prefix = prefix
+        o.runtimeName = runtimeName
+        o.binaries = !noBinaries
+        o.restart = !noRestart
+        o.dryRun = dryRun
+        if let state = getenv("VEIL_INSTALL_STATE"), state.pointee != 0 { o.statePath = String(cString: state) }
+        return o
+    }
+}
+
+struct Install: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Register veil with containerd, CRI-O or Docker and put its binaries in place.",
+        discussion: """
+            Idempotent: a second run changes nothing. The first edit of each file keeps a backup \
+            (FILE.veil-backup-YYYYmmddHHMMSS) and is recorded in /var/lib/veil/install.json \
+            ($VEIL_INSTALL_STATE), so `veil uninstall` can restore it byte for byte. \
+            --kubernetes prints a RuntimeClass and writes nothing.
+            """)
+    @OptionGroup var targets: InstallTargets
+    @Option(name: .customLong("shim-config"), help: "ConfigPath in the containerd runtime's options (the shim's TOML).") var shimConfig: String?
+    @Option(name: .customLong("crio-allowed-annotation"), help: "An allowed_annotations entry for CRI-O (repeatable; default seccomp-profile.kubernetes.cri-o.io).") var crioAnnotations: [String] = []
+    @Flag(help: "Symbolic links to the running binaries instead of copies.") var link = false
+    @Flag(help: "Print a RuntimeClass for the handler to stdout.") var kubernetes = false
+    @Option(name: .customLong("node-selector"), help: "RuntimeClass scheduling.nodeSelector entry key=value (repeatable).") var nodeSelector: [String] = []
+    @Option(help: "RuntimeClass toleration key[=value][:Effect] (repeatable).") var toleration: [String] = []
+    @Option(name: .customLong("overhead-cpu"), help: "RuntimeClass overhead.podFixed.cpu (e.g. 100m).") var overheadCPU: String?
+    @Option(name: .customLong("overhead-memory"), help: "RuntimeClass overhead.podFixed.memory (e.g. 64Mi).") var overheadMemory: String?
+
+    func run() throws {
+        do {
+            var options = targets.options()
+            options.shimConfig = shimConfig
+            options.link = link
+            if !crioAnnotations.isEmpty { options.crioAnnotations = crioAnnotations.filter { !$0.isEmpty } }
+            if kubernetes {
+                var rc = RuntimeClassOptions()
+                rc.name = options.runtimeName
+                rc.handler = options.runtimeName
+                rc.nodeSelector = nodeSelector
+                rc.tolerations = toleration
+                rc.overheadCPU = overheadCPU
+                rc.overheadMemory = overheadMemory
+                let yaml = try RuntimeClassYAML.render(rc)
+                if !(options.containerd || options.crio || options.docker) {
+                    writeOut(yaml)
+                    return
+                }
+                let report = try Installer(options: options).install()
+                InstallCommand.print(report, toStderr: true)
+                writeOut(yaml)
+                InstallCommand.finish(report)
+                return
+            }
+            let report = try Installer(options: options).install()
+            InstallCommand.print(report)
+            InstallCommand.finish(report)
+        } catch { Context.fail(error) }
+    }
+}
+
+struct Uninstall: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Undo `veil install`: restore each config (byte for byte when it is unchanged since) and remove the binaries.")
+    @OptionGroup var targets: InstallTargets
+    @Flag(help: "Everything `veil install` recorded.") var all = false
+
+    func run() throws {
+        do {
+            var options = targets.options()
+            options.all = all
+            let report = try Installer(options: options).uninstall()
+            InstallCommand.print(report)
+            InstallCommand.finish(report)
+        } catch { Context.fail(error) }
+    }
+}
+
+enum InstallCommand {
+    /// Progress and diffs on stdout, unless stdout carries YAML (--kubernetes); warnings on stderr.
+    static func print(_ report: InstallReport, toStderr: Bool = false) {
+        for line in report.lines {
+            let text = line.hasSuffix("\n") ? line : line + "\n"
+            if toStderr { writeError(text) } else { writeOut(text) }
+        }
+        for warning in report.warnings { writeError("warning: \(warning)\n") }
+    }
+
+    static func finish(_ report: InstallReport) {
+        if !report.warnings.isEmpty { exit(1) }
+    }
+}
