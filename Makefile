@@ -47,3 +47,7 @@ install: build
 
 clean:
 	rm -rf .build
+
+# Regenerates the committed Swift code of protos/ (protoc + protoc-gen-swift, built once and cached).
+protos:
+	scripts/gen-protos.sh
