@@ -41,6 +41,7 @@ let package = Package(
         // The runc-compatible command line.
         .executableTarget(name: "veil", dependencies: [
             "VeilContainer", "VeilSpec", "VeilLinux", "VeilSeccomp",
+            "VeilInstall",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "VeilSpecTests", dependencies: ["VeilSpec"]),

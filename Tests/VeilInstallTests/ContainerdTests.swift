@@ -1,0 +1,288 @@
+import Foundation
+import TOMLKit
+import Testing
+@testable import VeilInstall
+
+@Suite struct ContainerdTests {
+    static let v2Path = ["plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "veil"]
+    static let v3Path = ["plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes", "veil"]
+
+    /// install → install again → uninstall for one config version.
+    func roundTrip(original: String, path: [String], version: Int) throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", original)
+        let options = containerdOptions(scratch)
+        let host = FakeHost()
+
+        let first = try Installer(options: options, host: host).install()
+        let written = try #require(scratch.read("config.toml"))
+        #expect(written != original)
+        // Exactly one table more; every other setting unchanged.
+        let after = try TOMLTable(string: written)
+        let table = try #require(try TOMLDoc.table(at: path, in: after, file: "t"))
+        #expect(table["runtime_type"]?.string == "io.containerd.veil.v1")
+        #expect(table.keys == ["runtime_type"])
+        try TOMLDoc.removeTable(at: path, in: after, pruneFrom: nil, file: "t")
+        #expect(after == (try TOMLTable(string: original)))
+        #expect(after["version"]?.int == version)
+        // The file was appended to, so its comments and layout stay.
+        #expect(written.hasPrefix(original))
+        #expect(first.lines.contains { $0.contains("config version \(version)") })
+        #expect(first.lines.contains("restart containerd to load the veil runtime"))
+        #expect(host.commands.isEmpty, "no systemctl for a config that is not the default path")
+        let backupNames = backups(in: scratch)
+        #expect(backupNames == ["config.toml.veil-backup-20240102030405"])
+        #expect(scratch.read(backupNames[0]) == original)
+
+        // Again: nothing changes, no second backup.
+        host.time = "20250101000000"
+        let second = try Installer(options: options, host: host).install()
+        #expect(scratch.read("config.toml") == written)
+        #expect(backups(in: scratch).count == 1)
+        #expect(second.lines.contains { $0.contains("nothing to change") })
+
+        let removed = try Installer(options: options, host: host).uninstall()
+        #expect(scratch.read("config.toml") == original)
+        #expect(backups(in: scratch).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: options.statePath))
+        #expect(removed.lines.contains { $0.contains("restored the original") })
+    }
+
+    @Test func versionTwoRoundTrip() throws { try roundTrip(original: containerdV2, path: Self.v2Path, version: 2) }
+
+    @Test func versionThreeRoundTrip() throws { try roundTrip(original: containerdV3, path: Self.v3Path, version: 3) }
+
+    @Test func shimConfigGoesInOptions() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        options.shimConfig = "/etc/veil/shim.toml"
+        _ = try Installer(options: options, host: FakeHost()).install()
+        let after = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        let veil = try #require(try TOMLDoc.table(at: Self.v2Path, in: after, file: "t"))
+        #expect(veil["options"]?["ConfigPath"]?.string == "/etc/veil/shim.toml")
+
+        // A different ConfigPath is an update of our table, not a second backup; uninstall still restores the original.
+        options.shimConfig = "/etc/veil/other.toml"
+        _ = try Installer(options: options, host: FakeHost()).install()
+        let updated = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        #expect(try TOMLDoc.table(at: Self.v2Path + ["options"], in: updated, file: "t")?["ConfigPath"]?.string == "/etc/veil/other.toml")
+        #expect(backups(in: scratch).count == 1)
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == containerdV2)
+    }
+
+    @Test func inlineTablesFallBackToTOMLKitSerialization() throws {
+        let original = """
+            version = 2
+            [plugins."io.containerd.grpc.v1.cri".containerd]
+            runtimes = { runc = { runtime_type = "io.containerd.runc.v2" } }
+            """
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", original)
+        let options = containerdOptions(scratch)
+        _ = try Installer(options: options, host: FakeHost()).install()
+        let after = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        #expect(try TOMLDoc.table(at: Self.v2Path, in: after, file: "t")?["runtime_type"]?.string == "io.containerd.veil.v1")
+        #expect(try TOMLDoc.table(at: ["plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc"], in: after, file: "t")?["runtime_type"]?.string == "io.containerd.runc.v2")
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == original)
+    }
+
+    @Test func editedSinceInstallRemovesOnlyOurTable() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        let options = containerdOptions(scratch)
+        _ = try Installer(options: options, host: FakeHost()).install()
+        let edited = try #require(scratch.read("config.toml")) + "\n[debug]\n  level = \"debug\"\n"
+        try scratch.write("config.toml", edited)
+
+        let report = try Installer(options: options, host: FakeHost()).uninstall()
+        let text = try #require(scratch.read("config.toml"))
+        #expect(report.lines.contains { $0.contains("changed since veil install: removed only the runtime table") })
+        let after = try TOMLTable(string: text)
+        #expect(try TOMLDoc.table(at: Self.v2Path, in: after, file: "t") == nil)
+        #expect(after["debug"]?["level"]?.string == "debug")
+        #expect(try TOMLDoc.table(at: ["plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "kata"], in: after, file: "t") != nil)
+        // Our block was cut out verbatim, so the rest is the user's text.
+        #expect(text == containerdV2 + "\n[debug]\n  level = \"debug\"\n")
+        #expect(backups(in: scratch).count == 1, "the backup stays when it was not used")
+    }
+
+    /// The user takes veil out by hand and edits the file; a new install backs up *that* file, and
+    /// uninstall returns to it (not to the file from before the first install).
+    @Test func reinstallAfterAHandEditBacksUpTheEditedFile() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        let options = containerdOptions(scratch)
+        let host = FakeHost()
+        _ = try Installer(options: options, host: host).install()
+        let handEdited = containerdV2 + "\n[debug]\n  level = \"info\"\n"
+        try scratch.write("config.toml", handEdited)
+        host.time = "20240202000000"
+        _ = try Installer(options: options, host: host).install()
+        #expect(backups(in: scratch) == ["config.toml.veil-backup-20240102030405", "config.toml.veil-backup-20240202000000"])
+        _ = try Installer(options: options, host: host).uninstall()
+        #expect(scratch.read("config.toml") == handEdited)
+        #expect(backups(in: scratch) == ["config.toml.veil-backup-20240102030405"], "the older backup is the user's to delete")
+    }
+
+    @Test func corruptConfigIsRefusedAndNothingIsWritten() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let corrupt = "version = 2\n[plugins\nfoo = \n"
+        try scratch.write("config.toml", corrupt)
+        let options = containerdOptions(scratch)
+        let error = #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
+        guard case .tomlSyntax(let file, _, let line, let column)? = error else {
+            Issue.record("expected a TOML syntax error, got \(String(describing: error))")
+            return
+        }
+        #expect(file == scratch.file("config.toml"))
+        #expect(line == 2 && column > 0)
+        #expect(error?.description.hasPrefix(scratch.file("config.toml") + ": line 2, column ") == true)
+        #expect(scratch.read("config.toml") == corrupt)
+        #expect(backups(in: scratch).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: options.statePath))
+    }
+
+    @Test func wrongTypesNameTheKey() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let options = containerdOptions(scratch)
+        try scratch.write("config.toml", "version = \"two\"\n")
+        let e1 = #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
+        #expect(e1?.description == scratch.file("config.toml") + ": version: expected an integer, found a string")
+
+        try scratch.write("config.toml", "version = 7\n")
+        let e2 = #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
+        #expect(e2?.description.contains("version: unsupported config version 7") == true)
+
+        try scratch.write("config.toml", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nruntimes = \"runc\"\n")
+        let e3 = #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
+        #expect(e3?.description == scratch.file("config.toml") + ": plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes: expected a table, found a string")
+        #expect(backups(in: scratch).isEmpty)
+    }
+
+    @Test(arguments: [
+        ("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3", 2),
+        ("containerd containerd.io v2.0.2 c507a0257ea6462fbd6f5ba4f5c74facb04021f4", 3),
+        ("containerd github.com/containerd/containerd/v2 v2.1.0 abc", 3),
+        ("", 2),
+    ])
+    func missingConfigGetsAMinimalOne(output: String, version: Int) throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        var options = containerdOptions(scratch)
+        options.containerdConfig = scratch.file("etc/containerd/config.toml")
+        let host = FakeHost()
+        host.answers["containerd --version"] = (0, output + "\n")
+        _ = try Installer(options: options, host: host).install()
+        let text = try #require(scratch.read("etc/containerd/config.toml"))
+        let path = version == 2 ? Self.v2Path : Self.v3Path
+        #expect(text == "version = \(version)\n\n# containerd's default runtime: a runtimes table in this file replaces the built-in one.\n"
+            + "[\(TOMLDoc.dotted(path.dropLast() + ["runc"]))]\n  runtime_type = \"io.containerd.runc.v2\"\n\n"
+            + "[\(TOMLDoc.dotted(path))]\n  runtime_type = \"io.containerd.veil.v1\"\n")
+        #expect(backups(in: scratch).isEmpty)
+
+        _ = try Installer(options: options, host: host).uninstall()
+        #expect(!FileManager.default.fileExists(atPath: options.containerdConfig))
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("etc")), "directories veil made are removed")
+    }
+
+    @Test func emptyFileIsTreatedAsNew() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", "")
+        let options = containerdOptions(scratch)
+        _ = try Installer(options: options, host: FakeHost()).install()
+        #expect(scratch.read("config.toml")?.hasPrefix("version = 2\n") == true)
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == "")
+    }
+
+    @Test func dryRunPrintsADiffAndWritesNothing() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        options.dryRun = true
+        let report = try Installer(options: options, host: FakeHost()).install()
+        let diff = report.lines.joined(separator: "\n")
+        #expect(diff.contains("--- \(scratch.file("config.toml"))\n+++ \(scratch.file("config.toml"))\n@@ "))
+        #expect(diff.contains("\n+[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n+  runtime_type = \"io.containerd.veil.v1\"\n"))
+        #expect(diff.contains("\n   \"io.containerd.timeout.shutdown\" = \"5s\"\n"), "context lines")
+        #expect(!diff.contains("\n-"), "nothing removed")
+        #expect(scratch.list() == ["config.toml"])
+        #expect(scratch.read("config.toml") == containerdV2)
+    }
+
+    @Test func versionOneUsesTheShortPluginName() throws {
+        let plan = try ContainerdConfig.planInstall(original: "[plugins.cri]\n  stream_server_port = \"0\"\n", file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        #expect(plan.version == 1)
+        #expect(plan.text.hasSuffix("\n[plugins.cri.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n[plugins.cri.containerd.runtimes.veil]\n  runtime_type = \"io.containerd.veil.v1\"\n"))
+    }
+
+    /// containerd drops its built-in runc when the file has a runtimes table, so one made by veil lists runc;
+    /// an existing runtimes table, or another default runtime, is left as it is.
+    @Test func runcIsKeptWhenVeilMakesTheRuntimesTable() throws {
+        let debian = "version = 2\n\n[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    [plugins.\"io.containerd.grpc.v1.cri\".cni]\n      bin_dir = \"/usr/lib/cni\"\n"
+        let plan = try ContainerdConfig.planInstall(original: debian, file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        let table = try TOMLTable(string: plan.text)
+        let runtimes = try #require(try TOMLDoc.table(at: Array(Self.v2Path.dropLast()), in: table, file: "t"))
+        #expect(runtimes.keys.sorted() == ["runc", "veil"])
+        #expect(runtimes["runc"]?["runtime_type"]?.string == "io.containerd.runc.v2")
+        #expect(plan.text.hasPrefix(debian))
+        // Removing veil's table after an edit elsewhere takes the runc entry it added too.
+        let edited = plan.text + "\n[debug]\n  level = \"info\"\n"
+        #expect(try ContainerdConfig.planRemoval(text: edited, file: "c.toml", name: "veil", createdDepth: plan.createdDepth) == debian + "\n[debug]\n  level = \"info\"\n")
+
+        let crun = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"crun\"\n"
+        let other = try ContainerdConfig.planInstall(original: crun, file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        #expect(try TOMLDoc.table(at: Array(Self.v2Path.dropLast()), in: TOMLTable(string: other.text), file: "t")?.keys == ["veil"])
+
+        let kept = try ContainerdConfig.planInstall(original: containerdV2, file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        #expect(!kept.text.contains("default runtime:"))
+    }
+
+    @Test func badRuntimeNameIsRefused() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        var options = containerdOptions(scratch)
+        options.containerd = true
+        options.runtimeName = "Veil_1"
+        #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
+    }
+
+    @Test func restartsOnlyAnActiveSystemdUnit() {
+        let host = FakeHost()
+        var options = InstallOptions()
+        options.containerd = true
+        var report = InstallReport()
+        Installer(options: options, host: host).restart(service: "containerd", action: "restart", configIsDefault: true, verb: "load", report: &report)
+        #expect(report.lines == ["restart containerd to load the veil runtime"])
+        #expect(host.commands == [["systemctl", "is-active", "--quiet", "containerd"]])
+
+        host.answers["systemctl is-active --quiet containerd"] = (0, "")
+        host.answers["systemctl restart containerd"] = (0, "")
+        report = InstallReport()
+        Installer(options: options, host: host).restart(service: "containerd", action: "restart", configIsDefault: true, verb: "load", report: &report)
+        #expect(report.lines == ["ran systemctl restart containerd"])
+
+        host.answers["systemctl restart containerd"] = (1, "")
+        report = InstallReport()
+        Installer(options: options, host: host).restart(service: "containerd", action: "restart", configIsDefault: true, verb: "load", report: &report)
+        #expect(report.warnings.count == 1)
+
+        options.restart = false
+        host.commands = []
+        report = InstallReport()
+        Installer(options: options, host: host).restart(service: "containerd", action: "restart", configIsDefault: true, verb: "load", report: &report)
+        #expect(host.commands.isEmpty)
+    }
+}
