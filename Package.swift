@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "veil", targets: ["veil"]),
+        .executable(name: "containerd-shim-veil-v1", targets: ["containerd-shim-veil-v1"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,6 +39,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // containerd-shim-veil-v1: containerd's task service (shim v2 over ttrpc) driving veil.
+        .target(name: "VeilShim", dependencies: [
+            "TTRPC", "VeilShimProtocol", "VeilLinux", "CVeilLinux",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .executableTarget(name: "containerd-shim-veil-v1", dependencies: ["VeilShim"]),
         // The runc-compatible command line.
         .executableTarget(name: "veil", dependencies: [
             "VeilContainer", "VeilSpec", "VeilLinux", "VeilSeccomp",

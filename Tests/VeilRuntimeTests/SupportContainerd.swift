@@ -38,7 +38,9 @@ final class ContainerdRig {
     private var stopped = false
 
     /// - Parameter namespace: the containerd namespace; a unique "vt-XXXXXXXX" unless given.
-    init(namespace: String? = nil) throws {
+    /// - Parameter extraPath: a directory put first on containerd's PATH (where it finds shims
+    ///   such as containerd-shim-veil-v1).
+    init(namespace: String? = nil, extraPath: String? = nil) throws {
         guard let containerd = findExecutable("containerd"), let ctr = findExecutable("ctr") else {
             throw SupportError("containerd and ctr must be installed")
         }
@@ -88,6 +90,11 @@ final class ContainerdRig {
         daemon.standardInput = FileHandle.nullDevice
         daemon.standardOutput = logHandle
         daemon.standardError = logHandle
+        if let extraPath {
+            var environment = ProcessInfo.processInfo.environment
+            environment["PATH"] = extraPath + ":" + (environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            daemon.environment = environment
+        }
         do {
             try daemon.run()
         } catch {

@@ -1,0 +1,196 @@
+import CVeilLinux
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+import SwiftProtobuf
+import TTRPC
+import VeilLinux
+import VeilShimProtocol
+
+/// containerd-shim-veil-v1's command line, as containerd's runtime v2 calls it:
+///
+///   containerd-shim-veil-v1 -namespace NS -address ADDR -publish-binary BIN -id ID [-debug] start
+///   containerd-shim-veil-v1 -namespace NS -address ADDR -publish-binary BIN -id ID [-bundle B] delete
+///
+/// `start` (cwd = bundle) spawns the long-lived shim (this binary again, without a subcommand,
+/// the listening socket as fd 3) and prints its address.
+public enum ShimMain {
+    struct Options {
+        var namespace = ""
+        var address = ""
+        var publishBinary = ""
+        var id = ""
+        var bundle = ""
+        var socket = ""
+        var debug = false
+        var action: String?
+    }
+
+    static func parse(_ arguments: [String]) throws -> Options {
+        var options = Options()
+        var index = 0
+        while index < arguments.count {
+            var argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("-") else {
+                guard options.action == nil else { throw ShimError("unexpected argument \(argument)") }
+                options.action = argument
+                continue
+            }
+            while argument.hasPrefix("-") { argument.removeFirst() }
+            var value: String?
+            if let equals = argument.firstIndex(of: "=") {
+                value = String(argument[argument.index(after: equals)...])
+                argument = String(argument[..<equals])
+            }
+            if argument == "debug" || argument == "v" {
+                if argument == "v" {
+                    print("containerd-shim-veil-v1:\n  Version: 0.1.0\n  Runtime: io.containerd.veil.v1")
+                    exit(0)
+                }
+                options.debug = value.map { $0 != "false" } ?? true
+                continue
+            }
+            if value == nil {
+                guard index < arguments.count else { throw ShimError("flag -\(argument) needs a value") }
+                value = arguments[index]
+                index += 1
+            }
+            let given = value ?? ""
+            switch argument {
+            case "namespace": options.namespace = given
+            case "address": options.address = given
+            case "publish-binary": options.publishBinary = given
+            case "id": options.id = given
+            case "bundle": options.bundle = given
+            case "socket": options.socket = given
+            default: break  // flags of newer containerds we do not need
+            }
+        }
+        guard !options.namespace.isEmpty else { throw ShimError("shim namespace cannot be empty (-namespace)") }
+        guard !options.id.isEmpty else { throw ShimError("shim id cannot be empty (-id)") }
+        guard !options.address.isEmpty else { throw ShimError("containerd address cannot be empty (-address)") }
+        return options
+    }
+
+    /// Runs the command line; returns the exit status.
+    public static func main(_ arguments: [String]) async -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        let options: Options
+        do {
+            options = try parse(Array(arguments.dropFirst()))
+        } catch {
+            FileHandle.standardError.write(Data("containerd-shim-veil-v1: \(error)\n".utf8))
+            return 1
+        }
+        do {
+            switch options.action {
+            case "start": try start(options)
+            case "delete": try delete(options)
+            case nil: return await serve(options)
+            case let other?: throw ShimError("unknown action \(other)")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("containerd-shim-veil-v1: \(error)\n".utf8))
+            return 1
+        }
+        return 0
+    }
+
+    static func socketPath(_ options: Options) -> String {
+        "/run/containerd/s/" + SHA256.hex(options.address + "/" + options.namespace + "/" + options.id)
+    }
+
+    // MARK: start
+
+    static func start(_ options: Options) throws {
+        let path = socketPath(options)
+        let address = "unix://" + path
+        try FS.mkdirAll("/run/containerd/s", mode: 0o711)
+        if let existing = try? UnixSocket.connect(path: path) {
+            // A shim already serves this id (containerd retried): hand out its address.
+            existing.close()
+        } else {
+            unlink(path)
+            let listener = try listenUnix(path, backlog: 256)
+            defer { close(listener) }
+            guard let exe = FS.realPath("/proc/self/exe") else { throw ShimError("cannot find my own executable") }
+            let null = try openFD("/dev/null", O_RDWR)
+            defer { close(null) }
+            var argv = [exe, "-namespace", options.namespace, "-id", options.id, "-address", options.address,
+                        "-publish-binary", options.publishBinary, "-socket", path]
+            if options.debug { argv.append("-debug") }
+            do {
+                _ = try spawnProcess(exe, argv, io: SpawnIO(stdin: null, stdout: null, stderr: null, extra: [3: listener]), newSession: true)
+            } catch {
+                unlink(path)
+                throw error
+            }
+        }
+        try FS.writeString("address", address)
+        print(address)
+    }
+
+    // MARK: delete (after a crashed shim)
+
+    static func delete(_ options: Options) throws {
+        let bundle = options.bundle.isEmpty ? FS.currentDirectory() : options.bundle
+        if let veil = findVeilBinary() {
+            let null = try openFD("/dev/null", O_RDWR)
+            defer { close(null) }
+            let argv = [veil, "--root", "/run/containerd/veil/" + options.namespace, "--log", bundle + "/log.json",
+                        "--log-format", "json", "delete", "--force", options.id]
+            if let pid = try? spawnProcess(veil, argv, io: SpawnIO(stdin: null, stdout: null, stderr: null)) {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            }
+        }
+        unmountAll(bundle + "/rootfs")
+        var response = Containerd_Task_V2_DeleteResponse()
+        response.exitStatus = 137
+        response.exitedAt = Google_Protobuf_Timestamp(date: Date())
+        let bytes: [UInt8] = try response.serializedBytes()
+        _ = bytes.withUnsafeBytes { writeAll(1, $0) }
+    }
+
+    // MARK: the long-lived shim
+
+    static func serve(_ options: Options) async -> Int32 {
+        // Errors go to containerd's log through the bundle's `log` fifo, when containerd reads it.
+        let log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        if log >= 0 {
+            dup2(log, 2)
+            close(log)
+        }
+        _ = veil_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
+        guard let veil = findVeilBinary() else {
+            shimLog("cannot find the veil binary next to the shim or on PATH")
+            return 1
+        }
+        Reaper.shared.start()
+        let ttrpcAddress = ProcessInfo.processInfo.environment["TTRPC_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? options.address + ".ttrpc"
+        let events = EventPublisher(ttrpcAddress: ttrpcAddress, namespace: options.namespace)
+        let server = TTRPCServer()
+        let socket = options.socket
+        let service = TaskService(namespace: options.namespace, veil: veil, events: events) {
+            await events.flush(timeout: .seconds(2))
+            if !socket.isEmpty { unlink(socket) }
+            await server.close()
+            exit(0)
+        }
+        service.register(on: server)
+        do {
+            try await server.bind(fd: 3)
+        } catch {
+            shimLog("serve: \(error)")
+            return 1
+        }
+        shimLog("serving \(options.namespace)/\(options.id) with \(veil)")
+        await server.waitForClose()
+        // The listener went away (not through Shutdown): keep the containers' state honest and exit.
+        if !socket.isEmpty { unlink(socket) }
+        return 0
+    }
+}

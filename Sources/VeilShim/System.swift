@@ -1,0 +1,295 @@
+import Foundation
+import Glibc
+import CVeilLinux
+import VeilLinux
+
+/// A plain error with a message (start/delete subcommands, helpers).
+struct ShimError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A value behind a lock.
+final class Guarded<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// Exit status in the shell's convention: the code, or 128 + the signal.
+func shellStatus(_ status: Int32) -> UInt32 {
+    let signal = status & 0x7f
+    if signal == 0 { return UInt32((status >> 8) & 0xff) }
+    return UInt32(128 + signal)
+}
+
+/// Which child fds a spawned process gets: target fd → source fd in the parent.
+struct SpawnIO {
+    var stdin: Int32
+    var stdout: Int32
+    var stderr: Int32
+    var extra: [Int32: Int32] = [:]
+}
+
+/// posix_spawn with stdio (and extra fds) mapped, default signal dispositions and an empty mask
+/// (the shim ignores SIGPIPE; its children must not inherit that), optionally in a new session.
+func spawnProcess(_ path: String, _ argv: [String], io: SpawnIO, newSession: Bool = false) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    // Copy sources above every target first, so a source that is itself a target is not clobbered.
+    var mapping: [(target: Int32, source: Int32)] = [(0, io.stdin), (1, io.stdout), (2, io.stderr)]
+    for (target, source) in io.extra.sorted(by: { $0.key < $1.key }) { mapping.append((target, source)) }
+    let base: Int32 = 100
+    for (index, entry) in mapping.enumerated() {
+        posix_spawn_file_actions_adddup2(&actions, entry.source, base + Int32(index))
+    }
+    for (index, entry) in mapping.enumerated() {
+        posix_spawn_file_actions_adddup2(&actions, base + Int32(index), entry.target)
+        posix_spawn_file_actions_addclose(&actions, base + Int32(index))
+    }
+
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGPIPE)
+    sigaddset(&defaults, SIGCHLD)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    var mask = sigset_t()
+    sigemptyset(&mask)
+    posix_spawnattr_setsigmask(&attributes, &mask)
+    var flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
+    if newSession { flags |= 0x80 }  // POSIX_SPAWN_SETSID (glibc)
+    posix_spawnattr_setflags(&attributes, Int16(flags))
+
+    let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    defer { for arg in cArgs { free(arg) } }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, path, &actions, &attributes, cArgs, environ)
+    guard result == 0 else { throw LinuxError("posix_spawn", path, errno: result) }
+    return pid
+}
+
+/// Reaps every child of the shim (it is a subreaper, so orphaned container processes come here
+/// too) and hands each exit status to whoever watches that pid.
+final class Reaper: @unchecked Sendable {
+    static let shared = Reaper()
+
+    private let lock = NSCondition()
+    private var watchers: [pid_t: @Sendable (Int32) -> Void] = [:]
+    /// Exits nobody watched yet (a container's init reparented to us may die before we read its
+    /// pid file), with when they were seen.
+    private var unclaimed: [pid_t: (status: Int32, at: Date)] = [:]
+    private var started = false
+
+    func start() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !started else { return }
+        started = true
+        let thread = Thread { [self] in loop() }
+        thread.name = "reaper"
+        thread.start()
+    }
+
+    private func loop() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, 0)
+            if pid > 0 {
+                lock.lock()
+                let watcher = watchers.removeValue(forKey: pid)
+                if watcher == nil {
+                    unclaimed[pid] = (status, Date())
+                    if unclaimed.count > 4096 {
+                        let old = Date().addingTimeInterval(-600)
+                        unclaimed = unclaimed.filter { $0.value.at > old }
+                    }
+                }
+                lock.unlock()
+                watcher?(status)
+            } else if errno == ECHILD {
+                lock.lock()
+                _ = lock.wait(until: Date().addingTimeInterval(0.05))
+                lock.unlock()
+            }
+        }
+    }
+
+    /// Spawns a child and watches it, atomically with respect to the reaper.
+    func spawn(_ path: String, _ argv: [String], io: SpawnIO, onExit: @escaping @Sendable (Int32) -> Void) throws -> pid_t {
+        lock.lock()
+        defer {
+            lock.signal()
+            lock.unlock()
+        }
+        let pid = try spawnProcess(path, argv, io: io)
+        unclaimed.removeValue(forKey: pid)
+        watchers[pid] = onExit
+        return pid
+    }
+
+    /// Watches a process that is not our child yet (it will be reparented to us); an exit already
+    /// reaped since `since` is delivered at once.
+    func watch(_ pid: pid_t, since: Date, onExit: @escaping @Sendable (Int32) -> Void) {
+        lock.lock()
+        if let seen = unclaimed.removeValue(forKey: pid), seen.at >= since {
+            lock.unlock()
+            onExit(seen.status)
+            return
+        }
+        watchers[pid] = onExit
+        lock.unlock()
+    }
+
+    /// Spawns and waits for the exit status without blocking a thread.
+    func run(_ path: String, _ argv: [String], io: SpawnIO) async throws -> Int32 {
+        try await withCheckedThrowingContinuation { continuation in
+            do {
+                _ = try spawn(path, argv, io: io) { status in continuation.resume(returning: status) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
+
+/// An anonymous in-memory file (captures a command's output).
+func makeMemoryFile(_ name: String) throws -> Int32 {
+    let fd = veil_memfd_create(name, 1 /* MFD_CLOEXEC */)
+    guard fd >= 0 else { throw LinuxError("memfd_create", name) }
+    return fd
+}
+
+func readWhole(_ fd: Int32) -> String {
+    lseek(fd, 0, SEEK_SET)
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+        if bytes.count > 16 << 20 { break }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+func openFD(_ path: String, _ flags: Int32) throws -> Int32 {
+    let fd = open(path, flags | O_CLOEXEC)
+    guard fd >= 0 else { throw LinuxError("open", path) }
+    return fd
+}
+
+func setBlocking(_ fd: Int32) {
+    let flags = fcntl(fd, F_GETFL)
+    if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+}
+
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+        guard let base = bytes.baseAddress else { return false }
+        let n = write(fd, base + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        offset += n
+    }
+    return true
+}
+
+/// A listening unix stream socket (close-on-exec).
+func listenUnix(_ path: String, backlog: Int32 = 16, cloexec: Bool = true) throws -> Int32 {
+    var type = Int32(SOCK_STREAM.rawValue)
+    if cloexec { type |= Int32(SOCK_CLOEXEC.rawValue) }
+    let fd = socket(AF_UNIX, type, 0)
+    guard fd >= 0 else { throw LinuxError("socket", path) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        close(fd)
+        throw LinuxError("bind", path, errno: ENAMETOOLONG)
+    }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+    }
+    let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    guard bound == 0 else {
+        let error = LinuxError("bind", path)
+        close(fd)
+        throw error
+    }
+    guard listen(fd, backlog) == 0 else {
+        let error = LinuxError("listen", path)
+        close(fd)
+        throw error
+    }
+    return fd
+}
+
+/// Unmounts everything stacked on `target` (ignores "not mounted").
+func unmountAll(_ target: String) {
+    for _ in 0..<16 {
+        if umount2(target, 0) == 0 { continue }
+        if errno == EBUSY {
+            if umount2(target, Int32(MNT_DETACH)) == 0 { continue }
+        }
+        return
+    }
+}
+
+/// Mounts containerd's rootfs mounts onto `target`: mount(2) flags from the options, the rest as data.
+func mountRootfs(type: String, source: String, options: [String], target: String) throws {
+    let flagOptions: [String: (set: Bool, flag: UInt)] = [
+        "ro": (true, UInt(MS_RDONLY)), "rw": (false, UInt(MS_RDONLY)),
+        "nosuid": (true, UInt(MS_NOSUID)), "suid": (false, UInt(MS_NOSUID)),
+        "nodev": (true, UInt(MS_NODEV)), "dev": (false, UInt(MS_NODEV)),
+        "noexec": (true, UInt(MS_NOEXEC)), "exec": (false, UInt(MS_NOEXEC)),
+        "sync": (true, UInt(MS_SYNCHRONOUS)), "async": (false, UInt(MS_SYNCHRONOUS)),
+        "noatime": (true, UInt(MS_NOATIME)), "atime": (false, UInt(MS_NOATIME)),
+        "nodiratime": (true, UInt(MS_NODIRATIME)), "diratime": (false, UInt(MS_NODIRATIME)),
+        "relatime": (true, UInt(MS_RELATIME)), "norelatime": (false, UInt(MS_RELATIME)),
+        "strictatime": (true, UInt(MS_STRICTATIME)),
+        "bind": (true, UInt(MS_BIND)), "rbind": (true, UInt(MS_BIND) | UInt(MS_REC)),
+        "remount": (true, UInt(MS_REMOUNT)),
+    ]
+    var flags: UInt = 0
+    var data: [String] = []
+    for option in options {
+        if let known = flagOptions[option] {
+            if known.set { flags |= known.flag } else { flags &= ~known.flag }
+        } else if !option.isEmpty {
+            data.append(option)
+        }
+    }
+    let isBind = flags & UInt(MS_BIND) != 0 || type == "bind"
+    if isBind { flags |= UInt(MS_BIND) }
+    try Mounts.mount(source, target, type: isBind ? nil : type, flags: flags & ~UInt(MS_RDONLY) | (isBind ? 0 : flags & UInt(MS_RDONLY)),
+                     data: data.isEmpty ? nil : data.joined(separator: ","))
+    if isBind && flags & UInt(MS_RDONLY) != 0 {
+        try Mounts.mount(nil, target, type: nil, flags: flags | UInt(MS_REMOUNT))
+    }
+}
+
+/// The veil binary: next to this executable, else on PATH.
+func findVeilBinary() -> String? {
+    if let exe = FS.realPath("/proc/self/exe") {
+        let candidate = (exe as NSString).deletingLastPathComponent + "/veil"
+        if access(candidate, X_OK) == 0 { return candidate }
+    }
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+        let candidate = String(dir) + "/veil"
+        if access(candidate, X_OK) == 0 { return candidate }
+    }
+    return nil
+}

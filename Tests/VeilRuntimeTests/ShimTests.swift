@@ -1,0 +1,220 @@
+// containerd 1.6 driving veil through its own shim, containerd-shim-veil-v1 (runtime type
+// io.containerd.veil.v1): ctr run (--rm, -d, -t), exec, ps, pause/resume, kill, rm, exit statuses
+// and the events the shim publishes. containerd finds the shim on its PATH: the directory of the
+// release build (where veil and the shim are built side by side).
+//
+// Afterwards nothing may be left: no shim process, no mount under the rig, no cgroup, no socket.
+
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let shimRuntime = "io.containerd.veil.v1"
+
+/// The shim built next to veil (`swift build -c release` builds both).
+private var shimBinary: String { (veilBinary as NSString).deletingLastPathComponent + "/containerd-shim-veil-v1" }
+
+private let canRunShimTests = getuid() == 0 && findExecutable("containerd") != nil && findExecutable("ctr") != nil
+    && (veilRequired || FileManager.default.isExecutableFile(atPath: shimBinary))
+
+@Suite("containerd-shim-veil-v1 under containerd 1.6", .serialized,
+       .enabled(if: canRunShimTests, "needs root, containerd, and the release build of veil and its shim"))
+struct ShimTests {
+    /// A rig whose containerd finds containerd-shim-veil-v1 (and veil) first on its PATH.
+    private func makeRig() throws -> ContainerdRig {
+        _ = try requireVeil()
+        guard FileManager.default.isExecutableFile(atPath: shimBinary) else {
+            throw SupportError("shim not found at \(shimBinary) (build with `swift build -c release`)")
+        }
+        return try ContainerdRig(extraPath: (shimBinary as NSString).deletingLastPathComponent)
+    }
+
+    /// `ctr run FLAGS --runtime io.containerd.veil.v1 busybox ID COMMAND...` (argv after "ctr").
+    private func runArguments(_ rig: ContainerdRig, id: String, flags: [String] = ["--rm"], _ command: [String]) -> [String] {
+        ["--address", rig.address, "-n", rig.namespace, "run"] + flags + ["--runtime", shimRuntime, rig.image, id] + command
+    }
+
+    private func run(_ rig: ContainerdRig, id: String, flags: [String] = ["--rm"], _ command: [String], timeout: TimeInterval = 20) throws -> CommandResult {
+        try runCommand(rig.ctrPath, runArguments(rig, id: id, flags: flags, command), timeout: timeout)
+    }
+
+    /// Mount points at or below the rig's directory (overlay rootfs mounts the shim made).
+    private func mounts(under directory: String) -> [String] {
+        let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { return nil }
+            let point = String(fields[4])
+            return point.hasPrefix(directory + "/") ? point : nil
+        }
+    }
+
+    /// Stops the rig and checks that the shim left nothing behind.
+    private func expectNothingLeft(_ rig: ContainerdRig, ids: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        let clean = waitUntil(timeout: 5) {
+            rig.shimProcesses().isEmpty && mounts(under: rig.directory).isEmpty
+                && ids.allSatisfy { rig.cgroupDirectories(id: $0).isEmpty }
+        }
+        #expect(clean, """
+            left behind: shims \(rig.shimProcesses()), mounts \(mounts(under: rig.directory)), \
+            cgroups \(ids.flatMap { rig.cgroupDirectories(id: $0) })
+            """, sourceLocation: sourceLocation)
+        let runtimeRoot = "/run/containerd/veil/" + rig.namespace
+        let leftStates = (try? FileManager.default.contentsOfDirectory(atPath: runtimeRoot)) ?? []
+        #expect(leftStates.isEmpty, "runtime state left in \(runtimeRoot): \(leftStates)", sourceLocation: sourceLocation)
+        try? FileManager.default.removeItem(atPath: runtimeRoot)
+    }
+
+    @Test("ctr run --rm --runtime io.containerd.veil.v1 echo hi prints hi")
+    func echo() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let result = try run(rig, id: "t1", ["echo", "hi"])
+        #expect(result.succeeded, "\(result)\n\(rig.log)")
+        #expect(result.stdout == "hi\n", "\(result)")
+        expectNothingLeft(rig, ids: ["t1"])
+    }
+
+    @Test("ctr run's exit status is the task's")
+    func exitStatus() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let result = try run(rig, id: "t4", ["sh", "-c", "exit 3"])
+        #expect(!result.timedOut, "\(result)\n\(rig.log)")
+        #expect(result.status == 3, "\(result)\n\(rig.log)")
+        expectNothingLeft(rig, ids: ["t4"])
+    }
+
+    @Test("detached task: exec, ps, pause/resume, SIGKILL → 137, rm; events reach containerd")
+    func detachedLifecycle() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let id = "t2"
+
+        // `ctr events` prints every event containerd receives from the shim.
+        let eventsLog = rig.directory + "/events.log"
+        FileManager.default.createFile(atPath: eventsLog, contents: nil)
+        let events = Process()
+        events.executableURL = URL(fileURLWithPath: rig.ctrPath)
+        events.arguments = ["--address", rig.address, "events"]
+        events.standardOutput = FileHandle(forWritingAtPath: eventsLog)
+        events.standardError = FileHandle.nullDevice
+        try events.run()
+        defer { _ = terminate(events, grace: 1) }
+        Thread.sleep(forTimeInterval: 0.3)
+
+        let started = try run(rig, id: id, flags: ["-d"], ["sleep", "1000"])
+        try #require(started.succeeded, "\(started)\n\(rig.log)")
+        let task = try #require(try rig.task(id), "no task \(id) after ctr run -d\n\(rig.log)")
+        #expect(task.status == "RUNNING")
+        #expect(rig.cgroupProcesses(id: id).contains(task.pid), "task pid \(task.pid) not in its cgroup")
+        #expect(rig.shimProcesses(id: id).count == 1, "shims: \(rig.shimProcesses())")
+
+        let exec = try rig.ctr(["task", "exec", "--exec-id", "e1", id, "echo", "in-exec"], timeout: 15)
+        #expect(exec.succeeded, "\(exec)\n\(rig.log)")
+        #expect(exec.stdout == "in-exec\n", "\(exec)")
+        let failingExec = try rig.ctr(["task", "exec", "--exec-id", "e2", id, "sh", "-c", "exit 4"], timeout: 15)
+        #expect(failingExec.status == 4, "\(failingExec)")
+
+        let ps = try rig.ctr(["task", "ps", id])
+        #expect(ps.succeeded, "\(ps)")
+        #expect(ps.stdout.split(separator: "\n").contains { $0.split(separator: " ").first == Substring(String(task.pid)) }, "\(ps)")
+
+        let metrics = try rig.ctr(["task", "metrics", id])
+        #expect(metrics.succeeded && metrics.stdout.contains("pids.current"), "\(metrics)")
+
+        let paused = try rig.ctr(["task", "pause", id])
+        #expect(paused.succeeded, "\(paused)")
+        #expect(try rig.task(id)?.status == "PAUSED")
+        let resumed = try rig.ctr(["task", "resume", id])
+        #expect(resumed.succeeded, "\(resumed)")
+        #expect(try rig.task(id)?.status == "RUNNING")
+
+        let killed = try rig.ctr(["task", "kill", "-s", "SIGKILL", id])
+        #expect(killed.succeeded, "\(killed)")
+        let stopped = try rig.waitForTask(id, status: "STOPPED", timeout: 10)
+        #expect(stopped, "\(String(describing: try? rig.task(id)))")
+        // A second kill of a finished task is refused as containerd expects (not found).
+        let again = try rig.ctr(["task", "kill", "-s", "SIGKILL", id])
+        #expect(!again.succeeded, "\(again)")
+
+        // ctr 1.6 has no `task wait`; `task rm` reports a non-zero exit status.
+        let removed = try rig.ctr(["task", "rm", id])
+        #expect(removed.succeeded, "\(removed)")
+        #expect(removed.stderr.contains("exit code 137"), "\(removed)")
+        let removedContainer = try rig.ctr(["container", "rm", id])
+        #expect(removedContainer.succeeded, "\(removedContainer)")
+        #expect(try rig.task(id) == nil)
+        #expect(!processIsAlive(task.pid))
+
+        Thread.sleep(forTimeInterval: 0.5)
+        _ = terminate(events, grace: 1)
+        let seen = (try? String(contentsOfFile: eventsLog, encoding: .utf8)) ?? ""
+        for topic in ["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/paused",
+                      "/tasks/resumed", "/tasks/exit", "/tasks/delete"] {
+            #expect(seen.contains("\(rig.namespace) \(topic)"), "no \(topic) event:\n\(seen)")
+        }
+        #expect(seen.contains("\"exit_status\":137"), "\(seen)")
+        #expect(seen.contains("\"exit_status\":4"), "\(seen)")
+        expectNothingLeft(rig, ids: [id])
+    }
+
+    @Test("ctr run -t gives the container a working terminal and its exit status")
+    func terminal() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let waitForSize = #"i=0; while [ "$(stty size)" != "50 132" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done"#
+        let report = #"echo "TTY=$(tty) SIZE=$(stty size) ANS=$((6*7))"; exit 5"#
+        let result = try runInPseudoTerminal(
+            rig.ctrPath, runArguments(rig, id: "t3", flags: ["--rm", "-t"], ["sh"]),
+            rows: 50, columns: 132,
+            steps: [PTYStep(waitFor: "# ", send: waitForSize + "\n" + report + "\n")],
+            timeout: 20)
+        #expect(!result.timedOut, "\(result)\n\(rig.log)")
+        #expect(result.status == 5, "\(result)")
+        #expect(result.stdout.range(of: #"TTY=/dev/pts/[0-9]+ SIZE=50 132 ANS=42"#, options: .regularExpression) != nil,
+                "\(result)")
+        expectNothingLeft(rig, ids: ["t3"])
+    }
+
+    @Test("ctr task exec -t into a detached terminal task")
+    func execTerminal() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let id = "t6"
+        let started = try runInPseudoTerminal(rig.ctrPath, runArguments(rig, id: id, flags: ["-d", "-t"], ["sh"]), timeout: 20)
+        try #require(started.status == 0, "\(started)\n\(rig.log)")
+        let exec = try runInPseudoTerminal(
+            rig.ctrPath, ["--address", rig.address, "-n", rig.namespace, "task", "exec", "-t", "--exec-id", "x1", id,
+                          "sh", "-c", "echo TTY=$(tty); exit 2"],
+            timeout: 20)
+        #expect(exec.status == 2, "\(exec)\n\(rig.log)")
+        #expect(exec.stdout.contains("TTY=/dev/pts/"), "\(exec)")
+        let killed = try rig.ctr(["task", "kill", "-s", "SIGKILL", id])
+        #expect(killed.succeeded, "\(killed)")
+        #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
+        #expect(try rig.ctr(["task", "rm", id]).succeeded)
+        #expect(try rig.ctr(["container", "rm", id]).succeeded)
+        expectNothingLeft(rig, ids: [id])
+    }
+
+    @Test("missing flags are refused clearly; delete after a crashed shim answers a DeleteResponse")
+    func commandLine() throws {
+        _ = try requireVeil()
+        let missing = try runCommand(shimBinary, ["-namespace", "x", "start"], timeout: 10)
+        #expect(missing.status == 1, "\(missing)")
+        #expect(missing.stderr.contains("-id"), "\(missing)")
+
+        let bundle = try TempDir(prefix: "vshim")
+        defer { bundle.remove() }
+        // The output is binary protobuf: read it as hex.
+        let deleted = try runCommand("/bin/sh", ["-c", "\"$0\" -namespace vt-none -address /nonexistent/c.sock -publish-binary /bin/true -id nothing -bundle \"$1\" delete | od -An -tx1 -v", shimBinary, bundle.path],
+                                     timeout: 10, workingDirectory: bundle.path)
+        #expect(deleted.succeeded, "\(deleted)")
+        // exit_status (field 2) = 137, then exited_at (field 3).
+        let hex = deleted.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
+        #expect(hex.hasPrefix("10 89 01 1a"), "\(deleted)")
+    }
+}
