@@ -44,6 +44,7 @@ bench: build
 
 install: build
 	install -m 0755 $(VEIL) /usr/local/bin/veil
+	install -m 0755 $(dir $(VEIL))containerd-shim-veil-v1 /usr/local/bin/containerd-shim-veil-v1
 
 clean:
 	rm -rf .build
