@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of OCI runtimes: runc, veil and runsc (gVisor).
 
-Usage: python3 bench/bench.py --veil PATH [--rounds N] [--runsc-rounds N] [--ctr-rounds N]
-                               [--workloads LIST] [--out DIR]
+Usage: python3 bench/bench.py --veil PATH [--veil-shim PATH] [--rounds N] [--runsc-rounds N]
+                               [--ctr-rounds N] [--workloads LIST] [--out DIR]
 
 Workloads (all on one busybox bundle built by scripts/make-bundle.sh, rootfs read-only):
   run              `RT --root R run ID` of /bin/true in the bundle dir, until it exits
@@ -14,6 +14,10 @@ Workloads (all on one busybox bundle built by scripts/make-bundle.sh, rootfs rea
   ctr-run          `ctr run --rm --runc-binary RT --runc-root DIR busybox ID true` through a
                    private containerd 1.6 (own config, socket and state in /tmp/vb-XXXX);
                    runc and veil only (gVisor has its own shim)
+  ctr-shim         `ctr run --rm --runtime TYPE busybox ID true` through the same containerd:
+                   io.containerd.veil.v1 (containerd-shim-veil-v1 + veil) vs io.containerd.runc.v2
+                   (containerd-shim-runc-v2 + runc); afterwards the resident memory (VmRSS, Pss)
+                   of each shim serving one `ctr run -d ... sleep 100000` task
 
 Rounds are interleaved: round i runs every runtime once, in an order rotated by i.
 Wall times are taken around direct posix_spawn()+wait4() of the runtime command.
@@ -47,10 +51,17 @@ RUNC = "/usr/sbin/runc"
 RUNSC = "/usr/bin/runsc"
 TIMEOUT_S = 60.0          # per runtime command
 STOP_POLL_TIMEOUT_S = 15.0
-WORKLOADS = ("run", "lifecycle", "lifecycle-nokill", "exec", "pause-resume", "ctr-run")
+WORKLOADS = ("run", "lifecycle", "lifecycle-nokill", "exec", "pause-resume", "ctr-run", "ctr-shim")
 LONG_WORKLOADS = ("exec", "pause-resume")      # share one long-running container per runtime
-CTR_RUNTIMES = ("runc", "veil")                # runtimes driven through containerd's runc shim
+CTR_WORKLOADS = ("ctr-run", "ctr-shim")        # need the private containerd
+CTR_RUNTIMES = ("runc", "veil")                # runtimes driven through containerd
+# ctr-shim: each runtime with its own containerd shim (runtime type, shim binary name)
+SHIM_RUNTIMES = {"runc": ("io.containerd.runc.v2", "containerd-shim-runc-v2"),
+                 "veil": ("io.containerd.veil.v1", "containerd-shim-veil-v1")}
 VERDICT_TARGET = 0.80
+VERDICT_TARGETS = {"ctr-shim": 1.00}           # per-workload exceptions to VERDICT_TARGET
+SHIM_MEM_TARGET = 0.50                         # veil shim RSS / runc shim RSS
+SHIM_MEM_SAMPLES = 5
 TMP_DIRS = []  # set in main(); scrubbed from error messages
 
 
@@ -362,15 +373,21 @@ def wl_pause_resume(L, rt, cid, bundles, rss):
 
 
 class Containerd:
-    """A private containerd 1.6 for the ctr-run workload: config, sockets, state and the runtimes'
-    --runc-root dirs all live in one short temp dir (unix socket paths are limited to 108 bytes,
-    and the shims' socket names derive from ours). stop() tears everything down and never raises."""
+    """A private containerd 1.6 for the ctr-run and ctr-shim workloads: config, sockets, state and
+    the runtimes' --runc-root dirs all live in one short temp dir (unix socket paths are limited to
+    108 bytes, and the shims' socket names derive from ours). containerd runs with PATH prefixed by
+    `path_prefix` (where it looks up containerd-shim-veil-v1, and the veil shim veil).
+    `state_roots` are (runtime binary, --root) pairs of the shims' own runtime state dirs
+    (/run/containerd/{runc,veil}/bench): stop() force-deletes leftover containers of ours there.
+    stop() tears everything down and never raises."""
 
     NAMESPACE = "bench"
     IMAGE = "busybox"
 
-    def __init__(self, launcher):
+    def __init__(self, launcher, path_prefix=(), state_roots=()):
         self.L = launcher
+        self.path_prefix = [d for d in path_prefix if d]
+        self.state_roots = list(state_roots)
         self.dir = tempfile.mkdtemp(prefix="vb-", dir="/tmp")
         TMP_DIRS.append(self.dir)
         self.sock = os.path.join(self.dir, "c.sock")
@@ -419,9 +436,12 @@ disabled_plugins = [
 [ttrpc]
   address = "{self.sock}.ttrpc"
 """)
+        env = dict(os.environ)
+        env["PATH"] = ":".join(list(dict.fromkeys(self.path_prefix)) +
+                               [env.get("PATH") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen([binary, "--config", config], stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=logf, start_new_session=True)
+                                         stdout=logf, stderr=logf, start_new_session=True, env=env)
         deadline = time.monotonic() + 20
         last = ""
         while True:
@@ -563,6 +583,15 @@ disabled_plugins = [
                     os.rmdir(d)
                 except OSError:
                     pass
+        # state a killed shim left in its runtime's root (/run/containerd/{runc,veil}/bench/ID)
+        for binary, root in self.state_roots:
+            for cid in ids:
+                if os.path.isdir(os.path.join(root, cid)) and os.access(binary, os.X_OK):
+                    self.L.run([binary, "--root", root, "delete", "--force", cid], timeout=20)
+            try:
+                os.rmdir(root)           # only if empty: the namespace dir of ours
+            except OSError:
+                pass
         # containerd's default cgroup parent for ctr run is /NAMESPACE: remove it if now empty
         # (rmdir fails harmlessly while anything else still uses it).
         base = "/sys/fs/cgroup"
@@ -582,16 +611,15 @@ disabled_plugins = [
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wl_ctr_run(L, rt, cid, bundles, rss):
+def _ctr_run_rm(L, cd, cid, step, run_flags):
+    """One timed `ctr run --rm RUN_FLAGS busybox ID true`; removes leftovers on failure."""
     s = Sample()
-    cd = bundles.get("containerd")
     if cd is None:
         s.fail("containerd not set up")
         return s
     cd.ids.add(cid)
-    r = L.run(cd.ctr_cmd("run", "--rm", "--runc-binary", rt.path, "--runc-root", cd.runc_root(rt),
-                         cd.IMAGE, cid, "true"))
-    s.add("ctr-run", r)
+    r = L.run(cd.ctr_cmd("run", "--rm", *run_flags, cd.IMAGE, cid, "true"))
+    s.add(step, r)
     s.ms = r.ms
     if not r.ok:
         s.fail(r, "ctr run")
@@ -601,9 +629,123 @@ def wl_ctr_run(L, rt, cid, bundles, rss):
     return s
 
 
+def wl_ctr_run(L, rt, cid, bundles, rss):
+    cd = bundles.get("containerd")
+    flags = ["--runc-binary", rt.path, "--runc-root", cd.runc_root(rt)] if cd else []
+    return _ctr_run_rm(L, cd, cid, "ctr-run", flags)
+
+
+def wl_ctr_shim(L, rt, cid, bundles, rss):
+    return _ctr_run_rm(L, bundles.get("containerd"), cid, "ctr-shim",
+                       ["--runtime", SHIM_RUNTIMES[rt.name][0]])
+
+
 WORKLOAD_FUNCS = {"run": wl_run, "lifecycle": wl_lifecycle, "lifecycle-nokill": wl_lifecycle_nokill,
-                  "exec": wl_exec, "pause-resume": wl_pause_resume, "ctr-run": wl_ctr_run}
-NO_RSS = {"ctr-run"}   # ctr's RSS says nothing about the runtime (a grandchild of the shim)
+                  "exec": wl_exec, "pause-resume": wl_pause_resume, "ctr-run": wl_ctr_run,
+                  "ctr-shim": wl_ctr_shim}
+NO_RSS = {"ctr-run", "ctr-shim"}   # ctr's RSS says nothing about the runtime (a grandchild of the shim)
+
+
+# --------------------------------------------------------------------------- shim memory
+
+def _proc_kib(path, key):
+    """The `key:  N kB` value of a /proc file, in KiB, or None."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _ppid(pid):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _argv0(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except (OSError, IndexError):
+        return ""
+
+
+def _task_pid(L, cd, cid):
+    """PID of the task's init process from `ctr task ls` (TASK PID STATUS), or None."""
+    r = L.run(cd.ctr_cmd("task", "ls"), timeout=15)
+    for line in r.out.splitlines() if r.ok else []:
+        f = line.split()
+        if len(f) >= 3 and f[0] == cid and f[1].isdigit() and f[2] == "RUNNING":
+            return int(f[1])
+    return None
+
+
+def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2):
+    """Starts one `ctr run -d --runtime TYPE busybox ID sleep 100000` per runtime (all at once),
+    finds each task's shim (the parent of its init pid; else the live shim with `-id ID`) and
+    reads its VmRSS, RssAnon, RssFile (/proc/PID/status) and Pss (/proc/PID/smaps_rollup)
+    `samples` times, alternating between the runtimes. Then kills and removes the tasks (untimed).
+    Returns {name: {"runtime", "shim", "pid", "rss_kib": [...], "pss_kib": [...],
+    "anon_kib": [...], "file_kib": [...], "error"}}."""
+    res = {}
+    cids = {}
+    try:
+        for name in names:
+            rtype, shim_name = SHIM_RUNTIMES[name]
+            cid = f"vb{os.getpid()}-{name}-shimmem"
+            e = res[name] = {"runtime": rtype, "shim": shim_name, "pid": None,
+                             "rss_kib": [], "pss_kib": [], "anon_kib": [], "file_kib": [], "error": None}
+            cd.ids.add(cid)
+            cids[name] = cid
+            r = L.run(cd.ctr_cmd("run", "-d", "--runtime", rtype, cd.IMAGE, cid, "sleep", "100000"))
+            if not r.ok:
+                e["error"] = r.describe("ctr run -d")
+                continue
+            deadline = time.monotonic() + 10
+            init = _task_pid(L, cd, cid)
+            while init is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+                init = _task_pid(L, cd, cid)
+            if init is None:
+                e["error"] = "the task is not RUNNING in `ctr task ls` after `ctr run -d`"
+                continue
+            shim = _ppid(init)
+            if shim is None or shim_name not in os.path.basename(_argv0(shim)):
+                shim = next((p for p, i in cd._shims() if i == cid and shim_name in _argv0(p)), None)
+            if shim is None:
+                e["error"] = f"no {shim_name} process found for the task (init pid {init})"
+                continue
+            e["pid"] = shim
+        time.sleep(0.5)           # let the shims settle after start/create/start
+        for k in range(samples):
+            if k:
+                time.sleep(interval)
+            for name in names:
+                e = res[name]
+                if e["error"] or e["pid"] is None:
+                    continue
+                rss = _proc_kib(f"/proc/{e['pid']}/status", "VmRSS")
+                pss = _proc_kib(f"/proc/{e['pid']}/smaps_rollup", "Pss")
+                if rss is None:
+                    e["error"] = f"shim pid {e['pid']} gone (no VmRSS)"
+                    continue
+                e["rss_kib"].append(rss)
+                for key, val in (("pss_kib", pss),
+                                 ("anon_kib", _proc_kib(f"/proc/{e['pid']}/status", "RssAnon")),
+                                 ("file_kib", _proc_kib(f"/proc/{e['pid']}/status", "RssFile"))):
+                    if val is not None:
+                        e[key].append(val)
+    finally:
+        for name, cid in cids.items():
+            L.run(cd.ctr_cmd("task", "rm", "-f", cid), timeout=20)
+            # containerd refuses to remove a container whose task still exists
+            if L.run(cd.ctr_cmd("container", "rm", cid), timeout=15).ok:
+                cd.ids.discard(cid)
+    return res
 
 
 # --------------------------------------------------------------------------- bundles
@@ -690,12 +832,13 @@ def machine_info(runtimes, launcher, veil_note):
 
 
 def build_report(args, runtimes, results, info, load_before, load_after, started, duration,
-                 rss_floor_kib, errors, notes):
+                 rss_floor_kib, errors, notes, shim_mem=None):
     names = [rt.name for rt in runtimes]
     L = []
     L.append(f"# veil benchmark {started.strftime('%Y-%m-%d %H:%M:%S')} UTC")
     L.append("")
-    ctr = f", ctr-run: {args.ctr_rounds}" if "ctr-run" in args.workloads else ""
+    ctr_wls = [w for w in CTR_WORKLOADS if w in args.workloads]
+    ctr = f", {'/'.join(ctr_wls)}: {args.ctr_rounds}" if ctr_wls else ""
     L.append(f"Rounds: {args.rounds} (runsc: {args.runsc_rounds}{ctr}), warm-up rounds discarded: "
              f"{args.warmup}, interleaved in rotating order; duration {duration:.0f}s; "
              f"load average before {load_before}, after {load_after}.")
@@ -728,8 +871,8 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
     L.append("")
     L.append("- Wall time: posix_spawn() of the runtime command until wait4() returns, measured by the "
              "driver; `lifecycle*` is the whole command sequence including `state` polling, "
-             "`pause-resume` the two commands; `ctr-run` is `ctr run --rm` (containerd, shim, runtime "
-             "create/start/delete) as a whole.")
+             "`pause-resume` the two commands; `ctr-run` and `ctr-shim` are `ctr run --rm` (containerd, "
+             "shim, runtime create/start/delete) as a whole.")
     L.append("- Peak RSS: median over rounds of ru_maxrss from wait4() of the top-level runtime "
              "process, taken in a separate untimed invocation per round (via "
              f"{info_get(info, 'rss method')}; floor of the method {rss_floor_kib / 1024:.1f} MiB); "
@@ -737,7 +880,8 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
              "maximum over the process and the descendants it reaped itself (e.g. `runc init` and the "
              "container process reaped by `runc run`); processes that outlive the command (the "
              "container left by `create`, runsc's sandbox/gofer daemons) are not included. "
-             "None for `ctr-run` (the runtime is a grandchild of containerd's shim, not of ctr).")
+             "None for `ctr-run`/`ctr-shim` (the runtime is a grandchild of containerd's shim, not of "
+             "ctr; see the shim memory table for `ctr-shim`).")
     L.append("- Ratio: runtime median / runc median for the same workload (< 1 is faster than runc).")
     for n in notes:
         L.append(f"- {n}")
@@ -782,7 +926,9 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
         L.append("|---|---:|---:|")
         L.extend(pr_rows)
         L.append("")
-    L.extend(verdict_lines(args.workloads, results))
+    if shim_mem:
+        L.extend(shim_memory_table(shim_mem))
+    L.extend(verdict_lines(args.workloads, results, shim_mem))
     L.append("")
     if errors:
         L.append("## Failures")
@@ -806,13 +952,57 @@ def info_get(info, key):
     return next((v for k, v in info if k == key), "?")
 
 
+def shim_memory_table(shim_mem):
+    """Markdown lines for the ctr-shim shim memory measurement."""
+    def med_mib(e, key):
+        return statistics.median(e[key]) / 1024 if e and e[key] else None
+    runc = shim_mem.get("runc")
+    base_rss, base_pss = med_mib(runc, "rss_kib"), med_mib(runc, "pss_kib")
+    L = ["Shim memory per pod (`ctr-shim`; one `ctr run -d --runtime TYPE busybox ID sleep 100000` "
+         "task per runtime, shim = parent of the task's init pid; median of the samples, MiB):", "",
+         "| runtime | shim | samples | VmRSS MiB | Pss MiB | RssAnon MiB | RssFile MiB "
+         "| RSS ratio to runc | PSS ratio to runc |",
+         "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, e in shim_mem.items():
+        rss, pss = med_mib(e, "rss_kib"), med_mib(e, "pss_kib")
+        n = len(e["rss_kib"])
+        okcol = f"{n}/{SHIM_MEM_SAMPLES}" + ("" if n == SHIM_MEM_SAMPLES and not e["error"] else " **FAIL**")
+        r1 = f"{rss / base_rss:.2f}" if rss is not None and base_rss else "-"
+        r2 = f"{pss / base_pss:.2f}" if pss is not None and base_pss else "-"
+        L.append(f"| {name} | {e['shim']} | {okcol} | {fmt(rss, 2)} | {fmt(pss, 2)} "
+                 f"| {fmt(med_mib(e, 'anon_kib'), 2)} | {fmt(med_mib(e, 'file_kib'), 2)} | {r1} | {r2} |")
+    L.append("")
+    L.append("- VmRSS, RssAnon (private heap/stack) and RssFile (mapped files: the shim's own "
+             "executable and libraries) from /proc/PID/status, Pss from /proc/PID/smaps_rollup "
+             "(shared pages divided among their users); the shim process only, not the container. "
+             "With one shim per pod, RssFile pages of the same binary are shared between pods, so "
+             "the memory each further pod adds is closer to RssAnon. The verdict uses VmRSS.")
+    L.append("")
+    return L
+
+
+def shim_memory_verdict(shim_mem):
+    head = "veil/runc shim memory ratio:"
+    tail = f"(target <= {SHIM_MEM_TARGET:.2f})"
+    shim_mem = shim_mem or {}
+    meds = {}
+    for name in ("veil", "runc"):
+        e = shim_mem.get(name)
+        if e is None:
+            return f"{head} n/a ({name} shim not measured) {tail}"
+        if not e["rss_kib"]:
+            return f"{head} n/a ({name}: {e['error'] or 'no samples'}) {tail}"
+        meds[name] = statistics.median(e["rss_kib"])
+    return f"{head} {meds['veil'] / meds['runc']:.2f} {tail}"
+
+
 def verdict_line(results, wl="run"):
     def med(name):
         r = results.get((name, wl))
         oks = [s.ms for s in r["timed"] if s.ok] if r else []
         return statistics.median(oks) if oks else None
     head = f"veil/runc {wl} ratio:"
-    tail = f"(target <= {VERDICT_TARGET:.2f})"
+    tail = f"(target <= {VERDICT_TARGETS.get(wl, VERDICT_TARGET):.2f})"
     if ("veil", wl) not in results:
         return f"{head} n/a (veil not benchmarked) {tail}"
     if ("runc", wl) not in results:
@@ -825,8 +1015,11 @@ def verdict_line(results, wl="run"):
     return f"{head} {v / c:.2f} {tail}"
 
 
-def verdict_lines(workloads, results):
-    return [verdict_line(results, wl) for wl in workloads]
+def verdict_lines(workloads, results, shim_mem=None):
+    lines = [verdict_line(results, wl) for wl in workloads]
+    if "ctr-shim" in workloads:
+        lines.append(shim_memory_verdict(shim_mem))
+    return lines
 
 
 # --------------------------------------------------------------------------- main
@@ -842,11 +1035,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--veil", default=str(REPO / ".build" / "release" / "veil"),
                     help="veil binary (skipped with a message if missing)")
+    ap.add_argument("--veil-shim", default=None,
+                    help="veil's containerd shim for ctr-shim (default: containerd-shim-veil-v1 "
+                         "next to --veil)")
     ap.add_argument("--rounds", type=int, default=20, help="measured rounds (default 20)")
     ap.add_argument("--runsc-rounds", type=int, default=None,
                     help="measured rounds for runsc (default: min(rounds, 10))")
     ap.add_argument("--ctr-rounds", type=int, default=None,
-                    help="measured rounds for ctr-run (default: same as --rounds)")
+                    help="measured rounds for ctr-run and ctr-shim (default: same as --rounds)")
     ap.add_argument("--warmup", type=int, default=2, help="discarded warm-up rounds (default 2)")
     ap.add_argument("--out", default=str(HERE / "results"), help="results directory")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
@@ -881,6 +1077,8 @@ def main():
         return 2
     out_dir = Path(args.out).resolve()
     veil_path = os.path.abspath(args.veil) if args.veil else ""
+    shim_path = os.path.abspath(args.veil_shim) if args.veil_shim else (
+        os.path.join(os.path.dirname(veil_path), SHIM_RUNTIMES["veil"][1]) if veil_path else "")
 
     tmp = tempfile.mkdtemp(prefix="veil-bench-")
     TMP_DIRS.append(tmp)
@@ -919,16 +1117,35 @@ def main():
     notes = []
     setup_failed = False
     containerd = None
+    shim_mem = None              # ctr-shim's shim memory measurement, filled after the rounds
     # Which rounds each (runtime, workload) takes part in, on top of rt.rounds.
-    wl_rounds = {"ctr-run": set(range(args.warmup)) |
-                 {args.warmup + i for i in spread(args.rounds, args.ctr_rounds)}}
+    ctr_rounds = set(range(args.warmup)) | {args.warmup + i for i in spread(args.rounds, args.ctr_rounds)}
+    wl_rounds = {wl: ctr_rounds for wl in CTR_WORKLOADS}
     skip = set()
-    if "ctr-run" in args.workloads:
+    for wl in CTR_WORKLOADS:
+        if wl not in args.workloads:
+            continue
         for rt in runtimes:
             if rt.name not in CTR_RUNTIMES:
-                skip.add((rt.name, "ctr-run"))
-                notes.append(f"{rt.name}: not run for `ctr-run` (gVisor has its own containerd shim, "
-                             "containerd-shim-runsc-v1; the runc shim cannot pass runsc's flags).")
+                skip.add((rt.name, wl))
+                notes.append(f"{rt.name}: not run for `{wl}` (gVisor has its own containerd shim, "
+                             "containerd-shim-runsc-v1" +
+                             ("; the runc shim cannot pass runsc's flags)." if wl == "ctr-run" else
+                              ", not part of this comparison)."))
+    shim_dirs = []
+    if "ctr-shim" in args.workloads and any(rt.name == "veil" for rt in runtimes):
+        if os.path.isfile(shim_path) and os.access(shim_path, os.X_OK):
+            # containerd looks the shim up on its PATH; the shim takes veil from its own dir or PATH
+            shim_dirs = [os.path.dirname(shim_path), os.path.dirname(veil_path)]
+        else:
+            skip.add(("veil", "ctr-shim"))
+            msg = f"veil: not run for `ctr-shim`: shim {shim_path or '(none)'} not found or not executable"
+            log(f"bench: {msg}")
+            notes.append(msg + " (build it with `swift build -c release`, or pass --veil-shim).")
+    veil_rt = next((rt for rt in runtimes if rt.name == "veil"), None)
+    state_roots = [(RUNC, f"/run/containerd/runc/{Containerd.NAMESPACE}")]
+    if veil_rt is not None:
+        state_roots.append((veil_rt.path, f"/run/containerd/veil/{Containerd.NAMESPACE}"))
     try:
         try:
             bundles = make_bundles(tmp)
@@ -936,24 +1153,33 @@ def main():
             log(f"bench: cannot build the bundle: {e}")
             return 2
         os.chdir(bundles["true"])            # `run` is started inside the bundle dir
-        if "ctr-run" in args.workloads:
-            log("bench: starting a private containerd for ctr-run")
-            containerd = Containerd(L)
+        ctr_wls = [w for w in CTR_WORKLOADS if w in args.workloads]
+        if ctr_wls:
+            what = " and ".join(ctr_wls)
+            log(f"bench: starting a private containerd for {what}")
+            containerd = Containerd(L, path_prefix=shim_dirs, state_roots=state_roots)
             try:
                 containerd.start()
                 bundles["containerd"] = containerd
-                notes.append(f"`ctr-run`: containerd {containerd.version or '?'} on a private socket, "
-                             f"namespace `{Containerd.NAMESPACE}`, image `busybox` from "
+                notes.append(f"`{'`/`'.join(ctr_wls)}`: containerd {containerd.version or '?'} on a "
+                             f"private socket, namespace `{Containerd.NAMESPACE}`, image `busybox` from "
                              "scripts/make-busybox-image.sh.")
+                if "ctr-shim" in ctr_wls:
+                    notes.append("`ctr-shim`: `--runtime io.containerd.runc.v2` "
+                                 f"({shutil.which('containerd-shim-runc-v2') or 'containerd-shim-runc-v2'} "
+                                 f"+ runc from PATH) vs `--runtime io.containerd.veil.v1` "
+                                 f"({shim_path if shim_dirs else 'not run'}); containerd's PATH is "
+                                 f"prefixed with {', '.join(dict.fromkeys(shim_dirs)) or 'nothing'}.")
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 msg = str(e)
                 for d in TMP_DIRS:
                     msg = msg.replace(d, "$TMP")
-                log(f"bench: ctr-run not run: {msg}")
-                notes.append(f"`ctr-run` not run: {msg}")
+                log(f"bench: {what} not run: {msg}")
+                notes.append(f"`{'`/`'.join(ctr_wls)}` not run: {msg}")
                 setup_failed = True
                 for rt in runtimes:
-                    skip.add((rt.name, "ctr-run"))
+                    for wl in ctr_wls:
+                        skip.add((rt.name, wl))
         if any(w in args.workloads for w in LONG_WORKLOADS):
             for rt in runtimes:
                 start_long(L, rt, bundles)
@@ -994,6 +1220,16 @@ def main():
             log(f"bench: round {i + 1}/{total_rounds}{' (warm-up)' if warm else ''}: {' '.join(done)}")
         duration = time.monotonic() - t_start
         load_after = "%.2f %.2f %.2f" % os.getloadavg()
+        mem_names = [rt.name for rt in runtimes
+                     if rt.name in CTR_RUNTIMES and (rt.name, "ctr-shim") not in skip]
+        if "ctr-shim" in args.workloads and mem_names:
+            log(f"bench: shim memory: one `sleep 100000` task each for {', '.join(mem_names)}")
+            shim_mem = measure_shim_memory(L, containerd, mem_names)
+            for name, e in shim_mem.items():
+                if e["error"]:
+                    log(f"bench: shim memory {name}: {e['error']}")
+                    key = (name, "shim-memory", e["error"])
+                    errors[key] = errors.get(key, 0) + 1
     finally:
         os.chdir("/")
         if containerd is not None:
@@ -1005,7 +1241,7 @@ def main():
 
     info = machine_info(runtimes, L, veil_note)
     report = build_report(args, runtimes, results, info, load_before, load_after, started,
-                          duration, floor, errors, notes)
+                          duration, floor, errors, notes, shim_mem)
     print(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -1019,10 +1255,11 @@ def main():
                        "direct_maxrss_kib": s.rss_kib, "error": s.error} for s in r["timed"]],
             "rss_kib": [None if s is None else s.rss_kib for s in r["rss"]],
         } for (n, w), r in results.items()},
+        "shim_memory": shim_mem,
     }
     (out_dir / f"{stamp}.json").write_text(json.dumps(raw, indent=1))
     log(f"bench: wrote {out_md} and {out_dir / 'latest.md'}")
-    for line in verdict_lines(args.workloads, results):
+    for line in verdict_lines(args.workloads, results, shim_mem):
         print(line)
 
     veil_failed = any(not s.ok for (n, _), r in results.items() if n == "veil"
