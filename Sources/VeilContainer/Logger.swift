@@ -1,5 +1,6 @@
 import Glibc
 import VeilLinux
+import VeilSpec
 
 /// runc's logging: errors go to stderr and, with --log, to a file as text or JSON lines
 /// (containerd's shim reads the last JSON "msg" when a command fails).
@@ -30,30 +31,10 @@ public final class Logger: @unchecked Sendable {
         let line: String
         switch format {
         case .json:
-            line = "{\"level\":\"\(level)\",\"msg\":\(jsonString(message)),\"time\":\"\(time)\"}\n"
+            line = "{\"level\":\"\(level)\",\"msg\":\(quoted(message)),\"time\":\"\(time)\"}\n"
         case .text:
-            line = "time=\"\(time)\" level=\(level) msg=\(jsonString(message))\n"
+            line = "time=\"\(time)\" level=\(level) msg=\(quoted(message))\n"
         }
         try? FS.writeString(file, line, flags: O_WRONLY | O_CREAT | O_APPEND)
-    }
-
-    private func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }

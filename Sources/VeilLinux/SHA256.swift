@@ -12,6 +12,9 @@ public enum SHA256 {
     ]
 
     /// The digest as 64 lowercase hex digits.
+    /// The digest of a string's UTF-8 bytes, in lower-case hex (the shim's socket names).
+    public static func hex(_ string: String) -> String { hex(Array(string.utf8)) }
+
     public static func hex(_ bytes: [UInt8]) -> String {
         let table = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []

@@ -655,8 +655,9 @@ public struct LinuxPersonality: Codable, Sendable, Equatable {
     }
 }
 
-/// `"value"` with JSON-style escaping of quotes and backslashes, for error messages.
-func quoted(_ s: String) -> String {
+/// `"value"` as a JSON string literal (quotes, backslashes and control characters escaped):
+/// error messages here, and the runtime's JSON log lines.
+public func quoted(_ s: String) -> String {
     var out = "\""
     for ch in s.unicodeScalars {
         switch ch {

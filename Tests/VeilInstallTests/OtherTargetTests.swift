@@ -1,3 +1,4 @@
+import VeilLinux
 import Foundation
 import TOMLKit
 import Testing
