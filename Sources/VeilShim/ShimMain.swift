@@ -44,8 +44,8 @@ public enum ShimMain {
                 value = String(argument[argument.index(after: equals)...])
                 argument = String(argument[..<equals])
             }
-            if argument == "debug" || argument == "v" {
-                if argument == "v" {
+            if argument == "debug" || argument == "v" || argument == "version" {
+                if argument == "v" || argument == "version" {
                     print("containerd-shim-veil-v1:\n  Version: 0.1.0\n  Runtime: io.containerd.veil.v1")
                     exit(0)
                 }
