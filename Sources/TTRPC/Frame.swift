@@ -173,7 +173,8 @@ public struct TTRPCFrameParser: Sendable {
         }
         guard buffer.readableBytes >= TTRPCFrameHeader.size + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: TTRPCFrameHeader.size)
-        let payload = buffer.readSlice(length: Int(length))!
+        // Cannot fail: the length was checked against readableBytes just above.
+        guard let payload = buffer.readSlice(length: Int(length)) else { return nil }
         return .frame(TTRPCFrame(streamID: streamID, type: header.type, flags: flags, payload: payload))
     }
 }

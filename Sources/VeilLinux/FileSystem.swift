@@ -27,7 +27,7 @@ public final class FileDescriptor {
     public func write(_ bytes: [UInt8]) throws(LinuxError) {
         var offset = 0
         while offset < bytes.count {
-            let n = try sys("write") { bytes.withUnsafeBytes { Glibc.write(raw, $0.baseAddress! + offset, $0.count - offset) } }
+            let n = try sys("write") { bytes.withUnsafeBytes { Glibc.write(raw, $0.baseAddress.map { $0 + offset }, $0.count - offset) } }
             offset += n
         }
     }
@@ -103,7 +103,7 @@ public enum FS {
                 var names: [String] = []
                 while let entry = readdir(dir) {
                     let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
                     }
                     if name != "." && name != ".." { names.append(name) }
                 }
@@ -122,7 +122,7 @@ public enum FS {
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             if name != "." && name != ".." { names.append(name) }
         }

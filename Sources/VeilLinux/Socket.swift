@@ -24,7 +24,7 @@ public final class SyncSocket {
         var offset = 0
         while offset < bytes.count {
             let n = try sys("write", "sync socket") {
-                bytes.withUnsafeBytes { Glibc.send(fd.raw, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+                bytes.withUnsafeBytes { Glibc.send(fd.raw, $0.baseAddress.map { $0 + offset }, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             }
             offset += n
         }
@@ -35,7 +35,7 @@ public final class SyncSocket {
         var offset = 0
         while offset < count {
             let n = try sys("read", "sync socket") {
-                buffer.withUnsafeMutableBytes { Glibc.read(fd.raw, $0.baseAddress! + offset, count - offset) }
+                buffer.withUnsafeMutableBytes { Glibc.read(fd.raw, $0.baseAddress.map { $0 + offset }, count - offset) }
             }
             if n == 0 { return nil }
             offset += n
