@@ -23,6 +23,8 @@ final class ShimProcess: @unchecked Sendable {
     var starting = false
     var pendingExit: Int32?
     var console: Console?
+    /// Pipes and their copies, without a terminal.
+    var pipeIO: PipeIO?
 
     init(containerID: String, execID: String, stdin: String, stdout: String, stderr: String, terminal: Bool) {
         self.containerID = containerID
@@ -40,6 +42,7 @@ final class ShimContainer: @unchecked Sendable {
     let rootfsMounted: Bool
     let initProcess: ShimProcess
     var execs: [String: ShimProcess] = [:]
+    var oomWatcher: OOMWatcher?
 
     init(id: String, bundle: String, rootfsMounted: Bool, initProcess: ShimProcess) {
         self.id = id
@@ -256,6 +259,11 @@ public final class TaskService: @unchecked Sendable {
         // Off the reaper's thread: a terminal's output is drained before the exit is reported.
         Thread.detachNewThread { [self] in
             process.console?.waitForOutput(seconds: 2)
+            // As runc's shim: the exit is reported once the output has been copied (all of it
+            // reaches a client that waits for the exit and then for its fifos to close).
+            if let pipeIO = locked({ process.pipeIO }), !pipeIO.waitForOutput(seconds: 30) {
+                shimLog("\(process.containerID)/\(process.execID): output still open 30 s after the exit; reporting it anyway")
+            }
             let now = Date()
             let (waiters, pid): ([CheckedContinuation<Void, Never>], Int32) = locked {
                 process.exitStatus = shellStatus(status)
@@ -317,6 +325,7 @@ public final class TaskService: @unchecked Sendable {
         let since = Date()
         let pidFile = bundle + "/init.pid"
         var master: Int32 = -1
+        var pipeIO: PipeIO?
         do {
             let createArguments = { (console: String?) -> [String] in
                 ["create", "--bundle", bundle, "--pid-file", pidFile] + (console.map { ["--console-socket", $0] } ?? []) + [request.id]
@@ -326,7 +335,7 @@ public final class TaskService: @unchecked Sendable {
                     try await runWithStdio(createArguments(socket), bundle: bundle, stdin: "", stdout: "", stderr: "")
                 }
             } else {
-                try await runWithStdio(createArguments(nil), bundle: bundle, stdin: request.stdin, stdout: request.stdout, stderr: request.stderr)
+                pipeIO = try await runWithPipes(createArguments(nil), bundle: bundle, stdin: request.stdin, stdout: request.stdout, stderr: request.stderr)
             }
         } catch {
             _ = try? await runVeil(["delete", "--force", request.id], bundle: bundle)
@@ -336,14 +345,23 @@ public final class TaskService: @unchecked Sendable {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
             if master >= 0 { close(master) }
+            pipeIO?.cleanup()
             _ = try? await runVeil(["delete", "--force", request.id], bundle: bundle)
             if mounted { unmountAll(rootfs) }
             throw TTRPCError(.internal, "veil create wrote no pid file")
         }
         if master >= 0 { process.console = Console(master: master, stdin: request.stdin, stdout: request.stdout) }
+        process.pipeIO = pipeIO
+        pipeIO?.startStdinCopy()
         let container = ShimContainer(id: request.id, bundle: bundle, rootfsMounted: mounted, initProcess: process)
+        let events = self.events
+        let containerID = request.id
+        let oomWatcher = OOMWatcher(pid: pid) {
+            events.publish("/tasks/oom", Containerd_Events_TaskOOM.with { $0.containerID = containerID })
+        }
         locked {
             process.pid = pid
+            container.oomWatcher = oomWatcher
             containers[request.id] = container
         }
         watchExit(process, pid: pid, since: since)
@@ -366,6 +384,20 @@ public final class TaskService: @unchecked Sendable {
         let fds = try openStdio(stdin: stdin, stdout: stdout, stderr: stderr)
         defer { for fd in fds { close(fd) } }
         try await runVeil(arguments, bundle: bundle, io: SpawnIO(stdin: fds[0], stdout: fds[1], stderr: fds[2]))
+    }
+
+    /// Runs veil with fresh pipes as its stdio (the runtime hands them to the process) and the
+    /// shim copying between them and the process's fifos.
+    private func runWithPipes(_ arguments: [String], bundle: String, stdin: String, stdout: String, stderr: String) async throws -> PipeIO {
+        let io = try PipeIO(stdin: stdin, stdout: stdout, stderr: stderr)
+        do {
+            try await runVeil(arguments, bundle: bundle, io: SpawnIO(stdin: io.childStdin, stdout: io.childStdout, stderr: io.childStderr))
+        } catch {
+            io.cleanup()
+            throw error
+        }
+        io.releaseChildEnds()
+        return io
     }
 
     func start(_ request: Containerd_Task_V2_StartRequest) async throws -> Containerd_Task_V2_StartResponse {
@@ -436,20 +468,26 @@ public final class TaskService: @unchecked Sendable {
             ["exec", "--process", specPath, "--detach", "--pid-file", pidFile] + (console.map { ["--console-socket", $0] } ?? []) + [container.id]
         }
         var master: Int32 = -1
+        var pipeIO: PipeIO?
         if process.terminal {
             master = try await withConsoleSocket { socket in
                 try await runWithStdio(arguments(socket), bundle: container.bundle, stdin: "", stdout: "", stderr: "")
             }
         } else {
-            try await runWithStdio(arguments(nil), bundle: container.bundle, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr)
+            pipeIO = try await runWithPipes(arguments(nil), bundle: container.bundle, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr)
         }
         defer { unlink(pidFile) }
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
             if master >= 0 { close(master) }
+            pipeIO?.cleanup()
             throw TTRPCError(.internal, "veil exec wrote no pid file")
         }
         if master >= 0 { process.console = Console(master: master, stdin: process.stdin, stdout: process.stdout) }
+        if let pipeIO {
+            locked { process.pipeIO = pipeIO }
+            pipeIO.startStdinCopy()
+        }
         locked { process.pid = pid }
         watchExit(process, pid: pid, since: since)
         return pid
@@ -542,12 +580,16 @@ public final class TaskService: @unchecked Sendable {
             throw TTRPCError(.failedPrecondition, "cannot delete a running process")
         }
         if request.execID.isEmpty {
+            locked { container.oomWatcher }?.stop()
             try await runVeil(["delete", "--force", request.id], bundle: container.bundle)
             if container.rootfsMounted { unmountAll(container.bundle + "/rootfs") }
             if let console = process.console { close(console.master) }
+            process.pipeIO?.cleanup()
+            for exec in locked({ Array(container.execs.values) }) { exec.pipeIO?.cleanup() }
             locked { containers[request.id] = nil }
         } else {
             if let console = process.console { close(console.master) }
+            process.pipeIO?.cleanup()
             locked { container.execs[request.execID] = nil }
         }
         let (pid, status, at) = locked { (process.pid, process.exitStatus ?? 137, process.exitedAt ?? Date()) }
@@ -633,8 +675,9 @@ public final class TaskService: @unchecked Sendable {
 
     func closeIO(_ request: Containerd_Task_V2_CloseIORequest) async throws -> Google_Protobuf_Empty {
         let (_, process) = try process(request.id, request.execID)
-        // Without a terminal the process holds the stdin fifo itself: the client closing its end is the EOF.
+        // Without a terminal: close the writing end of the process's stdin pipe (runc's shim does the same).
         if request.stdin, let console = locked({ process.console }) { console.closeStdin() }
+        if request.stdin, let pipeIO = locked({ process.pipeIO }) { pipeIO.closeStdin() }
         return Google_Protobuf_Empty()
     }
 

@@ -36,8 +36,9 @@ struct ShimTests {
         ["--address", rig.address, "-n", rig.namespace, "run"] + flags + ["--runtime", shimRuntime, rig.image, id] + command
     }
 
-    private func run(_ rig: ContainerdRig, id: String, flags: [String] = ["--rm"], _ command: [String], timeout: TimeInterval = 20) throws -> CommandResult {
-        try runCommand(rig.ctrPath, runArguments(rig, id: id, flags: flags, command), timeout: timeout)
+    private func run(_ rig: ContainerdRig, id: String, flags: [String] = ["--rm"], _ command: [String], stdin: String? = nil,
+                     timeout: TimeInterval = 20) throws -> CommandResult {
+        try runCommand(rig.ctrPath, runArguments(rig, id: id, flags: flags, command), stdin: stdin, timeout: timeout)
     }
 
     /// Mount points at or below the rig's directory (overlay rootfs mounts the shim made).
@@ -197,6 +198,103 @@ struct ShimTests {
         #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
         #expect(try rig.ctr(["task", "rm", id]).succeeded)
         #expect(try rig.ctr(["container", "rm", id]).succeeded)
+        expectNothingLeft(rig, ids: [id])
+    }
+
+    @Test("without a terminal: a detached task is never blocked by its output; all output and stdin arrive")
+    func stdioCopying() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let id = "t7"
+        // 1 MB to stdout after ctr has gone: the shim's copy keeps the pipe flowing.
+        let started = try run(rig, id: id, flags: ["-d"],
+                              ["sh", "-c", #"head -c 1000000 /dev/zero | tr "\0" a; echo done > /tmp/marker; sleep 1000"#])
+        try #require(started.succeeded, "\(started)\n\(rig.log)")
+        var marker: CommandResult?
+        var attempt = 0
+        let written = try waitUntil(timeout: 15) {
+            attempt += 1
+            let result = try rig.ctr(["task", "exec", "--exec-id", "m\(attempt)", id, "cat", "/tmp/marker"], timeout: 10)
+            marker = result
+            return result.stdout == "done\n"
+        }
+        #expect(written, "the task did not get past its output: \(String(describing: marker))\n\(rig.log)")
+        #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", id]).succeeded)
+        #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
+        #expect(try rig.ctr(["task", "rm", id]).succeeded)
+        #expect(try rig.ctr(["container", "rm", id]).succeeded)
+
+        // Foreground: every line reaches ctr before the exit is reported.
+        let counted = try run(rig, id: "t8", ["seq", "1", "50000"], timeout: 30)
+        #expect(counted.succeeded, "\(counted.status) \(counted.stderr)\n\(rig.log)")
+        let lines = counted.stdout.split(separator: "\n")
+        #expect(lines.count == 50000 && lines.last == "50000", "\(lines.count) lines, last \(String(describing: lines.last))")
+        // stderr has its own pipe and copy.
+        let big = try run(rig, id: "t9", ["sh", "-c", #"head -c 300000 /dev/zero | tr "\0" b >&2; echo out"#], timeout: 30)
+        #expect(big.succeeded, "\(big.status)\n\(rig.log)")
+        #expect(big.stderr.filter { $0 == "b" }.count == 300000, "stderr: \(big.stderr.count) bytes")
+        #expect(big.stdout == "out\n", "\(big.stdout)")
+
+        // stdin: all of it, then EOF (CloseIO closes the pipe's writing end).
+        // (CloseIO comes as soon as the client has written everything: what the fifo still holds
+        // must reach the process first; a few rounds, since that is a race.)
+        let input = String(repeating: "x", count: 300000)
+        for round in 0..<3 {
+            let read = try run(rig, id: "t10-\(round)", ["wc", "-c"], stdin: input, timeout: 30)
+            #expect(read.succeeded, "\(read)\n\(rig.log)")
+            #expect(read.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "300000", "round \(round): \(read)")
+        }
+        expectNothingLeft(rig, ids: [id, "t8", "t9", "t10-0", "t10-1", "t10-2"])
+    }
+
+    @Test("containerd killed with SIGKILL and restarted: the task is still RUNNING, exec/kill/rm work")
+    func containerdRestart() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let id = "t11"
+        let started = try run(rig, id: id, flags: ["-d"], ["sleep", "1000"])
+        try #require(started.succeeded, "\(started)\n\(rig.log)")
+        let before = try #require(try rig.task(id))
+        try rig.restart()
+        let after = try rig.task(id)
+        #expect(after?.status == "RUNNING" && after?.pid == before.pid, "\(String(describing: after))\n\(rig.log)")
+        #expect(rig.shimProcesses(id: id).count == 1, "shims: \(rig.shimProcesses())")
+        let exec = try rig.ctr(["task", "exec", "--exec-id", "r1", id, "echo", "after-restart"], timeout: 15)
+        #expect(exec.succeeded && exec.stdout == "after-restart\n", "\(exec)\n\(rig.log)")
+        #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", id]).succeeded)
+        #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
+        let removed = try rig.ctr(["task", "rm", id])
+        #expect(removed.succeeded, "\(removed)")
+        #expect(try rig.ctr(["container", "rm", id]).succeeded)
+        #expect(!processIsAlive(before.pid))
+        expectNothingLeft(rig, ids: [id])
+    }
+
+    @Test("a task killed by the OOM killer: containerd gets /tasks/oom")
+    func oomEvent() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let id = "t12"
+        let eventsLog = rig.directory + "/events.log"
+        FileManager.default.createFile(atPath: eventsLog, contents: nil)
+        let events = Process()
+        events.executableURL = URL(fileURLWithPath: rig.ctrPath)
+        events.arguments = ["--address", rig.address, "events"]
+        events.standardOutput = FileHandle(forWritingAtPath: eventsLog)
+        events.standardError = FileHandle.nullDevice
+        try events.run()
+        defer { _ = terminate(events, grace: 1) }
+        Thread.sleep(forTimeInterval: 0.3)
+
+        // `tail` keeps an ever longer "line" of zeros in memory.
+        let hog = try run(rig, id: id, flags: ["--rm", "--memory-limit", "16777216"], ["sh", "-c", "tail /dev/zero"], timeout: 60)
+        #expect(!hog.timedOut, "\(hog)\n\(rig.log)")
+        #expect(hog.status == 137, "\(hog)")
+        let seen = waitUntil(timeout: 5) {
+            ((try? String(contentsOfFile: eventsLog, encoding: .utf8)) ?? "").contains("\(rig.namespace) /tasks/oom")
+        }
+        _ = terminate(events, grace: 1)
+        #expect(seen, "no /tasks/oom event:\n\((try? String(contentsOfFile: eventsLog, encoding: .utf8)) ?? "")")
         expectNothingLeft(rig, ids: [id])
     }
 

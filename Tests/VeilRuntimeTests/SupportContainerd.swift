@@ -33,7 +33,7 @@ final class ContainerdRig {
     let runcRoot: String
     let image = "busybox"
     let ctrPath: String
-    private let daemon: Process
+    private var daemon: Process
     private let logPath: String
     private var stopped = false
 
@@ -110,6 +110,30 @@ final class ContainerdRig {
             stop()
             throw error
         }
+    }
+
+    /// Kills containerd with SIGKILL (shims and containers live on) and starts it again with the
+    /// same config, environment and log; returns when it answers.
+    func restart() throws {
+        let previous = daemon
+        if exitStatus(of: previous) == nil {
+            kill(previous.processIdentifier, SIGKILL)
+            // Bounded, and not waitUntilExit (see exitStatus(of:)).
+            guard waitForExit(previous, timeout: 10) != nil else { throw SupportError("containerd survived SIGKILL") }
+        }
+        guard let logHandle = FileHandle(forWritingAtPath: logPath) else { throw SupportError("cannot open \(logPath)") }
+        defer { try? logHandle.close() }
+        logHandle.seekToEndOfFile()
+        let next = Process()
+        next.executableURL = previous.executableURL
+        next.arguments = previous.arguments
+        next.environment = previous.environment
+        next.standardInput = FileHandle.nullDevice
+        next.standardOutput = logHandle
+        next.standardError = logHandle
+        try next.run()
+        daemon = next
+        try waitForDaemon()
     }
 
     /// Waits for the socket, then for an answering daemon (the socket appears before the
