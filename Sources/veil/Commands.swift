@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import VeilContainer
+import VeilInstall
 import VeilLinux
 import VeilSpec
 
@@ -349,35 +350,11 @@ struct Ps: ParsableCommand {
 
 /// Runs a program found on PATH and returns its stdout; fails on a non-zero exit.
 func capture(_ argv: [String]) throws -> String {
-    var fds: [Int32] = [-1, -1]
-    guard pipe(&fds) == 0 else { throw Failure(message: "pipe: \(String(cString: strerror(errno)))") }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-    posix_spawn_file_actions_addclose(&actions, fds[0])
-    let cArgs = argv.map { strdup($0) } + [nil]
-    defer { cArgs.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, argv[0], &actions, nil, cArgs, environ)
-    close(fds[1])
-    guard rc == 0 else {
-        close(fds[0])
-        throw Failure(message: "exec \(argv[0]): \(String(cString: strerror(rc)))")
+    guard let (status, output) = SystemHost().run(argv) else {
+        throw Failure(message: "cannot run \(argv.first ?? "")")
     }
-    var output: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fds[0], &buffer, buffer.count)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        output.append(contentsOf: buffer[0..<n])
-    }
-    close(fds[0])
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
     guard status == 0 else { throw Failure(message: "\(argv.joined(separator: " ")) failed (status \(status))") }
-    return String(decoding: output, as: UTF8.self)
+    return output
 }
 
 struct Checkpoint: ParsableCommand {
