@@ -98,18 +98,35 @@ public enum ShimMain {
         return 0
     }
 
-    static func socketPath(_ options: Options) -> String {
-        "/run/containerd/s/" + SHA256.hex(options.address + "/" + options.namespace + "/" + options.id)
+    static func socketPath(_ options: Options, groupID: String? = nil) -> String {
+        "/run/containerd/s/" + SHA256.hex(options.address + "/" + options.namespace + "/" + (groupID ?? options.id))
+    }
+
+    static let sandboxIDAnnotation = "io.kubernetes.cri.sandbox-id"
+
+    /// The pod a container belongs to: the sandbox id its OCI annotations (config.json in
+    /// `bundle`) name, or nil. Containers of one pod share one shim (as runsc's and kata's do).
+    static func sandboxID(bundle: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: bundle + "/config.json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let annotations = object["annotations"] as? [String: Any],
+              let id = annotations[sandboxIDAnnotation] as? String, !id.isEmpty else { return nil }
+        return id
     }
 
     // MARK: start
 
     static func start(_ options: Options) throws {
-        let path = socketPath(options)
+        let path = socketPath(options, groupID: sandboxID(bundle: FS.currentDirectory()))
         let address = "unix://" + path
         try FS.mkdirAll("/run/containerd/s", mode: 0o711)
+        // Serialize starts (two containers of one pod must not both spawn a shim): lock the
+        // socket directory itself, which leaves nothing behind.
+        let lockFD = open("/run/containerd/s", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if lockFD >= 0 { while flock(lockFD, LOCK_EX) != 0 && errno == EINTR {} }
+        defer { if lockFD >= 0 { close(lockFD) } }
         if let existing = try? UnixSocket.connect(path: path) {
-            // A shim already serves this id (containerd retried): hand out its address.
+            // A shim already serves this id (containerd retried) or this container's pod: hand out its address.
             existing.close()
         } else {
             unlink(path)

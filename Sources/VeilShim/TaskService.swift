@@ -125,6 +125,8 @@ public final class TaskService: @unchecked Sendable {
     let onShutdown: @Sendable () async -> Void
     private let lock = NSLock()
     private var containers: [String: ShimContainer] = [:]
+    /// Creates under way (a pod's shim serves several containers: Shutdown waits for them too).
+    private var creating = 0
 
     init(namespace: String, veil: String, events: EventPublisher, onShutdown: @escaping @Sendable () async -> Void) {
         self.namespace = namespace
@@ -304,7 +306,11 @@ public final class TaskService: @unchecked Sendable {
     func create(_ request: Containerd_Task_V2_CreateTaskRequest) async throws -> Containerd_Task_V2_CreateTaskResponse {
         guard !request.id.isEmpty, !request.bundle.isEmpty else { throw TTRPCError(.invalidArgument, "id and bundle are required") }
         guard request.checkpoint.isEmpty else { throw TTRPCError(.failedPrecondition, "checkpoint/restore: not supported yet") }
-        if locked({ containers[request.id] }) != nil { throw TTRPCError(.alreadyExists, "container \(request.id): already exists") }
+        try locked {
+            if containers[request.id] != nil { throw TTRPCError(.alreadyExists, "container \(request.id): already exists") }
+            creating += 1
+        }
+        defer { locked { creating -= 1 } }
         let bundle = request.bundle
         let rootfs = bundle + "/rootfs"
         var mounted = false
@@ -691,11 +697,15 @@ public final class TaskService: @unchecked Sendable {
     }
 
     func shutdown(_ request: Containerd_Task_V2_ShutdownRequest) async throws -> Google_Protobuf_Empty {
-        let empty = locked { containers.isEmpty }
-        if empty || request.now {
+        // One shim serves all the containers of a pod: it exits only when none is left.
+        let idle = { [self] in locked { containers.isEmpty && creating == 0 } }
+        if idle() || request.now {
             let onShutdown = self.onShutdown
+            let now = request.now
             Task {
                 try? await Task.sleep(for: .milliseconds(50))
+                // Another container of the pod may have arrived meanwhile.
+                guard now || idle() else { return }
                 await onShutdown()
             }
         }

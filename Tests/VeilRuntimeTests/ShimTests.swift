@@ -270,6 +270,50 @@ struct ShimTests {
         expectNothingLeft(rig, ids: [id])
     }
 
+    @Test("one shim per pod: containers naming the same sandbox id share one shim process")
+    func podSharesShim() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let sandbox = "pod1", app = "app1"
+        func podFlags(_ type: String) -> [String] {
+            ["-d", "--annotation", "io.kubernetes.cri.sandbox-id=\(sandbox)", "--annotation", "io.kubernetes.cri.container-type=\(type)"]
+        }
+        let startedSandbox = try run(rig, id: sandbox, flags: podFlags("sandbox"), ["sleep", "1000"])
+        try #require(startedSandbox.succeeded, "\(startedSandbox)\n\(rig.log)")
+        let startedApp = try run(rig, id: app, flags: podFlags("container"), ["sleep", "1000"])
+        try #require(startedApp.succeeded, "\(startedApp)\n\(rig.log)")
+        let sandboxTask = try #require(try rig.task(sandbox))
+        let appTask = try #require(try rig.task(app))
+        #expect(sandboxTask.status == "RUNNING" && appTask.status == "RUNNING", "\(sandboxTask) \(appTask)")
+        let shims = rig.shimProcesses()
+        #expect(shims.count == 1, "shims: \(shims)")
+
+        let exec = try rig.ctr(["task", "exec", "--exec-id", "p1", app, "echo", "in-app"], timeout: 15)
+        #expect(exec.succeeded && exec.stdout == "in-app\n", "\(exec)\n\(rig.log)")
+
+        // Removing one container of the pod leaves the other and the shim running.
+        #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", app]).succeeded)
+        #expect(try rig.waitForTask(app, status: "STOPPED", timeout: 10))
+        let removedApp = try rig.ctr(["task", "rm", app])
+        #expect(removedApp.succeeded, "\(removedApp)")
+        #expect(try rig.ctr(["container", "rm", app]).succeeded)
+        #expect(!processIsAlive(appTask.pid))
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try rig.task(sandbox)?.status == "RUNNING", "\(rig.log)")
+        #expect(rig.shimProcesses() == shims, "shims: \(rig.shimProcesses()), before \(shims)")
+        let execSandbox = try rig.ctr(["task", "exec", "--exec-id", "p2", sandbox, "echo", "in-sandbox"], timeout: 15)
+        #expect(execSandbox.succeeded && execSandbox.stdout == "in-sandbox\n", "\(execSandbox)\n\(rig.log)")
+
+        // The last one gone, so is the shim.
+        #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", sandbox]).succeeded)
+        #expect(try rig.waitForTask(sandbox, status: "STOPPED", timeout: 10))
+        let removedSandbox = try rig.ctr(["task", "rm", sandbox])
+        #expect(removedSandbox.succeeded, "\(removedSandbox)")
+        #expect(try rig.ctr(["container", "rm", sandbox]).succeeded)
+        #expect(!processIsAlive(sandboxTask.pid))
+        expectNothingLeft(rig, ids: [sandbox, app])
+    }
+
     @Test("a task killed by the OOM killer: containerd gets /tasks/oom")
     func oomEvent() throws {
         let rig = try makeRig()
