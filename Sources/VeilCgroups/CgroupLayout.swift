@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import VeilLinux
 
 /// One mounted cgroup hierarchy.
 public struct CgroupHierarchy: Sendable, Codable, Equatable {
@@ -67,8 +68,8 @@ public enum CgroupLayout: Sendable, Equatable {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             guard let dash = fields.firstIndex(of: "-"), dash >= 6, fields.count >= dash + 4 else { continue }
             let fstype = fields[dash + 1]
-            let root = unescapeMountField(fields[3])
-            let mountpoint = unescapeMountField(fields[4])
+            let root = Mounts.unescapeOctal(fields[3])
+            let mountpoint = Mounts.unescapeOctal(fields[4])
             if fstype == "cgroup2" {
                 // The same hierarchy may be bind-mounted elsewhere; the first mount wins.
                 if unified == nil {
@@ -90,29 +91,6 @@ public enum CgroupLayout: Sendable, Equatable {
         return nil
     }
 
-    /// mountinfo escapes space, tab, newline and backslash as \ooo octal.
-    static func unescapeMountField(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out: [UInt8] = []
-        let bytes = Array(s.utf8)
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count {
-                let digits = bytes[(i + 1)...(i + 3)]
-                if digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }) {
-                    let value = digits.reduce(0) { $0 * 8 + Int($1 - UInt8(ascii: "0")) }
-                    if value <= 255 {
-                        out.append(UInt8(value))
-                        i += 4
-                        continue
-                    }
-                }
-            }
-            out.append(bytes[i])
-            i += 1
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 /// The calling process's cgroup in each hierarchy, from /proc/self/cgroup.

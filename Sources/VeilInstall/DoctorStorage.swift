@@ -370,7 +370,7 @@ struct MountTable {
         for line in mountinfo.split(separator: "\n") {
             let fields = line.split(separator: " ").map(String.init)
             guard let dash = fields.firstIndex(of: "-"), dash >= 6, fields.count > dash + 1 else { continue }
-            mounts.append((point: unescape(fields[4]), type: fields[dash + 1]))
+            mounts.append((point: Mounts.unescapeOctal(fields[4]), type: fields[dash + 1]))
         }
     }
 
@@ -382,24 +382,5 @@ struct MountTable {
         }
         guard let best else { return "?" }
         return "\(best.point) \(best.type)"
-    }
-
-    /// mountinfo's \ooo escapes.
-    func unescape(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out: [UInt8] = []
-        let bytes = Array(s.utf8)
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
-               let value = Int(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8), value < 256 {
-                out.append(UInt8(value))
-                i += 4
-                continue
-            }
-            out.append(bytes[i])
-            i += 1
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

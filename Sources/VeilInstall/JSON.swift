@@ -1,3 +1,4 @@
+import VeilSpec
 /// A JSON value that keeps the order of object keys and the source text of numbers and strings,
 /// so rewriting daemon.json changes only what veil adds.
 public indirect enum JSONValue: Equatable {
@@ -90,26 +91,7 @@ public indirect enum JSONValue: Equatable {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { quoted(s) }
 
     static func unquote(_ raw: String) -> String? {
         var parser = JSONParser(Array(raw.utf8), file: "")

@@ -24,7 +24,8 @@ public enum Mounts {
         }
     }
 
-    static func unescapeOctal(_ s: String) -> String {
+    /// Undoes mountinfo's \ooo escapes (space, tab, newline, backslash in paths).
+    public static func unescapeOctal(_ s: String) -> String {
         guard s.contains("\\") else { return s }
         var out: [UInt8] = []
         let bytes = Array(s.utf8)

@@ -2,6 +2,7 @@ import CVeilLinux
 import FoundationEssentials
 import Glibc
 import VeilLinux
+import VeilSpec
 
 /// Hands a seccomp listener fd to the agent at `linux.seccomp.listenerPath`.
 public enum SeccompNotifyForwarder {

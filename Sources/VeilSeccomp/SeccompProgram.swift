@@ -209,26 +209,6 @@ public struct SeccompProgram: Sendable, Codable, Equatable {
     }
 }
 
-func quoted(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 { out += "\\u" + hex4(scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
-}
-
-func hex4(_ v: UInt32) -> String {
-    let digits = Array("0123456789abcdef")
-    return String([digits[Int((v >> 12) & 0xf)], digits[Int((v >> 8) & 0xf)], digits[Int((v >> 4) & 0xf)], digits[Int(v & 0xf)]])
-}
-
 func errnoText(_ code: Int32) -> String {
     guard let p = strerror(code) else { return "errno \(code)" }
     return String(cString: p)

@@ -1,3 +1,4 @@
+import VeilLinux
 import Foundation
 import SwiftProtobuf
 import TTRPC
@@ -7,7 +8,7 @@ import VeilShimProtocol
 /// time, reconnecting when the connection breaks.
 final class EventPublisher: Sendable {
     private let continuation: AsyncStream<(String, Google_Protobuf_Any)>.Continuation
-    private let pending = Guarded(0)
+    private let pending = Locked(0)
 
     init(ttrpcAddress: String, namespace: String) {
         let (stream, continuation) = AsyncStream<(String, Google_Protobuf_Any)>.makeStream()

@@ -1,3 +1,5 @@
+import VeilLinux
+import TTRPC
 import Foundation
 import Glibc
 
@@ -6,7 +8,7 @@ import Glibc
 final class OOMWatcher: @unchecked Sendable {
     private let file: String
     private let onOOM: @Sendable () -> Void
-    private let state = Guarded<(count: UInt64, stopped: Bool)>((0, false))
+    private let state = Locked<(count: UInt64, stopped: Bool)>((0, false))
 
     /// The watcher for the memory cgroup `pid` is in, or nil when there is none to watch.
     init?(pid: Int32, onOOM: @escaping @Sendable () -> Void) {

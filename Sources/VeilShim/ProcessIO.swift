@@ -1,3 +1,5 @@
+import VeilLinux
+import TTRPC
 import CVeilLinux
 import Foundation
 import Glibc
@@ -17,7 +19,7 @@ final class PipeIO: @unchecked Sendable {
     private(set) var childStderr: Int32 = -1
     /// The shim's end of the stdin pipe (-1 without stdin).
     /// fd: the shim's end of the stdin pipe; copying: the copy owns it; fifo: the fifo it reads.
-    private let stdinWriter = Guarded<(fd: Int32, copying: Bool, fifo: Int32)>((-1, false, -1))
+    private let stdinWriter = Locked<(fd: Int32, copying: Bool, fifo: Int32)>((-1, false, -1))
     private let stdinPath: String
     private let outputs = DispatchGroup()
     private var stdinStarted = false

@@ -9,24 +9,7 @@ struct ShimError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A value behind a lock.
-final class Guarded<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
 
-/// Exit status in the shell's convention: the code, or 128 + the signal.
-func shellStatus(_ status: Int32) -> UInt32 {
-    let signal = status & 0x7f
-    if signal == 0 { return UInt32((status >> 8) & 0xff) }
-    return UInt32(128 + signal)
-}
 
 /// Which child fds a spawned process gets: target fd → source fd in the parent.
 struct SpawnIO {

@@ -14,7 +14,7 @@ final class ShimProcess: @unchecked Sendable {
     let stderr: String
     let terminal: Bool
     var execSpec: Data?
-    // Guarded by TaskService's lock.
+    // Locked by TaskService's lock.
     var pid: Int32 = 0
     var state: Containerd_V1_Types_Status = .created
     var exitStatus: UInt32?
@@ -56,7 +56,7 @@ final class ShimContainer: @unchecked Sendable {
 final class Console: @unchecked Sendable {
     let master: Int32
     private let outputDone = DispatchSemaphore(value: 0)
-    private let stdinFD = Guarded<Int32>(-1)
+    private let stdinFD = Locked<Int32>(-1)
 
     init(master: Int32, stdin: String, stdout: String) {
         self.master = master
@@ -169,7 +169,7 @@ public final class TaskService: @unchecked Sendable {
         if status != 0 {
             var message = errFD >= 0 ? readWhole(errFD).trimmingCharacters(in: .whitespacesAndNewlines) : ""
             if let logged = lastLoggedError(bundle: bundle) { message = logged }
-            if message.isEmpty { message = "exit status \(shellStatus(status))" }
+            if message.isEmpty { message = "exit status \(UInt32(Wait.statusCode(status)))" }
             throw TTRPCError(.unknown, "veil \(arguments.first ?? ""): \(message)")
         }
         return outFD >= 0 ? readWhole(outFD) : ""
@@ -208,7 +208,7 @@ public final class TaskService: @unchecked Sendable {
     }
 
     private static let socketDirectory = "/run/veil-shim"
-    private static let counter = Guarded(0)
+    private static let counter = Locked(0)
 
     /// A fresh console socket path (short: unix socket paths are limited to 108 bytes).
     private func consoleSocketPath() -> String {
@@ -268,7 +268,7 @@ public final class TaskService: @unchecked Sendable {
             }
             let now = Date()
             let (waiters, pid): ([CheckedContinuation<Void, Never>], Int32) = locked {
-                process.exitStatus = shellStatus(status)
+                process.exitStatus = UInt32(Wait.statusCode(status))
                 process.exitedAt = now
                 process.state = .stopped
                 defer { process.waiters = [] }
@@ -278,7 +278,7 @@ public final class TaskService: @unchecked Sendable {
             event.containerID = process.containerID
             event.id = process.execID.isEmpty ? process.containerID : process.execID
             event.pid = UInt32(max(pid, 0))
-            event.exitStatus = shellStatus(status)
+            event.exitStatus = UInt32(Wait.statusCode(status))
             event.exitedAt = Google_Protobuf_Timestamp(date: now)
             events.publish("/tasks/exit", event)
             for waiter in waiters { waiter.resume() }

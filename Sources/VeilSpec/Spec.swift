@@ -664,6 +664,7 @@ public func quoted(_ s: String) -> String {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
         case "\n": out += "\\n"
+        case "\r": out += "\\r"
         case "\t": out += "\\t"
         default:
             if ch.value < 0x20 {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Testing
+import VeilLinux
 @testable import VeilCgroups
 
 @Suite("Path and layout parsing")
@@ -32,7 +33,7 @@ struct CgroupParsingTests {
         #expect(CgroupLayout.parse(mountinfo: text) == .unified(
             CgroupHierarchy(controllers: [], mountpoint: "/sys/fs/cgroup", root: "/", isUnified: true)))
         #expect(CgroupLayout.parse(mountinfo: "1 2 0:1 / / rw - ext4 /dev/sda rw\n") == nil)
-        #expect(CgroupLayout.unescapeMountField("/a\\040b\\134c") == "/a b\\c")
+        #expect(Mounts.unescapeOctal("/a\\040b\\134c") == "/a b\\c")
     }
 
     @Test func resolvesAbsoluteRelativeAndDefault() throws {
