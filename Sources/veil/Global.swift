@@ -1,5 +1,6 @@
 import Glibc
 import VeilContainer
+import VeilSpec
 
 /// runc's global flags come before the command name; they are read here so every command sees them.
 struct GlobalOptions {
@@ -8,6 +9,8 @@ struct GlobalOptions {
     var logFormat = Logger.Format.text
     var debug = false
     var systemdCgroup = false
+    /// `--isolation native|sandbox`: the level for containers whose config.json does not pick one.
+    var isolation: IsolationLevel?
 
     /// Splits `args` (without argv[0]) into the global options and the command's own arguments.
     static func parse(_ args: [String]) -> Result<(GlobalOptions, [String]), UsageError> {
@@ -34,6 +37,15 @@ struct GlobalOptions {
                 case .success(let v):
                     guard let format = Logger.Format(rawValue: v) else { return .failure(UsageError("invalid log format \"\(v)\": must be text or json")) }
                     options.logFormat = format
+                case .failure(let e): return .failure(e)
+                }
+            case "isolation":
+                switch value(arg, inline: inline) {
+                case .success(let v):
+                    guard let level = IsolationLevel(rawValue: v) else {
+                        return .failure(UsageError("invalid --isolation \"\(v)\": must be one of \(IsolationLevel.allCases.map(\.rawValue).joined(separator: ", "))"))
+                    }
+                    options.isolation = level
                 case .failure(let e): return .failure(e)
                 }
             case "debug": options.debug = true
