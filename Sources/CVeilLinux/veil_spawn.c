@@ -151,8 +151,16 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     for (int i = 0; i < plan->cgroup_tasks_count; i++) {
         if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
     }
+    int joined_user = 0;
     for (int i = 0; i < plan->join_count; i++) {
         if (setns(plan->join_fds[i], plan->join_types[i]) < 0) fail(sync, VEIL_STEP_SETNS);
+        if (plan->join_types[i] == CLONE_NEWUSER) joined_user = 1;
+    }
+    if (joined_user) {
+        /* Our host ids mean nothing in the joined namespace: become its root, or execve would
+           drop the capabilities setns gave us. */
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail(sync, VEIL_STEP_SETID);
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     if (plan->unshare_user && unshare(CLONE_NEWUSER) < 0) fail(sync, VEIL_STEP_UNSHARE_USER);
 
@@ -165,6 +173,9 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
             fail(sync, VEIL_STEP_SYNC);
         }
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail(sync, VEIL_STEP_SETID);
+        /* Changing ids cleared "dumpable", which hands /proc/self to the host's root: we could
+           no longer write our own timens_offsets. */
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     if (plan->unshare_flags && unshare(plan->unshare_flags) < 0) fail(sync, VEIL_STEP_UNSHARE);
     if ((plan->unshare_flags & CLONE_NEWTIME) && plan->timens_offsets) {

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import VeilCgroups
 import VeilLinux
+import VeilSandbox
 import VeilSeccomp
 import VeilSpec
 
@@ -33,17 +34,22 @@ private let namespaceFlags: [LinuxNamespaceType: Int32] = [
 public struct Runtime {
     public let store: StateStore
     public let log: Logger
+    /// The level for containers whose config does not pick one (`--isolation`, the shim's config).
+    public var isolation: IsolationLevel?
+    /// Where sandboxes' host uid ranges come from.
+    public var idPool = IDPool.default
 
-    public init(root: String, log: Logger) {
+    public init(root: String, log: Logger, isolation: IsolationLevel? = nil) {
         store = StateStore(root: root)
         self.log = log
+        self.isolation = isolation
     }
 
     /// `create`: everything up to the point where the init blocks on the exec fifo.
     public func create(id: String, options: CreateOptions) throws(ContainerError) -> CreatedContainer {
         try StateStore.validate(id: id)
         let bundle = FS.realPath(options.bundle) ?? options.bundle
-        let spec: Spec
+        var spec: Spec
         do { spec = try Spec.load(bundle: bundle); try spec.validate() } catch {
             throw .invalidConfig(file: bundle + "/config.json", field: "", reason: "\(error)")
         }
@@ -61,6 +67,11 @@ public struct Runtime {
         if terminal && options.consoleSocket == nil && options.consoleConnection == nil {
             throw .invalidConfig(file: "config.json", field: "process.terminal", reason: "a terminal needs --console-socket (or a foreground run)")
         }
+        let level: IsolationLevel
+        do { level = try IsolationLevel.resolve(annotations: spec.annotations, fallback: isolation) } catch {
+            throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
+        }
+        var sandbox = level == .sandbox ? try prepareSandbox(id: id, spec: &spec) : nil
         let namespaces = spec.linux?.namespaces ?? []
         let wants = { (type: LinuxNamespaceType) in namespaces.contains { $0.type == type && $0.path == nil } }
         if spec.hostname != nil && spec.hostname != "" && !namespaces.contains(where: { $0.type == .uts }) {
@@ -106,6 +117,10 @@ public struct Runtime {
         } catch {
             throw .invalidConfig(file: "config.json", field: "linux.resources", reason: "\(error)")
         }
+        if var context = sandbox {
+            try allocateSandbox(&context, id: id, spec: &spec, cgroup: cgroup, cleanup: &cleanup)
+            sandbox = context
+        }
 
         // Everything the init needs, as fds placed after the preserved ones.
         let fifoFD = try wrap("opening exec fifo") { try FileDescriptor.open(fifo, O_PATH) }
@@ -127,21 +142,53 @@ public struct Runtime {
         consoleFD?.close()
 
         let initPid = try handshake(stage1: stage1, sync: parentEnd, spec: spec, cgroup: cgroup, cleanup: &cleanup)
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: id, ociVersion: spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
             bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
             annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
+        record.isolation = level
+        record.sandboxOwner = sandbox?.ownerID
+        record.sandboxSlot = sandbox?.slot
         let state = store.ociState(of: record, status: .creating)
-        let initPlan = InitPlan(
+        let mapped = try sandbox.map { _ throws(ContainerError) in try idmappedMounts(initPid: initPid, rootfs: rootfs, spec: spec, bundle: bundle) }
+        var initPlan = InitPlan(
             id: id, spec: spec, bundle: bundle, rootfs: rootfs, noPivot: options.noPivot,
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
-            newUserNamespace: wants(.user), newMountNamespace: wants(.mount), state: state,
+            newUserNamespace: namespaces.contains { $0.type == .user }, newMountNamespace: wants(.mount), state: state,
             seccomp: seccomp.map(SeccompPlan.init))
+        if let sandbox {
+            initPlan.sandboxSeccomp = SeccompPlan(sandbox.program)
+            initPlan.idmappedRootfs = true
+            initPlan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
+            initPlan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory(store)))?.cpus
+        }
         try wrap("sending plan to init") { try parentEnd.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(initPlan)) }
+        if let mapped {
+            try wrap("sending the id-mapped mounts to init") {
+                try UnixSocket.sendFD(socket: parentEnd.fd.raw, fd: mapped.rootfs.raw, message: "rootfs")
+                for (_, fd) in mapped.mounts { try UnixSocket.sendFD(socket: parentEnd.fd.raw, fd: fd.raw, message: "mount") }
+            }
+            mapped.rootfs.close()
+            mapped.mounts.forEach { $0.1.close() }
+        }
 
-        try converse(with: parentEnd, spec: spec, state: state, pid: initPid)
-        try store.recordConfig(copying: bundle + "/config.json", id: id)
+        try converse(with: parentEnd, spec: spec, state: state, pid: initPid) { (listener) throws(ContainerError) in
+            guard let sandbox else { throw .initFailed("a sandbox listener from a native container") }
+            if sandbox.owner == nil {
+                let (pid, start) = try startWarden(directory: directory, listener: listener, initPid: initPid)
+                record.wardenPid = pid
+                record.wardenStartTime = start
+                cleanup.wardenPid = pid
+            } else {
+                try sendToWarden(directory: sandbox.ownerDirectory(store), listener: listener)
+            }
+        }
+        if sandbox != nil {
+            try store.saveConfig(spec, id: id)
+        } else {
+            try store.recordConfig(copying: bundle + "/config.json", id: id)
+        }
         try store.save(record)
         if let pidFile = options.pidFile {
             try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(initPid)".utf8)) }
@@ -279,7 +326,8 @@ public struct Runtime {
         }
     }
 
-    private func converse(with sync: SyncSocket, spec: Spec, state: OCIState, pid: Int32) throws(ContainerError) {
+    private func converse(with sync: SyncSocket, spec: Spec, state: OCIState, pid: Int32,
+                          sandboxListener: (FileDescriptor) throws(ContainerError) -> Void) throws(ContainerError) {
         while true {
             guard let message = try wrap("reading from container init", { try sync.receive() }) else {
                 throw .initFailed("container init exited during setup")
@@ -295,6 +343,10 @@ public struct Runtime {
                 try wrap("writing to container init") { try sync.send(type: UInt32(VEIL_SYNC_ACK)) }
             case .seccompListener:
                 try forwardSeccompListener(sync, spec: spec, state: state)
+            case .sandboxListener:
+                let (listener, _) = try wrap("receiving the sandbox's seccomp listener") { try UnixSocket.receiveFD(socket: sync.fd.raw) }
+                defer { listener.close() }
+                try sandboxListener(listener)
             case .ready:
                 return
             case .error:
@@ -347,6 +399,8 @@ struct Cleanup {
     let directory: String
     var cgroup: Cgroup?
     var initPid: Int32?
+    var idSlot: (IDPool, UInt32)?
+    var wardenPid: Int32?
     private var armed = true
 
     init(directory: String) { self.directory = directory }
@@ -360,7 +414,9 @@ struct Cleanup {
             var status: Int32 = 0
             _ = waitpid(initPid, &status, 0)
         }
+        if let wardenPid { kill(wardenPid, SIGKILL); _ = waitpid(wardenPid, nil, WNOHANG) }
         try? cgroup?.destroy()
+        if let (pool, slot) = idSlot { pool.release(slot: slot, owner: directory) }
         try? FS.removeAll(directory)
     }
 }

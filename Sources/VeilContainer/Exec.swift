@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import VeilCgroups
 import VeilLinux
+import VeilSandbox
 import VeilSeccomp
 import VeilSpec
 
@@ -104,12 +105,16 @@ extension Runtime {
                 _ = waitpid(pid, &raw, 0)
             }
         }
-        let plan = InitPlan(
+        var plan = InitPlan(
             mode: .exec, mountNamespaceOffset: mountNamespaceOffset, id: id, spec: spec, bundle: record.bundle, rootfs: record.rootfs, noPivot: false,
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: record.cgroup?.paths ?? [:], cgroupUnifiedOnly: record.cgroup?.unifiedOnly ?? false,
             newUserNamespace: false, newMountNamespace: false, state: store.ociState(of: record),
             seccomp: seccomp.map(SeccompPlan.init))
+        if record.isolation == .sandbox {
+            plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory))
+            plan.cpus = (try? SandboxRecord.load(directory: store.directory(record.sandboxOwner ?? id)))?.cpus
+        }
         // A send failure means the process died; its own report (if any) is the better error.
         try? sync.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(plan))
         while true {
@@ -123,6 +128,10 @@ extension Runtime {
             switch reply.kind {
             case .error: throw .initFailed(reply.message ?? "exec failed")
             case .seccompListener: try forwardSeccompListener(sync, spec: spec, state: store.ociState(of: record))
+            case .sandboxListener:
+                let (listener, _) = try wrap("receiving the sandbox's seccomp listener") { try UnixSocket.receiveFD(socket: sync.fd.raw) }
+                defer { listener.close() }
+                try sendToWarden(directory: store.directory(record.sandboxOwner ?? id), listener: listener)
             case .ready, .runHooks: break
             }
             if reply.kind == .ready { break }

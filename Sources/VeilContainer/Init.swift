@@ -39,7 +39,8 @@ public enum ContainerInit {
         let spec = plan.spec
         guard let process = spec.process else { throw ContainerError.initFailed("config.json: process: missing") }
         if plan.mode == .create {
-            try buildContainer(plan: plan, sync: sync)
+            let mounts = try receiveMounts(plan: plan, sync: sync)
+            try buildContainer(plan: plan, sync: sync, mounts: mounts)
         }
         if let offset = plan.mountNamespaceOffset {
             // setns(CLONE_NEWNS) also moves root and cwd to the container's root.
@@ -85,6 +86,17 @@ public enum ContainerInit {
                 close(listener)
             }
         }
+        if let sandbox = plan.sandboxSeccomp {
+            // Before privileges go, so the filter needs no no_new_privs; everything the init
+            // does from here to execve is on the policy's allow-list.
+            guard let program = sandbox.program else { throw ContainerError.initFailed("corrupt sandbox filter in the plan") }
+            let listener = try wrap("installing the sandbox policy") { try SeccompLoader.install(program) }
+            guard let listener else { throw ContainerError.initFailed("the sandbox policy gave no listener") }
+            try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .sandboxListener)))
+            try wrap("sending the sandbox listener") { try UnixSocket.sendFD(socket: sync.fd.raw, fd: listener, message: "sandbox") }
+            close(listener)
+        }
+        if let cpus = plan.cpus { _ = veil_confine_to_cpus(Int32(cpus)) }  // nproc then shows the quota
         try dropPrivileges(process)
         if let umask = process.user.umask { Glibc.umask(mode_t(umask)) } else { Glibc.umask(0o022) }
 
@@ -121,10 +133,22 @@ public enum ContainerInit {
         exit(127)
     }
 
+    /// Sandbox level: the id-mapped rootfs and bind sources, sent right after the plan.
+    private static func receiveMounts(plan: InitPlan, sync: SyncSocket) throws -> IDMappedMountFDs {
+        var fds = IDMappedMountFDs()
+        if plan.idmappedRootfs {
+            fds.rootfs = try wrap("receiving the id-mapped rootfs") { try UnixSocket.receiveFD(socket: sync.fd.raw).0 }
+        }
+        for index in plan.idmappedMounts {
+            fds.mounts[index] = try wrap("receiving an id-mapped mount") { try UnixSocket.receiveFD(socket: sync.fd.raw).0 }
+        }
+        return fds
+    }
+
     /// The new container's side of `create`: root filesystem, hooks, identity.
-    private static func buildContainer(plan: InitPlan, sync: SyncSocket) throws {
+    private static func buildContainer(plan: InitPlan, sync: SyncSocket, mounts: IDMappedMountFDs) throws {
         let spec = plan.spec
-        let builder = RootfsBuilder(plan: plan)
+        let builder = RootfsBuilder(plan: plan, idmapped: mounts)
         try builder.prepare()
         if spec.hooks?.prestart?.isEmpty == false || spec.hooks?.createRuntime?.isEmpty == false {
             try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .runHooks)))

@@ -32,6 +32,14 @@ struct InitPlan: Codable {
     var state: OCIState
     /// The compiled linux.seccomp filter, installed last (or before `ready` when it notifies).
     var seccomp: SeccompPlan?
+    /// Sandbox level: the policy's filter, installed before privileges are dropped; its listener goes to the warden.
+    var sandboxSeccomp: SeccompPlan?
+    /// Sandbox level: the rootfs arrives after the plan as a detached id-mapped mount (SCM_RIGHTS),
+    /// followed by one for each of these indices of spec.mounts.
+    var idmappedRootfs = false
+    var idmappedMounts: [Int] = []
+    /// Sandbox level: CPUs the processes are confined to (the quota, rounded up), as nproc shows.
+    var cpus: Int?
 }
 
 /// A compiled filter for the init: the BPF as base64 (a JSON number array would cost the init
@@ -56,7 +64,8 @@ struct SeccompPlan: Codable {
 /// Messages from the init to `veil create`.
 struct InitMessage: Codable {
     /// `seccompListener` is followed on the socket by the listener fd (SCM_RIGHTS).
-    enum Kind: String, Codable { case runHooks, ready, error, seccompListener }
+    /// `sandboxListener` is followed by the sandbox policy's listener fd, for the warden.
+    enum Kind: String, Codable { case runHooks, ready, error, seccompListener, sandboxListener }
     var kind: Kind
     var message: String?
 }

@@ -117,6 +117,10 @@ extension Runtime {
     }
 
     func destroy(_ record: ContainerRecord) throws(ContainerError) {
+        if let warden = record.wardenPid, ProcessInfo.isAlive(warden, startTime: record.wardenStartTime) {
+            Glibc.kill(warden, SIGKILL)
+        }
+        if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
         if let cgroup = record.cgroup {
             do { try cgroup.destroy() } catch {
                 throw .initFailed("removing cgroup of \"\(record.id)\": \(error)")

@@ -67,9 +67,17 @@ enum RootPath {
     }
 }
 
+/// Sandbox level: detached id-mapped mounts made by the runtime, attached by the init.
+struct IDMappedMountFDs {
+    var rootfs: FileDescriptor?
+    /// By index in spec.mounts.
+    var mounts: [Int: FileDescriptor] = [:]
+}
+
 /// Sets up the container's root filesystem inside its mount namespace.
 struct RootfsBuilder {
     let plan: InitPlan
+    var idmapped = IDMappedMountFDs()
     var spec: Spec { plan.spec }
     var rootfs: String { plan.rootfs }
 
@@ -89,13 +97,17 @@ struct RootfsBuilder {
         try wrap("making / \(spec.linux?.rootfsPropagation ?? "rslave")") {
             try Mounts.mount(nil, "/", type: nil, flags: propagation == UInt(MS_SHARED) | UInt(MS_REC) ? UInt(MS_SLAVE) | UInt(MS_REC) : propagation)
         }
-        try wrap("binding the rootfs") { try Mounts.mount(rootfs, rootfs, type: "bind", flags: UInt(MS_BIND) | UInt(MS_REC)) }
+        if let mapped = idmapped.rootfs {
+            try wrap("attaching the id-mapped rootfs") { try sysNeg("move_mount", rootfs) { veil_attach_mount(mapped.raw, rootfs) } }
+        } else {
+            try wrap("binding the rootfs") { try Mounts.mount(rootfs, rootfs, type: "bind", flags: UInt(MS_BIND) | UInt(MS_REC)) }
+        }
         if propagation & UInt(MS_SHARED) != 0 {
             try wrap("sharing the rootfs") { try Mounts.mount(nil, rootfs, type: nil, flags: propagation) }
         }
         let mounts = spec.mounts ?? []
         for (index, mount) in mounts.enumerated() {
-            try mountOne(mount, field: "mounts[\(index)]")
+            try mountOne(mount, field: "mounts[\(index)]", idmapped: idmapped.mounts[index])
         }
         if mounts.contains(where: { $0.destination == "/dev" }) {
             try createDefaultDevices()
@@ -120,7 +132,7 @@ struct RootfsBuilder {
         }
     }
 
-    private func mountOne(_ mount: Mount, field: String) throws(ContainerError) {
+    private func mountOne(_ mount: Mount, field: String, idmapped: FileDescriptor?) throws(ContainerError) {
         guard mount.destination.hasPrefix("/") else { throw configError(field + ".destination", "must be an absolute path") }
         let options = MountOptions.parse(mount.options ?? [])
         let type = mount.type ?? ""
@@ -141,7 +153,11 @@ struct RootfsBuilder {
         let shown = "\(source) on \(mount.destination)"
         do {
             if isBind {
-                try Mounts.mount(source, path, type: nil, flags: UInt(MS_BIND) | (options.isRecursiveBind ? UInt(MS_REC) : 0))
+                if let idmapped {
+                    try sysNeg("move_mount", shown) { veil_attach_mount(idmapped.raw, path) }
+                } else {
+                    try Mounts.mount(source, path, type: nil, flags: UInt(MS_BIND) | (options.isRecursiveBind ? UInt(MS_REC) : 0))
+                }
                 let extra = options.flags & ~UInt(MS_BIND) & ~UInt(MS_REC)
                 if extra != 0 {
                     // The fd names the directory under the new mount; remount through a fresh one.

@@ -22,6 +22,14 @@ public struct ContainerRecord: Codable, Sendable {
     public var annotations: [String: String]?
     public var cgroup: Cgroup?
     public var hooks: Hooks?
+    /// nil in records written before isolation levels existed: native.
+    public var isolation: IsolationLevel?
+    /// The container owning this container's sandbox (itself, or its pod's sandbox container).
+    public var sandboxOwner: String?
+    /// The id-pool slot of a sandbox this container owns.
+    public var sandboxSlot: UInt32?
+    public var wardenPid: Int32?
+    public var wardenStartTime: UInt64?
 }
 
 /// The state JSON as runc prints it and as hooks receive it on stdin.
@@ -35,6 +43,8 @@ public struct OCIState: Codable, Sendable {
     public var created: String
     public var owner: String
     public var annotations: [String: String]?
+    /// veil's addition to runc's state: "native" or "sandbox".
+    public var isolation: String?
 }
 
 /// The directory under --root that holds the containers' state.
@@ -118,7 +128,8 @@ public struct StateStore: Sendable {
         let status = override ?? status(of: record)
         return OCIState(ociVersion: record.ociVersion, id: record.id, pid: status == .stopped ? 0 : record.pid,
                         status: status, bundle: record.bundle, rootfs: record.rootfs, created: record.created,
-                        owner: record.owner, annotations: record.annotations)
+                        owner: record.owner, annotations: record.annotations,
+                        isolation: (record.isolation ?? .native).rawValue)
     }
 }
 

@@ -24,6 +24,25 @@ public enum Mounts {
         }
     }
 
+    /// The superblock options (mountinfo's last field) of the mount at `mountPoint`, e.g. an
+    /// overlay's lowerdir/upperdir/workdir. The last mount there wins, as the kernel resolves it.
+    public static func superOptions(mountPoint: String, pid: String = "self") -> [String: String]? {
+        guard let text = try? FS.readString("/proc/\(pid)/mountinfo") else { return nil }
+        var found: [String: String]?
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, unescapeOctal(String(fields[4])) == mountPoint,
+                  let dash = fields.firstIndex(of: "-"), dash + 3 < fields.count else { continue }
+            var options: [String: String] = [:]
+            for option in fields[dash + 3].split(separator: ",") {
+                let pair = option.split(separator: "=", maxSplits: 1)
+                options[String(pair[0])] = pair.count > 1 ? unescapeOctal(String(pair[1])) : ""
+            }
+            found = options
+        }
+        return found
+    }
+
     /// Undoes mountinfo's \ooo escapes (space, tab, newline, backslash in paths).
     public static func unescapeOctal(_ s: String) -> String {
         guard s.contains("\\") else { return s }

@@ -57,18 +57,39 @@ public enum UnixSocket {
     /// Connects to a unix stream socket at `path` (a console socket).
     public static func connect(path: String) throws(LinuxError) -> FileDescriptor {
         let fd = FileDescriptor(try sys("socket", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) })
+        try withAddress(path, "connect") { (address, length) throws(LinuxError) in
+            try sys("connect", path) { Glibc.connect(fd.raw, address, length) }
+        }
+        return fd
+    }
+
+    /// A listening unix stream socket bound at `path` (close-on-exec), mode 0600.
+    public static func listen(path: String, backlog: Int32 = 16, cloexec: Bool = true) throws(LinuxError) -> FileDescriptor {
+        let type = Int32(SOCK_STREAM.rawValue) | (cloexec ? Int32(SOCK_CLOEXEC.rawValue) : 0)
+        let fd = FileDescriptor(try sys("socket", path) { socket(AF_UNIX, type, 0) })
+        try withAddress(path, "bind") { (address, length) throws(LinuxError) in
+            try sys("bind", path) { bind(fd.raw, address, length) }
+        }
+        chmod(path, 0o600)
+        try sys("listen", path) { Glibc.listen(fd.raw, backlog) }
+        return fd
+    }
+
+    private static func withAddress(_ path: String, _ call: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(LinuxError) -> Void) throws(LinuxError) {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw LinuxError("connect", path, errno: ENAMETOOLONG) }
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw LinuxError(call, path, errno: ENAMETOOLONG) }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
         }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
-        try sys("connect", path) {
-            withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd.raw, $0, length) } }
+        let result: Result<Void, LinuxError> = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                do throws(LinuxError) { try body(raw, length); return .success(()) } catch { return .failure(error) }
+            }
         }
-        return fd
+        try result.get()
     }
 
     public static func sendFD(socket: Int32, fd: Int32, message: String) throws(LinuxError) {

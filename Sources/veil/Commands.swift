@@ -4,6 +4,7 @@ import Glibc
 import VeilContainer
 import VeilInstall
 import VeilLinux
+import VeilSandbox
 import VeilSpec
 
 enum Context {
@@ -15,7 +16,12 @@ enum Context {
         if global.systemdCgroup {
             throw Failure(message: "--systemd-cgroup is not supported yet: use cgroupfs paths")
         }
-        return Runtime(root: global.root, log: logger)
+        var runtime = Runtime(root: global.root, log: logger, isolation: global.isolation)
+        if let text = getenv("VEIL_ID_POOL").map({ String(cString: $0) }) {
+            guard let pool = IDPool.parse(text) else { throw Failure(message: "VEIL_ID_POOL=\(text): expected START:SLOTS (ranges of 65536 host ids from START)") }
+            runtime.idPool = pool
+        }
+        return runtime
     }
 
     /// Reports `error` the way runc does (stderr, plus the --log file) and exits non-zero.
@@ -44,7 +50,7 @@ struct Veil: ParsableCommand {
         abstract: "A sandboxing OCI container runtime with runc's command line.",
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup.",
         version: "veil version 0.1.0\nspec: 1.1.0",
-        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self, Doctor.self,])
+        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self, Doctor.self, SandboxCommand.self,])
 }
 
 struct Spec_: ParsableCommand {

@@ -15,6 +15,7 @@ if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "init" {
     ContainerInit.main()
 }
 
+
 switch GlobalOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):
     writeError("veil: \(error)\n")

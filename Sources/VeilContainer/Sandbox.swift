@@ -1,0 +1,220 @@
+import CVeilLinux
+import FoundationEssentials
+import Glibc
+import VeilCgroups
+import VeilLinux
+import VeilSandbox
+import VeilSeccomp
+import VeilSpec
+import VeilWarden
+
+/// The sandbox side of `create`: which sandbox the container belongs to (its own, or its pod's),
+/// the spec rewritten for it, the id range, and the warden.
+struct SandboxContext {
+    /// Set when the container joins its pod's sandbox rather than owning one.
+    var owner: SpecTransform.Owner?
+    var ownerID: String
+    var slot: UInt32?
+    var program: SeccompProgram
+
+    /// The directory of the sandbox's owner (where sandbox.json, the /proc views and warden.sock live).
+    func ownerDirectory(_ store: StateStore) -> String { owner?.directory ?? store.directory(ownerID) }
+}
+
+/// The compiled sandbox policy, cached by the policy's own text: compiling it with libseccomp
+/// costs milliseconds that every sandboxed create would otherwise pay.
+enum SandboxProgram {
+    static let cacheDirectory = "/run/veil-cache"
+
+    static func load(cacheDirectory: String) throws(ContainerError) -> SeccompProgram {
+        let profile = SandboxPolicy.profile
+        let key = SHA256.hex(Array(JSON.encode(profile)))
+        let path = cacheDirectory + "/sandbox-policy-\(key.prefix(16)).bpf"
+        if let bytes = try? FS.readFile(path), !bytes.isEmpty, bytes.count % 8 == 0 {
+            return SeccompProgram(filter: bytes, flags: profile.flags ?? [], usesNotify: true)
+        }
+        let program: SeccompProgram
+        do { program = try SeccompProgram.compile(profile, field: "sandbox policy") } catch {
+            throw .initFailed("compiling the sandbox policy: \(error)")
+        }
+        try? FS.mkdirAll(cacheDirectory, mode: 0o700)
+        try? FS.writeAtomically(path, program.filter, mode: 0o644)
+        return program
+    }
+}
+
+extension Runtime {
+    /// The pod sandbox a CRI container belongs to: the sandbox container named by
+    /// io.kubernetes.cri.sandbox-id, when it runs here at sandbox level.
+    func podOwner(of spec: Spec, id: String) -> (String, SpecTransform.Owner)? {
+        guard let annotations = spec.annotations, annotations["io.kubernetes.cri.container-type"] == "container",
+              let sandboxID = annotations["io.kubernetes.cri.sandbox-id"], sandboxID != id,
+              let record = try? store.load(sandboxID), record.isolation == .sandbox,
+              store.status(of: record) != .stopped else { return nil }
+        return (sandboxID, SpecTransform.Owner(initPid: record.pid, directory: store.directory(sandboxID)))
+    }
+
+    /// Rewrites `spec` for the sandbox (before anything exists); the id range comes later.
+    func prepareSandbox(id: String, spec: inout Spec) throws(ContainerError) -> SandboxContext {
+        if let profile = spec.linux?.seccomp, (profile.syscalls ?? []).contains(where: { $0.action == "SCMP_ACT_NOTIFY" }) || profile.defaultAction == "SCMP_ACT_NOTIFY" {
+            throw .invalidConfig(file: "config.json", field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): run it with the annotation \(IsolationLevel.annotation)=native")
+        }
+        let pod = podOwner(of: spec, id: id)
+        let viewDirectory = (pod?.1.directory ?? store.directory(id)) + "/proc"
+        let boottime = Int64(SandboxRecord.boottimeNow() / 1_000_000_000)
+        spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.1, viewDirectory: viewDirectory,
+                                   bootOffsetSeconds: -boottime)
+        let program = try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory)
+        return SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program)
+    }
+
+    /// Once the state directory exists: the id range (own sandbox) and the /proc views.
+    func allocateSandbox(_ context: inout SandboxContext, id: String, spec: inout Spec, cgroup: Cgroup, cleanup: inout Cleanup) throws(ContainerError) {
+        guard context.owner == nil else { return }
+        let directory = store.directory(id)
+        let slot = try wrap("allocating a uid range") { try idPool.allocate(owner: directory) }
+        context.slot = slot
+        cleanup.idSlot = (idPool, slot)
+        let hostID = idPool.hostID(slot: slot)
+        spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
+        spec.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
+
+        var hostTotal: UInt64 = 0, hostFree: UInt64 = 0
+        veil_host_memory(&hostTotal, &hostFree)
+        let limit = spec.linux?.resources?.memory?.limit.flatMap { $0 > 0 ? UInt64($0) : nil }
+        let cpu = spec.linux?.resources?.cpu
+        let cpus = ProcViews.cpus(quota: cpu?.quota, period: cpu?.period)
+        let identity = KernelIdentity.current()
+        let entries = SandboxPolicy.entries
+        let counts = (direct: Set(entries.filter { $0.treatment == .direct }.map(\.name)).count,
+                      emulated: entries.filter { $0.treatment == .emulated }.count,
+                      refused: Set(entries.filter { if case .refused = $0.treatment { return $0.args.isEmpty } else { return false } }.map(\.name)).count)
+        let record = SandboxRecord(
+            id: id, slot: slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
+            bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: SandboxRecord.boottimeNow(),
+            memoryDirectory: cgroup.paths["memory"] ?? (cgroup.unifiedOnly ? cgroup.paths.values.first : nil),
+            memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus)
+        do { try record.save(directory: directory) } catch { throw .initFailed("\(error)") }
+        let warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
+                                  bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
+                                  memoryUnified: record.memoryUnified, bootLog: record.bootLog)
+        try wrap("writing the warden's configuration") { try warden.save(directory: directory) }
+        do {
+            let views = directory + "/proc"
+            try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
+            let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
+            let files = [
+                ("version", identity.procVersion),
+                ("meminfo", ProcViews.meminfo(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0)),
+                ("cpuinfo", cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs),
+            ]
+            for (name, text) in files {
+                try wrap("writing \(views)/\(name)") { try FS.writeFile(views + "/" + name, Array(text.utf8), mode: 0o444) }
+            }
+        }
+    }
+
+    /// Detached, id-mapped copies of the rootfs and of the bind mounts' sources, for the init to
+    /// attach in its mount namespace: files owned by host root appear owned by the sandbox's root.
+    /// Bind sources on filesystems that cannot be id-mapped (proc, sysfs, devtmpfs) stay plain binds.
+    func idmappedMounts(initPid: Int32, rootfs: String, spec: Spec, bundle: String) throws(ContainerError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
+        let userns = try wrap("opening the sandbox's user namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/user", O_RDONLY) }
+        defer { userns.close() }
+        let root = try IDMappedRootfs.make(rootfs: rootfs, userns: userns.raw)
+        var mounts: [(Int, FileDescriptor)] = []
+        for (index, mount) in (spec.mounts ?? []).enumerated() {
+            let options = MountOptions.parse(mount.options ?? [])
+            guard options.isBind || mount.type == "bind", var source = mount.source else { continue }
+            if !source.hasPrefix("/") { source = bundle + "/" + source }
+            if source.hasPrefix(store.root + "/") { continue }  // veil's own /proc views: read-only for everyone already
+            let fd = veil_idmapped_tree(source, userns.raw, options.isRecursiveBind ? 1 : 0)
+            if fd >= 0 { mounts.append((index, FileDescriptor(fd))) }
+        }
+        return (root, mounts)
+    }
+
+    /// The warden for a sandbox this container owns: `veil-warden <state dir>` with the listener
+    /// at fd 3, the control socket at fd 4 and the sandbox's UTS namespace at fd 5.
+    func startWarden(directory: String, listener: FileDescriptor, initPid: Int32) throws(ContainerError) -> (Int32, UInt64?) {
+        let socketPath = directory + "/" + SandboxRecord.wardenSocketName
+        let control = try wrap("listening on \(socketPath)") { try UnixSocket.listen(path: socketPath) }
+        defer { control.close() }
+        let uts = try wrap("opening the sandbox's UTS namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/uts", O_RDONLY) }
+        defer { uts.close() }
+        let exe = try wardenBinary()
+        let log = directory + "/warden.log"
+        let pid = try wrap("starting the warden \(exe)") {
+            try Spawner.spawnDetached(exe, ["veil-warden", directory], fds: [listener.raw, control.raw, uts.raw], stderrPath: log)
+        }
+        return (pid, ProcessInfo.startTime(pid))
+    }
+
+    /// veil-warden: beside this binary (a build or an install), else on PATH.
+    func wardenBinary() throws(ContainerError) -> String {
+        let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
+        var candidates = [String(exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)]) + "/veil-warden"]
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        candidates += path.split(separator: ":").map { $0 + "/veil-warden" }
+        guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            throw .initFailed("the sandbox level needs veil-warden beside \(exe) or on PATH (make install puts it there)")
+        }
+        return found
+    }
+
+    /// Hands a listener (from an exec'd process or a pod member) to the sandbox's running warden.
+    func sendToWarden(directory: String, listener: FileDescriptor) throws(ContainerError) {
+        let path = directory + "/" + SandboxRecord.wardenSocketName
+        try wrap("handing the seccomp listener to the warden at \(path)") {
+            let socket = try UnixSocket.connect(path: path)
+            defer { socket.close() }
+            try UnixSocket.sendFD(socket: socket.raw, fd: listener.raw, message: "listener")
+            var ack = [UInt8](repeating: 0, count: 2)
+            guard read(socket.raw, &ack, 2) == 2 else { throw LinuxError("read", "warden acknowledgement", errno: EPIPE) }
+        }
+    }
+}
+
+/// The rootfs as the sandbox's root sees it. A plain directory is id-mapped directly; an overlay
+/// (containerd's snapshots) cannot be, so it is rebuilt from id-mapped copies of its layers.
+enum IDMappedRootfs {
+    static func make(rootfs: String, userns: Int32) throws(ContainerError) -> FileDescriptor {
+        if veil_is_overlay(rootfs) == 1 {
+            return try overlay(rootfs: rootfs, userns: userns)
+        }
+        let fd = veil_idmapped_tree(rootfs, userns, 0)
+        guard fd >= 0 else {
+            throw .invalidConfig(file: "config.json", field: "root.path", reason: "the sandbox needs an id-mapped rootfs, and \(rootfs) cannot be id-mapped (\(String(cString: strerror(-fd)))): use a filesystem that supports idmapped mounts (ext4, xfs, btrfs, tmpfs) or \(IsolationLevel.annotation)=native")
+        }
+        return FileDescriptor(fd)
+    }
+
+    static func overlay(rootfs: String, userns: Int32) throws(ContainerError) -> FileDescriptor {
+        guard let options = Mounts.superOptions(mountPoint: rootfs) else {
+            throw .invalidConfig(file: "config.json", field: "root.path", reason: "\(rootfs) is an overlay whose options cannot be read from /proc/self/mountinfo")
+        }
+        var kept: [FileDescriptor] = []
+        func mapped(_ path: String) throws(ContainerError) -> String {
+            let fd = veil_idmapped_tree(path, userns, 0)
+            guard fd >= 0 else {
+                throw .invalidConfig(file: "config.json", field: "root.path", reason: "overlay layer \(path) cannot be id-mapped: \(String(cString: strerror(-fd)))")
+            }
+            kept.append(FileDescriptor(fd))
+            return "/proc/self/fd/\(fd)"
+        }
+        defer { kept.forEach { $0.close() } }
+        guard let lower = options["lowerdir"] else {
+            throw .invalidConfig(file: "config.json", field: "root.path", reason: "overlay \(rootfs) has no lowerdir")
+        }
+        let lowers = try lower.split(separator: ":").map { (layer) throws(ContainerError) -> String in try mapped(String(layer)) }.joined(separator: ":")
+        var upper = "", work = ""
+        if let upperDir = options["upperdir"], let workDir = options["workdir"] {
+            upper = try mapped(upperDir)
+            work = try mapped(workDir)
+        }
+        let fd = veil_overlay_mount(lowers, upper, work, "")
+        guard fd >= 0 else {
+            throw .invalidConfig(file: "config.json", field: "root.path", reason: "rebuilding overlay \(rootfs) on id-mapped layers: \(String(cString: strerror(-fd)))")
+        }
+        return FileDescriptor(fd)
+    }
+}

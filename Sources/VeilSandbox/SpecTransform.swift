@@ -1,0 +1,74 @@
+import Glibc
+import VeilLinux
+import VeilSpec
+
+/// How a container's config.json becomes a sandbox: the same container, plus a user namespace
+/// (its own range, or the pod's), a time namespace whose clock starts at the sandbox's boot,
+/// /proc files that show the sandbox rather than the host, and host-revealing paths masked.
+public enum SpecTransform {
+    /// Paths that would show the host kernel: empty in the sandbox.
+    public static let maskedPaths = ["/proc/kallsyms", "/proc/modules", "/proc/kmsg", "/proc/kcore", "/proc/keys",
+                                     "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/scsi",
+                                     "/sys/firmware", "/sys/kernel", "/sys/module"]
+    /// Read-only in the sandbox whatever the config says.
+    public static let readonlyPaths = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/asound"]
+    /// /proc files served from the sandbox's directory (see `ProcViews`).
+    public static let procFiles = ["version", "meminfo", "cpuinfo"]
+
+    /// Where the pod's sandbox lives when this container joins one instead of owning it.
+    public struct Owner: Sendable {
+        public var initPid: Int32
+        public var directory: String
+        public init(initPid: Int32, directory: String) {
+            self.initPid = initPid
+            self.directory = directory
+        }
+    }
+
+    /// The sandboxed spec. `hostID` is the range's first host id (own sandbox); `owner` names the
+    /// pod's sandbox to join instead; `viewDirectory` holds the generated /proc files.
+    public static func apply(_ input: Spec, hostID: UInt32?, idCount: UInt32, owner: Owner?, viewDirectory: String,
+                             bootOffsetSeconds: Int64) -> Spec {
+        var spec = input
+        var linux = spec.linux ?? Linux()
+        var namespaces = linux.namespaces ?? []
+        if !namespaces.contains(where: { $0.type == .user }) {
+            if let owner {
+                namespaces.insert(LinuxNamespace(type: .user, path: "/proc/\(owner.initPid)/ns/user"), at: 0)
+            } else if let hostID {
+                namespaces.insert(LinuxNamespace(type: .user, path: nil), at: 0)
+                linux.uidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idCount)]
+                linux.gidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idCount)]
+            }
+        }
+        if !namespaces.contains(where: { $0.type == .time }) {
+            if let owner {
+                namespaces.append(LinuxNamespace(type: .time, path: "/proc/\(owner.initPid)/ns/time"))
+            } else {
+                namespaces.append(LinuxNamespace(type: .time, path: nil))
+                var offsets = linux.timeOffsets ?? [:]
+                offsets["boottime"] = LinuxTimeOffset(secs: bootOffsetSeconds, nanosecs: 0)
+                linux.timeOffsets = offsets
+            }
+        }
+        linux.namespaces = namespaces
+        linux.maskedPaths = union(linux.maskedPaths, maskedPaths)
+        linux.readonlyPaths = union(linux.readonlyPaths, readonlyPaths)
+        spec.linux = linux
+        if (spec.mounts ?? []).contains(where: { $0.destination == "/proc" }) {
+            var mounts = spec.mounts ?? []
+            for name in procFiles {
+                mounts.append(Mount(destination: "/proc/" + name, type: "bind", source: viewDirectory + "/" + name,
+                                    options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
+            }
+            spec.mounts = mounts
+        }
+        return spec
+    }
+
+    private static func union(_ existing: [String]?, _ more: [String]) -> [String] {
+        var result = existing ?? []
+        for path in more where !result.contains(path) { result.append(path) }
+        return result
+    }
+}

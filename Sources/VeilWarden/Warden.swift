@@ -1,0 +1,214 @@
+import CVeilLinux
+import Glibc
+import VeilLinux
+
+/// The warden: one process per sandbox (per pod) holding its seccomp listeners. It answers the
+/// kernel-identity calls itself and never lets a notified call continue to the kernel (deciding
+/// on memory the caller can still change would be a TOCTOU hole): every notification is either
+/// emulated here or failed.
+///
+/// Started by `veil create` as `veil-warden <state directory>` with the first listener at fd 3,
+/// the listening control socket at fd 4 and the sandbox's UTS namespace at fd 5. `veil exec` and
+/// the pod's other containers hand it their listeners over the control socket. Each listener is
+/// served by its own thread, so one busy or stuck caller never delays another container's; the
+/// process exits once every listener has hung up (no process is left under the filters).
+public enum Warden {
+    public static let firstListenerFD: Int32 = 3
+    public static let controlFD: Int32 = 4
+    public static let utsNamespaceFD: Int32 = 5
+
+    nonisolated(unsafe) static var config: WardenConfig?
+    /// Listener fd → its thread, and the listeners whose filter has no process left.
+    nonisolated(unsafe) static var threads: [Int32: pthread_t] = [:]
+    nonisolated(unsafe) static var hungUp: Set<Int32> = []
+    nonisolated(unsafe) static var lock = pthread_mutex_t()
+
+    public static func main(stateDirectory: String) -> Never {
+        do { config = try WardenConfig.load(directory: stateDirectory) } catch {
+            writeStandardError("veil-warden: \(error)\n")
+            exit(1)
+        }
+        // nodename and domainname in uname's answer are the sandbox's own.
+        let joined = veil_setns(utsNamespaceFD, 0x0400_0000 /* CLONE_NEWUTS */)
+        if joined != 0 {
+            writeStandardError("veil-warden: joining the sandbox's UTS namespace: \(String(cString: strerror(-joined)))\n")
+        }
+        close(utsNamespaceFD)
+        signal(SIGPIPE, SIG_IGN)
+        // SIGUSR1 only interrupts a listener thread's blocking receive (no SA_RESTART).
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGUSR1, &action, nil)
+        pthread_mutex_init(&lock, nil)
+        serve(listener: firstListenerFD)
+        supervise()
+    }
+
+    /// The main thread: takes listeners from the control socket, notices listeners whose filter
+    /// has no process left (POLLHUP) and stops their threads, and exits with the last one.
+    static func supervise() -> Never {
+        while true {
+            pthread_mutex_lock(&lock)
+            let live = threads
+            let stopping = hungUp
+            pthread_mutex_unlock(&lock)
+            if live.isEmpty { exit(0) }
+            var polls = [pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)]
+            for fd in live.keys where !stopping.contains(fd) { polls.append(pollfd(fd: fd, events: 0, revents: 0)) }
+            // A stopped thread may not have reached its receive when signalled: nudge it again soon.
+            _ = poll(&polls, nfds_t(polls.count), stopping.isEmpty ? -1 : 50)
+            if polls[0].revents & Int16(POLLIN) != 0 { acceptListener() }
+            pthread_mutex_lock(&lock)
+            for entry in polls.dropFirst() where entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
+                hungUp.insert(entry.fd)
+            }
+            for fd in hungUp { if let thread = threads[fd] { pthread_kill(thread, SIGUSR1) } }
+            pthread_mutex_unlock(&lock)
+        }
+    }
+
+    static func acceptListener() {
+        let connection = accept(controlFD, nil, nil)
+        guard connection >= 0 else { return }
+        defer { close(connection) }
+        if let (fd, _) = try? UnixSocket.receiveFD(socket: connection) {
+            serve(listener: fd.release())
+            _ = "ok".withCString { write(connection, $0, 2) }
+        }
+    }
+
+    static func serve(listener: Int32) {
+        // Wake-ups on the caller's CPU (Linux 6.6+); older kernels take the slower path.
+        _ = veil_notify_sync_wakeup(listener)
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setstacksize(&attributes, 64 << 10)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        let argument = UnsafeMutableRawPointer(bitPattern: Int(listener) + 1)
+        let created = pthread_create(&thread, &attributes, { raw in
+            Warden.loop(listener: Int32(Int(bitPattern: raw) - 1))
+            return nil
+        }, argument)
+        if created == 0 { threads[listener] = thread } else { close(listener) }
+    }
+
+    /// One listener: receive, answer, repeat, until the supervisor says its filter is orphaned.
+    static func loop(listener: Int32) {
+        if let config {
+            let responder = Responder(config: config)
+            while true {
+                var notification = veil_notification()
+                let rc = veil_notify_receive(listener, &notification)
+                if rc == 0 {
+                    let (value, error) = responder.answer(notification, listener: listener)
+                    _ = veil_notify_respond(listener, notification.id, value, error)
+                    continue
+                }
+                pthread_mutex_lock(&lock)
+                let stop = hungUp.contains(listener)
+                pthread_mutex_unlock(&lock)
+                if stop || (rc != -EINTR && rc != -ENOENT) { break }
+            }
+        }
+        pthread_mutex_lock(&lock)
+        threads[listener] = nil
+        hungUp.remove(listener)
+        close(listener)
+        pthread_mutex_unlock(&lock)
+    }
+}
+
+/// Emulates one notified call. Owns its buffers, so each listener thread has its own.
+final class Responder {
+    let config: WardenConfig
+    let utsAnswer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
+    let sysinfoAnswer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    let bootLog: [UInt8]
+
+    init(config: WardenConfig) {
+        self.config = config
+        bootLog = Array(config.bootLog.utf8)
+    }
+
+    /// (return value, errno). Only the calls the policy routes to the warden arrive here.
+    func answer(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+        switch Int(n.nr) {
+        case Int(VEIL_NR_UNAME): return uname(n, listener: listener)
+        case Int(VEIL_NR_SYSLOG): return syslog(n, listener: listener)
+        case Int(VEIL_NR_SYSINFO): return sysinfo(n, listener: listener)
+        default: return (-1, ENOSYS)
+        }
+    }
+
+    /// Writes `bytes` into the caller, after making sure the caller is still the one waiting
+    /// (its pid cannot have been reused while the notification is valid).
+    func deliver(_ bytes: UnsafeRawBufferPointer, to address: UInt64, n: veil_notification, listener: Int32) -> Int32 {
+        guard veil_notify_id_valid(listener, n.id) == 0 else { return ESRCH }
+        guard let base = bytes.baseAddress else { return 0 }
+        let written = veil_write_remote(pid_t(n.pid), address, base, bytes.count)
+        if written < 0 { return Int32(-written) }
+        return written == bytes.count ? 0 : EFAULT
+    }
+
+    func uname(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+        let size = veil_sandbox_utsname(utsAnswer.baseAddress, utsAnswer.count, config.sysname, config.release,
+                                        config.version, config.machine)
+        guard size > 0 else { return (-1, EFAULT) }
+        let error = deliver(UnsafeRawBufferPointer(rebasing: utsAnswer[0..<size]), to: n.args.0, n: n, listener: listener)
+        return error == 0 ? (0, 0) : (-1, error)
+    }
+
+    func syslog(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+        switch Int32(truncatingIfNeeded: n.args.0) {
+        case 0, 1: return (0, 0)  // close, open
+        case 2, 3, 4:  // read, read all, read and clear
+            let length = Int(Int32(truncatingIfNeeded: n.args.2))
+            guard length >= 0 else { return (-1, EINVAL) }
+            if length == 0 { return (0, 0) }
+            let tail = bootLog.suffix(length)
+            let error = tail.withUnsafeBytes { deliver($0, to: n.args.1, n: n, listener: listener) }
+            return error == 0 ? (Int64(tail.count), 0) : (-1, error)
+        case 5: return (0, 0)  // clear: the log is veil's and stays
+        case 9: return (Int64(bootLog.count), 0)  // unread bytes
+        case 10: return (Int64(max(4096, bootLog.count)), 0)  // buffer size
+        default: return (-1, EPERM)  // console levels belong to the host
+        }
+    }
+
+    func sysinfo(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+        var hostTotal: UInt64 = 0, hostFree: UInt64 = 0
+        veil_host_memory(&hostTotal, &hostFree)
+        let (limit, usage, processes) = memoryAndProcesses()
+        let total = min(limit ?? hostTotal, hostTotal)
+        let used = min(usage ?? (hostTotal - hostFree), total)
+        let uptime = Int64((WardenConfig.boottimeNow() &- config.bootedAt) / 1_000_000_000)
+        let size = veil_fill_sysinfo(sysinfoAnswer.baseAddress, sysinfoAnswer.count, uptime, total, total - used, 0, 0,
+                                     UInt16(clamping: processes ?? 1))
+        guard size > 0 else { return (-1, EFAULT) }
+        let error = deliver(UnsafeRawBufferPointer(rebasing: sysinfoAnswer[0..<size]), to: n.args.0, n: n, listener: listener)
+        return error == 0 ? (0, 0) : (-1, error)
+    }
+
+    /// Memory limit and usage (bytes) and process count of the sandbox's cgroup.
+    func memoryAndProcesses() -> (UInt64?, UInt64?, Int?) {
+        guard let dir = config.memoryDirectory else { return (nil, nil, nil) }
+        func number(_ file: String) -> UInt64? {
+            guard let text = try? FS.readString(dir + "/" + file) else { return nil }
+            return UInt64(text.split(separator: "\n").first ?? "")
+        }
+        let limit = config.memoryUnified ? number("memory.max") : number("memory.limit_in_bytes")
+        let usage = config.memoryUnified ? number("memory.current") : number("memory.usage_in_bytes")
+        let processes = (try? FS.readString(dir + "/cgroup.procs")).map { $0.split(separator: "\n").count }
+        return (limit, usage, processes)
+    }
+}
+
+func writeStandardError(_ text: String) {
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Glibc
+import VeilSandbox
+import VeilSpec
+
+struct SandboxCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox", abstract: "Inspect the sandbox isolation level.", subcommands: [SandboxPolicyCommand.self])
+}
+
+struct SandboxPolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Print every system call a sandboxed workload can make and what happens to it.",
+        discussion: """
+            direct: goes to the host kernel (with its argument filter, when one is shown); \
+            emulated: answered by the warden, never reaching the host kernel; \
+            refused: fails with the errno shown. Anything not listed fails with ENOSYS.
+            """)
+    @Option(help: "Output format: table or json.") var format: String = "table"
+
+    func validate() throws {
+        guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not \(format)") }
+    }
+
+    func run() throws {
+        writeOut(format == "json" ? Self.json() : Self.table())
+    }
+
+    static func describe(_ treatment: SyscallTreatment) -> (String, String) {
+        switch treatment {
+        case .direct: return ("direct", "")
+        case .emulated: return ("emulated", "")
+        case .refused(let code): return ("refused", errnoName(code))
+        }
+    }
+
+    static func filter(_ entry: PolicyEntry) -> String {
+        entry.args.map { arg in
+            let op = arg.op.replacingOccurrences(of: "SCMP_CMP_", with: "")
+            switch op {
+            case "MASKED_EQ": return "arg\(arg.index) & 0x\(String(arg.value, radix: 16)) == 0x\(String(arg.valueTwo ?? 0, radix: 16))"
+            case "EQ": return "arg\(arg.index) == \(arg.value)"
+            case "NE": return "arg\(arg.index) != \(arg.value)"
+            case "LT": return "arg\(arg.index) < 0x\(String(arg.value, radix: 16))"
+            case "GT": return "arg\(arg.index) > 0x\(String(arg.value, radix: 16))"
+            default: return "arg\(arg.index) \(op) \(arg.value)"
+            }
+        }.joined(separator: " && ")
+    }
+
+    static func table() -> String {
+        var lines = ["SYSCALL                  TREATMENT  ERRNO            FILTER / NOTE"]
+        for entry in SandboxPolicy.entries {
+            let (kind, code) = describe(entry.treatment)
+            let detail = [filter(entry), entry.note].filter { !$0.isEmpty }.joined(separator: "  # ")
+            lines.append(pad(entry.name, 25) + pad(kind, 11) + pad(code, 17) + detail)
+        }
+        lines.append(pad("(anything else)", 25) + pad("refused", 11) + pad(errnoName(SandboxPolicy.defaultErrno), 17) + "deny by default")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func json() -> String {
+        let rows = SandboxPolicy.entries.map { entry -> String in
+            let (kind, code) = describe(entry.treatment)
+            var fields = ["\"syscall\":\(quoted(entry.name))", "\"treatment\":\(quoted(kind))"]
+            if !code.isEmpty { fields.append("\"errno\":\(quoted(code))") }
+            if !entry.args.isEmpty { fields.append("\"filter\":\(quoted(filter(entry)))") }
+            if !entry.note.isEmpty { fields.append("\"note\":\(quoted(entry.note))") }
+            return "{" + fields.joined(separator: ",") + "}"
+        }
+        return "{\"defaultErrno\":\(quoted(errnoName(SandboxPolicy.defaultErrno))),\"syscalls\":[\n" + rows.joined(separator: ",\n") + "\n]}\n"
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func errnoName(_ code: Int32) -> String {
+        let names: [Int32: String] = [EPERM: "EPERM", EACCES: "EACCES", ENOSYS: "ENOSYS", ENODEV: "ENODEV", EOPNOTSUPP: "EOPNOTSUPP",
+                                      EPROTONOSUPPORT: "EPROTONOSUPPORT", EAFNOSUPPORT: "EAFNOSUPPORT", EINVAL: "EINVAL"]
+        return names[code] ?? "errno \(code)"
+    }
+}

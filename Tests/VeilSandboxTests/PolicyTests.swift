@@ -1,0 +1,113 @@
+import Glibc
+import Testing
+import VeilSandbox
+import VeilSeccomp
+import VeilSpec
+
+@Suite struct PolicyTests {
+    @Test func compilesWithLibseccomp() throws {
+        let program = try SeccompProgram.compile(SandboxPolicy.profile, field: "sandbox policy")
+        #expect(program.usesNotify)
+        #expect(program.instructionCount > 100 && program.instructionCount < SeccompProgram.maxInstructions)
+    }
+
+    @Test func everyCallHasOneKindOfTreatment() {
+        var kinds: [String: Set<String>] = [:]
+        for entry in SandboxPolicy.entries {
+            let kind: String
+            switch entry.treatment {
+            case .direct: kind = "direct"
+            case .emulated: kind = "emulated"
+            case .refused: kind = "refused"
+            }
+            if entry.args.isEmpty { kinds[entry.name, default: []].insert(kind) }
+        }
+        for (name, set) in kinds { #expect(set.count == 1, "\(name) is listed unconditionally as \(set)") }
+    }
+
+    @Test func riskyCallsAreRefusedWithGVisorsErrno() {
+        func treatment(_ name: String) -> SyscallTreatment? {
+            SandboxPolicy.entries.first { $0.name == name && $0.args.isEmpty }?.treatment
+        }
+        #expect(treatment("mount") == .refused(errno: EPERM))
+        #expect(treatment("keyctl") == .refused(errno: EACCES))
+        #expect(treatment("perf_event_open") == .refused(errno: ENODEV))
+        #expect(treatment("userfaultfd") == .refused(errno: ENOSYS))
+        #expect(treatment("io_uring_setup") == .refused(errno: ENOSYS))
+        #expect(treatment("open_by_handle_at") == .refused(errno: EOPNOTSUPP))
+        #expect(treatment("bpf") == .refused(errno: EPERM))
+        #expect(treatment("uname") == .emulated)
+        #expect(treatment("syslog") == .emulated)
+        #expect(treatment("getppid") == .direct)
+        #expect(treatment("clone") == nil, "clone is only allowed with an argument filter")
+    }
+}
+
+@Suite struct KernelIdentityTests {
+    @Test func releaseKeepsHostNumbersAndNamesVeil() {
+        let identity = KernelIdentity.current()
+        #expect(identity.release.hasSuffix("-veil"))
+        #expect(identity.release.first?.isNumber == true)
+        #expect(identity.procVersion.contains(identity.release))
+    }
+
+    @Test func bootLogStartsWithTheMarker() {
+        let log = KernelIdentity.current().bootLog(sandboxID: "x", policy: (1, 2, 3))
+        #expect(log.split(separator: "\n").first?.hasSuffix("Starting veil...") == true)
+        #expect(log.hasPrefix("[    0.000000] "))
+    }
+
+    @Test func meminfoShowsTheLimit() {
+        let text = ProcViews.meminfo(totalBytes: 256 << 20, usedBytes: 16 << 20)
+        #expect(text.contains("MemTotal:         262144 kB"))
+        #expect(text.contains("MemFree:          245760 kB"))
+    }
+
+    @Test func cpuinfoIsCut() {
+        let host = "processor\t: 0\nmodel\t: a\n\nprocessor\t: 1\nmodel\t: a\n\n"
+        #expect(ProcViews.cpuinfo(host: host, count: 1) == "processor\t: 0\nmodel\t: a\n\n")
+        #expect(ProcViews.cpus(quota: 150_000, period: 100_000) == 2)
+        #expect(ProcViews.cpus(quota: -1, period: 100_000) == nil)
+    }
+}
+
+@Suite struct IDPoolTests {
+    @Test func allocatesDistinctRangesAndReclaimsStaleOnes() throws {
+        let dir = "/tmp/veil-idpool-test-\(getpid())"
+        defer { _ = try? VeilSandboxTestSupport.removeAll(dir) }
+        let pool = IDPool(directory: dir, start: 1 << 30, blockSize: 65536, slots: 3)
+        let ownerA = dir + "-a", ownerB = dir + "-b"
+        mkdir(ownerA, 0o700); mkdir(ownerB, 0o700)
+        defer { rmdir(ownerA); rmdir(ownerB) }
+        let a = try pool.allocate(owner: ownerA)
+        let b = try pool.allocate(owner: ownerB)
+        #expect(a != b)
+        #expect(pool.hostID(slot: b) - pool.hostID(slot: a) == 65536 * (b - a))
+        pool.release(slot: a, owner: ownerA)
+        #expect(try pool.allocate(owner: ownerA) == a)
+        // An owner that vanished without releasing leaves a stale slot, which is reused.
+        rmdir(ownerB)
+        let c = try pool.allocate(owner: ownerA + "-c")
+        #expect(c == 2)
+        let d = try pool.allocate(owner: ownerA + "-d")
+        #expect(d == b)
+    }
+
+    @Test func parsesStartAndSlots() {
+        #expect(IDPool.parse("100000:10")?.start == 100000)
+        #expect(IDPool.parse("100000") == nil)
+        #expect(IDPool.parse("4294000000:100") == nil)
+    }
+}
+
+enum VeilSandboxTestSupport {
+    static func removeAll(_ path: String) throws {
+        guard let dir = opendir(path) else { return }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { unlink(path + "/" + name) }
+        }
+        closedir(dir)
+        rmdir(path)
+    }
+}
