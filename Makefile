@@ -5,10 +5,10 @@ SHELL := /bin/bash
 VEIL := $(CURDIR)/.build/release/veil
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps \
-	qemu-system-x86 cpio golang-github-containers-common runsc podman conmon
+	qemu-system-x86 cpio golang-github-containers-common runsc podman conmon gcc libc6-dev
 DEMO_DIR ?= /tmp/veil-demo
 
-.PHONY: deps build demo test unit-test vm-test bench clean install protos
+.PHONY: deps build demo test unit-test vm-test bench probes clean install protos
 
 # apt-get only what is missing, so a warm machine spends no time here.
 deps:
@@ -41,6 +41,11 @@ vm-test: build
 
 bench: build
 	python3 bench/bench.py --veil $(VEIL)
+	python3 bench/syscalls.py --veil $(VEIL) --rss
+
+# The escape-surface table: tests/security/probe.c under veil sandbox/native, runc and runsc.
+probes: build
+	tests/security/run-probes --veil $(VEIL)
 
 install: build
 	install -m 0755 $(VEIL) /usr/local/bin/veil
