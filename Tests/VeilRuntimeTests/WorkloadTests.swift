@@ -14,7 +14,7 @@ import Testing
 struct WorkloadTests {
     /// Runs `script` with /bin/sh (dash) in a fresh container; checks it succeeded and left nothing.
     private func runScript(_ script: String, on runtime: IsolatedRuntime, writable: [String] = ["/tmp", "/run"],
-                           binds: [(String, String)] = []) throws -> CommandResult {
+                           binds: [(String, String)] = [], workload: String = #function) throws -> CommandResult {
         let bundle = try DebianBundle(["/bin/sh", "-c", script], rootfs: try requireDebianRootfs(),
                                       writable: writable, binds: binds)
         defer {
@@ -23,7 +23,7 @@ struct WorkloadTests {
         }
         let started = Date()
         let result = try bundle.run(runtime)
-        print("workload on \(runtime): \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+        print("\(workload) on \(runtime): \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
         #expect(result.succeeded, "\(runtime): \(result)")
         #expect(bundle.leftovers().isEmpty, "\(runtime) left: \(bundle.leftovers())")
         return result
