@@ -5,10 +5,10 @@ SHELL := /bin/bash
 VEIL := $(CURDIR)/.build/release/veil
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps \
-	qemu-system-x86 cpio golang-github-containers-common runsc podman conmon gcc libc6-dev
+	qemu-system-x86 cpio golang-github-containers-common runsc podman conmon debootstrap gcc libc6-dev
 DEMO_DIR ?= /tmp/veil-demo
 
-.PHONY: deps build demo test unit-test vm-test bench probes clean install protos
+.PHONY: deps build rootfs demo test unit-test vm-test bench probes clean install protos
 
 # apt-get only what is missing, so a warm machine spends no time here.
 deps:
@@ -27,10 +27,15 @@ demo: build
 	jq '.linux.cgroupsPath = "/veil-demo/demo"' $(DEMO_DIR)/config.json > $(DEMO_DIR)/config.json.new && mv $(DEMO_DIR)/config.json.new $(DEMO_DIR)/config.json
 	$(VEIL) --root /run/veil-demo run --bundle $(DEMO_DIR) veil-demo-$$$$
 
+# The Debian rootfs of the workload tests (python3, nginx, redis), cached in /var/cache/veil/rootfs:
+# about 100 s the first time, then a cache hit.
+rootfs: deps
+	scripts/debian-rootfs.sh
+
 # Unit tests of every module plus the end-to-end suites (real containers, real containerd), as root.
-test: build
+test: build rootfs
 	swift build --build-tests
-	VEIL_BINARY=$(VEIL) VEIL_REQUIRED=1 swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	VEIL_BINARY=$(VEIL) VEIL_REQUIRED=1 VEIL_DEBIAN_ROOTFS=$$(scripts/debian-rootfs.sh) swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 unit-test:
 	swift test --filter 'VeilSpecTests|VeilLinuxTests|VeilCgroupsTests'

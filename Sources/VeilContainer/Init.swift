@@ -148,6 +148,11 @@ public enum ContainerInit {
     /// The new container's side of `create`: root filesystem, hooks, identity.
     private static func buildContainer(plan: InitPlan, sync: SyncSocket, mounts: IDMappedMountFDs) throws {
         let spec = plan.spec
+        // As runc: a network namespace made for this container gets its loopback up (a new one
+        // starts with `lo` down, and daemons listening on 127.0.0.1 would be unreachable).
+        if spec.linux?.namespaces?.contains(where: { $0.type == .network && $0.path == nil }) == true {
+            try wrap("bringing up the loopback interface") { try NetworkInterface.bringUp("lo") }
+        }
         let builder = RootfsBuilder(plan: plan, idmapped: mounts)
         try builder.prepare()
         if spec.hooks?.prestart?.isEmpty == false || spec.hooks?.createRuntime?.isEmpty == false {

@@ -169,3 +169,22 @@ struct UnixSocketTests {
         }
     }
 }
+
+@Suite("NetworkInterface")
+struct NetworkInterfaceTests {
+    @Test func hostLoopbackIsUpAndBringingItUpAgainIsANoOp() throws {
+        #expect(try NetworkInterface.isUp("lo"))
+        try NetworkInterface.bringUp("lo")
+        #expect(try NetworkInterface.isUp("lo"))
+    }
+
+    @Test func badNamesNameTheInterface() {
+        #expect { try NetworkInterface.bringUp("veil-none0") } throws: { error in
+            let error = error as? LinuxError
+            return error?.errno == ENODEV && error?.description.contains("veil-none0") == true
+        }
+        #expect { try NetworkInterface.bringUp(String(repeating: "x", count: 32)) } throws: { error in
+            (error as? LinuxError)?.errno == EINVAL
+        }
+    }
+}

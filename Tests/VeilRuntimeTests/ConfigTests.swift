@@ -575,6 +575,26 @@ struct ConfigTests {
         #expect(first.leftovers().isEmpty, "\(first.leftovers())")
     }
 
+    @Test("a new network namespace has its loopback up and 127.0.0.1 answers", arguments: RuntimeUnderTest.all)
+    func loopbackUp(runtime: RuntimeUnderTest) throws {
+        let bin = try runtime.binary()
+        // flags 0x9 = IFF_UP | IFF_LOOPBACK; then a TCP round trip over 127.0.0.1 with busybox nc.
+        let bundle = try TestBundle(["sh", "-c", """
+            cat /sys/class/net/lo/flags
+            echo pong | nc -l -p 7777 > /dev/null &
+            for i in 1 2 3 4 5 6 7 8 9 10; do
+                reply=$(echo ping | nc 127.0.0.1 7777 2>/dev/null) && break
+                sleep 0.1
+            done
+            echo "reply=$reply"
+            """])
+        defer { bundle.remove() }
+        let result = try bundle.run(bin)
+        #expect(result.succeeded, "\(result)")
+        #expect(lines(result.stdout) == ["0x9", "reply=pong"], "\(result)")
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
     /// Runs `bundle` with `extra` flags and checks that / is its rootfs and a private mount.
     private func expectPrivateRoot(_ bin: String, _ bundle: TestBundle, extra: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let rootCount = (try FileManager.default.contentsOfDirectory(atPath: bundle.rootfs)).count
