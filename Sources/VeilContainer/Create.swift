@@ -149,10 +149,11 @@ public struct Runtime {
         record.isolation = level
         record.sandboxOwner = sandbox?.ownerID
         record.sandboxSlot = sandbox?.slot
+        record.sandboxDirectory = sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
         let mapped = try sandbox.map { _ throws(ContainerError) in try idmappedMounts(initPid: initPid, rootfs: rootfs, spec: spec, bundle: bundle) }
         var initPlan = InitPlan(
-            id: id, spec: spec, bundle: bundle, rootfs: rootfs, noPivot: options.noPivot,
+            id: id, spec: spec, bundle: bundle, rootfs: sandbox?.mountPoint ?? rootfs, noPivot: options.noPivot,
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
             newUserNamespace: namespaces.contains { $0.type == .user }, newMountNamespace: wants(.mount), state: state,
@@ -401,6 +402,7 @@ struct Cleanup {
     var initPid: Int32?
     var idSlot: (IDPool, UInt32)?
     var wardenPid: Int32?
+    var publicDirectory: String?
     private var armed = true
 
     init(directory: String) { self.directory = directory }
@@ -417,6 +419,7 @@ struct Cleanup {
         if let wardenPid { kill(wardenPid, SIGKILL); _ = waitpid(wardenPid, nil, WNOHANG) }
         try? cgroup?.destroy()
         if let (pool, slot) = idSlot { pool.release(slot: slot, owner: directory) }
+        if let publicDirectory { try? FS.removeAll(publicDirectory) }
         try? FS.removeAll(directory)
     }
 }

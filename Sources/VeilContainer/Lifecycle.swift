@@ -121,6 +121,7 @@ extension Runtime {
             Glibc.kill(warden, SIGKILL)
         }
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
+        if let directory = record.sandboxDirectory, directory.hasPrefix(SandboxContext.publicParent + "/") { try? FS.removeAll(directory) }
         if let cgroup = record.cgroup {
             do { try cgroup.destroy() } catch {
                 throw .initFailed("removing cgroup of \"\(record.id)\": \(error)")

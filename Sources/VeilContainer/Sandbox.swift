@@ -16,6 +16,14 @@ struct SandboxContext {
     var ownerID: String
     var slot: UInt32?
     var program: SeccompProgram
+    /// `/run/veil-sandbox/<id>-<random>`: what the sandbox's root must reach by path, where every
+    /// host uid can (it cannot traverse a bundle or state path under a 0700 directory of the
+    /// host's root): `rootfs`, the empty directory the init attaches the id-mapped rootfs on, and,
+    /// for the sandbox's owner, `proc`, the generated /proc views.
+    var publicDirectory: String
+    var mountPoint: String { publicDirectory + "/rootfs" }
+
+    static let publicParent = "/run/veil-sandbox"
 
     /// The directory of the sandbox's owner (where sandbox.json, the /proc views and warden.sock live).
     func ownerDirectory(_ store: StateStore) -> String { owner?.directory ?? store.directory(ownerID) }
@@ -60,16 +68,30 @@ extension Runtime {
             throw .invalidConfig(file: "config.json", field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): run it with the annotation \(IsolationLevel.annotation)=native")
         }
         let pod = podOwner(of: spec, id: id)
-        let viewDirectory = (pod?.1.directory ?? store.directory(id)) + "/proc"
+        let publicDirectory = SandboxContext.publicParent + "/" + id + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        var viewDirectory = publicDirectory + "/proc"
+        if let pod {
+            guard let owner = try? SandboxRecord.load(directory: pod.1.directory), let views = owner.publicDirectory else {
+                throw .initFailed("the pod's sandbox \(pod.0) has no sandbox record")
+            }
+            viewDirectory = views + "/proc"
+        }
         let boottime = Int64(SandboxRecord.boottimeNow() / 1_000_000_000)
         spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.1, viewDirectory: viewDirectory,
                                    bootOffsetSeconds: -boottime)
         let program = try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory)
-        return SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program)
+        return SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program, publicDirectory: publicDirectory)
     }
 
     /// Once the state directory exists: the id range (own sandbox) and the /proc views.
     func allocateSandbox(_ context: inout SandboxContext, id: String, spec: inout Spec, cgroup: Cgroup, cleanup: inout Cleanup) throws(ContainerError) {
+        let mountPoint = context.mountPoint
+        try wrap("creating \(mountPoint)") {
+            try FS.mkdirAll(SandboxContext.publicParent, mode: 0o755)
+            try sys("mkdir", context.publicDirectory) { mkdir(context.publicDirectory, 0o755) }
+            cleanup.publicDirectory = context.publicDirectory
+            try sys("mkdir", mountPoint) { mkdir(mountPoint, 0o755) }
+        }
         guard context.owner == nil else { return }
         let directory = store.directory(id)
         let slot = try wrap("allocating a uid range") { try idPool.allocate(owner: directory) }
@@ -93,14 +115,15 @@ extension Runtime {
             id: id, slot: slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
             bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: SandboxRecord.boottimeNow(),
             memoryDirectory: cgroup.paths["memory"] ?? (cgroup.unifiedOnly ? cgroup.paths.values.first : nil),
-            memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus)
+            memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus,
+            publicDirectory: context.publicDirectory)
         do { try record.save(directory: directory) } catch { throw .initFailed("\(error)") }
         let warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
                                   bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
                                   memoryUnified: record.memoryUnified, bootLog: record.bootLog)
         try wrap("writing the warden's configuration") { try warden.save(directory: directory) }
         do {
-            let views = directory + "/proc"
+            let views = context.publicDirectory + "/proc"
             try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
             let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
             let files = [
@@ -126,7 +149,7 @@ extension Runtime {
             let options = MountOptions.parse(mount.options ?? [])
             guard options.isBind || mount.type == "bind", var source = mount.source else { continue }
             if !source.hasPrefix("/") { source = bundle + "/" + source }
-            if source.hasPrefix(store.root + "/") { continue }  // veil's own /proc views: read-only for everyone already
+            if source.hasPrefix(SandboxContext.publicParent + "/") { continue }  // veil's /proc views: readable by everyone already
             let fd = veil_idmapped_tree(source, userns.raw, options.isRecursiveBind ? 1 : 0)
             if fd >= 0 { mounts.append((index, FileDescriptor(fd))) }
         }

@@ -28,6 +28,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var sandboxOwner: String?
     /// The id-pool slot of a sandbox this container owns.
     public var sandboxSlot: UInt32?
+    /// The sandbox's directory under /run/veil-sandbox (see `SandboxContext.publicDirectory`).
+    public var sandboxDirectory: String?
     public var wardenPid: Int32?
     public var wardenStartTime: UInt64?
 }

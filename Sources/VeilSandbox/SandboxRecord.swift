@@ -21,12 +21,14 @@ public struct SandboxRecord: Codable, Sendable, Equatable {
     public var memoryUnified: Bool
     /// CPUs the sandbox sees (cpu quota rounded up), nil for the host's.
     public var cpus: Int?
+    /// The sandbox's directory every host uid can reach (its /proc views live in `proc`).
+    public var publicDirectory: String?
 
     public static let fileName = "sandbox.json"
     public static let wardenSocketName = "warden.sock"
 
     public init(id: String, slot: UInt32, hostID: UInt32, idCount: UInt32, identity: KernelIdentity, bootLog: String,
-                bootedAt: UInt64, memoryDirectory: String?, memoryUnified: Bool, cpus: Int?) {
+                bootedAt: UInt64, memoryDirectory: String?, memoryUnified: Bool, cpus: Int?, publicDirectory: String?) {
         self.id = id
         self.slot = slot
         self.hostID = hostID
@@ -37,6 +39,7 @@ public struct SandboxRecord: Codable, Sendable, Equatable {
         self.memoryDirectory = memoryDirectory
         self.memoryUnified = memoryUnified
         self.cpus = cpus
+        self.publicDirectory = publicDirectory
     }
 
     public static func load(directory: String) throws(SandboxError) -> SandboxRecord {

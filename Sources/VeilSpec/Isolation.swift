@@ -9,7 +9,7 @@ public enum IsolationLevel: String, Sendable, Codable, CaseIterable {
     public static let annotation = "dev.veil.isolation"
 
     /// The level every entry point uses when nothing else is said.
-    public static let `default` = IsolationLevel.native
+    public static let `default` = IsolationLevel.sandbox
 
     /// The container's level: its annotation wins over the runtime-wide `fallback` (`--isolation`, the shim's ConfigPath).
     public static func resolve(annotations: [String: String]?, fallback: IsolationLevel?) throws(IsolationError) -> IsolationLevel {

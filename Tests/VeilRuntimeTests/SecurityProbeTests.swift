@@ -212,11 +212,27 @@ struct SecurityProbeTests {
     }
 }
 
-// MARK: - Sandbox level: PLACEHOLDER for the lead (issue #6), not a test yet.
-//
-// When `veil --isolation sandbox` is implemented, wire this up as a @Test that runs the probe
-// with `ProbeRunner.run(veil, globalFlags: ["--isolation", "sandbox"], profile: .cri)` (and
-// `.runcSpec`) and expects `sandboxViolations(...)` to be empty. Until then nothing calls it.
+// MARK: - Sandbox level
+
+extension SecurityProbeTests {
+    @Test("veil --isolation sandbox refuses every escape the probe tries", arguments: [ProbeProfile.cri, .runcSpec, .privileged])
+    func sandboxRefusesEscapes(profile: ProbeProfile) throws {
+        let veil = try requireVeil()
+        let dir = try TempDir(prefix: "veil-probe-build")
+        defer { dir.remove() }
+        let runner = try ProbeRunner.build(into: dir)
+        let before = HostState.read()
+        let host = try runner.run(try RuntimeUnderTest.runc.binary(), profile: .cri)
+        let sandbox = try runner.run(veil, globalFlags: ["--isolation", "sandbox"], profile: profile)
+        #expect(sandbox.result.succeeded, "\(sandbox.result)")
+        #expect(sandbox.lines["uid_map"] != nil, "the probe did not reach its end: \(sandbox.result)")
+        let violations = sandboxViolations(sandbox.lines, host: host.lines)
+        #expect(violations.isEmpty, "\(profile): \(violations.joined(separator: "; "))")
+        #expect(sandbox.lines["uname"]?.detail.contains("-veil") == true, "\(String(describing: sandbox.lines["uname"]))")
+        #expect(sandbox.lines["syslog"]?.detail.contains("Starting veil") == true, "\(String(describing: sandbox.lines["syslog"]))")
+        #expect(before.changes(to: HostState.read()).isEmpty)
+    }
+}
 
 /// Probes the sandbox level must refuse (result an errno, never `allowed`), given a container
 /// with containerd's default capabilities (profile `.cri`).
