@@ -79,7 +79,7 @@ public struct Installer {
             throw .usage("choose what to register veil with: --containerd, --crio, --docker (or --kubernetes to print a RuntimeClass)")
         }
         try RuntimeClassYAML.checkName(options.runtimeName, what: "--runtime-name")
-        if let shim = options.shimConfig, !shim.hasPrefix("/") { throw .usage("--shim-config \(shim): must be an absolute path") }
+        if let shim = options.shimConfig, !shim.hasPrefix("/") { throw .usage("--config-path \(shim): must be an absolute path") }
         var state = try InstallState.load(options.statePath)
         var report = InstallReport()
 

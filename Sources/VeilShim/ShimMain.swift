@@ -153,11 +153,13 @@ public enum ShimMain {
 
     static func delete(_ options: Options) throws {
         let bundle = options.bundle.isEmpty ? FS.currentDirectory() : options.bundle
-        if let veil = findVeilBinary() {
+        // The root and binary this container was created with (its runtime options).
+        let settings = RuntimeSettings.recorded(bundle: bundle)
+        if let veil = settings.binary ?? findVeilBinary() {
             let null = try openFD("/dev/null", O_RDWR)
             defer { close(null) }
-            let argv = [veil, "--root", "/run/containerd/veil/" + options.namespace, "--log", bundle + "/log.json",
-                        "--log-format", "json", "delete", "--force", options.id]
+            let argv = [veil, "--root", settings.runtimeRoot(namespace: options.namespace), "--log", bundle + "/log.json",
+                        "--log-format", "json"] + settings.veilFlags + ["delete", "--force", options.id]
             if let pid = try? spawnProcess(veil, argv, io: SpawnIO(stdin: null, stdout: null, stderr: null)) {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

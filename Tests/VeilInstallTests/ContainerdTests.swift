@@ -53,24 +53,38 @@ import Testing
 
     @Test func versionThreeRoundTrip() throws { try roundTrip(original: containerdV3, path: Self.v3Path, version: 3) }
 
-    @Test func shimConfigGoesInOptions() throws {
+    /// `--config-path` (ConfigPath) in config versions 2 and 3.
+    @Test(arguments: [2, 3]) func shimConfigGoesInOptions(version: Int) throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        try scratch.write("config.toml", containerdV2)
+        let original = version == 2 ? containerdV2 : containerdV3
+        let path = version == 2 ? Self.v2Path : Self.v3Path
+        try scratch.write("config.toml", original)
         var options = containerdOptions(scratch)
         options.shimConfig = "/etc/veil/shim.toml"
         _ = try Installer(options: options, host: FakeHost()).install()
         let after = try TOMLTable(string: try #require(scratch.read("config.toml")))
-        let veil = try #require(try TOMLDoc.table(at: Self.v2Path, in: after, file: "t"))
+        let veil = try #require(try TOMLDoc.table(at: path, in: after, file: "t"))
+        #expect(veil["runtime_type"]?.string == "io.containerd.veil.v1")
         #expect(veil["options"]?["ConfigPath"]?.string == "/etc/veil/shim.toml")
 
         // A different ConfigPath is an update of our table, not a second backup; uninstall still restores the original.
         options.shimConfig = "/etc/veil/other.toml"
         _ = try Installer(options: options, host: FakeHost()).install()
         let updated = try TOMLTable(string: try #require(scratch.read("config.toml")))
-        #expect(try TOMLDoc.table(at: Self.v2Path + ["options"], in: updated, file: "t")?["ConfigPath"]?.string == "/etc/veil/other.toml")
+        #expect(try TOMLDoc.table(at: path + ["options"], in: updated, file: "t")?["ConfigPath"]?.string == "/etc/veil/other.toml")
         #expect(backups(in: scratch).count == 1)
         _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == original)
+    }
+
+    @Test func relativeConfigPathIsRefused() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        options.shimConfig = "veil.toml"
+        #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
         #expect(scratch.read("config.toml") == containerdV2)
     }
 
