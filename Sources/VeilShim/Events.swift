@@ -63,6 +63,17 @@ final class EventPublisher: Sendable {
 
 /// The shim's log: stderr (the daemon points it at the bundle's `log` fifo that containerd reads).
 func shimLog(_ message: String) {
-    let line = "time=\"\(ISO8601DateFormatter().string(from: Date()))\" level=info msg=\"veil-shim: \(message.replacingOccurrences(of: "\"", with: "'"))\"\n"
+    let quoted = String(message.map { $0 == "\"" ? "'" : $0 })
+    let line = "time=\"\(utcTimestamp())\" level=info msg=\"veil-shim: \(quoted)\"\n"
     _ = Array(line.utf8).withUnsafeBytes { writeAll(2, $0) }
+}
+
+/// Now as RFC 3339 in UTC (2006-01-02T15:04:05Z), with libc: a Foundation date formatter would
+/// load ICU's calendar data into every shim for one log line.
+func utcTimestamp() -> String {
+    var now = time(nil)
+    var parts = tm()
+    gmtime_r(&now, &parts)
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }
