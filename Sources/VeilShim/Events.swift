@@ -3,6 +3,7 @@ import Foundation
 import SwiftProtobuf
 import TTRPC
 import VeilShimProtocol
+import NIOCore
 
 /// Forwards task events to containerd (Events/Forward on its ttrpc socket), in order, one at a
 /// time, reconnecting when the connection breaks.
@@ -10,7 +11,7 @@ final class EventPublisher: Sendable {
     private let continuation: AsyncStream<(String, Google_Protobuf_Any)>.Continuation
     private let pending = Locked(0)
 
-    init(ttrpcAddress: String, namespace: String) {
+    init(ttrpcAddress: String, namespace: String, group: any EventLoopGroup) {
         let (stream, continuation) = AsyncStream<(String, Google_Protobuf_Any)>.makeStream()
         self.continuation = continuation
         let pending = self.pending
@@ -26,7 +27,7 @@ final class EventPublisher: Sendable {
                     do {
                         let connected: TTRPCClient
                         if let client { connected = client } else {
-                            connected = try await TTRPCClient.connect(unixPath: ttrpcAddress)
+                            connected = try await TTRPCClient.connect(unixPath: ttrpcAddress, group: group)
                             client = connected
                         }
                         _ = try await connected.call(

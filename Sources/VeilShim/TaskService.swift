@@ -724,26 +724,36 @@ public final class TaskService: @unchecked Sendable {
     }
 
     /// Registers every method on `server`.
-    public func register(on server: TTRPCServer) {
+    /// `onRequest` runs when a request arrives and when it is answered (the idle trimmer's clock).
+    public func register(on server: TTRPCServer, onRequest: @escaping @Sendable () -> Void = {}) {
         let s = Self.serviceName
-        server.register(service: s, method: "Create") { [self] (r: Containerd_Task_V2_CreateTaskRequest, _) in try await create(r) }
-        server.register(service: s, method: "Start") { [self] (r: Containerd_Task_V2_StartRequest, _) in try await start(r) }
-        server.register(service: s, method: "Exec") { [self] (r: Containerd_Task_V2_ExecProcessRequest, _) in try await exec(r) }
-        server.register(service: s, method: "State") { [self] (r: Containerd_Task_V2_StateRequest, _) in try await state(r) }
-        server.register(service: s, method: "Kill") { [self] (r: Containerd_Task_V2_KillRequest, _) in try await kill(r) }
-        server.register(service: s, method: "Wait") { [self] (r: Containerd_Task_V2_WaitRequest, _) in try await wait(r) }
-        server.register(service: s, method: "Delete") { [self] (r: Containerd_Task_V2_DeleteRequest, _) in try await delete(r) }
-        server.register(service: s, method: "Pids") { [self] (r: Containerd_Task_V2_PidsRequest, _) in try await pids(r) }
-        server.register(service: s, method: "Pause") { [self] (r: Containerd_Task_V2_PauseRequest, _) in try await pause(r) }
-        server.register(service: s, method: "Resume") { [self] (r: Containerd_Task_V2_ResumeRequest, _) in try await resume(r) }
-        server.register(service: s, method: "Update") { [self] (r: Containerd_Task_V2_UpdateTaskRequest, _) in try await update(r) }
-        server.register(service: s, method: "ResizePty") { [self] (r: Containerd_Task_V2_ResizePtyRequest, _) in try await resizePty(r) }
-        server.register(service: s, method: "CloseIO") { [self] (r: Containerd_Task_V2_CloseIORequest, _) in try await closeIO(r) }
-        server.register(service: s, method: "Connect") { [self] (r: Containerd_Task_V2_ConnectRequest, _) in try await connect(r) }
-        server.register(service: s, method: "Shutdown") { [self] (r: Containerd_Task_V2_ShutdownRequest, _) in try await shutdown(r) }
-        server.register(service: s, method: "Checkpoint") { (_: Containerd_Task_V2_CheckpointTaskRequest, _) -> Google_Protobuf_Empty in
+        func add<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+            service: String, method: String, _ handler: @escaping @Sendable (Request, TTRPCContext) async throws -> Response
+        ) {
+            server.register(service: service, method: method) { (request: Request, context: TTRPCContext) in
+                onRequest()
+                defer { onRequest() }
+                return try await handler(request, context)
+            }
+        }
+        add(service: s, method: "Create") { [self] (r: Containerd_Task_V2_CreateTaskRequest, _) in try await create(r) }
+        add(service: s, method: "Start") { [self] (r: Containerd_Task_V2_StartRequest, _) in try await start(r) }
+        add(service: s, method: "Exec") { [self] (r: Containerd_Task_V2_ExecProcessRequest, _) in try await exec(r) }
+        add(service: s, method: "State") { [self] (r: Containerd_Task_V2_StateRequest, _) in try await state(r) }
+        add(service: s, method: "Kill") { [self] (r: Containerd_Task_V2_KillRequest, _) in try await kill(r) }
+        add(service: s, method: "Wait") { [self] (r: Containerd_Task_V2_WaitRequest, _) in try await wait(r) }
+        add(service: s, method: "Delete") { [self] (r: Containerd_Task_V2_DeleteRequest, _) in try await delete(r) }
+        add(service: s, method: "Pids") { [self] (r: Containerd_Task_V2_PidsRequest, _) in try await pids(r) }
+        add(service: s, method: "Pause") { [self] (r: Containerd_Task_V2_PauseRequest, _) in try await pause(r) }
+        add(service: s, method: "Resume") { [self] (r: Containerd_Task_V2_ResumeRequest, _) in try await resume(r) }
+        add(service: s, method: "Update") { [self] (r: Containerd_Task_V2_UpdateTaskRequest, _) in try await update(r) }
+        add(service: s, method: "ResizePty") { [self] (r: Containerd_Task_V2_ResizePtyRequest, _) in try await resizePty(r) }
+        add(service: s, method: "CloseIO") { [self] (r: Containerd_Task_V2_CloseIORequest, _) in try await closeIO(r) }
+        add(service: s, method: "Connect") { [self] (r: Containerd_Task_V2_ConnectRequest, _) in try await connect(r) }
+        add(service: s, method: "Shutdown") { [self] (r: Containerd_Task_V2_ShutdownRequest, _) in try await shutdown(r) }
+        add(service: s, method: "Checkpoint") { (_: Containerd_Task_V2_CheckpointTaskRequest, _) -> Google_Protobuf_Empty in
             throw TTRPCError(.failedPrecondition, "checkpoint: not supported yet")
         }
-        server.register(service: s, method: "Stats") { [self] (r: Containerd_Task_V2_StatsRequest, _) in try await stats(r) }
+        add(service: s, method: "Stats") { [self] (r: Containerd_Task_V2_StatsRequest, _) in try await stats(r) }
     }
 }

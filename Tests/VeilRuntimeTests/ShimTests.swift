@@ -172,6 +172,32 @@ struct ShimTests {
         expectNothingLeft(rig, ids: cases.indices.map { "b\($0)" } + ["g1"])
     }
 
+    @Test("an idle shim gives its code pages back (VmRSS under 10 MiB after 14 s without requests) and still serves requests")
+    func idleShimMemory() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let id = "m1"
+        let started = try run(rig, id: id, flags: ["-d"], ["sleep", "1000"])
+        try #require(started.succeeded, "\(started)\n\(rig.log)")
+        let shim = try #require(rig.shimProcesses(id: id).first, "no shim for \(id)")
+        func residentKiB() -> Int? {
+            let status = (try? String(contentsOfFile: "/proc/\(shim)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
+        }
+        // The shim trims 2 s and 12 s after its last request (IdleTrimmer); busy, it is near 20 MiB.
+        Thread.sleep(forTimeInterval: 14)
+        let idle = try #require(residentKiB())
+        #expect(idle < 10 * 1024, "idle shim VmRSS \(idle) KiB")
+        let exec = try rig.ctr(["task", "exec", "--exec-id", "e1", id, "echo", "after-idle"], timeout: 15)
+        #expect(exec.succeeded && exec.stdout == "after-idle\n", "\(exec)\n\(rig.log)")
+        #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", id]).succeeded)
+        #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
+        #expect(try rig.ctr(["task", "rm", id]).succeeded)
+        #expect(try rig.ctr(["container", "rm", id]).succeeded)
+        expectNothingLeft(rig, ids: [id])
+    }
+
     @Test("ctr run's exit status is the task's")
     func exitStatus() throws {
         let rig = try makeRig()
