@@ -53,6 +53,7 @@ let package = Package(
             "TTRPC", "VeilShimProtocol", "VeilLinux", "CVeilLinux",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "containerd-shim-veil-v1", dependencies: ["VeilShim"]),
         // The runc-compatible command line.

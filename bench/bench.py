@@ -62,6 +62,7 @@ VERDICT_TARGET = 0.80
 VERDICT_TARGETS = {"ctr-shim": 1.00}           # per-workload exceptions to VERDICT_TARGET
 SHIM_MEM_TARGET = 0.50                         # veil shim RSS / runc shim RSS
 SHIM_MEM_SAMPLES = 5
+SHIM_MEM_SETTLE = 13.0                         # seconds idle before the shim memory samples
 TMP_DIRS = []  # set in main(); scrubbed from error messages
 
 
@@ -684,13 +685,15 @@ def _task_pid(L, cd, cid):
     return None
 
 
-def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2):
+def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2, settle=SHIM_MEM_SETTLE):
     """Starts one `ctr run -d --runtime TYPE busybox ID sleep 100000` per runtime (all at once),
     finds each task's shim (the parent of its init pid; else the live shim with `-id ID`) and
     reads its VmRSS, RssAnon, RssFile (/proc/PID/status) and Pss (/proc/PID/smaps_rollup)
-    `samples` times, alternating between the runtimes. Then kills and removes the tasks (untimed).
+    `samples` times, alternating between the runtimes, once the shims have sat idle `settle`
+    seconds (a pod's shim spends its life idle); VmRSS is also read 0.5 s after the start
+    ("start_rss_kib"). Then kills and removes the tasks (untimed).
     Returns {name: {"runtime", "shim", "pid", "rss_kib": [...], "pss_kib": [...],
-    "anon_kib": [...], "file_kib": [...], "error"}}."""
+    "anon_kib": [...], "file_kib": [...], "start_rss_kib", "error"}}."""
     res = {}
     cids = {}
     try:
@@ -698,7 +701,8 @@ def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2):
             rtype, shim_name = SHIM_RUNTIMES[name]
             cid = f"vb{os.getpid()}-{name}-shimmem"
             e = res[name] = {"runtime": rtype, "shim": shim_name, "pid": None,
-                             "rss_kib": [], "pss_kib": [], "anon_kib": [], "file_kib": [], "error": None}
+                             "rss_kib": [], "pss_kib": [], "anon_kib": [], "file_kib": [], "start_rss_kib": None,
+                             "settle": settle, "error": None}
             cd.ids.add(cid)
             cids[name] = cid
             r = L.run(cd.ctr_cmd("run", "-d", "--runtime", rtype, cd.IMAGE, cid, "sleep", "100000"))
@@ -721,6 +725,10 @@ def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2):
                 continue
             e["pid"] = shim
         time.sleep(0.5)           # let the shims settle after start/create/start
+        for name in names:
+            if res[name]["pid"] is not None:
+                res[name]["start_rss_kib"] = _proc_kib(f"/proc/{res[name]['pid']}/status", "VmRSS")
+        time.sleep(max(0.0, settle - 0.5))
         for k in range(samples):
             if k:
                 time.sleep(interval)
@@ -960,16 +968,17 @@ def shim_memory_table(shim_mem):
     base_rss, base_pss = med_mib(runc, "rss_kib"), med_mib(runc, "pss_kib")
     L = ["Shim memory per pod (`ctr-shim`; one `ctr run -d --runtime TYPE busybox ID sleep 100000` "
          "task per runtime, shim = parent of the task's init pid; median of the samples, MiB):", "",
-         "| runtime | shim | samples | VmRSS MiB | Pss MiB | RssAnon MiB | RssFile MiB "
+         "| runtime | shim | samples | VmRSS at start MiB | VmRSS MiB | Pss MiB | RssAnon MiB | RssFile MiB "
          "| RSS ratio to runc | PSS ratio to runc |",
-         "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in shim_mem.items():
         rss, pss = med_mib(e, "rss_kib"), med_mib(e, "pss_kib")
         n = len(e["rss_kib"])
         okcol = f"{n}/{SHIM_MEM_SAMPLES}" + ("" if n == SHIM_MEM_SAMPLES and not e["error"] else " **FAIL**")
         r1 = f"{rss / base_rss:.2f}" if rss is not None and base_rss else "-"
         r2 = f"{pss / base_pss:.2f}" if pss is not None and base_pss else "-"
-        L.append(f"| {name} | {e['shim']} | {okcol} | {fmt(rss, 2)} | {fmt(pss, 2)} "
+        start = e["start_rss_kib"] / 1024 if e.get("start_rss_kib") else None
+        L.append(f"| {name} | {e['shim']} | {okcol} | {fmt(start, 2)} | {fmt(rss, 2)} | {fmt(pss, 2)} "
                  f"| {fmt(med_mib(e, 'anon_kib'), 2)} | {fmt(med_mib(e, 'file_kib'), 2)} | {r1} | {r2} |")
     L.append("")
     L.append("- VmRSS, RssAnon (private heap/stack) and RssFile (mapped files: the shim's own "
@@ -977,6 +986,10 @@ def shim_memory_table(shim_mem):
              "(shared pages divided among their users); the shim process only, not the container. "
              "With one shim per pod, RssFile pages of the same binary are shared between pods, so "
              "the memory each further pod adds is closer to RssAnon. The verdict uses VmRSS.")
+    settle = next((e.get("settle") for e in shim_mem.values() if e.get("settle") is not None), SHIM_MEM_SETTLE)
+    L.append(f"- Sampled after the shims sat idle {settle:g} s (`--shim-settle`); \"VmRSS at start\" is 0.5 s "
+             "after `ctr run -d` returned. veil's shim unmaps its clean code pages and trims malloc 2 s and "
+             "12 s after its last request (the page cache keeps them; the next request maps what it needs).")
     L.append("")
     return L
 
@@ -1041,6 +1054,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=20, help="measured rounds (default 20)")
     ap.add_argument("--runsc-rounds", type=int, default=None,
                     help="measured rounds for runsc (default: min(rounds, 10))")
+    ap.add_argument("--shim-settle", type=float, default=SHIM_MEM_SETTLE,
+                    help=f"ctr-shim: seconds the shims sit idle before their memory is sampled (default {SHIM_MEM_SETTLE:g})")
     ap.add_argument("--ctr-rounds", type=int, default=None,
                     help="measured rounds for ctr-run and ctr-shim (default: same as --rounds)")
     ap.add_argument("--warmup", type=int, default=2, help="discarded warm-up rounds (default 2)")
@@ -1224,7 +1239,7 @@ def main():
                      if rt.name in CTR_RUNTIMES and (rt.name, "ctr-shim") not in skip]
         if "ctr-shim" in args.workloads and mem_names:
             log(f"bench: shim memory: one `sleep 100000` task each for {', '.join(mem_names)}")
-            shim_mem = measure_shim_memory(L, containerd, mem_names)
+            shim_mem = measure_shim_memory(L, containerd, mem_names, settle=args.shim_settle)
             for name, e in shim_mem.items():
                 if e["error"]:
                     log(f"bench: shim memory {name}: {e['error']}")

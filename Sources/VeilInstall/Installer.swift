@@ -1,5 +1,6 @@
 import Glibc
 import VeilLinux
+import VeilSpec
 
 /// What `veil install` / `veil uninstall` act on (the command line's flags).
 public struct InstallOptions: Equatable {
@@ -11,6 +12,8 @@ public struct InstallOptions: Equatable {
     public var containerdConfig = InstallOptions.defaultContainerdConfig
     /// `ConfigPath` in the runtime's options table (the shim's own TOML).
     public var shimConfig: String?
+    /// `--isolation`: written as the shim's TOML at `shimConfig` when that file does not exist yet.
+    public var shimIsolation: String?
     public var crio = false
     public var crioDirectory = "/etc/crio/crio.conf.d"
     public var crioAnnotations = CRIODropIn.defaultAnnotations
@@ -79,12 +82,20 @@ public struct Installer {
             throw .usage("choose what to register veil with: --containerd, --crio, --docker (or --kubernetes to print a RuntimeClass)")
         }
         try RuntimeClassYAML.checkName(options.runtimeName, what: "--runtime-name")
-        if let shim = options.shimConfig, !shim.hasPrefix("/") { throw .usage("--shim-config \(shim): must be an absolute path") }
+        if let shim = options.shimConfig, !shim.hasPrefix("/") { throw .usage("--config-path \(shim): must be an absolute path") }
+        if let isolation = options.shimIsolation {
+            guard options.containerd, options.shimConfig != nil else {
+                throw .usage("--isolation writes the shim's TOML: it needs --containerd and --config-path FILE")
+            }
+            do { _ = try IsolationLevel.parse(isolation, source: "--isolation") } catch { throw .usage(error.description) }
+        }
         var state = try InstallState.load(options.statePath)
         var report = InstallReport()
 
         // Plan every change first: bad input anywhere means nothing is written.
         var files: [FileChange] = []
+        // The shim's TOML first: once containerd points at it, it must exist.
+        if let change = try planShimConfig() { files.append(change) }
         if options.containerd { files.append(try planContainerd()) }
         if options.crio { files.append(try planCRIO()) }
         if options.docker { files.append(try planDocker()) }
@@ -96,7 +107,7 @@ public struct Installer {
             }
             for change in files {
                 if change.original == change.new {
-                    report.lines.append("\(change.path): veil is already registered; nothing to change")
+                    report.lines.append("\(change.path): " + (change.kind == .shimConfig ? change.label : "veil is already registered; nothing to change"))
                 } else {
                     report.lines.append(LineDiff.unified(old: text(change.original), new: text(change.new),
                                                          oldName: change.original == nil ? "/dev/null" : change.path,
@@ -110,19 +121,55 @@ public struct Installer {
         for change in binaries { try installBinary(change, state: &state, report: &report) }
         for change in files {
             guard change.original != change.new else {
+                if change.kind == .shimConfig {
+                    report.lines.append("\(change.path): \(change.label)")
+                    continue
+                }
                 report.lines.append("\(change.path): veil is already registered as \(change.label); nothing to change")
                 continue
             }
             try write(change, state: &state)
+            if change.kind == .shimConfig {
+                report.lines.append("\(change.path): wrote \(change.label)")
+                continue
+            }
             report.lines.append("\(change.path): registered veil as \(change.label)" + (state.entry(change.kind, path: change.path)?.backup.map { " (backup: \($0))" } ?? ""))
             switch change.kind {
             case .containerd: restart(service: "containerd", action: "restart", configIsDefault: change.path == InstallOptions.defaultContainerdConfig, verb: "load", report: &report)
             case .crio: restart(service: "crio", action: "restart", configIsDefault: change.path == "/etc/crio/crio.conf.d/" + CRIODropIn.fileName, verb: "load", report: &report)
             case .docker: restart(service: "docker", action: "reload", configIsDefault: change.path == "/etc/docker/daemon.json", verb: "load", report: &report)
-            case .binary: break
+            case .binary, .shimConfig: break
             }
         }
         return report
+    }
+
+    /// The shim's TOML with `--isolation`, when the file is not there yet (an existing one is the
+    /// administrator's: left as it is). Uninstall removes it while it is unchanged.
+    func planShimConfig() throws(InstallError) -> FileChange? {
+        guard let isolation = options.shimIsolation, let shimConfig = options.shimConfig else { return nil }
+        let path = Paths.absolute(shimConfig)
+        let original = try readIfPresent(path)
+        let written = Array(Self.shimConfigText(isolation: isolation).utf8)
+        if let original {
+            return FileChange(kind: .shimConfig, path: path, original: original, new: original, createdDepth: nil,
+                              label: original == written ? "it already sets isolation = \"\(isolation)\""
+                                                         : "it exists: left as it is (--isolation \(isolation) not applied)")
+        }
+        return FileChange(kind: .shimConfig, path: path, original: nil, new: written, createdDepth: nil,
+                          label: "the shim's runtime options (isolation = \"\(isolation)\")")
+    }
+
+    /// What `--isolation` writes at ConfigPath (the keys containerd-shim-veil-v1 reads).
+    static func shimConfigText(isolation: String) -> String {
+        """
+        # veil's runtime options, read by containerd-shim-veil-v1 at each container's creation
+        # (ConfigPath in containerd's config.toml). Written by `veil install --isolation`.
+        # Keys: isolation = "native" | "sandbox"; log_level = "info" | "debug";
+        #       root = "/run/containerd/veil" (veil's state root); binary = "/usr/local/bin/veil".
+        isolation = "\(isolation)"
+
+        """
     }
 
     func planContainerd() throws(InstallError) -> FileChange {
@@ -276,7 +323,10 @@ public struct Installer {
             guard options.containerd || options.crio || options.docker else {
                 throw .usage("choose what to remove veil from: --containerd, --crio, --docker, or --all (everything `veil install` recorded)")
             }
-            if options.containerd { kinds.append((.containerd, containerdPath)) }
+            if options.containerd {
+                kinds.append((.containerd, containerdPath))
+                kinds += state.entries.filter { $0.kind == .shimConfig }.map { ($0.kind, $0.path) }
+            }
             if options.crio { kinds.append((.crio, crioPath)) }
             if options.docker { kinds.append((.docker, dockerPath)) }
         }
@@ -327,7 +377,7 @@ public struct Installer {
                 case .containerd: restart(service: "containerd", action: "restart", configIsDefault: path == InstallOptions.defaultContainerdConfig, verb: "unload", report: &report)
                 case .crio: restart(service: "crio", action: "restart", configIsDefault: path == "/etc/crio/crio.conf.d/" + CRIODropIn.fileName, verb: "unload", report: &report)
                 case .docker: restart(service: "docker", action: "reload", configIsDefault: path == "/etc/docker/daemon.json", verb: "unload", report: &report)
-                case .binary: break
+                case .binary, .shimConfig: break
                 }
             }
         }
@@ -411,6 +461,8 @@ public struct Installer {
                 return .nothing("no veil runtime registered (\(changedNote)); nothing to change")
             }
             return .edit(Array(new.utf8), note: "\(changedNote): removed only runtimes.\(name)\(keptBackup)")
+        case .shimConfig:
+            return .nothing("changed since veil install wrote it; left in place")
         case .binary:
             return .nothing("")
         }

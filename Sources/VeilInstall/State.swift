@@ -5,7 +5,8 @@ import VeilLinux
 /// What `veil install` changed, so `uninstall` can undo exactly that. Kept as JSON
 /// (default /var/lib/veil/install.json, or $VEIL_INSTALL_STATE).
 public struct InstallState: Codable, Equatable {
-    public enum Kind: String, Codable { case containerd, crio, docker, binary }
+    /// shimConfig: the veil TOML at ConfigPath, when `--isolation` made veil write it.
+    public enum Kind: String, Codable { case containerd, crio, docker, binary, shimConfig }
 
     public struct Entry: Codable, Equatable {
         public var kind: Kind

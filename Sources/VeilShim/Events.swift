@@ -3,6 +3,7 @@ import Foundation
 import SwiftProtobuf
 import TTRPC
 import VeilShimProtocol
+import NIOCore
 
 /// Forwards task events to containerd (Events/Forward on its ttrpc socket), in order, one at a
 /// time, reconnecting when the connection breaks.
@@ -10,7 +11,7 @@ final class EventPublisher: Sendable {
     private let continuation: AsyncStream<(String, Google_Protobuf_Any)>.Continuation
     private let pending = Locked(0)
 
-    init(ttrpcAddress: String, namespace: String) {
+    init(ttrpcAddress: String, namespace: String, group: any EventLoopGroup) {
         let (stream, continuation) = AsyncStream<(String, Google_Protobuf_Any)>.makeStream()
         self.continuation = continuation
         let pending = self.pending
@@ -26,7 +27,7 @@ final class EventPublisher: Sendable {
                     do {
                         let connected: TTRPCClient
                         if let client { connected = client } else {
-                            connected = try await TTRPCClient.connect(unixPath: ttrpcAddress)
+                            connected = try await TTRPCClient.connect(unixPath: ttrpcAddress, group: group)
                             client = connected
                         }
                         _ = try await connected.call(
@@ -63,6 +64,17 @@ final class EventPublisher: Sendable {
 
 /// The shim's log: stderr (the daemon points it at the bundle's `log` fifo that containerd reads).
 func shimLog(_ message: String) {
-    let line = "time=\"\(ISO8601DateFormatter().string(from: Date()))\" level=info msg=\"veil-shim: \(message.replacingOccurrences(of: "\"", with: "'"))\"\n"
+    let quoted = String(message.map { $0 == "\"" ? "'" : $0 })
+    let line = "time=\"\(utcTimestamp())\" level=info msg=\"veil-shim: \(quoted)\"\n"
     _ = Array(line.utf8).withUnsafeBytes { writeAll(2, $0) }
+}
+
+/// Now as RFC 3339 in UTC (2006-01-02T15:04:05Z), with libc: a Foundation date formatter would
+/// load ICU's calendar data into every shim for one log line.
+func utcTimestamp() -> String {
+    var now = time(nil)
+    var parts = tm()
+    gmtime_r(&now, &parts)
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }

@@ -77,6 +77,9 @@ public enum ShimMain {
     /// Runs the command line; returns the exit status.
     public static func main(_ arguments: [String]) async -> Int32 {
         signal(SIGPIPE, SIG_IGN)
+        // One malloc arena for all threads: a shim makes few allocations, and per-thread arenas
+        // each keep their own free memory.
+        _ = veil_malloc_single_arena()
         let options: Options
         do {
             options = try parse(Array(arguments.dropFirst()))
@@ -153,11 +156,13 @@ public enum ShimMain {
 
     static func delete(_ options: Options) throws {
         let bundle = options.bundle.isEmpty ? FS.currentDirectory() : options.bundle
-        if let veil = findVeilBinary() {
+        // The root and binary this container was created with (its runtime options).
+        let settings = RuntimeSettings.recorded(bundle: bundle)
+        if let veil = settings.binary ?? findVeilBinary() {
             let null = try openFD("/dev/null", O_RDWR)
             defer { close(null) }
-            let argv = [veil, "--root", "/run/containerd/veil/" + options.namespace, "--log", bundle + "/log.json",
-                        "--log-format", "json", "delete", "--force", options.id]
+            let argv = [veil, "--root", settings.runtimeRoot(namespace: options.namespace), "--log", bundle + "/log.json",
+                        "--log-format", "json"] + settings.veilFlags + ["delete", "--force", options.id]
             if let pid = try? spawnProcess(veil, argv, io: SpawnIO(stdin: null, stdout: null, stderr: null)) {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -188,8 +193,11 @@ public enum ShimMain {
         Reaper.shared.start()
         let ttrpcAddress = ProcessInfo.processInfo.environment["TTRPC_ADDRESS"].flatMap { $0.isEmpty ? nil : $0 }
             ?? options.address + ".ttrpc"
-        let events = EventPublisher(ttrpcAddress: ttrpcAddress, namespace: options.namespace)
-        let server = TTRPCServer()
+        // One event loop thread serves containerd's few connections (NIO's default is one per core).
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let events = EventPublisher(ttrpcAddress: ttrpcAddress, namespace: options.namespace, group: eventLoops)
+        let server = TTRPCServer(group: eventLoops)
+        let trimmer = IdleTrimmer()
         let socket = options.socket
         let service = TaskService(namespace: options.namespace, veil: veil, events: events) {
             await events.flush(timeout: .seconds(2))
@@ -197,7 +205,7 @@ public enum ShimMain {
             await server.close()
             exit(0)
         }
-        service.register(on: server)
+        service.register(on: server, onRequest: trimmer.noteActivity)
         do {
             try await server.bind(fd: 3)
         } catch {
@@ -205,6 +213,8 @@ public enum ShimMain {
             return 1
         }
         shimLog("serving \(options.namespace)/\(options.id) with \(veil)")
+        trimmer.start()
+        trimmer.noteActivity()
         await server.waitForClose()
         // The listener went away (not through Shutdown): keep the containers' state honest and exit.
         if !socket.isEmpty { unlink(socket) }

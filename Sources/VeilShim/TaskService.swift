@@ -41,12 +41,15 @@ final class ShimContainer: @unchecked Sendable {
     let bundle: String
     let rootfsMounted: Bool
     let initProcess: ShimProcess
+    /// From the runtime options of its Create; every later veil call of this container uses them.
+    let settings: RuntimeSettings
     var execs: [String: ShimProcess] = [:]
     var oomWatcher: OOMWatcher?
 
-    init(id: String, bundle: String, rootfsMounted: Bool, initProcess: ShimProcess) {
+    init(id: String, bundle: String, settings: RuntimeSettings, rootfsMounted: Bool, initProcess: ShimProcess) {
         self.id = id
         self.bundle = bundle
+        self.settings = settings
         self.rootfsMounted = rootfsMounted
         self.initProcess = initProcess
     }
@@ -119,8 +122,8 @@ public final class TaskService: @unchecked Sendable {
     public static let serviceName = "containerd.task.v2.Task"
 
     let namespace: String
+    /// The veil binary, unless a container's settings name another.
     let veil: String
-    let runtimeRoot: String
     let events: EventPublisher
     let onShutdown: @Sendable () async -> Void
     private let lock = NSLock()
@@ -131,7 +134,6 @@ public final class TaskService: @unchecked Sendable {
     init(namespace: String, veil: String, events: EventPublisher, onShutdown: @escaping @Sendable () async -> Void) {
         self.namespace = namespace
         self.veil = veil
-        self.runtimeRoot = "/run/containerd/veil/" + namespace
         self.events = events
         self.onShutdown = onShutdown
     }
@@ -144,14 +146,15 @@ public final class TaskService: @unchecked Sendable {
 
     // MARK: running veil
 
-    private func globalArguments(bundle: String) -> [String] {
-        ["--root", runtimeRoot, "--log", bundle + "/log.json", "--log-format", "json"]
+    private func globalArguments(bundle: String, settings: RuntimeSettings) -> [String] {
+        ["--root", settings.runtimeRoot(namespace: namespace), "--log", bundle + "/log.json", "--log-format", "json"] + settings.veilFlags
     }
 
     /// Runs veil; returns stdout. Without `io`, stdin is /dev/null and output is captured.
     @discardableResult
-    private func runVeil(_ arguments: [String], bundle: String, io: SpawnIO? = nil) async throws -> String {
-        let argv = [veil] + globalArguments(bundle: bundle) + arguments
+    private func runVeil(_ arguments: [String], bundle: String, settings: RuntimeSettings, io: SpawnIO? = nil) async throws -> String {
+        let veil = settings.binary ?? self.veil
+        let argv = [veil] + globalArguments(bundle: bundle, settings: settings) + arguments
         var outFD: Int32 = -1, errFD: Int32 = -1, nullFD: Int32 = -1
         defer {
             for fd in [outFD, errFD, nullFD] where fd >= 0 { close(fd) }
@@ -306,6 +309,14 @@ public final class TaskService: @unchecked Sendable {
     func create(_ request: Containerd_Task_V2_CreateTaskRequest) async throws -> Containerd_Task_V2_CreateTaskResponse {
         guard !request.id.isEmpty, !request.bundle.isEmpty else { throw TTRPCError(.invalidArgument, "id and bundle are required") }
         guard request.checkpoint.isEmpty else { throw TTRPCError(.failedPrecondition, "checkpoint/restore: not supported yet") }
+        // Bad options fail the Create before anything exists.
+        let settings: RuntimeSettings
+        do {
+            settings = try RuntimeSettings.from(options: request.hasOptions ? request.options : nil)
+            try settings.record(bundle: request.bundle)
+        } catch {
+            throw TTRPCError(.invalidArgument, "\(error)")
+        }
         try locked {
             if containers[request.id] != nil { throw TTRPCError(.alreadyExists, "container \(request.id): already exists") }
             creating += 1
@@ -338,13 +349,13 @@ public final class TaskService: @unchecked Sendable {
             }
             if request.terminal {
                 master = try await withConsoleSocket { socket in
-                    try await runWithStdio(createArguments(socket), bundle: bundle, stdin: "", stdout: "", stderr: "")
+                    try await runWithStdio(createArguments(socket), bundle: bundle, settings: settings, stdin: "", stdout: "", stderr: "")
                 }
             } else {
-                pipeIO = try await runWithPipes(createArguments(nil), bundle: bundle, stdin: request.stdin, stdout: request.stdout, stderr: request.stderr)
+                pipeIO = try await runWithPipes(createArguments(nil), bundle: bundle, settings: settings, stdin: request.stdin, stdout: request.stdout, stderr: request.stderr)
             }
         } catch {
-            _ = try? await runVeil(["delete", "--force", request.id], bundle: bundle)
+            _ = try? await runVeil(["delete", "--force", request.id], bundle: bundle, settings: settings)
             if mounted { unmountAll(rootfs) }
             throw error
         }
@@ -352,14 +363,14 @@ public final class TaskService: @unchecked Sendable {
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
             if master >= 0 { close(master) }
             pipeIO?.cleanup()
-            _ = try? await runVeil(["delete", "--force", request.id], bundle: bundle)
+            _ = try? await runVeil(["delete", "--force", request.id], bundle: bundle, settings: settings)
             if mounted { unmountAll(rootfs) }
             throw TTRPCError(.internal, "veil create wrote no pid file")
         }
         if master >= 0 { process.console = Console(master: master, stdin: request.stdin, stdout: request.stdout) }
         process.pipeIO = pipeIO
         pipeIO?.startStdinCopy()
-        let container = ShimContainer(id: request.id, bundle: bundle, rootfsMounted: mounted, initProcess: process)
+        let container = ShimContainer(id: request.id, bundle: bundle, settings: settings, rootfsMounted: mounted, initProcess: process)
         let events = self.events
         let containerID = request.id
         let oomWatcher = OOMWatcher(pid: pid) {
@@ -386,18 +397,18 @@ public final class TaskService: @unchecked Sendable {
     }
 
     /// Runs veil with the process's fifos as its stdio (the runtime hands them to the process).
-    private func runWithStdio(_ arguments: [String], bundle: String, stdin: String, stdout: String, stderr: String) async throws {
+    private func runWithStdio(_ arguments: [String], bundle: String, settings: RuntimeSettings, stdin: String, stdout: String, stderr: String) async throws {
         let fds = try openStdio(stdin: stdin, stdout: stdout, stderr: stderr)
         defer { for fd in fds { close(fd) } }
-        try await runVeil(arguments, bundle: bundle, io: SpawnIO(stdin: fds[0], stdout: fds[1], stderr: fds[2]))
+        try await runVeil(arguments, bundle: bundle, settings: settings, io: SpawnIO(stdin: fds[0], stdout: fds[1], stderr: fds[2]))
     }
 
     /// Runs veil with fresh pipes as its stdio (the runtime hands them to the process) and the
     /// shim copying between them and the process's fifos.
-    private func runWithPipes(_ arguments: [String], bundle: String, stdin: String, stdout: String, stderr: String) async throws -> PipeIO {
+    private func runWithPipes(_ arguments: [String], bundle: String, settings: RuntimeSettings, stdin: String, stdout: String, stderr: String) async throws -> PipeIO {
         let io = try PipeIO(stdin: stdin, stdout: stdout, stderr: stderr)
         do {
-            try await runVeil(arguments, bundle: bundle, io: SpawnIO(stdin: io.childStdin, stdout: io.childStdout, stderr: io.childStderr))
+            try await runVeil(arguments, bundle: bundle, settings: settings, io: SpawnIO(stdin: io.childStdin, stdout: io.childStdout, stderr: io.childStderr))
         } catch {
             io.cleanup()
             throw error
@@ -417,7 +428,7 @@ public final class TaskService: @unchecked Sendable {
         var pid: Int32 = 0
         do {
             if request.execID.isEmpty {
-                try await runVeil(["start", request.id], bundle: container.bundle)
+                try await runVeil(["start", request.id], bundle: container.bundle, settings: container.settings)
                 pid = locked { process.pid }
             } else {
                 pid = try await startExec(container, process)
@@ -477,10 +488,10 @@ public final class TaskService: @unchecked Sendable {
         var pipeIO: PipeIO?
         if process.terminal {
             master = try await withConsoleSocket { socket in
-                try await runWithStdio(arguments(socket), bundle: container.bundle, stdin: "", stdout: "", stderr: "")
+                try await runWithStdio(arguments(socket), bundle: container.bundle, settings: container.settings, stdin: "", stdout: "", stderr: "")
             }
         } else {
-            pipeIO = try await runWithPipes(arguments(nil), bundle: container.bundle, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr)
+            pipeIO = try await runWithPipes(arguments(nil), bundle: container.bundle, settings: container.settings, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr)
         }
         defer { unlink(pidFile) }
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
@@ -545,7 +556,7 @@ public final class TaskService: @unchecked Sendable {
             if request.all { arguments.append("--all") }
             arguments += [request.id, String(request.signal)]
             do {
-                try await runVeil(arguments, bundle: container.bundle)
+                try await runVeil(arguments, bundle: container.bundle, settings: container.settings)
             } catch {
                 if locked({ process.exitStatus != nil }) { throw TTRPCError(.notFound, "process already finished") }
                 throw error
@@ -587,7 +598,7 @@ public final class TaskService: @unchecked Sendable {
         }
         if request.execID.isEmpty {
             locked { container.oomWatcher }?.stop()
-            try await runVeil(["delete", "--force", request.id], bundle: container.bundle)
+            try await runVeil(["delete", "--force", request.id], bundle: container.bundle, settings: container.settings)
             if container.rootfsMounted { unmountAll(container.bundle + "/rootfs") }
             if let console = process.console { close(console.master) }
             process.pipeIO?.cleanup()
@@ -616,7 +627,7 @@ public final class TaskService: @unchecked Sendable {
 
     func pids(_ request: Containerd_Task_V2_PidsRequest) async throws -> Containerd_Task_V2_PidsResponse {
         let container = try container(request.id)
-        let output = try await runVeil(["ps", "--format", "json", request.id], bundle: container.bundle)
+        let output = try await runVeil(["ps", "--format", "json", request.id], bundle: container.bundle, settings: container.settings)
         guard let pids = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [Int] else {
             throw TTRPCError(.internal, "veil ps: unexpected output \(output)")
         }
@@ -638,14 +649,14 @@ public final class TaskService: @unchecked Sendable {
 
     func stats(_ request: Containerd_Task_V2_StatsRequest) async throws -> Containerd_Task_V2_StatsResponse {
         let container = try container(request.id)
-        let output = try await runVeil(["events", "--stats", request.id], bundle: container.bundle)
+        let output = try await runVeil(["events", "--stats", request.id], bundle: container.bundle, settings: container.settings)
         let metrics = try StatsConverter.metrics(fromEventsJSON: output)
         return .with { $0.stats = metrics }
     }
 
     func pause(_ request: Containerd_Task_V2_PauseRequest) async throws -> Google_Protobuf_Empty {
         let container = try container(request.id)
-        try await runVeil(["pause", request.id], bundle: container.bundle)
+        try await runVeil(["pause", request.id], bundle: container.bundle, settings: container.settings)
         locked { container.initProcess.state = .paused }
         events.publish("/tasks/paused", Containerd_Events_TaskPaused.with { $0.containerID = request.id })
         return Google_Protobuf_Empty()
@@ -653,7 +664,7 @@ public final class TaskService: @unchecked Sendable {
 
     func resume(_ request: Containerd_Task_V2_ResumeRequest) async throws -> Google_Protobuf_Empty {
         let container = try container(request.id)
-        try await runVeil(["resume", request.id], bundle: container.bundle)
+        try await runVeil(["resume", request.id], bundle: container.bundle, settings: container.settings)
         locked { if container.initProcess.state == .paused { container.initProcess.state = .running } }
         events.publish("/tasks/resumed", Containerd_Events_TaskResumed.with { $0.containerID = request.id })
         return Google_Protobuf_Empty()
@@ -668,7 +679,7 @@ public final class TaskService: @unchecked Sendable {
             throw TTRPCError(.internal, "write \(path): \(error)")
         }
         defer { unlink(path) }
-        try await runVeil(["update", "-r", path, request.id], bundle: container.bundle)
+        try await runVeil(["update", "-r", path, request.id], bundle: container.bundle, settings: container.settings)
         return Google_Protobuf_Empty()
     }
 
@@ -713,26 +724,36 @@ public final class TaskService: @unchecked Sendable {
     }
 
     /// Registers every method on `server`.
-    public func register(on server: TTRPCServer) {
+    /// `onRequest` runs when a request arrives and when it is answered (the idle trimmer's clock).
+    public func register(on server: TTRPCServer, onRequest: @escaping @Sendable () -> Void = {}) {
         let s = Self.serviceName
-        server.register(service: s, method: "Create") { [self] (r: Containerd_Task_V2_CreateTaskRequest, _) in try await create(r) }
-        server.register(service: s, method: "Start") { [self] (r: Containerd_Task_V2_StartRequest, _) in try await start(r) }
-        server.register(service: s, method: "Exec") { [self] (r: Containerd_Task_V2_ExecProcessRequest, _) in try await exec(r) }
-        server.register(service: s, method: "State") { [self] (r: Containerd_Task_V2_StateRequest, _) in try await state(r) }
-        server.register(service: s, method: "Kill") { [self] (r: Containerd_Task_V2_KillRequest, _) in try await kill(r) }
-        server.register(service: s, method: "Wait") { [self] (r: Containerd_Task_V2_WaitRequest, _) in try await wait(r) }
-        server.register(service: s, method: "Delete") { [self] (r: Containerd_Task_V2_DeleteRequest, _) in try await delete(r) }
-        server.register(service: s, method: "Pids") { [self] (r: Containerd_Task_V2_PidsRequest, _) in try await pids(r) }
-        server.register(service: s, method: "Pause") { [self] (r: Containerd_Task_V2_PauseRequest, _) in try await pause(r) }
-        server.register(service: s, method: "Resume") { [self] (r: Containerd_Task_V2_ResumeRequest, _) in try await resume(r) }
-        server.register(service: s, method: "Update") { [self] (r: Containerd_Task_V2_UpdateTaskRequest, _) in try await update(r) }
-        server.register(service: s, method: "ResizePty") { [self] (r: Containerd_Task_V2_ResizePtyRequest, _) in try await resizePty(r) }
-        server.register(service: s, method: "CloseIO") { [self] (r: Containerd_Task_V2_CloseIORequest, _) in try await closeIO(r) }
-        server.register(service: s, method: "Connect") { [self] (r: Containerd_Task_V2_ConnectRequest, _) in try await connect(r) }
-        server.register(service: s, method: "Shutdown") { [self] (r: Containerd_Task_V2_ShutdownRequest, _) in try await shutdown(r) }
-        server.register(service: s, method: "Checkpoint") { (_: Containerd_Task_V2_CheckpointTaskRequest, _) -> Google_Protobuf_Empty in
+        func add<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+            service: String, method: String, _ handler: @escaping @Sendable (Request, TTRPCContext) async throws -> Response
+        ) {
+            server.register(service: service, method: method) { (request: Request, context: TTRPCContext) in
+                onRequest()
+                defer { onRequest() }
+                return try await handler(request, context)
+            }
+        }
+        add(service: s, method: "Create") { [self] (r: Containerd_Task_V2_CreateTaskRequest, _) in try await create(r) }
+        add(service: s, method: "Start") { [self] (r: Containerd_Task_V2_StartRequest, _) in try await start(r) }
+        add(service: s, method: "Exec") { [self] (r: Containerd_Task_V2_ExecProcessRequest, _) in try await exec(r) }
+        add(service: s, method: "State") { [self] (r: Containerd_Task_V2_StateRequest, _) in try await state(r) }
+        add(service: s, method: "Kill") { [self] (r: Containerd_Task_V2_KillRequest, _) in try await kill(r) }
+        add(service: s, method: "Wait") { [self] (r: Containerd_Task_V2_WaitRequest, _) in try await wait(r) }
+        add(service: s, method: "Delete") { [self] (r: Containerd_Task_V2_DeleteRequest, _) in try await delete(r) }
+        add(service: s, method: "Pids") { [self] (r: Containerd_Task_V2_PidsRequest, _) in try await pids(r) }
+        add(service: s, method: "Pause") { [self] (r: Containerd_Task_V2_PauseRequest, _) in try await pause(r) }
+        add(service: s, method: "Resume") { [self] (r: Containerd_Task_V2_ResumeRequest, _) in try await resume(r) }
+        add(service: s, method: "Update") { [self] (r: Containerd_Task_V2_UpdateTaskRequest, _) in try await update(r) }
+        add(service: s, method: "ResizePty") { [self] (r: Containerd_Task_V2_ResizePtyRequest, _) in try await resizePty(r) }
+        add(service: s, method: "CloseIO") { [self] (r: Containerd_Task_V2_CloseIORequest, _) in try await closeIO(r) }
+        add(service: s, method: "Connect") { [self] (r: Containerd_Task_V2_ConnectRequest, _) in try await connect(r) }
+        add(service: s, method: "Shutdown") { [self] (r: Containerd_Task_V2_ShutdownRequest, _) in try await shutdown(r) }
+        add(service: s, method: "Checkpoint") { (_: Containerd_Task_V2_CheckpointTaskRequest, _) -> Google_Protobuf_Empty in
             throw TTRPCError(.failedPrecondition, "checkpoint: not supported yet")
         }
-        server.register(service: s, method: "Stats") { [self] (r: Containerd_Task_V2_StatsRequest, _) in try await stats(r) }
+        add(service: s, method: "Stats") { [self] (r: Containerd_Task_V2_StatsRequest, _) in try await stats(r) }
     }
 }

@@ -44,7 +44,12 @@ struct Install: ParsableCommand {
             --kubernetes prints a RuntimeClass and writes nothing.
             """)
     @OptionGroup var targets: InstallTargets
-    @Option(name: .customLong("shim-config"), help: "ConfigPath in the containerd runtime's options (the shim's TOML).") var shimConfig: String?
+    @Option(name: [.customLong("config-path"), .customLong("shim-config")],
+            help: "containerd: ConfigPath in the runtime's options table, the veil TOML the shim reads (isolation, log_level, root, binary).")
+    var shimConfig: String?
+    @Option(name: .customLong("isolation"),
+            help: "With --config-path FILE: write FILE with `isolation = LEVEL` (native or sandbox) when it does not exist yet; uninstall removes it while unchanged.")
+    var shimIsolation: String?
     @Option(name: .customLong("crio-allowed-annotation"), help: "An allowed_annotations entry for CRI-O (repeatable; default seccomp-profile.kubernetes.cri-o.io).") var crioAnnotations: [String] = []
     @Flag(help: "Symbolic links to the running binaries instead of copies.") var link = false
     @Flag(help: "Print a RuntimeClass for the handler to stdout.") var kubernetes = false
@@ -57,6 +62,7 @@ struct Install: ParsableCommand {
         do {
             var options = targets.options()
             options.shimConfig = shimConfig
+            options.shimIsolation = shimIsolation
             options.link = link
             if !crioAnnotations.isEmpty { options.crioAnnotations = crioAnnotations.filter { !$0.isEmpty } }
             if kubernetes {

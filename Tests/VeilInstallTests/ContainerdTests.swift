@@ -53,24 +53,91 @@ import Testing
 
     @Test func versionThreeRoundTrip() throws { try roundTrip(original: containerdV3, path: Self.v3Path, version: 3) }
 
-    @Test func shimConfigGoesInOptions() throws {
+    /// `--config-path` (ConfigPath) in config versions 2 and 3.
+    @Test(arguments: [2, 3]) func shimConfigGoesInOptions(version: Int) throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        try scratch.write("config.toml", containerdV2)
+        let original = version == 2 ? containerdV2 : containerdV3
+        let path = version == 2 ? Self.v2Path : Self.v3Path
+        try scratch.write("config.toml", original)
         var options = containerdOptions(scratch)
         options.shimConfig = "/etc/veil/shim.toml"
         _ = try Installer(options: options, host: FakeHost()).install()
         let after = try TOMLTable(string: try #require(scratch.read("config.toml")))
-        let veil = try #require(try TOMLDoc.table(at: Self.v2Path, in: after, file: "t"))
+        let veil = try #require(try TOMLDoc.table(at: path, in: after, file: "t"))
+        #expect(veil["runtime_type"]?.string == "io.containerd.veil.v1")
         #expect(veil["options"]?["ConfigPath"]?.string == "/etc/veil/shim.toml")
 
         // A different ConfigPath is an update of our table, not a second backup; uninstall still restores the original.
         options.shimConfig = "/etc/veil/other.toml"
         _ = try Installer(options: options, host: FakeHost()).install()
         let updated = try TOMLTable(string: try #require(scratch.read("config.toml")))
-        #expect(try TOMLDoc.table(at: Self.v2Path + ["options"], in: updated, file: "t")?["ConfigPath"]?.string == "/etc/veil/other.toml")
+        #expect(try TOMLDoc.table(at: path + ["options"], in: updated, file: "t")?["ConfigPath"]?.string == "/etc/veil/other.toml")
         #expect(backups(in: scratch).count == 1)
         _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == original)
+    }
+
+    /// `--isolation` writes the shim's TOML at ConfigPath when it is missing; uninstall removes it again.
+    @Test func isolationWritesTheShimTOML() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        options.shimConfig = scratch.file("veil/runtime.toml")
+        options.shimIsolation = "sandbox"
+        let report = try Installer(options: options, host: FakeHost()).install()
+        let written = try TOMLTable(string: try #require(scratch.read("veil/runtime.toml"), "\(report)"))
+        #expect(written["isolation"]?.string == "sandbox")
+        #expect(written.keys == ["isolation"])
+        let config = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        #expect(try TOMLDoc.table(at: Self.v2Path + ["options"], in: config, file: "t")?["ConfigPath"]?.string == scratch.file("veil/runtime.toml"))
+        // A second run changes nothing.
+        let again = try Installer(options: options, host: FakeHost()).install()
+        #expect(again.lines.contains { $0.contains("already sets isolation") }, "\(again)")
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == containerdV2)
+        #expect(scratch.read("veil/runtime.toml") == nil)
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("veil")))
+    }
+
+    /// An existing TOML at ConfigPath is the administrator's: --isolation leaves it, and so does uninstall.
+    @Test func isolationLeavesAnExistingTOML() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        let mine = "root = \"/run/mine\"\n"
+        try scratch.write("runtime.toml", mine)
+        var options = containerdOptions(scratch)
+        options.shimConfig = scratch.file("runtime.toml")
+        options.shimIsolation = "native"
+        let report = try Installer(options: options, host: FakeHost()).install()
+        #expect(report.lines.contains { $0.contains("left as it is") }, "\(report)")
+        #expect(scratch.read("runtime.toml") == mine)
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("runtime.toml") == mine)
+        #expect(scratch.read("config.toml") == containerdV2)
+    }
+
+    @Test(arguments: [("vm", true), ("sandbox", false)]) func badIsolationIsRefused(value: String, withConfigPath: Bool) throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        if withConfigPath { options.shimConfig = scratch.file("runtime.toml") }
+        options.shimIsolation = value
+        #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
+        #expect(scratch.read("config.toml") == containerdV2)
+        #expect(scratch.read("runtime.toml") == nil)
+    }
+
+    @Test func relativeConfigPathIsRefused() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        options.shimConfig = "veil.toml"
+        #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
         #expect(scratch.read("config.toml") == containerdV2)
     }
 

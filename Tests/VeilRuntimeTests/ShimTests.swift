@@ -4,6 +4,11 @@
 // release build (where veil and the shim are built side by side).
 //
 // Afterwards nothing may be left: no shim process, no mount under the rig, no cgroup, no socket.
+//
+// The main flows run twice: on a hand-written containerd config, and on one `veil install
+// --containerd --config-path` wrote, whose veil.toml moves veil's state root. ctr does not read the
+// CRI plugin's runtime tables, so it is given the installed ConfigPath with --runtime-config-path:
+// that sends the same runtimeoptions.v1.Options message the CRI plugin sends for that table.
 
 import Foundation
 import Testing
@@ -19,21 +24,45 @@ private var shimBinary: String { (veilBinary as NSString).deletingLastPathCompon
 private let canRunShimTests = getuid() == 0 && findExecutable("containerd") != nil && findExecutable("ctr") != nil
     && (veilRequired || FileManager.default.isExecutableFile(atPath: shimBinary))
 
+/// Which containerd config a test's rig runs on.
+enum ShimSetup: String, CaseIterable, CustomTestStringConvertible {
+    /// The rig's own config.toml; the shim runs with its defaults.
+    case handWritten
+    /// config.toml as `veil install --containerd --config-path DIR/veil.toml` wrote it; veil.toml
+    /// sets veil's root to DIR/veil-root, log_level and isolation.
+    case installed
+
+    var testDescription: String { rawValue }
+}
+
 @Suite("containerd-shim-veil-v1 under containerd 1.6", .serialized,
        .enabled(if: canRunShimTests, "needs root, containerd, and the release build of veil and its shim"))
 struct ShimTests {
     /// A rig whose containerd finds containerd-shim-veil-v1 (and veil) first on its PATH.
-    private func makeRig() throws -> ContainerdRig {
-        _ = try requireVeil()
+    private func makeRig(_ setup: ShimSetup = .handWritten) throws -> ContainerdRig {
+        let veil = try requireVeil()
         guard FileManager.default.isExecutableFile(atPath: shimBinary) else {
             throw SupportError("shim not found at \(shimBinary) (build with `swift build -c release`)")
         }
-        return try ContainerdRig(extraPath: (shimBinary as NSString).deletingLastPathComponent)
+        let directory = (shimBinary as NSString).deletingLastPathComponent
+        switch setup {
+        case .handWritten: return try ContainerdRig(extraPath: directory)
+        case .installed:
+            return try ContainerdRig(extraPath: directory, installedBy: veil) { rigDirectory in
+                "# veil's runtime options (ConfigPath)\nroot = \"\(rigDirectory)/veil-root\"\nlog_level = \"debug\"\nisolation = \"native\"\n"
+            }
+        }
     }
 
-    /// `ctr run FLAGS --runtime io.containerd.veil.v1 busybox ID COMMAND...` (argv after "ctr").
+    /// Where the shim keeps veil's state for the rig's namespace: the root veil.toml sets, else the default.
+    private func veilRoot(_ rig: ContainerdRig) -> String {
+        (rig.runtimeConfigPath == nil ? "/run/containerd/veil" : rig.directory + "/veil-root") + "/" + rig.namespace
+    }
+
+    /// `ctr run FLAGS --runtime io.containerd.veil.v1 [--runtime-config-path P] busybox ID COMMAND...` (argv after "ctr").
     private func runArguments(_ rig: ContainerdRig, id: String, flags: [String] = ["--rm"], _ command: [String]) -> [String] {
-        ["--address", rig.address, "-n", rig.namespace, "run"] + flags + ["--runtime", shimRuntime, rig.image, id] + command
+        ["--address", rig.address, "-n", rig.namespace, "run"] + flags + ["--runtime", shimRuntime]
+            + (rig.runtimeConfigPath.map { ["--runtime-config-path", $0] } ?? []) + [rig.image, id] + command
     }
 
     private func run(_ rig: ContainerdRig, id: String, flags: [String] = ["--rm"], _ command: [String], stdin: String? = nil,
@@ -62,20 +91,111 @@ struct ShimTests {
             left behind: shims \(rig.shimProcesses()), mounts \(mounts(under: rig.directory)), \
             cgroups \(ids.flatMap { rig.cgroupDirectories(id: $0) })
             """, sourceLocation: sourceLocation)
-        let runtimeRoot = "/run/containerd/veil/" + rig.namespace
+        let runtimeRoot = veilRoot(rig)
         let leftStates = (try? FileManager.default.contentsOfDirectory(atPath: runtimeRoot)) ?? []
         #expect(leftStates.isEmpty, "runtime state left in \(runtimeRoot): \(leftStates)", sourceLocation: sourceLocation)
         try? FileManager.default.removeItem(atPath: runtimeRoot)
     }
 
-    @Test("ctr run --rm --runtime io.containerd.veil.v1 echo hi prints hi")
-    func echo() throws {
-        let rig = try makeRig()
+    @Test("ctr run --rm --runtime io.containerd.veil.v1 echo hi prints hi", arguments: ShimSetup.allCases)
+    func echo(setup: ShimSetup) throws {
+        let rig = try makeRig(setup)
         defer { rig.stop() }
         let result = try run(rig, id: "t1", ["echo", "hi"])
         #expect(result.succeeded, "\(result)\n\(rig.log)")
         #expect(result.stdout == "hi\n", "\(result)")
         expectNothingLeft(rig, ids: ["t1"])
+    }
+
+    @Test("installed config: ConfigPath moves veil's root; a task killed from outside reaches ctr run's Wait as 137; uninstall restores the config")
+    func installedConfig() throws {
+        let rig = try makeRig(.installed)
+        defer { rig.stop() }
+        #expect(rig.runtimeConfigPath == rig.directory + "/veil.toml")
+        let installedText = try String(contentsOfFile: rig.configPath, encoding: .utf8)
+        #expect(installedText.contains("runtime_type = \"io.containerd.veil.v1\""), "\(installedText)")
+
+        // ctr run (not -d) waits for the task through the shim's Wait; the task is killed by another ctr.
+        let id = "w1"
+        let waiting = Process()
+        waiting.executableURL = URL(fileURLWithPath: rig.ctrPath)
+        waiting.arguments = runArguments(rig, id: id, ["sleep", "1000"])
+        waiting.standardInput = FileHandle.nullDevice
+        waiting.standardOutput = FileHandle.nullDevice
+        waiting.standardError = FileHandle.nullDevice
+        try waiting.run()
+        defer { _ = terminate(waiting) }
+        let running = try waitUntil(timeout: 15) { try rig.task(id)?.status == "RUNNING" }
+        try #require(running, "task \(id) never ran\n\(rig.log)")
+        let defaultRoot = "/run/containerd/veil/" + rig.namespace
+        #expect(FileManager.default.fileExists(atPath: veilRoot(rig) + "/" + id + "/state.json"), "no state under \(veilRoot(rig))")
+        #expect(!FileManager.default.fileExists(atPath: defaultRoot + "/" + id), "state in the default root \(defaultRoot)")
+        let killed = try rig.ctr(["task", "kill", "-s", "SIGKILL", id])
+        #expect(killed.succeeded, "\(killed)")
+        #expect(waitForExit(waiting, timeout: 15) == 137, "ctr run did not see the SIGKILL exit\n\(rig.log)")
+        #expect(try waitUntil(timeout: 5) { try rig.task(id) == nil })
+        #expect(!FileManager.default.fileExists(atPath: veilRoot(rig) + "/" + id), "state of \(id) left in \(veilRoot(rig))")
+
+        let uninstalled = try rig.uninstall(veil: try requireVeil())
+        #expect(uninstalled.succeeded, "\(uninstalled)")
+        #expect(try String(contentsOfFile: rig.configPath, encoding: .utf8) == rig.baseConfig)
+        expectNothingLeft(rig, ids: [id])
+    }
+
+    @Test("a bad key or value in ConfigPath's TOML fails ctr run with the shim's error naming the file and key; nothing left")
+    func badRuntimeOptions() throws {
+        let rig = try makeRig(.installed)
+        defer { rig.stop() }
+        let file = try #require(rig.runtimeConfigPath)
+        let cases = [
+            ("colour = \"blue\"\n", "unknown key \"colour\""),
+            ("isolation = \"vm\"\n", "key \"isolation\": unknown value \"vm\""),
+            ("log_level = 3\n", "key \"log_level\" must be a string"),
+            ("root = \"relative/dir\"\n", "key \"root\""),
+            ("root = [\n", file + ":"),
+        ]
+        for (index, (text, message)) in cases.enumerated() {
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let id = "b\(index)"
+            let result = try run(rig, id: id, ["echo", "hi"])
+            #expect(!result.succeeded && !result.timedOut, "\(text): \(result)")
+            #expect(result.stderr.contains(file) && result.stderr.contains(message), "\(text): \(result)")
+            #expect(!result.stdout.contains("hi"), "\(result)")
+            #expect(try rig.task(id) == nil)
+        }
+        let containers = try rig.ctr(["container", "ls", "-q"])
+        #expect(containers.stdout.isEmpty, "\(containers)")
+        // The same rig runs containers again once the file is right.
+        try "root = \"\(rig.directory)/veil-root\"\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let good = try run(rig, id: "g1", ["echo", "hi"])
+        #expect(good.succeeded && good.stdout == "hi\n", "\(good)\n\(rig.log)")
+        expectNothingLeft(rig, ids: cases.indices.map { "b\($0)" } + ["g1"])
+    }
+
+    @Test("an idle shim gives its code pages back (VmRSS under 10 MiB after 14 s without requests) and still serves requests")
+    func idleShimMemory() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let id = "m1"
+        let started = try run(rig, id: id, flags: ["-d"], ["sleep", "1000"])
+        try #require(started.succeeded, "\(started)\n\(rig.log)")
+        let shim = try #require(rig.shimProcesses(id: id).first, "no shim for \(id)")
+        func residentKiB() -> Int? {
+            let status = (try? String(contentsOfFile: "/proc/\(shim)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
+        }
+        // The shim trims 2 s and 12 s after its last request (IdleTrimmer); busy, it is near 20 MiB.
+        Thread.sleep(forTimeInterval: 14)
+        let idle = try #require(residentKiB())
+        #expect(idle < 10 * 1024, "idle shim VmRSS \(idle) KiB")
+        let exec = try rig.ctr(["task", "exec", "--exec-id", "e1", id, "echo", "after-idle"], timeout: 15)
+        #expect(exec.succeeded && exec.stdout == "after-idle\n", "\(exec)\n\(rig.log)")
+        #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", id]).succeeded)
+        #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
+        #expect(try rig.ctr(["task", "rm", id]).succeeded)
+        #expect(try rig.ctr(["container", "rm", id]).succeeded)
+        expectNothingLeft(rig, ids: [id])
     }
 
     @Test("ctr run's exit status is the task's")
@@ -88,9 +208,9 @@ struct ShimTests {
         expectNothingLeft(rig, ids: ["t4"])
     }
 
-    @Test("detached task: exec, ps, pause/resume, SIGKILL → 137, rm; events reach containerd")
-    func detachedLifecycle() throws {
-        let rig = try makeRig()
+    @Test("detached task: exec, ps, pause/resume, SIGKILL → 137, rm; events reach containerd", arguments: ShimSetup.allCases)
+    func detachedLifecycle(setup: ShimSetup) throws {
+        let rig = try makeRig(setup)
         defer { rig.stop() }
         let id = "t2"
 
@@ -112,6 +232,8 @@ struct ShimTests {
         #expect(task.status == "RUNNING")
         #expect(rig.cgroupProcesses(id: id).contains(task.pid), "task pid \(task.pid) not in its cgroup")
         #expect(rig.shimProcesses(id: id).count == 1, "shims: \(rig.shimProcesses())")
+        // veil keeps the container's state under the root the shim's options chose.
+        #expect(FileManager.default.fileExists(atPath: veilRoot(rig) + "/" + id), "no state in \(veilRoot(rig))")
 
         let exec = try rig.ctr(["task", "exec", "--exec-id", "e1", id, "echo", "in-exec"], timeout: 15)
         #expect(exec.succeeded, "\(exec)\n\(rig.log)")
@@ -162,9 +284,9 @@ struct ShimTests {
         expectNothingLeft(rig, ids: [id])
     }
 
-    @Test("ctr run -t gives the container a working terminal and its exit status")
-    func terminal() throws {
-        let rig = try makeRig()
+    @Test("ctr run -t gives the container a working terminal and its exit status", arguments: ShimSetup.allCases)
+    func terminal(setup: ShimSetup) throws {
+        let rig = try makeRig(setup)
         defer { rig.stop() }
         let waitForSize = #"i=0; while [ "$(stty size)" != "50 132" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done"#
         let report = #"echo "TTY=$(tty) SIZE=$(stty size) ANS=$((6*7))"; exit 5"#
@@ -358,5 +480,29 @@ struct ShimTests {
         // exit_status (field 2) = 137, then exited_at (field 3).
         let hex = deleted.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
         #expect(hex.hasPrefix("10 89 01 1a"), "\(deleted)")
+    }
+
+    @Test("delete after a crashed shim uses the veil root the container's runtime options chose (recorded in its bundle)")
+    func deleteUsesRecordedRoot() throws {
+        let veil = try requireVeil()
+        let bundle = try TestBundle(["sleep", "100"])
+        defer { bundle.remove() }
+        let root = try TempDir(prefix: "vshim-root")
+        defer { root.remove() }
+        let namespace = "vt-" + randomName(8)
+        let created = try runCommand(veil, ["--root", root.path + "/" + namespace, "create", "--bundle", bundle.path, bundle.id], timeout: 20)
+        try #require(created.succeeded, "\(created)")
+        let state = root.path + "/" + namespace + "/" + bundle.id
+        #expect(FileManager.default.fileExists(atPath: state))
+        // What Create records for a container whose ConfigPath set `root`.
+        try "root = \"\(root.path)\"\n".write(toFile: bundle.path + "/veil-runtime.toml", atomically: true, encoding: .utf8)
+        let deleted = try runCommand(shimBinary, ["-namespace", namespace, "-address", "/nonexistent/c.sock", "-publish-binary", "/bin/true",
+                                                  "-id", bundle.id, "-bundle", bundle.path, "delete"], timeout: 20)
+        #expect(deleted.succeeded, "\(deleted)")
+        #expect(!FileManager.default.fileExists(atPath: state), "veil's state of \(bundle.id) is still in \(state)")
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+        if FileManager.default.fileExists(atPath: state) {
+            _ = try? runCommand(veil, ["--root", root.path + "/" + namespace, "delete", "--force", bundle.id], timeout: 20)
+        }
     }
 }

@@ -16,6 +16,11 @@
 //   rig.ctrPath, rig.address, rig.namespace, rig.image ("busybox"), rig.directory, rig.runcRoot
 //   rig.log                                // containerd's log, for failure messages
 //
+//   let rig = try ContainerdRig(extraPath: dir, installedBy: veil) { dir in "root = \"\(dir)/r\"\n" }
+//                                          // config.toml written by `veil install --containerd --config-path`
+//   rig.baseConfig, rig.configPath         // the config before the install, and the file containerd loads
+//   rig.runtimeConfigPath                  // ConfigPath as the installer wrote it (nil without installedBy)
+//
 // Everything lives under /tmp/vc-XXXXXX: unix socket paths are limited to 108 bytes, and the shim's
 // socket names derive from ours. Each rig gets its own containerd namespace (so cgroups
 // /NAMESPACE/ID never collide between tests) and its own runc root (passed as --runc-root, so the
@@ -33,6 +38,11 @@ final class ContainerdRig {
     let runcRoot: String
     let image = "busybox"
     let ctrPath: String
+    /// containerd's config file, and its text before `veil install` edited it.
+    let configPath: String
+    let baseConfig: String
+    /// ConfigPath of the veil runtime's options, read back from the config `veil install` wrote.
+    private(set) var runtimeConfigPath: String?
     private var daemon: Process
     private let logPath: String
     private var stopped = false
@@ -40,7 +50,11 @@ final class ContainerdRig {
     /// - Parameter namespace: the containerd namespace; a unique "vt-XXXXXXXX" unless given.
     /// - Parameter extraPath: a directory put first on containerd's PATH (where it finds shims
     ///   such as containerd-shim-veil-v1).
-    init(namespace: String? = nil, extraPath: String? = nil) throws {
+    /// - Parameter installedBy: a veil binary: containerd's config.toml is the base config below as
+    ///   `veil install --containerd --config FILE --config-path DIR/veil.toml` edits it (not by hand).
+    /// - Parameter veilConfig: the text of DIR/veil.toml (the shim's runtime options).
+    init(namespace: String? = nil, extraPath: String? = nil, installedBy veil: String? = nil,
+         veilConfig: (_ rigDirectory: String) -> String = { _ in "" }) throws {
         guard let containerd = findExecutable("containerd"), let ctr = findExecutable("ctr") else {
             throw SupportError("containerd and ctr must be installed")
         }
@@ -74,7 +88,8 @@ final class ContainerdRig {
               address = "\(address).ttrpc"
 
             """
-        let configPath = directory + "/config.toml"
+        configPath = directory + "/config.toml"
+        baseConfig = config
         guard FileManager.default.createFile(atPath: configPath, contents: Data(config.utf8)),
               FileManager.default.createFile(atPath: logPath, contents: nil),
               let logHandle = FileHandle(forWritingAtPath: logPath)
@@ -83,6 +98,14 @@ final class ContainerdRig {
             throw SupportError("cannot write containerd config in \(directory)")
         }
         defer { try? logHandle.close() }
+        if let veil {
+            do {
+                runtimeConfigPath = try Self.install(veil: veil, config: configPath, veilConfig: veilConfig(directory), directory: directory)
+            } catch {
+                dir.remove()
+                throw error
+            }
+        }
 
         daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: containerd)
@@ -110,6 +133,32 @@ final class ContainerdRig {
             stop()
             throw error
         }
+    }
+
+    /// Runs `veil install --containerd` on `config` (the record of the install stays in `directory`);
+    /// returns the ConfigPath the edited file holds.
+    private static func install(veil: String, config: String, veilConfig: String, directory: String) throws -> String {
+        let veilTOML = directory + "/veil.toml"
+        guard FileManager.default.createFile(atPath: veilTOML, contents: Data(veilConfig.utf8)) else {
+            throw SupportError("cannot write \(veilTOML)")
+        }
+        let installed = try runCommand(veil, ["install", "--containerd", "--config", config, "--config-path", veilTOML,
+                                              "--no-binaries", "--no-restart"],
+                                       environment: ["VEIL_INSTALL_STATE": directory + "/install.json"], timeout: 30)
+        guard installed.succeeded else { throw SupportError("veil install --containerd failed:\n\(installed)") }
+        let text = (try? String(contentsOfFile: config, encoding: .utf8)) ?? ""
+        // The line the installer writes into [...runtimes.veil.options].
+        guard let line = text.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("ConfigPath") }),
+              let open = line.firstIndex(of: "\""), let close = line.lastIndex(of: "\""), open < close else {
+            throw SupportError("veil install wrote no ConfigPath into \(config):\n\(text)")
+        }
+        return String(line[line.index(after: open)..<close])
+    }
+
+    /// `veil uninstall --containerd` of what the rig's install did.
+    func uninstall(veil: String) throws -> CommandResult {
+        try runCommand(veil, ["uninstall", "--containerd", "--config", configPath, "--no-binaries", "--no-restart"],
+                       environment: ["VEIL_INSTALL_STATE": directory + "/install.json"], timeout: 30)
     }
 
     /// Kills containerd with SIGKILL (shims and containers live on) and starts it again with the

@@ -92,6 +92,11 @@ int veil_ioctl_ptr(int fd, unsigned long request, void *value);
 void veil_reset_signals(void);
 int veil_sigmask_block_all(void);
 int veil_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+/* glibc's malloc tuning (malloc.h is not in Swift's Glibc module), in veil_malloc.c:
+   mallopt(M_ARENA_MAX, 1), so every thread allocates from the main arena; and malloc_trim(0),
+   which returns free heap memory to the kernel. */
+int veil_malloc_single_arena(void);
+int veil_malloc_trim(void);
 
 int veil_setresuid(uid_t uid);
 int veil_setns(int fd, int type);

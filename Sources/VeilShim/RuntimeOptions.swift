@@ -1,0 +1,153 @@
+import Glibc
+import SwiftProtobuf
+import TOMLKit
+import VeilShimProtocol
+
+/// How the shim runs veil for one container: the runtime's `options` table in containerd's
+/// config.toml (`ConfigPath = "/etc/veil/runtime.toml"`), which containerd's CRI plugin (and
+/// `ctr run --runtime-config-path FILE`) sends in CreateTaskRequest.options as a
+/// `runtimeoptions.v1.Options`. The file (or `config_body`) is TOML:
+///
+///   isolation = "native"          # or "sandbox": veil --isolation (a container's annotation still wins)
+///   log_level = "info"            # or "debug": veil --debug
+///   root = "/run/veil-k8s"        # veil's state root; the containerd namespace is appended
+///   binary = "/opt/veil/bin/veil" # the veil binary, instead of the one next to the shim
+struct RuntimeSettings: Equatable, Sendable {
+    var isolation: String?
+    var debug = false
+    /// veil's state root before the namespace is appended (nil: /run/containerd/veil).
+    var root: String?
+    var binary: String?
+    /// Where the settings came from, for error messages.
+    var source = "defaults"
+    /// The TOML they were read from ("" for the defaults): kept in the bundle, so a later
+    /// `containerd-shim-veil-v1 delete` (after a crashed shim) uses the same root and binary.
+    var text = ""
+
+    static let defaultRoot = "/run/containerd/veil"
+    static let isolationLevels = ["native", "sandbox"]
+    static let logLevels = ["info", "debug"]
+    /// The file in the bundle that records a container's settings.
+    static let bundleFile = "veil-runtime.toml"
+    static let optionsTypeName = "runtimeoptions.v1.Options"
+
+    /// veil's --root for containers of `namespace`.
+    func runtimeRoot(namespace: String) -> String { (root ?? Self.defaultRoot) + "/" + namespace }
+
+    /// veil's global flags these settings add (after --root and the log flags).
+    var veilFlags: [String] {
+        var flags: [String] = []
+        if debug { flags.append("--debug") }
+        if let isolation { flags += ["--isolation", isolation] }
+        return flags
+    }
+
+    /// The settings in CreateTaskRequest.options: none set → the defaults.
+    static func from(options: Google_Protobuf_Any?) throws(ShimError) -> RuntimeSettings {
+        guard let options, !(options.typeURL.isEmpty && options.value.isEmpty) else { return RuntimeSettings() }
+        // containerd writes the bare message name; other clients may add a type.googleapis.com/ prefix.
+        let name = options.typeURL.split(separator: "/").last.map(String.init) ?? ""
+        guard name == optionsTypeName else {
+            throw ShimError("runtime options of type \"\(options.typeURL)\" are not veil's: expected \(optionsTypeName) (ConfigPath in the runtime's options table)")
+        }
+        let message: Runtimeoptions_V1_Options
+        do {
+            message = try Runtimeoptions_V1_Options(serializedBytes: [UInt8](options.value))
+        } catch {
+            throw ShimError("runtime options: cannot decode \(optionsTypeName): \(error)")
+        }
+        if !message.configPath.isEmpty {
+            let path = message.configPath
+            guard path.hasPrefix("/") else { throw ShimError("runtime options: ConfigPath \"\(path)\" must be an absolute path") }
+            let text: String
+            do { text = try readTextFile(path) } catch {
+                throw ShimError("runtime options: ConfigPath \(path): \(error)")
+            }
+            return try parse(text, source: path)
+        }
+        guard !message.configBody.isEmpty else { return RuntimeSettings() }
+        return try parse(String(decoding: message.configBody, as: UTF8.self), source: "runtime options (config_body)")
+    }
+
+    /// Reads the settings veil's TOML holds; every key must be known and every value valid.
+    static func parse(_ text: String, source: String) throws(ShimError) -> RuntimeSettings {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ShimError("\(source):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
+        } catch {
+            throw ShimError("\(source): \(error)")
+        }
+        var settings = RuntimeSettings(source: source, text: text)
+        func string(_ key: String) throws(ShimError) -> String {
+            guard let value = table[key]?.string else { throw ShimError("\(source): key \"\(key)\" must be a string") }
+            return value
+        }
+        func oneOf(_ key: String, _ allowed: [String]) throws(ShimError) -> String {
+            let value = try string(key)
+            guard allowed.contains(value) else {
+                throw ShimError("\(source): key \"\(key)\": unknown value \"\(value)\" (expected one of: \(allowed.joined(separator: ", ")))")
+            }
+            return value
+        }
+        func absolutePath(_ key: String) throws(ShimError) -> String {
+            let value = try string(key)
+            guard value.hasPrefix("/"), !value.contains("\n") else { throw ShimError("\(source): key \"\(key)\": \"\(value)\" is not an absolute path") }
+            return value
+        }
+        for key in table.keys.sorted() {
+            switch key {
+            case "isolation": settings.isolation = try oneOf(key, isolationLevels)
+            case "log_level": settings.debug = try oneOf(key, logLevels) == "debug"
+            case "root":
+                var root = try absolutePath(key)
+                while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
+                settings.root = root
+            case "binary":
+                let binary = try absolutePath(key)
+                guard access(binary, X_OK) == 0 else { throw ShimError("\(source): key \"binary\": \(binary) is not an executable file") }
+                settings.binary = binary
+            default:
+                throw ShimError("\(source): unknown key \"\(key)\" (veil's runtime options are: binary, isolation, log_level, root)")
+            }
+        }
+        return settings
+    }
+
+    /// The settings recorded in `bundle` at Create (the defaults when there are none).
+    static func recorded(bundle: String) -> RuntimeSettings {
+        let path = bundle + "/" + bundleFile
+        guard let text = try? readTextFile(path), let settings = try? parse(text, source: path) else { return RuntimeSettings() }
+        return settings
+    }
+
+    /// Records the settings in `bundle` (nothing for the defaults).
+    func record(bundle: String) throws(ShimError) {
+        guard !text.isEmpty else { return }
+        let path = bundle + "/" + Self.bundleFile
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ShimError("write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = Array(text.utf8).withUnsafeBytes { writeAll(fd, $0) }
+        guard written else { throw ShimError("write \(path): \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// A whole (small) text file.
+func readTextFile(_ path: String) throws(ShimError) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ShimError(String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 16384)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { throw ShimError(String(cString: strerror(errno))) }
+        if n == 0 { break }
+        bytes += buffer[0..<n]
+        guard bytes.count <= 1 << 20 else { throw ShimError("larger than 1 MiB") }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
