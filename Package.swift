@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "VeilInstallTests", dependencies: ["VeilInstall"]),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol"]),
         .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec"]),
-        .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec"]),
+        .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux"]),
         .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilSpec", "VeilLinux"]),
         // End-to-end: runs the built veil binary as root against real bundles and containerd.
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilSpec"]),

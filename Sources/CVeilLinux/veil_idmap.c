@@ -56,6 +56,11 @@ int veil_attach_mount(int fd, const char *target) {
     return 0;
 }
 
+int veil_attach_mount_at(int fd, int target_fd) {
+    if (syscall(SYS_move_mount, fd, "", target_fd, "", VEIL_MOVE_MOUNT_F_EMPTY_PATH | 0x40 /* MOVE_MOUNT_T_EMPTY_PATH */) < 0) return -errno;
+    return 0;
+}
+
 static int set_string(int fs, const char *key, const char *value) {
     return syscall(SYS_fsconfig, fs, VEIL_FSCONFIG_SET_STRING, key, value, 0) < 0 ? -errno : 0;
 }

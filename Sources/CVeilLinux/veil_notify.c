@@ -3,6 +3,10 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
@@ -109,4 +113,37 @@ int veil_confine_to_cpus(int count) {
     }
     if (kept > 0 && sched_setaffinity(0, sizeof chosen, &chosen) != 0) return -errno;
     return kept;
+}
+
+#define VEIL_GUARD_MAX 256
+static int guarded_pidfds[VEIL_GUARD_MAX];
+static atomic_int guarded_count;
+
+int veil_warden_guard_add(pid_t pid) {
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return -errno;
+    int slot = atomic_fetch_add(&guarded_count, 1);
+    if (slot >= VEIL_GUARD_MAX) { close(fd); return -ENOSPC; }
+    guarded_pidfds[slot] = fd;
+    return 0;
+}
+
+static void kill_guarded(int sig) {
+    int count = atomic_load(&guarded_count);
+    if (count > VEIL_GUARD_MAX) count = VEIL_GUARD_MAX;
+    for (int i = 0; i < count; i++) syscall(SYS_pidfd_send_signal, guarded_pidfds[i], SIGKILL, NULL, 0);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void veil_warden_guard_install(void) {
+    int signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGSYS, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+    for (unsigned i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = kill_guarded;
+        sigfillset(&action.sa_mask);
+        action.sa_flags = SA_RESETHAND | SA_ONSTACK;
+        sigaction(signals[i], &action, NULL);
+    }
 }

@@ -151,16 +151,18 @@ public struct Runtime {
         record.sandboxSlot = sandbox?.slot
         record.sandboxDirectory = sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
-        let mapped = try sandbox.map { _ throws(ContainerError) in try idmappedMounts(initPid: initPid, rootfs: rootfs, spec: spec, bundle: bundle) }
+        let mapped = try sandbox.flatMap { (context) throws(ContainerError) in
+            context.userNamespaceGiven ? nil : try idmappedMounts(initPid: initPid, rootfs: rootfs, spec: spec, bundle: bundle, sandboxDirectory: context.ownerDirectory(store))
+        }
         var initPlan = InitPlan(
-            id: id, spec: spec, bundle: bundle, rootfs: sandbox?.mountPoint ?? rootfs, noPivot: options.noPivot,
+            id: id, spec: spec, bundle: bundle, rootfs: mapped != nil ? sandbox?.mountPoint ?? rootfs : rootfs, noPivot: options.noPivot,
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
             newUserNamespace: namespaces.contains { $0.type == .user }, newMountNamespace: wants(.mount), state: state,
             seccomp: seccomp.map(SeccompPlan.init))
         if let sandbox {
             initPlan.sandboxSeccomp = SeccompPlan(sandbox.program)
-            initPlan.idmappedRootfs = true
+            initPlan.idmappedRootfs = mapped != nil
             initPlan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
             initPlan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory(store)))?.cpus
         }
@@ -182,7 +184,7 @@ public struct Runtime {
                 record.wardenStartTime = start
                 cleanup.wardenPid = pid
             } else {
-                try sendToWarden(directory: sandbox.ownerDirectory(store), listener: listener)
+                try sendToWarden(directory: sandbox.ownerDirectory(store), listener: listener, guarding: initPid)
             }
         }
         if sandbox != nil {

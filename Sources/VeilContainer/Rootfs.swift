@@ -145,7 +145,9 @@ struct RootfsBuilder {
         if isBind {
             if !source.hasPrefix("/") { source = plan.bundle + "/" + source }
             var st = stat()
-            guard stat(source, &st) == 0 else { throw configError(field + ".source", "\(LinuxError("stat", source))") }
+            // An id-mapped source came as an fd: its path may lie under a directory the sandbox's root cannot traverse.
+            let found = idmapped.map { fstat($0.raw, &st) == 0 } ?? (stat(source, &st) == 0)
+            guard found else { throw configError(field + ".source", "\(LinuxError("stat", source))") }
             isFile = (st.st_mode & S_IFMT) != S_IFDIR
         }
         let dest = try target(mount.destination, field: field + ".destination", isFile: isFile)
@@ -154,7 +156,7 @@ struct RootfsBuilder {
         do {
             if isBind {
                 if let idmapped {
-                    try sysNeg("move_mount", shown) { veil_attach_mount(idmapped.raw, path) }
+                    try sysNeg("move_mount", shown) { veil_attach_mount_at(idmapped.raw, dest.raw) }
                 } else {
                     try Mounts.mount(source, path, type: nil, flags: UInt(MS_BIND) | (options.isRecursiveBind ? UInt(MS_REC) : 0))
                 }
@@ -255,10 +257,13 @@ struct RootfsBuilder {
         guard let name = components.last else { throw configError(field + ".path", "empty device path") }
         let parent = try target("/" + components.dropLast().joined(separator: "/"), field: field + ".path", isFile: false)
         let path = "/proc/self/fd/\(parent.raw)/\(name)"
-        if plan.newUserNamespace {
+        if plan.newUserNamespace && kind != S_IFIFO {  // a fifo needs no privilege to make
+            guard let host = hostNode(kind: kind, major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0), path: device.path) else {
+                throw configError(field, "in a user namespace a device is a bind mount of the host's node, and the host has no \(device.type) \(device.major ?? 0):\(device.minor ?? 0)")
+            }
             let node = try target(device.path, field: field + ".path", isFile: true)
-            do { try Mounts.mount(device.path, "/proc/self/fd/\(node.raw)", type: nil, flags: UInt(MS_BIND)) } catch {
-                throw configError(field, "binding \(device.path): \(error)")
+            do { try Mounts.mount(host, "/proc/self/fd/\(node.raw)", type: nil, flags: UInt(MS_BIND)) } catch {
+                throw configError(field, "binding \(host) on \(device.path): \(error)")
             }
             return
         }
@@ -272,6 +277,19 @@ struct RootfsBuilder {
         } catch {
             throw configError(field, "\(error)")
         }
+    }
+
+    /// The host's node for a device: at the same path when its numbers match, else /dev/char or
+    /// /dev/block's M:m link, else any node directly under /dev with those numbers.
+    private func hostNode(kind: mode_t, major: UInt64, minor: UInt64, path: String) -> String? {
+        let wanted = deviceNumber(major: major, minor: minor)
+        func matches(_ candidate: String) -> Bool {
+            var st = stat()
+            return stat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == kind && st.st_rdev == wanted
+        }
+        let link = (kind == S_IFBLK ? "/dev/block/" : "/dev/char/") + "\(major):\(minor)"
+        if let found = [path, link].first(where: matches) { return found }
+        return FS.listDirectory("/dev").map { "/dev/" + $0 }.first(where: matches)
     }
 
     private func createDevLinks() throws(ContainerError) {

@@ -22,6 +22,9 @@ struct SandboxContext {
     /// for the sandbox's owner, `proc`, the generated /proc views.
     var publicDirectory: String
     var mountPoint: String { publicDirectory + "/rootfs" }
+    /// config.json brought its own user namespace and mappings: veil keeps them, allocates no
+    /// range and id-maps nothing (ownership is the config's business, as with runc).
+    var userNamespaceGiven = false
 
     static let publicParent = "/run/veil-sandbox"
 
@@ -67,6 +70,7 @@ extension Runtime {
         if let profile = spec.linux?.seccomp, (profile.syscalls ?? []).contains(where: { $0.action == "SCMP_ACT_NOTIFY" }) || profile.defaultAction == "SCMP_ACT_NOTIFY" {
             throw .invalidConfig(file: "config.json", field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): run it with the annotation \(IsolationLevel.annotation)=native")
         }
+        let userNamespaceGiven = spec.linux?.namespaces?.contains { $0.type == .user } == true
         let pod = podOwner(of: spec, id: id)
         let publicDirectory = SandboxContext.publicParent + "/" + id + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         var viewDirectory = publicDirectory + "/proc"
@@ -80,7 +84,9 @@ extension Runtime {
         spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.1, viewDirectory: viewDirectory,
                                    bootOffsetSeconds: -boottime)
         let program = try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory)
-        return SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program, publicDirectory: publicDirectory)
+        var context = SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program, publicDirectory: publicDirectory)
+        context.userNamespaceGiven = userNamespaceGiven
+        return context
     }
 
     /// Once the state directory exists: the id range (own sandbox) and the /proc views.
@@ -94,12 +100,15 @@ extension Runtime {
         }
         guard context.owner == nil else { return }
         let directory = store.directory(id)
-        let slot = try wrap("allocating a uid range") { try idPool.allocate(owner: directory) }
-        context.slot = slot
-        cleanup.idSlot = (idPool, slot)
-        let hostID = idPool.hostID(slot: slot)
-        spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
-        spec.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
+        var hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID ?? 0
+        if !context.userNamespaceGiven {
+            let slot = try wrap("allocating a uid range") { try idPool.allocate(owner: directory) }
+            context.slot = slot
+            cleanup.idSlot = (idPool, slot)
+            hostID = idPool.hostID(slot: slot)
+            spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
+            spec.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
+        }
 
         var hostTotal: UInt64 = 0, hostFree: UInt64 = 0
         veil_host_memory(&hostTotal, &hostFree)
@@ -112,7 +121,7 @@ extension Runtime {
                       emulated: entries.filter { $0.treatment == .emulated }.count,
                       refused: Set(entries.filter { if case .refused = $0.treatment { return $0.args.isEmpty } else { return false } }.map(\.name)).count)
         let record = SandboxRecord(
-            id: id, slot: slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
+            id: id, slot: context.slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
             bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: SandboxRecord.boottimeNow(),
             memoryDirectory: cgroup.paths["memory"] ?? (cgroup.unifiedOnly ? cgroup.paths.values.first : nil),
             memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus,
@@ -140,10 +149,12 @@ extension Runtime {
     /// Detached, id-mapped copies of the rootfs and of the bind mounts' sources, for the init to
     /// attach in its mount namespace: files owned by host root appear owned by the sandbox's root.
     /// Bind sources on filesystems that cannot be id-mapped (proc, sysfs, devtmpfs) stay plain binds.
-    func idmappedMounts(initPid: Int32, rootfs: String, spec: Spec, bundle: String) throws(ContainerError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
+    func idmappedMounts(initPid: Int32, rootfs: String, spec: Spec, bundle: String, sandboxDirectory: String) throws(ContainerError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
         let userns = try wrap("opening the sandbox's user namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/user", O_RDONLY) }
         defer { userns.close() }
-        let root = try IDMappedRootfs.make(rootfs: rootfs, userns: userns.raw)
+        let hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
+            ?? (try? SandboxRecord.load(directory: sandboxDirectory))?.hostID ?? 0
+        let root = try IDMappedRootfs.make(rootfs: rootfs, userns: userns.raw, hostID: hostID)
         var mounts: [(Int, FileDescriptor)] = []
         for (index, mount) in (spec.mounts ?? []).enumerated() {
             let options = MountOptions.parse(mount.options ?? [])
@@ -167,7 +178,7 @@ extension Runtime {
         let exe = try wardenBinary()
         let log = directory + "/warden.log"
         let pid = try wrap("starting the warden \(exe)") {
-            try Spawner.spawnDetached(exe, ["veil-warden", directory], fds: [listener.raw, control.raw, uts.raw], stderrPath: log)
+            try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid)], fds: [listener.raw, control.raw, uts.raw], stderrPath: log)
         }
         return (pid, ProcessInfo.startTime(pid))
     }
@@ -185,12 +196,13 @@ extension Runtime {
     }
 
     /// Hands a listener (from an exec'd process or a pod member) to the sandbox's running warden.
-    func sendToWarden(directory: String, listener: FileDescriptor) throws(ContainerError) {
+    /// `guarding`: the process the warden kills if it dies itself (a pod member's init).
+    func sendToWarden(directory: String, listener: FileDescriptor, guarding pid: Int32? = nil) throws(ContainerError) {
         let path = directory + "/" + SandboxRecord.wardenSocketName
         try wrap("handing the seccomp listener to the warden at \(path)") {
             let socket = try UnixSocket.connect(path: path)
             defer { socket.close() }
-            try UnixSocket.sendFD(socket: socket.raw, fd: listener.raw, message: "listener")
+            try UnixSocket.sendFD(socket: socket.raw, fd: listener.raw, message: pid.map { "pid:\($0)" } ?? "listener")
             var ack = [UInt8](repeating: 0, count: 2)
             guard read(socket.raw, &ack, 2) == 2 else { throw LinuxError("read", "warden acknowledgement", errno: EPIPE) }
         }
@@ -200,9 +212,9 @@ extension Runtime {
 /// The rootfs as the sandbox's root sees it. A plain directory is id-mapped directly; an overlay
 /// (containerd's snapshots) cannot be, so it is rebuilt from id-mapped copies of its layers.
 enum IDMappedRootfs {
-    static func make(rootfs: String, userns: Int32) throws(ContainerError) -> FileDescriptor {
+    static func make(rootfs: String, userns: Int32, hostID: UInt32) throws(ContainerError) -> FileDescriptor {
         if veil_is_overlay(rootfs) == 1 {
-            return try overlay(rootfs: rootfs, userns: userns)
+            return try overlay(rootfs: rootfs, userns: userns, hostID: hostID)
         }
         let fd = veil_idmapped_tree(rootfs, userns, 0)
         guard fd >= 0 else {
@@ -211,7 +223,11 @@ enum IDMappedRootfs {
         return FileDescriptor(fd)
     }
 
-    static func overlay(rootfs: String, userns: Int32) throws(ContainerError) -> FileDescriptor {
+    /// The overlay's layers go in id-mapped, its upper (containerd's snapshot) as the topmost of
+    /// them; writes go to a fresh upper beside the snapshot's, owned by the sandbox's root. (An
+    /// id-mapped upper would make the overlay create its work directory as host root, which the
+    /// mapping cannot represent.) containerd removes it with the snapshot.
+    static func overlay(rootfs: String, userns: Int32, hostID: UInt32) throws(ContainerError) -> FileDescriptor {
         guard let options = Mounts.superOptions(mountPoint: rootfs) else {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "\(rootfs) is an overlay whose options cannot be read from /proc/self/mountinfo")
         }
@@ -228,12 +244,22 @@ enum IDMappedRootfs {
         guard let lower = options["lowerdir"] else {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "overlay \(rootfs) has no lowerdir")
         }
-        let lowers = try lower.split(separator: ":").map { (layer) throws(ContainerError) -> String in try mapped(String(layer)) }.joined(separator: ":")
+        var layers = lower.split(separator: ":").map(String.init)
         var upper = "", work = ""
-        if let upperDir = options["upperdir"], let workDir = options["workdir"] {
-            upper = try mapped(upperDir)
-            work = try mapped(workDir)
+        if let upperDir = options["upperdir"] {
+            layers.insert(upperDir, at: 0)
+            let fresh = String(upperDir[..<(upperDir.lastIndex(of: "/") ?? upperDir.endIndex)]) + "/veil-sandbox"
+            upper = fresh + "/fs"
+            work = fresh + "/work"
+            do {
+                try FS.mkdirAll(upper, mode: 0o755)
+                try FS.mkdirAll(work, mode: 0o700)
+                try sys("chown", upper) { chown(upper, hostID, hostID) }
+            } catch {
+                throw .invalidConfig(file: "config.json", field: "root.path", reason: "preparing the sandbox's upper layer beside \(upperDir): \(error)")
+            }
         }
+        let lowers = try layers.map { (layer) throws(ContainerError) -> String in try mapped(layer) }.joined(separator: ":")
         let fd = veil_overlay_mount(lowers, upper, work, "")
         guard fd >= 0 else {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rebuilding overlay \(rootfs) on id-mapped layers: \(String(cString: strerror(-fd)))")

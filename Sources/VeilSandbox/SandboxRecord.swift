@@ -8,7 +8,7 @@ import VeilWarden
 public struct SandboxRecord: Codable, Sendable, Equatable {
     /// The container that owns the sandbox (a pod's sandbox container).
     public var id: String
-    public var slot: UInt32
+    public var slot: UInt32?
     /// Host uid and gid of the sandbox's root.
     public var hostID: UInt32
     public var idCount: UInt32
@@ -27,7 +27,7 @@ public struct SandboxRecord: Codable, Sendable, Equatable {
     public static let fileName = "sandbox.json"
     public static let wardenSocketName = "warden.sock"
 
-    public init(id: String, slot: UInt32, hostID: UInt32, idCount: UInt32, identity: KernelIdentity, bootLog: String,
+    public init(id: String, slot: UInt32?, hostID: UInt32, idCount: UInt32, identity: KernelIdentity, bootLog: String,
                 bootedAt: UInt64, memoryDirectory: String?, memoryUnified: Bool, cpus: Int?, publicDirectory: String?) {
         self.id = id
         self.slot = slot

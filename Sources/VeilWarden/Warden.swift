@@ -11,7 +11,10 @@ import VeilLinux
 /// the listening control socket at fd 4 and the sandbox's UTS namespace at fd 5. `veil exec` and
 /// the pod's other containers hand it their listeners over the control socket. Each listener is
 /// served by its own thread, so one busy or stuck caller never delays another container's; the
-/// process exits once every listener has hung up (no process is left under the filters).
+/// process exits once every listener has hung up (no process is left under the filters). If the
+/// warden itself dies (a crash, a stray SIGTERM), it first kills the containers it guards: the
+/// kernel would otherwise fail their emulated calls with ENOSYS, never run them unmediated, but a
+/// sandbox without its warden should not live on.
 public enum Warden {
     public static let firstListenerFD: Int32 = 3
     public static let controlFD: Int32 = 4
@@ -23,7 +26,10 @@ public enum Warden {
     nonisolated(unsafe) static var hungUp: Set<Int32> = []
     nonisolated(unsafe) static var lock = pthread_mutex_t()
 
-    public static func main(stateDirectory: String) -> Never {
+    /// `initPid`: the owning container's init, killed (with its pid namespace) if the warden dies.
+    public static func main(stateDirectory: String, initPid: Int32?) -> Never {
+        if let initPid { _ = veil_warden_guard_add(initPid) }
+        veil_warden_guard_install()
         do { config = try WardenConfig.load(directory: stateDirectory) } catch {
             writeStandardError("veil-warden: \(error)\n")
             exit(1)
@@ -73,7 +79,9 @@ public enum Warden {
         let connection = accept(controlFD, nil, nil)
         guard connection >= 0 else { return }
         defer { close(connection) }
-        if let (fd, _) = try? UnixSocket.receiveFD(socket: connection) {
+        if let (fd, message) = try? UnixSocket.receiveFD(socket: connection) {
+            // "pid:N": the process whose death ends that listener's sandbox member.
+            if message.hasPrefix("pid:"), let pid = Int32(message.dropFirst(4)) { _ = veil_warden_guard_add(pid) }
             serve(listener: fd.release())
             _ = "ok".withCString { write(connection, $0, 2) }
         }

@@ -1,9 +1,10 @@
 import Glibc
 import VeilWarden
 
-// veil-warden STATE_DIRECTORY: a sandbox's supervisor, started by `veil create` (see Warden).
-guard CommandLine.arguments.count == 2 else {
-    _ = "usage: veil-warden STATE_DIRECTORY (started by veil create)\n".withCString { write(2, $0, strlen($0)) }
+// veil-warden STATE_DIRECTORY [INIT_PID]: a sandbox's supervisor, started by `veil create` (see Warden).
+let arguments = CommandLine.arguments
+guard arguments.count == 2 || arguments.count == 3 else {
+    _ = "usage: veil-warden STATE_DIRECTORY [INIT_PID] (started by veil create)\n".withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
-Warden.main(stateDirectory: CommandLine.arguments[1])
+Warden.main(stateDirectory: arguments[1], initPid: arguments.count == 3 ? Int32(arguments[2]) : nil)

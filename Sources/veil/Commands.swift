@@ -339,7 +339,14 @@ struct Ps: ParsableCommand {
     /// Runs ps(1) and keeps its header and the lines of the container's processes, as runc does.
     private func printTable(pids: Set<Int32>) throws {
         let given = psArgs.first == "--" ? Array(psArgs.dropFirst()) : psArgs
-        let args = given.isEmpty ? ["-ef"] : given
+        var args = given.isEmpty ? ["-ef"] : given
+        // Without a selection ps(1) shows only processes with our euid and tty; a sandbox's run
+        // as another host uid. Name them: the rows are the container's either way.
+        let selections: Set<String> = ["-e", "-A", "-a", "-d", "-N", "-p", "-q", "-u", "-U", "-g", "-G", "-t", "-s", "ax", "aux", "axu",
+                                       "--pid", "--ppid", "--user", "--group", "--sid", "--tty", "-ef", "-eF", "-ely", "-eLf"]
+        if !args.contains(where: { selections.contains($0) }) && !pids.isEmpty {
+            args += ["-p", pids.sorted().map(String.init).joined(separator: ",")]
+        }
         let output = try capture(["ps"] + args)
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         guard let header = lines.first else { return }

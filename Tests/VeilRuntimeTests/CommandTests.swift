@@ -349,7 +349,7 @@ struct PsCommandTests {
         #expect(custom.stdout.contains("COMMAND") && tablePids(custom.stdout).pids.contains(pid), "\(custom)")
         #expect(custom.stdout.split(separator: "\n").contains { $0.split(separator: " ") == ["\(pid)", "sleep"] }, "\(custom)")
 
-        if runtime.name == "veil" {
+        if runtime.isVeil {
             // veil's documented form (`--` before ps's arguments); runc 1.1.5 passes the `--` on to ps(1), which refuses it.
             let dashed = try bundle.runtime(bin, ["ps", bundle.id, "--", "-o", "pid,comm"])
             #expect(dashed.succeeded && tablePids(dashed.stdout).pids.contains(pid), "\(dashed)")

@@ -530,7 +530,7 @@ struct ConfigTests {
 
     // runc 1.1.5 (this machine's) has no time namespace support (it came with runc 1.2), so this
     // case runs for veil only.
-    @Test("time namespace with timeOffsets", arguments: RuntimeUnderTest.all.filter { $0.name == "veil" })
+    @Test("time namespace with timeOffsets", arguments: RuntimeUnderTest.all.filter(\.isVeil))
     func timeNamespace(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
         let bundle = try TestBundle(["cat", "/proc/uptime"])

@@ -286,18 +286,24 @@ struct RuntimeUnderTest: Sendable, CustomStringConvertible {
     static let runc = RuntimeUnderTest(name: "runc", path: findExecutable("runc") ?? "/usr/sbin/runc")
 
     /// runc always (the reference, proving the test itself); veil when built, or when the run
-    /// demands it, in which case a missing binary fails the test through `binary()`.
+    /// demands it, in which case a missing binary fails the test through `binary()` — at both
+    /// isolation levels: "veil" is the default (sandbox), "veil-native" runs `--isolation native`.
     static var all: [RuntimeUnderTest] {
         var list = [runc]
         if veilRequired || FileManager.default.isExecutableFile(atPath: veilBinary) {
             list.append(RuntimeUnderTest(name: "veil", path: veilBinary))
+            list.append(RuntimeUnderTest(name: "veil-native", path: veilBinary))
         }
         return list
     }
 
+    /// veil or veil-native.
+    var isVeil: Bool { name.hasPrefix("veil") }
+
     /// The absolute path to pass as --runc-binary; throws when the binary is missing.
     func binary() throws -> String {
         if name == "veil" { return try requireVeil() }
+        if name == "veil-native" { return try nativeWrapper(try requireVeil()) }
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw SupportError("\(name) not found at \(path)")
         }
@@ -305,4 +311,21 @@ struct RuntimeUnderTest: Sendable, CustomStringConvertible {
     }
 
     var description: String { name }
+
+    /// A script running veil with `--isolation native` ahead of the caller's arguments, usable
+    /// wherever a runtime binary path goes (containerd's --runc-binary, podman's --runtime).
+    private func nativeWrapper(_ veil: String) throws -> String {
+        let directory = "/tmp/veil-native-wrapper-\(getpid())"
+        let path = directory + "/veil-native"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        let script = "#!/bin/sh\nexec \(veil) --isolation native \"$@\"\n"
+        let temporary = path + ".\(UInt32.random(in: 0...UInt32.max))"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(script.utf8), attributes: [.posixPermissions: 0o755]) else {
+            throw SupportError("cannot write \(temporary)")
+        }
+        if rename(temporary, path) != 0 { unlink(temporary) }
+        return path
+    }
 }

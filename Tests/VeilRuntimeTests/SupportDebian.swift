@@ -38,7 +38,7 @@ struct IsolatedRuntime: Sendable, CustomStringConvertible {
     let isolation: String?
 
     static var all: [IsolatedRuntime] {
-        RuntimeUnderTest.all.flatMap { runtime -> [IsolatedRuntime] in
+        RuntimeUnderTest.all.filter { $0.name != "veil-native" }.flatMap { runtime -> [IsolatedRuntime] in
             runtime.name == "veil"
                 ? ["native", "sandbox"].map { IsolatedRuntime(runtime: runtime, isolation: $0) }
                 : [IsolatedRuntime(runtime: runtime, isolation: nil)]

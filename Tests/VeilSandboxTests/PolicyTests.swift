@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import VeilLinux
 import VeilSandbox
 import VeilSeccomp
 import VeilSpec
@@ -85,12 +86,13 @@ import VeilSpec
         #expect(pool.hostID(slot: b) - pool.hostID(slot: a) == 65536 * (b - a))
         pool.release(slot: a, owner: ownerA)
         #expect(try pool.allocate(owner: ownerA) == a)
-        // An owner that vanished without releasing leaves a stale slot, which is reused.
+        // An owner that vanished without releasing leaves a stale slot, which is reused first.
         rmdir(ownerB)
-        let c = try pool.allocate(owner: ownerA + "-c")
-        #expect(c == 2)
-        let d = try pool.allocate(owner: ownerA + "-d")
-        #expect(d == b)
+        let c = try pool.allocate(owner: ownerA)
+        #expect(c == b)
+        let d = try pool.allocate(owner: ownerA)
+        #expect(d == 2)
+        #expect(throws: LinuxError.self) { try pool.allocate(owner: ownerA) }
     }
 
     @Test func parsesStartAndSlots() {

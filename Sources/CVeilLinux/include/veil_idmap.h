@@ -11,6 +11,9 @@ int veil_idmapped_tree(const char *path, int userns_fd, int recursive);
 /* move_mount(2) of a detached mount `fd` onto `target`. 0 or -errno. */
 int veil_attach_mount(int fd, const char *target);
 
+/* move_mount(2) of a detached mount `fd` onto the directory or file open as `target_fd` (O_PATH). */
+int veil_attach_mount_at(int fd, int target_fd);
+
 /* An overlay mount built in the caller (fsopen/fsconfig/fsmount) from the given option
    strings; each may name /proc/self/fd/N paths of detached, id-mapped layers.
    Returns the detached mount's fd or -errno. */

@@ -46,6 +46,13 @@ void veil_host_memory(uint64_t *total, uint64_t *free_bytes);
 /* System call numbers the warden emulates. */
 enum { VEIL_NR_UNAME = 63, VEIL_NR_SYSLOG = 103, VEIL_NR_SYSINFO = 99 };
 
+/* The warden's dead man's switch: once installed, a fatal signal or SIGTERM/SIGINT/SIGHUP
+   reaching the warden SIGKILLs every guarded process (each sandbox container's init, whose
+   death takes its pid namespace with it) before the warden dies: there is no unmediated
+   sandbox left behind. `veil_warden_guard_add` may be called from any thread. */
+int veil_warden_guard_add(pid_t pid);
+void veil_warden_guard_install(void);
+
 /* Restricts the calling thread to the first `count` CPUs of its current affinity, so that
    nproc and sched_getaffinity show the sandbox's cpu quota. Returns the CPUs kept, or -errno. */
 int veil_confine_to_cpus(int count);
