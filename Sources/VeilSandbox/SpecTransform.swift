@@ -10,8 +10,9 @@ public enum SpecTransform {
     public static let maskedPaths = ["/proc/kallsyms", "/proc/modules", "/proc/kmsg", "/proc/kcore", "/proc/keys",
                                      "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/scsi",
                                      "/sys/firmware", "/sys/kernel", "/sys/module"]
-    /// Read-only in the sandbox whatever the config says.
-    public static let readonlyPaths = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/asound"]
+    /// Read-only in the sandbox whatever the config says. (/proc/sys follows the config: the
+    /// user namespace already limits writes to the sandbox's own namespaced keys.)
+    public static let readonlyPaths = ["/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/asound"]
     /// /proc files served from the sandbox's directory (see `ProcViews`).
     public static let procFiles = ["version", "meminfo", "cpuinfo"]
 

@@ -1,35 +1,6 @@
 import CVeilLinux
 import Glibc
-
-/// The shim's code pages. The binary is large (Swift's stdlib, Foundation and NIO linked
-/// statically) and the code one request runs is scattered across it, so every page fault maps a
-/// whole fault-around window of clean, file-backed pages. These helpers act on code mappings
-/// (r-xp of the executable and its shared libraries) only, which nothing ever writes: dropping
-/// them loses nothing, the kernel maps them again from the page cache on the next use. (Not the
-/// r--p ones: RELRO data is written by the loader before it is made read-only, and dropping those
-/// private copies would lose it.)
-enum Residency {
-    /// File-backed code mappings: (start, length).
-    static func codeMappings() -> [(start: UInt, length: Int)] {
-        guard let maps = try? readTextFile("/proc/self/maps") else { return [] }
-        var result: [(UInt, Int)] = []
-        for line in maps.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, fields[5].hasPrefix("/"), fields[1] == "r-xp" else { continue }
-            let range = fields[0].split(separator: "-")
-            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16), end > start else { continue }
-            result.append((start, Int(end - start)))
-        }
-        return result
-    }
-
-    /// madvise(2) on the executable's code.
-    static func adviseCode(_ advice: Int32) {
-        for mapping in codeMappings() {
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: mapping.start), mapping.length, advice)
-        }
-    }
-}
+import VeilLinux
 
 /// Gives memory back once the shim has been quiet for a while: the executable's clean code pages
 /// (the page cache keeps them; the next request maps what it needs again) and malloc's free
@@ -93,8 +64,7 @@ final class IdleTrimmer: @unchecked Sendable {
                 while activity == seen && pthread_cond_timedwait(&condition, &mutex, &deadline) != ETIMEDOUT {}
                 guard activity == seen else { break }
                 pthread_mutex_unlock(&mutex)
-                _ = veil_malloc_trim()
-                Residency.adviseCode(MADV_DONTNEED)
+                Residency.trim()
                 pthread_mutex_lock(&mutex)
             }
             if activity == seen { trimmedAt = seen }

@@ -49,6 +49,7 @@ public enum Warden {
         sigaction(SIGUSR1, &action, nil)
         pthread_mutex_init(&lock, nil)
         serve(listener: firstListenerFD)
+        Residency.trim()
         supervise()
     }
 
@@ -61,13 +62,15 @@ public enum Warden {
             let stopping = hungUp
             pthread_mutex_unlock(&lock)
             if live.isEmpty { exit(0) }
-            var polls = [pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)]
-            for fd in live.keys where !stopping.contains(fd) { polls.append(pollfd(fd: fd, events: 0, revents: 0)) }
-            // A stopped thread may not have reached its receive when signalled: nudge it again soon.
-            _ = poll(&polls, nfds_t(polls.count), stopping.isEmpty ? -1 : 50)
-            if polls[0].revents & Int16(POLLIN) != 0 { acceptListener() }
+            // Only the control socket is waited on: a listener in the wait set would wake this
+            // thread on every notification, costing the listener threads a CPU. Hang-ups are
+            // looked for once a second (a stopped thread that missed its signal is nudged sooner).
+            var control = pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)
+            if poll(&control, 1, stopping.isEmpty ? 1000 : 50) > 0 && control.revents & Int16(POLLIN) != 0 { acceptListener() }
+            var polls = live.keys.filter { !stopping.contains($0) }.map { pollfd(fd: $0, events: 0, revents: 0) }
+            _ = poll(&polls, nfds_t(polls.count), 0)
             pthread_mutex_lock(&lock)
-            for entry in polls.dropFirst() where entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
+            for entry in polls where entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
                 hungUp.insert(entry.fd)
             }
             for fd in hungUp { if let thread = threads[fd] { pthread_kill(thread, SIGUSR1) } }
@@ -84,6 +87,7 @@ public enum Warden {
             if message.hasPrefix("pid:"), let pid = Int32(message.dropFirst(4)) { _ = veil_warden_guard_add(pid) }
             serve(listener: fd.release())
             _ = "ok".withCString { write(connection, $0, 2) }
+            Residency.trim()
         }
     }
 

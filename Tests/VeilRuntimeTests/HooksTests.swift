@@ -15,6 +15,10 @@ private final class HookRig {
         dir = try TempDir(prefix: "veil-hooks")
         // The startContainer hook (inside the container, as the container's user) writes here too.
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: dir.path)
+        // Host-side hooks create it as root; the in-container ones of a sandbox run as another host uid.
+        guard FileManager.default.createFile(atPath: dir.file("log"), contents: nil, attributes: [.posixPermissions: 0o666]) else {
+            throw SupportError("cannot create \(dir.file("log"))")
+        }
         try script("log.sh", body: "printf '%s %s %s\\n' \"$1\" \"$HOOK_MARK\" \"$(cat)\" >> \(log)")
         try script("fail.sh", body: "printf '%s %s %s\\n' \"$1\" \"$HOOK_MARK\" \"$(cat)\" >> \(log)\nexit 1")
         try script("hang.sh", body: "cat >/dev/null; exec sleep 10")
