@@ -436,6 +436,55 @@ struct ShimTests {
         expectNothingLeft(rig, ids: [sandbox, app])
     }
 
+    /// Host pids of veil-warden processes whose state directory is under `root`.
+    private func wardens(under root: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let argv = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return argv.first?.hasSuffix("veil-warden") == true && argv.count > 1 && argv[1].hasPrefix(root + "/")
+        }
+    }
+
+    @Test("the sandbox level through the shim: dmesg, uname and uid map inside; one warden per pod on the host; native by annotation")
+    func sandboxThroughShim() throws {
+        let rig = try makeRig()
+        defer { rig.stop() }
+        let sandbox = "spod", app = "sapp"
+        func podFlags(_ type: String) -> [String] {
+            ["-d", "--annotation", "io.kubernetes.cri.sandbox-id=\(sandbox)", "--annotation", "io.kubernetes.cri.container-type=\(type)"]
+        }
+        try #require(try run(rig, id: sandbox, flags: podFlags("sandbox"), ["sleep", "1000"]).succeeded, "\(rig.log)")
+        try #require(try run(rig, id: app, flags: podFlags("container"), ["sleep", "1000"]).succeeded, "\(rig.log)")
+        let dmesg = try rig.ctr(["task", "exec", "--exec-id", "d1", app, "dmesg"], timeout: 15)
+        #expect(dmesg.succeeded && dmesg.stdout.split(separator: "\n").first?.contains("Starting veil") == true, "\(dmesg)")
+        let uname = try rig.ctr(["task", "exec", "--exec-id", "u1", app, "uname", "-r"], timeout: 15)
+        #expect(uname.succeeded && uname.stdout.hasSuffix("-veil\n"), "\(uname)")
+        // Both containers are in the pod's user namespace: root is an unprivileged host uid.
+        let sandboxTask = try #require(try rig.task(sandbox)), appTask = try #require(try rig.task(app))
+        let maps = [sandboxTask.pid, appTask.pid].map { (try? String(contentsOfFile: "/proc/\($0)/uid_map", encoding: .utf8)) ?? "" }
+        let fields = maps[0].split(separator: " ", omittingEmptySubsequences: true)
+        #expect(fields.count == 3 && fields[0] == "0" && (UInt64(fields[1]) ?? 0) >= 1 << 30, "\(maps)")
+        #expect(maps[0] == maps[1], "\(maps)")
+        // One warden for the pod, beside the containers, on the host.
+        let root = veilRoot(rig)
+        #expect(wardens(under: root).count == 1, "wardens: \(wardens(under: root))")
+
+        // dev.veil.isolation=native: runc semantics, no warden of its own.
+        let native = try run(rig, id: "nat1", flags: ["--rm", "--annotation", "dev.veil.isolation=native"], ["cat", "/proc/self/uid_map"])
+        #expect(native.succeeded && native.stdout.split(separator: " ", omittingEmptySubsequences: true).prefix(2) == ["0", "0"], "\(native)")
+        #expect(wardens(under: root).count == 1)
+
+        for id in [app, sandbox] {
+            #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", id]).succeeded)
+            #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
+            #expect(try rig.ctr(["task", "rm", id]).succeeded)
+            #expect(try rig.ctr(["container", "rm", id]).succeeded)
+        }
+        #expect(waitUntil(timeout: 5) { wardens(under: root).isEmpty }, "wardens left: \(wardens(under: root))")
+        expectNothingLeft(rig, ids: [sandbox, app, "nat1"])
+    }
+
     @Test("a task killed by the OOM killer: containerd gets /tasks/oom")
     func oomEvent() throws {
         let rig = try makeRig()
