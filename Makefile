@@ -55,6 +55,7 @@ probes: build
 install: build
 	install -m 0755 $(VEIL) /usr/local/bin/veil
 	install -m 0755 $(dir $(VEIL))containerd-shim-veil-v1 /usr/local/bin/containerd-shim-veil-v1
+	install -m 0755 $(dir $(VEIL))veil-warden /usr/local/bin/veil-warden
 
 clean:
 	rm -rf .build

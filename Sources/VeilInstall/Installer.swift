@@ -7,6 +7,8 @@ public struct InstallOptions: Equatable {
     public static let defaultContainerdConfig = "/etc/containerd/config.toml"
     public static let defaultStatePath = "/var/lib/veil/install.json"
     public static let shimName = "containerd-shim-veil-v1"
+    /// The sandbox level's supervisor, found beside veil.
+    public static let wardenName = "veil-warden"
 
     public var containerd = false
     public var containerdConfig = InstallOptions.defaultContainerdConfig
@@ -211,7 +213,8 @@ public struct Installer {
         }
         var changes: [BinaryChange] = []
         let directory = Paths.parent(exe)
-        for (source, name) in [(exe, "veil"), (directory + "/" + InstallOptions.shimName, InstallOptions.shimName)] {
+        for (source, name) in [(exe, "veil"), (directory + "/" + InstallOptions.shimName, InstallOptions.shimName),
+                               (directory + "/" + InstallOptions.wardenName, InstallOptions.wardenName)] {
             guard FS.exists(source) else { continue }
             let target = prefix + "/" + name
             if try binaryInPlace(source: source, target: target) { continue }
