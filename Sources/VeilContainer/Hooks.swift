@@ -18,10 +18,10 @@ enum HookRunner {
     }
 
     private static func runOne(_ hook: Hook, index: Int, phase: String, input: [UInt8]) throws(ContainerError) {
-        let child: Spawn.Child
+        let child: Spawner.Child
         do {
             // Without `env` a hook inherits the runtime's environment, as with runc.
-            child = try Spawn.spawn(path: hook.path, args: hook.args ?? [], env: hook.env ?? inheritedEnvironment(), withStdinPipe: true)
+            child = try Spawner.spawn(path: hook.path, args: hook.args ?? [], env: hook.env ?? inheritedEnvironment(), withStdinPipe: true)
         } catch {
             throw .hookFailed(phase: phase, index: index, path: hook.path, reason: "\(error)")
         }

@@ -1,40 +1,91 @@
+import CVeilLinux
 import Glibc
 
-/// Starting long-lived helper processes (the warden) from the runtime.
+/// posix_spawn for the runtime's helpers (hooks, the warden): a clean signal mask and default
+/// dispositions (the runtime may block signals, as a foreground `run` does), argv and envp as given.
 public enum Spawner {
-    /// posix_spawn of `path` in a new session with `fds` placed at 3, 4, … (and nothing else of
-    /// ours), stdin and stdout on /dev/null and stderr appended to `stderrPath`.
+    public struct Child {
+        public let pid: pid_t
+        /// The write end of the child's stdin, when asked for.
+        public let stdinWriter: FileDescriptor?
+    }
+
+    /// A hook-style child: stdin from a pipe we keep the write end of (when `withStdinPipe`),
+    /// stdout and stderr ours.
+    public static func spawn(path: String, args: [String], env: [String], withStdinPipe: Bool) throws(LinuxError) -> Child {
+        var writer: FileDescriptor?
+        var reader: FileDescriptor?
+        if withStdinPipe {
+            var fds: [Int32] = [-1, -1]
+            try sysNeg("pipe2") { veil_pipe_cloexec(&fds) }
+            reader = FileDescriptor(fds[0])
+            writer = FileDescriptor(fds[1])
+        }
+        defer { reader?.close() }
+        let pid = try spawn(path, argv: args.isEmpty ? [path] : args, env: env, newSession: false) { actions in
+            if let reader { posix_spawn_file_actions_adddup2(&actions, reader.raw, 0) }
+        }
+        return Child(pid: pid, stdinWriter: writer)
+    }
+
+    /// A daemon: a new session, `fds` placed at 3, 4, … (and nothing else of ours), stdin and
+    /// stdout on /dev/null and stderr appended to `stderrPath`.
     public static func spawnDetached(_ path: String, _ argv: [String], fds: [Int32], stderrPath: String) throws(LinuxError) -> pid_t {
+        // Sources are first lifted above every target slot, so placing one cannot clobber another.
+        var lifted: [Int32] = []
+        defer { lifted.forEach { close($0) } }
+        for fd in fds {
+            let high = veil_dup_cloexec_above(fd, 3 + Int32(fds.count) + 16)
+            guard high >= 0 else { throw LinuxError("fcntl(F_DUPFD_CLOEXEC)", path, errno: -high) }
+            lifted.append(high)
+        }
+        return try spawn(path, argv: argv, env: nil, newSession: true) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            for (index, fd) in lifted.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
+        }
+    }
+
+    /// The one posix_spawn: `env` nil means ours.
+    private static func spawn(_ path: String, argv: [String], env: [String]?, newSession: Bool,
+                              actions configure: (inout posix_spawn_file_actions_t) -> Void) throws(LinuxError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(0x80 /* POSIX_SPAWN_SETSID (GNU) */ | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        // Sources are first lifted above every target slot, so placing one cannot clobber another.
-        var lifted: [Int32] = []
-        defer { lifted.forEach { close($0) } }
-        for fd in fds {
-            let high = fcntl(fd, F_DUPFD_CLOEXEC, 3 + Int32(fds.count) + 16)
-            guard high >= 0 else { throw LinuxError("fcntl(F_DUPFD_CLOEXEC)", path) }
-            lifted.append(high)
-        }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        for (index, fd) in lifted.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        let setsid: Int32 = newSession ? 0x80 /* POSIX_SPAWN_SETSID (GNU) */ : 0
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | setsid))
+        configure(&actions)
+        let cArgv = CStringArray(argv)
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attributes, cArgs, environ)
-        guard rc == 0 else { throw LinuxError("posix_spawn", path, errno: rc) }
+        let rc: Int32
+        if let env {
+            let cEnv = CStringArray(env)
+            rc = posix_spawn(&pid, path, &actions, &attributes, cArgv.pointers, cEnv.pointers)
+        } else {
+            rc = posix_spawn(&pid, path, &actions, &attributes, cArgv.pointers, environ)
+        }
+        if rc != 0 { throw LinuxError("exec", path, errno: rc) }
         return pid
     }
+}
+
+/// A NULL-terminated char* array that lives as long as this value.
+public final class CStringArray {
+    public let pointers: [UnsafeMutablePointer<CChar>?]
+
+    public init(_ strings: [String]) {
+        pointers = strings.map { strdup($0) } + [nil]
+    }
+
+    deinit { for p in pointers { free(p) } }
 }

@@ -211,7 +211,7 @@ struct SpawnTests {
     @Test func spawnFeedsStdinAndUsesTheGivenEnvironment() throws {
         let dir = try makeTempDir("spawn")
         defer { removeTree(dir) }
-        let child = try Spawn.spawn(path: "/bin/sh", args: ["sh", "-c", "/bin/cat > '\(dir)/in'; echo \"$X\" > '\(dir)/x'"],
+        let child = try Spawner.spawn(path: "/bin/sh", args: ["sh", "-c", "/bin/cat > '\(dir)/in'; echo \"$X\" > '\(dir)/x'"],
                                     env: ["X=42"], withStdinPipe: true)
         let writer = try #require(child.stdinWriter)
         try writer.write(Array("piped".utf8))
@@ -223,7 +223,7 @@ struct SpawnTests {
 
     @Test func spawnOfMissingBinaryThrowsExec() {
         do {
-            _ = try Spawn.spawn(path: "/tmp/veil-unit-nothing", args: [], env: [], withStdinPipe: false)
+            _ = try Spawner.spawn(path: "/tmp/veil-unit-nothing", args: [], env: [], withStdinPipe: false)
             Issue.record("spawn of a missing binary succeeded")
         } catch {
             #expect(error.call == "exec")

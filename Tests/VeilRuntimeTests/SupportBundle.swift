@@ -56,20 +56,31 @@ final class TestBundle {
     func status(_ binary: String) throws -> String? { try state(binary)?["status"] as? String }
 
     /// What a failed or finished container may not leave: its state, cgroups, mounts under the bundle.
-    func leftovers() -> [String] {
-        var found: [String] = []
-        if FileManager.default.fileExists(atPath: stateRoot + "/" + id) { found.append("state dir \(stateRoot)/\(id)") }
-        for controller in ["memory", "pids", "cpu", "freezer", "devices", "unified"] {
-            let cg = "/sys/fs/cgroup/\(controller)/veil-test/\(id)"
-            if FileManager.default.fileExists(atPath: cg) { found.append("cgroup \(cg)") }
-        }
-        for point in mountPoints(under: path) { found.append("mount \(point)") }
-        return found
-    }
+    func leftovers() -> [String] { containerLeftovers(stateRoot: stateRoot, id: id, bundle: path) }
 
     func remove() {
         unmountAll(under: path)
         dir.remove()
         removeTree(stateRoot)
     }
+}
+
+/// What a finished container may not leave: its state, its cgroups, mounts under its bundle, and
+/// at the sandbox level its directory under /run/veil-sandbox and its uid-pool slot.
+func containerLeftovers(stateRoot: String, id: String, bundle: String) -> [String] {
+    var found: [String] = []
+    if FileManager.default.fileExists(atPath: stateRoot + "/" + id) { found.append("state dir \(stateRoot)/\(id)") }
+    for controller in ["memory", "pids", "cpu", "freezer", "devices", "unified"] {
+        let cg = "/sys/fs/cgroup/\(controller)/veil-test/\(id)"
+        if FileManager.default.fileExists(atPath: cg) { found.append("cgroup \(cg)") }
+    }
+    for point in mountPoints(under: bundle) { found.append("mount \(point)") }
+    let sandboxes = (try? FileManager.default.contentsOfDirectory(atPath: "/run/veil-sandbox")) ?? []
+    for name in sandboxes where name.hasPrefix(id + "-") { found.append("sandbox directory /run/veil-sandbox/\(name)") }
+    let slots = (try? FileManager.default.contentsOfDirectory(atPath: "/run/veil-idpool")) ?? []
+    for slot in slots {
+        let owner = (try? String(contentsOfFile: "/run/veil-idpool/" + slot, encoding: .utf8)) ?? ""
+        if owner == stateRoot + "/" + id { found.append("uid range slot \(slot)") }
+    }
+    return found
 }

@@ -123,16 +123,7 @@ final class DebianBundle {
     }
 
     /// What a finished container may not leave: its state, its cgroups, mounts under the bundle.
-    func leftovers() -> [String] {
-        var found: [String] = []
-        if FileManager.default.fileExists(atPath: stateRoot + "/" + id) { found.append("state dir \(stateRoot)/\(id)") }
-        for controller in ["memory", "pids", "cpu", "freezer", "devices", "unified"] {
-            let cg = "/sys/fs/cgroup/\(controller)/veil-test/\(id)"
-            if FileManager.default.fileExists(atPath: cg) { found.append("cgroup \(cg)") }
-        }
-        for point in mountPoints(under: path) { found.append("mount \(point)") }
-        return found
-    }
+    func leftovers() -> [String] { containerLeftovers(stateRoot: stateRoot, id: id, bundle: path) }
 
     func remove() { dir.remove() }
 }
