@@ -12,9 +12,9 @@ import VeilLinux
 /// the pod's other containers hand it their listeners over the control socket. Each listener is
 /// served by its own thread, so one busy or stuck caller never delays another container's; the
 /// process exits once every listener has hung up (no process is left under the filters). If the
-/// warden itself dies (a crash, a stray SIGTERM), it first kills the containers it guards: the
-/// kernel would otherwise fail their emulated calls with ENOSYS, never run them unmediated, but a
-/// sandbox without its warden should not live on.
+/// warden itself dies, however (a crash, SIGTERM, even SIGKILL, through its sentinel child), the
+/// containers it guards are killed: the kernel would fail their emulated calls with ENOSYS, never
+/// run them unmediated, but a sandbox without its warden does not live on.
 public enum Warden {
     public static let firstListenerFD: Int32 = 3
     public static let controlFD: Int32 = 4
@@ -28,8 +28,10 @@ public enum Warden {
 
     /// `initPid`: the owning container's init, killed (with its pid namespace) if the warden dies.
     public static func main(stateDirectory: String, initPid: Int32?) -> Never {
+        // First, while we are single-threaded: the sentinel is a fork.
+        let guarded = veil_warden_guard_start()
+        if guarded != 0 { writeStandardError("veil-warden: starting the sentinel: \(String(cString: strerror(-guarded)))\n") }
         if let initPid { _ = veil_warden_guard_add(initPid) }
-        veil_warden_guard_install()
         do { config = try WardenConfig.load(directory: stateDirectory) } catch {
             writeStandardError("veil-warden: \(error)\n")
             exit(1)

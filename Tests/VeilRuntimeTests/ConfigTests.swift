@@ -6,9 +6,9 @@
 import Foundation
 import Testing
 
-// MARK: - Config editing helpers (this file only)
+// MARK: - Config editing helpers
 
-fileprivate extension TestBundle {
+extension TestBundle {
     func editProcess(_ change: (inout [String: Any]) -> Void) throws {
         try edit { config in
             var process = config["process"] as? [String: Any] ?? [:]

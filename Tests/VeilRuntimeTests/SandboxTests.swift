@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+
+/// The sandbox level's own promises (README, "Isolation levels"), beyond the suites that run
+/// every case at both levels.
+@Suite(.serialized) struct SandboxTests {
+    /// veil-warden processes (not their sentinels) serving containers under `stateRoot`.
+    private func wardens(stateRoot: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+            guard comm.hasPrefix("veil-warden"), let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let argv = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return argv.count > 1 && argv[1].hasPrefix(stateRoot + "/")
+        }
+    }
+
+    private func hostUID(of pid: Int32) -> UInt64? {
+        let map = (try? String(contentsOfFile: "/proc/\(pid)/uid_map", encoding: .utf8)) ?? ""
+        let fields = map.split(separator: " ", omittingEmptySubsequences: true)
+        return fields.count == 3 && fields[0] == "0" ? UInt64(fields[1]) : nil
+    }
+
+    @Test("the container's view: identity, boot log, memory limit, cpu quota, uptime, nothing of the host's kernel")
+    func containerView() throws {
+        let veil = try requireVeil()
+        let bundle = try TestBundle(["sh", "-c", """
+            uname -r; dmesg | head -1; grep MemTotal /proc/meminfo; free -m | awk '/Mem:/ {print "free-total=" $2}'; \
+            nproc; cut -d' ' -f1 /proc/uptime; cat /proc/version; wc -c < /proc/kallsyms; ls /sys/kernel | wc -l; \
+            id -u; stat -c '%u' /bin/busybox
+            """])
+        defer { bundle.remove() }
+        try bundle.editLinux { linux in
+            var resources = linux["resources"] as? [String: Any] ?? [:]
+            resources["memory"] = ["limit": 256 << 20]
+            resources["cpu"] = ["quota": 100_000, "period": 100_000]
+            linux["resources"] = resources
+        }
+        let run = try bundle.runtime(veil, ["run", bundle.id])
+        #expect(run.succeeded, "\(run)")
+        let out = run.stdout.split(separator: "\n").map(String.init)
+        guard out.count == 11 else { Issue.record("unexpected output: \(run)"); return }
+        #expect(out[0].hasSuffix("-veil"), "uname -r: \(out[0])")
+        #expect(out[1].hasSuffix("Starting veil..."), "dmesg: \(out[1])")
+        #expect(out[2].hasSuffix(" 262144 kB"), "meminfo: \(out[2])")
+        #expect(out[3] == "free-total=256", "free: \(out[3])")
+        #expect(out[4] == "1", "nproc: \(out[4])")
+        #expect((Double(out[5]) ?? 99) < 10, "uptime: \(out[5])")
+        #expect(out[6].contains(out[0]), "/proc/version \(out[6]) disagrees with uname \(out[0])")
+        #expect(out[7] == "0", "kallsyms: \(out[7]) bytes")
+        #expect(out[8] == "0", "/sys/kernel entries: \(out[8])")
+        #expect(out[9] == "0" && out[10] == "0", "root in the sandbox, the rootfs owned by it: \(out)")
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
+    @Test("each sandbox has its own host uid range, freed on delete; state reports the level; the warden serves exec")
+    func rangesAndWarden() throws {
+        let veil = try requireVeil()
+        let first = try TestBundle(["sleep", "1000"]), second = try TestBundle(["sleep", "1000"])
+        defer { first.remove(); second.remove() }
+        for bundle in [first, second] {
+            let started = try bundle.runtime(veil, ["run", "-d", bundle.id])
+            try #require(started.succeeded, "\(started)")
+        }
+        let pids = try [first, second].map { bundle in try #require(bundle.state(veil)?["pid"] as? Int).map(Int32.init) }
+        let uids = pids.map { $0.flatMap(hostUID) }
+        #expect(uids[0] != nil && uids[1] != nil && uids[0] != uids[1], "host uids \(uids)")
+        #expect(uids.allSatisfy { ($0 ?? 0) >= 1 << 30 }, "host uids \(uids)")
+        #expect(try first.state(veil)?["isolation"] as? String == "sandbox")
+        #expect(wardens(stateRoot: first.stateRoot).count == 1)
+
+        // exec joins the sandbox: mediated by the same warden, in the same user namespace.
+        let exec = try first.runtime(veil, ["exec", first.id, "sh", "-c", "uname -r; id -u"])
+        #expect(exec.succeeded && exec.stdout.hasSuffix("-veil\n0\n"), "\(exec)")
+        #expect(wardens(stateRoot: first.stateRoot).count == 1)
+
+        for bundle in [first, second] {
+            let deleted = try bundle.runtime(veil, ["delete", "--force", bundle.id])
+            #expect(deleted.succeeded, "\(deleted)")
+            #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+            #expect(waitUntil(timeout: 5) { wardens(stateRoot: bundle.stateRoot).isEmpty })
+        }
+    }
+
+    @Test("a warden killed with SIGKILL takes its sandbox with it")
+    func wardenDeath() throws {
+        let veil = try requireVeil()
+        let bundle = try TestBundle(["sleep", "1000"])
+        defer { bundle.remove() }
+        try #require(try bundle.runtime(veil, ["run", "-d", bundle.id]).succeeded)
+        let pid = try #require(bundle.state(veil)?["pid"] as? Int)
+        let warden = try #require(wardens(stateRoot: bundle.stateRoot).first)
+        kill(warden, SIGKILL)
+        #expect(waitUntil(timeout: 5) { !processIsAlive(Int32(pid)) }, "the container outlived its warden")
+        #expect(try bundle.status(veil) == "stopped")
+        #expect(try bundle.runtime(veil, ["delete", bundle.id]).succeeded)
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
+    @Test("the annotation picks native; a bad level is refused naming where it came from")
+    func levels() throws {
+        let veil = try requireVeil()
+        let native = try TestBundle(["cat", "/proc/self/uid_map"])
+        defer { native.remove() }
+        try native.edit { config in config["annotations"] = ["dev.veil.isolation": "native"] }
+        let run = try native.runtime(veil, ["run", native.id])
+        #expect(run.succeeded && run.stdout.split(separator: " ", omittingEmptySubsequences: true).prefix(2) == ["0", "0"], "\(run)")
+
+        let bad = try TestBundle(["true"])
+        defer { bad.remove() }
+        try bad.edit { config in config["annotations"] = ["dev.veil.isolation": "strictest"] }
+        let refused = try bad.runtime(veil, ["create", bad.id])
+        #expect(!refused.succeeded && refused.stderr.contains("annotations[\"dev.veil.isolation\"]") && refused.stderr.contains("strictest"), "\(refused)")
+        #expect(bad.leftovers().isEmpty, "\(bad.leftovers())")
+        let flag = try runCommand(veil, ["--isolation", "gvisor", "state", "x"])
+        #expect(!flag.succeeded && flag.stderr.contains("--isolation"), "\(flag)")
+        let pool = try runCommand(veil, ["--root", bad.stateRoot, "create", "--bundle", bad.path, bad.id], environment: ["VEIL_ID_POOL": "lots"])
+        #expect(!pool.succeeded && pool.stderr.contains("VEIL_ID_POOL"), "\(pool)")
+        #expect(bad.leftovers().isEmpty, "\(bad.leftovers())")
+    }
+
+    @Test("veil sandbox policy lists every treatment, as a table and as JSON")
+    func policy() throws {
+        let veil = try requireVeil()
+        let table = try runCommand(veil, ["sandbox", "policy"])
+        #expect(table.succeeded && table.stdout.contains("uname") && table.stdout.contains("emulated"), "\(table)")
+        let json = try runCommand(veil, ["sandbox", "policy", "--format", "json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let calls = object?["syscalls"] as? [[String: Any]] ?? []
+        func treatment(_ name: String) -> [String: Any]? { calls.first { $0["syscall"] as? String == name && $0["filter"] == nil } }
+        #expect(treatment("mount")?["errno"] as? String == "EPERM")
+        #expect(treatment("uname")?["treatment"] as? String == "emulated")
+        #expect(treatment("getppid")?["treatment"] as? String == "direct")
+        #expect(object?["defaultErrno"] as? String == "ENOSYS")
+        #expect(calls.contains { $0["syscall"] as? String == "socket" && ($0["filter"] as? String ?? "").contains("arg0 == 1") })
+    }
+}
