@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 VEIL := $(CURDIR)/.build/release/veil
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
-DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps \
+DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps gcc libc6-dev \
 	qemu-system-x86 cpio golang-github-containers-common runsc podman conmon
 DEMO_DIR ?= /tmp/veil-demo
 
@@ -45,6 +45,7 @@ bench: build
 install: build
 	install -m 0755 $(VEIL) /usr/local/bin/veil
 	install -m 0755 $(dir $(VEIL))containerd-shim-veil-v1 /usr/local/bin/containerd-shim-veil-v1
+	install -m 0755 $(dir $(VEIL))veil-verify /usr/local/bin/veil-verify
 
 clean:
 	rm -rf .build

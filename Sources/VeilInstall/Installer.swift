@@ -6,6 +6,8 @@ public struct InstallOptions: Equatable {
     public static let defaultContainerdConfig = "/etc/containerd/config.toml"
     public static let defaultStatePath = "/var/lib/veil/install.json"
     public static let shimName = "containerd-shim-veil-v1"
+    /// `veil verify`'s CRI client, a binary of its own beside veil.
+    public static let verifyName = "veil-verify"
 
     public var containerd = false
     public var containerdConfig = InstallOptions.defaultContainerdConfig
@@ -164,7 +166,8 @@ public struct Installer {
         }
         var changes: [BinaryChange] = []
         let directory = Paths.parent(exe)
-        for (source, name) in [(exe, "veil"), (directory + "/" + InstallOptions.shimName, InstallOptions.shimName)] {
+        for (source, name) in [(exe, "veil"), (directory + "/" + InstallOptions.shimName, InstallOptions.shimName),
+                               (directory + "/" + InstallOptions.verifyName, InstallOptions.verifyName)] {
             guard FS.exists(source) else { continue }
             let target = prefix + "/" + name
             if try binaryInPlace(source: source, target: target) { continue }

@@ -16,6 +16,13 @@
 //   rig.ctrPath, rig.address, rig.namespace, rig.image ("busybox"), rig.directory, rig.runcRoot
 //   rig.log                                // containerd's log, for failure messages
 //
+//   let rig = try ContainerdRig(cri: CRISetup { configPath in ... })
+//                                          // containerd's CRI plugin on the rig's socket (namespace
+//                                          // k8s.io, host-network pods only), with a locally built
+//                                          // pause image as sandbox_image and busybox as rig.image
+//                                          // (CRISetup.busyboxImage); the closure edits config.toml
+//                                          // before containerd starts (e.g. `veil install --containerd`)
+//
 // Everything lives under /tmp/vc-XXXXXX: unix socket paths are limited to 108 bytes, and the shim's
 // socket names derive from ours. Each rig gets its own containerd namespace (so cgroups
 // /NAMESPACE/ID never collide between tests) and its own runc root (passed as --runc-root, so the
@@ -26,12 +33,24 @@ import Foundation
 import Glibc
 #endif
 
+/// What a rig with containerd's CRI plugin needs (see DESIGN.md, "this machine").
+struct CRISetup {
+    /// The CRI plugin's namespace (containerd 1.6 always uses this one).
+    static let namespace = "k8s.io"
+    /// Image names the CRI plugin resolves as written (a bare "busybox" would become docker.io/...).
+    static let pauseImage = "localhost/veil-test/pause:1"
+    static let busyboxImage = "localhost/veil-test/busybox:1"
+
+    /// Edits the written config.toml (its path) before containerd starts.
+    var editConfig: (String) throws -> Void
+}
+
 final class ContainerdRig {
     let directory: String
     let address: String
     let namespace: String
     let runcRoot: String
-    let image = "busybox"
+    let image: String
     let ctrPath: String
     private var daemon: Process
     private let logPath: String
@@ -40,12 +59,14 @@ final class ContainerdRig {
     /// - Parameter namespace: the containerd namespace; a unique "vt-XXXXXXXX" unless given.
     /// - Parameter extraPath: a directory put first on containerd's PATH (where it finds shims
     ///   such as containerd-shim-veil-v1).
-    init(namespace: String? = nil, extraPath: String? = nil) throws {
+    /// - Parameter cri: enables containerd's CRI plugin (namespace k8s.io) as described by CRISetup.
+    init(namespace: String? = nil, extraPath: String? = nil, cri: CRISetup? = nil) throws {
         guard let containerd = findExecutable("containerd"), let ctr = findExecutable("ctr") else {
             throw SupportError("containerd and ctr must be installed")
         }
         ctrPath = ctr
-        self.namespace = namespace ?? "vt-" + randomName(8)
+        self.namespace = cri != nil ? CRISetup.namespace : namespace ?? "vt-" + randomName(8)
+        image = cri != nil ? CRISetup.busyboxImage : "busybox"
         let dir = try TempDir(prefix: "vc", parent: "/tmp")
         directory = dir.path
         address = directory + "/c.sock"
@@ -53,13 +74,24 @@ final class ContainerdRig {
         logPath = directory + "/containerd.log"
 
         // Only what ctr run needs: CRI would add seconds of start-up, and the other snapshotters
-        // probe for file systems that are not here.
+        // probe for file systems that are not here. With CRI: no CAP_SYS_RESOURCE here (so no
+        // oom_score_adj below ours), no streaming server port, our own pause image, and an empty
+        // CNI directory (host-network pods need none).
+        let criSettings = cri == nil ? "" : """
+
+            [plugins."io.containerd.grpc.v1.cri"]
+              sandbox_image = "\(CRISetup.pauseImage)"
+              restrict_oom_score_adj = true
+              stream_server_port = "0"
+              [plugins."io.containerd.grpc.v1.cri".cni]
+                conf_dir = "\(directory)/cni"
+
+            """
         let config = """
             version = 2
             root = "\(directory)/root"
             state = "\(directory)/state"
-            disabled_plugins = [
-              "io.containerd.grpc.v1.cri",
+            disabled_plugins = [\(cri == nil ? "\n  \"io.containerd.grpc.v1.cri\"," : "")
               "io.containerd.snapshotter.v1.aufs",
               "io.containerd.snapshotter.v1.btrfs",
               "io.containerd.snapshotter.v1.devmapper",
@@ -72,7 +104,7 @@ final class ContainerdRig {
 
             [ttrpc]
               address = "\(address).ttrpc"
-
+            \(criSettings)
             """
         let configPath = directory + "/config.toml"
         guard FileManager.default.createFile(atPath: configPath, contents: Data(config.utf8)),
@@ -83,6 +115,12 @@ final class ContainerdRig {
             throw SupportError("cannot write containerd config in \(directory)")
         }
         defer { try? logHandle.close() }
+        do {
+            try cri?.editConfig(configPath)
+        } catch {
+            dir.remove()
+            throw error
+        }
 
         daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: containerd)
@@ -105,7 +143,11 @@ final class ContainerdRig {
         // From here on, any failure must tear down what was started.
         do {
             try waitForDaemon()
-            try importImage()
+            if cri != nil {
+                try importCRIImages()
+            } else {
+                try importImage()
+            }
         } catch {
             stop()
             throw error
@@ -158,6 +200,26 @@ final class ContainerdRig {
         guard built.succeeded else { throw SupportError("building the busybox image failed:\n\(built)") }
         let imported = try ctr(["image", "import", "--index-name", image, tarball], timeout: 60)
         guard imported.succeeded else { throw SupportError("ctr image import failed:\n\(imported)") }
+    }
+
+    /// The pause and busybox images, each under its own name; ctr's extra `import-DATE` names are
+    /// removed and containerd restarted, since the CRI plugin fails to resolve them later.
+    private func importCRIImages() throws {
+        for (script, name) in [("make-pause-image.sh", CRISetup.pauseImage), ("make-busybox-image.sh", CRISetup.busyboxImage)] {
+            let tarball = directory + "/" + script + ".tar"
+            let built = try runCommand(packageRoot + "/scripts/" + script, [tarball], timeout: 120)
+            guard built.succeeded else { throw SupportError("\(script) failed:\n\(built)") }
+            let imported = try ctr(["image", "import", "--index-name", name, tarball], timeout: 60)
+            guard imported.succeeded else { throw SupportError("ctr image import \(name) failed:\n\(imported)") }
+        }
+        let listed = try ctr(["image", "ls", "-q"], timeout: 10)
+        guard listed.succeeded else { throw SupportError("ctr image ls failed:\n\(listed)") }
+        let extra = listed.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("import-") }
+        if !extra.isEmpty {
+            let removed = try ctr(["image", "rm"] + extra, timeout: 30)
+            guard removed.succeeded else { throw SupportError("ctr image rm failed:\n\(removed)") }
+        }
+        try restart()
     }
 
     /// containerd's log so far (for failure messages).
