@@ -40,8 +40,14 @@ public struct Verifier: Sendable {
     }
 
     public let options: VerifyOptions
+    /// Asked between steps: true once the user asked to stop (SIGINT). The call in flight is let
+    /// finish, so the runtime never holds a half-made pod that the cleanup cannot see yet.
+    let interrupted: @Sendable () -> Bool
 
-    public init(options: VerifyOptions) { self.options = options }
+    public init(options: VerifyOptions, interrupted: @escaping @Sendable () -> Bool = { false }) {
+        self.options = options
+        self.interrupted = interrupted
+    }
 
     public func run() async -> VerifyReport {
         var report = VerifyReport()
@@ -54,16 +60,13 @@ public struct Verifier: Sendable {
         return completed(report)
     }
 
-    /// Fills in the checks that did not run, naming the first failure as the reason.
-    private func completed(_ report: VerifyReport) -> VerifyReport {
-        var result = report
-        let done = Set(report.checks.map(\.name))
+    /// Every check in the printed order; those that did not run are skipped, naming the first failure.
+    func completed(_ report: VerifyReport) -> VerifyReport {
         let firstFailure = report.checks.first { $0.status == .fail }?.name ?? "an earlier check"
-        for check in Check.allCases where !done.contains(check.rawValue) {
-            let detail = check == .cleanup ? "nothing was created" : "not run: \(firstFailure) failed"
-            result.checks.append(VerifyCheck(check.rawValue, .skip, detail))
-        }
-        return result
+        return VerifyReport(checks: Check.allCases.map { check in
+            report.checks.first { $0.name == check.rawValue }
+                ?? VerifyCheck(check.rawValue, .skip, check == .cleanup ? "nothing was created" : "not run: \(firstFailure) failed")
+        })
     }
 
     /// Everything after the connection is up. The pod and container are removed at the end in a
@@ -82,6 +85,7 @@ public struct Verifier: Sendable {
             return report
         }
 
+        if stopped(before: .image, add) { return report }
         do {
             if let image = try await client.imageStatus(options.image) {
                 add(.image, .pass, "\(options.image) is present (\(shortDigest(image.id)))")
@@ -128,6 +132,7 @@ public struct Verifier: Sendable {
                           add: (Check, VerifyStatus, String) -> Void) async {
         let clock = ContinuousClock()
         var start = clock.now
+        if stopped(before: .pod, add) { return }
         let podID: String
         do {
             podID = try await client.runPodSandbox(sandbox, handler: options.handler)
@@ -138,6 +143,7 @@ public struct Verifier: Sendable {
             return
         }
 
+        if stopped(before: .container, add) { return }
         start = clock.now
         let containerID: String
         do {
@@ -171,6 +177,7 @@ public struct Verifier: Sendable {
         let (shimStatus, shimDetail) = shimCheck(containerPid: containerInfo?.pid, podPid: podInfo?.pid)
         add(.shim, shimStatus, shimDetail)
 
+        if stopped(before: .exec, add) { return }
         let token = "veil-verify-" + randomHex(8)
         start = clock.now
         do {
@@ -190,6 +197,7 @@ public struct Verifier: Sendable {
             add(.sandboxMarker, .skip, "isolation \(options.isolation.rawValue): the container shares the host kernel; \(quoted(Self.sandboxMarker)) is expected with --isolation sandbox")
             return
         }
+        if stopped(before: .sandboxMarker, add) { return }
         do {
             let result = try await client.execSync(containerID, ["dmesg"])
             let output = String(decoding: result.stdout + result.stderr, as: UTF8.self)
@@ -203,6 +211,13 @@ public struct Verifier: Sendable {
         } catch {
             add(.sandboxMarker, .fail, "\(error)")
         }
+    }
+
+    /// Records `check` as failed when the run was interrupted; the caller then goes to cleanup.
+    private func stopped(before check: Check, _ add: (Check, VerifyStatus, String) -> Void) -> Bool {
+        guard interrupted() else { return false }
+        add(check, .fail, "interrupted before this check (SIGINT or SIGTERM)")
+        return true
     }
 
     // MARK: the pod and the container

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Glibc
+import Synchronization
 import VeilCRI
 import VeilSpec
 
@@ -39,15 +40,16 @@ struct VeilVerify: ParsableCommand {
         options.image = image
         options.isolation = (try? IsolationLevel.parse(isolation, source: "--isolation")) ?? .sandbox
         options.cgroupParent = cgroupParent
-        let report = VerifyRunner.run(Verifier(options: options))
+        let report = VerifyRunner.run(options: options)
         let text = format == "json" ? report.renderJSON() : report.renderTable()
         _ = text.withCString { write(1, $0, strlen($0)) }
         Glibc.exit(report.exitStatus)
     }
 }
 
-/// Runs the async verifier from the synchronous command line. SIGINT and SIGTERM cancel the run
-/// instead of killing the process, so the verifier still removes its pod.
+/// Runs the async verifier from the synchronous command line. The first SIGINT or SIGTERM lets the
+/// call in flight finish, skips the remaining checks and removes the pod; a second one cancels the
+/// call too (a runtime that hangs), and the pod is still removed over a fresh connection.
 enum VerifyRunner {
     private final class Outcome: @unchecked Sendable {
         // Written once before `done` is signalled, read after waiting on it.
@@ -55,8 +57,14 @@ enum VerifyRunner {
         let done = DispatchSemaphore(value: 0)
     }
 
-    static func run(_ verifier: Verifier) -> VerifyReport {
+    private final class Signals: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    static func run(options: VerifyOptions) -> VerifyReport {
         let outcome = Outcome()
+        let signals = Signals()
+        let verifier = Verifier(options: options) { signals.count.load(ordering: .relaxed) > 0 }
         let task = Task {
             outcome.report = await verifier.run()
             outcome.done.signal()
@@ -64,7 +72,9 @@ enum VerifyRunner {
         let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { task.cancel() }
+            source.setEventHandler {
+                if signals.count.add(1, ordering: .relaxed).newValue > 1 { task.cancel() }
+            }
             source.resume()
             return source
         }

@@ -111,7 +111,7 @@ struct VerifyReportTests {
     }
 
     @Test("the pod and container carry the isolation annotation, the run label and host networking")
-    func configs() {
+    func configs() throws {
         var options = VerifyOptions()
         options.isolation = .native
         options.cgroupParent = "/veil-test/x"
@@ -128,7 +128,8 @@ struct VerifyReportTests {
         // Upstream field numbers on the wire: RunPodSandboxRequest.runtime_handler is field 2 (tag 0x12).
         var request = Runtime_V1_RunPodSandboxRequest()
         request.runtimeHandler = "veil"
-        #expect(try request.serializedBytes() == [0x12, 4] + Array("veil".utf8))
+        let bytes: [UInt8] = try request.serializedBytes()
+        #expect(bytes == [0x12, 4] + Array("veil".utf8))
         #expect(VerifyOptions().isolation == .sandbox)
     }
 
@@ -139,5 +140,22 @@ struct VerifyReportTests {
         #expect(parts == [8, 4, 4, 4, 12])
         #expect(value.dropFirst(14).first == "4")
         #expect(uuid() != value)
+    }
+}
+
+@Suite("veil verify's check order")
+struct VerifyOrderTests {
+    @Test("checks that did not run are skipped in their place, naming the first failure; cleanup stays last")
+    func completed() {
+        let verifier = Verifier(options: VerifyOptions())
+        let partial = VerifyReport(checks: [
+            VerifyCheck("endpoint", .pass, "up"), VerifyCheck("image", .pass, "present"),
+            VerifyCheck("pod", .fail, "no handler"), VerifyCheck("cleanup", .pass, "nothing was left to remove"),
+        ])
+        let full = verifier.completed(partial)
+        #expect(full.checks.map(\.name) == Verifier.Check.allCases.map(\.rawValue))
+        #expect(full.checks[3] == VerifyCheck("container", .skip, "not run: pod failed"))
+        #expect(full.checks.last == VerifyCheck("cleanup", .pass, "nothing was left to remove"))
+        #expect(verifier.completed(VerifyReport()).checks.last == VerifyCheck("cleanup", .skip, "nothing was created"))
     }
 }
