@@ -56,6 +56,7 @@ install: build
 	install -m 0755 $(VEIL) /usr/local/bin/veil
 	install -m 0755 $(dir $(VEIL))containerd-shim-veil-v1 /usr/local/bin/containerd-shim-veil-v1
 	install -m 0755 $(dir $(VEIL))veil-warden /usr/local/bin/veil-warden
+	install -m 0755 $(dir $(VEIL))veil-verify /usr/local/bin/veil-verify
 
 clean:
 	rm -rf .build

@@ -2,6 +2,7 @@
 # Regenerates the Swift code for protos/ (see protos/README.md):
 #   protos/ (containerd, cgroups)  -> Sources/VeilShimProtocol/*.pb.swift
 #   protos/ttrpc, protos/google/rpc -> Sources/TTRPC/Generated/*.pb.swift
+#   protos/cri (Kubernetes CRI subset)  -> Sources/VeilCRI/Generated/*.pb.swift
 # Installs protoc (Debian's protobuf-compiler) if missing and builds protoc-gen-swift from
 # swift-protobuf at the version the package uses, cached under /var/cache/veil.
 # The output is committed; builds and tests never run this.
@@ -56,5 +57,7 @@ generate() { # OUTDIR PROTO...
 mapfile -t shim < <(find containerd cgroups -name '*.proto' | sort)
 generate "$ROOT/Sources/VeilShimProtocol" "${shim[@]}"
 generate "$ROOT/Sources/TTRPC/Generated" ttrpc/request.proto google/rpc/status.proto
+generate "$ROOT/Sources/VeilCRI/Generated" cri/api.proto
 echo "gen-protos: wrote $(ls "$ROOT"/Sources/VeilShimProtocol/*.pb.swift | wc -l) files to Sources/VeilShimProtocol," \
-	"$(ls "$ROOT"/Sources/TTRPC/Generated/*.pb.swift | wc -l) to Sources/TTRPC/Generated" >&2
+	"$(ls "$ROOT"/Sources/TTRPC/Generated/*.pb.swift | wc -l) to Sources/TTRPC/Generated," \
+	"$(ls "$ROOT"/Sources/VeilCRI/Generated/*.pb.swift | wc -l) to Sources/VeilCRI/Generated" >&2

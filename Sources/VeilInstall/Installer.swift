@@ -9,6 +9,8 @@ public struct InstallOptions: Equatable {
     public static let shimName = "containerd-shim-veil-v1"
     /// The sandbox level's supervisor, found beside veil.
     public static let wardenName = "veil-warden"
+    /// `veil verify`'s CRI client, a binary of its own beside veil.
+    public static let verifyName = "veil-verify"
 
     public var containerd = false
     public var containerdConfig = InstallOptions.defaultContainerdConfig
@@ -214,7 +216,8 @@ public struct Installer {
         var changes: [BinaryChange] = []
         let directory = Paths.parent(exe)
         for (source, name) in [(exe, "veil"), (directory + "/" + InstallOptions.shimName, InstallOptions.shimName),
-                               (directory + "/" + InstallOptions.wardenName, InstallOptions.wardenName)] {
+                               (directory + "/" + InstallOptions.wardenName, InstallOptions.wardenName),
+                               (directory + "/" + InstallOptions.verifyName, InstallOptions.verifyName)] {
             guard FS.exists(source) else { continue }
             let target = prefix + "/" + name
             if try binaryInPlace(source: source, target: target) { continue }

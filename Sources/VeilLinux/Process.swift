@@ -20,6 +20,26 @@ public enum ProcessInfo {
         statFields(pid)?.first?.first
     }
 
+    /// The parent's pid (field 4), nil when the process is not visible here.
+    public static func parent(_ pid: Int32) -> Int32? {
+        guard let fields = statFields(pid), fields.count > 1 else { return nil }
+        return Int32(fields[1])
+    }
+
+    /// The file name of the program the process runs (from /proc/PID/exe, else argv[0]).
+    public static func programName(_ pid: Int32) -> String? {
+        var path: String
+        if let target = FS.readLink("/proc/\(pid)/exe") {
+            path = target
+            if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
+        } else {
+            guard let argv = try? FS.readFile("/proc/\(pid)/cmdline"),
+                  let first = argv.split(separator: 0, omittingEmptySubsequences: false).first, !first.isEmpty else { return nil }
+            path = String(decoding: first, as: UTF8.self)
+        }
+        return path.split(separator: "/").last.map(String.init)
+    }
+
     /// Alive and not a zombie, and (when given) still the process that started at `startTime`.
     public static func isAlive(_ pid: Int32, startTime: UInt64? = nil) -> Bool {
         guard pid > 0, let fields = statFields(pid), let state = fields.first?.first else { return false }

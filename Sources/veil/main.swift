@@ -23,6 +23,7 @@ case .failure(let error):
 case .success(let (options, rest)):
     Context.global = options
     if FastPath.run(rest) { exit(0) }
+    if rest.first == "verify" { VerifyCommand.exec(Array(rest.dropFirst())) }
     do {
         var command = try Veil.parseAsRoot(rest)
         try command.run()

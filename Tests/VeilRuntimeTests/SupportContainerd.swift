@@ -20,6 +20,12 @@
 //                                          // config.toml written by `veil install --containerd --config-path`
 //   rig.baseConfig, rig.configPath         // the config before the install, and the file containerd loads
 //   rig.runtimeConfigPath                  // ConfigPath as the installer wrote it (nil without installedBy)
+//   let rig = try ContainerdRig(cri: CRISetup { configPath in ... })
+//                                          // containerd's CRI plugin on the rig's socket (namespace
+//                                          // k8s.io, host-network pods only), with a locally built
+//                                          // pause image as sandbox_image and busybox as rig.image
+//                                          // (CRISetup.busyboxImage); the closure edits config.toml
+//                                          // before containerd starts (e.g. `veil install --containerd`)
 //
 // Everything lives under /tmp/vc-XXXXXX: unix socket paths are limited to 108 bytes, and the shim's
 // socket names derive from ours. Each rig gets its own containerd namespace (so cgroups
@@ -31,12 +37,24 @@ import Foundation
 import Glibc
 #endif
 
+/// What a rig with containerd's CRI plugin needs (see DESIGN.md, "this machine").
+struct CRISetup {
+    /// The CRI plugin's namespace (containerd 1.6 always uses this one).
+    static let namespace = "k8s.io"
+    /// Image names the CRI plugin resolves as written (a bare "busybox" would become docker.io/...).
+    static let pauseImage = "localhost/veil-test/pause:1"
+    static let busyboxImage = "localhost/veil-test/busybox:1"
+
+    /// Edits the written config.toml (its path) before containerd starts.
+    var editConfig: (String) throws -> Void
+}
+
 final class ContainerdRig {
     let directory: String
     let address: String
     let namespace: String
     let runcRoot: String
-    let image = "busybox"
+    let image: String
     let ctrPath: String
     /// containerd's config file, and its text before `veil install` edited it.
     let configPath: String
@@ -53,13 +71,15 @@ final class ContainerdRig {
     /// - Parameter installedBy: a veil binary: containerd's config.toml is the base config below as
     ///   `veil install --containerd --config FILE --config-path DIR/veil.toml` edits it (not by hand).
     /// - Parameter veilConfig: the text of DIR/veil.toml (the shim's runtime options).
+    /// - Parameter cri: enables containerd's CRI plugin (namespace k8s.io) as described by CRISetup.
     init(namespace: String? = nil, extraPath: String? = nil, installedBy veil: String? = nil,
-         veilConfig: (_ rigDirectory: String) -> String = { _ in "" }) throws {
+         veilConfig: (_ rigDirectory: String) -> String = { _ in "" }, cri: CRISetup? = nil) throws {
         guard let containerd = findExecutable("containerd"), let ctr = findExecutable("ctr") else {
             throw SupportError("containerd and ctr must be installed")
         }
         ctrPath = ctr
-        self.namespace = namespace ?? "vt-" + randomName(8)
+        self.namespace = cri != nil ? CRISetup.namespace : namespace ?? "vt-" + randomName(8)
+        image = cri != nil ? CRISetup.busyboxImage : "busybox"
         let dir = try TempDir(prefix: "vc", parent: "/tmp")
         directory = dir.path
         address = directory + "/c.sock"
@@ -67,13 +87,24 @@ final class ContainerdRig {
         logPath = directory + "/containerd.log"
 
         // Only what ctr run needs: CRI would add seconds of start-up, and the other snapshotters
-        // probe for file systems that are not here.
+        // probe for file systems that are not here. With CRI: no CAP_SYS_RESOURCE here (so no
+        // oom_score_adj below ours), no streaming server port, our own pause image, and an empty
+        // CNI directory (host-network pods need none).
+        let criSettings = cri == nil ? "" : """
+
+            [plugins."io.containerd.grpc.v1.cri"]
+              sandbox_image = "\(CRISetup.pauseImage)"
+              restrict_oom_score_adj = true
+              stream_server_port = "0"
+              [plugins."io.containerd.grpc.v1.cri".cni]
+                conf_dir = "\(directory)/cni"
+
+            """
         let config = """
             version = 2
             root = "\(directory)/root"
             state = "\(directory)/state"
-            disabled_plugins = [
-              "io.containerd.grpc.v1.cri",
+            disabled_plugins = [\(cri == nil ? "\n  \"io.containerd.grpc.v1.cri\"," : "")
               "io.containerd.snapshotter.v1.aufs",
               "io.containerd.snapshotter.v1.btrfs",
               "io.containerd.snapshotter.v1.devmapper",
@@ -86,7 +117,7 @@ final class ContainerdRig {
 
             [ttrpc]
               address = "\(address).ttrpc"
-
+            \(criSettings)
             """
         configPath = directory + "/config.toml"
         baseConfig = config
@@ -105,6 +136,12 @@ final class ContainerdRig {
                 dir.remove()
                 throw error
             }
+        }
+        do {
+            try cri?.editConfig(configPath)
+        } catch {
+            dir.remove()
+            throw error
         }
 
         daemon = Process()
@@ -128,7 +165,11 @@ final class ContainerdRig {
         // From here on, any failure must tear down what was started.
         do {
             try waitForDaemon()
-            try importImage()
+            if cri != nil {
+                try importCRIImages()
+            } else {
+                try importImage()
+            }
         } catch {
             stop()
             throw error
@@ -207,6 +248,26 @@ final class ContainerdRig {
         guard built.succeeded else { throw SupportError("building the busybox image failed:\n\(built)") }
         let imported = try ctr(["image", "import", "--index-name", image, tarball], timeout: 60)
         guard imported.succeeded else { throw SupportError("ctr image import failed:\n\(imported)") }
+    }
+
+    /// The pause and busybox images, each under its own name; ctr's extra `import-DATE` names are
+    /// removed and containerd restarted, since the CRI plugin fails to resolve them later.
+    private func importCRIImages() throws {
+        for (script, name) in [("make-pause-image.sh", CRISetup.pauseImage), ("make-busybox-image.sh", CRISetup.busyboxImage)] {
+            let tarball = directory + "/" + script + ".tar"
+            let built = try runCommand(packageRoot + "/scripts/" + script, [tarball], timeout: 120)
+            guard built.succeeded else { throw SupportError("\(script) failed:\n\(built)") }
+            let imported = try ctr(["image", "import", "--index-name", name, tarball], timeout: 60)
+            guard imported.succeeded else { throw SupportError("ctr image import \(name) failed:\n\(imported)") }
+        }
+        let listed = try ctr(["image", "ls", "-q"], timeout: 10)
+        guard listed.succeeded else { throw SupportError("ctr image ls failed:\n\(listed)") }
+        let extra = listed.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("import-") }
+        if !extra.isEmpty {
+            let removed = try ctr(["image", "rm"] + extra, timeout: 30)
+            guard removed.succeeded else { throw SupportError("ctr image rm failed:\n\(removed)") }
+        }
+        try restart()
     }
 
     /// containerd's log so far (for failure messages).
