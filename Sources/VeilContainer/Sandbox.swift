@@ -39,7 +39,7 @@ enum SandboxProgram {
 
     static func load(cacheDirectory: String) throws(ContainerError) -> SeccompProgram {
         let profile = SandboxPolicy.profile
-        let key = SHA256.hex(Array(JSON.encode(profile)))
+        let key = SHA256.hex(Array(SandboxPolicy.fingerprint.utf8))
         let path = cacheDirectory + "/sandbox-policy-\(key.prefix(16)).bpf"
         if let bytes = try? FS.readFile(path), !bytes.isEmpty, bytes.count % 8 == 0 {
             return SeccompProgram(filter: bytes, flags: profile.flags ?? [], usesNotify: true)

@@ -191,6 +191,15 @@ public enum SandboxPolicy {
             + refusals.map { PolicyEntry($0.0, .refused(errno: $0.1), note: $0.2) }
     }
 
+    /// A stable text of the whole policy (every entry, in order), for caching its compiled form.
+    public static var fingerprint: String {
+        let profile = self.profile
+        return "\(profile.defaultAction) \(profile.defaultErrnoRet ?? 0) \(profile.architectures ?? []) \(profile.flags ?? [])\n"
+            + (profile.syscalls ?? []).map { call in
+                "\(call.names) \(call.action) \(call.errnoRet ?? 0) " + (call.args ?? []).map { "\($0.index):\($0.op):\($0.value):\($0.valueTwo ?? 0)" }.joined(separator: ",")
+            }.joined(separator: "\n")
+    }
+
     /// The policy as an OCI seccomp profile, compiled with the same libseccomp path as linux.seccomp.
     public static var profile: LinuxSeccomp {
         let syscalls = entries.map { entry -> LinuxSyscall in
@@ -203,6 +212,6 @@ public enum SandboxPolicy {
         }
         return LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: UInt(defaultErrno),
                             architectures: ["SCMP_ARCH_X86_64"],  // 32-bit entry points are killed, as gVisor has none
-                            flags: ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"], syscalls: syscalls)
+                            flags: ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"], syscalls: syscalls)
     }
 }
