@@ -1079,7 +1079,9 @@ def ratio_verdict(results, wl, name, base, target, head, with_met=False):
         return f"{head} n/a ({name}: no successful samples) {tail}"
     if not c:
         return f"{head} n/a ({base}: no successful samples) {tail}"
-    return f"{head} {v / c:.2f} {tail}" + (f" {_met(v / c, target)}" if with_met else "")
+    if with_met:      # the targets: three decimals, so that a miss by a hair shows
+        return f"{head} {v / c:.3f} {tail} {_met(v / c, target)}"
+    return f"{head} {v / c:.2f} {tail}"
 
 
 def verdict_line(results, wl="run", name="veil"):

@@ -425,7 +425,7 @@ def verdicts(med, rss, count):
                 lines.append(f"{head} n/a (veil sandbox or runc has no sample) (target <= {target:.2f})")
             else:
                 v = sb[c] / rc[c]
-                lines.append(f"{head} {v:.2f} (target <= {target:.2f}) {met(v, target)}")
+                lines.append(f"{head} {v:.3f} (target <= {target:.2f}) {met(v, target)}")
         head = "issue 6: veil sandbox uname (mediated by the warden):"
         if sb and sb.get("uname") is not None:
             lines.append(f"{head} {sb['uname'] / 1000:.2f} us/call (target <= {UNAME_TARGET_NS / 1000:g} us) "
