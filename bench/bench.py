@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark of OCI runtimes: runc, veil and runsc (gVisor).
+"""Side-by-side benchmark of OCI runtimes: runc, veil (sandbox and native levels) and runsc (gVisor).
 
 Usage: python3 bench/bench.py --veil PATH [--veil-shim PATH] [--rounds N] [--runsc-rounds N]
                                [--ctr-rounds N] [--workloads LIST] [--out DIR]
@@ -18,6 +18,11 @@ Workloads (all on one busybox bundle built by scripts/make-bundle.sh, rootfs rea
                    io.containerd.veil.v1 (containerd-shim-veil-v1 + veil) vs io.containerd.runc.v2
                    (containerd-shim-runc-v2 + runc); afterwards the resident memory (VmRSS, Pss)
                    of each shim serving one `ctr run -d ... sleep 100000` task
+
+Runtimes (--runtimes, default runc,veil,veil-native,runsc): runc (/usr/sbin/runc); veil, the given
+binary at its default isolation level, sandbox; veil-native, the same binary with
+`--isolation native` (through containerd: the annotation dev.veil.isolation=native); runsc
+(/usr/bin/runsc --network=none, fewer rounds).
 
 Rounds are interleaved: round i runs every runtime once, in an order rotated by i.
 Wall times are taken around direct posix_spawn()+wait4() of the runtime command.
@@ -54,10 +59,18 @@ STOP_POLL_TIMEOUT_S = 15.0
 WORKLOADS = ("run", "lifecycle", "lifecycle-nokill", "exec", "pause-resume", "ctr-run", "ctr-shim")
 LONG_WORKLOADS = ("exec", "pause-resume")      # share one long-running container per runtime
 CTR_WORKLOADS = ("ctr-run", "ctr-shim")        # need the private containerd
-CTR_RUNTIMES = ("runc", "veil")                # runtimes driven through containerd
+CTR_RUNTIMES = ("runc", "veil", "veil-native")  # runtimes driven through containerd
 # ctr-shim: each runtime with its own containerd shim (runtime type, shim binary name)
 SHIM_RUNTIMES = {"runc": ("io.containerd.runc.v2", "containerd-shim-runc-v2"),
-                 "veil": ("io.containerd.veil.v1", "containerd-shim-veil-v1")}
+                 "veil": ("io.containerd.veil.v1", "containerd-shim-veil-v1"),
+                 "veil-native": ("io.containerd.veil.v1", "containerd-shim-veil-v1")}
+# Isolation level through containerd: the shim and `--runc-binary` cannot pass veil's global
+# flags, so veil-native is picked per container with veil's annotation.
+CTR_FLAGS = {"veil-native": ["--annotation", "dev.veil.isolation=native"]}
+DEFAULT_RUNTIMES = "runc,veil,veil-native,runsc"
+VEIL_RUNTIMES = ("veil", "veil-native")
+# Issue 6: `run` of /bin/true under veil's sandbox level against runsc and runc.
+SANDBOX_RUN_TARGETS = (("runsc", 0.25), ("runc", 1.50))
 VERDICT_TARGET = 0.80
 VERDICT_TARGETS = {"ctr-shim": 1.00}           # per-workload exceptions to VERDICT_TARGET
 SHIM_MEM_TARGET = 0.50                         # veil shim RSS / runc shim RSS
@@ -198,6 +211,7 @@ class Runtime:
         self.long_id = None           # the long-running container of exec / pause-resume
         self.long_error = None        # why it could not be set up (every sample then fails)
         self.long_seq = 0
+        self.level_seen = None        # user namespace of the long-running container's init (uid_map)
 
     def cmd(self, *args):
         return [self.path, *self.flags, "--root", self.root, *args]
@@ -317,6 +331,29 @@ def start_long(L, rt, bundles):
         rt.ids.discard(cid)
         return
     rt.long_id = cid
+    if rt.level_seen is None:
+        pid = container_pid(L, rt, cid)
+        rt.level_seen = observed_level(pid) if pid else "? (no pid in `state`)"
+
+
+def observed_level(pid):
+    """What the init process's uid_map says about its isolation: the check that veil-native really
+    ran without, and veil (sandbox) with, a user namespace."""
+    try:
+        first = Path(f"/proc/{pid}/uid_map").read_text().split()
+    except OSError as e:
+        return f"? (uid_map of pid {pid}: {e.strerror})"
+    if first[:3] == ["0", "0", "4294967295"]:
+        return "host user namespace"
+    return f"own user namespace (uid 0 = host {first[1]})" if len(first) >= 3 else "?"
+
+
+def container_pid(L, rt, cid):
+    r = L.run(rt.cmd("state", cid), timeout=min(TIMEOUT_S, 20))
+    try:
+        return int(json.loads(r.out)["pid"]) if r.ok else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def long_status(L, rt, cid):
@@ -633,12 +670,12 @@ def _ctr_run_rm(L, cd, cid, step, run_flags):
 def wl_ctr_run(L, rt, cid, bundles, rss):
     cd = bundles.get("containerd")
     flags = ["--runc-binary", rt.path, "--runc-root", cd.runc_root(rt)] if cd else []
-    return _ctr_run_rm(L, cd, cid, "ctr-run", flags)
+    return _ctr_run_rm(L, cd, cid, "ctr-run", flags + CTR_FLAGS.get(rt.name, []))
 
 
 def wl_ctr_shim(L, rt, cid, bundles, rss):
     return _ctr_run_rm(L, bundles.get("containerd"), cid, "ctr-shim",
-                       ["--runtime", SHIM_RUNTIMES[rt.name][0]])
+                       ["--runtime", SHIM_RUNTIMES[rt.name][0]] + CTR_FLAGS.get(rt.name, []))
 
 
 WORKLOAD_FUNCS = {"run": wl_run, "lifecycle": wl_lifecycle, "lifecycle-nokill": wl_lifecycle_nokill,
@@ -702,10 +739,11 @@ def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2, se
             cid = f"vb{os.getpid()}-{name}-shimmem"
             e = res[name] = {"runtime": rtype, "shim": shim_name, "pid": None,
                              "rss_kib": [], "pss_kib": [], "anon_kib": [], "file_kib": [], "start_rss_kib": None,
-                             "settle": settle, "error": None}
+                             "settle": settle, "error": None, "level_seen": None}
             cd.ids.add(cid)
             cids[name] = cid
-            r = L.run(cd.ctr_cmd("run", "-d", "--runtime", rtype, cd.IMAGE, cid, "sleep", "100000"))
+            r = L.run(cd.ctr_cmd("run", "-d", "--runtime", rtype, *CTR_FLAGS.get(name, []),
+                                 cd.IMAGE, cid, "sleep", "100000"))
             if not r.ok:
                 e["error"] = r.describe("ctr run -d")
                 continue
@@ -717,6 +755,7 @@ def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2, se
             if init is None:
                 e["error"] = "the task is not RUNNING in `ctr task ls` after `ctr run -d`"
                 continue
+            e["level_seen"] = observed_level(init)
             shim = _ppid(init)
             if shim is None or shim_name not in os.path.basename(_argv0(shim)):
                 shim = next((p for p, i in cd._shims() if i == cid and shim_name in _argv0(p)), None)
@@ -851,14 +890,11 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
              f"{args.warmup}, interleaved in rotating order; duration {duration:.0f}s; "
              f"load average before {load_before}, after {load_after}.")
     L.append("")
-    L.append("| workload | runtime | ok | median ms | p90 ms | min ms | peak RSS MiB | ratio to runc |")
-    L.append("|---|---|---|---:|---:|---:|---:|---:|")
+    L.append("| workload | runtime | ok | median ms | p90 ms | min ms | peak RSS MiB | ratio to runc | ratio to runsc |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for wl in args.workloads:
-        runc_med = None
-        rr = results.get(("runc", wl))
-        if rr:
-            oks = [s.ms for s in rr["timed"] if s.ok]
-            runc_med = statistics.median(oks) if oks else None
+        runc_med = _median_ms(results, "runc", wl)
+        runsc_med = _median_ms(results, "runsc", wl)
         for name in names:
             r = results.get((name, wl))
             if r is None:
@@ -871,11 +907,12 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
             if oks:
                 med = statistics.median(oks)
                 ratio = f"{med / runc_med:.2f}" if runc_med else "-"
+                ratio_sc = f"{med / runsc_med:.2f}" if runsc_med else "-"
                 row = [fmt(med, 2), fmt(p90(oks), 2), fmt(min(oks), 2)]
             else:
-                ratio, row = "-", ["-", "-", "-"]
+                ratio, ratio_sc, row = "-", "-", ["-", "-", "-"]
             rsscol = fmt(statistics.median(rss) / 1024, 1) if rss else "-"
-            L.append(f"| {wl} | {name} | {okcol} | {' | '.join(row)} | {rsscol} | {ratio} |")
+            L.append(f"| {wl} | {name} | {okcol} | {' | '.join(row)} | {rsscol} | {ratio} | {ratio_sc} |")
     L.append("")
     L.append("- Wall time: posix_spawn() of the runtime command until wait4() returns, measured by the "
              "driver; `lifecycle*` is the whole command sequence including `state` polling, "
@@ -890,7 +927,19 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
              "container left by `create`, runsc's sandbox/gofer daemons) are not included. "
              "None for `ctr-run`/`ctr-shim` (the runtime is a grandchild of containerd's shim, not of "
              "ctr; see the shim memory table for `ctr-shim`).")
-    L.append("- Ratio: runtime median / runc median for the same workload (< 1 is faster than runc).")
+    L.append("- Runtimes: `veil` is veil at its default isolation level, sandbox (user namespace, id-mapped "
+             "rootfs, time namespace, deny-by-default seccomp, one `veil-warden` per sandbox); `veil-native` is "
+             "the same binary with `--isolation native` (through containerd: annotation "
+             "`dev.veil.isolation=native`), runc semantics.")
+    seen = [f"{rt.name}: {rt.level_seen}" for rt in runtimes if rt.level_seen]
+    if seen:
+        L.append("- Isolation seen (`/proc/PID/uid_map` of the long-running container's init): " +
+                 "; ".join(seen) + ".")
+    L.append("- Ratio: runtime median / runc (runsc) median for the same workload (< 1 is faster). runsc "
+             "takes part in fewer rounds, spread evenly over the run.")
+    L.append("- A sandbox's warden is started by veil but detached from it (its parent is PID 1), so its "
+             "start-up is in the wall time, its memory is not in peak RSS: `bench/syscalls.py --rss` "
+             "measures it.")
     for n in notes:
         L.append(f"- {n}")
     L.append("")
@@ -968,9 +1017,9 @@ def shim_memory_table(shim_mem):
     base_rss, base_pss = med_mib(runc, "rss_kib"), med_mib(runc, "pss_kib")
     L = ["Shim memory per pod (`ctr-shim`; one `ctr run -d --runtime TYPE busybox ID sleep 100000` "
          "task per runtime, shim = parent of the task's init pid; median of the samples, MiB):", "",
-         "| runtime | shim | samples | VmRSS at start MiB | VmRSS MiB | Pss MiB | RssAnon MiB | RssFile MiB "
-         "| RSS ratio to runc | PSS ratio to runc |",
-         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+         "| runtime | shim | task's user namespace | samples | VmRSS at start MiB | VmRSS MiB | Pss MiB | RssAnon MiB "
+         "| RssFile MiB | RSS ratio to runc | PSS ratio to runc |",
+         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in shim_mem.items():
         rss, pss = med_mib(e, "rss_kib"), med_mib(e, "pss_kib")
         n = len(e["rss_kib"])
@@ -978,7 +1027,7 @@ def shim_memory_table(shim_mem):
         r1 = f"{rss / base_rss:.2f}" if rss is not None and base_rss else "-"
         r2 = f"{pss / base_pss:.2f}" if pss is not None and base_pss else "-"
         start = e["start_rss_kib"] / 1024 if e.get("start_rss_kib") else None
-        L.append(f"| {name} | {e['shim']} | {okcol} | {fmt(start, 2)} | {fmt(rss, 2)} | {fmt(pss, 2)} "
+        L.append(f"| {name} | {e['shim']} | {e.get('level_seen') or '?'} | {okcol} | {fmt(start, 2)} | {fmt(rss, 2)} | {fmt(pss, 2)} "
                  f"| {fmt(med_mib(e, 'anon_kib'), 2)} | {fmt(med_mib(e, 'file_kib'), 2)} | {r1} | {r2} |")
     L.append("")
     L.append("- VmRSS, RssAnon (private heap/stack) and RssFile (mapped files: the shim's own "
@@ -994,44 +1043,66 @@ def shim_memory_table(shim_mem):
     return L
 
 
-def shim_memory_verdict(shim_mem):
-    head = "veil/runc shim memory ratio:"
+def _met(value, target):
+    return "met" if value <= target else "MISSED"
+
+
+def shim_memory_verdict(shim_mem, name="veil"):
+    head = f"{name}/runc shim memory ratio:"
     tail = f"(target <= {SHIM_MEM_TARGET:.2f})"
     shim_mem = shim_mem or {}
     meds = {}
-    for name in ("veil", "runc"):
-        e = shim_mem.get(name)
+    for n in (name, "runc"):
+        e = shim_mem.get(n)
         if e is None:
-            return f"{head} n/a ({name} shim not measured) {tail}"
+            return f"{head} n/a ({n} shim not measured) {tail}"
         if not e["rss_kib"]:
-            return f"{head} n/a ({name}: {e['error'] or 'no samples'}) {tail}"
-        meds[name] = statistics.median(e["rss_kib"])
-    return f"{head} {meds['veil'] / meds['runc']:.2f} {tail}"
+            return f"{head} n/a ({n}: {e['error'] or 'no samples'}) {tail}"
+        meds[n] = statistics.median(e["rss_kib"])
+    return f"{head} {meds[name] / meds['runc']:.2f} {tail}"
 
 
-def verdict_line(results, wl="run"):
-    def med(name):
-        r = results.get((name, wl))
-        oks = [s.ms for s in r["timed"] if s.ok] if r else []
-        return statistics.median(oks) if oks else None
-    head = f"veil/runc {wl} ratio:"
-    tail = f"(target <= {VERDICT_TARGETS.get(wl, VERDICT_TARGET):.2f})"
-    if ("veil", wl) not in results:
-        return f"{head} n/a (veil not benchmarked) {tail}"
-    if ("runc", wl) not in results:
-        return f"{head} n/a (runc not benchmarked) {tail}"
-    v, c = med("veil"), med("runc")
+def _median_ms(results, name, wl):
+    r = results.get((name, wl))
+    oks = [s.ms for s in r["timed"] if s.ok] if r else []
+    return statistics.median(oks) if oks else None
+
+
+def ratio_verdict(results, wl, name, base, target, head, with_met=False):
+    """`HEAD X.XX (target <= T)`: name's median / base's median for one workload, or n/a and why."""
+    tail = f"(target <= {target:.2f})"
+    for n in (name, base):
+        if (n, wl) not in results:
+            return f"{head} n/a ({n} not benchmarked) {tail}"
+    v, c = _median_ms(results, name, wl), _median_ms(results, base, wl)
     if v is None:
-        return f"{head} n/a (veil: no successful samples) {tail}"
+        return f"{head} n/a ({name}: no successful samples) {tail}"
     if not c:
-        return f"{head} n/a (runc: no successful samples) {tail}"
+        return f"{head} n/a ({base}: no successful samples) {tail}"
+    if with_met:      # the issue's targets: three decimals, so that a miss by a hair shows
+        return f"{head} {v / c:.3f} {tail} {_met(v / c, target)}"
     return f"{head} {v / c:.2f} {tail}"
 
 
+def verdict_line(results, wl="run", name="veil"):
+    return ratio_verdict(results, wl, name, "runc", VERDICT_TARGETS.get(wl, VERDICT_TARGET),
+                         f"{name}/runc {wl} ratio:")
+
+
+def sandbox_run_verdicts(results):
+    """Issue 6's targets for `run` of /bin/true under veil's sandbox level."""
+    return [ratio_verdict(results, "run", "veil", base, target,
+                          f"issue 6: veil sandbox/{base} run ratio:", with_met=True)
+            for base, target in SANDBOX_RUN_TARGETS]
+
+
 def verdict_lines(workloads, results, shim_mem=None):
-    lines = [verdict_line(results, wl) for wl in workloads]
-    if "ctr-shim" in workloads:
-        lines.append(shim_memory_verdict(shim_mem))
+    lines = sandbox_run_verdicts(results) if "run" in workloads else []
+    names = [n for n in VEIL_RUNTIMES if any(k == (n, wl) for k in results for wl in workloads)] or ["veil"]
+    for name in names:
+        lines += [verdict_line(results, wl, name) for wl in workloads]
+        if "ctr-shim" in workloads:
+            lines.append(shim_memory_verdict(shim_mem, name))
     return lines
 
 
@@ -1062,7 +1133,9 @@ def main():
     ap.add_argument("--out", default=str(HERE / "results"), help="results directory")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
                     help=f"comma-separated subset of {','.join(WORKLOADS)}")
-    ap.add_argument("--runtimes", default="runc,veil,runsc", help="comma-separated subset")
+    ap.add_argument("--runtimes", default=DEFAULT_RUNTIMES,
+                    help=f"comma-separated subset of {DEFAULT_RUNTIMES} (veil = sandbox level, "
+                         "veil-native = --isolation native)")
     ap.add_argument("--timeout", type=float, default=TIMEOUT_S,
                     help=f"seconds before a runtime command is killed (default {TIMEOUT_S:.0f})")
     ap.add_argument("--runsc-flags", default="--network=none",
@@ -1104,7 +1177,9 @@ def main():
         if name == "runc":
             path, flags, rounds = RUNC, [], None
         elif name == "veil":
-            path, flags, rounds = veil_path, [], None
+            path, flags, rounds = veil_path, [], None          # the default level: sandbox
+        elif name == "veil-native":
+            path, flags, rounds = veil_path, ["--isolation", "native"], None
         elif name == "runsc":
             path, flags = RUNSC, args.runsc_flags.split()
             rounds = set(range(args.warmup)) | {args.warmup + i for i in spread(args.rounds, args.runsc_rounds)}
@@ -1114,7 +1189,7 @@ def main():
         if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
             msg = f"{name}: binary {path or '(none)'} not found or not executable -- SKIPPED"
             log(f"bench: {msg}")
-            if name == "veil":
+            if name in VEIL_RUNTIMES:
                 veil_note = f"not benchmarked: {path} missing (build it with `swift build -c release`)"
             continue
         root = Path(tmp) / f"root-{name}"
@@ -1148,16 +1223,16 @@ def main():
                              ("; the runc shim cannot pass runsc's flags)." if wl == "ctr-run" else
                               ", not part of this comparison)."))
     shim_dirs = []
-    if "ctr-shim" in args.workloads and any(rt.name == "veil" for rt in runtimes):
+    if "ctr-shim" in args.workloads and any(rt.name in VEIL_RUNTIMES for rt in runtimes):
         if os.path.isfile(shim_path) and os.access(shim_path, os.X_OK):
             # containerd looks the shim up on its PATH; the shim takes veil from its own dir or PATH
             shim_dirs = [os.path.dirname(shim_path), os.path.dirname(veil_path)]
         else:
-            skip.add(("veil", "ctr-shim"))
+            skip.update((n, "ctr-shim") for n in VEIL_RUNTIMES)
             msg = f"veil: not run for `ctr-shim`: shim {shim_path or '(none)'} not found or not executable"
             log(f"bench: {msg}")
             notes.append(msg + " (build it with `swift build -c release`, or pass --veil-shim).")
-    veil_rt = next((rt for rt in runtimes if rt.name == "veil"), None)
+    veil_rt = next((rt for rt in runtimes if rt.name in VEIL_RUNTIMES), None)
     state_roots = [(RUNC, f"/run/containerd/runc/{Containerd.NAMESPACE}")]
     if veil_rt is not None:
         state_roots.append((veil_rt.path, f"/run/containerd/veil/{Containerd.NAMESPACE}"))
@@ -1178,12 +1253,16 @@ def main():
                 bundles["containerd"] = containerd
                 notes.append(f"`{'`/`'.join(ctr_wls)}`: containerd {containerd.version or '?'} on a "
                              f"private socket, namespace `{Containerd.NAMESPACE}`, image `busybox` from "
-                             "scripts/make-busybox-image.sh.")
+                             "scripts/make-busybox-image.sh." +
+                             (" `ctr-run` of veil-native adds `--annotation dev.veil.isolation=native` "
+                              "(the runc shim passes no global flags to the runtime)."
+                              if "ctr-run" in ctr_wls else ""))
                 if "ctr-shim" in ctr_wls:
                     notes.append("`ctr-shim`: `--runtime io.containerd.runc.v2` "
                                  f"({shutil.which('containerd-shim-runc-v2') or 'containerd-shim-runc-v2'} "
                                  f"+ runc from PATH) vs `--runtime io.containerd.veil.v1` "
-                                 f"({shim_path if shim_dirs else 'not run'}); containerd's PATH is "
+                                 f"({shim_path if shim_dirs else 'not run'}; veil-native adds `--annotation "
+                                 "dev.veil.isolation=native`); containerd's PATH is "
                                  f"prefixed with {', '.join(dict.fromkeys(shim_dirs)) or 'nothing'}.")
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 msg = str(e)
@@ -1260,7 +1339,7 @@ def main():
     print(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    out_md = out_dir / f"{stamp}.md"
+    out_md = out_dir / f"{stamp}-bench.md"
     out_md.write_text(report)
     shutil.copyfile(out_md, out_dir / "latest.md")
     raw = {
@@ -1272,14 +1351,14 @@ def main():
         } for (n, w), r in results.items()},
         "shim_memory": shim_mem,
     }
-    (out_dir / f"{stamp}.json").write_text(json.dumps(raw, indent=1))
+    (out_dir / f"{stamp}-bench.json").write_text(json.dumps(raw, indent=1))
     log(f"bench: wrote {out_md} and {out_dir / 'latest.md'}")
     for line in verdict_lines(args.workloads, results, shim_mem):
         print(line)
 
-    veil_failed = any(not s.ok for (n, _), r in results.items() if n == "veil"
+    veil_failed = any(not s.ok for (n, _), r in results.items() if n in VEIL_RUNTIMES
                       for s in r["timed"] + [x for x in r["rss"] if x is not None])
-    veil_failed = veil_failed or any(k[0] == "veil" for k in errors)
+    veil_failed = veil_failed or any(k[0] in VEIL_RUNTIMES for k in errors)
     return 1 if veil_failed else (2 if setup_failed else 0)
 
 

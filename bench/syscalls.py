@@ -3,31 +3,36 @@
 
 Usage (as root):
     python3 bench/syscalls.py --veil PATH [--rounds N] [--iterations N] [--runsc-iterations N]
-                              [--runtimes LIST] [--out DIR] [--rss] [--rss-count N] [--rss-only]
+                              [--runtimes LIST] [--out DIR] [--rss] [--rss-count N] [--rss-settle S]
+                              [--rss-only]
 
 Syscalls: bench/syscalls.c (built with gcc -static -O2 into a temp dir) runs as the process of
-a busybox container (config from `runc spec`, rootfs writable, no seccomp) and times
---iterations calls (default 1000000, after 1% warm-up) each of getppid, open+close of a 4 KiB
-file in the container's /tmp, stat, pread of 4 KiB, and uname. runsc (ptrace platform) is
-about 100x slower per call, so it makes --runsc-iterations calls (default 100000); the
-per-call figure does not depend on the count. Rounds (--rounds, default 5) are interleaved:
-round i runs every runtime once, in an order rotated by i. Reported: the median ns/call over
-rounds and the ratio to runc's median.
+a busybox container (config from `runc spec`, rootfs writable, no seccomp in config.json: veil's
+sandbox level brings its own policy) and times --iterations calls (default 200000, after 1%
+warm-up) each of getppid, open+close of a 4 KiB file in the container's /tmp, stat, pread of
+4 KiB, and uname (answered by the warden under veil's sandbox level). runsc (ptrace platform) is
+about 100x slower per call, so it makes --runsc-iterations calls (default 20000); the per-call
+figure does not depend on the count. Rounds (--rounds, default 20) are interleaved: round i runs
+every runtime once, in an order rotated by i. Reported: the median ns/call over rounds, the ratio
+to runc's median, min-max over rounds, and issue 6's targets for veil's sandbox level
+(getppid, open+close, stat, pread <= 1.1x runc; uname <= 8 us).
 
 Runtimes (--runtimes, default all): veil-sandbox (`veil --isolation sandbox run`), veil-native
 (`veil --isolation native run`), runc (/usr/sbin/runc), runsc (`runsc --network=none
 --platform=ptrace`). A missing binary is left out with a note.
 
 --rss: starts --rss-count (default 20) long-running containers (`sleep 100000`, create +
-start) per runtime side by side, then reads VmRSS and Pss (/proc/PID/smaps_rollup) of the
-runtime's own processes that stay alive: for veil, every process running the veil binary that
-is not a container's process (the sandbox supervisor, once there is one); for runsc, every
-process running the runsc binary (sandbox, gofer and ptrace stubs); runc leaves none. Printed
-as a table: per runtime the process count, sums, per-sandbox figures and the median process.
---rss-only skips the syscall rounds.
+start) per runtime side by side, waits --rss-settle seconds, then reads VmRSS, RssAnon and Pss
+(/proc/PID/smaps_rollup) of the runtime's own processes that stay alive: for veil sandbox, the
+`veil-warden STATE_DIR INIT_PID` processes whose state dir is one of these sandboxes (exactly one
+per sandbox, else the run fails), plus any process running the veil binary that is not a
+container's; for runsc, its sandbox and gofer per container (the ptrace stubs, which hold the
+application, on a row of their own); runc and veil native leave none. Target: warden memory
+<= 4 MiB per sandbox. --rss-only skips the syscall rounds.
 
-Writes bench/results/<UTC time>-syscalls.md (--out DIR to change). Exit status: 1 if a veil
-run failed, 2 on setup errors, else 0. Python standard library only.
+Writes bench/results/<UTC time>-syscalls.md (+ .json with the raw samples, and a copy as
+latest-syscalls.md; --out DIR to change). Exit status: 1 if a veil run failed or the wardens do
+not match the sandboxes, 2 on setup errors, else 0. Python standard library only.
 """
 
 import argparse
@@ -161,17 +166,20 @@ def run_syscalls(rt, tmp, base_cfg, iterations, timeout):
 # --------------------------------------------------------------------------- RSS
 
 def proc_info(pid):
-    """(exe, comm, ppid, VmRSS KiB, Pss KiB) of a live process, or None."""
+    """{exe, argv, comm, ppid, rss, anon, pss} (KiB) of a live process, or None."""
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         exe = ""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
+        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
     except OSError:
         return None
     fields = dict(l.split(":", 1) for l in status.splitlines() if ":" in l)
-    rss = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+
+    def kib(key):
+        return int(fields[key].split()[0]) if key in fields else 0
     pss = None
     try:
         for l in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -179,19 +187,29 @@ def proc_info(pid):
                 pss = int(l.split()[1])
     except OSError:
         pass
-    return exe, fields.get("Name", "").strip(), int(fields.get("PPid", "0").strip() or 0), rss, pss
+    return {"exe": exe.replace(" (deleted)", ""), "argv": argv, "comm": fields.get("Name", "").strip(),
+            "ppid": int(fields.get("PPid", "0").strip() or 0), "rss": kib("VmRSS"), "anon": kib("RssAnon"),
+            "pss": pss}
 
 
-def role(pid, comm):
-    """runsc re-execs itself (comm "exe"): name its processes by subcommand instead."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return comm
-    for word, name in ((b"boot", "sandbox"), (b"gofer", "gofer")):
-        if word in argv:
-            return name
-    return comm if comm != "exe" else "stub"
+def runsc_role(info):
+    """runsc re-execs itself (comm "exe", argv[0] runsc-sandbox / runsc-gofer): name its processes by
+    subcommand; the sandbox's children under ptrace are the stubs that hold the application."""
+    argv = info["argv"]
+    if "boot" in argv:
+        return "sandbox"
+    if "gofer" in argv:
+        return "gofer"
+    return "stub"
+
+
+def bundle_arg(argv):
+    for i, a in enumerate(argv):
+        if a.startswith("--bundle="):
+            return a.split("=", 1)[1]
+        if a == "--bundle" and i + 1 < len(argv):
+            return argv[i + 1]
+    return ""
 
 
 def all_pids():
@@ -202,7 +220,7 @@ def descendants(roots, infos):
     """Every pid in the trees rooted at `roots` (by PPid)."""
     children = {}
     for pid, info in infos.items():
-        children.setdefault(info[2], []).append(pid)
+        children.setdefault(info["ppid"], []).append(pid)
     seen, stack = set(), list(roots)
     while stack:
         p = stack.pop()
@@ -214,20 +232,54 @@ def descendants(roots, infos):
 
 
 def same_binary(exe, binary):
-    exe = exe.replace(" (deleted)", "")
     return exe == binary or os.path.basename(exe) == os.path.basename(binary)
 
 
-def measure_rss(rt, tmp, base_cfg, count, timeout):
+WARDEN = "veil-warden"
+
+
+def runtime_processes(rt, root, ids, init_pids, infos):
+    """The runtime's own live processes of these sandboxes: [{pid, role, sandbox, rss, anon, pss}].
+    veil sandbox: every `veil-warden STATE_DIR INIT_PID` whose state dir is one of ours (ROOT/ID);
+    veil (either level): any process running the veil binary that is not a container's (none
+    expected); runsc: every process running the runsc binary, sandbox and gofer by their --bundle
+    (ROOT's bundle dir is named after the container), ptrace stubs by their sandbox ancestor."""
+    found = []
+    prefix = str(root) + "/"
+    if rt.name.startswith("veil-"):
+        containers = descendants(init_pids, infos)
+        for pid, i in infos.items():
+            is_warden = os.path.basename(i["exe"]) == WARDEN or (i["argv"] and os.path.basename(i["argv"][0]) == WARDEN)
+            if is_warden and len(i["argv"]) > 1 and i["argv"][1].startswith(prefix):
+                found.append((pid, "veil-warden", os.path.basename(i["argv"][1])))
+            elif same_binary(i["exe"], rt.binary) and pid not in containers:
+                found.append((pid, "veil", "?"))
+    elif rt.name == "runsc":
+        mine = {p: i for p, i in infos.items() if same_binary(i["exe"], rt.binary)}
+        for pid, i in mine.items():
+            role = runsc_role(i)
+            p, key = pid, ""
+            while p in mine and not key:          # a stub's sandbox: the nearest ancestor with --bundle
+                key = os.path.basename(bundle_arg(mine[p]["argv"]))
+                p = mine[p]["ppid"]
+            found.append((pid, role, key if key in ids else "?"))
+    return [{"pid": p, "role": role, "sandbox": sb, "rss_kib": infos[p]["rss"], "anon_kib": infos[p]["anon"],
+             "pss_kib": infos[p]["pss"]} for p, role, sb in found]
+
+
+def measure_rss(rt, tmp, base_cfg, count, timeout, settle):
     root = Path(tmp) / f"rss-root-{rt.name}"
     root.mkdir()
     before = all_pids()
     ids, errors = [], []
+    started = 0
     try:
         for i in range(count):
             cid = f"rss-{rt.name}-{i}-{uuid.uuid4().hex[:6]}"
+            # the bundle dir is named after the container: runsc's --bundle then names it too
             bundle = make_bundle(tmp, base_cfg, ["sleep", "100000"], cid)
             ids.append(cid)
+            ok = True
             for step in (["create", "--bundle", str(bundle), cid], ["start", cid]):
                 # stderr to a file: the container inherits it, a pipe would never reach EOF
                 with tempfile.TemporaryFile(mode="w+") as err:
@@ -235,9 +287,12 @@ def measure_rss(rt, tmp, base_cfg, count, timeout):
                                        stdout=subprocess.DEVNULL, stderr=err, timeout=timeout)
                     if p.returncode != 0:
                         err.seek(0)
-                        errors.append(f"{step[0]} {cid}: {(err.read().strip().splitlines() or ['?'])[-1][:200]}")
+                        errors.append(f"`{step[0]} {cid}` exit {p.returncode}: "
+                                      f"{(err.read().strip().splitlines() or ['no stderr'])[-1][:300]}")
+                        ok = False
                         break
-        time.sleep(1.0)   # let lazily started helpers settle
+            started += ok
+        time.sleep(settle)   # let lazily started helpers settle
         init_pids = []
         for cid in ids:
             p = subprocess.run(rt.cmd(root, "state", cid), capture_output=True, text=True, timeout=timeout)
@@ -250,14 +305,17 @@ def measure_rss(rt, tmp, base_cfg, count, timeout):
             info = proc_info(pid)
             if info:
                 infos[pid] = info
-        if rt.name == "runsc":
-            # the sandbox is the runtime's processes themselves (sentry, gofer, ptrace stubs)
-            mine = [p for p, i in infos.items() if same_binary(i[0], rt.binary)]
-        else:
-            containers = descendants(init_pids, infos)
-            mine = [p for p, i in infos.items() if same_binary(i[0], rt.binary) and p not in containers]
-        procs = [{"pid": p, "comm": role(p, infos[p][1]), "rss_kib": infos[p][3], "pss_kib": infos[p][4]} for p in mine]
-        return {"count": len(ids), "started": len(ids) - len(errors), "procs": procs, "errors": errors}
+        procs = runtime_processes(rt, root, set(ids), init_pids, infos)
+        if rt.name == "veil-sandbox":
+            # one warden per sandbox, or the figures mean nothing: say so loudly
+            wardens = [p for p in procs if p["role"] == "veil-warden"]
+            served = {p["sandbox"] for p in wardens}
+            missing = [c for c in ids if c not in served]
+            if len(wardens) != started or missing:
+                errors.append(f"expected one {WARDEN} per sandbox ({started} started), found {len(wardens)} "
+                              f"serving {len(served)} sandboxes" +
+                              (f"; none for {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}" if missing else ""))
+        return {"count": count, "started": started, "procs": procs, "errors": errors}
     finally:
         for cid in ids:
             subprocess.run(rt.cmd(root, "kill", cid, "KILL"), stdin=subprocess.DEVNULL,
@@ -271,12 +329,12 @@ def measure_rss(rt, tmp, base_cfg, count, timeout):
 # --------------------------------------------------------------------------- report
 
 def mib(kib):
-    return f"{kib / 1024:.1f}"
+    return f"{kib / 1024:.2f}"
 
 
 def syscall_table(runtimes, samples):
     cols = [HEADERS[rt.name] for rt in runtimes]
-    lines = ["| call (ns/call, median) | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines = ["| call (ns/call, median) | " + " | ".join(cols) + " |", "|---" + "|---:" * len(cols) + "|"]
     med = {rt.name: {c: statistics.median(samples[rt.name][c]) if samples[rt.name][c] else None for c in CALLS}
            for rt in runtimes}
     for c in CALLS:
@@ -294,46 +352,145 @@ def syscall_table(runtimes, samples):
     return "\n".join(lines), med
 
 
-def rss_table(rss):
-    lines = ["| runtime | sandboxes | processes (comm) | sum VmRSS MiB | VmRSS per sandbox MiB | median process VmRSS MiB | sum Pss MiB | Pss per sandbox MiB |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, r in rss.items():
-        procs = r["procs"]
-        n = max(r["started"], 1)
-        comms = {}
-        for p in procs:
-            comms[p["comm"]] = comms.get(p["comm"], 0) + 1
-        comm_text = ", ".join(f"{k} x{v}" for k, v in sorted(comms.items())) or "none"
-        rss_sum = sum(p["rss_kib"] for p in procs)
-        pss_vals = [p["pss_kib"] for p in procs if p["pss_kib"] is not None]
-        pss_sum = sum(pss_vals)
-        median = statistics.median([p["rss_kib"] for p in procs]) if procs else 0
-        lines.append(f"| {HEADERS[name]} | {r['started']}/{r['count']} | {len(procs)} ({comm_text}) | {mib(rss_sum)} | "
-                     f"{mib(rss_sum / n)} | {mib(median)} | {mib(pss_sum)} | {mib(pss_sum / n)} |")
+def spread_table(runtimes, samples):
+    cols = [HEADERS[rt.name] for rt in runtimes]
+    lines = ["| call (ns/call, min - max over rounds) | " + " | ".join(cols) + " |", "|---" + "|---:" * len(cols) + "|"]
+    for c in CALLS:
+        cells = [f"{min(v):.0f} - {max(v):.0f}" if v else "-" for v in (samples[rt.name][c] for rt in runtimes)]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def machine():
+def rss_summary(r, roles):
+    """Figures over the processes whose role is in `roles`: per-sandbox sums, their median, sums / N."""
+    procs = [p for p in r["procs"] if p["role"] in roles]
+    n = max(r["started"], 1)
+    per_sandbox = {}
+    for p in procs:
+        per_sandbox[p["sandbox"]] = per_sandbox.get(p["sandbox"], 0) + p["rss_kib"]
+    counts = {}
+    for p in procs:
+        counts[p["role"]] = counts.get(p["role"], 0) + 1
+    pss = [p["pss_kib"] for p in procs if p["pss_kib"] is not None]
+    return {
+        "processes": len(procs),
+        "roles": ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) or "none",
+        "median_rss": statistics.median(per_sandbox.values()) if per_sandbox else 0,
+        "rss_per": sum(p["rss_kib"] for p in procs) / n,
+        "anon_per": sum(p["anon_kib"] for p in procs) / n,
+        "pss_per": sum(pss) / n,
+        "rss_sum": sum(p["rss_kib"] for p in procs),
+        "pss_sum": sum(pss),
+    }
+
+
+RSS_ROWS = {  # runtime -> [(row label suffix, roles counted)]
+    "veil-sandbox": [("", ("veil-warden", "veil"))],
+    "veil-native": [("", ("veil-warden", "veil"))],
+    "runc": [("", ())],
+    "runsc": [(" (sandbox + gofer)", ("sandbox", "gofer")), (" ptrace stubs (the application's address spaces)", ("stub",))],
+}
+
+
+def rss_table(rss):
+    lines = ["| runtime | sandboxes | processes | VmRSS per sandbox, median MiB | VmRSS sum/N MiB | "
+             "RssAnon sum/N MiB | Pss sum/N MiB | VmRSS sum MiB | Pss sum MiB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in rss.items():
+        for suffix, roles in RSS_ROWS[name]:
+            f = rss_summary(r, roles)
+            lines.append(f"| {HEADERS[name]}{suffix} | {r['started']}/{r['count']} | {f['processes']} ({f['roles']}) | "
+                         f"{mib(f['median_rss'])} | {mib(f['rss_per'])} | {mib(f['anon_per'])} | {mib(f['pss_per'])} | "
+                         f"{mib(f['rss_sum'])} | {mib(f['pss_sum'])} |")
+    return "\n".join(lines)
+
+
+# Issue 6's targets for veil's sandbox level.
+RATIO_TARGETS = {"getppid": 1.10, "open_close": 1.10, "stat": 1.10, "pread_4k": 1.10}
+UNAME_TARGET_NS = 8000
+WARDEN_TARGET_MIB = 4.0
+
+
+def met(value, target):
+    return "met" if value <= target else "MISSED"
+
+
+def verdicts(med, rss, count):
+    lines = []
+    if med:
+        sb, rc = med.get("veil-sandbox"), med.get("runc")
+        for c, target in RATIO_TARGETS.items():
+            head = f"issue 6: veil sandbox/runc {c} ratio:"
+            if not sb or sb.get(c) is None or not rc or not rc.get(c):
+                lines.append(f"{head} n/a (veil sandbox or runc has no sample) (target <= {target:.2f})")
+            else:
+                v = sb[c] / rc[c]
+                lines.append(f"{head} {v:.3f} (target <= {target:.2f}) {met(v, target)}")
+        head = "issue 6: veil sandbox uname (mediated by the warden):"
+        if sb and sb.get("uname") is not None:
+            lines.append(f"{head} {sb['uname'] / 1000:.2f} us/call (target <= {UNAME_TARGET_NS / 1000:g} us) "
+                         f"{met(sb['uname'], UNAME_TARGET_NS)}")
+        else:
+            lines.append(f"{head} n/a (no sample) (target <= {UNAME_TARGET_NS / 1000:g} us)")
+    if rss:
+        r = rss.get("veil-sandbox")
+        tail = f"(target <= {WARDEN_TARGET_MIB:g} MiB)"
+        if r is None or not any(p["role"] == "veil-warden" for p in r["procs"]) or r["errors"]:
+            why = "not measured" if r is None else (r["errors"][-1] if r["errors"] else "no warden found")
+            lines.append(f"issue 6: veil sandbox warden memory per sandbox: n/a ({why}) {tail}")
+        else:
+            f = rss_summary(r, ("veil-warden",))
+            lines.append(f"issue 6: veil sandbox warden VmRSS per sandbox (median of {f['processes']}): "
+                         f"{f['median_rss'] / 1024:.2f} MiB {tail} {met(f['median_rss'] / 1024, WARDEN_TARGET_MIB)}")
+            lines.append(f"issue 6: veil sandbox warden Pss per sandbox (sum/{r['started']}): "
+                         f"{f['pss_per'] / 1024:.2f} MiB {tail} {met(f['pss_per'] / 1024, WARDEN_TARGET_MIB)}")
+    return lines
+
+
+def machine(runtimes):
     def read(p):
         try:
             return Path(p).read_text().strip()
         except OSError:
             return "?"
     cpu = next((l.split(":", 1)[1].strip() for l in read("/proc/cpuinfo").splitlines() if l.startswith("model name")), "?")
-    return f"kernel {os.uname().release}, {os.cpu_count()} CPUs ({cpu}), load {read('/proc/loadavg').split(' ')[:3]}"
+    os_name = next((l.split("=", 1)[1].strip().strip('"') for l in read("/etc/os-release").splitlines()
+                    if l.startswith("PRETTY_NAME=")), "?")
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        commit = "?"
+    info = [("kernel (uname -r)", os.uname().release), ("os", os_name),
+            ("nproc", f"{len(os.sched_getaffinity(0))} (cpu_count {os.cpu_count()})"), ("cpu", cpu),
+            ("repo commit", commit)]
+    for rt in runtimes:
+        try:
+            p = subprocess.run([rt.binary, "--version"], capture_output=True, text=True, timeout=20)
+            version = "; ".join(l.strip() for l in (p.stdout + p.stderr).splitlines()[:2] if l.strip())
+        except (OSError, subprocess.SubprocessError) as e:
+            version = f"? ({e})"
+        info.append((f"{HEADERS[rt.name]}", f"`{' '.join(rt.prefix)}`: {version}"))
+    return info
+
+
+def loadavg():
+    return "%.2f %.2f %.2f" % os.getloadavg()
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--veil", default=str(REPO / ".build" / "release" / "veil"))
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--iterations", type=int, default=1_000_000)
-    ap.add_argument("--runsc-iterations", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--iterations", type=int, default=200_000)
+    ap.add_argument("--runsc-iterations", type=int, default=20_000)
     ap.add_argument("--runtimes", default=",".join(RUNTIMES))
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--rss", action="store_true", help="also measure the RSS of N side-by-side sandboxes")
     ap.add_argument("--rss-count", type=int, default=20)
+    ap.add_argument("--rss-settle", type=float, default=2.0,
+                    help="seconds the N sandboxes run before their memory is read (default 2)")
     ap.add_argument("--rss-only", action="store_true", help="only the RSS section")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per runtime command")
     args = ap.parse_args()
@@ -354,6 +511,8 @@ def main():
     if not runtimes:
         return 2
 
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    load_before, t0 = loadavg(), time.monotonic()
     tmp = tempfile.mkdtemp(prefix="veil-syscalls-")
     samples = {rt.name: {c: [] for c in CALLS} for rt in runtimes}
     failures, where = [], {}
@@ -378,49 +537,79 @@ def main():
                     where[rt.name] = file_ or where.get(rt.name, "")
                     if error:
                         failures.append(f"round {rnd + 1}, {HEADERS[rt.name]}: {error}")
+                        log(f"syscalls.py: round {rnd + 1}/{args.rounds} {rt.name}: FAILED {error}")
                         veil_failed |= rt.name.startswith("veil")
                         continue
                     for c in CALLS:
                         samples[rt.name][c].append(values[c])
                     log(f"syscalls.py: round {rnd + 1}/{args.rounds} {rt.name}: " +
                         " ".join(f"{c}={values[c]:.0f}" for c in CALLS))
+        syscall_load = loadavg()
         if args.rss or args.rss_only:
             for rt in runtimes:
                 log(f"syscalls.py: RSS: {args.rss_count} x {rt.name} ...")
-                rss[rt.name] = measure_rss(rt, tmp, base_cfg, args.rss_count, args.timeout)
+                rss[rt.name] = measure_rss(rt, tmp, base_cfg, args.rss_count, args.timeout, args.rss_settle)
                 for e in rss[rt.name]["errors"]:
                     failures.append(f"RSS, {HEADERS[rt.name]}: {e}")
+                    log(f"syscalls.py: ERROR: RSS, {rt.name}: {e}")
                     veil_failed |= rt.name.startswith("veil")
     finally:
         subprocess.run(["umount", "-R", "-l", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    report = [f"# syscalls inside a container ({stamp})", "", machine(), ""]
+    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
+    duration = time.monotonic() - t0
+    med = {}
+    report = [f"# syscalls inside a container, and sandbox memory ({started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC)", "",
+              f"Duration {duration:.0f} s; load average before {load_before}"
+              + ("" if args.rss_only else f", after the syscall rounds {syscall_load}")
+              + f", at the end {loadavg()}.", ""]
     if not args.rss_only:
-        table, _ = syscall_table(runtimes, samples)
+        table, med = syscall_table(runtimes, samples)
         counts = ", ".join(f"{HEADERS[rt.name]} {args.runsc_iterations if rt.name == 'runsc' else args.iterations}"
                            for rt in runtimes)
-        report += [f"{args.rounds} interleaved rounds; calls per round: {counts} (after 1% warm-up). "
-                   "Median ns/call over rounds; in parentheses the ratio to runc's median.", "", table, ""]
+        oks = ", ".join(f"{HEADERS[rt.name]} {len(samples[rt.name][CALLS[0]])}/{args.rounds}" for rt in runtimes)
+        report += [f"{args.rounds} interleaved rounds (one container per runtime per round, order rotated by the "
+                   f"round); calls per operation per round: {counts} (after 1% warm-up). Rounds that succeeded: {oks}. "
+                   "Median ns/call over rounds; in parentheses the ratio to runc's median.", "", table, "",
+                   spread_table(runtimes, samples), ""]
         files = sorted({v for v in where.values() if v})
         if files:
             report += ["Test file (inside the container): " + ", ".join(files), ""]
     if rss:
         report += [f"## Resident memory of {args.rss_count} side-by-side sandboxes (`sleep 100000` each)", "",
-                   "The runtime's own live processes (veil: processes running the veil binary that are not a "
-                   "container's; runsc: every process running the runsc binary). Pss shares pages fairly between "
-                   "processes, so its sum is what the sandboxes really cost together.", "", rss_table(rss), ""]
+                   f"Read {args.rss_settle:g} s after the last `start`, from /proc/PID/status (VmRSS, RssAnon) and "
+                   "/proc/PID/smaps_rollup (Pss) of the runtime's own live processes, never the containers' "
+                   f"processes. veil sandbox: the `{WARDEN} STATE_DIR INIT_PID` processes whose state dir is one "
+                   "of the N sandboxes (exactly one per sandbox is required, else the run fails), plus any "
+                   "process running the veil binary that is not a container's (none expected). runc and veil "
+                   "native leave no process. runsc: its sandbox (`runsc boot`) and gofer per container; its "
+                   "ptrace stubs run the application's code and hold its address space, so they are listed on "
+                   "their own row, not counted as runtime cost. 'Per sandbox, median' is the median over "
+                   "sandboxes of the VmRSS of that sandbox's processes; the wardens (or runsc's processes) share "
+                   "their binary's pages, which VmRSS counts in full for each, so Pss sum/N is the fair "
+                   "per-sandbox cost.", "", rss_table(rss), ""]
+    vlines = verdicts(med, rss, args.rss_count)
+    if vlines:
+        report += ["## Targets (issue 6)", ""] + [f"- {v}" for v in vlines] + [""]
     if notes:
         report += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     if failures:
-        report += ["Failures:", ""] + [f"- {f}" for f in failures] + [""]
+        report += ["## Failures", ""] + [f"- {f}" for f in failures] + [""]
+    report += ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine(runtimes)] + [
+        "", f"Command: `{' '.join(sys.argv)}`", ""]
     text = "\n".join(report)
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stamp}-syscalls.md").write_text(text + "\n")
-    log(f"syscalls.py: wrote {out / (stamp + '-syscalls.md')}")
+    (out / f"{stamp}-syscalls.md").write_text(text)
+    shutil.copyfile(out / f"{stamp}-syscalls.md", out / "latest-syscalls.md")
+    raw = {"started": started_at.isoformat(), "args": vars(args), "samples_ns": samples, "rss": rss,
+           "failures": failures}
+    (out / f"{stamp}-syscalls.json").write_text(json.dumps(raw, indent=1))
+    log(f"syscalls.py: wrote {out / (stamp + '-syscalls.md')} (+ .json, latest-syscalls.md)")
+    for v in vlines:
+        print(v)
     return 1 if veil_failed else 0
 
 
