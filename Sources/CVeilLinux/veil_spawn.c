@@ -72,11 +72,14 @@ static void send_msg(int fd, uint32_t type, const void *payload, uint32_t len) {
     if (len) write_all(fd, payload, len);
 }
 
-static __attribute__((noreturn)) void fail(int fd, int step) {
-    int32_t body[2] = { errno, step };
+/* Reports errno, the step and (for namespace steps) the CLONE_NEW* type involved. */
+static __attribute__((noreturn)) void fail_detail(int fd, int step, int detail) {
+    int32_t body[3] = { errno, step, detail };
     send_msg(fd, VEIL_SYNC_CHILD_ERROR, body, sizeof body);
     _exit(1);
 }
+
+static __attribute__((noreturn)) void fail(int fd, int step) { fail_detail(fd, step, 0); }
 
 void veil_reset_signals(void) {
     struct sigaction sa;
@@ -153,7 +156,7 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     }
     int joined_user = 0;
     for (int i = 0; i < plan->join_count; i++) {
-        if (setns(plan->join_fds[i], plan->join_types[i]) < 0) fail(sync, VEIL_STEP_SETNS);
+        if (setns(plan->join_fds[i], plan->join_types[i]) < 0) fail_detail(sync, VEIL_STEP_SETNS, plan->join_types[i]);
         if (plan->join_types[i] == CLONE_NEWUSER) joined_user = 1;
     }
     if (joined_user) {

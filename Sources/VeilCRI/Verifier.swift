@@ -193,20 +193,22 @@ public struct Verifier: Sendable {
             add(.exec, .fail, "\(error)")
         }
 
-        guard options.isolation == .sandbox else {
-            add(.sandboxMarker, .skip, "isolation \(options.isolation.rawValue): the container shares the host kernel; \(quoted(Self.sandboxMarker)) is expected with --isolation sandbox")
-            return
-        }
         if stopped(before: .sandboxMarker, add) { return }
         do {
             let result = try await client.execSync(containerID, ["dmesg"])
             let output = String(decoding: result.stdout + result.stderr, as: UTF8.self)
-            if output.contains(Self.sandboxMarker) {
+            let first = output.split(separator: "\n").first.map { String($0.prefix(100)) } ?? ""
+            switch (options.isolation, output.contains(Self.sandboxMarker)) {
+            case (.sandbox, true):
                 add(.sandboxMarker, .pass, "dmesg in the container shows \(quoted(Self.sandboxMarker)): the sandbox's own kernel log")
-            } else {
-                let first = output.split(separator: "\n").first.map { String($0.prefix(100)) } ?? ""
+            case (.sandbox, false):
                 add(.sandboxMarker, .fail, "dmesg in the container (exit \(result.exitCode)) does not show \(quoted(Self.sandboxMarker)), "
                     + "so the container reached the host kernel, not veil's sandbox (first line: \(quoted(first)))")
+            case (.native, false):
+                add(.sandboxMarker, .pass, "isolation native: dmesg reaches the host kernel, as asked (first line: \(quoted(first)))")
+            case (.native, true):
+                add(.sandboxMarker, .fail, "isolation native was asked, but dmesg shows veil's sandbox: the \(IsolationLevel.annotation) annotation did not reach veil "
+                    + "(containerd passes it only when the runtime's pod_annotations and container_annotations list it; veil install --containerd writes them)")
             }
         } catch {
             add(.sandboxMarker, .fail, "\(error)")

@@ -92,7 +92,10 @@ public struct Runtime {
                 throw .invalidConfig(file: "config.json", field: "linux.namespaces[\(index)].path", reason: "\(error)")
             }
         }
-        joins.sort { ($0.type == namespaceFlags[.user]) && !($1.type == namespaceFlags[.user]) }
+        // The user namespace last: as host root we may join any other namespace first, including
+        // one its owner does not own (a host-network pod's container joins the host's UTS
+        // namespace through the pod's sandbox), which we could not from inside it.
+        joins.sort { !($0.type == namespaceFlags[.user]) && ($1.type == namespaceFlags[.user]) }
 
         let directory = store.directory(id)
         do { try FS.mkdirAll(store.root, mode: 0o711) } catch { throw error.context("creating state root") }
@@ -375,7 +378,11 @@ public struct Runtime {
         let steps = [11: "joining its cgroups", 1: "joining a namespace", 2: "creating the user namespace", 3: "waiting for the runtime",
                      4: "becoming root in the user namespace", 5: "creating namespaces", 6: "setting time offsets",
                      7: "cloning the init", 8: "protecting the runtime binary", 9: "arranging fds", 10: "executing veil init"]
-        return "container init failed \(steps[Int(step)] ?? "step \(step)"): \(String(cString: strerror(code)))"
+        let names: [Int32: String] = [0x1000_0000: "user", 0x4000_0000: "network", 0x2000_0000: "pid", 0x0002_0000: "mount",
+                                      0x0800_0000: "ipc", 0x0400_0000: "uts", 0x0200_0000: "cgroup", 0x0000_0080: "time"]
+        let detail = payload.count >= 12 ? payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: Int32.self) } : 0
+        let what = names[detail].map { " (\($0) namespace)" } ?? ""
+        return "container init failed \(steps[Int(step)] ?? "step \(step)")\(what): \(String(cString: strerror(code)))"
     }
 }
 

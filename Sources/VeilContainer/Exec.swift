@@ -22,9 +22,10 @@ public struct ExecOptions {
 
 /// The /proc/PID/ns file of each namespace type.
 private let namespaceFiles: [(LinuxNamespaceType, String, Int32)] = [
-    (.user, "user", 0x1000_0000), (.ipc, "ipc", 0x0800_0000), (.uts, "uts", 0x0400_0000),
+    (.ipc, "ipc", 0x0800_0000), (.uts, "uts", 0x0400_0000),
     (.network, "net", 0x4000_0000), (.pid, "pid", 0x2000_0000), (.cgroup, "cgroup", 0x0200_0000),
     (.time, "time", 0x0000_0080), (.mount, "mnt", 0x0002_0000),
+    (.user, "user", 0x1000_0000),  // last, as in create
 ]
 
 extension Runtime {

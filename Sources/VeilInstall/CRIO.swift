@@ -5,7 +5,8 @@ public enum CRIODropIn {
     public static let fileName = "50-veil.conf"
     /// CRI-O's annotation for seccomp profiles pulled as OCI artifacts (CRI-O 1.30+; later releases
     /// also accept `seccomp-profile.crio.io`, which older ones refuse as an unknown allowed_annotation).
-    public static let defaultAnnotations = ["seccomp-profile.kubernetes.cri-o.io"]
+    /// dev.veil.isolation picks a container's isolation level.
+    public static let defaultAnnotations = ["seccomp-profile.kubernetes.cri-o.io", "dev.veil.isolation"]
 
     public static func render(name: String, runtimePath: String, runtimeRoot: String = "/run/veil", annotations: [String] = defaultAnnotations) -> String {
         var text = "# Written by `veil install --crio`; `veil uninstall --crio` removes it.\n"

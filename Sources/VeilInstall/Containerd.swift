@@ -68,6 +68,10 @@ public enum ContainerdConfig {
         if existingVersion == nil { edited["version"] = version }
         let (table, created) = try TOMLDoc.ensureTable(at: path, in: edited, file: file)
         table["runtime_type"] = runtimeType
+        // CRI passes a pod's and a container's annotations to the runtime only when listed here:
+        // dev.veil.isolation=native must reach veil.
+        table["pod_annotations"] = TOMLArray(passedAnnotations)
+        table["container_annotations"] = TOMLArray(passedAnnotations)
         if let shimConfig {
             let (options, _) = try TOMLDoc.ensureTable(at: ["options"], in: table, file: file)
             options["ConfigPath"] = shimConfig
@@ -102,6 +106,8 @@ public enum ContainerdConfig {
             text += "[\(TOMLDoc.dotted(path.dropLast() + ["runc"]))]\n  runtime_type = \(TOMLDoc.quote(runcType))\n\n"
         }
         text += "[\(TOMLDoc.dotted(path))]\n  runtime_type = \(TOMLDoc.quote(runtimeType))\n"
+        let annotations = "[" + passedAnnotations.map(TOMLDoc.quote).joined(separator: ", ") + "]"
+        text += "  pod_annotations = \(annotations)\n  container_annotations = \(annotations)\n"
         if let shimConfig {
             text += "\n[\(TOMLDoc.dotted(path + ["options"]))]\n  ConfigPath = \(TOMLDoc.quote(shimConfig))\n"
         }
@@ -109,12 +115,19 @@ public enum ContainerdConfig {
     }
 
     /// What goes between existing text and an appended block: a blank line.
+    /// The annotations CRI must hand to veil (glob patterns, as containerd matches them).
+    static let passedAnnotations = ["dev.veil.*"]
+
     static func separator(after existing: String) -> String {
         existing.isEmpty || existing.hasSuffix("\n\n") ? "" : existing.hasSuffix("\n") ? "\n" : "\n\n"
     }
 
     static func matches(_ table: TOMLTable, shimConfig: String?, file: String, path: [String]) throws(InstallError) -> Bool {
         guard table["runtime_type"]?.string == runtimeType else { return false }
+        for key in ["pod_annotations", "container_annotations"] {
+            let listed = table[key]?.array.map { $0.compactMap { $0.string } } ?? []
+            guard passedAnnotations.allSatisfy(listed.contains) else { return false }
+        }
         let configured = try TOMLDoc.table(at: ["options"], in: table, file: file)?["ConfigPath"]
         if let configured, configured.string == nil {
             throw .badValue(file: file, key: TOMLDoc.dotted(path + ["options", "ConfigPath"]), message: "expected a string, found \(TOMLDoc.typeName(configured))")

@@ -22,7 +22,8 @@ import Testing
         let after = try TOMLTable(string: written)
         let table = try #require(try TOMLDoc.table(at: path, in: after, file: "t"))
         #expect(table["runtime_type"]?.string == "io.containerd.veil.v1")
-        #expect(table.keys == ["runtime_type"])
+        #expect(table.keys.sorted() == ["container_annotations", "pod_annotations", "runtime_type"])
+        #expect(table["pod_annotations"]?.array?.map { $0.string } == ["dev.veil.*"], "CRI must pass dev.veil.isolation to veil")
         try TOMLDoc.removeTable(at: path, in: after, pruneFrom: nil, file: "t")
         #expect(after == (try TOMLTable(string: original)))
         #expect(after["version"]?.int == version)
@@ -254,7 +255,7 @@ import Testing
         let path = version == 2 ? Self.v2Path : Self.v3Path
         #expect(text == "version = \(version)\n\n# containerd's default runtime: a runtimes table in this file replaces the built-in one.\n"
             + "[\(TOMLDoc.dotted(path.dropLast() + ["runc"]))]\n  runtime_type = \"io.containerd.runc.v2\"\n\n"
-            + "[\(TOMLDoc.dotted(path))]\n  runtime_type = \"io.containerd.veil.v1\"\n")
+            + "[\(TOMLDoc.dotted(path))]\n  runtime_type = \"io.containerd.veil.v1\"\n  pod_annotations = [\"dev.veil.*\"]\n  container_annotations = [\"dev.veil.*\"]\n")
         #expect(backups(in: scratch).isEmpty)
 
         _ = try Installer(options: options, host: host).uninstall()
@@ -292,7 +293,7 @@ import Testing
     @Test func versionOneUsesTheShortPluginName() throws {
         let plan = try ContainerdConfig.planInstall(original: "[plugins.cri]\n  stream_server_port = \"0\"\n", file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
         #expect(plan.version == 1)
-        #expect(plan.text.hasSuffix("\n[plugins.cri.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n[plugins.cri.containerd.runtimes.veil]\n  runtime_type = \"io.containerd.veil.v1\"\n"))
+        #expect(plan.text.hasSuffix("\n[plugins.cri.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n[plugins.cri.containerd.runtimes.veil]\n  runtime_type = \"io.containerd.veil.v1\"\n  pod_annotations = [\"dev.veil.*\"]\n  container_annotations = [\"dev.veil.*\"]\n"))
     }
 
     /// containerd drops its built-in runc when the file has a runtimes table, so one made by veil lists runc;

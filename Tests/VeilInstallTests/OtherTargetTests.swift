@@ -18,7 +18,7 @@ import Testing
         #expect(veil["runtime_path"]?.string == "/opt/veil/bin/veil")
         #expect(veil["runtime_type"]?.string == "oci")
         #expect(veil["runtime_root"]?.string == "/run/veil")
-        #expect(veil["allowed_annotations"]?.array?.map { $0.string } == ["seccomp-profile.kubernetes.cri-o.io"])
+        #expect(veil["allowed_annotations"]?.array?.map { $0.string } == ["seccomp-profile.kubernetes.cri-o.io", "dev.veil.isolation"])
         #expect(report.lines.contains("restart crio to load the veil runtime"))
 
         _ = try Installer(options: options, host: FakeHost()).install()

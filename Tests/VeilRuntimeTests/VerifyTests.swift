@@ -96,7 +96,7 @@ struct VerifyTests {
         removeCgroups(cgroupParent)
     }
 
-    @Test("--isolation native: every check passes; an unknown handler and a missing image fail clearly; nothing is left")
+    @Test("--isolation native: every check passes (dmesg is the host's: the annotation reached veil); an unknown handler and a missing image fail clearly; nothing is left")
     func nativeHandlerAndImage() async throws {
         let rig = try await makeRig()
         defer { rig.stop() }
@@ -106,10 +106,11 @@ struct VerifyTests {
         let passed = try verify(rig, ["--handler", "veil", "--isolation", "native", "--format", "json"], cgroupParent: parent)
         #expect(passed.succeeded, "\(passed)\n\(rig.log)")
         let found = try checks(passed)
-        for check in Verifier.Check.allCases where check != .sandboxMarker {
+        for check in Verifier.Check.allCases {
             #expect(found[check.rawValue]?.status == "pass", "\(check.rawValue): \(String(describing: found[check.rawValue]))\n\(passed)")
         }
-        #expect(found["sandbox-marker"]?.status == "skip", "\(passed)")
+        // The annotation reached veil through CRI (veil install lists dev.veil.* for it): the host's kernel log, not veil's.
+        #expect(found["sandbox-marker"]?.detail.contains("isolation native") == true, "\(passed)")
         #expect(found["runtime-type"]?.detail.contains("io.containerd.veil.v1") == true, "\(passed)")
         #expect(found["shim"]?.detail.contains("containerd-shim-veil-v1") == true, "\(passed)")
         try await expectNothingLeft(rig, cgroupParent: parent)
@@ -133,23 +134,21 @@ struct VerifyTests {
         try await expectNothingLeft(rig, cgroupParent: parent)
     }
 
-    @Test("the default --isolation sandbox fails the dmesg check today (no sandbox kernel yet), all else passes")
-    func sandboxMarkerFailsToday() async throws {
+    @Test("the default --isolation sandbox: every check passes, dmesg inside the pod shows veil's boot log")
+    func sandboxMarker() async throws {
         let rig = try await makeRig()
         defer { rig.stop() }
         let parent = "/veil-test/verify-" + randomName(8)
         defer { removeCgroups(parent) }
 
         let result = try verify(rig, [], cgroupParent: parent)
-        #expect(result.status == 1, "\(result)\n\(rig.log)")
+        #expect(result.status == 0, "\(result)\n\(rig.log)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        let marker = lines.first { $0.hasPrefix("sandbox-marker ") } ?? ""
-        #expect(marker.contains(" fail ") && marker.contains("does not show \"Starting veil\""), "\(result)")
-        for check in Verifier.Check.allCases where check != .sandboxMarker {
+        for check in Verifier.Check.allCases {
             let line = lines.first { $0.hasPrefix(check.rawValue + " ") } ?? ""
             #expect(line.contains(" pass "), "\(check.rawValue) should pass:\n\(result)")
         }
-        #expect(lines.last == "9 checks: 8 pass, 1 fail, 0 skip", "\(result)")
+        #expect(lines.last == "9 checks: 9 pass, 0 fail, 0 skip", "\(result)")
         try await expectNothingLeft(rig, cgroupParent: parent)
     }
 

@@ -48,7 +48,7 @@ struct veil_spawn_plan {
     int exe_fd;                      /* >= 0: exec this fd (sealed memfd copy) instead of exe_path */
     char *const *argv;
     char *const *envp;
-    int join_fds[VEIL_MAX_JOIN];     /* namespace files to setns() into, user namespace first */
+    int join_fds[VEIL_MAX_JOIN];     /* namespace files to setns() into, user namespace last */
     int join_types[VEIL_MAX_JOIN];   /* CLONE_NEW* of each */
     int join_count;
     int unshare_user;                /* create a new user namespace (the parent writes the maps) */
