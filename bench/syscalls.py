@@ -53,8 +53,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RUNC = "/usr/sbin/runc"
 RUNSC_FLAGS = ["--network=none", "--platform=ptrace"]
-RUNTIMES = ("veil-sandbox", "veil-native", "runc", "runsc")
-HEADERS = {"veil-sandbox": "veil sandbox", "veil-native": "veil native", "runc": "runc", "runsc": "runsc"}
+# runc-policy: runc with veil's sandbox filter (`veil sandbox policy --format oci`), so the table
+# separates what the filter costs (any seccomp filter puts every call on the kernel's slower entry
+# path) from what veil adds.
+RUNTIMES = ("veil-sandbox", "veil-native", "runc", "runc-policy", "runsc")
+HEADERS = {"veil-sandbox": "veil sandbox", "veil-native": "veil native", "runc": "runc",
+           "runc-policy": "runc + veil's filter", "runsc": "runsc"}
 CALLS = ("getppid", "open_close", "stat", "pread_4k", "uname")
 CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "devices", "blkio",
                "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "systemd", "unified")
@@ -65,8 +69,9 @@ def log(msg):
 
 
 class Runtime:
-    def __init__(self, name, binary, prefix):
+    def __init__(self, name, binary, prefix, seccomp=None):
         self.name, self.binary, self.prefix = name, binary, prefix   # prefix: argv before --root
+        self.seccomp = seccomp   # a linux.seccomp profile put in every bundle of this runtime
 
     def cmd(self, root, *args):
         return self.prefix + ["--root", str(root)] + list(args)
@@ -85,6 +90,13 @@ def find_runtimes(names, veil):
                 found.append(Runtime(n, RUNC, [RUNC]))
             else:
                 notes.append(f"runc: left out, {RUNC} missing")
+        elif n == "runc-policy":
+            if os.access(RUNC, os.X_OK) and veil and os.access(veil, os.X_OK):
+                policy = subprocess.run([veil, "sandbox", "policy", "--format", "oci"], check=True,
+                                        capture_output=True, text=True).stdout
+                found.append(Runtime(n, RUNC, [RUNC], seccomp=json.loads(policy)))
+            else:
+                notes.append(f"{HEADERS[n]}: left out, needs {RUNC} and veil")
         elif n == "runsc":
             runsc = shutil.which("runsc") or "/usr/bin/runsc"
             if os.access(runsc, os.X_OK):
@@ -113,10 +125,12 @@ def make_rootfs(tmp, binary):
     return cfg
 
 
-def make_bundle(tmp, base_cfg, args, cid):
+def make_bundle(tmp, base_cfg, args, cid, seccomp=None):
     b = Path(tmp) / cid
     b.mkdir()
     cfg = json.loads(json.dumps(base_cfg))
+    if seccomp is not None:
+        cfg["linux"]["seccomp"] = seccomp
     cfg["process"]["args"] = args
     cfg["linux"]["cgroupsPath"] = f"/veil-test/{cid}"
     (b / "config.json").write_text(json.dumps(cfg, indent=2))
@@ -137,7 +151,7 @@ def remove_cgroups(cid):
 
 def run_syscalls(rt, tmp, base_cfg, iterations, timeout):
     cid = f"sc-{rt.name}-{uuid.uuid4().hex[:8]}"
-    bundle = make_bundle(tmp, base_cfg, ["/syscalls", str(iterations)], cid)
+    bundle = make_bundle(tmp, base_cfg, ["/syscalls", str(iterations)], cid, rt.seccomp)
     root = Path(tmp) / f"root-{rt.name}"
     root.mkdir(exist_ok=True)
     try:
@@ -546,7 +560,7 @@ def main():
                         " ".join(f"{c}={values[c]:.0f}" for c in CALLS))
         syscall_load = loadavg()
         if args.rss or args.rss_only:
-            for rt in runtimes:
+            for rt in (rt for rt in runtimes if rt.name != "runc-policy"):  # the same processes as runc
                 log(f"syscalls.py: RSS: {args.rss_count} x {rt.name} ...")
                 rss[rt.name] = measure_rss(rt, tmp, base_cfg, args.rss_count, args.timeout, args.rss_settle)
                 for e in rss[rt.name]["errors"]:

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoundationEssentials
 import Glibc
 import VeilSandbox
 import VeilSpec
@@ -17,14 +18,33 @@ struct SandboxPolicyCommand: ParsableCommand {
             emulated: answered by the warden, never reaching the host kernel; \
             refused: fails with the errno shown. Anything not listed fails with ENOSYS.
             """)
-    @Option(help: "Output format: table or json.") var format: String = "table"
+    @Option(help: "Output format: table, json, or oci (the policy as an OCI linux.seccomp profile, emulated calls allowed, for another runtime).") var format: String = "table"
 
     func validate() throws {
-        guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not \(format)") }
+        guard ["table", "json", "oci"].contains(format) else { throw ValidationError("--format must be table, json or oci, not \(format)") }
     }
 
     func run() throws {
-        writeOut(format == "json" ? Self.json() : Self.table())
+        switch format {
+        case "json": writeOut(Self.json())
+        case "oci": writeOut(Self.oci())
+        default: writeOut(Self.table())
+        }
+    }
+
+    /// The same filter for a runtime without a warden: what veil emulates is allowed instead.
+    static func oci() -> String {
+        var profile = SandboxPolicy.profile
+        profile.flags = profile.flags?.filter { $0 != "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" }
+        profile.syscalls = profile.syscalls?.map { call in
+            var call = call
+            if call.action == "SCMP_ACT_NOTIFY" { call.action = "SCMP_ACT_ALLOW" }
+            return call
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(profile) else { return "{}\n" }
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     static func describe(_ treatment: SyscallTreatment) -> (String, String) {
