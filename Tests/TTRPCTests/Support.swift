@@ -79,7 +79,7 @@ final class RawConnection: @unchecked Sendable {
     init(path: String) throws {
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)  // a loaded CI machine can be slow to answer
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let rc = withSockaddr(path) { Glibc.connect(fd, $0, $1) }
         guard rc == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
