@@ -30,7 +30,19 @@ public enum DoctorBinaries {
             binary(veil, prefix: prefix, required: true),
             binary(shim, prefix: prefix, required: shimRequired),
             sameVersion(versions),
+            warden(beside: veil, searchPath: searchPath, prefix: prefix),
         ]
+    }
+
+    /// The sandbox level (the default) starts veil-warden from beside veil, else from PATH.
+    static func warden(beside veil: Located, searchPath: String, prefix: String) -> DoctorCheck {
+        let directories = [veil.onPath, veil.inPrefix].compactMap { $0 }.map(Paths.parent)
+        if let found = directories.map({ $0 + "/" + InstallOptions.wardenName }).first(where: { access($0, X_OK) == 0 })
+            ?? find(InstallOptions.wardenName, in: searchPath) {
+            return DoctorCheck("binary.warden", .pass, "\(found)")
+        }
+        return DoctorCheck("binary.warden", .fail, "\(InstallOptions.wardenName) is neither beside veil nor on PATH: sandboxed containers (the default level) cannot start",
+                           fix: "veil install --containerd (or --crio) copies it into \(prefix); or make install")
     }
 
     /// The first executable regular file called `name` in the directories of `path`.

@@ -35,7 +35,7 @@ struct SandboxPolicyCommand: ParsableCommand {
     /// The same filter for a runtime without a warden: what veil emulates is allowed instead.
     static func oci() -> String {
         var profile = SandboxPolicy.profile
-        profile.flags = profile.flags?.filter { $0 != "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" }
+        profile.flags = nil  // runc 1.1 refuses flags; absent, it sets SPEC_ALLOW as veil does
         profile.syscalls = profile.syscalls?.map { call in
             var call = call
             if call.action == "SCMP_ACT_NOTIFY" { call.action = "SCMP_ACT_ALLOW" }
