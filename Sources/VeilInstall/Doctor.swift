@@ -71,7 +71,7 @@ public struct Doctor {
         "kernel.pidfd", "kernel.clone3", "kernel.openat2", "kernel.close-range",
         "cgroup.layout", "cgroup.controllers",
         "containerd.config", "crio.config",
-        "binary.veil", "binary.shim", "binary.versions",
+        "binary.veil", "binary.shim", "binary.versions", "binary.warden",
         "storage.containerd-root", "storage.containerd-state", "storage.crio-graphroot", "storage.crio-runroot",
         "eviction.nodefs", "eviction.imagefs",
     ]

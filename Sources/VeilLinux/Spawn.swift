@@ -28,6 +28,12 @@ public enum Spawner {
         return Child(pid: pid, stdinWriter: writer)
     }
 
+    /// A child with our environment and stdio: `argv[0]` is the path.
+    public static func spawn(_ argv: [String]) throws(LinuxError) -> pid_t {
+        guard let path = argv.first else { throw LinuxError("posix_spawn", nil, errno: EINVAL) }
+        return try spawn(path, argv: argv, env: nil, newSession: false) { _ in }
+    }
+
     /// A daemon: a new session, `fds` placed at 3, 4, … (and nothing else of ours), stdin and
     /// stdout on /dev/null and stderr appended to `stderrPath`.
     public static func spawnDetached(_ path: String, _ argv: [String], fds: [Int32], stderrPath: String) throws(LinuxError) -> pid_t {

@@ -300,7 +300,12 @@ import VeilCgroups
         #expect(DoctorBinaries.binary(shim, prefix: scratch.file("prefix"), required: true).status == .warn)
 
         let checks = DoctorBinaries.checks(searchPath: searchPath, prefix: scratch.file("prefix"), shimRequired: true, host: SystemHost())
-        #expect(checks.map(\.name) == ["binary.veil", "binary.shim", "binary.versions"])
+        #expect(checks.map(\.name) == ["binary.veil", "binary.shim", "binary.versions", "binary.warden"])
+        // No veil-warden beside veil nor on PATH: the default (sandbox) level cannot start.
+        #expect(checks[3].status == .fail && checks[3].detail.contains("veil-warden"), "\(checks[3])")
+        try script("prefix/veil-warden", "")
+        let withWarden = DoctorBinaries.checks(searchPath: searchPath, prefix: scratch.file("prefix"), shimRequired: true, host: SystemHost())
+        #expect(withWarden[3].status == .pass && withWarden[3].detail == scratch.file("prefix/veil-warden"), "\(withWarden[3])")
         #expect(checks[2].status == .fail, "\(checks[2])")
         #expect(checks[2].detail.contains("0.2.0"))
 

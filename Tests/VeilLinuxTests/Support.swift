@@ -23,23 +23,7 @@ func removeTree(_ path: String) {
 /// empty signal mask and default dispositions: tests run on worker threads that may block
 /// signals (SIGTERM among them), and a spawned child would inherit that mask.
 func spawnProcess(_ argv: [String]) throws -> pid_t {
-    guard let path = argv.first else { throw LinuxError("posix_spawn", nil, errno: EINVAL) }
-    let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-    defer { for p in cArgs { free(p) } }
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, nil, &attributes, cArgs, environ)
-    if rc != 0 { throw LinuxError("posix_spawn", path, errno: rc) }
-    return pid
+    try Spawner.spawn(argv)
 }
 
 /// Runs `sh -c command` and returns its raw wait status.
