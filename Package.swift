@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "VeilLinuxTests", dependencies: ["VeilLinux"]),
         .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups"]),
         .testTarget(name: "VeilInstallTests", dependencies: ["VeilInstall"]),
-        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol"]),
+        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol", "VeilLinux"]),
         .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec"]),
         .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux"]),
         .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilSpec", "VeilLinux"]),

@@ -171,7 +171,7 @@ extension Runtime {
     /// at fd 3, the control socket at fd 4 and the sandbox's UTS namespace at fd 5.
     func startWarden(directory: String, listener: FileDescriptor, initPid: Int32) throws(ContainerError) -> (Int32, UInt64?) {
         let socketPath = directory + "/" + SandboxRecord.wardenSocketName
-        let control = try wrap("listening on \(socketPath)") { try UnixSocket.listen(path: socketPath) }
+        let control = try wrap("listening on \(socketPath)") { try UnixSocket.listen(path: socketPath, mode: 0o600) }
         defer { control.close() }
         let uts = try wrap("opening the sandbox's UTS namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/uts", O_RDONLY) }
         defer { uts.close() }

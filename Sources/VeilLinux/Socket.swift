@@ -63,14 +63,14 @@ public enum UnixSocket {
         return fd
     }
 
-    /// A listening unix stream socket bound at `path` (close-on-exec), mode 0600.
-    public static func listen(path: String, backlog: Int32 = 16, cloexec: Bool = true) throws(LinuxError) -> FileDescriptor {
+    /// A listening unix stream socket bound at `path` (close-on-exec), chmod'ed to `mode` when given.
+    public static func listen(path: String, backlog: Int32 = 16, cloexec: Bool = true, mode: mode_t? = nil) throws(LinuxError) -> FileDescriptor {
         let type = Int32(SOCK_STREAM.rawValue) | (cloexec ? Int32(SOCK_CLOEXEC.rawValue) : 0)
         let fd = FileDescriptor(try sys("socket", path) { socket(AF_UNIX, type, 0) })
         try withAddress(path, "bind") { (address, length) throws(LinuxError) in
             try sys("bind", path) { bind(fd.raw, address, length) }
         }
-        chmod(path, 0o600)
+        if let mode { chmod(path, mode) }
         try sys("listen", path) { Glibc.listen(fd.raw, backlog) }
         return fd
     }

@@ -133,7 +133,7 @@ public enum ShimMain {
             existing.close()
         } else {
             unlink(path)
-            let listener = try listenUnix(path, backlog: 256)
+            let listener = try UnixSocket.listen(path: path, backlog: 256).release()
             defer { close(listener) }
             guard let exe = FS.realPath("/proc/self/exe") else { throw ShimError("cannot find my own executable") }
             let null = try openFD("/dev/null", O_RDWR)

@@ -189,37 +189,6 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     return true
 }
 
-/// A listening unix stream socket (close-on-exec).
-func listenUnix(_ path: String, backlog: Int32 = 16, cloexec: Bool = true) throws -> Int32 {
-    var type = Int32(SOCK_STREAM.rawValue)
-    if cloexec { type |= Int32(SOCK_CLOEXEC.rawValue) }
-    let fd = socket(AF_UNIX, type, 0)
-    guard fd >= 0 else { throw LinuxError("socket", path) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-        close(fd)
-        throw LinuxError("bind", path, errno: ENAMETOOLONG)
-    }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        for (i, b) in bytes.enumerated() { raw[i] = b }
-    }
-    let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
-    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    guard bound == 0 else {
-        let error = LinuxError("bind", path)
-        close(fd)
-        throw error
-    }
-    guard listen(fd, backlog) == 0 else {
-        let error = LinuxError("listen", path)
-        close(fd)
-        throw error
-    }
-    return fd
-}
-
 /// Unmounts everything stacked on `target` (ignores "not mounted").
 func unmountAll(_ target: String) {
     for _ in 0..<16 {

@@ -228,7 +228,7 @@ public final class TaskService: @unchecked Sendable {
         try FS.mkdirAll(Self.socketDirectory, mode: 0o711)
         let path = consoleSocketPath()
         unlink(path)
-        let listener = try listenUnix(path)
+        let listener = try UnixSocket.listen(path: path).release()
         defer {
             close(listener)
             unlink(path)

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 
 @testable import TTRPC
+import VeilLinux
 
 /// A fresh directory under /tmp for sockets (short enough for sun_path).
 func makeTempDir() throws -> String {
@@ -19,27 +20,7 @@ func makeTempDir() throws -> String {
 /// Removes a temp dir made by `makeTempDir`, sockets included (Foundation's removeItem stops at them).
 func removeTree(_ path: String) {
     guard path.hasPrefix("/tmp/veil-ttrpc-") else { return }
-    func remove(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            if let dir = opendir(path) {
-                var names: [String] = []
-                while let entry = readdir(dir) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                    }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(dir)
-                for name in names { remove(path + "/" + name) }
-            }
-            rmdir(path)
-        } else {
-            unlink(path)
-        }
-    }
-    remove(path)
+    try? FS.removeAll(path)
 }
 
 private func withSockaddr<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {

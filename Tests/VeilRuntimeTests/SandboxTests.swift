@@ -4,17 +4,6 @@ import Testing
 /// The sandbox level's own promises (README, "Isolation levels"), beyond the suites that run
 /// every case at both levels.
 @Suite(.serialized) struct SandboxTests {
-    /// veil-warden processes (not their sentinels) serving containers under `stateRoot`.
-    private func wardens(stateRoot: String) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
-            guard comm.hasPrefix("veil-warden"), let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-            let argv = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return argv.count > 1 && argv[1].hasPrefix(stateRoot + "/")
-        }
-    }
-
     private func hostUID(of pid: Int32) -> UInt64? {
         let map = (try? String(contentsOfFile: "/proc/\(pid)/uid_map", encoding: .utf8)) ?? ""
         let fields = map.split(separator: " ", omittingEmptySubsequences: true)
@@ -67,18 +56,18 @@ import Testing
         #expect(uids[0] != nil && uids[1] != nil && uids[0] != uids[1], "host uids \(uids)")
         #expect(uids.allSatisfy { ($0 ?? 0) >= 1 << 30 }, "host uids \(uids)")
         #expect(try first.state(veil)?["isolation"] as? String == "sandbox")
-        #expect(wardens(stateRoot: first.stateRoot).count == 1)
+        #expect(wardens(under: first.stateRoot).count == 1)
 
         // exec joins the sandbox: mediated by the same warden, in the same user namespace.
         let exec = try first.runtime(veil, ["exec", first.id, "sh", "-c", "uname -r; id -u"])
         #expect(exec.succeeded && exec.stdout.hasSuffix("-veil\n0\n"), "\(exec)")
-        #expect(wardens(stateRoot: first.stateRoot).count == 1)
+        #expect(wardens(under: first.stateRoot).count == 1)
 
         for bundle in [first, second] {
             let deleted = try bundle.runtime(veil, ["delete", "--force", bundle.id])
             #expect(deleted.succeeded, "\(deleted)")
             #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
-            #expect(waitUntil(timeout: 5) { wardens(stateRoot: bundle.stateRoot).isEmpty })
+            #expect(waitUntil(timeout: 5) { wardens(under: bundle.stateRoot).isEmpty })
         }
     }
 
@@ -89,7 +78,7 @@ import Testing
         defer { bundle.remove() }
         try #require(try bundle.runtime(veil, ["run", "-d", bundle.id]).succeeded)
         let pid = try #require(bundle.state(veil)?["pid"] as? Int)
-        let warden = try #require(wardens(stateRoot: bundle.stateRoot).first)
+        let warden = try #require(wardens(under: bundle.stateRoot).first)
         kill(warden, SIGKILL)
         #expect(waitUntil(timeout: 5) { !processIsAlive(Int32(pid)) }, "the container outlived its warden")
         #expect(try bundle.status(veil) == "stopped")

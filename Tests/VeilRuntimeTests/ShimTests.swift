@@ -436,19 +436,6 @@ struct ShimTests {
         expectNothingLeft(rig, ids: [sandbox, app])
     }
 
-    /// Host pids of veil-warden processes whose state directory is under `root` (not their
-    /// sentinels, which share their command line and are named veil-sentinel).
-    private func wardens(under root: String) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
-            guard comm.hasPrefix("veil-warden") else { return false }
-            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-            let argv = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return argv.first?.hasSuffix("veil-warden") == true && argv.count > 1 && argv[1].hasPrefix(root + "/")
-        }
-    }
-
     @Test("the sandbox level through the shim: dmesg, uname and uid map inside; one warden per pod on the host; native by annotation")
     func sandboxThroughShim() throws {
         let rig = try makeRig()

@@ -329,3 +329,15 @@ struct RuntimeUnderTest: Sendable, CustomStringConvertible {
         return path
     }
 }
+
+/// Host pids of the veil-warden processes serving containers whose state is under `root` (not
+/// their sentinels, which share their command line and are named veil-sentinel).
+func wardens(under root: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+        guard comm.hasPrefix("veil-warden"), let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let argv = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return argv.count > 1 && argv[1].hasPrefix(root + "/")
+    }
+}
