@@ -37,7 +37,9 @@ let package = Package(
         .target(name: "VeilSandbox", dependencies: ["VeilLinux", "VeilSpec", "VeilSeccomp", "VeilWarden", "CVeilLinux"]),
         // The warden's notification loop: no Foundation, so its process stays small.
         .target(name: "VeilWarden", dependencies: ["VeilLinux", "CVeilLinux"]),
-        .executableTarget(name: "veil-warden", dependencies: ["VeilWarden"],
+        // The warden's sentinel, forked by a constructor before Swift starts: only veil-warden links it.
+        .target(name: "CVeilSentinel"),
+        .executableTarget(name: "veil-warden", dependencies: ["VeilWarden", "CVeilSentinel"],
                           // A position-dependent executable needs no start-up relocation of Swift's metadata:
                           // fewer pages touched, a smaller resident warden.
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"])]),

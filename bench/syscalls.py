@@ -18,8 +18,9 @@ to runc's median, min-max over rounds, and issue 6's targets for veil's sandbox 
 (getppid, open+close, stat, pread <= 1.1x runc; uname <= 8 us).
 
 Runtimes (--runtimes, default all): veil-sandbox (`veil --isolation sandbox run`), veil-native
-(`veil --isolation native run`), runc (/usr/sbin/runc), runsc (`runsc --network=none
---platform=ptrace`). A missing binary is left out with a note.
+(`veil --isolation native run`), runc (/usr/sbin/runc), runc-filter (runc with the smallest
+seccomp profile: what any filter costs), runc-policy (runc with veil's filter), runsc (`runsc
+--network=none --platform=ptrace`). A missing binary is left out with a note.
 
 --rss: starts --rss-count (default 20) long-running containers (`sleep 100000`, create +
 start) per runtime side by side, waits --rss-settle seconds, then reads VmRSS, RssAnon and Pss
@@ -53,12 +54,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RUNC = "/usr/sbin/runc"
 RUNSC_FLAGS = ["--network=none", "--platform=ptrace"]
-# runc-policy: runc with veil's sandbox filter (`veil sandbox policy --format oci`), so the table
-# separates what the filter costs (any seccomp filter puts every call on the kernel's slower entry
-# path) from what veil adds.
-RUNTIMES = ("veil-sandbox", "veil-native", "runc", "runc-policy", "runsc")
+# runc-filter: runc with the smallest seccomp profile (allow everything, refuse acct): the floor
+# any seccomp filter costs, since a filtered task takes the kernel's slower syscall entry path
+# even when the filter's verdict is cached. runc-policy: runc with veil's sandbox filter
+# (`veil sandbox policy --format oci`). Together they separate what seccomp itself costs, what
+# veil's filter costs and what the rest of the sandbox adds.
+RUNTIMES = ("veil-sandbox", "veil-native", "runc", "runc-filter", "runc-policy", "runsc")
 HEADERS = {"veil-sandbox": "veil sandbox", "veil-native": "veil native", "runc": "runc",
-           "runc-policy": "runc + veil's filter", "runsc": "runsc"}
+           "runc-filter": "runc + 1-rule filter", "runc-policy": "runc + veil's filter", "runsc": "runsc"}
+SMALLEST_PROFILE = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                    "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_ERRNO"}]}
 CALLS = ("getppid", "open_close", "stat", "pread_4k", "uname")
 CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "devices", "blkio",
                "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "systemd", "unified")
@@ -90,6 +95,11 @@ def find_runtimes(names, veil):
                 found.append(Runtime(n, RUNC, [RUNC]))
             else:
                 notes.append(f"runc: left out, {RUNC} missing")
+        elif n == "runc-filter":
+            if os.access(RUNC, os.X_OK):
+                found.append(Runtime(n, RUNC, [RUNC], seccomp=SMALLEST_PROFILE))
+            else:
+                notes.append(f"{HEADERS[n]}: left out, {RUNC} missing")
         elif n == "runc-policy":
             if os.access(RUNC, os.X_OK) and veil and os.access(veil, os.X_OK):
                 policy = subprocess.run([veil, "sandbox", "policy", "--format", "oci"], check=True,
@@ -442,6 +452,10 @@ def verdicts(med, rss, count):
             else:
                 v = sb[c] / rc[c]
                 lines.append(f"{head} {v:.3f} (target <= {target:.2f}) {met(v, target)}")
+                floor = med.get("runc-filter", {}).get(c)
+                if floor:
+                    lines.append(f"  beside it, runc + a 1-rule seccomp filter/runc: {floor / rc[c]:.3f}; "
+                                 f"veil sandbox/(runc + 1-rule filter): {sb[c] / floor:.3f}")
         head = "issue 6: veil sandbox uname (mediated by the warden):"
         if sb and sb.get("uname") is not None:
             lines.append(f"{head} {sb['uname'] / 1000:.2f} us/call (target <= {UNAME_TARGET_NS / 1000:g} us) "
@@ -562,7 +576,7 @@ def main():
                         " ".join(f"{c}={values[c]:.0f}" for c in CALLS))
         syscall_load = loadavg()
         if args.rss or args.rss_only:
-            for rt in (rt for rt in runtimes if rt.name != "runc-policy"):  # the same processes as runc
+            for rt in (rt for rt in runtimes if rt.name not in ("runc-policy", "runc-filter")):  # runc's processes
                 log(f"syscalls.py: RSS: {args.rss_count} x {rt.name} ...")
                 rss[rt.name] = measure_rss(rt, tmp, base_cfg, args.rss_count, args.timeout, args.rss_settle)
                 for e in rss[rt.name]["errors"]:

@@ -2,11 +2,7 @@
 #include "veil_notify.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
-#include <sys/prctl.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <string.h>
@@ -117,68 +113,3 @@ int veil_confine_to_cpus(int count) {
     return kept;
 }
 
-#define VEIL_GUARD_MAX 256
-static int guarded_pidfds[VEIL_GUARD_MAX];
-static atomic_int guarded_count;
-static int sentinel_pipe = -1;
-
-static void kill_guarded(int sig) {
-    int count = atomic_load(&guarded_count);
-    if (count > VEIL_GUARD_MAX) count = VEIL_GUARD_MAX;
-    for (int i = 0; i < count; i++) syscall(SYS_pidfd_send_signal, guarded_pidfds[i], SIGKILL, NULL, 0);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/* The sentinel: async-signal-safe code only (it is a fork of a Swift process). */
-static void sentinel(int input) {
-    int pidfds[VEIL_GUARD_MAX];
-    int count = 0;
-    int32_t pid;
-    /* Keep no listener or control socket alive: with the warden gone, the kernel must fail
-       the mediated calls (ENOSYS) rather than leave them waiting on us. */
-    int high = fcntl(input, F_DUPFD_CLOEXEC, 1000);
-    if (high < 0) _exit(1);
-    syscall(SYS_close_range, 3, 999, 0);
-    syscall(SYS_close_range, 1001, ~0U, 0);
-    for (int sig = 1; sig < 32; sig++) if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
-    prctl(PR_SET_NAME, "veil-sentinel", 0, 0, 0);  /* ps tells it from the warden by comm */
-    while (read(high, &pid, sizeof pid) == (ssize_t)sizeof pid) {
-        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (fd >= 0 && count < VEIL_GUARD_MAX) pidfds[count++] = fd;
-    }
-    for (int i = 0; i < count; i++) syscall(SYS_pidfd_send_signal, pidfds[i], SIGKILL, NULL, 0);
-    _exit(0);
-}
-
-int veil_warden_guard_start(void) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
-    pid_t child = fork();
-    if (child < 0) { int code = errno; close(fds[0]); close(fds[1]); return -code; }
-    if (child == 0) { close(fds[1]); sentinel(fds[0]); }
-    close(fds[0]);
-    sentinel_pipe = fds[1];
-    signal(SIGCHLD, SIG_IGN);  /* the sentinel reaps itself if it goes first */
-    int signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGSYS, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
-    for (unsigned i = 0; i < sizeof signals / sizeof signals[0]; i++) {
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = kill_guarded;
-        sigfillset(&action.sa_mask);
-        action.sa_flags = SA_RESETHAND;
-        sigaction(signals[i], &action, NULL);
-    }
-    return 0;
-}
-
-int veil_warden_guard_add(pid_t pid) {
-    int32_t number = pid;
-    if (sentinel_pipe >= 0 && write(sentinel_pipe, &number, sizeof number) != (ssize_t)sizeof number) return -errno;
-    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) return -errno;
-    int slot = atomic_fetch_add(&guarded_count, 1);
-    if (slot >= VEIL_GUARD_MAX) { close(fd); return -ENOSPC; }
-    guarded_pidfds[slot] = fd;
-    return 0;
-}

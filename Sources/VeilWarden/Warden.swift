@@ -26,12 +26,15 @@ public enum Warden {
     nonisolated(unsafe) static var hungUp: Set<Int32> = []
     nonisolated(unsafe) static var lock = pthread_mutex_t()
 
-    /// `initPid`: the owning container's init, killed (with its pid namespace) if the warden dies.
-    public static func main(stateDirectory: String, initPid: Int32?) -> Never {
-        // First, while we are single-threaded: the sentinel is a fork.
-        let guarded = veil_warden_guard_start()
-        if guarded != 0 { writeStandardError("veil-warden: starting the sentinel: \(String(cString: strerror(-guarded)))\n") }
-        if let initPid { _ = veil_warden_guard_add(initPid) }
+    /// Hands a sandbox member's pid to the dead man's switch (the executable's sentinel): it is
+    /// killed, with its pid namespace, if the warden dies. Returns 0 or -errno.
+    public typealias Guard = @convention(c) (pid_t) -> Int32
+    nonisolated(unsafe) static var guardProcess: Guard = { _ in 0 }
+
+    /// `initPid`: the owning container's init, guarded from the start.
+    public static func main(stateDirectory: String, initPid: Int32?, guardProcess: Guard) -> Never {
+        Self.guardProcess = guardProcess
+        if let initPid { _ = guardProcess(initPid) }
         do { config = try WardenConfig.load(directory: stateDirectory) } catch {
             writeStandardError("veil-warden: \(error)\n")
             exit(1)
@@ -86,7 +89,7 @@ public enum Warden {
         defer { close(connection) }
         if let (fd, message) = try? UnixSocket.receiveFD(socket: connection) {
             // "pid:N": the process whose death ends that listener's sandbox member.
-            if message.hasPrefix("pid:"), let pid = Int32(message.dropFirst(4)) { _ = veil_warden_guard_add(pid) }
+            if message.hasPrefix("pid:"), let pid = Int32(message.dropFirst(4)) { _ = guardProcess(pid) }
             serve(listener: fd.release())
             _ = "ok".withCString { write(connection, $0, 2) }
             Residency.trim()

@@ -79,6 +79,14 @@ import Testing
         try #require(try bundle.runtime(veil, ["run", "-d", bundle.id]).succeeded)
         let pid = try #require(bundle.state(veil)?["pid"] as? Int)
         let warden = try #require(wardens(under: bundle.stateRoot).first)
+        // The sentinel keeps nothing of the warden's: no listener or socket (only stdio, its pipe
+        // and pidfds), and no mapping but its code, its stack and its TLS block.
+        let sentinel = try #require(sentinels(of: warden).first, "the warden has no veil-sentinel child")
+        let links = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(sentinel)/fd")) ?? [])
+            .compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sentinel)/fd/\($0)") }
+        #expect(!links.isEmpty && links.allSatisfy { $0.hasPrefix("pipe:") || $0 == "anon_inode:[pidfd]" || $0.hasPrefix("/") }, "\(links)")
+        let maps = try String(contentsOfFile: "/proc/\(sentinel)/maps", encoding: .utf8)
+        #expect(maps.split(separator: "\n").filter { !$0.hasSuffix("[vsyscall]") }.count <= 3, "\(maps)")
         kill(warden, SIGKILL)
         #expect(waitUntil(timeout: 5) { !processIsAlive(Int32(pid)) }, "the container outlived its warden")
         #expect(try bundle.status(veil) == "stopped")

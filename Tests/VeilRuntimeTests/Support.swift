@@ -341,3 +341,13 @@ func wardens(under root: String) -> [Int32] {
         return argv.count > 1 && argv[1].hasPrefix(root + "/")
     }
 }
+
+/// The veil-sentinel children of a warden.
+func sentinels(of warden: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return comm == "veil-sentinel\n" && status.contains("\nPPid:\t\(warden)\n")
+    }
+}

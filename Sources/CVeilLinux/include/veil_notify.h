@@ -46,16 +46,6 @@ void veil_host_memory(uint64_t *total, uint64_t *free_bytes);
 /* System call numbers the warden emulates. */
 enum { VEIL_NR_UNAME = 63, VEIL_NR_SYSLOG = 103, VEIL_NR_SYSINFO = 99 };
 
-/* The warden's dead man's switch. `veil_warden_guard_start` (before any thread exists) forks a
-   sentinel: a child that keeps nothing of the warden's but the read end of a pipe, collects the
-   guarded pids from it, and when the pipe reaches EOF (the warden is gone, however it died, even
-   by SIGKILL) SIGKILLs every guarded process and exits. Guarded processes are each sandbox
-   container's init, whose death takes its pid namespace with it. The warden's own fatal-signal
-   handlers do the same at once. `veil_warden_guard_add` may be called from any thread.
-   Returns 0 or -errno. */
-int veil_warden_guard_start(void);
-int veil_warden_guard_add(pid_t pid);
-
 /* Restricts the calling thread to the first `count` CPUs of its current affinity, so that
    nproc and sched_getaffinity show the sandbox's cpu quota. Returns the CPUs kept, or -errno. */
 int veil_confine_to_cpus(int count);

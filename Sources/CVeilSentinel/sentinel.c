@@ -1,0 +1,154 @@
+#define _GNU_SOURCE
+#include "veil_sentinel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define GUARD_MAX 256
+
+static int guarded_pidfds[GUARD_MAX];
+static atomic_int guarded_count;
+static int sentinel_pipe = -1;
+static int fork_error;
+
+/* The sentinel runs on raw system calls, never libc: it gives back every mapping it inherited
+   except its own code and stack, so it costs tens of KiB rather than a copy of the warden's
+   page tables and the libraries' pages it would fault in. */
+#if defined(__x86_64__)
+#define SENTINEL_CODE __attribute__((noinline, no_stack_protector, no_builtin))
+static inline long raw_call(long number, long a, long b, long c, long d) {
+    long result;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+    return result;
+}
+#define SHED_MAPPINGS 1
+#else
+#define SENTINEL_CODE __attribute__((noinline))
+static inline long raw_call(long number, long a, long b, long c, long d) {
+    long result = syscall(number, a, b, c, d);
+    return result < 0 ? -errno : result;
+}
+#define SHED_MAPPINGS 0  /* libc's syscall() is still needed */
+#endif
+
+static SENTINEL_CODE unsigned long parse_hex(const char **cursor, const char *end) {
+    unsigned long value = 0;
+    const char *p = *cursor;
+    for (; p < end; p++) {
+        char c = *p;
+        if (c >= '0' && c <= '9') value = value * 16 + (unsigned long)(c - '0');
+        else if (c >= 'a' && c <= 'f') value = value * 16 + (unsigned long)(c - 'a' + 10);
+        else break;
+    }
+    *cursor = p;
+    return value;
+}
+
+static void sentinel(int input) __attribute__((noreturn));
+
+/* Unmaps every mapping but the ones holding this code, the stack and the thread's TLS block: the
+   kernel itself writes there (glibc registered the thread's rseq area in it, and an unmapped one
+   gets the process a SIGSEGV on its next preemption). */
+static SENTINEL_CODE void shed_mappings(void) {
+    char maps[8192];
+    long length = 0;
+    unsigned long tls = 0;
+    if (raw_call(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, (long)&tls, 0, 0) != 0) return;
+    long fd = raw_call(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return;
+    while (length < (long)sizeof maps) {
+        long got = raw_call(SYS_read, fd, (long)(maps + length), (long)sizeof maps - length, 0);
+        if (got <= 0) break;
+        length += got;
+    }
+    raw_call(SYS_close, fd, 0, 0, 0);
+    unsigned long code = (unsigned long)&sentinel;
+    unsigned long stack = (unsigned long)&length;
+    const char *cursor = maps, *end = maps + length;
+    while (cursor < end) {
+        const char *line_end = cursor;
+        while (line_end < end && *line_end != '\n') line_end++;
+        if (line_end == end) break;  /* a line cut by the buffer: keep it and what follows */
+        unsigned long first = parse_hex(&cursor, line_end);
+        unsigned long last = 0;
+        if (cursor < line_end && *cursor == '-') { cursor++; last = parse_hex(&cursor, line_end); }
+        int keep = (code >= first && code < last) || (stack >= first && stack < last) || (tls >= first && tls < last);
+        if (last > first && !keep) raw_call(SYS_munmap, (long)first, (long)(last - first), 0, 0);
+        cursor = line_end + 1;
+    }
+}
+
+static SENTINEL_CODE void sentinel(int input) {
+    int pidfds[GUARD_MAX];
+    int count = 0;
+    int32_t pid;
+    /* Keep nothing else of the warden's (the pipe's write end included): with the warden gone,
+       the kernel must fail the mediated calls (ENOSYS) rather than leave them waiting on a
+       listener we still hold. */
+    long high = raw_call(SYS_fcntl, input, F_DUPFD_CLOEXEC, 1000, 0);
+    if (high < 0) for (;;) raw_call(SYS_exit_group, 1, 0, 0, 0);
+    raw_call(SYS_close_range, 3, 999, 0, 0);
+    raw_call(SYS_close_range, 1001, ~0U, 0, 0);
+    raw_call(SYS_prctl, PR_SET_NAME, (long)"veil-sentinel", 0, 0);  /* ps tells it from the warden by comm */
+    if (SHED_MAPPINGS) shed_mappings();
+    while (raw_call(SYS_read, high, (long)&pid, sizeof pid, 0) == (long)sizeof pid) {
+        long fd = raw_call(SYS_pidfd_open, pid, 0, 0, 0);
+        if (fd >= 0 && count < GUARD_MAX) pidfds[count++] = (int)fd;
+    }
+    for (int i = 0; i < count; i++) raw_call(SYS_pidfd_send_signal, pidfds[i], SIGKILL, 0, 0);
+    for (;;) raw_call(SYS_exit_group, 0, 0, 0, 0);
+}
+
+/* Before any Swift code or thread: the priority runs it ahead of the Swift runtime's own
+   constructors in this executable. A raw clone rather than fork(): fork's handlers would run
+   libc code in the child. */
+__attribute__((constructor(101))) static void fork_sentinel(void) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) { fork_error = errno; return; }
+    long child = raw_call(SYS_clone, SIGCHLD, 0, 0, 0);
+    if (child < 0) { fork_error = (int)-child; close(fds[0]); close(fds[1]); return; }
+    if (child == 0) sentinel(fds[0]);
+    close(fds[0]);
+    sentinel_pipe = fds[1];
+}
+
+static void kill_guarded(int sig) {
+    int count = atomic_load(&guarded_count);
+    if (count > GUARD_MAX) count = GUARD_MAX;
+    for (int i = 0; i < count; i++) syscall(SYS_pidfd_send_signal, guarded_pidfds[i], SIGKILL, NULL, 0);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int veil_sentinel_arm(void) {
+    signal(SIGCHLD, SIG_IGN);  /* the sentinel reaps itself if it goes first */
+    int signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGSYS, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+    for (unsigned i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = kill_guarded;
+        sigfillset(&action.sa_mask);
+        action.sa_flags = SA_RESETHAND;
+        sigaction(signals[i], &action, NULL);
+    }
+    return -fork_error;
+}
+
+int veil_sentinel_guard(pid_t pid) {
+    int32_t number = pid;
+    if (sentinel_pipe >= 0 && write(sentinel_pipe, &number, sizeof number) != (ssize_t)sizeof number) return -errno;
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return -errno;
+    int slot = atomic_fetch_add(&guarded_count, 1);
+    if (slot >= GUARD_MAX) { close(fd); return -ENOSPC; }
+    guarded_pidfds[slot] = fd;
+    return 0;
+}
