@@ -304,6 +304,14 @@ public final class TaskService: @unchecked Sendable {
         return (container, process)
     }
 
+    /// The isolation level in veil's state record of a created container ("unknown" if unreadable).
+    func isolationLevel(id: String, settings: RuntimeSettings) -> String {
+        let path = settings.runtimeRoot(namespace: namespace) + "/" + id + "/state.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              let record = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return "unknown" }
+        return record["isolation"] as? String ?? "native"
+    }
+
     // MARK: Task methods
 
     func create(_ request: Containerd_Task_V2_CreateTaskRequest) async throws -> Containerd_Task_V2_CreateTaskResponse {
@@ -368,6 +376,8 @@ public final class TaskService: @unchecked Sendable {
             throw TTRPCError(.internal, "veil create wrote no pid file")
         }
         if master >= 0 { process.console = Console(master: master, stdin: request.stdin, stdout: request.stdout) }
+        // The level veil chose (annotation, runtime options or the default) goes to containerd's log.
+        shimLog("container \(request.id): isolation \(isolationLevel(id: request.id, settings: settings))")
         process.pipeIO = pipeIO
         pipeIO?.startStdinCopy()
         let container = ShimContainer(id: request.id, bundle: bundle, settings: settings, rootfsMounted: mounted, initProcess: process)

@@ -464,6 +464,9 @@ struct ShimTests {
         let native = try run(rig, id: "nat1", flags: ["--rm", "--annotation", "dev.veil.isolation=native"], ["cat", "/proc/self/uid_map"])
         #expect(native.succeeded && native.stdout.split(separator: " ", omittingEmptySubsequences: true).prefix(2) == ["0", "0"], "\(native)")
         #expect(wardens(under: root).count == 1)
+        // The shim reports each container's level in containerd's log.
+        #expect(waitUntil(timeout: 5) { rig.log.contains("container \(app): isolation sandbox") && rig.log.contains("container nat1: isolation native") },
+                "\(rig.log)")
 
         for id in [app, sandbox] {
             #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", id]).succeeded)
