@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups"]),
         .testTarget(name: "VeilInstallTests", dependencies: ["VeilInstall"]),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol", "VeilLinux"]),
-        .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec"]),
+        .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec", "CVeilLinux"]),
         .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux"]),
         .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilSpec", "VeilLinux"]),
         .testTarget(name: "VeilCRITests", dependencies: ["VeilCRI", "VeilSpec"]),

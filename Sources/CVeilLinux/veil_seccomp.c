@@ -33,3 +33,8 @@ int veil_seccomp_action_available(uint32_t action) {
     long rc = syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action);
     return rc < 0 ? -errno : 0;
 }
+
+long veil_raw_syscall(long number, long a0, long a1, long a2, long a3, long a4, long a5) {
+    long result = syscall(number, a0, a1, a2, a3, a4, a5);
+    return result < 0 ? -errno : result;
+}

@@ -33,6 +33,8 @@ enum ActionName: String, CaseIterable {
 
     /// Whether `errnoRet` means something for this action (runtime-spec: ERRNO and TRACE).
     var takesErrno: Bool { self == .errno || self == .trace }
+    /// As a default action: calls the profile does not name fail (or kill) rather than run.
+    var failsUnknownCalls: Bool { self != .allow && self != .log && self != .notify }
 
     /// The libseccomp action; `errnoRet` defaults to EPERM as in runc.
     func value(errnoRet: UInt32?) -> UInt32 {

@@ -51,7 +51,10 @@ public struct SeccompProgram: Sendable, Codable, Equatable {
     /// newer kernel still loads); rules whose action equals the default action are skipped;
     /// ERRNO and TRACE default to EPERM; a rule whose args use one index several times becomes one
     /// rule per arg (any matches: OR), otherwise one rule with all args (all must match: AND);
-    /// `flags` absent means SECCOMP_FILTER_FLAG_SPEC_ALLOW when the kernel supports it.
+    /// `flags` absent means SECCOMP_FILTER_FLAG_SPEC_ALLOW when the kernel supports it; when the
+    /// default action refuses calls, a system call newer than every one the profile names (per
+    /// architecture) fails with ENOSYS instead, so that libc falls back as it does on an older
+    /// kernel (see `NewerSyscallStub`).
     /// `field` is the JSON path of the profile, used in errors.
     public static func compile(_ profile: LinuxSeccomp, field: String = "linux.seccomp") throws(SeccompError) -> SeccompProgram {
         func fail(_ path: String, _ reason: String) -> SeccompError {
@@ -173,7 +176,12 @@ public struct SeccompProgram: Sendable, Codable, Equatable {
             }
         }
 
-        let filter = try export(ctx, field: field)
+        var filter = try export(ctx, field: field)
+        if defaultName.failsUnknownCalls && !(defaultName == .errno && profile.defaultErrnoRet == UInt(ENOSYS)) {
+            var filterArches = arches
+            filterArches.append(seccomp_arch_native())
+            filter = NewerSyscallStub.instructions(newest: NewerSyscallStub.newest(of: profile, arches: filterArches)) + filter
+        }
         guard filter.count / 8 <= maxInstructions else {
             throw fail("", "the filter has \(filter.count / 8) instructions, more than the kernel's limit of \(maxInstructions)")
         }

@@ -91,6 +91,36 @@ struct SeccompTests {
         #expect(run.stdout.contains("Seccomp:\t2"), "the filter must be active: \(run.stdout)")
     }
 
+    @Test("a call newer than every one the profile names gets ENOSYS (libc falls back), an older unnamed one the default errno",
+          arguments: RuntimeUnderTest.all)
+    func newerSyscallsGetENOSYS(runtime: RuntimeUnderTest) throws {
+        let bin = try runtime.binary()
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let program = dir.file("raw-syscall")
+        let built = try runCommand(packageRoot + "/scripts/build-static-c.sh", [packageRoot + "/tests/seccomp/raw-syscall.c", program], timeout: 120)
+        try #require(built.succeeded, "\(built)")
+        // A profile allowing what podman's allows, except every call newer than openat2 (437) and
+        // uselib (134): process_madvise (440) and an unused number are newer than all it names,
+        // uselib is older and unnamed. Its default refuses with EPERM.
+        let data = try Data(contentsOf: URL(fileURLWithPath: "/usr/share/containers/seccomp.json"))
+        let podman = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let newer: Set<String> = ["pidfd_getfd", "faccessat2", "process_madvise", "epoll_pwait2", "mount_setattr", "quotactl_fd",
+                                  "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "memfd_secret",
+                                  "process_mrelease", "futex_waitv", "set_mempolicy_home_node", "cachestat", "fchmodat2",
+                                  "map_shadow_stack", "futex_wake", "futex_wait", "futex_requeue", "statmount", "listmount",
+                                  "lsm_get_self_attr", "lsm_set_self_attr", "lsm_list_modules", "mseal", "uselib"]
+        let allowed = Set(((podman["syscalls"] as? [[String: Any]]) ?? []).filter { $0["action"] as? String == "SCMP_ACT_ALLOW" }
+            .flatMap { $0["names"] as? [String] ?? [] }).subtracting(newer).sorted()
+        let bundle = try TestBundle(["/raw-syscall", "440", "1000", "134"])
+        defer { bundle.remove() }
+        try FileManager.default.copyItem(atPath: program, toPath: bundle.rootfs + "/raw-syscall")
+        try setProfile(bundle, ["defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+                                "syscalls": [["names": allowed, "action": "SCMP_ACT_ALLOW"]]])
+        let run = try bundle.runtime(bin, ["run", bundle.id])
+        #expect(run.succeeded && run.stdout == "440=ENOSYS\n1000=ENOSYS\n134=EPERM\n", "\(run)")
+    }
+
     @Test("an errno rule fails the call with that errno, in the container and in exec", arguments: RuntimeUnderTest.all)
     func errnoRule(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()

@@ -1,3 +1,4 @@
+import CVeilLinux
 import Glibc
 import Testing
 import VeilSeccomp
@@ -26,6 +27,40 @@ import VeilSpec
         #expect(access(dir + "/x", F_OK) != 0)
         // Without the filter the same call works: the filter did it.
         #expect(mkdir(dir + "/x", 0o700) == 0)
+    }
+
+    /// What each raw system call returns in a child under `profile`'s filter: 0 or the errno.
+    private func errnos(of numbers: [Int], under profile: LinuxSeccomp) throws -> [Int32?] {
+        let program = try SeccompProgram.compile(profile)
+        let count = UInt16(program.instructionCount)
+        let flags = program.filterFlags
+        return numbers.map { number in
+            program.filter.withUnsafeBytes { filter -> Int32? in
+                guard let base = filter.baseAddress else { return nil }
+                return inChild {
+                    if SeccompLoader.installRaw(filter: base, count: count, flags: flags) < 0 { return installFailed }
+                    let result = veil_raw_syscall(number, 0, 0, 0, 0, 0, 0)
+                    return result < 0 ? Int32(-result) : 0
+                }
+            }
+        }
+    }
+
+    @Test func callsNewerThanTheProfileGetENOSYS() throws {
+        // Newest named: openat2 (437). process_madvise (440) and 1000 are newer, acct (163) older.
+        let refusing = LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", syscalls: [
+            LinuxSyscall(names: ["exit_group", "exit", "openat2"], action: "SCMP_ACT_ALLOW"),
+        ])
+        #expect(try errnos(of: [440, 1000, 163], under: refusing) == [ENOSYS, ENOSYS, EPERM])
+        // The default's own errno stays for calls the profile could have named; kill defaults too.
+        var custom = refusing
+        custom.defaultErrnoRet = UInt(EACCES)
+        #expect(try errnos(of: [440, 163], under: custom) == [ENOSYS, EACCES])
+        // An allowing default lets newer calls through to the kernel (process_madvise(0, ...): EBADF).
+        let allowing = LinuxSeccomp(defaultAction: "SCMP_ACT_ALLOW", syscalls: [
+            LinuxSyscall(names: ["acct"], action: "SCMP_ACT_ERRNO"),
+        ])
+        #expect(try errnos(of: [440, 163], under: allowing) == [EBADF, EPERM])
     }
 
     @Test func argumentsAreAnded() throws {

@@ -17,4 +17,8 @@ int veil_seccomp_flags_supported(unsigned int flags);
 /* seccomp(SECCOMP_GET_ACTION_AVAIL): 0 when the kernel knows `action` (SECCOMP_RET_*), else -errno. */
 int veil_seccomp_action_available(uint32_t action);
 
+/* System call `number` with six arguments (syscall(2) is variadic, which Swift cannot call):
+   its result, or -errno. Async-signal-safe; for probing what a filter answers. */
+long veil_raw_syscall(long number, long a0, long a1, long a2, long a3, long a4, long a5);
+
 #endif
