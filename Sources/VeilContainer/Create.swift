@@ -140,6 +140,7 @@ public struct Runtime {
         }
         request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
         let (stage1, parentEnd) = try spawn(request)
+        try sandbox?.procfs?.startServing()
         joins.forEach { $0.fd.close() }
         fifoFD.close()
         consoleFD?.close()
@@ -182,7 +183,7 @@ public struct Runtime {
         try converse(with: parentEnd, spec: spec, state: state, pid: initPid) { (listener) throws(ContainerError) in
             guard let sandbox else { throw .initFailed("a sandbox listener from a native container") }
             if sandbox.owner == nil {
-                let (pid, start) = try startWarden(directory: directory, listener: listener, initPid: initPid)
+                let (pid, start) = try startWarden(directory: directory, listener: listener, initPid: initPid, procfs: sandbox.procfs)
                 record.wardenPid = pid
                 record.wardenStartTime = start
                 cleanup.wardenPid = pid
@@ -412,6 +413,7 @@ struct Cleanup {
     var idSlot: (IDPool, UInt32)?
     var wardenPid: Int32?
     var publicDirectory: String?
+    var procfs: ProcfsBridge?
     private var armed = true
 
     init(directory: String) { self.directory = directory }
@@ -428,6 +430,7 @@ struct Cleanup {
         if let wardenPid { kill(wardenPid, SIGKILL); _ = waitpid(wardenPid, nil, WNOHANG) }
         try? cgroup?.destroy()
         if let (pool, slot) = idSlot { pool.release(slot: slot, owner: directory) }
+        procfs?.remove()
         if let publicDirectory { try? FS.removeAll(publicDirectory) }
         try? FS.removeAll(directory)
     }

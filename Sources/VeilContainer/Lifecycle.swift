@@ -121,7 +121,10 @@ extension Runtime {
             Glibc.kill(warden, SIGKILL)
         }
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
-        if let directory = record.sandboxDirectory, directory.hasPrefix(SandboxContext.publicParent + "/") { try? FS.removeAll(directory) }
+        if let directory = record.sandboxDirectory, directory.hasPrefix(SandboxContext.publicParent + "/") {
+            ProcfsBridge.unmount(publicDirectory: directory)
+            try? FS.removeAll(directory)
+        }
         if let cgroup = record.cgroup {
             do { try cgroup.destroy() } catch {
                 throw .initFailed("removing cgroup of \"\(record.id)\": \(error)")

@@ -53,7 +53,9 @@ enum RootPath {
             let isLast = index == components.count - 1
             if isLast && lastIsFile {
                 let fd = openat(current.raw, part, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
-                if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR && errno != ETXTBSY && errno != EACCES {
+                // An existing file that cannot be opened for writing is fine (a missing one on a
+                // read-only mount fails in openat2 below).
+                if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR && errno != ETXTBSY && errno != EACCES && errno != EROFS {
                     throw LinuxError("create", shown)
                 }
             } else if mkdirat(current.raw, part, 0o755) != 0 && errno != EEXIST {

@@ -25,6 +25,8 @@ struct SandboxContext {
     /// config.json brought its own user namespace and mappings: veil keeps them, allocates no
     /// range and id-maps nothing (ownership is the config's business, as with runc).
     var userNamespaceGiven = false
+    /// The owner's /proc views as a FUSE mount, served here until the warden takes over.
+    var procfs: ProcfsBridge?
 
     static let publicParent = "/run/veil-sandbox"
 
@@ -131,18 +133,24 @@ extension Runtime {
                                   bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
                                   memoryUnified: record.memoryUnified, bootLog: record.bootLog)
         try wrap("writing the warden's configuration") { try warden.save(directory: directory) }
-        do {
-            let views = context.publicDirectory + "/proc"
-            try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
-            let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
-            let files = [
-                ("version", identity.procVersion),
-                ("meminfo", ProcViews.meminfo(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0)),
-                ("cpuinfo", cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs),
-            ]
-            for (name, text) in files {
-                try wrap("writing \(views)/\(name)") { try FS.writeFile(views + "/" + name, Array(text.utf8), mode: 0o444) }
-            }
+        let views = context.publicDirectory + "/proc"
+        try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
+        let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
+        let version = identity.procVersion
+        let cpuinfo = cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs
+        let meminfo = MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0)
+        try wrap("writing the /proc views for the warden") {
+            try FS.writeAtomically(directory + "/" + ProcFiles.versionFile, Array(version.utf8), mode: 0o644)
+            try FS.writeAtomically(directory + "/" + ProcFiles.cpuinfoFile, Array(cpuinfo.utf8), mode: 0o644)
+        }
+        // Live views (meminfo made at every read) where FUSE works; plain files written now elsewhere.
+        if let bridge = ProcfsBridge.mount(views, version: version, meminfo: meminfo, cpuinfo: cpuinfo) {
+            context.procfs = bridge
+            cleanup.procfs = bridge
+            return
+        }
+        for (name, text) in [("version", version), ("meminfo", meminfo), ("cpuinfo", cpuinfo)] {
+            try wrap("writing \(views)/\(name)") { try FS.writeFile(views + "/" + name, Array(text.utf8), mode: 0o444) }
         }
     }
 
@@ -168,8 +176,9 @@ extension Runtime {
     }
 
     /// The warden for a sandbox this container owns: `veil-warden <state dir>` with the listener
-    /// at fd 3, the control socket at fd 4 and the sandbox's UTS namespace at fd 5.
-    func startWarden(directory: String, listener: FileDescriptor, initPid: Int32) throws(ContainerError) -> (Int32, UInt64?) {
+    /// at fd 3, the control socket at fd 4, the sandbox's UTS namespace at fd 5 and the /proc
+    /// views' FUSE connection at fd 6 (this process stops serving it first).
+    func startWarden(directory: String, listener: FileDescriptor, initPid: Int32, procfs: ProcfsBridge?) throws(ContainerError) -> (Int32, UInt64?) {
         let socketPath = directory + "/" + SandboxRecord.wardenSocketName
         let control = try wrap("listening on \(socketPath)") { try UnixSocket.listen(path: socketPath, mode: 0o600) }
         defer { control.close() }
@@ -178,7 +187,10 @@ extension Runtime {
         let exe = try wardenBinary()
         let log = directory + "/warden.log"
         let pid = try wrap("starting the warden \(exe)") {
-            try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid)], fds: [listener.raw, control.raw, uts.raw], stderrPath: log)
+            let fuse = procfs?.handOver()
+            defer { if let fuse { close(fuse) } }
+            return try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid)],
+                                             fds: [listener.raw, control.raw, uts.raw] + (fuse.map { [$0] } ?? []), stderrPath: log)
         }
         return (pid, ProcessInfo.startTime(pid))
     }
@@ -265,5 +277,90 @@ enum IDMappedRootfs {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rebuilding overlay \(rootfs) on id-mapped layers: \(String(cString: strerror(-fd)))")
         }
         return FileDescriptor(fd)
+    }
+}
+
+/// A sandbox's /proc views as a FUSE mount (veil_procfs.h), served by a thread of `veil create`
+/// while the init binds them (its lookups need an answer), then handed to the warden, which makes
+/// meminfo afresh at every read. The mount goes with the sandbox's public directory.
+final class ProcfsBridge: @unchecked Sendable {
+    let mountPoint: String
+    private var fd: Int32
+    private let texts: [[UInt8]]
+    private let stop = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var thread: pthread_t?
+
+    private init(mountPoint: String, fd: Int32, texts: [[UInt8]]) {
+        self.mountPoint = mountPoint
+        self.fd = fd
+        self.texts = texts
+        stop.pointee = 0
+    }
+
+    deinit { stop.deallocate() }
+
+    /// nil where FUSE cannot be mounted (no /dev/fuse, a kernel or a container that forbids it).
+    static func mount(_ mountPoint: String, version: String, meminfo: String, cpuinfo: String) -> ProcfsBridge? {
+        let fd = veil_procfs_mount(mountPoint)
+        guard fd >= 0 else { return nil }
+        var texts = [[UInt8]](repeating: [], count: Int(VEIL_PROCFS_FILES))
+        texts[Int(VEIL_PROCFS_VERSION)] = Array(version.utf8)
+        texts[Int(VEIL_PROCFS_MEMINFO)] = Array(meminfo.utf8)
+        texts[Int(VEIL_PROCFS_CPUINFO)] = Array(cpuinfo.utf8)
+        return ProcfsBridge(mountPoint: mountPoint, fd: fd, texts: texts)
+    }
+
+    /// Starts answering (the kernel queues requests until then). Only once the init is cloned:
+    /// a clone of a process with a second thread could inherit a lock that thread holds.
+    func startServing() throws(ContainerError) {
+        guard thread == nil, fd >= 0 else { return }
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            let bridge = Unmanaged<ProcfsBridge>.fromOpaque(raw).takeUnretainedValue()
+            _ = veil_procfs_serve(bridge.fd, { context, file, buffer, capacity in
+                guard let context, let buffer else { return 0 }
+                let bridge = Unmanaged<ProcfsBridge>.fromOpaque(context).takeUnretainedValue()
+                let bytes = bridge.texts[Int(file)]
+                let count = min(bytes.count, capacity)
+                bytes.withUnsafeBytes { source in if let base = source.baseAddress { memcpy(buffer, base, count) } }
+                return count
+            }, raw, bridge.stop)
+            return nil
+        }, Unmanaged.passRetained(self).toOpaque())
+        guard created == 0 else {
+            Unmanaged.passUnretained(self).release()
+            throw .initFailed("serving the sandbox's /proc views at \(mountPoint): \(String(cString: strerror(created)))")
+        }
+        self.thread = thread
+    }
+
+    /// Stops serving (the request in hand is answered first) and gives up the connection: the
+    /// caller owns the returned fd.
+    func handOver() -> Int32 {
+        stopServing()
+        let handed = fd
+        fd = -1
+        return handed
+    }
+
+    /// After a failed create: stop serving, close, unmount.
+    func remove() {
+        stopServing()
+        if fd >= 0 { close(fd); fd = -1 }
+        _ = umount2(mountPoint, Int32(MNT_DETACH))
+    }
+
+    private func stopServing() {
+        guard let thread else { return }
+        stop.pointee = 1
+        pthread_join(thread, nil)
+        self.thread = nil
+        Unmanaged.passUnretained(self).release()
+    }
+
+    /// Unmounts the views of a deleted sandbox (nothing if they were plain files).
+    static func unmount(publicDirectory: String) {
+        _ = umount2(publicDirectory + "/proc", Int32(MNT_DETACH))
     }
 }

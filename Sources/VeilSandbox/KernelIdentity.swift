@@ -54,26 +54,6 @@ public struct KernelIdentity: Codable, Sendable, Equatable {
 
 /// /proc files that would show the host: generated per sandbox and bound over the real ones.
 public enum ProcViews {
-    /// /proc/meminfo with the sandbox's limit as the machine's memory (free(1) reads this).
-    public static func meminfo(totalBytes: UInt64, usedBytes: UInt64) -> String {
-        let total = totalBytes / 1024, used = min(usedBytes / 1024, total), free = total - used
-        let rows: [(String, UInt64)] = [
-            ("MemTotal", total), ("MemFree", free), ("MemAvailable", free), ("Buffers", 0), ("Cached", 0),
-            ("SwapCached", 0), ("Active", used), ("Inactive", 0), ("Active(anon)", used), ("Inactive(anon)", 0),
-            ("Active(file)", 0), ("Inactive(file)", 0), ("Unevictable", 0), ("Mlocked", 0), ("SwapTotal", 0),
-            ("SwapFree", 0), ("Dirty", 0), ("Writeback", 0), ("AnonPages", used), ("Mapped", 0), ("Shmem", 0),
-            ("KReclaimable", 0), ("Slab", 0), ("SReclaimable", 0), ("SUnreclaim", 0), ("KernelStack", 0),
-            ("PageTables", 0), ("CommitLimit", total), ("Committed_AS", used), ("VmallocTotal", 0),
-            ("VmallocUsed", 0), ("VmallocChunk", 0), ("HugePages_Total", 0), ("HugePages_Free", 0),
-        ]
-        return rows.map { name, value in
-            let label = name + ":"
-            let number = String(value)
-            let unit = name.hasPrefix("HugePages") ? "" : " kB"
-            return label + String(repeating: " ", count: max(1, 16 - label.count + 8 - number.count)) + number + unit + "\n"
-        }.joined()
-    }
-
     /// The host's /proc/cpuinfo cut to the first `count` processors.
     public static func cpuinfo(host: String, count: Int) -> String {
         var blocks: [[Substring]] = [[]]

@@ -8,7 +8,8 @@ import VeilLinux
 /// emulated here or failed.
 ///
 /// Started by `veil create` as `veil-warden <state directory>` with the first listener at fd 3,
-/// the listening control socket at fd 4 and the sandbox's UTS namespace at fd 5. `veil exec` and
+/// the listening control socket at fd 4, the sandbox's UTS namespace at fd 5 and, when the
+/// sandbox's /proc views are a FUSE mount, its connection at fd 6 (see `ProcFiles`). `veil exec` and
 /// the pod's other containers hand it their listeners over the control socket. Each listener is
 /// served by its own thread, so one busy or stuck caller never delays another container's; the
 /// process exits once every listener has hung up (no process is left under the filters). If the
@@ -19,6 +20,8 @@ public enum Warden {
     public static let firstListenerFD: Int32 = 3
     public static let controlFD: Int32 = 4
     public static let utsNamespaceFD: Int32 = 5
+    /// The sandbox's /proc views (a FUSE connection), when `veil create` could mount them.
+    public static let procfsFD: Int32 = 6
 
     nonisolated(unsafe) static var config: WardenConfig?
     /// Listener fd → its thread, and the listeners whose filter has no process left.
@@ -45,6 +48,7 @@ public enum Warden {
             writeStandardError("veil-warden: joining the sandbox's UTS namespace: \(String(cString: strerror(-joined)))\n")
         }
         close(utsNamespaceFD)
+        if let config, fcntl(procfsFD, F_GETFD) >= 0 { ProcFiles.serve(fd: procfsFD, stateDirectory: stateDirectory, config: config) }
         signal(SIGPIPE, SIG_IGN)
         // SIGUSR1 only interrupts a listener thread's blocking receive (no SA_RESTART).
         var action = sigaction()
@@ -199,30 +203,15 @@ final class Responder {
     }
 
     func sysinfo(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
-        var hostTotal: UInt64 = 0, hostFree: UInt64 = 0
-        veil_host_memory(&hostTotal, &hostFree)
-        let (limit, usage, processes) = memoryAndProcesses()
-        let total = min(limit ?? hostTotal, hostTotal)
-        let used = min(usage ?? (hostTotal - hostFree), total)
+        let memory = SandboxMemory.read(config)
+        let (total, used) = memory.totals()
+        let processes = memory.processes
         let uptime = Int64((WardenConfig.boottimeNow() &- config.bootedAt) / 1_000_000_000)
         let size = veil_fill_sysinfo(sysinfoAnswer.baseAddress, sysinfoAnswer.count, uptime, total, total - used, 0, 0,
                                      UInt16(clamping: processes ?? 1))
         guard size > 0 else { return (-1, EFAULT) }
         let error = deliver(UnsafeRawBufferPointer(rebasing: sysinfoAnswer[0..<size]), to: n.args.0, n: n, listener: listener)
         return error == 0 ? (0, 0) : (-1, error)
-    }
-
-    /// Memory limit and usage (bytes) and process count of the sandbox's cgroup.
-    func memoryAndProcesses() -> (UInt64?, UInt64?, Int?) {
-        guard let dir = config.memoryDirectory else { return (nil, nil, nil) }
-        func number(_ file: String) -> UInt64? {
-            guard let text = try? FS.readString(dir + "/" + file) else { return nil }
-            return UInt64(text.split(separator: "\n").first ?? "")
-        }
-        let limit = config.memoryUnified ? number("memory.max") : number("memory.limit_in_bytes")
-        let usage = config.memoryUnified ? number("memory.current") : number("memory.usage_in_bytes")
-        let processes = (try? FS.readString(dir + "/cgroup.procs")).map { $0.split(separator: "\n").count }
-        return (limit, usage, processes)
     }
 }
 

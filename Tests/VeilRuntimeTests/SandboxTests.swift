@@ -42,6 +42,35 @@ import Testing
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
+    @Test("/proc/meminfo is live: what the sandbox puts in memory shows as it reads it, through read and sendfile")
+    func liveMeminfo() throws {
+        let veil = try requireVeil()
+        let bundle = try TestBundle(["sleep", "1000"])
+        defer { bundle.remove() }
+        try bundle.editLinux { linux in
+            var resources = linux["resources"] as? [String: Any] ?? [:]
+            resources["memory"] = ["limit": 256 << 20]
+            linux["resources"] = resources
+        }
+        try #require(try bundle.runtime(veil, ["run", "-d", bundle.id]).succeeded)
+        defer { _ = try? bundle.runtime(veil, ["delete", "--force", bundle.id]) }
+        func meminfo(_ key: String) throws -> Int? {
+            // busybox cat copies with sendfile(2), grep reads: both must see the file's content.
+            let read = try bundle.runtime(veil, ["exec", bundle.id, "sh", "-c", "cat /proc/meminfo | grep '^\(key):'"])
+            return read.stdout.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
+        }
+        let before = try #require(try meminfo("MemFree"))
+        let wrote = try bundle.runtime(veil, ["exec", bundle.id, "dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1M", "count=32"])
+        #expect(wrote.succeeded, "\(wrote)")
+        let after = try #require(try meminfo("MemFree"))
+        #expect(before - after >= 30 * 1024, "MemFree \(before) kB -> \(after) kB after 32 MiB in /dev/shm")
+        #expect(try meminfo("Shmem").map { $0 >= 32 * 1024 } == true)
+        #expect(try meminfo("MemTotal") == 262_144)
+        // delete unmounts the views (leftovers() looks for mounts under /run/veil-sandbox).
+        #expect(try bundle.runtime(veil, ["delete", "--force", bundle.id]).succeeded)
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
     @Test("each sandbox has its own host uid range, freed on delete; state reports the level; the warden serves exec")
     func rangesAndWarden() throws {
         let veil = try requireVeil()

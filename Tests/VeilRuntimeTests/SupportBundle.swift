@@ -77,6 +77,9 @@ func containerLeftovers(stateRoot: String, id: String, bundle: String) -> [Strin
     for point in mountPoints(under: bundle) { found.append("mount \(point)") }
     let sandboxes = (try? FileManager.default.contentsOfDirectory(atPath: "/run/veil-sandbox")) ?? []
     for name in sandboxes where name.hasPrefix(id + "-") { found.append("sandbox directory /run/veil-sandbox/\(name)") }
+    for point in mountPoints(under: "/run/veil-sandbox") where point.hasPrefix("/run/veil-sandbox/\(id)-") {
+        found.append("mount \(point)")  // the rootfs attach point or the /proc views
+    }
     let slots = (try? FileManager.default.contentsOfDirectory(atPath: "/run/veil-idpool")) ?? []
     for slot in slots {
         let owner = (try? String(contentsOfFile: "/run/veil-idpool/" + slot, encoding: .utf8)) ?? ""

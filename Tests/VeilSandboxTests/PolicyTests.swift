@@ -4,6 +4,7 @@ import VeilLinux
 import VeilSandbox
 import VeilSeccomp
 import VeilSpec
+import VeilWarden
 
 @Suite struct PolicyTests {
     @Test func compilesWithLibseccomp() throws {
@@ -59,9 +60,11 @@ import VeilSpec
     }
 
     @Test func meminfoShowsTheLimit() {
-        let text = ProcViews.meminfo(totalBytes: 256 << 20, usedBytes: 16 << 20)
+        let text = MemInfo.text(totalBytes: 256 << 20, usedBytes: 16 << 20, cachedBytes: 4 << 20)
         #expect(text.contains("MemTotal:         262144 kB"))
         #expect(text.contains("MemFree:          245760 kB"))
+        #expect(text.contains("MemAvailable:     249856 kB"))
+        #expect(text.contains("Cached:             4096 kB"))
     }
 
     @Test func cpuinfoIsCut() {

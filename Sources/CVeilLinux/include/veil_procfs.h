@@ -1,0 +1,24 @@
+#ifndef VEIL_PROCFS_H
+#define VEIL_PROCFS_H
+
+#include <stddef.h>
+
+/* A sandbox's own /proc files, served over FUSE so that their content is made when they are read
+   (LXCFS's approach): a read-only directory holding `version`, `meminfo` and `cpuinfo`, which the
+   sandbox's init binds over /proc. */
+
+enum { VEIL_PROCFS_VERSION = 0, VEIL_PROCFS_MEMINFO = 1, VEIL_PROCFS_CPUINFO = 2, VEIL_PROCFS_FILES = 3 };
+
+/* Writes file `file`'s current content into buffer (at most capacity bytes); returns its length. */
+typedef size_t (*veil_procfs_fill)(void *context, int file, char *buffer, size_t capacity);
+
+/* Opens /dev/fuse and mounts it read-only at `target` (allow_other, default_permissions). Returns
+   the FUSE fd (close-on-exec) or -errno. The kernel queues requests on it until someone serves. */
+int veil_procfs_mount(const char *target);
+
+/* Serves requests on `fd` until the mount goes away (returns 0), an error (-errno), or, when `stop`
+   is not NULL, *stop becomes non-zero (checked every 50 ms; returns 1). Content comes from `fill`,
+   asked at every lookup, stat and read: a file's size is its content's length at that moment. */
+int veil_procfs_serve(int fd, veil_procfs_fill fill, void *context, volatile int *stop);
+
+#endif
