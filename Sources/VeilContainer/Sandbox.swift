@@ -187,7 +187,7 @@ extension Runtime {
         let exe = try wardenBinary()
         let log = directory + "/warden.log"
         let pid = try wrap("starting the warden \(exe)") {
-            let fuse = procfs?.handOver()
+            let fuse = procfs?.handOver() ?? nil
             defer { if let fuse { close(fuse) } }
             return try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid)],
                                              fds: [listener.raw, control.raw, uts.raw] + (fuse.map { [$0] } ?? []), stderrPath: log)
@@ -336,12 +336,12 @@ final class ProcfsBridge: @unchecked Sendable {
     }
 
     /// Stops serving (the request in hand is answered first) and gives up the connection: the
-    /// caller owns the returned fd.
-    func handOver() -> Int32 {
+    /// caller owns the returned fd (nil if it was handed over already).
+    func handOver() -> Int32? {
         stopServing()
-        let handed = fd
-        fd = -1
-        return handed
+        guard fd >= 0 else { return nil }
+        defer { fd = -1 }
+        return fd
     }
 
     /// After a failed create: stop serving, close, unmount.
