@@ -71,6 +71,7 @@ extension Runtime {
             throw .invalidConfig(file: "config.json", field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): run it with the annotation \(IsolationLevel.annotation)=native")
         }
         let userNamespaceGiven = spec.linux?.namespaces?.contains { $0.type == .user } == true
+        if !userNamespaceGiven { try refuseHostNamespaces(spec) }
         let pod = podOwner(of: spec, id: id)
         let publicDirectory = SandboxContext.publicParent + "/" + id + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         var viewDirectory = publicDirectory + "/proc"
@@ -87,6 +88,20 @@ extension Runtime {
         var context = SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program, publicDirectory: publicDirectory)
         context.userNamespaceGiven = userNamespaceGiven
         return context
+    }
+
+    /// The host's pid and IPC namespaces are not shared with a sandbox (as gVisor, which offers
+    /// neither): their processes and shared memory belong to the host, and the kernel would refuse
+    /// the sandbox's /proc and mqueue mounts anyway (their namespaces' owner is the host's user
+    /// namespace). Refused before anything exists, naming the way out; the host's network
+    /// namespace is fine (hostNetwork pods), and a config with its own user namespace is its own.
+    func refuseHostNamespaces(_ spec: Spec) throws(ContainerError) {
+        let namespaces = spec.linux?.namespaces ?? []
+        for (type, what) in [(LinuxNamespaceType.pid, "processes (hostPID)"), (.ipc, "IPC objects (hostIPC)")]
+        where !namespaces.contains(where: { $0.type == type }) {
+            throw .invalidConfig(file: "config.json", field: "linux.namespaces",
+                                 reason: "no \(type.rawValue) namespace means sharing the host's \(what), which the sandbox level does not allow: add a \(type.rawValue) namespace, or run it with the annotation \(IsolationLevel.annotation)=native")
+        }
     }
 
     /// Once the state directory exists: the id range (own sandbox) and the /proc views.
