@@ -186,6 +186,7 @@ struct CRITests {
         let logs = rig.directory + "/logs"
 
         try podWithUsersLogsAndResources(handler, calls, rig: rig, parent: parent, logs: logs + "/main")
+        try securityProfiles(handler, calls, rig: rig, parent: parent, logs: logs + "/profiles")
         try hostNamespaces(handler, calls, rig: rig, parent: parent, logs: logs + "/host")
         try privileged(handler, calls, rig: rig, parent: parent, logs: logs + "/privileged")
 
@@ -269,6 +270,46 @@ struct CRITests {
         let cpuDir = "/sys/fs/cgroup/cpu" + (cgroupPath(of: pid, controller: "cpu") ?? "/?")
         #expect(readTrimmed(memoryDir + "/memory.limit_in_bytes") == String(limit), "\(handler): memory limit in \(memoryDir)")
         #expect(readTrimmed(cpuDir + "/cpu.cfs_quota_us") == "50000", "\(handler): cpu quota in \(cpuDir)")
+    }
+
+    /// Capabilities added and dropped; seccomp Unconfined, RuntimeDefault and a Localhost profile.
+    /// The sandbox's own policy stays under any of them (so Unconfined still shows a filter there).
+    private func securityProfiles(_ handler: CRIHandler, _ calls: CRICalls, rig: ContainerdRig, parent: String, logs: String) throws {
+        let pod = try runPod(calls, handler, podConfig(handler, name: "profiles", logDirectory: logs, cgroupParent: parent)).get()
+        defer { removePod(calls, pod) }
+        func status(_ name: String, _ security: [String: Any]) throws -> (container: String, fields: [String: String]) {
+            let container = try startContainer(calls, pod: pod, containerConfig(handler, name: name, image: rig.image, ["sleep", "1000"], security: security))
+            let status = try calls.exec(container, ["grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status"])
+            var fields: [String: String] = [:]
+            for line in status.stdout.split(separator: "\n") {
+                let parts = line.split(separator: "\t").map(String.init)
+                if parts.count == 2 { fields[parts[0]] = parts[1] }
+            }
+            return (container, fields)
+        }
+
+        // CAP_NET_ADMIN (bit 12) alone.
+        let caps = try status("caps", ["capabilities": ["addCapabilities": ["NET_ADMIN"], "dropCapabilities": ["ALL"]]])
+        #expect(caps.fields["CapEff:"] == "0000000000001000", "\(handler): drop ALL, add NET_ADMIN: \(caps.fields)")
+
+        let unconfined = try status("unconfined", ["seccomp": ["profileType": "Unconfined"]])
+        #expect(unconfined.fields["Seccomp:"] == (handler.isSandbox ? "2" : "0"), "\(handler): Unconfined: \(unconfined.fields)")
+
+        // containerd's default profile refuses unshare of a user namespace... and so does the sandbox.
+        let runtimeDefault = try status("default", ["seccomp": ["profileType": "RuntimeDefault"]])
+        #expect(runtimeDefault.fields["Seccomp:"] == "2", "\(handler): RuntimeDefault: \(runtimeDefault.fields)")
+        let unshare = try calls.exec(runtimeDefault.container, ["unshare", "-U", "true"])
+        #expect(unshare.status != 0, "\(handler): unshare under RuntimeDefault: \(unshare)")
+
+        // A profile on the node refusing mkdir: enforced at every level (stacked under the sandbox's).
+        let profile = rig.directory + "/no-mkdir.json"
+        let rules = #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#
+        try rules.write(toFile: profile, atomically: true, encoding: .utf8)
+        let localhost = try status("localhost", ["seccomp": ["profileType": "Localhost", "localhostRef": profile]])
+        let mkdir = try calls.exec(localhost.container, ["mkdir", "/tmp/refused"])
+        #expect(mkdir.status != 0 && mkdir.stderr.contains("Operation not permitted"), "\(handler): mkdir under the Localhost profile: \(mkdir)")
+        let touch = try calls.exec(localhost.container, ["touch", "/tmp/allowed"])
+        #expect(touch.status == 0, "\(handler): touch under the Localhost profile: \(touch)")
     }
 
     /// hostPID and hostIPC: runc shares the host's; the sandbox refuses the pod, naming the remedy.
