@@ -187,6 +187,7 @@ struct CRITests {
 
         try podWithUsersLogsAndResources(handler, calls, rig: rig, parent: parent, logs: logs + "/main")
         try securityProfiles(handler, calls, rig: rig, parent: parent, logs: logs + "/profiles")
+        try exitStatuses(handler, calls, rig: rig, parent: parent, logs: logs + "/exits")
         try hostNamespaces(handler, calls, rig: rig, parent: parent, logs: logs + "/host")
         try privileged(handler, calls, rig: rig, parent: parent, logs: logs + "/privileged")
 
@@ -310,6 +311,30 @@ struct CRITests {
         #expect(mkdir.status != 0 && mkdir.stderr.contains("Operation not permitted"), "\(handler): mkdir under the Localhost profile: \(mkdir)")
         let touch = try calls.exec(localhost.container, ["touch", "/tmp/allowed"])
         #expect(touch.status == 0, "\(handler): touch under the Localhost profile: \(touch)")
+    }
+
+    /// ContainerStatus after the program ends: its exit code, and exit code 137 with reason
+    /// OOMKilled for one the memory limit killed (the shim must report the OOM event first).
+    private func exitStatuses(_ handler: CRIHandler, _ calls: CRICalls, rig: ContainerdRig, parent: String, logs: String) throws {
+        let pod = try runPod(calls, handler, podConfig(handler, name: "exits", logDirectory: logs, cgroupParent: parent, pid: "CONTAINER")).get()
+        defer { removePod(calls, pod) }
+        func finished(_ name: String, _ command: [String], resources: [String: Any] = [:]) throws -> [String: Any] {
+            var config = containerConfig(handler, name: name, image: rig.image, command)
+            if !resources.isEmpty { config["linux"] = ["resources": resources, "securityContext": [:] as [String: Any]] }
+            let container = try startContainer(calls, pod: pod, config)
+            var status: [String: Any] = [:]
+            let exited = try waitUntil(timeout: 20) {
+                status = (try calls.call("ContainerStatus", ["containerId": container]))["status"] as? [String: Any] ?? [:]
+                return status["state"] as? String == "CONTAINER_EXITED"
+            }
+            #expect(exited, "\(handler): \(name) did not exit: \(status)")
+            return status
+        }
+        let three = try finished("three", ["sh", "-c", "exit 3"])
+        #expect(three["exitCode"] as? Int == 3 && three["reason"] as? String == "Error", "\(handler): exit 3: \(three)")
+        let hog = try finished("hog", ["sh", "-c", "x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived ${#x}"],
+                               resources: ["memoryLimitInBytes": 16 << 20])
+        #expect(hog["exitCode"] as? Int == 137 && hog["reason"] as? String == "OOMKilled", "\(handler): over its memory limit: \(hog)")
     }
 
     /// hostPID and hostIPC: runc shares the host's; the sandbox refuses the pod, naming the remedy.
