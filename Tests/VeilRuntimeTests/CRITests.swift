@@ -208,13 +208,28 @@ struct CRITests {
         let security: [String: Any] = ["runAsUser": ["value": 1000], "runAsGroup": ["value": 2000], "supplementalGroups": [3000],
                                        "readonlyRootfs": true]
         let command = ["sh", "-c", "echo to-stdout; echo to-stderr >&2; exec sleep 1000"]
-        let container = try startContainer(calls, pod: pod, containerConfig(handler, name: "worker", image: rig.image, command, security: security))
+        // hostPath volumes: one writable (world-writable on the host), one read-only.
+        let volume = rig.directory + "/volume"
+        try FileManager.default.createDirectory(atPath: volume, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        chmod(volume, 0o777)
+        var workerConfig = containerConfig(handler, name: "worker", image: rig.image, command, security: security)
+        workerConfig["mounts"] = [["containerPath": "/data", "hostPath": volume],
+                                  ["containerPath": "/ro", "hostPath": volume, "readonly": true]]
+        let container = try startContainer(calls, pod: pod, workerConfig)
 
         // Identity and the read-only rootfs, as the process sees them.
         let id = try calls.exec(container, ["sh", "-c", "id -u; id -g; id -G"])
         #expect(id.status == 0 && id.stdout == "1000\n2000\n2000 3000\n", "\(handler): run as user: \(id)")
         let write = try calls.exec(container, ["touch", "/written"])
         #expect(write.status != 0 && write.stderr.contains("Read-only file system"), "\(handler): readonly rootfs: \(write)")
+
+        // A file the user writes in a volume belongs to that user on the host too (at the sandbox
+        // level through the id-mapped bind mount); the read-only volume refuses writes.
+        let written = try calls.exec(container, ["touch", "/data/by-user"])
+        let owner = (try? FileManager.default.attributesOfItem(atPath: volume + "/by-user")[.ownerAccountID] as? Int) ?? -1
+        #expect(written.status == 0 && owner == 1000, "\(handler): file written to a volume: \(written), host owner \(owner)")
+        let refused = try calls.exec(container, ["touch", "/ro/refused"])
+        #expect(refused.status != 0 && refused.stderr.contains("Read-only file system"), "\(handler): read-only volume: \(refused)")
 
         // The pod's pid namespace: the pause process is pid 1; the pod's IPC sysctl is set.
         let pid1 = try calls.exec(container, ["cat", "/proc/1/cmdline"])
