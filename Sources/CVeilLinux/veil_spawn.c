@@ -305,6 +305,11 @@ int veil_ioctl_int(int fd, unsigned long request, int *value) {
     return ioctl(fd, request, value) < 0 ? -errno : 0;
 }
 
+int veil_namespace_owner(int fd) {
+    int owner = ioctl(fd, 0xb701 /* NS_GET_USERNS */);
+    return owner < 0 ? -errno : owner;
+}
+
 int veil_ioctl_ptr(int fd, unsigned long request, void *value) {
     return ioctl(fd, request, value) < 0 ? -errno : 0;
 }

@@ -148,6 +148,31 @@ struct RuntimeToolsValidationTests {
                     "\(runtime): no pid or ipc namespace: \(inHostPid)")
         }
 
+        // A pid namespace made on the host (unshare), joined by path: the sandbox refuses it (its
+        // /proc could not be mounted: the namespace belongs to the host's user namespace).
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: findExecutable("unshare") ?? "/usr/bin/unshare")
+        holder.arguments = ["--pid", "--fork", "--kill-child", "sleep", "60"]
+        try holder.run()
+        defer { terminate(holder) }
+        var sleeper: Int32 = 0
+        _ = waitUntil(timeout: 5) {
+            sleeper = descendants(of: holder.processIdentifier).first ?? 0
+            return sleeper > 0 && (try? String(contentsOfFile: "/proc/\(sleeper)/comm", encoding: .utf8)) == "sleep\n"
+        }
+        let pidPath = "/proc/\(sleeper)/ns/pid"
+        let joinedPid = try TestBundle(["sh", "-c", "cat /proc/1/comm"], prefix: "vn")
+        defer { joinedPid.remove() }
+        try joinedPid.setNamespace("pid", path: pidPath)
+        let inJoinedPid = try joinedPid.run(bin)
+        if runtime.name == "veil" {
+            #expect(inJoinedPid.status == 1 && inJoinedPid.stderr.contains("the pid namespace \(pidPath) belongs to another user namespace"),
+                    "\(runtime): \(inJoinedPid)")
+            #expect(joinedPid.leftovers().isEmpty, "\(runtime): \(joinedPid.leftovers())")
+        } else {
+            #expect(inJoinedPid.succeeded && inJoinedPid.stdout == "sleep\n", "\(runtime): joining \(pidPath): \(inJoinedPid)")
+        }
+
         // A network namespace made on the host (`ip netns add`), joined by path.
         let name = "veil-vn-" + randomName(6)
         let add = try runCommand("ip", ["netns", "add", name])

@@ -88,6 +88,8 @@ int veil_send_fd(int sock, int fd, const char *data, size_t len);
 int veil_recv_fd(int sock, char *buf, size_t buflen);
 int veil_ioctl_int(int fd, unsigned long request, int *value);
 int veil_ioctl_ptr(int fd, unsigned long request, void *value);
+/* NS_GET_USERNS: a new fd of the user namespace owning the namespace `fd` refers to, or -errno. */
+int veil_namespace_owner(int fd);
 /* Resets every signal disposition to default and unblocks all signals. */
 void veil_reset_signals(void);
 int veil_sigmask_block_all(void);
