@@ -81,6 +81,8 @@ let package = Package(
         .executableTarget(name: "veil-verify", dependencies: [
             "VeilCRI", "VeilSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // One CRI call per run for the CRI end-to-end tests (not a product: tests only).
+        .executableTarget(name: "veil-cri-driver", dependencies: ["VeilCRI"], path: "Tests/CRIDriver"),
         .testTarget(name: "VeilSpecTests", dependencies: ["VeilSpec"]),
         .testTarget(name: "VeilLinuxTests", dependencies: ["VeilLinux"]),
         .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups"]),

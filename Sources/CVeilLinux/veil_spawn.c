@@ -94,6 +94,19 @@ void veil_reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+static void exit_on_signal(int sig) { _exit(128 + sig); }
+
+int veil_exit_on_termination_signals(void) {
+    static const int signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = exit_on_signal;
+    sigfillset(&sa.sa_mask);
+    for (unsigned i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        if (sigaction(signals[i], &sa, NULL) < 0) return -errno;
+    return 0;
+}
+
 int veil_sigmask_block_all(void) {
     sigset_t all;
     sigfillset(&all);
@@ -290,6 +303,11 @@ int veil_recv_fd(int sock, char *buf, size_t buflen) {
 
 int veil_ioctl_int(int fd, unsigned long request, int *value) {
     return ioctl(fd, request, value) < 0 ? -errno : 0;
+}
+
+int veil_namespace_owner(int fd) {
+    int owner = ioctl(fd, 0xb701 /* NS_GET_USERNS */);
+    return owner < 0 ? -errno : owner;
 }
 
 int veil_ioctl_ptr(int fd, unsigned long request, void *value) {

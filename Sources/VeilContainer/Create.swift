@@ -77,6 +77,7 @@ public struct Runtime {
         if spec.hostname != nil && spec.hostname != "" && !namespaces.contains(where: { $0.type == .uts }) {
             throw .invalidConfig(file: "config.json", field: "hostname", reason: "setting a hostname needs a private uts namespace")
         }
+        try SysctlRules.check(spec)
         if options.noPivot, let name = spec.linux?.rootfsPropagation, let flags = MountOptions.propagationFlags(name), flags & UInt(MS_PRIVATE) != 0 {
             throw .invalidConfig(file: "config.json", field: "linux.rootfsPropagation", reason: "\(name) is not safe without pivot_root (--no-pivot)")
         }

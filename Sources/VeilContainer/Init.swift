@@ -30,6 +30,8 @@ public enum ContainerInit {
 
     private static func run(plan: InitPlan, sync: SyncSocket, base: Int32) throws -> Never {
         unsetenv(InitFD.environmentKey)
+        // `kill ID TERM` must end a created container, as it ends runc's init.
+        try wrap("handling termination signals") { try Signals.exitOnTermination() }
         // CVE-2024-21626: everything above stdio and the preserved fds (our sync socket, fifo,
         // console, anything else) goes away at execve. Done first, before a seccomp filter could
         // refuse close_range.

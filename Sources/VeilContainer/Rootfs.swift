@@ -52,11 +52,14 @@ enum RootPath {
             shown += "/" + part
             let isLast = index == components.count - 1
             if isLast && lastIsFile {
-                let fd = openat(current.raw, part, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
-                // An existing file that cannot be opened for writing is fine (a missing one on a
-                // read-only mount fails in openat2 below).
-                if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR && errno != ETXTBSY && errno != EACCES && errno != EROFS {
-                    throw LinuxError("create", shown)
+                // Only a missing file is created: opening an existing one for writing fails with
+                // EROFS on a read-only rootfs (containerd mounts one for readOnlyRootFilesystem).
+                var existing = stat()
+                if fstatat(current.raw, part, &existing, AT_SYMLINK_NOFOLLOW) != 0 {
+                    let fd = openat(current.raw, part, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
+                    if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR && errno != ETXTBSY && errno != EACCES {
+                        throw LinuxError("create", shown)
+                    }
                 }
             } else if mkdirat(current.raw, part, 0o755) != 0 && errno != EEXIST {
                 throw LinuxError("mkdir", shown)

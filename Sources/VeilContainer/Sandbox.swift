@@ -74,6 +74,7 @@ extension Runtime {
         }
         let userNamespaceGiven = spec.linux?.namespaces?.contains { $0.type == .user } == true
         let pod = podOwner(of: spec, id: id)
+        if !userNamespaceGiven { try refuseForeignNamespaces(spec, pod: pod?.1) }
         let publicDirectory = SandboxContext.publicParent + "/" + id + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         var viewDirectory = publicDirectory + "/proc"
         if let pod {
@@ -89,6 +90,36 @@ extension Runtime {
         var context = SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program, publicDirectory: publicDirectory)
         context.userNamespaceGiven = userNamespaceGiven
         return context
+    }
+
+    /// The host's pid and IPC namespaces are not shared with a sandbox (as gVisor, which offers
+    /// neither): their processes and shared memory belong to the host, and the kernel would refuse
+    /// the sandbox's /proc and mqueue mounts anyway (only the namespace's owning user namespace may
+    /// mount them). For the same reason a pid or IPC namespace joined by path must belong to the
+    /// sandbox's user namespace: the pod's. Refused before anything exists, naming the way out; the
+    /// host's network namespace is fine (hostNetwork pods), and a config with its own user
+    /// namespace is its own.
+    func refuseForeignNamespaces(_ spec: Spec, pod: SpecTransform.Owner?) throws(ContainerError) {
+        let namespaces = spec.linux?.namespaces ?? []
+        let remedy = "run it with the annotation \(IsolationLevel.annotation)=native"
+        for (index, namespace) in namespaces.enumerated() where namespace.type == .pid || namespace.type == .ipc {
+            guard let path = namespace.path else { continue }
+            let field = "linux.namespaces[\(index)].path"
+            let owner: Namespaces.Identity
+            do { owner = try Namespaces.owner(of: path) } catch {
+                throw .invalidConfig(file: "config.json", field: field, reason: "\(error)")
+            }
+            let podUsers = pod.flatMap { try? Namespaces.identity("/proc/\($0.initPid)/ns/user") }
+            if owner != podUsers {
+                throw .invalidConfig(file: "config.json", field: field,
+                                     reason: "the \(namespace.type.rawValue) namespace \(path) belongs to another user namespace than the sandbox's, which could not mount its \(namespace.type == .pid ? "/proc" : "mqueue"): join only namespaces of the same pod, or \(remedy)")
+            }
+        }
+        for (type, what) in [(LinuxNamespaceType.pid, "processes (hostPID)"), (.ipc, "IPC objects (hostIPC)")]
+        where !namespaces.contains(where: { $0.type == type }) {
+            throw .invalidConfig(file: "config.json", field: "linux.namespaces",
+                                 reason: "no \(type.rawValue) namespace means sharing the host's \(what), which the sandbox level does not allow: add a \(type.rawValue) namespace, or \(remedy)")
+        }
     }
 
     /// Once the state directory exists: the id range (own sandbox) and the /proc views.

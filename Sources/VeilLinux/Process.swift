@@ -58,6 +58,12 @@ public enum Signals {
     public static func blockAll() { _ = veil_sigmask_block_all() }
 
     public static func resetAll() { veil_reset_signals() }
+
+    /// The container init until execve: HUP, INT, QUIT, TERM, USR1, USR2 and ALRM end it (see
+    /// veil_exit_on_termination_signals), as they would any process outside a PID namespace.
+    public static func exitOnTermination() throws(LinuxError) {
+        _ = try sysNeg("sigaction", "termination signals") { veil_exit_on_termination_signals() }
+    }
 }
 
 /// A pidfd: waits for and signals a process that need not be our child, without pid-reuse races.

@@ -165,7 +165,7 @@ struct VerifyTests {
 }
 
 /// Container cgroups (any hierarchy) below a cgroup parent.
-private func cgroupChildren(_ parent: String) -> [String] {
+func cgroupChildren(_ parent: String) -> [String] {
     let base = "/sys/fs/cgroup"
     let hierarchies = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
     return hierarchies.flatMap { hierarchy -> [String] in
@@ -176,7 +176,7 @@ private func cgroupChildren(_ parent: String) -> [String] {
 }
 
 /// Removes the parent (and anything below it) in every hierarchy; empty cgroups only.
-private func removeCgroups(_ parent: String) {
+func removeCgroups(_ parent: String) {
     for dir in cgroupChildren(parent) { rmdir(dir) }
     let base = "/sys/fs/cgroup"
     for hierarchy in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {

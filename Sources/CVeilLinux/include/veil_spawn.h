@@ -88,9 +88,16 @@ int veil_send_fd(int sock, int fd, const char *data, size_t len);
 int veil_recv_fd(int sock, char *buf, size_t buflen);
 int veil_ioctl_int(int fd, unsigned long request, int *value);
 int veil_ioctl_ptr(int fd, unsigned long request, void *value);
+/* NS_GET_USERNS: a new fd of the user namespace owning the namespace `fd` refers to, or -errno. */
+int veil_namespace_owner(int fd);
 /* Resets every signal disposition to default and unblocks all signals. */
 void veil_reset_signals(void);
 int veil_sigmask_block_all(void);
+/* The init before execve: the terminating signals a runtime's kill sends (HUP INT QUIT TERM USR1
+   USR2 ALRM) end it with status 128+signal. A PID-namespace init ignores signals it has no
+   handler for, so without this `kill ID TERM` could not stop a created container (runc's Go
+   init dies of them). execve resets the handlers to the defaults. */
+int veil_exit_on_termination_signals(void);
 int veil_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 /* glibc's malloc tuning (malloc.h is not in Swift's Glibc module), in veil_malloc.c:
    mallopt(M_ARENA_MAX, 1), so every thread allocates from the main arena; and malloc_trim(0),

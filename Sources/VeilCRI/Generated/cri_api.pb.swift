@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The part of the Kubernetes Container Runtime Interface (CRI, package runtime.v1) that
-/// `veil verify` speaks to a node's runtime endpoint: run a throw-away pod and container, exec
+/// `veil verify` (and the CRI tests' driver) speak to a node's runtime endpoint: run a throw-away pod and container, exec
 /// in it, read its status, remove it. Written for this repository from the published wire format:
 /// service, message and field names, field numbers and enum values are the upstream ones (gRPC
 /// method paths are /runtime.v1.RuntimeService/NAME and /runtime.v1.ImageService/NAME); fields
@@ -108,6 +108,44 @@ public nonisolated enum Runtime_V1_PodSandboxState: SwiftProtobuf.Enum, Swift.Ca
 
 }
 
+public nonisolated enum Runtime_V1_MountPropagation: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case propagationPrivate // = 0
+  case propagationHostToContainer // = 1
+  case propagationBidirectional // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .propagationPrivate
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .propagationPrivate
+    case 1: self = .propagationHostToContainer
+    case 2: self = .propagationBidirectional
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .propagationPrivate: return 0
+    case .propagationHostToContainer: return 1
+    case .propagationBidirectional: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Runtime_V1_MountPropagation] = [
+    .propagationPrivate,
+    .propagationHostToContainer,
+    .propagationBidirectional,
+  ]
+
+}
+
 public nonisolated enum Runtime_V1_ContainerState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case containerCreated // = 0
@@ -198,6 +236,30 @@ public nonisolated struct Runtime_V1_NamespaceOption: Sendable {
   public init() {}
 }
 
+public nonisolated struct Runtime_V1_Int64Value: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Runtime_V1_UInt64Value: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Runtime_V1_LinuxSandboxSecurityContext: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -212,15 +274,99 @@ public nonisolated struct Runtime_V1_LinuxSandboxSecurityContext: Sendable {
   /// Clears the value of `namespaceOptions`. Subsequent reads from it will return its default value.
   public mutating func clearNamespaceOptions() {self._namespaceOptions = nil}
 
+  public var runAsUser: Runtime_V1_Int64Value {
+    get {_runAsUser ?? Runtime_V1_Int64Value()}
+    set {_runAsUser = newValue}
+  }
+  /// Returns true if `runAsUser` has been explicitly set.
+  public var hasRunAsUser: Bool {self._runAsUser != nil}
+  /// Clears the value of `runAsUser`. Subsequent reads from it will return its default value.
+  public mutating func clearRunAsUser() {self._runAsUser = nil}
+
   public var readonlyRootfs: Bool = false
 
+  public var supplementalGroups: [Int64] = []
+
   public var privileged: Bool = false
+
+  public var runAsGroup: Runtime_V1_Int64Value {
+    get {_runAsGroup ?? Runtime_V1_Int64Value()}
+    set {_runAsGroup = newValue}
+  }
+  /// Returns true if `runAsGroup` has been explicitly set.
+  public var hasRunAsGroup: Bool {self._runAsGroup != nil}
+  /// Clears the value of `runAsGroup`. Subsequent reads from it will return its default value.
+  public mutating func clearRunAsGroup() {self._runAsGroup = nil}
+
+  public var seccomp: Runtime_V1_SecurityProfile {
+    get {_seccomp ?? Runtime_V1_SecurityProfile()}
+    set {_seccomp = newValue}
+  }
+  /// Returns true if `seccomp` has been explicitly set.
+  public var hasSeccomp: Bool {self._seccomp != nil}
+  /// Clears the value of `seccomp`. Subsequent reads from it will return its default value.
+  public mutating func clearSeccomp() {self._seccomp = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _namespaceOptions: Runtime_V1_NamespaceOption? = nil
+  fileprivate var _runAsUser: Runtime_V1_Int64Value? = nil
+  fileprivate var _runAsGroup: Runtime_V1_Int64Value? = nil
+  fileprivate var _seccomp: Runtime_V1_SecurityProfile? = nil
+}
+
+public nonisolated struct Runtime_V1_SecurityProfile: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var profileType: Runtime_V1_SecurityProfile.ProfileType = .runtimeDefault
+
+  public var localhostRef: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum ProfileType: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case runtimeDefault // = 0
+    case unconfined // = 1
+    case localhost // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .runtimeDefault
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .runtimeDefault
+      case 1: self = .unconfined
+      case 2: self = .localhost
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .runtimeDefault: return 0
+      case .unconfined: return 1
+      case .localhost: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Runtime_V1_SecurityProfile.ProfileType] = [
+      .runtimeDefault,
+      .unconfined,
+      .localhost,
+    ]
+
+  }
+
+  public init() {}
 }
 
 public nonisolated struct Runtime_V1_LinuxPodSandboxConfig: Sendable {
@@ -266,69 +412,77 @@ public nonisolated struct Runtime_V1_PodSandboxMetadata: Sendable {
   public init() {}
 }
 
-public nonisolated struct Runtime_V1_PodSandboxConfig: Sendable {
+public nonisolated struct Runtime_V1_PodSandboxConfig: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var metadata: Runtime_V1_PodSandboxMetadata {
-    get {_metadata ?? Runtime_V1_PodSandboxMetadata()}
-    set {_metadata = newValue}
+    get {_storage._metadata ?? Runtime_V1_PodSandboxMetadata()}
+    set {_uniqueStorage()._metadata = newValue}
   }
   /// Returns true if `metadata` has been explicitly set.
-  public var hasMetadata: Bool {self._metadata != nil}
+  public var hasMetadata: Bool {_storage._metadata != nil}
   /// Clears the value of `metadata`. Subsequent reads from it will return its default value.
-  public mutating func clearMetadata() {self._metadata = nil}
+  public mutating func clearMetadata() {_uniqueStorage()._metadata = nil}
 
-  public var hostname: String = String()
+  public var hostname: String {
+    get {_storage._hostname}
+    set {_uniqueStorage()._hostname = newValue}
+  }
 
-  public var logDirectory: String = String()
+  public var logDirectory: String {
+    get {_storage._logDirectory}
+    set {_uniqueStorage()._logDirectory = newValue}
+  }
 
-  public var labels: Dictionary<String,String> = [:]
+  public var labels: Dictionary<String,String> {
+    get {_storage._labels}
+    set {_uniqueStorage()._labels = newValue}
+  }
 
-  public var annotations: Dictionary<String,String> = [:]
+  public var annotations: Dictionary<String,String> {
+    get {_storage._annotations}
+    set {_uniqueStorage()._annotations = newValue}
+  }
 
   public var linux: Runtime_V1_LinuxPodSandboxConfig {
-    get {_linux ?? Runtime_V1_LinuxPodSandboxConfig()}
-    set {_linux = newValue}
+    get {_storage._linux ?? Runtime_V1_LinuxPodSandboxConfig()}
+    set {_uniqueStorage()._linux = newValue}
   }
   /// Returns true if `linux` has been explicitly set.
-  public var hasLinux: Bool {self._linux != nil}
+  public var hasLinux: Bool {_storage._linux != nil}
   /// Clears the value of `linux`. Subsequent reads from it will return its default value.
-  public mutating func clearLinux() {self._linux = nil}
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _metadata: Runtime_V1_PodSandboxMetadata? = nil
-  fileprivate var _linux: Runtime_V1_LinuxPodSandboxConfig? = nil
-}
-
-public nonisolated struct Runtime_V1_RunPodSandboxRequest: @unchecked Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var config: Runtime_V1_PodSandboxConfig {
-    get {_storage._config ?? Runtime_V1_PodSandboxConfig()}
-    set {_uniqueStorage()._config = newValue}
-  }
-  /// Returns true if `config` has been explicitly set.
-  public var hasConfig: Bool {_storage._config != nil}
-  /// Clears the value of `config`. Subsequent reads from it will return its default value.
-  public mutating func clearConfig() {_uniqueStorage()._config = nil}
-
-  public var runtimeHandler: String {
-    get {_storage._runtimeHandler}
-    set {_uniqueStorage()._runtimeHandler = newValue}
-  }
+  public mutating func clearLinux() {_uniqueStorage()._linux = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Runtime_V1_RunPodSandboxRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var config: Runtime_V1_PodSandboxConfig {
+    get {_config ?? Runtime_V1_PodSandboxConfig()}
+    set {_config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {self._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {self._config = nil}
+
+  public var runtimeHandler: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _config: Runtime_V1_PodSandboxConfig? = nil
 }
 
 public nonisolated struct Runtime_V1_RunPodSandboxResponse: Sendable {
@@ -603,84 +757,303 @@ public nonisolated struct Runtime_V1_ContainerMetadata: Sendable {
   public init() {}
 }
 
-public nonisolated struct Runtime_V1_ContainerConfig: Sendable {
+public nonisolated struct Runtime_V1_ContainerConfig: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var metadata: Runtime_V1_ContainerMetadata {
-    get {_metadata ?? Runtime_V1_ContainerMetadata()}
-    set {_metadata = newValue}
+    get {_storage._metadata ?? Runtime_V1_ContainerMetadata()}
+    set {_uniqueStorage()._metadata = newValue}
   }
   /// Returns true if `metadata` has been explicitly set.
-  public var hasMetadata: Bool {self._metadata != nil}
+  public var hasMetadata: Bool {_storage._metadata != nil}
   /// Clears the value of `metadata`. Subsequent reads from it will return its default value.
-  public mutating func clearMetadata() {self._metadata = nil}
+  public mutating func clearMetadata() {_uniqueStorage()._metadata = nil}
 
   public var image: Runtime_V1_ImageSpec {
-    get {_image ?? Runtime_V1_ImageSpec()}
-    set {_image = newValue}
+    get {_storage._image ?? Runtime_V1_ImageSpec()}
+    set {_uniqueStorage()._image = newValue}
   }
   /// Returns true if `image` has been explicitly set.
-  public var hasImage: Bool {self._image != nil}
+  public var hasImage: Bool {_storage._image != nil}
   /// Clears the value of `image`. Subsequent reads from it will return its default value.
-  public mutating func clearImage() {self._image = nil}
+  public mutating func clearImage() {_uniqueStorage()._image = nil}
 
-  public var command: [String] = []
-
-  public var args: [String] = []
-
-  public var workingDir: String = String()
-
-  public var envs: [Runtime_V1_KeyValue] = []
-
-  public var labels: Dictionary<String,String> = [:]
-
-  public var annotations: Dictionary<String,String> = [:]
-
-  public var logPath: String = String()
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _metadata: Runtime_V1_ContainerMetadata? = nil
-  fileprivate var _image: Runtime_V1_ImageSpec? = nil
-}
-
-public nonisolated struct Runtime_V1_CreateContainerRequest: @unchecked Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var podSandboxID: String {
-    get {_storage._podSandboxID}
-    set {_uniqueStorage()._podSandboxID = newValue}
+  public var command: [String] {
+    get {_storage._command}
+    set {_uniqueStorage()._command = newValue}
   }
 
-  public var config: Runtime_V1_ContainerConfig {
-    get {_storage._config ?? Runtime_V1_ContainerConfig()}
-    set {_uniqueStorage()._config = newValue}
+  public var args: [String] {
+    get {_storage._args}
+    set {_uniqueStorage()._args = newValue}
   }
-  /// Returns true if `config` has been explicitly set.
-  public var hasConfig: Bool {_storage._config != nil}
-  /// Clears the value of `config`. Subsequent reads from it will return its default value.
-  public mutating func clearConfig() {_uniqueStorage()._config = nil}
 
-  public var sandboxConfig: Runtime_V1_PodSandboxConfig {
-    get {_storage._sandboxConfig ?? Runtime_V1_PodSandboxConfig()}
-    set {_uniqueStorage()._sandboxConfig = newValue}
+  public var workingDir: String {
+    get {_storage._workingDir}
+    set {_uniqueStorage()._workingDir = newValue}
   }
-  /// Returns true if `sandboxConfig` has been explicitly set.
-  public var hasSandboxConfig: Bool {_storage._sandboxConfig != nil}
-  /// Clears the value of `sandboxConfig`. Subsequent reads from it will return its default value.
-  public mutating func clearSandboxConfig() {_uniqueStorage()._sandboxConfig = nil}
+
+  public var envs: [Runtime_V1_KeyValue] {
+    get {_storage._envs}
+    set {_uniqueStorage()._envs = newValue}
+  }
+
+  public var mounts: [Runtime_V1_Mount] {
+    get {_storage._mounts}
+    set {_uniqueStorage()._mounts = newValue}
+  }
+
+  public var labels: Dictionary<String,String> {
+    get {_storage._labels}
+    set {_uniqueStorage()._labels = newValue}
+  }
+
+  public var annotations: Dictionary<String,String> {
+    get {_storage._annotations}
+    set {_uniqueStorage()._annotations = newValue}
+  }
+
+  public var logPath: String {
+    get {_storage._logPath}
+    set {_uniqueStorage()._logPath = newValue}
+  }
+
+  public var linux: Runtime_V1_LinuxContainerConfig {
+    get {_storage._linux ?? Runtime_V1_LinuxContainerConfig()}
+    set {_uniqueStorage()._linux = newValue}
+  }
+  /// Returns true if `linux` has been explicitly set.
+  public var hasLinux: Bool {_storage._linux != nil}
+  /// Clears the value of `linux`. Subsequent reads from it will return its default value.
+  public mutating func clearLinux() {_uniqueStorage()._linux = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Runtime_V1_Mount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerPath: String = String()
+
+  public var hostPath: String = String()
+
+  public var readonly: Bool = false
+
+  public var selinuxRelabel: Bool = false
+
+  public var propagation: Runtime_V1_MountPropagation = .propagationPrivate
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Runtime_V1_LinuxContainerResources: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cpuPeriod: Int64 = 0
+
+  public var cpuQuota: Int64 = 0
+
+  public var cpuShares: Int64 = 0
+
+  public var memoryLimitInBytes: Int64 = 0
+
+  public var oomScoreAdj: Int64 = 0
+
+  public var cpusetCpus: String = String()
+
+  public var cpusetMems: String = String()
+
+  public var unified: Dictionary<String,String> = [:]
+
+  public var memorySwapLimitInBytes: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Runtime_V1_Capability: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var addCapabilities: [String] = []
+
+  public var dropCapabilities: [String] = []
+
+  public var addAmbientCapabilities: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Runtime_V1_LinuxContainerSecurityContext: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var capabilities: Runtime_V1_Capability {
+    get {_storage._capabilities ?? Runtime_V1_Capability()}
+    set {_uniqueStorage()._capabilities = newValue}
+  }
+  /// Returns true if `capabilities` has been explicitly set.
+  public var hasCapabilities: Bool {_storage._capabilities != nil}
+  /// Clears the value of `capabilities`. Subsequent reads from it will return its default value.
+  public mutating func clearCapabilities() {_uniqueStorage()._capabilities = nil}
+
+  public var privileged: Bool {
+    get {_storage._privileged}
+    set {_uniqueStorage()._privileged = newValue}
+  }
+
+  public var namespaceOptions: Runtime_V1_NamespaceOption {
+    get {_storage._namespaceOptions ?? Runtime_V1_NamespaceOption()}
+    set {_uniqueStorage()._namespaceOptions = newValue}
+  }
+  /// Returns true if `namespaceOptions` has been explicitly set.
+  public var hasNamespaceOptions: Bool {_storage._namespaceOptions != nil}
+  /// Clears the value of `namespaceOptions`. Subsequent reads from it will return its default value.
+  public mutating func clearNamespaceOptions() {_uniqueStorage()._namespaceOptions = nil}
+
+  public var runAsUser: Runtime_V1_Int64Value {
+    get {_storage._runAsUser ?? Runtime_V1_Int64Value()}
+    set {_uniqueStorage()._runAsUser = newValue}
+  }
+  /// Returns true if `runAsUser` has been explicitly set.
+  public var hasRunAsUser: Bool {_storage._runAsUser != nil}
+  /// Clears the value of `runAsUser`. Subsequent reads from it will return its default value.
+  public mutating func clearRunAsUser() {_uniqueStorage()._runAsUser = nil}
+
+  public var runAsUsername: String {
+    get {_storage._runAsUsername}
+    set {_uniqueStorage()._runAsUsername = newValue}
+  }
+
+  public var readonlyRootfs: Bool {
+    get {_storage._readonlyRootfs}
+    set {_uniqueStorage()._readonlyRootfs = newValue}
+  }
+
+  public var supplementalGroups: [Int64] {
+    get {_storage._supplementalGroups}
+    set {_uniqueStorage()._supplementalGroups = newValue}
+  }
+
+  public var noNewPrivs: Bool {
+    get {_storage._noNewPrivs}
+    set {_uniqueStorage()._noNewPrivs = newValue}
+  }
+
+  public var runAsGroup: Runtime_V1_Int64Value {
+    get {_storage._runAsGroup ?? Runtime_V1_Int64Value()}
+    set {_uniqueStorage()._runAsGroup = newValue}
+  }
+  /// Returns true if `runAsGroup` has been explicitly set.
+  public var hasRunAsGroup: Bool {_storage._runAsGroup != nil}
+  /// Clears the value of `runAsGroup`. Subsequent reads from it will return its default value.
+  public mutating func clearRunAsGroup() {_uniqueStorage()._runAsGroup = nil}
+
+  public var maskedPaths: [String] {
+    get {_storage._maskedPaths}
+    set {_uniqueStorage()._maskedPaths = newValue}
+  }
+
+  public var readonlyPaths: [String] {
+    get {_storage._readonlyPaths}
+    set {_uniqueStorage()._readonlyPaths = newValue}
+  }
+
+  public var seccomp: Runtime_V1_SecurityProfile {
+    get {_storage._seccomp ?? Runtime_V1_SecurityProfile()}
+    set {_uniqueStorage()._seccomp = newValue}
+  }
+  /// Returns true if `seccomp` has been explicitly set.
+  public var hasSeccomp: Bool {_storage._seccomp != nil}
+  /// Clears the value of `seccomp`. Subsequent reads from it will return its default value.
+  public mutating func clearSeccomp() {_uniqueStorage()._seccomp = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Runtime_V1_LinuxContainerConfig: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var resources: Runtime_V1_LinuxContainerResources {
+    get {_resources ?? Runtime_V1_LinuxContainerResources()}
+    set {_resources = newValue}
+  }
+  /// Returns true if `resources` has been explicitly set.
+  public var hasResources: Bool {self._resources != nil}
+  /// Clears the value of `resources`. Subsequent reads from it will return its default value.
+  public mutating func clearResources() {self._resources = nil}
+
+  public var securityContext: Runtime_V1_LinuxContainerSecurityContext {
+    get {_securityContext ?? Runtime_V1_LinuxContainerSecurityContext()}
+    set {_securityContext = newValue}
+  }
+  /// Returns true if `securityContext` has been explicitly set.
+  public var hasSecurityContext: Bool {self._securityContext != nil}
+  /// Clears the value of `securityContext`. Subsequent reads from it will return its default value.
+  public mutating func clearSecurityContext() {self._securityContext = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _resources: Runtime_V1_LinuxContainerResources? = nil
+  fileprivate var _securityContext: Runtime_V1_LinuxContainerSecurityContext? = nil
+}
+
+public nonisolated struct Runtime_V1_CreateContainerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var podSandboxID: String = String()
+
+  public var config: Runtime_V1_ContainerConfig {
+    get {_config ?? Runtime_V1_ContainerConfig()}
+    set {_config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {self._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {self._config = nil}
+
+  public var sandboxConfig: Runtime_V1_PodSandboxConfig {
+    get {_sandboxConfig ?? Runtime_V1_PodSandboxConfig()}
+    set {_sandboxConfig = newValue}
+  }
+  /// Returns true if `sandboxConfig` has been explicitly set.
+  public var hasSandboxConfig: Bool {self._sandboxConfig != nil}
+  /// Clears the value of `sandboxConfig`. Subsequent reads from it will return its default value.
+  public mutating func clearSandboxConfig() {self._sandboxConfig = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _config: Runtime_V1_ContainerConfig? = nil
+  fileprivate var _sandboxConfig: Runtime_V1_PodSandboxConfig? = nil
 }
 
 public nonisolated struct Runtime_V1_CreateContainerResponse: Sendable {
@@ -778,7 +1151,170 @@ public nonisolated struct Runtime_V1_ContainerStatusRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Runtime_V1_ContainerStatus: Sendable {
+public nonisolated struct Runtime_V1_ContainerStatus: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
+
+  public var metadata: Runtime_V1_ContainerMetadata {
+    get {_storage._metadata ?? Runtime_V1_ContainerMetadata()}
+    set {_uniqueStorage()._metadata = newValue}
+  }
+  /// Returns true if `metadata` has been explicitly set.
+  public var hasMetadata: Bool {_storage._metadata != nil}
+  /// Clears the value of `metadata`. Subsequent reads from it will return its default value.
+  public mutating func clearMetadata() {_uniqueStorage()._metadata = nil}
+
+  public var state: Runtime_V1_ContainerState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  public var createdAt: Int64 {
+    get {_storage._createdAt}
+    set {_uniqueStorage()._createdAt = newValue}
+  }
+
+  public var startedAt: Int64 {
+    get {_storage._startedAt}
+    set {_uniqueStorage()._startedAt = newValue}
+  }
+
+  public var finishedAt: Int64 {
+    get {_storage._finishedAt}
+    set {_uniqueStorage()._finishedAt = newValue}
+  }
+
+  public var exitCode: Int32 {
+    get {_storage._exitCode}
+    set {_uniqueStorage()._exitCode = newValue}
+  }
+
+  public var image: Runtime_V1_ImageSpec {
+    get {_storage._image ?? Runtime_V1_ImageSpec()}
+    set {_uniqueStorage()._image = newValue}
+  }
+  /// Returns true if `image` has been explicitly set.
+  public var hasImage: Bool {_storage._image != nil}
+  /// Clears the value of `image`. Subsequent reads from it will return its default value.
+  public mutating func clearImage() {_uniqueStorage()._image = nil}
+
+  public var imageRef: String {
+    get {_storage._imageRef}
+    set {_uniqueStorage()._imageRef = newValue}
+  }
+
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
+
+  public var message: String {
+    get {_storage._message}
+    set {_uniqueStorage()._message = newValue}
+  }
+
+  public var labels: Dictionary<String,String> {
+    get {_storage._labels}
+    set {_uniqueStorage()._labels = newValue}
+  }
+
+  public var annotations: Dictionary<String,String> {
+    get {_storage._annotations}
+    set {_uniqueStorage()._annotations = newValue}
+  }
+
+  public var mounts: [Runtime_V1_Mount] {
+    get {_storage._mounts}
+    set {_uniqueStorage()._mounts = newValue}
+  }
+
+  public var logPath: String {
+    get {_storage._logPath}
+    set {_uniqueStorage()._logPath = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Runtime_V1_UpdateContainerResourcesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerID: String = String()
+
+  public var linux: Runtime_V1_LinuxContainerResources {
+    get {_linux ?? Runtime_V1_LinuxContainerResources()}
+    set {_linux = newValue}
+  }
+  /// Returns true if `linux` has been explicitly set.
+  public var hasLinux: Bool {self._linux != nil}
+  /// Clears the value of `linux`. Subsequent reads from it will return its default value.
+  public mutating func clearLinux() {self._linux = nil}
+
+  public var annotations: Dictionary<String,String> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _linux: Runtime_V1_LinuxContainerResources? = nil
+}
+
+public nonisolated struct Runtime_V1_UpdateContainerResourcesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Runtime_V1_ContainerStatsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Runtime_V1_ContainerStatsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var stats: Runtime_V1_ContainerStats {
+    get {_stats ?? Runtime_V1_ContainerStats()}
+    set {_stats = newValue}
+  }
+  /// Returns true if `stats` has been explicitly set.
+  public var hasStats: Bool {self._stats != nil}
+  /// Clears the value of `stats`. Subsequent reads from it will return its default value.
+  public mutating func clearStats() {self._stats = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _stats: Runtime_V1_ContainerStats? = nil
+}
+
+public nonisolated struct Runtime_V1_ContainerAttributes: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -794,31 +1330,6 @@ public nonisolated struct Runtime_V1_ContainerStatus: Sendable {
   /// Clears the value of `metadata`. Subsequent reads from it will return its default value.
   public mutating func clearMetadata() {self._metadata = nil}
 
-  public var state: Runtime_V1_ContainerState = .containerCreated
-
-  public var createdAt: Int64 = 0
-
-  public var startedAt: Int64 = 0
-
-  public var finishedAt: Int64 = 0
-
-  public var exitCode: Int32 = 0
-
-  public var image: Runtime_V1_ImageSpec {
-    get {_image ?? Runtime_V1_ImageSpec()}
-    set {_image = newValue}
-  }
-  /// Returns true if `image` has been explicitly set.
-  public var hasImage: Bool {self._image != nil}
-  /// Clears the value of `image`. Subsequent reads from it will return its default value.
-  public mutating func clearImage() {self._image = nil}
-
-  public var imageRef: String = String()
-
-  public var reason: String = String()
-
-  public var message: String = String()
-
   public var labels: Dictionary<String,String> = [:]
 
   public var annotations: Dictionary<String,String> = [:]
@@ -828,7 +1339,153 @@ public nonisolated struct Runtime_V1_ContainerStatus: Sendable {
   public init() {}
 
   fileprivate var _metadata: Runtime_V1_ContainerMetadata? = nil
-  fileprivate var _image: Runtime_V1_ImageSpec? = nil
+}
+
+public nonisolated struct Runtime_V1_CpuUsage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var timestamp: Int64 = 0
+
+  public var usageCoreNanoSeconds: Runtime_V1_UInt64Value {
+    get {_usageCoreNanoSeconds ?? Runtime_V1_UInt64Value()}
+    set {_usageCoreNanoSeconds = newValue}
+  }
+  /// Returns true if `usageCoreNanoSeconds` has been explicitly set.
+  public var hasUsageCoreNanoSeconds: Bool {self._usageCoreNanoSeconds != nil}
+  /// Clears the value of `usageCoreNanoSeconds`. Subsequent reads from it will return its default value.
+  public mutating func clearUsageCoreNanoSeconds() {self._usageCoreNanoSeconds = nil}
+
+  public var usageNanoCores: Runtime_V1_UInt64Value {
+    get {_usageNanoCores ?? Runtime_V1_UInt64Value()}
+    set {_usageNanoCores = newValue}
+  }
+  /// Returns true if `usageNanoCores` has been explicitly set.
+  public var hasUsageNanoCores: Bool {self._usageNanoCores != nil}
+  /// Clears the value of `usageNanoCores`. Subsequent reads from it will return its default value.
+  public mutating func clearUsageNanoCores() {self._usageNanoCores = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _usageCoreNanoSeconds: Runtime_V1_UInt64Value? = nil
+  fileprivate var _usageNanoCores: Runtime_V1_UInt64Value? = nil
+}
+
+public nonisolated struct Runtime_V1_MemoryUsage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var timestamp: Int64 = 0
+
+  public var workingSetBytes: Runtime_V1_UInt64Value {
+    get {_workingSetBytes ?? Runtime_V1_UInt64Value()}
+    set {_workingSetBytes = newValue}
+  }
+  /// Returns true if `workingSetBytes` has been explicitly set.
+  public var hasWorkingSetBytes: Bool {self._workingSetBytes != nil}
+  /// Clears the value of `workingSetBytes`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkingSetBytes() {self._workingSetBytes = nil}
+
+  public var availableBytes: Runtime_V1_UInt64Value {
+    get {_availableBytes ?? Runtime_V1_UInt64Value()}
+    set {_availableBytes = newValue}
+  }
+  /// Returns true if `availableBytes` has been explicitly set.
+  public var hasAvailableBytes: Bool {self._availableBytes != nil}
+  /// Clears the value of `availableBytes`. Subsequent reads from it will return its default value.
+  public mutating func clearAvailableBytes() {self._availableBytes = nil}
+
+  public var usageBytes: Runtime_V1_UInt64Value {
+    get {_usageBytes ?? Runtime_V1_UInt64Value()}
+    set {_usageBytes = newValue}
+  }
+  /// Returns true if `usageBytes` has been explicitly set.
+  public var hasUsageBytes: Bool {self._usageBytes != nil}
+  /// Clears the value of `usageBytes`. Subsequent reads from it will return its default value.
+  public mutating func clearUsageBytes() {self._usageBytes = nil}
+
+  public var rssBytes: Runtime_V1_UInt64Value {
+    get {_rssBytes ?? Runtime_V1_UInt64Value()}
+    set {_rssBytes = newValue}
+  }
+  /// Returns true if `rssBytes` has been explicitly set.
+  public var hasRssBytes: Bool {self._rssBytes != nil}
+  /// Clears the value of `rssBytes`. Subsequent reads from it will return its default value.
+  public mutating func clearRssBytes() {self._rssBytes = nil}
+
+  public var pageFaults: Runtime_V1_UInt64Value {
+    get {_pageFaults ?? Runtime_V1_UInt64Value()}
+    set {_pageFaults = newValue}
+  }
+  /// Returns true if `pageFaults` has been explicitly set.
+  public var hasPageFaults: Bool {self._pageFaults != nil}
+  /// Clears the value of `pageFaults`. Subsequent reads from it will return its default value.
+  public mutating func clearPageFaults() {self._pageFaults = nil}
+
+  public var majorPageFaults: Runtime_V1_UInt64Value {
+    get {_majorPageFaults ?? Runtime_V1_UInt64Value()}
+    set {_majorPageFaults = newValue}
+  }
+  /// Returns true if `majorPageFaults` has been explicitly set.
+  public var hasMajorPageFaults: Bool {self._majorPageFaults != nil}
+  /// Clears the value of `majorPageFaults`. Subsequent reads from it will return its default value.
+  public mutating func clearMajorPageFaults() {self._majorPageFaults = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workingSetBytes: Runtime_V1_UInt64Value? = nil
+  fileprivate var _availableBytes: Runtime_V1_UInt64Value? = nil
+  fileprivate var _usageBytes: Runtime_V1_UInt64Value? = nil
+  fileprivate var _rssBytes: Runtime_V1_UInt64Value? = nil
+  fileprivate var _pageFaults: Runtime_V1_UInt64Value? = nil
+  fileprivate var _majorPageFaults: Runtime_V1_UInt64Value? = nil
+}
+
+public nonisolated struct Runtime_V1_ContainerStats: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attributes: Runtime_V1_ContainerAttributes {
+    get {_attributes ?? Runtime_V1_ContainerAttributes()}
+    set {_attributes = newValue}
+  }
+  /// Returns true if `attributes` has been explicitly set.
+  public var hasAttributes: Bool {self._attributes != nil}
+  /// Clears the value of `attributes`. Subsequent reads from it will return its default value.
+  public mutating func clearAttributes() {self._attributes = nil}
+
+  public var cpu: Runtime_V1_CpuUsage {
+    get {_cpu ?? Runtime_V1_CpuUsage()}
+    set {_cpu = newValue}
+  }
+  /// Returns true if `cpu` has been explicitly set.
+  public var hasCpu: Bool {self._cpu != nil}
+  /// Clears the value of `cpu`. Subsequent reads from it will return its default value.
+  public mutating func clearCpu() {self._cpu = nil}
+
+  public var memory: Runtime_V1_MemoryUsage {
+    get {_memory ?? Runtime_V1_MemoryUsage()}
+    set {_memory = newValue}
+  }
+  /// Returns true if `memory` has been explicitly set.
+  public var hasMemory: Bool {self._memory != nil}
+  /// Clears the value of `memory`. Subsequent reads from it will return its default value.
+  public mutating func clearMemory() {self._memory = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _attributes: Runtime_V1_ContainerAttributes? = nil
+  fileprivate var _cpu: Runtime_V1_CpuUsage? = nil
+  fileprivate var _memory: Runtime_V1_MemoryUsage? = nil
 }
 
 public nonisolated struct Runtime_V1_ContainerStatusResponse: Sendable {
@@ -953,34 +1610,35 @@ public nonisolated struct Runtime_V1_ImageStatusResponse: Sendable {
   fileprivate var _image: Runtime_V1_Image? = nil
 }
 
-public nonisolated struct Runtime_V1_PullImageRequest: @unchecked Sendable {
+public nonisolated struct Runtime_V1_PullImageRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var image: Runtime_V1_ImageSpec {
-    get {_storage._image ?? Runtime_V1_ImageSpec()}
-    set {_uniqueStorage()._image = newValue}
+    get {_image ?? Runtime_V1_ImageSpec()}
+    set {_image = newValue}
   }
   /// Returns true if `image` has been explicitly set.
-  public var hasImage: Bool {_storage._image != nil}
+  public var hasImage: Bool {self._image != nil}
   /// Clears the value of `image`. Subsequent reads from it will return its default value.
-  public mutating func clearImage() {_uniqueStorage()._image = nil}
+  public mutating func clearImage() {self._image = nil}
 
   public var sandboxConfig: Runtime_V1_PodSandboxConfig {
-    get {_storage._sandboxConfig ?? Runtime_V1_PodSandboxConfig()}
-    set {_uniqueStorage()._sandboxConfig = newValue}
+    get {_sandboxConfig ?? Runtime_V1_PodSandboxConfig()}
+    set {_sandboxConfig = newValue}
   }
   /// Returns true if `sandboxConfig` has been explicitly set.
-  public var hasSandboxConfig: Bool {_storage._sandboxConfig != nil}
+  public var hasSandboxConfig: Bool {self._sandboxConfig != nil}
   /// Clears the value of `sandboxConfig`. Subsequent reads from it will return its default value.
-  public mutating func clearSandboxConfig() {_uniqueStorage()._sandboxConfig = nil}
+  public mutating func clearSandboxConfig() {self._sandboxConfig = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _image: Runtime_V1_ImageSpec? = nil
+  fileprivate var _sandboxConfig: Runtime_V1_PodSandboxConfig? = nil
 }
 
 public nonisolated struct Runtime_V1_PullImageResponse: Sendable {
@@ -1005,6 +1663,10 @@ nonisolated extension Runtime_V1_NamespaceMode: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Runtime_V1_PodSandboxState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SANDBOX_READY\0\u{1}SANDBOX_NOTREADY\0")
+}
+
+nonisolated extension Runtime_V1_MountPropagation: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PROPAGATION_PRIVATE\0\u{1}PROPAGATION_HOST_TO_CONTAINER\0\u{1}PROPAGATION_BIDIRECTIONAL\0")
 }
 
 nonisolated extension Runtime_V1_ContainerState: SwiftProtobuf._ProtoNameProviding {
@@ -1131,9 +1793,69 @@ nonisolated extension Runtime_V1_NamespaceOption: SwiftProtobuf.Message, SwiftPr
   }
 }
 
+nonisolated extension Runtime_V1_Int64Value: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Int64Value"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.value != 0 {
+      try visitor.visitSingularInt64Field(value: self.value, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_Int64Value, rhs: Runtime_V1_Int64Value) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_UInt64Value: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UInt64Value"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.value != 0 {
+      try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_UInt64Value, rhs: Runtime_V1_UInt64Value) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Runtime_V1_LinuxSandboxSecurityContext: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LinuxSandboxSecurityContext"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}namespace_options\0\u{4}\u{3}readonly_rootfs\0\u{2}\u{2}privileged\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}namespace_options\0\u{4}\u{2}run_as_user\0\u{3}readonly_rootfs\0\u{3}supplemental_groups\0\u{1}privileged\0\u{4}\u{2}run_as_group\0\u{1}seccomp\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1142,8 +1864,12 @@ nonisolated extension Runtime_V1_LinuxSandboxSecurityContext: SwiftProtobuf.Mess
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._namespaceOptions) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._runAsUser) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.readonlyRootfs) }()
+      case 5: try { try decoder.decodeRepeatedInt64Field(value: &self.supplementalGroups) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.privileged) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._runAsGroup) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._seccomp) }()
       default: break
       }
     }
@@ -1157,22 +1883,77 @@ nonisolated extension Runtime_V1_LinuxSandboxSecurityContext: SwiftProtobuf.Mess
     try { if let v = self._namespaceOptions {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._runAsUser {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     if self.readonlyRootfs != false {
       try visitor.visitSingularBoolField(value: self.readonlyRootfs, fieldNumber: 4)
+    }
+    if !self.supplementalGroups.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.supplementalGroups, fieldNumber: 5)
     }
     if self.privileged != false {
       try visitor.visitSingularBoolField(value: self.privileged, fieldNumber: 6)
     }
+    try { if let v = self._runAsGroup {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._seccomp {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Runtime_V1_LinuxSandboxSecurityContext, rhs: Runtime_V1_LinuxSandboxSecurityContext) -> Bool {
     if lhs._namespaceOptions != rhs._namespaceOptions {return false}
+    if lhs._runAsUser != rhs._runAsUser {return false}
     if lhs.readonlyRootfs != rhs.readonlyRootfs {return false}
+    if lhs.supplementalGroups != rhs.supplementalGroups {return false}
     if lhs.privileged != rhs.privileged {return false}
+    if lhs._runAsGroup != rhs._runAsGroup {return false}
+    if lhs._seccomp != rhs._seccomp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Runtime_V1_SecurityProfile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SecurityProfile"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}profile_type\0\u{3}localhost_ref\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.profileType) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.localhostRef) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.profileType != .runtimeDefault {
+      try visitor.visitSingularEnumField(value: self.profileType, fieldNumber: 1)
+    }
+    if !self.localhostRef.isEmpty {
+      try visitor.visitSingularStringField(value: self.localhostRef, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_SecurityProfile, rhs: Runtime_V1_SecurityProfile) -> Bool {
+    if lhs.profileType != rhs.profileType {return false}
+    if lhs.localhostRef != rhs.localhostRef {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_SecurityProfile.ProfileType: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RuntimeDefault\0\u{1}Unconfined\0\u{1}Localhost\0")
 }
 
 nonisolated extension Runtime_V1_LinuxPodSandboxConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1268,68 +2049,13 @@ nonisolated extension Runtime_V1_PodSandboxConfig: SwiftProtobuf.Message, SwiftP
   public static let protoMessageName: String = _protobuf_package + ".PodSandboxConfig"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}metadata\0\u{1}hostname\0\u{3}log_directory\0\u{2}\u{3}labels\0\u{1}annotations\0\u{1}linux\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._metadata) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.hostname) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.logDirectory) }()
-      case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.labels) }()
-      case 7: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.annotations) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._linux) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._metadata {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.hostname.isEmpty {
-      try visitor.visitSingularStringField(value: self.hostname, fieldNumber: 2)
-    }
-    if !self.logDirectory.isEmpty {
-      try visitor.visitSingularStringField(value: self.logDirectory, fieldNumber: 3)
-    }
-    if !self.labels.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.labels, fieldNumber: 6)
-    }
-    if !self.annotations.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.annotations, fieldNumber: 7)
-    }
-    try { if let v = self._linux {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Runtime_V1_PodSandboxConfig, rhs: Runtime_V1_PodSandboxConfig) -> Bool {
-    if lhs._metadata != rhs._metadata {return false}
-    if lhs.hostname != rhs.hostname {return false}
-    if lhs.logDirectory != rhs.logDirectory {return false}
-    if lhs.labels != rhs.labels {return false}
-    if lhs.annotations != rhs.annotations {return false}
-    if lhs._linux != rhs._linux {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Runtime_V1_RunPodSandboxRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".RunPodSandboxRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{3}runtime_handler\0")
-
   fileprivate class _StorageClass {
-    var _config: Runtime_V1_PodSandboxConfig? = nil
-    var _runtimeHandler: String = String()
+    var _metadata: Runtime_V1_PodSandboxMetadata? = nil
+    var _hostname: String = String()
+    var _logDirectory: String = String()
+    var _labels: Dictionary<String,String> = [:]
+    var _annotations: Dictionary<String,String> = [:]
+    var _linux: Runtime_V1_LinuxPodSandboxConfig? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1340,8 +2066,12 @@ nonisolated extension Runtime_V1_RunPodSandboxRequest: SwiftProtobuf.Message, Sw
     private init() {}
 
     init(copying source: _StorageClass) {
-      _config = source._config
-      _runtimeHandler = source._runtimeHandler
+      _metadata = source._metadata
+      _hostname = source._hostname
+      _logDirectory = source._logDirectory
+      _labels = source._labels
+      _annotations = source._annotations
+      _linux = source._linux
     }
   }
 
@@ -1360,8 +2090,12 @@ nonisolated extension Runtime_V1_RunPodSandboxRequest: SwiftProtobuf.Message, Sw
         // allocates stack space for every case branch when no optimizations are
         // enabled. https://github.com/apple/swift-protobuf/issues/1034
         switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
-        case 2: try { try decoder.decodeSingularStringField(value: &_storage._runtimeHandler) }()
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._metadata) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._hostname) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._logDirectory) }()
+        case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._labels) }()
+        case 7: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._annotations) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._linux) }()
         default: break
         }
       }
@@ -1374,27 +2108,82 @@ nonisolated extension Runtime_V1_RunPodSandboxRequest: SwiftProtobuf.Message, Sw
       // allocates stack space for every if/case branch local when no optimizations
       // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
       // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._config {
+      try { if let v = _storage._metadata {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
       } }()
-      if !_storage._runtimeHandler.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._runtimeHandler, fieldNumber: 2)
+      if !_storage._hostname.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._hostname, fieldNumber: 2)
       }
+      if !_storage._logDirectory.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._logDirectory, fieldNumber: 3)
+      }
+      if !_storage._labels.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._labels, fieldNumber: 6)
+      }
+      if !_storage._annotations.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._annotations, fieldNumber: 7)
+      }
+      try { if let v = _storage._linux {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_PodSandboxConfig, rhs: Runtime_V1_PodSandboxConfig) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._metadata != rhs_storage._metadata {return false}
+        if _storage._hostname != rhs_storage._hostname {return false}
+        if _storage._logDirectory != rhs_storage._logDirectory {return false}
+        if _storage._labels != rhs_storage._labels {return false}
+        if _storage._annotations != rhs_storage._annotations {return false}
+        if _storage._linux != rhs_storage._linux {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_RunPodSandboxRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RunPodSandboxRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{3}runtime_handler\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.runtimeHandler) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.runtimeHandler.isEmpty {
+      try visitor.visitSingularStringField(value: self.runtimeHandler, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Runtime_V1_RunPodSandboxRequest, rhs: Runtime_V1_RunPodSandboxRequest) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._config != rhs_storage._config {return false}
-        if _storage._runtimeHandler != rhs_storage._runtimeHandler {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._config != rhs._config {return false}
+    if lhs.runtimeHandler != rhs.runtimeHandler {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1975,86 +2764,20 @@ nonisolated extension Runtime_V1_ContainerMetadata: SwiftProtobuf.Message, Swift
 
 nonisolated extension Runtime_V1_ContainerConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ContainerConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}metadata\0\u{1}image\0\u{1}command\0\u{1}args\0\u{3}working_dir\0\u{1}envs\0\u{2}\u{3}labels\0\u{1}annotations\0\u{3}log_path\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._metadata) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._image) }()
-      case 3: try { try decoder.decodeRepeatedStringField(value: &self.command) }()
-      case 4: try { try decoder.decodeRepeatedStringField(value: &self.args) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.workingDir) }()
-      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.envs) }()
-      case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.labels) }()
-      case 10: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.annotations) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.logPath) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._metadata {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._image {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    if !self.command.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.command, fieldNumber: 3)
-    }
-    if !self.args.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.args, fieldNumber: 4)
-    }
-    if !self.workingDir.isEmpty {
-      try visitor.visitSingularStringField(value: self.workingDir, fieldNumber: 5)
-    }
-    if !self.envs.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.envs, fieldNumber: 6)
-    }
-    if !self.labels.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.labels, fieldNumber: 9)
-    }
-    if !self.annotations.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.annotations, fieldNumber: 10)
-    }
-    if !self.logPath.isEmpty {
-      try visitor.visitSingularStringField(value: self.logPath, fieldNumber: 11)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Runtime_V1_ContainerConfig, rhs: Runtime_V1_ContainerConfig) -> Bool {
-    if lhs._metadata != rhs._metadata {return false}
-    if lhs._image != rhs._image {return false}
-    if lhs.command != rhs.command {return false}
-    if lhs.args != rhs.args {return false}
-    if lhs.workingDir != rhs.workingDir {return false}
-    if lhs.envs != rhs.envs {return false}
-    if lhs.labels != rhs.labels {return false}
-    if lhs.annotations != rhs.annotations {return false}
-    if lhs.logPath != rhs.logPath {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Runtime_V1_CreateContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".CreateContainerRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pod_sandbox_id\0\u{1}config\0\u{3}sandbox_config\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}metadata\0\u{1}image\0\u{1}command\0\u{1}args\0\u{3}working_dir\0\u{1}envs\0\u{1}mounts\0\u{2}\u{2}labels\0\u{1}annotations\0\u{3}log_path\0\u{2}\u{4}linux\0")
 
   fileprivate class _StorageClass {
-    var _podSandboxID: String = String()
-    var _config: Runtime_V1_ContainerConfig? = nil
-    var _sandboxConfig: Runtime_V1_PodSandboxConfig? = nil
+    var _metadata: Runtime_V1_ContainerMetadata? = nil
+    var _image: Runtime_V1_ImageSpec? = nil
+    var _command: [String] = []
+    var _args: [String] = []
+    var _workingDir: String = String()
+    var _envs: [Runtime_V1_KeyValue] = []
+    var _mounts: [Runtime_V1_Mount] = []
+    var _labels: Dictionary<String,String> = [:]
+    var _annotations: Dictionary<String,String> = [:]
+    var _logPath: String = String()
+    var _linux: Runtime_V1_LinuxContainerConfig? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2065,9 +2788,17 @@ nonisolated extension Runtime_V1_CreateContainerRequest: SwiftProtobuf.Message, 
     private init() {}
 
     init(copying source: _StorageClass) {
-      _podSandboxID = source._podSandboxID
-      _config = source._config
-      _sandboxConfig = source._sandboxConfig
+      _metadata = source._metadata
+      _image = source._image
+      _command = source._command
+      _args = source._args
+      _workingDir = source._workingDir
+      _envs = source._envs
+      _mounts = source._mounts
+      _labels = source._labels
+      _annotations = source._annotations
+      _logPath = source._logPath
+      _linux = source._linux
     }
   }
 
@@ -2086,9 +2817,17 @@ nonisolated extension Runtime_V1_CreateContainerRequest: SwiftProtobuf.Message, 
         // allocates stack space for every case branch when no optimizations are
         // enabled. https://github.com/apple/swift-protobuf/issues/1034
         switch fieldNumber {
-        case 1: try { try decoder.decodeSingularStringField(value: &_storage._podSandboxID) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
-        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._sandboxConfig) }()
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._metadata) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._image) }()
+        case 3: try { try decoder.decodeRepeatedStringField(value: &_storage._command) }()
+        case 4: try { try decoder.decodeRepeatedStringField(value: &_storage._args) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._workingDir) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._envs) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._mounts) }()
+        case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._labels) }()
+        case 10: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._annotations) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._logPath) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._linux) }()
         default: break
         }
       }
@@ -2101,31 +2840,453 @@ nonisolated extension Runtime_V1_CreateContainerRequest: SwiftProtobuf.Message, 
       // allocates stack space for every if/case branch local when no optimizations
       // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
       // https://github.com/apple/swift-protobuf/issues/1182
-      if !_storage._podSandboxID.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._podSandboxID, fieldNumber: 1)
-      }
-      try { if let v = _storage._config {
+      try { if let v = _storage._metadata {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._image {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
       } }()
-      try { if let v = _storage._sandboxConfig {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      if !_storage._command.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._command, fieldNumber: 3)
+      }
+      if !_storage._args.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._args, fieldNumber: 4)
+      }
+      if !_storage._workingDir.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workingDir, fieldNumber: 5)
+      }
+      if !_storage._envs.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._envs, fieldNumber: 6)
+      }
+      if !_storage._mounts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._mounts, fieldNumber: 7)
+      }
+      if !_storage._labels.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._labels, fieldNumber: 9)
+      }
+      if !_storage._annotations.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._annotations, fieldNumber: 10)
+      }
+      if !_storage._logPath.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._logPath, fieldNumber: 11)
+      }
+      try { if let v = _storage._linux {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
       } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Runtime_V1_CreateContainerRequest, rhs: Runtime_V1_CreateContainerRequest) -> Bool {
+  public static func ==(lhs: Runtime_V1_ContainerConfig, rhs: Runtime_V1_ContainerConfig) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
         let rhs_storage = _args.1
-        if _storage._podSandboxID != rhs_storage._podSandboxID {return false}
-        if _storage._config != rhs_storage._config {return false}
-        if _storage._sandboxConfig != rhs_storage._sandboxConfig {return false}
+        if _storage._metadata != rhs_storage._metadata {return false}
+        if _storage._image != rhs_storage._image {return false}
+        if _storage._command != rhs_storage._command {return false}
+        if _storage._args != rhs_storage._args {return false}
+        if _storage._workingDir != rhs_storage._workingDir {return false}
+        if _storage._envs != rhs_storage._envs {return false}
+        if _storage._mounts != rhs_storage._mounts {return false}
+        if _storage._labels != rhs_storage._labels {return false}
+        if _storage._annotations != rhs_storage._annotations {return false}
+        if _storage._logPath != rhs_storage._logPath {return false}
+        if _storage._linux != rhs_storage._linux {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_Mount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Mount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_path\0\u{3}host_path\0\u{1}readonly\0\u{3}selinux_relabel\0\u{1}propagation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerPath) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.hostPath) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.readonly) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.selinuxRelabel) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.propagation) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containerPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerPath, fieldNumber: 1)
+    }
+    if !self.hostPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.hostPath, fieldNumber: 2)
+    }
+    if self.readonly != false {
+      try visitor.visitSingularBoolField(value: self.readonly, fieldNumber: 3)
+    }
+    if self.selinuxRelabel != false {
+      try visitor.visitSingularBoolField(value: self.selinuxRelabel, fieldNumber: 4)
+    }
+    if self.propagation != .propagationPrivate {
+      try visitor.visitSingularEnumField(value: self.propagation, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_Mount, rhs: Runtime_V1_Mount) -> Bool {
+    if lhs.containerPath != rhs.containerPath {return false}
+    if lhs.hostPath != rhs.hostPath {return false}
+    if lhs.readonly != rhs.readonly {return false}
+    if lhs.selinuxRelabel != rhs.selinuxRelabel {return false}
+    if lhs.propagation != rhs.propagation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_LinuxContainerResources: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LinuxContainerResources"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cpu_period\0\u{3}cpu_quota\0\u{3}cpu_shares\0\u{3}memory_limit_in_bytes\0\u{3}oom_score_adj\0\u{3}cpuset_cpus\0\u{3}cpuset_mems\0\u{2}\u{2}unified\0\u{3}memory_swap_limit_in_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.cpuPeriod) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.cpuQuota) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.cpuShares) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.memoryLimitInBytes) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.oomScoreAdj) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.cpusetCpus) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.cpusetMems) }()
+      case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.unified) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.memorySwapLimitInBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cpuPeriod != 0 {
+      try visitor.visitSingularInt64Field(value: self.cpuPeriod, fieldNumber: 1)
+    }
+    if self.cpuQuota != 0 {
+      try visitor.visitSingularInt64Field(value: self.cpuQuota, fieldNumber: 2)
+    }
+    if self.cpuShares != 0 {
+      try visitor.visitSingularInt64Field(value: self.cpuShares, fieldNumber: 3)
+    }
+    if self.memoryLimitInBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.memoryLimitInBytes, fieldNumber: 4)
+    }
+    if self.oomScoreAdj != 0 {
+      try visitor.visitSingularInt64Field(value: self.oomScoreAdj, fieldNumber: 5)
+    }
+    if !self.cpusetCpus.isEmpty {
+      try visitor.visitSingularStringField(value: self.cpusetCpus, fieldNumber: 6)
+    }
+    if !self.cpusetMems.isEmpty {
+      try visitor.visitSingularStringField(value: self.cpusetMems, fieldNumber: 7)
+    }
+    if !self.unified.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.unified, fieldNumber: 9)
+    }
+    if self.memorySwapLimitInBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.memorySwapLimitInBytes, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_LinuxContainerResources, rhs: Runtime_V1_LinuxContainerResources) -> Bool {
+    if lhs.cpuPeriod != rhs.cpuPeriod {return false}
+    if lhs.cpuQuota != rhs.cpuQuota {return false}
+    if lhs.cpuShares != rhs.cpuShares {return false}
+    if lhs.memoryLimitInBytes != rhs.memoryLimitInBytes {return false}
+    if lhs.oomScoreAdj != rhs.oomScoreAdj {return false}
+    if lhs.cpusetCpus != rhs.cpusetCpus {return false}
+    if lhs.cpusetMems != rhs.cpusetMems {return false}
+    if lhs.unified != rhs.unified {return false}
+    if lhs.memorySwapLimitInBytes != rhs.memorySwapLimitInBytes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_Capability: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Capability"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}add_capabilities\0\u{3}drop_capabilities\0\u{3}add_ambient_capabilities\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.addCapabilities) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.dropCapabilities) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.addAmbientCapabilities) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.addCapabilities.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.addCapabilities, fieldNumber: 1)
+    }
+    if !self.dropCapabilities.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.dropCapabilities, fieldNumber: 2)
+    }
+    if !self.addAmbientCapabilities.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.addAmbientCapabilities, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_Capability, rhs: Runtime_V1_Capability) -> Bool {
+    if lhs.addCapabilities != rhs.addCapabilities {return false}
+    if lhs.dropCapabilities != rhs.dropCapabilities {return false}
+    if lhs.addAmbientCapabilities != rhs.addAmbientCapabilities {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_LinuxContainerSecurityContext: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LinuxContainerSecurityContext"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}capabilities\0\u{1}privileged\0\u{3}namespace_options\0\u{4}\u{2}run_as_user\0\u{3}run_as_username\0\u{3}readonly_rootfs\0\u{3}supplemental_groups\0\u{4}\u{3}no_new_privs\0\u{3}run_as_group\0\u{3}masked_paths\0\u{3}readonly_paths\0\u{1}seccomp\0")
+
+  fileprivate class _StorageClass {
+    var _capabilities: Runtime_V1_Capability? = nil
+    var _privileged: Bool = false
+    var _namespaceOptions: Runtime_V1_NamespaceOption? = nil
+    var _runAsUser: Runtime_V1_Int64Value? = nil
+    var _runAsUsername: String = String()
+    var _readonlyRootfs: Bool = false
+    var _supplementalGroups: [Int64] = []
+    var _noNewPrivs: Bool = false
+    var _runAsGroup: Runtime_V1_Int64Value? = nil
+    var _maskedPaths: [String] = []
+    var _readonlyPaths: [String] = []
+    var _seccomp: Runtime_V1_SecurityProfile? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _capabilities = source._capabilities
+      _privileged = source._privileged
+      _namespaceOptions = source._namespaceOptions
+      _runAsUser = source._runAsUser
+      _runAsUsername = source._runAsUsername
+      _readonlyRootfs = source._readonlyRootfs
+      _supplementalGroups = source._supplementalGroups
+      _noNewPrivs = source._noNewPrivs
+      _runAsGroup = source._runAsGroup
+      _maskedPaths = source._maskedPaths
+      _readonlyPaths = source._readonlyPaths
+      _seccomp = source._seccomp
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._capabilities) }()
+        case 2: try { try decoder.decodeSingularBoolField(value: &_storage._privileged) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._namespaceOptions) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._runAsUser) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._runAsUsername) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._readonlyRootfs) }()
+        case 8: try { try decoder.decodeRepeatedInt64Field(value: &_storage._supplementalGroups) }()
+        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._noNewPrivs) }()
+        case 12: try { try decoder.decodeSingularMessageField(value: &_storage._runAsGroup) }()
+        case 13: try { try decoder.decodeRepeatedStringField(value: &_storage._maskedPaths) }()
+        case 14: try { try decoder.decodeRepeatedStringField(value: &_storage._readonlyPaths) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._seccomp) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._capabilities {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._privileged != false {
+        try visitor.visitSingularBoolField(value: _storage._privileged, fieldNumber: 2)
+      }
+      try { if let v = _storage._namespaceOptions {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._runAsUser {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if !_storage._runAsUsername.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._runAsUsername, fieldNumber: 6)
+      }
+      if _storage._readonlyRootfs != false {
+        try visitor.visitSingularBoolField(value: _storage._readonlyRootfs, fieldNumber: 7)
+      }
+      if !_storage._supplementalGroups.isEmpty {
+        try visitor.visitPackedInt64Field(value: _storage._supplementalGroups, fieldNumber: 8)
+      }
+      if _storage._noNewPrivs != false {
+        try visitor.visitSingularBoolField(value: _storage._noNewPrivs, fieldNumber: 11)
+      }
+      try { if let v = _storage._runAsGroup {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      } }()
+      if !_storage._maskedPaths.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._maskedPaths, fieldNumber: 13)
+      }
+      if !_storage._readonlyPaths.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._readonlyPaths, fieldNumber: 14)
+      }
+      try { if let v = _storage._seccomp {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_LinuxContainerSecurityContext, rhs: Runtime_V1_LinuxContainerSecurityContext) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._capabilities != rhs_storage._capabilities {return false}
+        if _storage._privileged != rhs_storage._privileged {return false}
+        if _storage._namespaceOptions != rhs_storage._namespaceOptions {return false}
+        if _storage._runAsUser != rhs_storage._runAsUser {return false}
+        if _storage._runAsUsername != rhs_storage._runAsUsername {return false}
+        if _storage._readonlyRootfs != rhs_storage._readonlyRootfs {return false}
+        if _storage._supplementalGroups != rhs_storage._supplementalGroups {return false}
+        if _storage._noNewPrivs != rhs_storage._noNewPrivs {return false}
+        if _storage._runAsGroup != rhs_storage._runAsGroup {return false}
+        if _storage._maskedPaths != rhs_storage._maskedPaths {return false}
+        if _storage._readonlyPaths != rhs_storage._readonlyPaths {return false}
+        if _storage._seccomp != rhs_storage._seccomp {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_LinuxContainerConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LinuxContainerConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}resources\0\u{3}security_context\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._resources) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._securityContext) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._resources {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._securityContext {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_LinuxContainerConfig, rhs: Runtime_V1_LinuxContainerConfig) -> Bool {
+    if lhs._resources != rhs._resources {return false}
+    if lhs._securityContext != rhs._securityContext {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_CreateContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateContainerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pod_sandbox_id\0\u{1}config\0\u{3}sandbox_config\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.podSandboxID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._sandboxConfig) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.podSandboxID.isEmpty {
+      try visitor.visitSingularStringField(value: self.podSandboxID, fieldNumber: 1)
+    }
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._sandboxConfig {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_CreateContainerRequest, rhs: Runtime_V1_CreateContainerRequest) -> Bool {
+    if lhs.podSandboxID != rhs.podSandboxID {return false}
+    if lhs._config != rhs._config {return false}
+    if lhs._sandboxConfig != rhs._sandboxConfig {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2350,7 +3511,302 @@ nonisolated extension Runtime_V1_ContainerStatusRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Runtime_V1_ContainerStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ContainerStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}metadata\0\u{1}state\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{3}exit_code\0\u{1}image\0\u{3}image_ref\0\u{1}reason\0\u{1}message\0\u{1}labels\0\u{1}annotations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}metadata\0\u{1}state\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{3}exit_code\0\u{1}image\0\u{3}image_ref\0\u{1}reason\0\u{1}message\0\u{1}labels\0\u{1}annotations\0\u{1}mounts\0\u{3}log_path\0")
+
+  fileprivate class _StorageClass {
+    var _id: String = String()
+    var _metadata: Runtime_V1_ContainerMetadata? = nil
+    var _state: Runtime_V1_ContainerState = .containerCreated
+    var _createdAt: Int64 = 0
+    var _startedAt: Int64 = 0
+    var _finishedAt: Int64 = 0
+    var _exitCode: Int32 = 0
+    var _image: Runtime_V1_ImageSpec? = nil
+    var _imageRef: String = String()
+    var _reason: String = String()
+    var _message: String = String()
+    var _labels: Dictionary<String,String> = [:]
+    var _annotations: Dictionary<String,String> = [:]
+    var _mounts: [Runtime_V1_Mount] = []
+    var _logPath: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _metadata = source._metadata
+      _state = source._state
+      _createdAt = source._createdAt
+      _startedAt = source._startedAt
+      _finishedAt = source._finishedAt
+      _exitCode = source._exitCode
+      _image = source._image
+      _imageRef = source._imageRef
+      _reason = source._reason
+      _message = source._message
+      _labels = source._labels
+      _annotations = source._annotations
+      _mounts = source._mounts
+      _logPath = source._logPath
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._metadata) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._createdAt) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._startedAt) }()
+        case 6: try { try decoder.decodeSingularInt64Field(value: &_storage._finishedAt) }()
+        case 7: try { try decoder.decodeSingularInt32Field(value: &_storage._exitCode) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._image) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._imageRef) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._message) }()
+        case 12: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._labels) }()
+        case 13: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._annotations) }()
+        case 14: try { try decoder.decodeRepeatedMessageField(value: &_storage._mounts) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._logPath) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      try { if let v = _storage._metadata {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if _storage._state != .containerCreated {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 3)
+      }
+      if _storage._createdAt != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._createdAt, fieldNumber: 4)
+      }
+      if _storage._startedAt != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._startedAt, fieldNumber: 5)
+      }
+      if _storage._finishedAt != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._finishedAt, fieldNumber: 6)
+      }
+      if _storage._exitCode != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._exitCode, fieldNumber: 7)
+      }
+      try { if let v = _storage._image {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if !_storage._imageRef.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._imageRef, fieldNumber: 9)
+      }
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 10)
+      }
+      if !_storage._message.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._message, fieldNumber: 11)
+      }
+      if !_storage._labels.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._labels, fieldNumber: 12)
+      }
+      if !_storage._annotations.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._annotations, fieldNumber: 13)
+      }
+      if !_storage._mounts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._mounts, fieldNumber: 14)
+      }
+      if !_storage._logPath.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._logPath, fieldNumber: 15)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_ContainerStatus, rhs: Runtime_V1_ContainerStatus) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._metadata != rhs_storage._metadata {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._createdAt != rhs_storage._createdAt {return false}
+        if _storage._startedAt != rhs_storage._startedAt {return false}
+        if _storage._finishedAt != rhs_storage._finishedAt {return false}
+        if _storage._exitCode != rhs_storage._exitCode {return false}
+        if _storage._image != rhs_storage._image {return false}
+        if _storage._imageRef != rhs_storage._imageRef {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._message != rhs_storage._message {return false}
+        if _storage._labels != rhs_storage._labels {return false}
+        if _storage._annotations != rhs_storage._annotations {return false}
+        if _storage._mounts != rhs_storage._mounts {return false}
+        if _storage._logPath != rhs_storage._logPath {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_UpdateContainerResourcesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateContainerResourcesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}linux\0\u{2}\u{2}annotations\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._linux) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.annotations) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.containerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
+    }
+    try { if let v = self._linux {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.annotations.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.annotations, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_UpdateContainerResourcesRequest, rhs: Runtime_V1_UpdateContainerResourcesRequest) -> Bool {
+    if lhs.containerID != rhs.containerID {return false}
+    if lhs._linux != rhs._linux {return false}
+    if lhs.annotations != rhs.annotations {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_UpdateContainerResourcesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateContainerResourcesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_UpdateContainerResourcesResponse, rhs: Runtime_V1_UpdateContainerResourcesResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_ContainerStatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStatsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_ContainerStatsRequest, rhs: Runtime_V1_ContainerStatsRequest) -> Bool {
+    if lhs.containerID != rhs.containerID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_ContainerStatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStatsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stats\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._stats) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._stats {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_ContainerStatsResponse, rhs: Runtime_V1_ContainerStatsResponse) -> Bool {
+    if lhs._stats != rhs._stats {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_ContainerAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}metadata\0\u{1}labels\0\u{1}annotations\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2360,17 +3816,8 @@ nonisolated extension Runtime_V1_ContainerStatus: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._metadata) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 4: try { try decoder.decodeSingularInt64Field(value: &self.createdAt) }()
-      case 5: try { try decoder.decodeSingularInt64Field(value: &self.startedAt) }()
-      case 6: try { try decoder.decodeSingularInt64Field(value: &self.finishedAt) }()
-      case 7: try { try decoder.decodeSingularInt32Field(value: &self.exitCode) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._image) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.imageRef) }()
-      case 10: try { try decoder.decodeSingularStringField(value: &self.reason) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.message) }()
-      case 12: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.labels) }()
-      case 13: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.annotations) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.labels) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.annotations) }()
       default: break
       }
     }
@@ -2387,56 +3834,172 @@ nonisolated extension Runtime_V1_ContainerStatus: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._metadata {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
-    if self.state != .containerCreated {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
-    }
-    if self.createdAt != 0 {
-      try visitor.visitSingularInt64Field(value: self.createdAt, fieldNumber: 4)
-    }
-    if self.startedAt != 0 {
-      try visitor.visitSingularInt64Field(value: self.startedAt, fieldNumber: 5)
-    }
-    if self.finishedAt != 0 {
-      try visitor.visitSingularInt64Field(value: self.finishedAt, fieldNumber: 6)
-    }
-    if self.exitCode != 0 {
-      try visitor.visitSingularInt32Field(value: self.exitCode, fieldNumber: 7)
-    }
-    try { if let v = self._image {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
-    if !self.imageRef.isEmpty {
-      try visitor.visitSingularStringField(value: self.imageRef, fieldNumber: 9)
-    }
-    if !self.reason.isEmpty {
-      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 10)
-    }
-    if !self.message.isEmpty {
-      try visitor.visitSingularStringField(value: self.message, fieldNumber: 11)
-    }
     if !self.labels.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.labels, fieldNumber: 12)
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.labels, fieldNumber: 3)
     }
     if !self.annotations.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.annotations, fieldNumber: 13)
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.annotations, fieldNumber: 4)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Runtime_V1_ContainerStatus, rhs: Runtime_V1_ContainerStatus) -> Bool {
+  public static func ==(lhs: Runtime_V1_ContainerAttributes, rhs: Runtime_V1_ContainerAttributes) -> Bool {
     if lhs.id != rhs.id {return false}
     if lhs._metadata != rhs._metadata {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs.createdAt != rhs.createdAt {return false}
-    if lhs.startedAt != rhs.startedAt {return false}
-    if lhs.finishedAt != rhs.finishedAt {return false}
-    if lhs.exitCode != rhs.exitCode {return false}
-    if lhs._image != rhs._image {return false}
-    if lhs.imageRef != rhs.imageRef {return false}
-    if lhs.reason != rhs.reason {return false}
-    if lhs.message != rhs.message {return false}
     if lhs.labels != rhs.labels {return false}
     if lhs.annotations != rhs.annotations {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_CpuUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CpuUsage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}timestamp\0\u{3}usage_core_nano_seconds\0\u{3}usage_nano_cores\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.timestamp) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._usageCoreNanoSeconds) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._usageNanoCores) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.timestamp != 0 {
+      try visitor.visitSingularInt64Field(value: self.timestamp, fieldNumber: 1)
+    }
+    try { if let v = self._usageCoreNanoSeconds {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._usageNanoCores {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_CpuUsage, rhs: Runtime_V1_CpuUsage) -> Bool {
+    if lhs.timestamp != rhs.timestamp {return false}
+    if lhs._usageCoreNanoSeconds != rhs._usageCoreNanoSeconds {return false}
+    if lhs._usageNanoCores != rhs._usageNanoCores {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_MemoryUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MemoryUsage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}timestamp\0\u{3}working_set_bytes\0\u{3}available_bytes\0\u{3}usage_bytes\0\u{3}rss_bytes\0\u{3}page_faults\0\u{3}major_page_faults\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.timestamp) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._workingSetBytes) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._availableBytes) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._usageBytes) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._rssBytes) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._pageFaults) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._majorPageFaults) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.timestamp != 0 {
+      try visitor.visitSingularInt64Field(value: self.timestamp, fieldNumber: 1)
+    }
+    try { if let v = self._workingSetBytes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._availableBytes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._usageBytes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._rssBytes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._pageFaults {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._majorPageFaults {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_MemoryUsage, rhs: Runtime_V1_MemoryUsage) -> Bool {
+    if lhs.timestamp != rhs.timestamp {return false}
+    if lhs._workingSetBytes != rhs._workingSetBytes {return false}
+    if lhs._availableBytes != rhs._availableBytes {return false}
+    if lhs._usageBytes != rhs._usageBytes {return false}
+    if lhs._rssBytes != rhs._rssBytes {return false}
+    if lhs._pageFaults != rhs._pageFaults {return false}
+    if lhs._majorPageFaults != rhs._majorPageFaults {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Runtime_V1_ContainerStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attributes\0\u{1}cpu\0\u{1}memory\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._attributes) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._cpu) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._memory) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._attributes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._cpu {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._memory {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Runtime_V1_ContainerStats, rhs: Runtime_V1_ContainerStats) -> Bool {
+    if lhs._attributes != rhs._attributes {return false}
+    if lhs._cpu != rhs._cpu {return false}
+    if lhs._memory != rhs._memory {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2688,74 +4251,36 @@ nonisolated extension Runtime_V1_PullImageRequest: SwiftProtobuf.Message, SwiftP
   public static let protoMessageName: String = _protobuf_package + ".PullImageRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{4}\u{2}sandbox_config\0")
 
-  fileprivate class _StorageClass {
-    var _image: Runtime_V1_ImageSpec? = nil
-    var _sandboxConfig: Runtime_V1_PodSandboxConfig? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _image = source._image
-      _sandboxConfig = source._sandboxConfig
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._image) }()
-        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._sandboxConfig) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._image) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._sandboxConfig) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._image {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._sandboxConfig {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-      } }()
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._image {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._sandboxConfig {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Runtime_V1_PullImageRequest, rhs: Runtime_V1_PullImageRequest) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._image != rhs_storage._image {return false}
-        if _storage._sandboxConfig != rhs_storage._sandboxConfig {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._image != rhs._image {return false}
+    if lhs._sandboxConfig != rhs._sandboxConfig {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
