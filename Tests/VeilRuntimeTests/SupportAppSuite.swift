@@ -8,8 +8,8 @@
 //   SuiteRun.differences(from: runc, expected:): what this run fails that runc does not — a module
 //       runc finished with SUCCESS that did not succeed here, a failing case runc did not fail, a
 //       module that is missing — minus the expected ones. Also `extraSkips(from:)`, for the log.
-//   ExpectedDifference(caseSuffix, reason): a failing case (matched by the end of its id) allowed at
-//       one level.
+//   ExpectedDifference(caseSuffix, reason): a failing or skipped case (matched by the end of its id)
+//       allowed at one level, and why.
 
 import Foundation
 
@@ -82,7 +82,7 @@ struct SuiteRun: Sendable {
 }
 
 struct ExpectedDifference: Sendable {
-    /// The end of the failing case's id, e.g. "test_posix.PosixTester.test_chown".
+    /// The end of the case's id, e.g. "test_posix.PosixTester.test_chown".
     let caseSuffix: String
     let reason: String
 }
