@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # debian-rootfs.sh: a Debian rootfs (debootstrap, minbase) holding the workloads the end-to-end tests
-# run (python3, nginx, redis); prints its path. Built once and cached OUTSIDE the clone, keyed by its
-# inputs (suite, packages, architecture, this script's own text):
+# run (python3, nginx, redis, CPython's own test suite); prints its path. Built once and cached
+# OUTSIDE the clone, keyed by its inputs (suite, packages, architecture, this script's own text):
 #   ${CACHE_DIR:-/var/cache/veil}/rootfs/<key>/
 # The build goes to a temporary directory next to it and is renamed into place only when complete,
 # so an interrupted build never looks cached. Concurrent callers wait on a lock instead of building twice.
@@ -12,7 +12,7 @@
 set -euo pipefail
 
 suite=${SUITE:-bookworm}
-packages=(python3 nginx-light redis-server redis-tools procps)
+packages=(python3 nginx-light redis-server redis-tools procps libpython3.11-testsuite)
 arch=$(dpkg --print-architecture)
 cache_dir=${CACHE_DIR:-/var/cache/veil}/rootfs
 
@@ -78,6 +78,10 @@ if ! debootstrap --variant=minbase --arch="$arch" --include="$include" "$suite" 
   exit 1
 fi
 rm -f "$work.log"
+
+# What a container engine would bind-mount (debootstrap writes none): programs and test suites
+# resolve "localhost" (CPython's asyncio and socket tests do).
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$work/etc/hosts"
 
 # Nothing the tests need, and it halves the copy a test might make.
 rm -rf "$work"/var/cache/apt/archives/*.deb "$work"/var/lib/apt/lists/* "$work"/usr/share/doc/* "$work"/usr/share/man/*
