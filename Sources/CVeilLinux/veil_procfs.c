@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -73,30 +74,31 @@ static size_t dirent_add(char *buffer, size_t used, size_t capacity, uint64_t no
     return size;
 }
 
-static int serve_loop(int fd, veil_procfs_fill fill, void *context, volatile int *stop,
+static int serve_loop(int fd, veil_procfs_fill fill, void *context, int wake,
                       char *request, size_t request_size, char *content, size_t content_size);
 
-int veil_procfs_serve(int fd, veil_procfs_fill fill, void *context, volatile int *stop) {
+int veil_procfs_serve(int fd, veil_procfs_fill fill, void *context, int wake) {
     /* The kernel wants room for a whole request: max_write (4 KiB here) plus headers, at least 8 KiB. */
     enum { REQUEST_SIZE = 16384, CONTENT_SIZE = 65536 };
     char *request = malloc(REQUEST_SIZE + CONTENT_SIZE);
     if (!request) return -ENOMEM;
     char *content = request + REQUEST_SIZE;
-    int result = serve_loop(fd, fill, context, stop, request, REQUEST_SIZE, content, CONTENT_SIZE);
+    int result = serve_loop(fd, fill, context, wake, request, REQUEST_SIZE, content, CONTENT_SIZE);
     free(request);
     return result;
 }
 
-static int serve_loop(int fd, veil_procfs_fill fill, void *context, volatile int *stop,
+static int serve_loop(int fd, veil_procfs_fill fill, void *context, int wake,
                       char *request, size_t request_size, char *content, size_t content_size) {
     time_t mounted = time(NULL);
     for (;;) {
-        if (stop) {
-            struct pollfd ready = { .fd = fd, .events = POLLIN };
-            int polled = poll(&ready, 1, 50);
-            if (*stop) return 1;
-            if (polled == 0 || (polled < 0 && errno == EINTR)) continue;
+        if (wake >= 0) {
+            struct pollfd ready[2] = { { .fd = fd, .events = POLLIN }, { .fd = wake, .events = POLLIN } };
+            int polled = poll(ready, 2, -1);
+            if (polled < 0 && errno == EINTR) continue;
             if (polled < 0) return -errno;
+            if (ready[1].revents) return 1;
+            if (!(ready[0].revents & POLLIN)) return ready[0].revents & POLLERR ? 0 : -EIO;
         }
         ssize_t got = read(fd, request, request_size);
         if (got < 0) {
@@ -208,4 +210,14 @@ static int serve_loop(int fd, veil_procfs_fill fill, void *context, volatile int
         if (status == -ENODEV) return 0;
         if (status < 0 && status != -EINTR) return status;
     }
+}
+
+int veil_procfs_wake_fd(void) {
+    int fd = eventfd(0, EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int veil_procfs_wake(int wake) {
+    uint64_t one = 1;
+    return write(wake, &one, sizeof one) == (ssize_t)sizeof one ? 0 : -errno;
 }

@@ -318,17 +318,17 @@ final class ProcfsBridge: @unchecked Sendable {
     let mountPoint: String
     private var fd: Int32
     private let texts: [[UInt8]]
-    private let stop = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    /// An eventfd that stops the serving thread at once (a poll timeout would cost every create).
+    private var wake: Int32 = -1
     private var thread: pthread_t?
 
     private init(mountPoint: String, fd: Int32, texts: [[UInt8]]) {
         self.mountPoint = mountPoint
         self.fd = fd
         self.texts = texts
-        stop.pointee = 0
     }
 
-    deinit { stop.deallocate() }
+    deinit { if wake >= 0 { close(wake) } }
 
     /// nil where FUSE cannot be mounted (no /dev/fuse, a kernel or a container that forbids it).
     static func mount(_ mountPoint: String, version: String, meminfo: String, cpuinfo: String) -> ProcfsBridge? {
@@ -345,6 +345,9 @@ final class ProcfsBridge: @unchecked Sendable {
     /// a clone of a process with a second thread could inherit a lock that thread holds.
     func startServing() throws(ContainerError) {
         guard thread == nil, fd >= 0 else { return }
+        let made = veil_procfs_wake_fd()
+        guard made >= 0 else { throw .initFailed("serving the sandbox's /proc views: eventfd: \(String(cString: strerror(-made)))") }
+        wake = made
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { raw in
             guard let raw else { return nil }
@@ -356,7 +359,7 @@ final class ProcfsBridge: @unchecked Sendable {
                 let count = min(bytes.count, capacity)
                 bytes.withUnsafeBytes { source in if let base = source.baseAddress { memcpy(buffer, base, count) } }
                 return count
-            }, raw, bridge.stop)
+            }, raw, bridge.wake)
             return nil
         }, Unmanaged.passRetained(self).toOpaque())
         guard created == 0 else {
@@ -384,7 +387,7 @@ final class ProcfsBridge: @unchecked Sendable {
 
     private func stopServing() {
         guard let thread else { return }
-        stop.pointee = 1
+        _ = veil_procfs_wake(wake)
         pthread_join(thread, nil)
         self.thread = nil
         Unmanaged.passUnretained(self).release()

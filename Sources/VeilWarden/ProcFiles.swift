@@ -83,20 +83,13 @@ public enum ProcFiles {
         Self.config = config
         fixed[Int32(VEIL_PROCFS_VERSION)] = Array(((try? FS.readString(stateDirectory + "/" + versionFile)) ?? "").utf8)
         fixed[Int32(VEIL_PROCFS_CPUINFO)] = Array(((try? FS.readString(stateDirectory + "/" + cpuinfoFile)) ?? "").utf8)
-        var thread = pthread_t()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        pthread_attr_setstacksize(&attributes, 64 << 10)
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        defer { pthread_attr_destroy(&attributes) }
-        let argument = UnsafeMutableRawPointer(bitPattern: Int(fd) + 1)
-        let created = pthread_create(&thread, &attributes, { raw in
-            let fd = Int32(Int(bitPattern: raw) - 1)
-            _ = veil_procfs_serve(fd, { _, file, buffer, capacity in ProcFiles.fill(file: file, buffer: buffer, capacity: capacity) }, nil, nil)
+        let thread = startThread(fd: fd) { raw in
+            let fd = threadFD(raw)
+            _ = veil_procfs_serve(fd, { _, file, buffer, capacity in ProcFiles.fill(file: file, buffer: buffer, capacity: capacity) }, nil, -1)
             close(fd)
             return nil
-        }, argument)
-        if created != 0 { close(fd) }
+        }
+        if thread == nil { close(fd) }
     }
 
     static func fill(file: Int32, buffer: UnsafeMutablePointer<CChar>?, capacity: Int) -> Int {

@@ -103,20 +103,13 @@ public enum Warden {
     static func serve(listener: Int32) {
         // Wake-ups on the caller's CPU (Linux 6.6+); older kernels take the slower path.
         _ = veil_notify_sync_wakeup(listener)
-        var thread = pthread_t()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        pthread_attr_setstacksize(&attributes, 64 << 10)
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        defer { pthread_attr_destroy(&attributes) }
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        let argument = UnsafeMutableRawPointer(bitPattern: Int(listener) + 1)
-        let created = pthread_create(&thread, &attributes, { raw in
-            Warden.loop(listener: Int32(Int(bitPattern: raw) - 1))
+        let thread = startThread(fd: listener) { raw in
+            Warden.loop(listener: threadFD(raw))
             return nil
-        }, argument)
-        if created == 0 { threads[listener] = thread } else { close(listener) }
+        }
+        if let thread { threads[listener] = thread } else { close(listener) }
     }
 
     /// One listener: receive, answer, repeat, until the supervisor says its filter is orphaned.
@@ -214,6 +207,21 @@ final class Responder {
         return error == 0 ? (0, 0) : (-1, error)
     }
 }
+
+/// A detached thread with a small stack (the warden's threads block in one call and need little)
+/// running `body` on `fd` (read it back with `threadFD`); nil if none could be made.
+func startThread(fd: Int32, _ body: @escaping @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?) -> pthread_t? {
+    var thread = pthread_t()
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    pthread_attr_setstacksize(&attributes, 64 << 10)
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    defer { pthread_attr_destroy(&attributes) }
+    // The fd travels as the pointer's bit pattern, plus one so that fd 0 is not a null pointer.
+    return pthread_create(&thread, &attributes, body, UnsafeMutableRawPointer(bitPattern: Int(fd) + 1)) == 0 ? thread : nil
+}
+
+func threadFD(_ raw: UnsafeMutableRawPointer?) -> Int32 { Int32(Int(bitPattern: raw) - 1) }
 
 func writeStandardError(_ text: String) {
     _ = text.withCString { write(2, $0, strlen($0)) }

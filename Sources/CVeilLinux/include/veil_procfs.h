@@ -16,9 +16,15 @@ typedef size_t (*veil_procfs_fill)(void *context, int file, char *buffer, size_t
    the FUSE fd (close-on-exec) or -errno. The kernel queues requests on it until someone serves. */
 int veil_procfs_mount(const char *target);
 
-/* Serves requests on `fd` until the mount goes away (returns 0), an error (-errno), or, when `stop`
-   is not NULL, *stop becomes non-zero (checked every 50 ms; returns 1). Content comes from `fill`,
-   asked at every lookup, stat and read: a file's size is its content's length at that moment. */
-int veil_procfs_serve(int fd, veil_procfs_fill fill, void *context, volatile int *stop);
+/* Serves requests on `fd` until the mount goes away (returns 0), an error (-errno), or, when `wake`
+   is not -1, `wake` becomes readable (an eventfd the owner writes to stop it; returns 1, after
+   answering the request in hand). Content comes from `fill`, asked at every lookup, stat and read:
+   a file's size is its content's length at that moment. */
+int veil_procfs_serve(int fd, veil_procfs_fill fill, void *context, int wake);
+
+/* The `wake` descriptor for veil_procfs_serve (an eventfd, close-on-exec), or -errno; and the
+   write that stops the server. */
+int veil_procfs_wake_fd(void);
+int veil_procfs_wake(int wake);
 
 #endif
