@@ -1,4 +1,5 @@
 import Glibc
+import VeilLinux
 import VeilSpec
 
 /// Which `linux.sysctl` keys a container may set: only those of a namespace it has (runc's rule).
@@ -36,8 +37,7 @@ enum SysctlRules {
 
     /// True when `path` is the network namespace this process (the host's runtime) is in.
     private static func isHostNetworkNamespace(_ path: String) -> Bool {
-        var given = stat(), own = stat()
-        guard stat(path, &given) == 0, stat("/proc/self/ns/net", &own) == 0 else { return false }
-        return given.st_dev == own.st_dev && given.st_ino == own.st_ino
+        guard let given = try? Namespaces.identity(path), let own = try? Namespaces.identity("/proc/self/ns/net") else { return false }
+        return given == own
     }
 }

@@ -36,14 +36,15 @@ public struct SandboxMemory {
     public var shared: UInt64?
     public var processes: Int?
 
-    /// From the cgroup directory in the warden's configuration (v1 or v2 files).
-    public static func read(_ config: WardenConfig) -> SandboxMemory {
+    /// From the cgroup directory in the warden's configuration (v1 or v2 files); memory.stat
+    /// (cache, shared) only when asked: sysinfo does without it.
+    public static func read(_ config: WardenConfig, withCache: Bool = false) -> SandboxMemory {
         guard let dir = config.memoryDirectory else { return SandboxMemory() }
         func number(_ file: String) -> UInt64? {
             guard let text = try? FS.readString(dir + "/" + file) else { return nil }
             return UInt64(text.split(separator: "\n").first ?? "")
         }
-        let statText = (try? FS.readString(dir + "/memory.stat")) ?? ""
+        let statText = withCache ? (try? FS.readString(dir + "/memory.stat")) ?? "" : ""
         func stat(_ key: String) -> UInt64? {
             for line in statText.split(separator: "\n") {
                 let fields = line.split(separator: " ")
@@ -96,7 +97,7 @@ public enum ProcFiles {
         guard let buffer else { return 0 }
         let bytes: [UInt8]
         if file == Int32(VEIL_PROCFS_MEMINFO), let config {
-            let memory = SandboxMemory.read(config)
+            let memory = SandboxMemory.read(config, withCache: true)
             let (total, used) = memory.totals()
             bytes = Array(MemInfo.text(totalBytes: total, usedBytes: used, cachedBytes: memory.cache ?? 0,
                                        sharedBytes: memory.shared ?? 0).utf8)
