@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <string.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
@@ -113,3 +114,23 @@ int veil_confine_to_cpus(int count) {
     return kept;
 }
 
+
+int veil_affinity_list(char *buffer, size_t capacity, int limit) {
+    cpu_set_t current;
+    if (sched_getaffinity(0, sizeof current, &current) != 0) return -errno;
+    size_t used = 0;
+    int kept = 0;
+    buffer[0] = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && (limit <= 0 || kept < limit); cpu++) {
+        if (!CPU_ISSET(cpu, &current)) continue;
+        int last = cpu;
+        kept++;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &current) && (limit <= 0 || kept < limit)) { last++; kept++; }
+        int n = last == cpu ? snprintf(buffer + used, capacity - used, "%s%d", used ? "," : "", cpu)
+                            : snprintf(buffer + used, capacity - used, "%s%d-%d", used ? "," : "", cpu, last);
+        if (n < 0 || (size_t)n >= capacity - used) return -ENOSPC;
+        used += (size_t)n;
+        cpu = last;
+    }
+    return (int)used;
+}

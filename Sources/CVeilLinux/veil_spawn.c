@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <net/if.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -145,6 +146,48 @@ static __attribute__((noreturn)) void run_init(const struct veil_spawn_plan *pla
     fail(base, VEIL_STEP_EXEC);
 }
 
+/* `lo` up in the current network namespace (a new one starts with it down). */
+static int loopback_up(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -1;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    request.ifr_name[0] = 'l';
+    request.ifr_name[1] = 'o';
+    int result = ioctl(sock, SIOCGIFFLAGS, &request);
+    if (result == 0) {
+        request.ifr_flags |= IFF_UP;
+        result = ioctl(sock, SIOCSIFFLAGS, &request);
+    }
+    int saved = errno;
+    close(sock);
+    errno = saved;
+    return result;
+}
+
+/* Writes each "path\0value\0" pair; returns 0, or the 1-based index of the pair that failed. */
+static int write_sysctls(const char *pairs, size_t length) {
+    const char *cursor = pairs, *end = pairs + length;
+    int index = 0;
+    while (cursor < end) {
+        const char *path = cursor;
+        while (cursor < end && *cursor) cursor++;
+        const char *value = ++cursor;
+        while (cursor < end && *cursor) cursor++;
+        size_t value_length = (size_t)(cursor - value);
+        cursor++;
+        index++;
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return index;
+        ssize_t written = write(fd, value, value_length);
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        if (written != (ssize_t)value_length) return index;
+    }
+    return 0;
+}
+
 pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     pid_t stage1;
     if (plan->cgroup_v2_fd >= 0) {
@@ -167,8 +210,19 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     for (int i = 0; i < plan->cgroup_tasks_count; i++) {
         if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
     }
-    int joined_user = 0;
-    for (int i = 0; i < plan->join_count; i++) {
+    int joined_user = 0, i = 0;
+    /* Host root joins the other namespaces first (the user namespace comes last in the list). */
+    for (; i < plan->join_count && plan->join_types[i] != CLONE_NEWUSER; i++) {
+        if (setns(plan->join_fds[i], plan->join_types[i]) < 0) fail_detail(sync, VEIL_STEP_SETNS, plan->join_types[i]);
+    }
+    if (plan->pre_user_unshare_flags && unshare(plan->pre_user_unshare_flags) < 0)
+        fail_detail(sync, VEIL_STEP_UNSHARE, plan->pre_user_unshare_flags);
+    if (plan->bring_up_loopback && loopback_up() < 0) fail_detail(sync, VEIL_STEP_NETWORK, 0);
+    if (plan->net_sysctls) {
+        int failed = write_sysctls(plan->net_sysctls, plan->net_sysctls_len);
+        if (failed) fail_detail(sync, VEIL_STEP_NETWORK, failed);
+    }
+    for (; i < plan->join_count; i++) {
         if (setns(plan->join_fds[i], plan->join_types[i]) < 0) fail_detail(sync, VEIL_STEP_SETNS, plan->join_types[i]);
         if (plan->join_types[i] == CLONE_NEWUSER) joined_user = 1;
     }

@@ -38,6 +38,8 @@ public struct Runtime {
     public var isolation: IsolationLevel?
     /// Where sandboxes' host uid ranges come from.
     public var idPool = IDPool.default
+    /// Host device nodes the operator lets into sandboxes beyond the default set (`--sandbox-device`).
+    public var sandboxDevices: Set<String> = []
 
     public init(root: String, log: Logger, isolation: IsolationLevel? = nil) {
         store = StateStore(root: root)
@@ -139,6 +141,10 @@ public struct Runtime {
         if let offsets = spec.linux?.timeOffsets, wants(.time) {
             request.timeOffsets = offsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.secs ?? 0) \($0.value.nanosecs ?? 0)\n" }.joined()
         }
+        if level == .sandbox, let network = HostOwnedNetwork.plan(for: spec) {
+            request.network = network
+            if network.create { request.unshareFlags &= ~(namespaceFlags[.network] ?? 0) }
+        }
         request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
         let (stage1, parentEnd) = try spawn(request)
         try sandbox?.procfs?.startServing()
@@ -146,7 +152,7 @@ public struct Runtime {
         fifoFD.close()
         consoleFD?.close()
 
-        let initPid = try handshake(stage1: stage1, sync: parentEnd, spec: spec, cgroup: cgroup, cleanup: &cleanup)
+        let initPid = try handshake(stage1: stage1, sync: parentEnd, spec: spec, cgroup: cgroup, sysctlKeys: request.network?.sysctls.map(\.key) ?? [], cleanup: &cleanup)
         var record = ContainerRecord(
             id: id, ociVersion: spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
             bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
@@ -165,6 +171,7 @@ public struct Runtime {
             cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
             newUserNamespace: namespaces.contains { $0.type == .user }, newMountNamespace: wants(.mount), state: state,
             seccomp: seccomp.map(SeccompPlan.init))
+        initPlan.networkPrepared = request.network != nil
         if let sandbox {
             initPlan.sandboxSeccomp = SeccompPlan(sandbox.program)
             initPlan.idmappedRootfs = mapped != nil
@@ -232,6 +239,9 @@ public struct Runtime {
         let envp = CStringArray(["\(InitFD.environmentKey)=\(3 + request.preserveFds)"])
         let exeC = CStringArray([exe])
         let offsetsC = request.timeOffsets.map { CStringArray([$0]) }
+        let sysctlPairs: [CChar] = (request.network?.sysctls ?? []).flatMap { pair in
+            Array(pair.path.utf8CString) + Array(pair.value.utf8CString)
+        }
 
         var plan = veil_spawn_plan()
         plan.exe_path = UnsafePointer(exeC.pointers[0])
@@ -262,12 +272,22 @@ public struct Runtime {
         }
         plan.cgroup_tasks_count = Int32(cgroupFDs.count)
         plan.cgroup_v2_fd = v2FD?.raw ?? -1
+        if let network = request.network {
+            plan.pre_user_unshare_flags = network.create ? namespaceFlags[.network] ?? 0 : 0
+            plan.bring_up_loopback = network.create ? 1 : 0
+        }
 
         let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
             envp.pointers.withUnsafeBufferPointer { envpBuffer in
-                plan.argv = UnsafePointer(argvBuffer.baseAddress)
-                plan.envp = UnsafePointer(envpBuffer.baseAddress)
-                return veil_spawn_init(&plan)
+                sysctlPairs.withUnsafeBufferPointer { pairs in
+                    plan.argv = UnsafePointer(argvBuffer.baseAddress)
+                    plan.envp = UnsafePointer(envpBuffer.baseAddress)
+                    if !pairs.isEmpty {
+                        plan.net_sysctls = pairs.baseAddress
+                        plan.net_sysctls_len = pairs.count
+                    }
+                    return veil_spawn_init(&plan)
+                }
             }
         }
         if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container process") }
@@ -285,7 +305,7 @@ public struct Runtime {
     }
 
     /// Stage 1 asks for id maps (with a new user namespace), then reports the init's pid.
-    private func handshake(stage1: Int32, sync: SyncSocket, spec: Spec, cgroup: Cgroup, cleanup: inout Cleanup) throws(ContainerError) -> Int32 {
+    private func handshake(stage1: Int32, sync: SyncSocket, spec: Spec, cgroup: Cgroup, sysctlKeys: [String] = [], cleanup: inout Cleanup) throws(ContainerError) -> Int32 {
         defer { _ = try? Wait.waitpid(stage1) }
         var initPid: Int32 = 0
         while initPid == 0 {
@@ -306,7 +326,7 @@ public struct Runtime {
                 initPid = message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
                 cleanup.initPid = initPid
             case Int(VEIL_SYNC_CHILD_ERROR):
-                throw .initFailed(childError(message.payload))
+                throw .initFailed(childError(message.payload, sysctlKeys: sysctlKeys))
             default:
                 throw .initFailed("unexpected message \(message.type) from container init")
             }
@@ -373,17 +393,21 @@ public struct Runtime {
         }
     }
 
-    func childError(_ payload: [UInt8]) -> String {
+    func childError(_ payload: [UInt8], sysctlKeys: [String] = []) -> String {
         guard payload.count >= 8 else { return "container init failed" }
         let code = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }
         let step = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
         let steps = [11: "joining its cgroups", 1: "joining a namespace", 2: "creating the user namespace", 3: "waiting for the runtime",
                      4: "becoming root in the user namespace", 5: "creating namespaces", 6: "setting time offsets",
-                     7: "cloning the init", 8: "protecting the runtime binary", 9: "arranging fds", 10: "executing veil init"]
+                     7: "cloning the init", 8: "protecting the runtime binary", 9: "arranging fds", 10: "executing veil init",
+                     12: "setting up its network namespace"]
         let names: [Int32: String] = [0x1000_0000: "user", 0x4000_0000: "network", 0x2000_0000: "pid", 0x0002_0000: "mount",
                                       0x0800_0000: "ipc", 0x0400_0000: "uts", 0x0200_0000: "cgroup", 0x0000_0080: "time"]
         let detail = payload.count >= 12 ? payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: Int32.self) } : 0
-        let what = names[detail].map { " (\($0) namespace)" } ?? ""
+        var what = names[detail].map { " (\($0) namespace)" } ?? ""
+        if step == Int32(VEIL_STEP_NETWORK.rawValue) {
+            what = detail == 0 ? " (bringing up lo)" : sysctlKeys.indices.contains(Int(detail) - 1) ? " (linux.sysctl \"\(sysctlKeys[Int(detail) - 1])\")" : ""
+        }
         return "container init failed \(steps[Int(step)] ?? "step \(step)")\(what): \(String(cString: strerror(code)))"
     }
 }
@@ -399,6 +423,9 @@ struct SpawnRequest {
     var timeOffsets: String?
     /// Placed after the sync socket: 3 + preserveFds + 1 + index in the init.
     var extraFDs: [Int32] = []
+    /// Sandbox level: the network namespace is made, configured and its sysctls written by
+    /// stage 1 as host root, before the user namespace exists (see `HostOwnedNetwork`).
+    var network: HostOwnedNetwork?
 
     init(cgroup: Cgroup?, preserveFds: Int) {
         self.cgroup = cgroup

@@ -152,7 +152,7 @@ public enum ContainerInit {
         let spec = plan.spec
         // As runc: a network namespace made for this container gets its loopback up (a new one
         // starts with `lo` down, and daemons listening on 127.0.0.1 would be unreachable).
-        if spec.linux?.namespaces?.contains(where: { $0.type == .network && $0.path == nil }) == true {
+        if !plan.networkPrepared, spec.linux?.namespaces?.contains(where: { $0.type == .network && $0.path == nil }) == true {
             try wrap("bringing up the loopback interface") { try NetworkInterface.bringUp("lo") }
         }
         let builder = RootfsBuilder(plan: plan, idmapped: mounts)

@@ -40,6 +40,11 @@ struct InitPlan: Codable {
     var idmappedMounts: [Int] = []
     /// Sandbox level: CPUs the processes are confined to (the quota, rounded up), as nproc shows.
     var cpus: Int?
+    /// Sandbox level: stage 1 brought up `lo` and wrote the `net.*` sysctls (HostOwnedNetwork):
+    /// from inside the user namespace the init could do neither.
+    var networkPrepared = false
+    /// Sandbox level: /sys is veil's own small view, never the host's sysfs.
+    var syntheticSys: Bool { sandboxSeccomp != nil }
 }
 
 /// A compiled filter for the init: the BPF as base64 (a JSON number array would cost the init

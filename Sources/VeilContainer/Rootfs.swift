@@ -114,6 +114,17 @@ struct RootfsBuilder {
         for (index, mount) in mounts.enumerated() {
             try mountOne(mount, field: "mounts[\(index)]", idmapped: idmapped.mounts[index])
         }
+        // The sandbox's /sys turns read-only once the mounts under it (cgroups) are in place.
+        for (index, mount) in mounts.enumerated() where mount.type == "sysfs" && plan.syntheticSys {
+            let field = "mounts[\(index)]"
+            let mounted = try target(mount.destination, field: field + ".destination", isFile: false)
+            let path = "/proc/self/fd/\(mounted.raw)"
+            do {
+                try Mounts.mount(nil, path, type: nil, flags: UInt(MS_REMOUNT) | UInt(MS_RDONLY) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC), data: SyntheticSys.options)
+            } catch {
+                throw configError(field, "making the sandbox's \(mount.destination) read-only: \(error)")
+            }
+        }
         if mounts.contains(where: { $0.destination == "/dev" }) {
             try createDefaultDevices()
         }
@@ -143,6 +154,18 @@ struct RootfsBuilder {
         let type = mount.type ?? ""
         if type == "cgroup" || type == "cgroup2" {
             return try mountCgroups(mount, options: options, field: field)
+        }
+        if type == "sysfs" && plan.syntheticSys {
+            let dest = try target(mount.destination, field: field + ".destination", isFile: false)
+            do {
+                try Mounts.mount("sysfs", "/proc/self/fd/\(dest.raw)", type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC), data: SyntheticSys.options)
+                // The fd names the directory under the new mount: fill the tmpfs through a fresh one.
+                let mounted = try target(mount.destination, field: field + ".destination", isFile: false)
+                try SyntheticSys.populate("/proc/self/fd/\(mounted.raw)", cpus: plan.cpus)
+            } catch {
+                throw configError(field, "mounting the sandbox's \(mount.destination): \(error)")
+            }
+            return
         }
         let isBind = options.isBind || type == "bind"
         var source = mount.source ?? type
@@ -338,6 +361,7 @@ struct RootfsBuilder {
     /// paths, masked paths, then a read-only root.
     func finish() throws(ContainerError) {
         for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if plan.networkPrepared && key.hasPrefix("net.") { continue }  // written by stage 1
             let path = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
             do { try FS.writeString(path, value, flags: O_WRONLY) } catch {
                 throw configError("linux.sysctl[\"\(key)\"]", "\(error)")
@@ -369,6 +393,37 @@ struct RootfsBuilder {
             do { try Mounts.mount(nil, "/", type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | lockedFlags("/")) } catch {
                 throw configError("root.readonly", "\(error)")
             }
+        }
+    }
+}
+
+/// The sandbox's /sys: a small tmpfs, never the host's sysfs (which names the host's devices,
+/// firmware and kernel, and whose network view a sandbox no longer owns). It holds what C
+/// libraries and runtimes read: the CPU lists glibc's get_nprocs reads (the CPUs the sandbox
+/// is confined to), a directory per CPU (get_nprocs_conf), and the cgroup mount point.
+enum SyntheticSys {
+    static let options = "mode=755,size=64k"
+
+    static func populate(_ path: String, cpus: Int?) throws(LinuxError) {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = veil_affinity_list(&buffer, buffer.count, Int32(cpus ?? 0))
+        guard length > 0 else { throw LinuxError("sched_getaffinity", "the sandbox's CPUs", errno: length < 0 ? -length : EINVAL) }
+        let list = String(decoding: buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let cpuDirectory = path + "/devices/system/cpu"
+        try FS.mkdirAll(path + "/fs/cgroup")
+        try FS.mkdirAll(cpuDirectory)
+        for name in ["online", "possible", "present"] {
+            try FS.writeFile(cpuDirectory + "/" + name, Array((list + "\n").utf8), mode: 0o444)
+        }
+        for cpu in numbers(in: list) { try FS.mkdirAll(cpuDirectory + "/cpu\(cpu)") }
+    }
+
+    /// The CPU numbers of a kernel cpu list ("0-2,5").
+    static func numbers(in list: String) -> [Int] {
+        list.split(separator: ",").flatMap { part -> [Int] in
+            let bounds = part.split(separator: "-").compactMap { Int($0) }
+            guard let first = bounds.first else { return [] }
+            return Array(first...(bounds.count > 1 ? max(first, bounds[1]) : first))
         }
     }
 }

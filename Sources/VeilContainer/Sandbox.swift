@@ -86,6 +86,9 @@ extension Runtime {
         let boottime = Int64(SandboxRecord.boottimeNow() / 1_000_000_000)
         spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.1, viewDirectory: viewDirectory,
                                    bootOffsetSeconds: -boottime)
+        SpecTransform.hardenBindMounts(&spec)
+        let dropped = SpecTransform.dropHostDevices(&spec, allowed: sandboxDevices)
+        if !dropped.isEmpty { log.debug("sandbox: host devices not passed (allow with --sandbox-device): \(dropped.joined(separator: " "))") }
         let program = try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory)
         var context = SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program, publicDirectory: publicDirectory)
         context.userNamespaceGiven = userNamespaceGiven

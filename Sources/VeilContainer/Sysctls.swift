@@ -36,7 +36,7 @@ enum SysctlRules {
     }
 
     /// True when `path` is the network namespace this process (the host's runtime) is in.
-    private static func isHostNetworkNamespace(_ path: String) -> Bool {
+    static func isHostNetworkNamespace(_ path: String) -> Bool {
         guard let given = try? Namespaces.identity(path), let own = try? Namespaces.identity("/proc/self/ns/net") else { return false }
         return given == own
     }

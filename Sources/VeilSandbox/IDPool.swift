@@ -31,25 +31,29 @@ public struct IDPool: Sendable, Equatable {
     public func hostID(slot: UInt32) -> UInt32 { start + slot * blockSize }
 
     /// Takes the first free slot for `owner` (a container's state directory). A slot whose owner
-    /// directory no longer exists was left by a crash and is taken over.
+    /// directory no longer exists was left by a crash and is taken over. The whole pass holds the
+    /// pool's lock, so two creates never take, or reclaim, the same slot: a reclaimed slot names
+    /// its new owner before the lock is let go, and is reclaimed once.
     public func allocate(owner: String) throws(LinuxError) -> UInt32 {
         try FS.mkdirAll(directory, mode: 0o700)
+        let lock = try locked()
+        defer { close(lock) }
         for slot in 0..<slots {
             let path = directory + "/\(slot)"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             if fd >= 0 {
                 defer { close(fd) }
-                _ = owner.withCString { write(fd, $0, strlen($0)) }
+                guard owner.withCString({ write(fd, $0, strlen($0)) }) == owner.utf8.count else {
+                    let failure = LinuxError("write", path)
+                    unlink(path)
+                    throw failure
+                }
                 return slot
             }
             guard errno == EEXIST else { throw LinuxError("create", path) }
             if let previous = try? FS.readString(path), !previous.isEmpty, !FS.exists(previous) {
-                // Stale: reclaim by replacing the owner atomically; a racing reclaimer loses at rename.
-                let temporary = path + ".\(getpid())"
-                if (try? FS.writeString(temporary, owner, flags: O_WRONLY | O_CREAT | O_EXCL)) != nil {
-                    if let again = try? FS.readString(path), again == previous, rename(temporary, path) == 0 { return slot }
-                    unlink(temporary)
-                }
+                try FS.writeAtomically(path, Array(owner.utf8), mode: 0o600)
+                return slot
             }
         }
         throw LinuxError("allocate", "a uid range from \(directory) (all \(slots) in use)", errno: ENOSPC)
@@ -57,7 +61,24 @@ public struct IDPool: Sendable, Equatable {
 
     /// Frees `slot` if `owner` still holds it.
     public func release(slot: UInt32, owner: String) {
+        guard let lock = try? locked() else { return }
+        defer { close(lock) }
         let path = directory + "/\(slot)"
         if let holder = try? FS.readString(path), holder == owner { unlink(path) }
+    }
+
+    /// The pool's lock file, held exclusively (released by closing the returned fd).
+    private func locked() throws(LinuxError) -> Int32 {
+        let path = directory + "/.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw LinuxError("open", path) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let failure = LinuxError("flock", path)
+                close(fd)
+                throw failure
+            }
+        }
+        return fd
     }
 }

@@ -67,6 +67,37 @@ public enum SpecTransform {
         return spec
     }
 
+    /// The device nodes every container gets (runc's default set); a sandbox gets no others.
+    public static let defaultDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                                                     "/dev/tty", "/dev/ptmx", "/dev/console"]
+
+    /// A privileged pod's config lists every host device (containerd and CRI-O add them): at the
+    /// sandbox level only the default set stays, plus what the operator allows (`--sandbox-device`,
+    /// e.g. for a device plugin). Returns the paths that were dropped.
+    public static func dropHostDevices(_ spec: inout Spec, allowed: Set<String>) -> [String] {
+        guard let devices = spec.linux?.devices else { return [] }
+        let kept = devices.filter { defaultDevices.contains($0.path) || allowed.contains($0.path) }
+        spec.linux?.devices = kept
+        return devices.map(\.path).filter { path in !kept.contains { $0.path == path } }
+    }
+
+    /// Every bind mount of a sandbox (hostPath and emptyDir volumes, the files a runtime manager
+    /// binds in) is nosuid and nodev: a set-uid file or a device node reached through one never
+    /// gains the sandbox anything, whoever made it.
+    public static func hardenBindMounts(_ spec: inout Spec) {
+        spec.mounts = spec.mounts?.map { mount in
+            var options = mount.options ?? []
+            guard mount.type == "bind" || options.contains("bind") || options.contains("rbind") else { return mount }
+            var mount = mount
+            for flag in ["nosuid", "nodev"] where !options.contains(flag) {
+                options.removeAll { $0 == "suid" || $0 == "dev" }
+                options.append(flag)
+            }
+            mount.options = options
+            return mount
+        }
+    }
+
     private static func union(_ existing: [String]?, _ more: [String]) -> [String] {
         var result = existing ?? []
         for path in more where !result.contains(path) { result.append(path) }

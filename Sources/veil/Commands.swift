@@ -17,6 +17,7 @@ enum Context {
             throw Failure(message: "--systemd-cgroup is not supported yet: use cgroupfs paths")
         }
         var runtime = Runtime(root: global.root, log: logger, isolation: global.isolation)
+        runtime.sandboxDevices = global.sandboxDevices
         if let text = getenv("VEIL_ID_POOL").map({ String(cString: $0) }) {
             guard let pool = IDPool.parse(text) else { throw Failure(message: "VEIL_ID_POOL=\(text): expected START:SLOTS (ranges of 65536 host ids from START)") }
             runtime.idPool = pool

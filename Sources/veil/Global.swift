@@ -11,6 +11,8 @@ struct GlobalOptions {
     var systemdCgroup = false
     /// `--isolation native|sandbox`: the level for containers whose config.json does not pick one.
     var isolation: IsolationLevel?
+    /// `--sandbox-device PATH` (repeatable): host devices a sandbox may receive beyond the default set.
+    var sandboxDevices: Set<String> = []
 
     /// Splits `args` (without argv[0]) into the global options and the command's own arguments.
     static func parse(_ args: [String]) -> Result<(GlobalOptions, [String]), UsageError> {
@@ -46,6 +48,13 @@ struct GlobalOptions {
                         return .failure(UsageError("invalid --isolation \"\(v)\": must be one of \(IsolationLevel.allCases.map(\.rawValue).joined(separator: ", "))"))
                     }
                     options.isolation = level
+                case .failure(let e): return .failure(e)
+                }
+            case "sandbox-device":
+                switch value(arg, inline: inline) {
+                case .success(let v):
+                    guard v.hasPrefix("/dev/") else { return .failure(UsageError("invalid --sandbox-device \"\(v)\": must be a path under /dev/")) }
+                    options.sandboxDevices.insert(v)
                 case .failure(let e): return .failure(e)
                 }
             case "debug": options.debug = true

@@ -49,5 +49,8 @@ enum { VEIL_NR_UNAME = 63, VEIL_NR_SYSLOG = 103, VEIL_NR_SYSINFO = 99 };
 /* Restricts the calling thread to the first `count` CPUs of its current affinity, so that
    nproc and sched_getaffinity show the sandbox's cpu quota. Returns the CPUs kept, or -errno. */
 int veil_confine_to_cpus(int count);
+/* The first `limit` CPUs (all when limit <= 0) of this process's affinity as a kernel cpu list
+   ("0-1", "2,5"), NUL-terminated in `buffer`; returns its length or -errno. */
+int veil_affinity_list(char *buffer, size_t capacity, int limit);
 
 #endif

@@ -34,6 +34,7 @@ enum veil_spawn_step {
     VEIL_STEP_FDS = 9,
     VEIL_STEP_EXEC = 10,
     VEIL_STEP_CGROUP = 11,
+    VEIL_STEP_NETWORK = 12,  /* detail: 0 for the loopback, else the 1-based index of the sysctl */
 };
 
 #define VEIL_MAX_JOIN 8
@@ -63,6 +64,14 @@ struct veil_spawn_plan {
     int cgroup_tasks_fds[VEIL_MAX_CGROUPS]; /* v1 `tasks` files stage 1 writes "0" to, joining itself */
     int cgroup_tasks_count;
     int cgroup_v2_fd;                /* >= 0: a v2 cgroup directory stage 1 is cloned into (CLONE_INTO_CGROUP) */
+    /* Sandbox level: namespaces made before the user namespace, so the host's user namespace owns
+       them (CLONE_NEWNET: container root never holds CAP_NET_ADMIN or CAP_NET_RAW over them). */
+    int pre_user_unshare_flags;
+    int bring_up_loopback;           /* set `lo` up in the network namespace stage 1 is in, before the user namespace */
+    /* "path\0value\0" pairs written in that network namespace before the user namespace (its
+       sysctls are not writable from inside the sandbox), or NULL. */
+    const char *net_sysctls;
+    size_t net_sysctls_len;
 };
 
 /* Forks stage 1 (into the v2 cgroup when given), which joins the v1 cgroups, sets up namespaces and clones the init (CLONE_PARENT, so the init is
