@@ -16,10 +16,20 @@ import Testing
         "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ]
 
+    /// `everyCapability` (in capability-number order) less those outside this host's bounding set
+    /// (no CAP_SYS_RESOURCE on the dev machines), as containerd gives a privileged pod.
+    static var hostCapabilities: [String] {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+        let mask = line.flatMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) } ?? ~0
+        return everyCapability.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map(\.element)
+    }
+
     static func makePrivileged(_ bundle: TestBundle) throws {
+        let capabilities = hostCapabilities
         try bundle.edit { config in
             var process = config["process"] as? [String: Any] ?? [:]
-            process["capabilities"] = ["bounding": everyCapability, "effective": everyCapability, "permitted": everyCapability]
+            process["capabilities"] = ["bounding": capabilities, "effective": capabilities, "permitted": capabilities]
             process["noNewPrivileges"] = false
             config["process"] = process
             var linux = config["linux"] as? [String: Any] ?? [:]
@@ -79,6 +89,37 @@ import Testing
         #expect(output["httpd"] == "0", "\(again)")
         #expect(try bundle.runtime(veil, ["delete", "--force", bundle.id]).succeeded)
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
+    @Test("a joined network namespace made on the host (as a pod's) lets sandboxed servers bind port 80; the host's own namespace is never changed")
+    func joinedAndHostNetwork() throws {
+        let veil = try requireVeil()
+        let name = "veil-test-" + randomName(8)
+        let added = try runCommand("/usr/bin/ip", ["netns", "add", name])
+        try #require(added.succeeded, "\(added)")
+        defer { _ = try? runCommand("/usr/bin/ip", ["netns", "delete", name]) }
+        let joined = try TestBundle(["sh", "-c", "httpd -p 127.0.0.1:80 -h /; echo httpd=$?; ip link add veil0 type dummy 2>/dev/null; echo add=$?"])
+        defer { joined.remove() }
+        try joined.editLinux { linux in
+            var namespaces = (linux["namespaces"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != "network" }
+            namespaces.append(["type": "network", "path": "/var/run/netns/" + name])
+            linux["namespaces"] = namespaces
+        }
+        try Self.makePrivileged(joined)
+        let run = try joined.runtime(veil, ["run", joined.id])
+        let out = Self.lines(run.stdout)
+        #expect(run.succeeded && out["httpd"] == "0" && out["add"] != "0", "\(run)")
+        #expect(joined.leftovers().isEmpty, "\(joined.leftovers())")
+
+        let hostStart = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8)
+        let shared = try TestBundle(["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"])
+        defer { shared.remove() }
+        try shared.editLinux { linux in
+            linux["namespaces"] = (linux["namespaces"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != "network" }
+        }
+        let sharedRun = try shared.runtime(veil, ["run", shared.id])
+        #expect(sharedRun.succeeded && sharedRun.stdout == hostStart, "the host's namespace keeps its value \(hostStart): \(sharedRun)")
+        #expect(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8) == hostStart)
     }
 
     @Test("a server on port 80 in the sandbox, as under runc: the oracle runs the same script")

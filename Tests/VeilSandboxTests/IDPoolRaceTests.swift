@@ -17,17 +17,25 @@ import VeilSandbox
         let owners = (0..<count).map { dir + "-owner-\($0)" }
         owners.forEach { mkdir($0, 0o700) }
         defer { owners.forEach { rmdir($0) } }
-        let slots = UnsafeMutableBufferPointer<Int64>.allocate(capacity: count)
-        defer { slots.deallocate() }
-        slots.initialize(repeating: -1)
+        let slots = Slots(count: count)
         DispatchQueue.concurrentPerform(iterations: count) { index in
-            if let slot = try? pool.allocate(owner: owners[index]) { slots[index] = Int64(slot) }
+            if let slot = try? pool.allocate(owner: owners[index]) { slots.values[index] = Int64(slot) }
         }
-        let taken = Array(slots)
+        let taken = Array(slots.values)
         #expect(!taken.contains(-1), "a create found no free range: \(taken)")
         #expect(Set(taken).count == count, "two creates got the same uid range: \(taken.sorted())")
         for (index, slot) in taken.enumerated() where slot >= 0 {
             #expect((try? FS.readString(dir + "/\(slot)")) == owners[index])
         }
     }
+}
+
+/// One cell per thread: each writes only its own index.
+private final class Slots: @unchecked Sendable {
+    let values: UnsafeMutableBufferPointer<Int64>
+    init(count: Int) {
+        values = .allocate(capacity: count)
+        values.initialize(repeating: -1)
+    }
+    deinit { values.deallocate() }
 }
