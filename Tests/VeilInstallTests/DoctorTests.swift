@@ -365,3 +365,50 @@ import VeilCgroups
         #expect(table.contains("\(checks.count) checks:"))
     }
 }
+
+@Suite struct DoctorIsolationFloorTests {
+    static let passing = """
+        version = 2
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.veil]
+          runtime_type = "io.containerd.veil.v1"
+          pod_annotations = ["dev.veil.*"]
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.veil.options]
+          ConfigPath = "/etc/veil/veil.toml"
+        """
+
+    @Test func passThroughPlusAllowLoweringWarns() {
+        let check = DoctorIsolationFloor.containerd(configPath: "/c.toml", text: Self.passing) { path in
+            path == "/etc/veil/veil.toml" ? "allow_lower_isolation = true\n" : nil
+        }
+        #expect(check.name == "containerd.isolation-floor")
+        #expect(check.status == .warn)
+        #expect(check.detail.contains("runtime \"veil\"") && check.detail.contains("pod_annotations \"dev.veil.*\"") && check.detail.contains("allow_lower_isolation = true"), "\(check)")
+        #expect(check.fix?.contains("veil-native RuntimeClass") == true)
+    }
+
+    @Test func eitherHalfAloneIsFine() {
+        // Lowering allowed but nothing reaches veil; annotations reach veil but may only raise; native has nothing below it.
+        let notPassed = Self.passing.replacingOccurrences(of: "  pod_annotations = [\"dev.veil.*\"]\n", with: "")
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: notPassed) { _ in "allow_lower_isolation = true\n" }.status == .pass)
+        let floor = DoctorIsolationFloor.containerd(configPath: "/c.toml", text: Self.passing) { _ in "isolation = \"sandbox\"\n" }
+        #expect(floor.status == .pass && floor.detail.contains("veil: sandbox"), "\(floor)")
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: Self.passing) { _ in "isolation = \"native\"\nallow_lower_isolation = true\n" }.status == .pass)
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: nil) { _ in nil }.status == .pass)
+        // Other patterns that reach dev.veil.isolation count too.
+        let star = Self.passing.replacingOccurrences(of: "\"dev.veil.*\"", with: "\"*\"")
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: star) { _ in "allow_lower_isolation = true\n" }.status == .warn)
+        #expect(DoctorIsolationFloor.glob("dev.veil.*", matches: "dev.veil.isolation"))
+        #expect(DoctorIsolationFloor.glob("dev.?eil.isolation", matches: "dev.veil.isolation"))
+        #expect(!DoctorIsolationFloor.glob("io.kubernetes.*", matches: "dev.veil.isolation"))
+    }
+
+    @Test func crioWrapperWithTheFlagWarns() {
+        let handlers = [DoctorCRIO.Handler(name: "veil", file: "/etc/crio/crio.conf.d/50-veil.conf", runtimePath: "/usr/local/bin/veil"),
+                        DoctorCRIO.Handler(name: "veil-open", file: "/etc/crio/crio.conf.d/60.conf", runtimePath: "/usr/local/bin/veil-open")]
+        let scripts = ["/usr/local/bin/veil-open": "#!/bin/sh\nexec /usr/local/bin/veil --allow-lower-isolation \"$@\"\n"]
+        let check = DoctorIsolationFloor.crio(handlers: handlers) { scripts[$0] }
+        #expect(check.name == "crio.isolation-floor" && check.status == .warn)
+        #expect(check.detail.contains("\"veil-open\"") && !check.detail.contains("\"veil\" "), "\(check)")
+        #expect(DoctorIsolationFloor.crio(handlers: Array(handlers.prefix(1))) { scripts[$0] }.status == .pass)
+    }
+}
