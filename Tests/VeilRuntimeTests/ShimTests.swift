@@ -151,6 +151,7 @@ struct ShimTests {
             ("colour = \"blue\"\n", "unknown key \"colour\""),
             ("isolation = \"vm\"\n", "key \"isolation\": unknown value \"vm\""),
             ("log_level = 3\n", "key \"log_level\" must be a string"),
+            ("allow_lower_isolation = \"yes\"\n", "key \"allow_lower_isolation\" must be a boolean"),
             ("root = \"relative/dir\"\n", "key \"root\""),
             ("root = [\n", file + ":"),
         ]
