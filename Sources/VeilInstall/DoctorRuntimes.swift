@@ -169,21 +169,25 @@ public enum DoctorCRIO {
         // Handlers whose binary is veil, by name or path.
         let veil = handlers.values.filter { $0.name == "veil" || ($0.runtimePath.map { ["veil", InstallOptions.nativeBinaryName].contains(Paths.base($0)) } ?? false) }
             .sorted { $0.name < $1.name }
-        guard let handler = veil.first else {
+        guard !veil.isEmpty else {
             return Inspection(check: DoctorCheck(name, .warn, "no CRI-O runtime handler runs veil (no drop-in \(directory)/\(CRIODropIn.fileName))",
                                                  fix: "veil install --crio" + (directory == "/etc/crio/crio.conf.d" ? "" : " --crio-dir \(directory)")),
                               storage: storage)
         }
-        guard let runtimePath = handler.runtimePath else {
-            return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" has no runtime_path (CRI-O would look for \"\(handler.name)\" on its PATH)",
-                                                 fix: "veil install --crio (writes runtime_path)"),
-                              storage: storage)
+        // Every handler's binary must be there (veil and the veil-native link): CRI-O refuses to start otherwise.
+        for handler in veil {
+            guard let runtimePath = handler.runtimePath else {
+                return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" has no runtime_path (CRI-O would look for \"\(handler.name)\" on its PATH)",
+                                                     fix: "veil install --crio (writes runtime_path)"),
+                                  storage: storage)
+            }
+            guard isExecutable(runtimePath) else {
+                return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" runs \(runtimePath), which is not an executable file: CRI-O refuses to start",
+                                                     fix: "veil install --crio (puts veil and the veil-native link in place), or correct runtime_path"),
+                                  storage: storage)
+            }
         }
-        guard isExecutable(runtimePath) else {
-            return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" runs \(runtimePath), which is not an executable file: CRI-O refuses to start",
-                                                 fix: "veil install --crio (puts veil in place), or correct runtime_path"),
-                              storage: storage)
-        }
-        return Inspection(check: DoctorCheck(name, .pass, "\(handler.file): handler \"\(handler.name)\" runs \(runtimePath)"), storage: storage)
+        let runs = veil.map { "handler \"\($0.name)\" runs \($0.runtimePath ?? "")" }.joined(separator: ", ")
+        return Inspection(check: DoctorCheck(name, .pass, "\(veil[0].file): \(runs)"), storage: storage)
     }
 }

@@ -99,7 +99,8 @@ import VeilCgroups
         try FileManager.default.createDirectory(atPath: scratch.file("bin"), withIntermediateDirectories: true)
         try scratch.write("bin/veil", "#!/bin/sh\n")
         chmod(scratch.file("bin/veil"), 0o755)
-        try scratch.write("conf.d/50-veil.conf", CRIODropIn.render(name: "veil", runtimePath: scratch.file("bin/veil")))
+        symlink("veil", scratch.file("bin/veil-native"))
+        try scratch.write("conf.d/50-veil.conf", CRIODropIn.render(name: "veil", runtimePath: scratch.file("bin/veil"), nativeRuntimePath: scratch.file("bin/veil-native")))
         try scratch.write("crio.conf", "[crio]\nroot = \"/srv/containers\"\n")
         try scratch.write("storage.conf", "[storage]\ndriver = \"overlay\"\ngraphroot = \"/var/lib/other\"\nrunroot = \"/run/other\"\n")
         var options = DoctorOptions()
@@ -107,7 +108,14 @@ import VeilCgroups
         options.crioConfig = scratch.file("crio.conf")
         options.containersStorageConfig = scratch.file("storage.conf")
         let good = DoctorCRIO.inspect(options: options, installed: true)
-        #expect(good.check.status == .pass, "\(good.check)")
+        #expect(good.check.status == .pass && good.check.detail.contains("\"veil-native\""), "\(good.check)")
+        #expect(good.handlers.map(\.name) == ["veil", "veil-native"])
+
+        // The veil-native link missing: CRI-O would refuse to start too.
+        unlink(scratch.file("bin/veil-native"))
+        let noLink = DoctorCRIO.inspect(options: options, installed: true)
+        #expect(noLink.check.status == .fail && noLink.check.detail.contains("\"veil-native\""), "\(noLink.check)")
+        symlink("veil", scratch.file("bin/veil-native"))
         // crio.conf's root wins over storage.conf's graphroot; runroot comes from storage.conf.
         #expect(good.storage == RuntimeStorage(root: "/srv/containers", state: "/run/other"))
 
