@@ -21,7 +21,9 @@ Workloads (all on one busybox bundle built by scripts/make-bundle.sh, rootfs rea
 
 Runtimes (--runtimes, default runc,veil,veil-native,runsc): runc (/usr/sbin/runc); veil, the given
 binary at its default isolation level, sandbox; veil-native, the same binary with
-`--isolation native` (through containerd: the annotation dev.veil.isolation=native); runsc
+`--isolation native` (through containerd: the runc shim runs it as `veil-native`, a link veil reads
+as --isolation native; the veil shim gets a runtime config path with isolation = "native", as
+`veil install` writes for its veil-native handler); runsc
 (/usr/bin/runsc --network=none, fewer rounds).
 
 Rounds are interleaved: round i runs every runtime once, in an order rotated by i.
@@ -65,8 +67,14 @@ SHIM_RUNTIMES = {"runc": ("io.containerd.runc.v2", "containerd-shim-runc-v2"),
                  "veil": ("io.containerd.veil.v1", "containerd-shim-veil-v1"),
                  "veil-native": ("io.containerd.veil.v1", "containerd-shim-veil-v1")}
 # Isolation level through containerd: the shim and `--runc-binary` cannot pass veil's global
-# flags, so veil-native is picked per container with veil's annotation.
-CTR_FLAGS = {"veil-native": ["--annotation", "dev.veil.isolation=native"]}
+# flags, so veil-native is the operator's way: the shim reads a runtime config path saying
+# isolation = "native" (see Containerd.native_config), the runc shim runs veil under the name
+# veil-native (Containerd.native_link). A pod's annotation may not lower the level.
+
+
+def shim_flags(cd, name):
+    """ctr run flags that give the veil shim the runtime's isolation level."""
+    return ["--runtime-config-path", cd.native_config()] if name == "veil-native" else []
 DEFAULT_RUNTIMES = "runc,veil,veil-native,runsc"
 VEIL_RUNTIMES = ("veil", "veil-native")
 # Issue 6: `run` of /bin/true under veil's sandbox level against runsc and runc.
@@ -435,6 +443,21 @@ class Containerd:
         self.ids = set()
         self.version = ""
 
+    def native_config(self):
+        """The veil shim's runtime options for veil-native, as `veil install` writes for its veil-native handler."""
+        path = os.path.join(self.dir, "veil-native.toml")
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write('isolation = "native"\n')
+        return path
+
+    def native_link(self, veil):
+        """veil under the name veil-native, which it reads as --isolation native (for --runc-binary)."""
+        path = os.path.join(self.dir, "veil-native")
+        if not os.path.islink(path):
+            os.symlink(veil, path)
+        return path
+
     def runc_root(self, rt):
         d = os.path.join(self.dir, "rt-" + rt.name)
         os.makedirs(d, exist_ok=True)
@@ -669,13 +692,14 @@ def _ctr_run_rm(L, cd, cid, step, run_flags):
 
 def wl_ctr_run(L, rt, cid, bundles, rss):
     cd = bundles.get("containerd")
-    flags = ["--runc-binary", rt.path, "--runc-root", cd.runc_root(rt)] if cd else []
-    return _ctr_run_rm(L, cd, cid, "ctr-run", flags + CTR_FLAGS.get(rt.name, []))
+    binary = (cd.native_link(rt.path) if rt.name == "veil-native" else rt.path) if cd else rt.path
+    flags = ["--runc-binary", binary, "--runc-root", cd.runc_root(rt)] if cd else []
+    return _ctr_run_rm(L, cd, cid, "ctr-run", flags)
 
 
 def wl_ctr_shim(L, rt, cid, bundles, rss):
     return _ctr_run_rm(L, bundles.get("containerd"), cid, "ctr-shim",
-                       ["--runtime", SHIM_RUNTIMES[rt.name][0]] + CTR_FLAGS.get(rt.name, []))
+                       ["--runtime", SHIM_RUNTIMES[rt.name][0]] + (shim_flags(cd, rt.name) if cd else []))
 
 
 WORKLOAD_FUNCS = {"run": wl_run, "lifecycle": wl_lifecycle, "lifecycle-nokill": wl_lifecycle_nokill,
@@ -742,7 +766,7 @@ def measure_shim_memory(L, cd, names, samples=SHIM_MEM_SAMPLES, interval=0.2, se
                              "settle": settle, "error": None, "level_seen": None}
             cd.ids.add(cid)
             cids[name] = cid
-            r = L.run(cd.ctr_cmd("run", "-d", "--runtime", rtype, *CTR_FLAGS.get(name, []),
+            r = L.run(cd.ctr_cmd("run", "-d", "--runtime", rtype, *shim_flags(cd, name),
                                  cd.IMAGE, cid, "sleep", "100000"))
             if not r.ok:
                 e["error"] = r.describe("ctr run -d")
@@ -929,8 +953,8 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
              "ctr; see the shim memory table for `ctr-shim`).")
     L.append("- Runtimes: `veil` is veil at its default isolation level, sandbox (user namespace, id-mapped "
              "rootfs, time namespace, deny-by-default seccomp, one `veil-warden` per sandbox); `veil-native` is "
-             "the same binary with `--isolation native` (through containerd: annotation "
-             "`dev.veil.isolation=native`), runc semantics.")
+             "the same binary with `--isolation native` (through containerd: `ctr-run` runs it as `veil-native`, "
+             "`ctr-shim` gives it a runtime config path saying isolation = \"native\"), runc semantics.")
     seen = [f"{rt.name}: {rt.level_seen}" for rt in runtimes if rt.level_seen]
     if seen:
         L.append("- Isolation seen (`/proc/PID/uid_map` of the long-running container's init): " +
@@ -1254,15 +1278,15 @@ def main():
                 notes.append(f"`{'`/`'.join(ctr_wls)}`: containerd {containerd.version or '?'} on a "
                              f"private socket, namespace `{Containerd.NAMESPACE}`, image `busybox` from "
                              "scripts/make-busybox-image.sh." +
-                             (" `ctr-run` of veil-native adds `--annotation dev.veil.isolation=native` "
-                              "(the runc shim passes no global flags to the runtime)."
+                             (" `ctr-run` of veil-native runs veil as `veil-native` (a link veil reads as "
+                              "--isolation native: the runc shim passes no global flags to the runtime)."
                               if "ctr-run" in ctr_wls else ""))
                 if "ctr-shim" in ctr_wls:
                     notes.append("`ctr-shim`: `--runtime io.containerd.runc.v2` "
                                  f"({shutil.which('containerd-shim-runc-v2') or 'containerd-shim-runc-v2'} "
                                  f"+ runc from PATH) vs `--runtime io.containerd.veil.v1` "
-                                 f"({shim_path if shim_dirs else 'not run'}; veil-native adds `--annotation "
-                                 "dev.veil.isolation=native`); containerd's PATH is "
+                                 f"({shim_path if shim_dirs else 'not run'}; veil-native adds `--runtime-config-path` "
+                                 "of a TOML with isolation = \"native\", as veil install's veil-native handler); containerd's PATH is "
                                  f"prefixed with {', '.join(dict.fromkeys(shim_dirs)) or 'nothing'}.")
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 msg = str(e)

@@ -10,8 +10,15 @@ public struct VerifyOptions: Sendable, Equatable {
     /// The CRI runtime handler (RuntimeClass handler) the pod asks for.
     public var handler = "veil"
     public var image = VerifyOptions.defaultImage
-    /// Put on the pod and container as `dev.veil.isolation`; `native` skips the sandbox marker check.
+    /// The level the handler is expected to run (`veil` sandbox, `veil-native` native): the
+    /// sandbox marker check expects veil's kernel log, or the host's. The pod carries no
+    /// annotation: the level is the operator's, a tenant's pod does not pick it.
     public var isolation = IsolationLevel.sandbox
+
+    /// The handler `veil install --containerd` registers for a level.
+    public static func defaultHandler(for level: IsolationLevel) -> String {
+        level == .native ? "veil-native" : "veil"
+    }
     /// The pod's `linux.cgroup_parent` (cgroupfs syntax); nil leaves it to the runtime.
     public var cgroupParent: String?
 
@@ -207,8 +214,8 @@ public struct Verifier: Sendable {
             case (.native, false):
                 add(.sandboxMarker, .pass, "isolation native: dmesg reaches the host kernel, as asked (first line: \(quoted(first)))")
             case (.native, true):
-                add(.sandboxMarker, .fail, "isolation native was asked, but dmesg shows veil's sandbox: the \(IsolationLevel.annotation) annotation did not reach veil "
-                    + "(containerd passes it only when the runtime's pod_annotations and container_annotations list it; veil install --containerd writes them)")
+                add(.sandboxMarker, .fail, "isolation native was expected, but dmesg shows veil's sandbox: handler \(quoted(options.handler)) runs the sandbox level "
+                    + "(the native handler's ConfigPath TOML says isolation = \"native\"; veil install --containerd registers it as veil-native)")
             }
         } catch {
             add(.sandboxMarker, .fail, "\(error)")
@@ -233,7 +240,6 @@ public struct Verifier: Sendable {
         config.metadata.uid = uuid()
         config.metadata.namespace = "veil-verify"
         config.labels = [Self.runLabel: runID]
-        config.annotations = [IsolationLevel.annotation: options.isolation.rawValue]
         // The host's network namespace: no CNI needed, and no hostname may be set.
         config.linux.securityContext.namespaceOptions.network = .node
         if let parent = options.cgroupParent { config.linux.cgroupParent = parent }
@@ -246,7 +252,6 @@ public struct Verifier: Sendable {
         config.image.image = options.image
         config.command = Self.command
         config.labels = [Self.runLabel: runID]
-        config.annotations = [IsolationLevel.annotation: options.isolation.rawValue]
         return config
     }
 

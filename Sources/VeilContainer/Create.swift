@@ -34,8 +34,10 @@ private let namespaceFlags: [LinuxNamespaceType: Int32] = [
 public struct Runtime {
     public let store: StateStore
     public let log: Logger
-    /// The level for containers whose config does not pick one (`--isolation`, the shim's config).
+    /// The operator's level (`--isolation`, the shim's config): a floor a container's annotation may only raise.
     public var isolation: IsolationLevel?
+    /// `--allow-lower-isolation`: the annotation may also lower the level.
+    public var allowLowerIsolation = false
     /// Where sandboxes' host uid ranges come from.
     public var idPool = IDPool.default
     /// Host device nodes the operator lets into sandboxes beyond the default set (`--sandbox-device`).
@@ -70,7 +72,7 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: "process.terminal", reason: "a terminal needs --console-socket (or a foreground run)")
         }
         let level: IsolationLevel
-        do { level = try IsolationLevel.resolve(annotations: spec.annotations, fallback: isolation) } catch {
+        do { level = try IsolationLevel.resolve(annotations: spec.annotations, floor: isolation, allowLowering: allowLowerIsolation) } catch {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
         }
         var sandbox = level == .sandbox ? try prepareSandbox(id: id, spec: &spec) : nil

@@ -57,6 +57,9 @@ enum SandboxProgram {
 }
 
 extension Runtime {
+    /// How a container the sandbox refuses can run: at the native level, which only the operator grants.
+    static let nativeRemedy = "run it native, through the operator's veil-native runtime handler (veil --isolation native)"
+
     /// The pod sandbox a CRI container belongs to: the sandbox container named by
     /// io.kubernetes.cri.sandbox-id, when it runs here at sandbox level.
     func podOwner(of spec: Spec, id: String) -> (String, SpecTransform.Owner)? {
@@ -70,7 +73,7 @@ extension Runtime {
     /// Rewrites `spec` for the sandbox (before anything exists); the id range comes later.
     func prepareSandbox(id: String, spec: inout Spec) throws(ContainerError) -> SandboxContext {
         if let profile = spec.linux?.seccomp, (profile.syscalls ?? []).contains(where: { $0.action == "SCMP_ACT_NOTIFY" }) || profile.defaultAction == "SCMP_ACT_NOTIFY" {
-            throw .invalidConfig(file: "config.json", field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): run it with the annotation \(IsolationLevel.annotation)=native")
+            throw .invalidConfig(file: "config.json", field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): \(Self.nativeRemedy)")
         }
         let userNamespaceGiven = spec.linux?.namespaces?.contains { $0.type == .user } == true
         let pod = podOwner(of: spec, id: id)
@@ -104,7 +107,7 @@ extension Runtime {
     /// namespace is its own.
     func refuseForeignNamespaces(_ spec: Spec, pod: SpecTransform.Owner?) throws(ContainerError) {
         let namespaces = spec.linux?.namespaces ?? []
-        let remedy = "run it with the annotation \(IsolationLevel.annotation)=native"
+        let remedy = Self.nativeRemedy
         for (index, namespace) in namespaces.enumerated() where namespace.type == .pid || namespace.type == .ipc {
             guard let path = namespace.path else { continue }
             let field = "linux.namespaces[\(index)].path"
@@ -264,7 +267,7 @@ enum IDMappedRootfs {
         }
         let fd = veil_idmapped_tree(rootfs, userns, 0)
         guard fd >= 0 else {
-            throw .invalidConfig(file: "config.json", field: "root.path", reason: "the sandbox needs an id-mapped rootfs, and \(rootfs) cannot be id-mapped (\(String(cString: strerror(-fd)))): use a filesystem that supports idmapped mounts (ext4, xfs, btrfs, tmpfs) or \(IsolationLevel.annotation)=native")
+            throw .invalidConfig(file: "config.json", field: "root.path", reason: "the sandbox needs an id-mapped rootfs, and \(rootfs) cannot be id-mapped (\(String(cString: strerror(-fd)))): use a filesystem that supports idmapped mounts (ext4, xfs, btrfs, tmpfs), or \(Runtime.nativeRemedy)")
         }
         return FileDescriptor(fd)
     }

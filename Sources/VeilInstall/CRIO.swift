@@ -5,15 +5,27 @@ public enum CRIODropIn {
     public static let fileName = "50-veil.conf"
     /// CRI-O's annotation for seccomp profiles pulled as OCI artifacts (CRI-O 1.30+; later releases
     /// also accept `seccomp-profile.crio.io`, which older ones refuse as an unknown allowed_annotation).
-    /// dev.veil.isolation picks a container's isolation level.
-    public static let defaultAnnotations = ["seccomp-profile.kubernetes.cri-o.io", "dev.veil.isolation"]
+    /// dev.veil.isolation is not among them: a pod's annotation must not pick the level (CRI-O copies
+    /// pods' annotations into config.json anyway, where veil lets them raise the level, never lower it).
+    public static let defaultAnnotations = ["seccomp-profile.kubernetes.cri-o.io"]
 
-    public static func render(name: String, runtimePath: String, runtimeRoot: String = "/run/veil", annotations: [String] = defaultAnnotations) -> String {
+    /// The drop-in: `name` runs veil (the sandbox level; a privileged pod gets no host devices),
+    /// `name`-native runs `nativeRuntimePath`, veil under the name that means --isolation native.
+    public static func render(name: String, runtimePath: String, nativeRuntimePath: String, runtimeRoot: String = "/run/veil",
+                              annotations: [String] = defaultAnnotations) -> String {
         var text = "# Written by `veil install --crio`; `veil uninstall --crio` removes it.\n"
-        text += "[\(TOMLDoc.dotted(["crio", "runtime", "runtimes", name]))]\n"
+        text += table(name: name, runtimePath: runtimePath, runtimeRoot: runtimeRoot, withoutHostDevices: true, annotations: annotations)
+        text += "\n# \(name)-native: runc's semantics (no sandbox), for the pods a cluster admin grants its RuntimeClass.\n"
+        text += table(name: name + "-native", runtimePath: nativeRuntimePath, runtimeRoot: runtimeRoot, withoutHostDevices: false, annotations: annotations)
+        return text
+    }
+
+    static func table(name: String, runtimePath: String, runtimeRoot: String, withoutHostDevices: Bool, annotations: [String]) -> String {
+        var text = "[\(TOMLDoc.dotted(["crio", "runtime", "runtimes", name]))]\n"
         text += "runtime_path = \(TOMLDoc.quote(runtimePath))\n"
         text += "runtime_type = \"oci\"\n"
         text += "runtime_root = \(TOMLDoc.quote(runtimeRoot))\n"
+        if withoutHostDevices { text += "privileged_without_host_devices = true\n" }
         if annotations.isEmpty {
             text += "allowed_annotations = []\n"
         } else {
@@ -22,10 +34,11 @@ public enum CRIODropIn {
         return text
     }
 
-    /// Removes the runtime table from a drop-in veil wrote but someone edited since. Returns nil
-    /// when nothing else is left (delete the file), else the remaining document.
+    /// Removes the runtime tables (`name`, `name`-native) from a drop-in veil wrote but someone
+    /// edited since. Returns nil when nothing else is left (delete the file), else the remaining document.
     public static func planRemoval(text: String, file: String, name: String) throws(InstallError) -> String? {
         let root = try TOMLDoc.parse(text, file: file)
+        try TOMLDoc.removeTable(at: ["crio", "runtime", "runtimes", name + "-native"], in: root, pruneFrom: 0, file: file)
         try TOMLDoc.removeTable(at: ["crio", "runtime", "runtimes", name], in: root, pruneFrom: 0, file: file)
         return TOMLDoc.hasNoValues(root) ? nil : TOMLDoc.render(root)
     }

@@ -27,6 +27,31 @@ public enum ContainerdConfig {
         return 2
     }
 
+    /// What veil registers: the runtime `name` (the sandbox level, or whatever its ConfigPath TOML
+    /// says) and `name`-native, whose own ConfigPath TOML says isolation = "native", so that a
+    /// cluster admin grants the native level through its own RuntimeClass instead of a pod asking
+    /// for it with an annotation.
+    public struct Registration: Equatable {
+        public var name: String
+        /// ConfigPath of `name`'s options table (nil: none, the shim's defaults).
+        public var shimConfig: String?
+        /// ConfigPath of `name`-native's options table; nil registers no native handler.
+        public var nativeShimConfig: String?
+        /// Lists dev.veil.* in `name`'s pod_annotations and container_annotations, so pods'
+        /// annotations reach veil (off by default: pods are the tenants').
+        public var passAnnotations = false
+
+        public init(name: String, shimConfig: String? = nil, nativeShimConfig: String? = nil, passAnnotations: Bool = false) {
+            self.name = name
+            self.shimConfig = shimConfig
+            self.nativeShimConfig = nativeShimConfig
+            self.passAnnotations = passAnnotations
+        }
+
+        public var nativeName: String { Registration.nativeName(of: name) }
+        public static func nativeName(of name: String) -> String { name + "-native" }
+    }
+
     /// The result of planning an install: the new text and what it changes.
     public struct Plan: Equatable {
         public var file: String
@@ -37,7 +62,7 @@ public enum ContainerdConfig {
         public var createdDepth: Int?
         public var original: String?
         public var text: String
-        /// False when the runtime is already registered with the same values.
+        /// False when the runtimes are already registered with the same values.
         public var changed: Bool
     }
 
@@ -51,119 +76,196 @@ public enum ContainerdConfig {
         return v
     }
 
-    /// Plans adding the runtime `name` to `original` (nil or blank for no file).
-    public static func planInstall(original: String?, file: String, name: String, shimConfig: String?, defaultVersion: Int) throws(InstallError) -> Plan {
+    /// One runtime table as veil writes it.
+    struct RuntimeTable: Equatable {
+        var name: String
+        var shimConfig: String?
+        var passAnnotations: Bool
+        /// containerd's privileged_without_host_devices: a privileged pod gets no host devices.
+        var withoutHostDevices: Bool
+    }
+
+    static func tables(_ registration: Registration) -> [RuntimeTable] {
+        var list = [RuntimeTable(name: registration.name, shimConfig: registration.shimConfig,
+                                 passAnnotations: registration.passAnnotations, withoutHostDevices: true)]
+        if let native = registration.nativeShimConfig {
+            list.append(RuntimeTable(name: registration.nativeName, shimConfig: native, passAnnotations: false, withoutHostDevices: false))
+        }
+        return list
+    }
+
+    /// Plans registering veil's runtimes in `original` (nil or blank for no file).
+    public static func planInstall(original: String?, file: String, registration: Registration, defaultVersion: Int) throws(InstallError) -> Plan {
         let source = original ?? ""
         let root = try TOMLDoc.parse(source, file: file)
         let existingVersion = try version(of: root, file: file)
         let version = existingVersion ?? defaultVersion
-        let path = runtimesPath(version: version) + [name]
+        let runtimes = runtimesPath(version: version)
+        let path = runtimes + [registration.name]
+        let wanted = tables(registration)
 
         // Already there with our values: nothing to do.
-        if let table = try TOMLDoc.table(at: path, in: root, file: file), try matches(table, shimConfig: shimConfig, file: file, path: path) {
+        var allMatch = true
+        for table in wanted {
+            guard let existing = try TOMLDoc.table(at: runtimes + [table.name], in: root, file: file),
+                  try matches(existing, table, file: file, path: runtimes + [table.name]) else { allMatch = false; break }
+        }
+        if allMatch {
             return Plan(file: file, version: version, tablePath: path, createdDepth: nil, original: original, text: source, changed: false)
         }
 
         let edited = try TOMLDoc.parse(source, file: file)
         if existingVersion == nil { edited["version"] = version }
-        let (table, created) = try TOMLDoc.ensureTable(at: path, in: edited, file: file)
-        table["runtime_type"] = runtimeType
-        // CRI passes a pod's and a container's annotations to the runtime only when listed here:
-        // dev.veil.isolation=native must reach veil.
-        table["pod_annotations"] = TOMLArray(passedAnnotations)
-        table["container_annotations"] = TOMLArray(passedAnnotations)
-        if let shimConfig {
-            let (options, _) = try TOMLDoc.ensureTable(at: ["options"], in: table, file: file)
-            options["ConfigPath"] = shimConfig
+        var createdDepth: Int?
+        var allCreated = true
+        for wantedTable in wanted {
+            let (table, created) = try TOMLDoc.ensureTable(at: runtimes + [wantedTable.name], in: edited, file: file)
+            if let created { createdDepth = min(createdDepth ?? created, created) } else { allCreated = false }
+            try apply(wantedTable, to: table, file: file, path: runtimes + [wantedTable.name])
         }
         // containerd replaces its built-in runtimes (runc) with the table from the file, so a
         // runtimes table made here must list runc too, or CRI's default runtime disappears.
         var withRunc = false
-        if let created, created <= path.count - 2, name != "runc",
+        if let created = createdDepth, created <= path.count - 2, registration.name != "runc",
            (try TOMLDoc.table(at: Array(path.dropLast(2)), in: edited, file: file)?["default_runtime_name"]?.string ?? "runc") == "runc",
-           let runtimes = try TOMLDoc.table(at: Array(path.dropLast()), in: edited, file: file) {
-            runtimes["runc"] = TOMLTable(["runtime_type": runcType])
+           let runtimesTable = try TOMLDoc.table(at: runtimes, in: edited, file: file) {
+            runtimesTable["runc"] = TOMLTable(["runtime_type": runcType])
             withRunc = true
         }
 
-        // Prefer appending our table to the file as it is (comments and layout kept) when TOMLKit
+        // Prefer appending our tables to the file as it is (comments and layout kept) when TOMLKit
         // reads the result as exactly the edited document; else TOMLKit's serialization.
         var text = TOMLDoc.render(edited)
-        if created != nil {
+        if allCreated {
             var appended = source
             if existingVersion == nil { appended = "version = \(version)\n" + (source.isEmpty ? "" : "\n" + source) }
-            appended += separator(after: appended) + block(path: path, shimConfig: shimConfig, withRunc: withRunc)
+            appended += separator(after: appended) + block(runtimes: runtimes, registration: registration, withRunc: withRunc)
             if let reread = try? TOMLDoc.parse(appended, file: file), reread == edited { text = appended }
         }
-        return Plan(file: file, version: version, tablePath: path, createdDepth: created, original: original, text: text, changed: true)
+        return Plan(file: file, version: version, tablePath: path, createdDepth: createdDepth, original: original, text: text, changed: true)
     }
 
-    /// The text veil appends for its runtime table.
-    static func block(path: [String], shimConfig: String?, withRunc: Bool) -> String {
+    /// Sets veil's keys in an existing or new runtime table; dev.veil.* comes out of the annotation
+    /// lists when it must not pass (an install by an older veil listed it).
+    static func apply(_ wanted: RuntimeTable, to table: TOMLTable, file: String, path: [String]) throws(InstallError) {
+        table["runtime_type"] = runtimeType
+        if wanted.withoutHostDevices { table["privileged_without_host_devices"] = true }
+        for key in annotationKeys {
+            var listed = table[key]?.array.map { $0.compactMap { $0.string } } ?? []
+            if wanted.passAnnotations {
+                for pattern in passedAnnotations where !listed.contains(pattern) { listed.append(pattern) }
+                table[key] = TOMLArray(listed)
+            } else if table[key] != nil {
+                listed.removeAll { passedAnnotations.contains($0) }
+                if listed.isEmpty { table.remove(at: key) } else { table[key] = TOMLArray(listed) }
+            }
+        }
+        if let shimConfig = wanted.shimConfig {
+            let (options, _) = try TOMLDoc.ensureTable(at: ["options"], in: table, file: file)
+            options["ConfigPath"] = shimConfig
+        }
+    }
+
+    /// The text veil appends for its runtime tables.
+    static func block(runtimes: [String], registration: Registration, withRunc: Bool) -> String {
         var text = ""
         if withRunc {
             text += "# containerd's default runtime: a runtimes table in this file replaces the built-in one.\n"
-            text += "[\(TOMLDoc.dotted(path.dropLast() + ["runc"]))]\n  runtime_type = \(TOMLDoc.quote(runcType))\n\n"
+            text += "[\(TOMLDoc.dotted(runtimes + ["runc"]))]\n  runtime_type = \(TOMLDoc.quote(runcType))\n\n"
         }
-        text += "[\(TOMLDoc.dotted(path))]\n  runtime_type = \(TOMLDoc.quote(runtimeType))\n"
-        let annotations = "[" + passedAnnotations.map(TOMLDoc.quote).joined(separator: ", ") + "]"
-        text += "  pod_annotations = \(annotations)\n  container_annotations = \(annotations)\n"
-        if let shimConfig {
-            text += "\n[\(TOMLDoc.dotted(path + ["options"]))]\n  ConfigPath = \(TOMLDoc.quote(shimConfig))\n"
+        for (index, table) in tables(registration).enumerated() {
+            let path = runtimes + [table.name]
+            if index > 0 {
+                text += "\n# \(table.name): runc's semantics (no sandbox), for the pods a cluster admin grants its RuntimeClass.\n"
+            }
+            text += "[\(TOMLDoc.dotted(path))]\n  runtime_type = \(TOMLDoc.quote(runtimeType))\n"
+            if table.withoutHostDevices {
+                text += "  # A privileged pod gets the sandbox's default /dev, not the host's devices.\n  privileged_without_host_devices = true\n"
+            }
+            if table.passAnnotations {
+                let annotations = "[" + passedAnnotations.map(TOMLDoc.quote).joined(separator: ", ") + "]"
+                text += "  # Pods' dev.veil.* annotations reach veil (veil install --allow-lower-isolation).\n"
+                text += "  pod_annotations = \(annotations)\n  container_annotations = \(annotations)\n"
+            }
+            if let shimConfig = table.shimConfig {
+                text += "\n[\(TOMLDoc.dotted(path + ["options"]))]\n  ConfigPath = \(TOMLDoc.quote(shimConfig))\n"
+            }
         }
         return text
     }
 
-    /// What goes between existing text and an appended block: a blank line.
-    /// The annotations CRI must hand to veil (glob patterns, as containerd matches them).
+    /// The CRI keys that list which annotations containerd hands to the runtime.
+    static let annotationKeys = ["pod_annotations", "container_annotations"]
+    /// The annotations `--allow-lower-isolation` makes CRI hand to veil (glob patterns, as containerd matches them).
     static let passedAnnotations = ["dev.veil.*"]
 
+    /// What goes between existing text and an appended block: a blank line.
     static func separator(after existing: String) -> String {
         existing.isEmpty || existing.hasSuffix("\n\n") ? "" : existing.hasSuffix("\n") ? "\n" : "\n\n"
     }
 
-    static func matches(_ table: TOMLTable, shimConfig: String?, file: String, path: [String]) throws(InstallError) -> Bool {
+    static func matches(_ table: TOMLTable, _ wanted: RuntimeTable, file: String, path: [String]) throws(InstallError) -> Bool {
         guard table["runtime_type"]?.string == runtimeType else { return false }
-        for key in ["pod_annotations", "container_annotations"] {
+        if wanted.withoutHostDevices && table["privileged_without_host_devices"]?.bool != true { return false }
+        for key in annotationKeys {
             let listed = table[key]?.array.map { $0.compactMap { $0.string } } ?? []
-            guard passedAnnotations.allSatisfy(listed.contains) else { return false }
+            if passedAnnotations.allSatisfy(listed.contains) != wanted.passAnnotations { return false }
+            if !wanted.passAnnotations && listed.contains(where: passedAnnotations.contains) { return false }
         }
         let configured = try TOMLDoc.table(at: ["options"], in: table, file: file)?["ConfigPath"]
         if let configured, configured.string == nil {
             throw .badValue(file: file, key: TOMLDoc.dotted(path + ["options", "ConfigPath"]), message: "expected a string, found \(TOMLDoc.typeName(configured))")
         }
-        return configured?.string == shimConfig
+        return configured?.string == wanted.shimConfig
     }
 
-    /// Removes the runtime `name` from `text`. Returns nil when it is not there. Parent tables from
-    /// `createdDepth` down that become empty are removed too.
+    /// Removes veil's runtimes (`name` and `name`-native) from `text`. Returns nil when neither is
+    /// there. Parent tables from `createdDepth` down that become empty are removed too.
     public static func planRemoval(text: String, file: String, name: String, createdDepth: Int?) throws(InstallError) -> String? {
         let root = try TOMLDoc.parse(text, file: file)
         guard let version = try version(of: root, file: file) else { return nil }
-        let path = runtimesPath(version: version) + [name]
-        guard try TOMLDoc.table(at: path, in: root, file: file) != nil else { return nil }
+        let runtimes = runtimesPath(version: version)
+        let path = runtimes + [name]
+        let nativePath = runtimes + [Registration.nativeName(of: name)]
+        let native = try TOMLDoc.table(at: nativePath, in: root, file: file)
+        let ownNative = native?["runtime_type"]?.string == runtimeType
+        guard try TOMLDoc.table(at: path, in: root, file: file) != nil || ownNative else { return nil }
+        // What veil wrote, read back, to find its appended block verbatim below.
+        let registration = Registration(
+            name: name,
+            shimConfig: try TOMLDoc.table(at: path + ["options"], in: root, file: file)?["ConfigPath"]?.string,
+            nativeShimConfig: ownNative ? try TOMLDoc.table(at: nativePath + ["options"], in: root, file: file)?["ConfigPath"]?.string : nil,
+            passAnnotations: try TOMLDoc.table(at: path, in: root, file: file)?["pod_annotations"]?.array?.contains { $0.string.map(passedAnnotations.contains) ?? false } ?? false)
         // The runc entry veil added beside its own (see planInstall), if still as veil wrote it.
         if let createdDepth, createdDepth <= path.count - 2, name != "runc",
-           let runtimes = try TOMLDoc.table(at: Array(path.dropLast()), in: root, file: file),
-           let runc = runtimes["runc"]?.table, runc.keys == ["runtime_type"], runc["runtime_type"]?.string == runcType {
-            runtimes.remove(at: "runc")
+           let runtimesTable = try TOMLDoc.table(at: runtimes, in: root, file: file),
+           let runc = runtimesTable["runc"]?.table, runc.keys == ["runtime_type"], runc["runtime_type"]?.string == runcType {
+            runtimesTable.remove(at: "runc")
         }
+        if ownNative { try TOMLDoc.removeTable(at: nativePath, in: root, pruneFrom: nil, file: file) }
         try TOMLDoc.removeTable(at: path, in: root, pruneFrom: createdDepth, file: file)
+        // (When only the native table was left, removeTable pruned nothing.)
+        try pruneEmpty(runtimes, in: root, from: createdDepth, file: file)
         // The block veil appended, if still there verbatim, is cut out so the rest keeps its layout.
-        for shim in shimConfigCandidates(text: text, path: path, file: file) {
+        for candidate in [registration, Registration(name: name, shimConfig: registration.shimConfig, nativeShimConfig: nil, passAnnotations: registration.passAnnotations)] {
             for withRunc in [true, false] {
-                if let cut = cutBlock(block(path: path, shimConfig: shim, withRunc: withRunc), from: text),
+                if let cut = cutBlock(block(runtimes: runtimes, registration: candidate, withRunc: withRunc), from: text),
                    let reread = try? TOMLDoc.parse(cut, file: file), reread == root { return cut }
             }
         }
         return TOMLDoc.render(root)
     }
 
-    private static func shimConfigCandidates(text: String, path: [String], file: String) -> [String?] {
-        guard let root = try? TOMLDoc.parse(text, file: file),
-              let table = try? TOMLDoc.table(at: path + ["options"], in: root, file: file),
-              let value = table["ConfigPath"]?.string else { return [nil] }
-        return [value, nil]
+    /// Removes the empty tables of `path` from its end up to depth `from`.
+    static func pruneEmpty(_ path: [String], in root: TOMLTable, from: Int?, file: String) throws(InstallError) {
+        guard let from else { return }
+        var depth = path.count
+        while depth > from {
+            guard let table = try TOMLDoc.table(at: Array(path[0..<depth]), in: root, file: file), table.isEmpty,
+                  let parent = try TOMLDoc.table(at: Array(path[0..<(depth - 1)]), in: root, file: file) else { break }
+            parent.remove(at: path[depth - 1])
+            depth -= 1
+        }
     }
 
     /// `text` without the last occurrence of `block` and the blank line veil put before it.

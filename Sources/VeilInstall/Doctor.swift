@@ -70,7 +70,7 @@ public struct Doctor {
         "kernel.version", "kernel.seccomp-notify", "kernel.user-namespaces", "kernel.idmapped-mounts",
         "kernel.pidfd", "kernel.clone3", "kernel.openat2", "kernel.close-range",
         "cgroup.layout", "cgroup.controllers",
-        "containerd.config", "crio.config",
+        "containerd.config", "containerd.isolation-floor", "crio.config", "crio.isolation-floor",
         "binary.veil", "binary.shim", "binary.versions", "binary.warden",
         "storage.containerd-root", "storage.containerd-state", "storage.crio-graphroot", "storage.crio-runroot",
         "eviction.nodefs", "eviction.imagefs",
@@ -81,8 +81,11 @@ public struct Doctor {
         checks += DoctorCgroups.checks()
         let containerd = DoctorContainerd.inspect(configPath: options.containerdConfig, installed: containerdInstalled)
         checks.append(containerd.check)
+        checks.append(DoctorIsolationFloor.containerd(configPath: options.containerdConfig, text: DoctorFiles.read(options.containerdConfig),
+                                                      readFile: DoctorFiles.read))
         let crio = DoctorCRIO.inspect(options: options, installed: crioInstalled)
         checks.append(crio.check)
+        checks.append(DoctorIsolationFloor.crio(handlers: crio.handlers, readFile: DoctorFiles.read))
         checks += DoctorBinaries.checks(searchPath: options.searchPath ?? environmentPath, prefix: options.prefix, shimRequired: containerd.storage != nil, host: host)
         checks += DoctorStorage.checks(containerd: containerd.storage, crio: crio.storage, options: options)
         return checks

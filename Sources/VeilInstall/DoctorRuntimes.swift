@@ -96,6 +96,8 @@ public enum DoctorCRIO {
         public var check: DoctorCheck
         /// nil when CRI-O is not installed.
         public var storage: RuntimeStorage?
+        /// Every runtime handler the files define.
+        public var handlers: [Handler] = []
     }
 
     /// A CRI-O runtime handler as read from a config file.
@@ -124,7 +126,6 @@ public enum DoctorCRIO {
     /// `files` are crio.conf and its drop-ins in the order CRI-O reads them.
     public static func evaluate(files: [(path: String, text: String)], directory: String, storageConf: String?,
                                 isExecutable: (String) -> Bool) -> Inspection {
-        let name = "crio.config"
         var handlers: [String: Handler] = [:]
         var graphroot: String?, runroot: String?
         var errors: [String] = []
@@ -153,28 +154,40 @@ public enum DoctorCRIO {
             }
         }
         let storage = RuntimeStorage(root: graphroot ?? defaultGraphroot, state: runroot ?? defaultRunroot)
+        var inspection = inspect(handlers: handlers, errors: errors, directory: directory, storage: storage, isExecutable: isExecutable)
+        inspection.handlers = handlers.values.sorted { $0.name < $1.name }
+        return inspection
+    }
+
+    static func inspect(handlers: [String: Handler], errors: [String], directory: String, storage: RuntimeStorage,
+                        isExecutable: (String) -> Bool) -> Inspection {
+        let name = "crio.config"
         if !errors.isEmpty {
             return Inspection(check: DoctorCheck(name, .fail, errors.joined(separator: "; ") + ": CRI-O cannot load it", fix: "correct the file, then veil install --crio"),
                               storage: storage)
         }
         // Handlers whose binary is veil, by name or path.
-        let veil = handlers.values.filter { $0.name == "veil" || ($0.runtimePath.map { Paths.base($0) == "veil" } ?? false) }
+        let veil = handlers.values.filter { $0.name == "veil" || ($0.runtimePath.map { ["veil", InstallOptions.nativeBinaryName].contains(Paths.base($0)) } ?? false) }
             .sorted { $0.name < $1.name }
-        guard let handler = veil.first else {
+        guard !veil.isEmpty else {
             return Inspection(check: DoctorCheck(name, .warn, "no CRI-O runtime handler runs veil (no drop-in \(directory)/\(CRIODropIn.fileName))",
                                                  fix: "veil install --crio" + (directory == "/etc/crio/crio.conf.d" ? "" : " --crio-dir \(directory)")),
                               storage: storage)
         }
-        guard let runtimePath = handler.runtimePath else {
-            return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" has no runtime_path (CRI-O would look for \"\(handler.name)\" on its PATH)",
-                                                 fix: "veil install --crio (writes runtime_path)"),
-                              storage: storage)
+        // Every handler's binary must be there (veil and the veil-native link): CRI-O refuses to start otherwise.
+        for handler in veil {
+            guard let runtimePath = handler.runtimePath else {
+                return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" has no runtime_path (CRI-O would look for \"\(handler.name)\" on its PATH)",
+                                                     fix: "veil install --crio (writes runtime_path)"),
+                                  storage: storage)
+            }
+            guard isExecutable(runtimePath) else {
+                return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" runs \(runtimePath), which is not an executable file: CRI-O refuses to start",
+                                                     fix: "veil install --crio (puts veil and the veil-native link in place), or correct runtime_path"),
+                                  storage: storage)
+            }
         }
-        guard isExecutable(runtimePath) else {
-            return Inspection(check: DoctorCheck(name, .fail, "\(handler.file): handler \"\(handler.name)\" runs \(runtimePath), which is not an executable file: CRI-O refuses to start",
-                                                 fix: "veil install --crio (puts veil in place), or correct runtime_path"),
-                              storage: storage)
-        }
-        return Inspection(check: DoctorCheck(name, .pass, "\(handler.file): handler \"\(handler.name)\" runs \(runtimePath)"), storage: storage)
+        let runs = veil.map { "handler \"\($0.name)\" runs \($0.runtimePath ?? "")" }.joined(separator: ", ")
+        return Inspection(check: DoctorCheck(name, .pass, "\(veil[0].file): \(runs)"), storage: storage)
     }
 }

@@ -11,6 +11,10 @@ public struct InstallOptions: Equatable {
     public static let wardenName = "veil-warden"
     /// `veil verify`'s CRI client, a binary of its own beside veil.
     public static let verifyName = "veil-verify"
+    /// veil started under this name runs `--isolation native` (a symbolic link veil install makes).
+    public static let nativeBinaryName = "veil-native"
+    /// The native handler's ConfigPath TOML, beside containerd's config unless given.
+    public static let nativeShimConfigName = "veil-native.toml"
 
     public var containerd = false
     public var containerdConfig = InstallOptions.defaultContainerdConfig
@@ -18,6 +22,13 @@ public struct InstallOptions: Equatable {
     public var shimConfig: String?
     /// `--isolation`: written as the shim's TOML at `shimConfig` when that file does not exist yet.
     public var shimIsolation: String?
+    /// ConfigPath of the `<runtimeName>-native` handler, a TOML saying isolation = "native"
+    /// (nil: veil-native.toml beside containerd's config).
+    public var nativeShimConfig: String?
+    /// `--allow-lower-isolation`: pods' dev.veil.* annotations reach the runtime (pod_annotations,
+    /// container_annotations) and `shimConfig` says allow_lower_isolation = true, so a pod may lower
+    /// its level. Off by default: annotations are the tenants'.
+    public var allowLowerIsolation = false
     public var crio = false
     public var crioDirectory = "/etc/crio/crio.conf.d"
     public var crioAnnotations = CRIODropIn.defaultAnnotations
@@ -62,6 +73,13 @@ public struct Installer {
     var dockerPath: String { Paths.absolute(options.dockerConfig) }
     var prefix: String { Paths.absolute(options.prefix) }
     var runtimeBinary: String { prefix + "/veil" }
+    /// The name veil takes as `--isolation native` (a link to veil beside it, for CRI-O).
+    var nativeRuntimeBinary: String { prefix + "/" + InstallOptions.nativeBinaryName }
+    var nativeRuntimeName: String { ContainerdConfig.Registration.nativeName(of: options.runtimeName) }
+    /// The native handler's TOML: given, or beside containerd's config.
+    var nativeShimConfigPath: String {
+        options.nativeShimConfig.map(Paths.absolute) ?? Paths.parent(containerdPath) + "/" + InstallOptions.nativeShimConfigName
+    }
 
     /// A config file edit, planned before anything is written.
     struct FileChange {
@@ -77,6 +95,8 @@ public struct Installer {
     struct BinaryChange {
         var source: String
         var target: String
+        /// A symbolic link with this (relative) content instead of a copy or link of `source`.
+        var relativeLink: String? = nil
     }
 
     // MARK: install
@@ -93,6 +113,13 @@ public struct Installer {
             }
             do { _ = try IsolationLevel.parse(isolation, source: "--isolation") } catch { throw .usage(error.description) }
         }
+        if options.allowLowerIsolation {
+            guard options.containerd, options.shimConfig != nil else {
+                throw .usage("--allow-lower-isolation writes allow_lower_isolation = true into the shim's TOML: it needs --containerd and --config-path FILE")
+            }
+        }
+        try RuntimeClassYAML.checkName(nativeRuntimeName, what: "the native handler's name (--runtime-name + \"-native\")")
+        if let native = options.nativeShimConfig, !native.hasPrefix("/") { throw .usage("--native-config-path \(native): must be an absolute path") }
         var state = try InstallState.load(options.statePath)
         var report = InstallReport()
 
@@ -100,6 +127,7 @@ public struct Installer {
         var files: [FileChange] = []
         // The shim's TOML first: once containerd points at it, it must exist.
         if let change = try planShimConfig() { files.append(change) }
+        if options.containerd { files.append(try planNativeShimConfig()) }
         if options.containerd { files.append(try planContainerd()) }
         if options.crio { files.append(try planCRIO()) }
         if options.docker { files.append(try planDocker()) }
@@ -107,7 +135,11 @@ public struct Installer {
 
         if options.dryRun {
             for change in binaries {
-                report.lines.append("would \(options.link ? "link" : "copy") \(change.source) to \(change.target)")
+                if let relative = change.relativeLink {
+                    report.lines.append("would link \(change.target) to \(relative)")
+                } else {
+                    report.lines.append("would \(options.link ? "link" : "copy") \(change.source) to \(change.target)")
+                }
             }
             for change in files {
                 if change.original == change.new {
@@ -138,6 +170,7 @@ public struct Installer {
                 continue
             }
             report.lines.append("\(change.path): registered veil as \(change.label)" + (state.entry(change.kind, path: change.path)?.backup.map { " (backup: \($0))" } ?? ""))
+            if change.kind == .containerd { report.lines.append(levelsNote) }
             switch change.kind {
             case .containerd: restart(service: "containerd", action: "restart", configIsDefault: change.path == InstallOptions.defaultContainerdConfig, verb: "load", report: &report)
             case .crio: restart(service: "crio", action: "restart", configIsDefault: change.path == "/etc/crio/crio.conf.d/" + CRIODropIn.fileName, verb: "load", report: &report)
@@ -148,32 +181,74 @@ public struct Installer {
         return report
     }
 
-    /// The shim's TOML with `--isolation`, when the file is not there yet (an existing one is the
-    /// administrator's: left as it is). Uninstall removes it while it is unchanged.
+    /// The shim's TOML with `--isolation` and/or `--allow-lower-isolation`, when the file is not
+    /// there yet (an existing one is the administrator's: left as it is). Uninstall removes it
+    /// while it is unchanged.
     func planShimConfig() throws(InstallError) -> FileChange? {
-        guard let isolation = options.shimIsolation, let shimConfig = options.shimConfig else { return nil }
-        let path = Paths.absolute(shimConfig)
-        let original = try readIfPresent(path)
-        let written = Array(Self.shimConfigText(isolation: isolation).utf8)
-        if let original {
-            return FileChange(kind: .shimConfig, path: path, original: original, new: original, createdDepth: nil,
-                              label: original == written ? "it already sets isolation = \"\(isolation)\""
-                                                         : "it exists: left as it is (--isolation \(isolation) not applied)")
-        }
-        return FileChange(kind: .shimConfig, path: path, original: nil, new: written, createdDepth: nil,
-                          label: "the shim's runtime options (isolation = \"\(isolation)\")")
+        guard options.shimIsolation != nil || options.allowLowerIsolation, let shimConfig = options.shimConfig else { return nil }
+        let settings = Self.shimSettings(isolation: options.shimIsolation, allowLower: options.allowLowerIsolation)
+        return try planTOML(at: Paths.absolute(shimConfig), settings: settings, label: "the shim's runtime options")
     }
 
-    /// What `--isolation` writes at ConfigPath (the keys containerd-shim-veil-v1 reads).
-    static func shimConfigText(isolation: String) -> String {
+    /// The native handler's TOML (isolation = "native"), when the file is not there yet.
+    func planNativeShimConfig() throws(InstallError) -> FileChange {
+        let settings = Self.shimSettings(isolation: IsolationLevel.native.rawValue, allowLower: false)
+        return try planTOML(at: nativeShimConfigPath, settings: settings, label: "the \(nativeRuntimeName) handler's runtime options")
+    }
+
+    /// A TOML veil writes at a ConfigPath: left as it is when it exists, saying whether it holds `settings`.
+    func planTOML(at path: String, settings: [String], label: String) throws(InstallError) -> FileChange {
+        let written = Array(Self.shimConfigText(settings: settings).utf8)
+        let said = settings.joined(separator: ", ")
+        if let original = try readIfPresent(path) {
+            let same = original == written || Self.holds(settings, text(original))
+            return FileChange(kind: .shimConfig, path: path, original: original, new: original, createdDepth: nil,
+                              label: same ? "it already sets \(said)" : "it exists: left as it is (\(said) not applied)")
+        }
+        return FileChange(kind: .shimConfig, path: path, original: nil, new: written, createdDepth: nil, label: label + " (\(said))")
+    }
+
+    /// The TOML lines for the shim's settings, e.g. `isolation = "native"`.
+    static func shimSettings(isolation: String?, allowLower: Bool) -> [String] {
+        var lines: [String] = []
+        if let isolation { lines.append("isolation = \(TOMLDoc.quote(isolation))") }
+        if allowLower { lines.append("\(IsolationLevel.allowLoweringKey) = true") }
+        return lines
+    }
+
+    /// True when the TOML `text` sets every key of `settings` to the same value.
+    static func holds(_ settings: [String], _ text: String) -> Bool {
+        guard let wanted = try? TOMLDoc.parse(settings.joined(separator: "\n"), file: ""),
+              let found = try? TOMLDoc.parse(text, file: "") else { return false }
+        return wanted.keys.allSatisfy { key in
+            guard let a = wanted[key], let b = found[key] else { return false }
+            return a.string == b.string && a.bool == b.bool
+        }
+    }
+
+    /// What `--isolation`/`--allow-lower-isolation` (and the native handler) write at ConfigPath
+    /// (the keys containerd-shim-veil-v1 reads).
+    static func shimConfigText(settings: [String]) -> String {
         """
         # veil's runtime options, read by containerd-shim-veil-v1 at each container's creation
-        # (ConfigPath in containerd's config.toml). Written by `veil install --isolation`.
-        # Keys: isolation = "native" | "sandbox"; log_level = "info" | "debug";
+        # (ConfigPath in containerd's config.toml). Written by `veil install`.
+        # Keys: isolation = "native" | "sandbox" (the operator's level: a pod's dev.veil.isolation
+        #       annotation may raise it, never lower it); allow_lower_isolation = true (lets the
+        #       annotation lower it too); log_level = "info" | "debug";
         #       root = "/run/containerd/veil" (veil's state root); binary = "/usr/local/bin/veil".
-        isolation = "\(isolation)"
 
-        """
+        """ + settings.map { $0 + "\n" }.joined()
+    }
+
+    /// The report's line on who picks a container's level.
+    var levelsNote: String {
+        if options.allowLowerIsolation {
+            return "handler \(options.runtimeName) passes pods' dev.veil.* annotations to veil and \(options.shimConfig ?? "its ConfigPath") sets "
+                + "\(IsolationLevel.allowLoweringKey) = true: a pod may lower its level to native with \(IsolationLevel.annotation) (veil doctor warns about it); "
+                + "handler \(nativeRuntimeName) runs native"
+        }
+        return "handler \(options.runtimeName) runs the sandbox level and pods' annotations do not reach veil; handler \(nativeRuntimeName) runs native "
+            + "(grant it with its own RuntimeClass: veil install --kubernetes prints both)"
     }
 
     func planContainerd() throws(InstallError) -> FileChange {
@@ -185,20 +260,23 @@ public struct Installer {
             let out = host.run(["containerd", "--version"]).flatMap { $0.status == 0 ? $0.output : nil }
             defaultVersion = ContainerdConfig.defaultVersion(containerdVersionOutput: out)
         }
-        let plan = try ContainerdConfig.planInstall(original: original.map(text), file: path, name: options.runtimeName,
-                                                    shimConfig: options.shimConfig, defaultVersion: defaultVersion)
+        let registration = ContainerdConfig.Registration(name: options.runtimeName, shimConfig: options.shimConfig,
+                                                         nativeShimConfig: nativeShimConfigPath, passAnnotations: options.allowLowerIsolation)
+        let plan = try ContainerdConfig.planInstall(original: original.map(text), file: path, registration: registration, defaultVersion: defaultVersion)
         return FileChange(kind: .containerd, path: path, original: original, new: plan.changed ? Array(plan.text.utf8) : original ?? [],
-                          createdDepth: plan.createdDepth, label: "runtime \(options.runtimeName) (\(ContainerdConfig.runtimeType), config version \(plan.version))")
+                          createdDepth: plan.createdDepth,
+                          label: "runtimes \(options.runtimeName) and \(nativeRuntimeName) (\(ContainerdConfig.runtimeType), config version \(plan.version))")
     }
 
     func planCRIO() throws(InstallError) -> FileChange {
         let path = crioPath
         let original = try readIfPresent(path)
         if let original { _ = try TOMLDoc.parse(text(original), file: path) }
-        let new = CRIODropIn.render(name: options.runtimeName, runtimePath: runtimeBinary, annotations: options.crioAnnotations)
+        let new = CRIODropIn.render(name: options.runtimeName, runtimePath: runtimeBinary, nativeRuntimePath: nativeRuntimeBinary,
+                                    annotations: options.crioAnnotations)
         _ = try TOMLDoc.parse(new, file: path)
         return FileChange(kind: .crio, path: path, original: original, new: Array(new.utf8), createdDepth: nil,
-                          label: "CRI-O runtime handler \(options.runtimeName)")
+                          label: "CRI-O runtime handlers \(options.runtimeName) and \(nativeRuntimeName) (\(nativeRuntimeBinary), a link to veil)")
     }
 
     func planDocker() throws(InstallError) -> FileChange {
@@ -222,6 +300,11 @@ public struct Installer {
             let target = prefix + "/" + name
             if try binaryInPlace(source: source, target: target) { continue }
             changes.append(BinaryChange(source: source, target: target))
+        }
+        // veil-native: veil under the name that means --isolation native, for runtimes that take a
+        // binary path and no flags (CRI-O's runtime_path).
+        if readLink(nativeRuntimeBinary) != "veil" {
+            changes.append(BinaryChange(source: runtimeBinary, target: nativeRuntimeBinary, relativeLink: "veil"))
         }
         return changes
     }
@@ -253,7 +336,10 @@ public struct Installer {
             try FS.mkdirAll(Paths.parent(target))
             let tmp = target + ".veil-tmp\(getpid())"
             unlink(tmp)
-            if options.link {
+            if let relative = change.relativeLink {
+                try sys("symlink", tmp) { symlink(relative, tmp) }
+                entry.linkTarget = relative
+            } else if options.link {
                 try sys("symlink", tmp) { symlink(change.source, tmp) }
                 entry.linkTarget = change.source
             } else {
@@ -280,7 +366,8 @@ public struct Installer {
         entry.written = fingerprint(target) ?? ""
         state.put(entry)
         try state.save(options.statePath)
-        report.lines.append("\(options.link ? "linked" : "copied") \(change.source) to \(target)" + (entry.backup.map { " (previous file kept as \($0))" } ?? ""))
+        let what = change.relativeLink.map { "linked \(target) to \($0)" } ?? "\(options.link ? "linked" : "copied") \(change.source) to \(target)"
+        report.lines.append(what + (entry.backup.map { " (previous file kept as \($0))" } ?? ""))
     }
 
     /// Writes a config change, backing up the original the first time and recording it.

@@ -15,6 +15,15 @@ public struct RuntimeClassOptions: Equatable {
 public enum RuntimeClassYAML {
     static let effects = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
+    /// The RuntimeClass of `options` and its native twin (`NAME-native`, handler `HANDLER-native`,
+    /// same scheduling and overhead), as two YAML documents.
+    public static func renderWithNative(_ options: RuntimeClassOptions) throws(InstallError) -> String {
+        var native = options
+        native.name = options.name + "-native"
+        native.handler = options.handler + "-native"
+        return try render(options) + "---\n# Native level (runc's semantics, no sandbox): grant it only to trusted workloads.\n" + render(native)
+    }
+
     public static func render(_ options: RuntimeClassOptions) throws(InstallError) -> String {
         try checkName(options.name, what: "--runtime-name")
         try checkName(options.handler, what: "handler")

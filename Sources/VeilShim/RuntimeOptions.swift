@@ -8,12 +8,16 @@ import VeilShimProtocol
 /// `ctr run --runtime-config-path FILE`) sends in CreateTaskRequest.options as a
 /// `runtimeoptions.v1.Options`. The file (or `config_body`) is TOML:
 ///
-///   isolation = "native"          # or "sandbox": veil --isolation (a container's annotation still wins)
+///   isolation = "native"          # or "sandbox": veil --isolation, the operator's level (a floor)
+///   allow_lower_isolation = true  # veil --allow-lower-isolation: a container's dev.veil.isolation
+///                                 # annotation may lower the level too (default false: only raise)
 ///   log_level = "info"            # or "debug": veil --debug
 ///   root = "/run/veil-k8s"        # veil's state root; the containerd namespace is appended
 ///   binary = "/opt/veil/bin/veil" # the veil binary, instead of the one next to the shim
 struct RuntimeSettings: Equatable, Sendable {
     var isolation: String?
+    /// `allow_lower_isolation`: off unless the operator says so (pods' annotations are tenants').
+    var allowLowerIsolation = false
     var debug = false
     /// veil's state root before the namespace is appended (nil: /run/containerd/veil).
     var root: String?
@@ -39,6 +43,7 @@ struct RuntimeSettings: Equatable, Sendable {
         var flags: [String] = []
         if debug { flags.append("--debug") }
         if let isolation { flags += ["--isolation", isolation] }
+        if allowLowerIsolation { flags.append("--allow-lower-isolation") }
         return flags
     }
 
@@ -99,6 +104,9 @@ struct RuntimeSettings: Equatable, Sendable {
         for key in table.keys.sorted() {
             switch key {
             case "isolation": settings.isolation = try oneOf(key, isolationLevels)
+            case "allow_lower_isolation":
+                guard let value = table[key]?.bool else { throw ShimError("\(source): key \"\(key)\" must be a boolean (true or false)") }
+                settings.allowLowerIsolation = value
             case "log_level": settings.debug = try oneOf(key, logLevels) == "debug"
             case "root":
                 var root = try absolutePath(key)
@@ -109,7 +117,7 @@ struct RuntimeSettings: Equatable, Sendable {
                 guard access(binary, X_OK) == 0 else { throw ShimError("\(source): key \"binary\": \(binary) is not an executable file") }
                 settings.binary = binary
             default:
-                throw ShimError("\(source): unknown key \"\(key)\" (veil's runtime options are: binary, isolation, log_level, root)")
+                throw ShimError("\(source): unknown key \"\(key)\" (veil's runtime options are: allow_lower_isolation, binary, isolation, log_level, root)")
             }
         }
         return settings

@@ -14,15 +14,16 @@ struct VeilVerify: ParsableCommand {
         abstract: "Run a throw-away pod through the node's CRI endpoint with veil's runtime handler and check it.",
         discussion: """
             Checks that the container runs under io.containerd.veil.v1, that containerd-shim-veil-v1 is \
-            its parent on this host, that exec works, and (--isolation sandbox) that dmesg in the \
-            container shows the sandbox's own kernel ("Starting veil"). The pod uses the host's network \
+            its parent on this host, that exec works, and that dmesg in the container shows the \
+            sandbox's own kernel ("Starting veil"), or with --isolation native (handler veil-native) \
+            the host's. The pod uses the host's network \
             (no CNI needed) and is removed afterwards, also when a check fails or on SIGINT/SIGTERM. \
             One line per check; exits 0 only when every check that ran passed.
             """)
     @Option(name: .customLong("cri-endpoint"), help: "The CRI endpoint (unix:///path or /path).") var criEndpoint: String = CRIEndpoint.containerdDefault
-    @Option(help: "The runtime handler (RuntimeClass handler) the pod asks for.") var handler: String = "veil"
+    @Option(help: "The runtime handler (RuntimeClass handler) the pod asks for (default: veil, or veil-native with --isolation native).") var handler: String?
     @Option(help: "The container image; pulled when the node does not have it.") var image: String = VerifyOptions.defaultImage
-    @Option(help: "native or sandbox: put on the pod as dev.veil.isolation; native skips the dmesg check.") var isolation: String = IsolationLevel.sandbox.rawValue
+    @Option(help: "native or sandbox: the level the handler runs (native expects the host's dmesg, sandbox veil's).") var isolation: String = IsolationLevel.sandbox.rawValue
     @Option(name: .customLong("cgroup-parent"), help: "The pod's cgroup parent (cgroupfs syntax); the runtime's default when unset.") var cgroupParent: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
 
@@ -30,15 +31,15 @@ struct VeilVerify: ParsableCommand {
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not \(format)") }
         do { _ = try IsolationLevel.parse(isolation, source: "--isolation") } catch { throw ValidationError(error.description) }
         do { _ = try CRIEndpoint(criEndpoint) } catch { throw ValidationError(error.description) }
-        guard !handler.isEmpty else { throw ValidationError("--handler must not be empty") }
+        guard handler?.isEmpty != true else { throw ValidationError("--handler must not be empty") }
     }
 
     func run() throws {
         var options = VerifyOptions()
         options.endpoint = criEndpoint
-        options.handler = handler
         options.image = image
         options.isolation = (try? IsolationLevel.parse(isolation, source: "--isolation")) ?? .sandbox
+        options.handler = handler ?? VerifyOptions.defaultHandler(for: options.isolation)
         options.cgroupParent = cgroupParent
         let report = VerifyRunner.run(options: options)
         let text = format == "json" ? report.renderJSON() : report.renderTable()

@@ -9,10 +9,25 @@ struct GlobalOptions {
     var logFormat = Logger.Format.text
     var debug = false
     var systemdCgroup = false
-    /// `--isolation native|sandbox`: the level for containers whose config.json does not pick one.
+    /// `--isolation native|sandbox`: the operator's level, a floor that config.json's annotation may only raise.
     var isolation: IsolationLevel?
     /// `--sandbox-device PATH` (repeatable): host devices a sandbox may receive beyond the default set.
     var sandboxDevices: Set<String> = []
+    /// `--allow-lower-isolation`: config.json's annotation may also lower the level (off by default:
+    /// CRI fills annotations from pods, which tenants write).
+    var allowLowerIsolation = false
+
+    /// The program name that means `--isolation native`: an operator's symbolic link to veil, for
+    /// runtimes that take a binary path and no arguments (CRI-O's runtime_path, podman --runtime,
+    /// containerd's runc shim BinaryName).
+    static let nativeProgramName = "veil-native"
+
+    /// What the name veil was started under says: `veil-native` is `--isolation native`, unless
+    /// the command line names a level itself.
+    mutating func apply(programName argv0: String) {
+        let base = argv0.split(separator: "/").last.map(String.init) ?? argv0
+        if base == Self.nativeProgramName && isolation == nil { isolation = .native }
+    }
 
     /// Splits `args` (without argv[0]) into the global options and the command's own arguments.
     static func parse(_ args: [String]) -> Result<(GlobalOptions, [String]), UsageError> {
@@ -56,6 +71,13 @@ struct GlobalOptions {
                     guard v.hasPrefix("/dev/") else { return .failure(UsageError("invalid --sandbox-device \"\(v)\": must be a path under /dev/")) }
                     options.sandboxDevices.insert(v)
                 case .failure(let e): return .failure(e)
+                }
+            case "allow-lower-isolation":
+                // A security switch: `=false` must mean false, and anything else is a mistake.
+                switch inline {
+                case nil, "true": options.allowLowerIsolation = true
+                case "false": options.allowLowerIsolation = false
+                default: return .failure(UsageError("invalid \(arg): --allow-lower-isolation takes no value (or =true, =false)"))
                 }
             case "debug": options.debug = true
             case "systemd-cgroup": options.systemdCgroup = true

@@ -41,18 +41,26 @@ struct Install: ParsableCommand {
             Idempotent: a second run changes nothing. The first edit of each file keeps a backup \
             (FILE.veil-backup-YYYYmmddHHMMSS) and is recorded in /var/lib/veil/install.json \
             ($VEIL_INSTALL_STATE), so `veil uninstall` can restore it byte for byte. \
-            --kubernetes prints a RuntimeClass and writes nothing.
+            --kubernetes prints the RuntimeClasses (NAME and NAME-native) and writes nothing. \
+            Two handlers are registered: NAME runs the sandbox level, NAME-native runs native (runc's \
+            semantics); pods' dev.veil.isolation annotations do not reach veil unless --allow-lower-isolation.
             """)
     @OptionGroup var targets: InstallTargets
     @Option(name: [.customLong("config-path"), .customLong("shim-config")],
-            help: "containerd: ConfigPath in the runtime's options table, the veil TOML the shim reads (isolation, log_level, root, binary).")
+            help: "containerd: ConfigPath in the runtime's options table, the veil TOML the shim reads (isolation, allow_lower_isolation, log_level, root, binary).")
     var shimConfig: String?
     @Option(name: .customLong("isolation"),
             help: "With --config-path FILE: write FILE with `isolation = LEVEL` (native or sandbox) when it does not exist yet; uninstall removes it while unchanged.")
     var shimIsolation: String?
+    @Option(name: .customLong("native-config-path"),
+            help: "containerd: ConfigPath of the NAME-native handler, a TOML with isolation = \"native\" written when missing (default: veil-native.toml beside --config).")
+    var nativeShimConfig: String?
+    @Flag(name: .customLong("allow-lower-isolation"),
+          help: "containerd, with --config-path FILE: pass pods' dev.veil.* annotations to veil and write allow_lower_isolation = true into FILE, so a pod may lower its level to native. Off by default: pods get native only through the NAME-native handler.")
+    var allowLowerIsolation = false
     @Option(name: .customLong("crio-allowed-annotation"), help: "An allowed_annotations entry for CRI-O (repeatable; default seccomp-profile.kubernetes.cri-o.io).") var crioAnnotations: [String] = []
     @Flag(help: "Symbolic links to the running binaries instead of copies.") var link = false
-    @Flag(help: "Print a RuntimeClass for the handler to stdout.") var kubernetes = false
+    @Flag(help: "Print the RuntimeClasses for the handlers (NAME and NAME-native) to stdout.") var kubernetes = false
     @Option(name: .customLong("node-selector"), help: "RuntimeClass scheduling.nodeSelector entry key=value (repeatable).") var nodeSelector: [String] = []
     @Option(help: "RuntimeClass toleration key[=value][:Effect] (repeatable).") var toleration: [String] = []
     @Option(name: .customLong("overhead-cpu"), help: "RuntimeClass overhead.podFixed.cpu (e.g. 100m).") var overheadCPU: String?
@@ -63,6 +71,8 @@ struct Install: ParsableCommand {
             var options = targets.options()
             options.shimConfig = shimConfig
             options.shimIsolation = shimIsolation
+            options.nativeShimConfig = nativeShimConfig
+            options.allowLowerIsolation = allowLowerIsolation
             options.link = link
             if !crioAnnotations.isEmpty { options.crioAnnotations = crioAnnotations.filter { !$0.isEmpty } }
             if kubernetes {
@@ -73,7 +83,8 @@ struct Install: ParsableCommand {
                 rc.tolerations = toleration
                 rc.overheadCPU = overheadCPU
                 rc.overheadMemory = overheadMemory
-                let yaml = try RuntimeClassYAML.render(rc)
+                // Two RuntimeClasses: NAME (the sandbox) and NAME-native, which a cluster admin grants.
+                let yaml = try RuntimeClassYAML.renderWithNative(rc)
                 if !(options.containerd || options.crio || options.docker) {
                     writeOut(yaml)
                     return

@@ -20,7 +20,8 @@ switch GlobalOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):
     writeError("veil: \(error)\n")
     exit(2)
-case .success(let (options, rest)):
+case .success(var (options, rest)):
+    options.apply(programName: CommandLine.arguments.first ?? "veil")
     Context.global = options
     if FastPath.run(rest) { exit(0) }
     if rest.first == "verify" { VerifyCommand.exec(Array(rest.dropFirst())) }

@@ -110,20 +110,20 @@ struct VerifyReportTests {
         #expect(verifier.shimCheck(containerPid: nil, podPid: nil).0 == .fail)
     }
 
-    @Test("the pod and container carry the isolation annotation, the run label and host networking")
+    @Test("the pod and container carry the run label and host networking, and no isolation annotation (the handler sets the level)")
     func configs() throws {
         var options = VerifyOptions()
         options.isolation = .native
         options.cgroupParent = "/veil-test/x"
         let verifier = Verifier(options: options)
         let pod = verifier.sandboxConfig(runID: "r1")
-        #expect(pod.annotations == ["dev.veil.isolation": "native"])
+        #expect(pod.annotations.isEmpty)
         #expect(pod.labels == [Verifier.runLabel: "r1"])
         #expect(pod.linux.securityContext.namespaceOptions.network == .node)
         #expect(pod.linux.cgroupParent == "/veil-test/x")
         #expect(pod.hostname.isEmpty)
         let container = verifier.containerConfig(runID: "r1")
-        #expect(container.annotations == ["dev.veil.isolation": "native"])
+        #expect(container.annotations.isEmpty)
         #expect(container.image.image == options.image)
         // Upstream field numbers on the wire: RunPodSandboxRequest.runtime_handler is field 2 (tag 0x12).
         var request = Runtime_V1_RunPodSandboxRequest()
@@ -131,6 +131,7 @@ struct VerifyReportTests {
         let bytes: [UInt8] = try request.serializedBytes()
         #expect(bytes == [0x12, 4] + Array("veil".utf8))
         #expect(VerifyOptions().isolation == .sandbox)
+        #expect(VerifyOptions.defaultHandler(for: .native) == "veil-native" && VerifyOptions.defaultHandler(for: .sandbox) == "veil")
     }
 
     @Test("pod uids look like UUIDs (version 4)")

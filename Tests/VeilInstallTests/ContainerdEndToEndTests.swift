@@ -102,14 +102,18 @@ import Testing
         let environment = ["VEIL_INSTALL_STATE": d + "/install.json"]
         let install = Self.run(veil, ["install", "--containerd", "--config", d + "/config.toml", "--prefix", d + "/bin", "--no-restart"], environment: environment)
         #expect(install.status == 0, "\(install.output)")
-        #expect(install.output.contains("registered veil as runtime veil (io.containerd.veil.v1, config version 2)"))
+        #expect(install.output.contains("registered veil as runtimes veil and veil-native (io.containerd.veil.v1, config version 2)"), "\(install.output)")
         #expect(FileManager.default.isExecutableFile(atPath: d + "/bin/veil"))
+        #expect(FileManager.default.isExecutableFile(atPath: d + "/bin/veil-native"))
 
         // containerd reads it: the merged config has veil next to the default runc runtime.
         let dump = Self.run(containerd, ["--config", d + "/config.toml", "config", "dump"])
         #expect(dump.status == 0, "\(dump.output)")
         #expect(dump.output.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]"))
         #expect(dump.output.contains("runtime_type = \"io.containerd.veil.v1\""))
+        #expect(dump.output.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-native]"), "\(dump.output)")
+        #expect(dump.output.contains("privileged_without_host_devices = true"), "\(dump.output)")
+        #expect(dump.output.contains("ConfigPath = \"\(d)/veil-native.toml\""), "\(dump.output)")
         #expect(dump.output.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]"), "CRI's default runtime must survive")
         #expect(dump.output.contains("runtime_type = \"io.containerd.runc.v2\""))
 
@@ -171,6 +175,7 @@ import Testing
         #expect(yaml.status == 0)
         #expect(yaml.output.hasPrefix("apiVersion: node.k8s.io/v1\nkind: RuntimeClass\n"))
         #expect(yaml.output.contains("    memory: \"64Mi\"\n"))
+        #expect(yaml.output.contains("\n---\n") && yaml.output.contains("  name: veil-native\nhandler: veil-native\n"), "\(yaml.output)")
         #expect(scratch.list() == ["config.toml"])
 
         let dry = Self.run(veil, ["install", "--dry-run", "--crio", "--crio-dir", scratch.file("crio"), "--prefix", scratch.file("bin")], environment: environment)

@@ -18,13 +18,21 @@ import Testing
         let first = try Installer(options: options, host: host).install()
         let written = try #require(scratch.read("config.toml"))
         #expect(written != original)
-        // Exactly one table more; every other setting unchanged.
+        // Exactly two tables more; every other setting unchanged.
         let after = try TOMLTable(string: written)
         let table = try #require(try TOMLDoc.table(at: path, in: after, file: "t"))
         #expect(table["runtime_type"]?.string == "io.containerd.veil.v1")
-        #expect(table.keys.sorted() == ["container_annotations", "pod_annotations", "runtime_type"])
-        #expect(table["pod_annotations"]?.array?.map { $0.string } == ["dev.veil.*"], "CRI must pass dev.veil.isolation to veil")
+        #expect(table.keys.sorted() == ["privileged_without_host_devices", "runtime_type"], "pods' annotations must not reach veil by default")
+        #expect(table["privileged_without_host_devices"]?.bool == true)
+        let nativePath = Array(path.dropLast()) + ["veil-native"]
+        let native = try #require(try TOMLDoc.table(at: nativePath, in: after, file: "t"))
+        #expect(native["runtime_type"]?.string == "io.containerd.veil.v1")
+        #expect(native.keys.sorted() == ["options", "runtime_type"])
+        #expect(native["options"]?["ConfigPath"]?.string == scratch.file("veil-native.toml"))
+        let nativeTOML = try TOMLTable(string: try #require(scratch.read("veil-native.toml")))
+        #expect(nativeTOML.keys == ["isolation"] && nativeTOML["isolation"]?.string == "native")
         try TOMLDoc.removeTable(at: path, in: after, pruneFrom: nil, file: "t")
+        try TOMLDoc.removeTable(at: nativePath, in: after, pruneFrom: nil, file: "t")
         #expect(after == (try TOMLTable(string: original)))
         #expect(after["version"]?.int == version)
         // The file was appended to, so its comments and layout stay.
@@ -48,6 +56,7 @@ import Testing
         #expect(backups(in: scratch).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: options.statePath))
         #expect(removed.lines.contains { $0.contains("restored the original") })
+        #expect(scratch.read("veil-native.toml") == nil, "the native handler's TOML veil wrote goes too")
     }
 
     @Test func versionTwoRoundTrip() throws { try roundTrip(original: containerdV2, path: Self.v2Path, version: 2) }
@@ -253,9 +262,14 @@ import Testing
         _ = try Installer(options: options, host: host).install()
         let text = try #require(scratch.read("etc/containerd/config.toml"))
         let path = version == 2 ? Self.v2Path : Self.v3Path
+        let nativePath = Array(path.dropLast()) + ["veil-native"]
         #expect(text == "version = \(version)\n\n# containerd's default runtime: a runtimes table in this file replaces the built-in one.\n"
             + "[\(TOMLDoc.dotted(path.dropLast() + ["runc"]))]\n  runtime_type = \"io.containerd.runc.v2\"\n\n"
-            + "[\(TOMLDoc.dotted(path))]\n  runtime_type = \"io.containerd.veil.v1\"\n  pod_annotations = [\"dev.veil.*\"]\n  container_annotations = [\"dev.veil.*\"]\n")
+            + "[\(TOMLDoc.dotted(path))]\n  runtime_type = \"io.containerd.veil.v1\"\n"
+            + "  # A privileged pod gets the sandbox's default /dev, not the host's devices.\n  privileged_without_host_devices = true\n\n"
+            + "# veil-native: runc's semantics (no sandbox), for the pods a cluster admin grants its RuntimeClass.\n"
+            + "[\(TOMLDoc.dotted(nativePath))]\n  runtime_type = \"io.containerd.veil.v1\"\n\n"
+            + "[\(TOMLDoc.dotted(nativePath + ["options"]))]\n  ConfigPath = \"\(scratch.file("etc/containerd/veil-native.toml"))\"\n")
         #expect(backups(in: scratch).isEmpty)
 
         _ = try Installer(options: options, host: host).uninstall()
@@ -291,16 +305,17 @@ import Testing
     }
 
     @Test func versionOneUsesTheShortPluginName() throws {
-        let plan = try ContainerdConfig.planInstall(original: "[plugins.cri]\n  stream_server_port = \"0\"\n", file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        let plan = try ContainerdConfig.planInstall(original: "[plugins.cri]\n  stream_server_port = \"0\"\n", file: "c.toml", registration: .init(name: "veil"), defaultVersion: 2)
         #expect(plan.version == 1)
-        #expect(plan.text.hasSuffix("\n[plugins.cri.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n[plugins.cri.containerd.runtimes.veil]\n  runtime_type = \"io.containerd.veil.v1\"\n  pod_annotations = [\"dev.veil.*\"]\n  container_annotations = [\"dev.veil.*\"]\n"))
+        #expect(plan.text.hasSuffix("\n[plugins.cri.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n[plugins.cri.containerd.runtimes.veil]\n  runtime_type = \"io.containerd.veil.v1\"\n"
+            + "  # A privileged pod gets the sandbox's default /dev, not the host's devices.\n  privileged_without_host_devices = true\n"))
     }
 
     /// containerd drops its built-in runc when the file has a runtimes table, so one made by veil lists runc;
     /// an existing runtimes table, or another default runtime, is left as it is.
     @Test func runcIsKeptWhenVeilMakesTheRuntimesTable() throws {
         let debian = "version = 2\n\n[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    [plugins.\"io.containerd.grpc.v1.cri\".cni]\n      bin_dir = \"/usr/lib/cni\"\n"
-        let plan = try ContainerdConfig.planInstall(original: debian, file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        let plan = try ContainerdConfig.planInstall(original: debian, file: "c.toml", registration: .init(name: "veil"), defaultVersion: 2)
         let table = try TOMLTable(string: plan.text)
         let runtimes = try #require(try TOMLDoc.table(at: Array(Self.v2Path.dropLast()), in: table, file: "t"))
         #expect(runtimes.keys.sorted() == ["runc", "veil"])
@@ -311,11 +326,76 @@ import Testing
         #expect(try ContainerdConfig.planRemoval(text: edited, file: "c.toml", name: "veil", createdDepth: plan.createdDepth) == debian + "\n[debug]\n  level = \"info\"\n")
 
         let crun = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"crun\"\n"
-        let other = try ContainerdConfig.planInstall(original: crun, file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        let other = try ContainerdConfig.planInstall(original: crun, file: "c.toml", registration: .init(name: "veil"), defaultVersion: 2)
         #expect(try TOMLDoc.table(at: Array(Self.v2Path.dropLast()), in: TOMLTable(string: other.text), file: "t")?.keys == ["veil"])
 
-        let kept = try ContainerdConfig.planInstall(original: containerdV2, file: "c.toml", name: "veil", shimConfig: nil, defaultVersion: 2)
+        let kept = try ContainerdConfig.planInstall(original: containerdV2, file: "c.toml", registration: .init(name: "veil"), defaultVersion: 2)
         #expect(!kept.text.contains("default runtime:"))
+    }
+
+    /// --allow-lower-isolation: dev.veil.* passes to the veil handler and its TOML allows lowering; it needs --config-path.
+    @Test func allowLowerIsolationPassesAnnotationsAndSaysSo() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        options.allowLowerIsolation = true
+        #expect(throws: InstallError.self) { try Installer(options: options, host: FakeHost()).install() }
+        #expect(scratch.read("config.toml") == containerdV2)
+
+        options.shimConfig = scratch.file("veil.toml")
+        let report = try Installer(options: options, host: FakeHost()).install()
+        #expect(report.lines.contains { $0.contains("a pod may lower its level to native") }, "\(report)")
+        let config = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        let veil = try #require(try TOMLDoc.table(at: Self.v2Path, in: config, file: "t"))
+        #expect(veil["pod_annotations"]?.array?.map { $0.string } == ["dev.veil.*"])
+        #expect(veil["container_annotations"]?.array?.map { $0.string } == ["dev.veil.*"])
+        #expect(veil["options"]?["ConfigPath"]?.string == scratch.file("veil.toml"))
+        let shim = try TOMLTable(string: try #require(scratch.read("veil.toml")))
+        #expect(shim["allow_lower_isolation"]?.bool == true)
+        let native = try #require(try TOMLDoc.table(at: Array(Self.v2Path.dropLast()) + ["veil-native"], in: config, file: "t"))
+        #expect(native["pod_annotations"] == nil)
+
+        // The default install takes the pass-through out again (and leaves the administrator's TOML).
+        options.allowLowerIsolation = false
+        let plain = try Installer(options: options, host: FakeHost()).install()
+        #expect(plain.lines.contains { $0.contains("pods' annotations do not reach veil") }, "\(plain)")
+        let again = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        #expect(try TOMLDoc.table(at: Self.v2Path, in: again, file: "t")?["pod_annotations"] == nil)
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == containerdV2)
+        #expect(scratch.read("veil.toml") == nil && scratch.read("veil-native.toml") == nil)
+    }
+
+    /// A config written by an older veil (dev.veil.* passed, no native handler) is brought up to date.
+    @Test func olderInstallLosesThePassThrough() throws {
+        let older = containerdV2 + "\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n  runtime_type = \"io.containerd.veil.v1\"\n"
+            + "  pod_annotations = [\"dev.veil.*\", \"example.com/keep\"]\n  container_annotations = [\"dev.veil.*\"]\n"
+        let plan = try ContainerdConfig.planInstall(original: older, file: "c.toml", registration: .init(name: "veil", nativeShimConfig: "/etc/containerd/veil-native.toml"), defaultVersion: 2)
+        #expect(plan.changed)
+        let table = try TOMLTable(string: plan.text)
+        let veil = try #require(try TOMLDoc.table(at: Self.v2Path, in: table, file: "t"))
+        #expect(veil["pod_annotations"]?.array?.map { $0.string } == ["example.com/keep"])
+        #expect(veil["container_annotations"] == nil)
+        #expect(veil["privileged_without_host_devices"]?.bool == true)
+        #expect(try TOMLDoc.table(at: Array(Self.v2Path.dropLast()) + ["veil-native", "options"], in: table, file: "t")?["ConfigPath"]?.string == "/etc/containerd/veil-native.toml")
+        let again = try ContainerdConfig.planInstall(original: plan.text, file: "c.toml", registration: .init(name: "veil", nativeShimConfig: "/etc/containerd/veil-native.toml"), defaultVersion: 2)
+        #expect(!again.changed)
+    }
+
+    /// The administrator's own TOML at the native ConfigPath is kept; the report says when it does not say native.
+    @Test func existingNativeTOMLIsLeft() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        try scratch.write("native.toml", "log_level = \"debug\"\n")
+        var options = containerdOptions(scratch)
+        options.nativeShimConfig = scratch.file("native.toml")
+        let report = try Installer(options: options, host: FakeHost()).install()
+        #expect(report.lines.contains { $0.contains("native.toml: it exists: left as it is (isolation = \"native\" not applied)") }, "\(report)")
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("native.toml") == "log_level = \"debug\"\n")
+        #expect(scratch.read("config.toml") == containerdV2)
     }
 
     @Test func badRuntimeNameIsRefused() throws {

@@ -99,7 +99,8 @@ import VeilCgroups
         try FileManager.default.createDirectory(atPath: scratch.file("bin"), withIntermediateDirectories: true)
         try scratch.write("bin/veil", "#!/bin/sh\n")
         chmod(scratch.file("bin/veil"), 0o755)
-        try scratch.write("conf.d/50-veil.conf", CRIODropIn.render(name: "veil", runtimePath: scratch.file("bin/veil")))
+        symlink("veil", scratch.file("bin/veil-native"))
+        try scratch.write("conf.d/50-veil.conf", CRIODropIn.render(name: "veil", runtimePath: scratch.file("bin/veil"), nativeRuntimePath: scratch.file("bin/veil-native")))
         try scratch.write("crio.conf", "[crio]\nroot = \"/srv/containers\"\n")
         try scratch.write("storage.conf", "[storage]\ndriver = \"overlay\"\ngraphroot = \"/var/lib/other\"\nrunroot = \"/run/other\"\n")
         var options = DoctorOptions()
@@ -107,7 +108,14 @@ import VeilCgroups
         options.crioConfig = scratch.file("crio.conf")
         options.containersStorageConfig = scratch.file("storage.conf")
         let good = DoctorCRIO.inspect(options: options, installed: true)
-        #expect(good.check.status == .pass, "\(good.check)")
+        #expect(good.check.status == .pass && good.check.detail.contains("\"veil-native\""), "\(good.check)")
+        #expect(good.handlers.map(\.name) == ["veil", "veil-native"])
+
+        // The veil-native link missing: CRI-O would refuse to start too.
+        unlink(scratch.file("bin/veil-native"))
+        let noLink = DoctorCRIO.inspect(options: options, installed: true)
+        #expect(noLink.check.status == .fail && noLink.check.detail.contains("\"veil-native\""), "\(noLink.check)")
+        symlink("veil", scratch.file("bin/veil-native"))
         // crio.conf's root wins over storage.conf's graphroot; runroot comes from storage.conf.
         #expect(good.storage == RuntimeStorage(root: "/srv/containers", state: "/run/other"))
 
@@ -363,5 +371,52 @@ import VeilCgroups
         let table = Doctor.renderTable(checks)
         #expect(table.hasPrefix("CHECK"))
         #expect(table.contains("\(checks.count) checks:"))
+    }
+}
+
+@Suite struct DoctorIsolationFloorTests {
+    static let passing = """
+        version = 2
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.veil]
+          runtime_type = "io.containerd.veil.v1"
+          pod_annotations = ["dev.veil.*"]
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.veil.options]
+          ConfigPath = "/etc/veil/veil.toml"
+        """
+
+    @Test func passThroughPlusAllowLoweringWarns() {
+        let check = DoctorIsolationFloor.containerd(configPath: "/c.toml", text: Self.passing) { path in
+            path == "/etc/veil/veil.toml" ? "allow_lower_isolation = true\n" : nil
+        }
+        #expect(check.name == "containerd.isolation-floor")
+        #expect(check.status == .warn)
+        #expect(check.detail.contains("runtime \"veil\"") && check.detail.contains("pod_annotations \"dev.veil.*\"") && check.detail.contains("allow_lower_isolation = true"), "\(check)")
+        #expect(check.fix?.contains("veil-native RuntimeClass") == true)
+    }
+
+    @Test func eitherHalfAloneIsFine() {
+        // Lowering allowed but nothing reaches veil; annotations reach veil but may only raise; native has nothing below it.
+        let notPassed = Self.passing.replacingOccurrences(of: "  pod_annotations = [\"dev.veil.*\"]\n", with: "")
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: notPassed) { _ in "allow_lower_isolation = true\n" }.status == .pass)
+        let floor = DoctorIsolationFloor.containerd(configPath: "/c.toml", text: Self.passing) { _ in "isolation = \"sandbox\"\n" }
+        #expect(floor.status == .pass && floor.detail.contains("veil: sandbox"), "\(floor)")
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: Self.passing) { _ in "isolation = \"native\"\nallow_lower_isolation = true\n" }.status == .pass)
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: nil) { _ in nil }.status == .pass)
+        // Other patterns that reach dev.veil.isolation count too.
+        let star = Self.passing.replacingOccurrences(of: "\"dev.veil.*\"", with: "\"*\"")
+        #expect(DoctorIsolationFloor.containerd(configPath: "/c.toml", text: star) { _ in "allow_lower_isolation = true\n" }.status == .warn)
+        #expect(DoctorIsolationFloor.glob("dev.veil.*", matches: "dev.veil.isolation"))
+        #expect(DoctorIsolationFloor.glob("dev.?eil.isolation", matches: "dev.veil.isolation"))
+        #expect(!DoctorIsolationFloor.glob("io.kubernetes.*", matches: "dev.veil.isolation"))
+    }
+
+    @Test func crioWrapperWithTheFlagWarns() {
+        let handlers = [DoctorCRIO.Handler(name: "veil", file: "/etc/crio/crio.conf.d/50-veil.conf", runtimePath: "/usr/local/bin/veil"),
+                        DoctorCRIO.Handler(name: "veil-open", file: "/etc/crio/crio.conf.d/60.conf", runtimePath: "/usr/local/bin/veil-open")]
+        let scripts = ["/usr/local/bin/veil-open": "#!/bin/sh\nexec /usr/local/bin/veil --allow-lower-isolation \"$@\"\n"]
+        let check = DoctorIsolationFloor.crio(handlers: handlers) { scripts[$0] }
+        #expect(check.name == "crio.isolation-floor" && check.status == .warn)
+        #expect(check.detail.contains("\"veil-open\"") && !check.detail.contains("\"veil\" "), "\(check)")
+        #expect(DoctorIsolationFloor.crio(handlers: Array(handlers.prefix(1))) { scripts[$0] }.status == .pass)
     }
 }

@@ -18,7 +18,11 @@ import Testing
         #expect(veil["runtime_path"]?.string == "/opt/veil/bin/veil")
         #expect(veil["runtime_type"]?.string == "oci")
         #expect(veil["runtime_root"]?.string == "/run/veil")
-        #expect(veil["allowed_annotations"]?.array?.map { $0.string } == ["seccomp-profile.kubernetes.cri-o.io", "dev.veil.isolation"])
+        #expect(veil["allowed_annotations"]?.array?.map { $0.string } == ["seccomp-profile.kubernetes.cri-o.io"], "no dev.veil.isolation")
+        #expect(veil["privileged_without_host_devices"]?.bool == true)
+        let native = try #require(try TOMLDoc.table(at: ["crio", "runtime", "runtimes", "veil-native"], in: table, file: "t"))
+        #expect(native["runtime_path"]?.string == "/opt/veil/bin/veil-native")
+        #expect(native["privileged_without_host_devices"] == nil)
         #expect(report.lines.contains("restart crio to load the veil runtime"))
 
         _ = try Installer(options: options, host: FakeHost()).install()
@@ -45,12 +49,12 @@ import Testing
     }
 
     @Test func editedDropInKeepsOtherTables() throws {
-        let edited = CRIODropIn.render(name: "veil", runtimePath: "/usr/local/bin/veil") + "\n[crio.runtime]\ndefault_runtime = \"runc\"\n"
+        let edited = CRIODropIn.render(name: "veil", runtimePath: "/usr/local/bin/veil", nativeRuntimePath: "/usr/local/bin/veil-native") + "\n[crio.runtime]\ndefault_runtime = \"runc\"\n"
         let rest = try #require(try CRIODropIn.planRemoval(text: edited, file: "d.conf", name: "veil"))
         let table = try TOMLTable(string: rest)
         #expect(table["crio"]?["runtime"]?["default_runtime"]?.string == "runc")
         #expect(try TOMLDoc.table(at: ["crio", "runtime", "runtimes"], in: table, file: "t") == nil)
-        #expect(try CRIODropIn.planRemoval(text: CRIODropIn.render(name: "veil", runtimePath: "/x"), file: "d.conf", name: "veil") == nil)
+        #expect(try CRIODropIn.planRemoval(text: CRIODropIn.render(name: "veil", runtimePath: "/x", nativeRuntimePath: "/y"), file: "d.conf", name: "veil") == nil)
     }
 }
 
@@ -168,14 +172,14 @@ import Testing
         options.binaries = true
         let host = FakeHost(executable: scratch.file("fake-veil"))
         _ = try Installer(options: options, host: host).install()
-        #expect(scratch.list("bin") == ["veil"])
+        #expect(scratch.list("bin") == ["veil", "veil-native"])
 
         // Removing CRI-O only keeps the binaries, which containerd and Docker still use.
         var crioOnly = options
         crioOnly.containerd = false
         crioOnly.docker = false
         let partial = try Installer(options: crioOnly, host: host).uninstall()
-        #expect(scratch.list("bin") == ["veil"])
+        #expect(scratch.list("bin") == ["veil", "veil-native"])
         #expect(partial.lines.contains { $0.hasPrefix("binaries kept") })
 
         var all = testOptions(scratch)
@@ -218,14 +222,16 @@ import Testing
         options.binaries = true
         let host = FakeHost(executable: scratch.file("build/veil"))
         let report = try Installer(options: options, host: host).install()
-        #expect(scratch.list("bin") == ["containerd-shim-veil-v1", "veil"])
+        #expect(scratch.list("bin") == ["containerd-shim-veil-v1", "veil", "veil-native"])
         #expect(scratch.read("bin/veil") == "veil binary")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch.file("bin/veil-native")) == "veil", "veil-native: veil under the name that means --isolation native")
         let attributes = try FileManager.default.attributesOfItem(atPath: scratch.file("bin/containerd-shim-veil-v1"))
         #expect((attributes[.posixPermissions] as? Int) == 0o755)
         #expect(report.lines.filter { $0.hasPrefix("copied ") }.count == 2)
+        #expect(report.lines.contains("linked \(scratch.file("bin/veil-native")) to veil"), "\(report)")
 
         let again = try Installer(options: options, host: host).install()
-        #expect(!again.lines.contains { $0.hasPrefix("copied ") })
+        #expect(!again.lines.contains { $0.hasPrefix("copied ") || $0.hasPrefix("linked ") })
 
         _ = try Installer(options: options, host: host).uninstall()
         #expect(!FileManager.default.fileExists(atPath: scratch.file("bin")))
@@ -245,7 +251,7 @@ import Testing
         let host = FakeHost(executable: scratch.file("new-veil"))
         _ = try Installer(options: options, host: host).install()
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch.file("bin/veil")) == scratch.file("new-veil"))
-        #expect(scratch.list("bin") == ["veil", "veil.veil-backup-20240102030405"])
+        #expect(scratch.list("bin") == ["veil", "veil-native", "veil.veil-backup-20240102030405"])
         let again = try Installer(options: options, host: host).install()
         #expect(!again.lines.contains { $0.hasPrefix("linked ") })
         _ = try Installer(options: options, host: host).uninstall()

@@ -1,7 +1,7 @@
 // What Kubernetes' CRI validation (critest) checks of a runtime, through containerd 1.6's CRI plugin
 // on a private socket, for the handler `runc` (containerd's runc shim and runc: the reference),
-// `veil` (containerd-shim-veil-v1, the sandbox level) and `veil` with the pod annotation
-// dev.veil.isolation=native. Each handler gets one rig and runs every scenario: a pod whose
+// `veil` (containerd-shim-veil-v1, the sandbox level) and `veil-native` (the same shim, the native
+// level from its ConfigPath TOML), both as `veil install --containerd` registers them. Each handler gets one rig and runs every scenario: a pod whose
 // containers run as another user with supplemental groups and a read-only rootfs, write the CRI
 // log format, share the pod's pid namespace and sysctls, answer ExecSync (also past its timeout),
 // report stats and take a resources update; a pod on the host's pid and IPC namespaces; a
@@ -19,12 +19,13 @@ struct CRIHandler: Sendable, CustomStringConvertible {
     let name: String
     /// RuntimeClass handler in containerd's config.
     let handler: String
-    /// Pod annotations that pick the isolation level.
+    /// Annotations on the pod and its containers (a tenant's: they do not pick the level).
     let annotations: [String: String]
 
     static let runc = CRIHandler(name: "runc", handler: "runc", annotations: [:])
     static let veil = CRIHandler(name: "veil", handler: "veil", annotations: [:])
-    static let veilNative = CRIHandler(name: "veil-native", handler: "veil", annotations: ["dev.veil.isolation": "native"])
+    /// The native level is the operator's: its own handler, which a cluster admin grants with a RuntimeClass.
+    static let veilNative = CRIHandler(name: "veil-native", handler: "veil-native", annotations: [:])
     static let all = [runc, veil, veilNative]
 
     var isSandbox: Bool { name == "veil" }
@@ -197,6 +198,64 @@ struct CRITests {
         #expect(clean, "\(handler): left behind: shims \(rig.shimProcesses()), cgroups \(cgroupChildren(parent))")
     }
 
+    @Test("a tenant's pod asking for dev.veil.isolation=native: sandboxed under the default install (the annotation never reaches veil), refused where an admin passes annotations without allowing lowering; the veil-native handler runs it native")
+    func tenantCannotLowerTheLevel() throws {
+        let rig = try Self.makeRig()
+        defer { rig.stop() }
+        let calls = CRICalls(socket: rig.address)
+        let parent = "/veil-test/cri-" + randomName(8)
+        defer { removeCgroups(parent) }
+        let logs = rig.directory + "/logs"
+        let installed = try String(contentsOfFile: rig.configPath, encoding: .utf8)
+        #expect(!installed.contains("dev.veil"), "veil install passes no dev.veil.* annotation by default:\n\(installed)")
+
+        /// The uid map of a container in a fresh pod (both carrying the handler's annotations), or the error.
+        func uidMap(_ handler: CRIHandler, pod name: String) throws -> Result<[Substring], SupportError> {
+            let pod: CRIPod
+            switch try runPod(calls, handler, podConfig(handler, name: name, logDirectory: logs + "/" + name, cgroupParent: parent)) {
+            case .failure(let error): return .failure(error)
+            case .success(let made): pod = made
+            }
+            defer { removePod(calls, pod) }
+            let container = try startContainer(calls, pod: pod, containerConfig(handler, name: "probe", image: rig.image, ["sleep", "1000"]))
+            let map = try calls.exec(container, ["cat", "/proc/self/uid_map"])
+            return .success(map.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }))
+        }
+        let native = ["dev.veil.isolation": "native"]
+        let tenant = CRIHandler(name: "tenant", handler: "veil", annotations: native)
+
+        // Default install: containerd does not hand the annotation to veil; the pod runs sandboxed.
+        let sandboxed = try uidMap(tenant, pod: "tenant").get()
+        #expect(sandboxed.count == 3 && sandboxed[0] == "0" && (UInt64(sandboxed[1]) ?? 0) >= 1 << 30, "tenant pod on veil: uid_map \(sandboxed)")
+        // The operator's way: the veil-native handler (its ConfigPath TOML says isolation = "native").
+        let admin = try uidMap(CRIHandler(name: "admin", handler: "veil-native", annotations: [:]), pod: "admin").get()
+        #expect(admin == ["0", "0", "4294967295"], "pod on veil-native: uid_map \(admin)")
+
+        // An admin who passes dev.veil.* by hand, without allow_lower_isolation: veil refuses the pod, naming the annotation and the setting.
+        let header = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n"
+        try #require(installed.contains(header), installed)
+        let passing = installed.replacingOccurrences(of: header, with: header + "  pod_annotations = [\"dev.veil.*\"]\n  container_annotations = [\"dev.veil.*\"]\n")
+        try passing.write(toFile: rig.configPath, atomically: true, encoding: .utf8)
+        try rig.restart()
+        let ready = try waitUntil(timeout: 120) { if case .success = try calls.attempt("Version", [:], timeout: 10) { return true }; return false }
+        try #require(ready, "the CRI plugin did not answer after the restart:\n\(rig.log)")
+        switch try uidMap(tenant, pod: "tenant-passed") {
+        case .success(let map):
+            Issue.record("a pod lowered its level through a pass-through without allow_lower_isolation: uid_map \(map)")
+        case .failure(let error):
+            #expect(error.message.contains("RunPodSandbox") && error.message.contains("annotations[\"dev.veil.isolation\"]")
+                    && error.message.contains("allow_lower_isolation"), "\(error)")
+        }
+        // The same handler still runs pods that ask for nothing: sandboxed.
+        let plain = try uidMap(CRIHandler.veil, pod: "plain").get()
+        #expect(plain.count == 3 && (UInt64(plain[1]) ?? 0) >= 1 << 30, "plain pod on veil: uid_map \(plain)")
+
+        let containers = try rig.ctr(["containers", "ls", "-q"])
+        #expect(containers.succeeded && containers.stdout.isEmpty, "containers left:\n\(containers)")
+        let clean = waitUntil(timeout: 5) { rig.shimProcesses().isEmpty && cgroupChildren(parent).isEmpty }
+        #expect(clean, "left behind: shims \(rig.shimProcesses()), cgroups \(cgroupChildren(parent))")
+    }
+
     /// One pod (shared pid namespace, an IPC sysctl) and its containers: run as user 1000, group
     /// 2000 with supplemental group 3000 on a read-only rootfs; the CRI log file; ExecSync and its
     /// timeout; ContainerStats; UpdateContainerResources seen in the host's cgroup.
@@ -362,7 +421,7 @@ struct CRITests {
                 Issue.record("\(handler): a hostPID pod ran at the sandbox level")
                 return
             }
-            #expect(error.message.contains("hostPID") && error.message.contains("dev.veil.isolation=native"), "\(handler): \(error)")
+            #expect(error.message.contains("hostPID") && error.message.contains("veil-native runtime handler"), "\(handler): \(error)")
             return
         }
         let pod = try attempt.get()
@@ -402,8 +461,15 @@ struct CRITests {
             #expect(mount.stdout == "mounted\n", "\(handler): mount in a privileged container: \(mount)")
             #expect(lines.contains { $0 == ["Seccomp:", "0"] }, "\(handler): no seccomp for privileged: \(status)")
         }
-        // The host's devices are there (the host has more than the default set: e.g. /dev/loop-control or a disk).
-        #expect(devices.stdout.split(separator: "\n").count > 15, "\(handler): /dev of a privileged container: \(devices)")
+        let names = devices.stdout.split(separator: "\n").map(String.init)
+        if handler.isSandbox {
+            // veil install sets privileged_without_host_devices for the veil handler: the default /dev set only.
+            #expect(devices.status == 0 && !names.contains("loop-control") && !names.contains("kmsg") && !names.contains("tty0"),
+                    "\(handler): host devices in a privileged sandbox: \(devices)")
+        } else {
+            // The host's devices are there (the host has more than the default set: e.g. /dev/loop-control or a disk).
+            #expect(names.count > 15, "\(handler): /dev of a privileged container: \(devices)")
+        }
     }
 }
 

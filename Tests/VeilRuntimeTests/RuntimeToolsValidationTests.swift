@@ -141,7 +141,7 @@ struct RuntimeToolsValidationTests {
         let inHostPid = try hostPid.run(bin)
         if runtime.name == "veil" {
             #expect(inHostPid.status == 1 && inHostPid.stderr.contains("config.json: linux.namespaces: no pid namespace")
-                    && inHostPid.stderr.contains("dev.veil.isolation=native"), "\(runtime): \(inHostPid)")
+                    && inHostPid.stderr.contains("veil-native runtime handler (veil --isolation native)"), "\(runtime): \(inHostPid)")
             #expect(hostPid.leftovers().isEmpty, "\(runtime): \(hostPid.leftovers())")
         } else {
             #expect(inHostPid.stdout.contains("pid \(host["pid"] ?? "?")\n") && inHostPid.stdout.contains("ipc \(host["ipc"] ?? "?")\n"),

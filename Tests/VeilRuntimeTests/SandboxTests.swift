@@ -128,14 +128,46 @@ import Testing
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
-    @Test("the annotation picks native; a bad level is refused naming where it came from")
+    @Test("the operator's level is a floor: the annotation may raise it, lowers it only when the operator allows; a bad level is refused naming where it came from")
     func levels() throws {
         let veil = try requireVeil()
-        let native = try TestBundle(["cat", "/proc/self/uid_map"])
-        defer { native.remove() }
-        try native.edit { config in config["annotations"] = ["dev.veil.isolation": "native"] }
-        let run = try native.runtime(veil, ["run", native.id])
-        #expect(run.succeeded && run.stdout.split(separator: " ", omittingEmptySubsequences: true).prefix(2) == ["0", "0"], "\(run)")
+        func uidMap(_ result: CommandResult) -> [Substring] { result.stdout.split(separator: " ", omittingEmptySubsequences: true) }
+
+        // A tenant's annotation asking for native under the default level: refused, nothing left behind.
+        let lower = try TestBundle(["cat", "/proc/self/uid_map"])
+        defer { lower.remove() }
+        try lower.edit { config in config["annotations"] = ["dev.veil.isolation": "native"] }
+        for command in [["create", lower.id], ["run", lower.id]] {
+            let refused = try lower.runtime(veil, command)
+            #expect(!refused.succeeded && refused.stderr.contains("annotations[\"dev.veil.isolation\"]") && refused.stderr.contains("\"native\"")
+                    && refused.stderr.contains("allow_lower_isolation = true") && refused.stderr.contains("--allow-lower-isolation"), "\(refused)")
+            #expect(lower.leftovers().isEmpty, "\(lower.leftovers())")
+        }
+        // Also when the operator named the sandbox level itself.
+        let named = try lower.runtime(veil, ["--isolation", "sandbox", "run", lower.id])
+        #expect(!named.succeeded && named.stderr.contains("dev.veil.isolation"), "\(named)")
+        #expect(lower.leftovers().isEmpty, "\(lower.leftovers())")
+        // The operator allows lowering: native, runc's identity map.
+        let allowed = try lower.runtime(veil, ["--allow-lower-isolation", "run", lower.id])
+        #expect(allowed.succeeded && uidMap(allowed).prefix(2) == ["0", "0"], "\(allowed)")
+        #expect(lower.leftovers().isEmpty, "\(lower.leftovers())")
+
+        // From the operator's native level (--isolation native, or veil started as veil-native) an annotation may raise to sandbox.
+        let raise = try TestBundle(["cat", "/proc/self/uid_map"])
+        defer { raise.remove() }
+        try raise.edit { config in config["annotations"] = ["dev.veil.isolation": "sandbox"] }
+        let nativeName = try #require(RuntimeUnderTest.all.first { $0.name == "veil-native" }).binary()
+        for (binary, flags) in [(veil, ["--isolation", "native"]), (nativeName, [])] {
+            let raised = try raise.runtime(binary, flags + ["run", raise.id])
+            #expect(raised.succeeded && uidMap(raised).first == "0" && (UInt64(uidMap(raised).dropFirst().first ?? "") ?? 0) >= 1 << 30, "\(flags): \(raised)")
+            #expect(raise.leftovers().isEmpty, "\(raise.leftovers())")
+        }
+        let plain = try TestBundle(["cat", "/proc/self/uid_map"])
+        defer { plain.remove() }
+        let asNative = try plain.runtime(nativeName, ["run", plain.id])
+        #expect(asNative.succeeded && uidMap(asNative).prefix(2) == ["0", "0"], "veil started as veil-native: \(asNative)")
+        let overridden = try plain.runtime(nativeName, ["--isolation", "sandbox", "run", plain.id])
+        #expect(overridden.succeeded && uidMap(overridden).first == "0" && uidMap(overridden).dropFirst().first != "0", "--isolation wins over the name: \(overridden)")
 
         let bad = try TestBundle(["true"])
         defer { bad.remove() }

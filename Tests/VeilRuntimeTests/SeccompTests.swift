@@ -149,13 +149,13 @@ struct SeccompTests {
                                 "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"]]])
         if runtime.name == "veil" {
             // The sandbox's warden holds the one listener a process may have: the default level
-            // refuses a notifying profile, naming the way out; the container opts into native.
+            // refuses a notifying profile, naming the way out: the operator's native level.
             let refused = try bundle.runtime(bin, ["run", bundle.id], timeout: 20)
-            #expect(!refused.succeeded && refused.stderr.contains("linux.seccomp") && refused.stderr.contains("dev.veil.isolation=native"), "\(refused)")
+            #expect(!refused.succeeded && refused.stderr.contains("linux.seccomp") && refused.stderr.contains("veil-native"), "\(refused)")
             #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
-            try bundle.edit { config in config["annotations"] = ["dev.veil.isolation": "native"] }
         }
-        let run = try bundle.runtime(bin, ["run", bundle.id], timeout: 20)
+        // At the operator's native level (--isolation native, what the veil-native handler gives) it runs.
+        let run = try bundle.runtime(bin, (runtime.name == "veil" ? ["--isolation", "native"] : []) + ["run", bundle.id], timeout: 20)
         #expect(agent.wait(seconds: 5), "the agent got no connection")
         #expect(agent.receivedFD, "no listener fd arrived")
         #expect(agent.message.contains("seccompFd") && agent.message.contains("veil-test-meta") && agent.message.contains(bundle.id), "\(agent.message)")

@@ -151,6 +151,7 @@ struct ShimTests {
             ("colour = \"blue\"\n", "unknown key \"colour\""),
             ("isolation = \"vm\"\n", "key \"isolation\": unknown value \"vm\""),
             ("log_level = 3\n", "key \"log_level\" must be a string"),
+            ("allow_lower_isolation = \"yes\"\n", "key \"allow_lower_isolation\" must be a boolean"),
             ("root = \"relative/dir\"\n", "key \"root\""),
             ("root = [\n", file + ":"),
         ]
@@ -460,10 +461,22 @@ struct ShimTests {
         let root = veilRoot(rig)
         #expect(wardens(under: root).count == 1, "wardens: \(wardens(under: root))")
 
-        // dev.veil.isolation=native: runc semantics, no warden of its own.
-        let native = try run(rig, id: "nat1", flags: ["--rm", "--annotation", "dev.veil.isolation=native"], ["cat", "/proc/self/uid_map"])
+        // The operator's native level (the runtime options TOML, as veil install writes for the
+        // veil-native handler): runc semantics, no warden of its own.
+        let nativeTOML = rig.directory + "/native.toml", lowering = rig.directory + "/lowering.toml"
+        try #require(FileManager.default.createFile(atPath: nativeTOML, contents: Data("isolation = \"native\"\n".utf8)))
+        try #require(FileManager.default.createFile(atPath: lowering, contents: Data("allow_lower_isolation = true\n".utf8)))
+        let native = try run(rig, id: "nat1", flags: ["--rm", "--runtime-config-path", nativeTOML], ["cat", "/proc/self/uid_map"])
         #expect(native.succeeded && native.stdout.split(separator: " ", omittingEmptySubsequences: true).prefix(2) == ["0", "0"], "\(native)")
         #expect(wardens(under: root).count == 1)
+        // A container's annotation cannot lower the operator's level (sandbox by default)...
+        let lowered = try run(rig, id: "nat2", flags: ["--rm", "--annotation", "dev.veil.isolation=native"], ["true"])
+        #expect(!lowered.succeeded && lowered.stderr.contains("annotations[\"dev.veil.isolation\"]")
+                && lowered.stderr.contains("allow_lower_isolation"), "\(lowered)\n\(rig.log)")
+        // ...unless the operator's TOML allows it (the shim passes --allow-lower-isolation).
+        let allowed = try run(rig, id: "nat3", flags: ["--rm", "--runtime-config-path", lowering, "--annotation", "dev.veil.isolation=native"],
+                              ["cat", "/proc/self/uid_map"])
+        #expect(allowed.succeeded && allowed.stdout.split(separator: " ", omittingEmptySubsequences: true).prefix(2) == ["0", "0"], "\(allowed)")
         // The shim reports each container's level in containerd's log.
         #expect(waitUntil(timeout: 5) { rig.log.contains("container \(app): isolation sandbox") && rig.log.contains("container nat1: isolation native") },
                 "\(rig.log)")
@@ -475,7 +488,8 @@ struct ShimTests {
             #expect(try rig.ctr(["container", "rm", id]).succeeded)
         }
         #expect(waitUntil(timeout: 5) { wardens(under: root).isEmpty }, "wardens left: \(wardens(under: root))")
-        expectNothingLeft(rig, ids: [sandbox, app, "nat1"])
+        _ = try? rig.ctr(["container", "rm", "nat2"])
+        expectNothingLeft(rig, ids: [sandbox, app, "nat1", "nat2", "nat3"])
     }
 
     @Test("a task killed by the OOM killer: containerd gets /tasks/oom")

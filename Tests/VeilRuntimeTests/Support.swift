@@ -287,7 +287,8 @@ struct RuntimeUnderTest: Sendable, CustomStringConvertible {
 
     /// runc always (the reference, proving the test itself); veil when built, or when the run
     /// demands it, in which case a missing binary fails the test through `binary()` — at both
-    /// isolation levels: "veil" is the default (sandbox), "veil-native" runs `--isolation native`.
+    /// isolation levels: "veil" is the default (sandbox), "veil-native" is veil started as
+    /// `veil-native` (a symbolic link), which means `--isolation native`.
     static var all: [RuntimeUnderTest] {
         var list = [runc]
         if veilRequired || FileManager.default.isExecutableFile(atPath: veilBinary) {
@@ -312,19 +313,17 @@ struct RuntimeUnderTest: Sendable, CustomStringConvertible {
 
     var description: String { name }
 
-    /// A script running veil with `--isolation native` ahead of the caller's arguments, usable
-    /// wherever a runtime binary path goes (containerd's --runc-binary, podman's --runtime).
+    /// veil under the name `veil-native`, which veil takes as `--isolation native` (a symbolic
+    /// link, as an operator makes for CRI-O): usable wherever a runtime binary path goes
+    /// (containerd's --runc-binary, podman's --runtime) without a wrapper script.
     private func nativeWrapper(_ veil: String) throws -> String {
-        let directory = "/tmp/veil-native-wrapper-\(getpid())"
+        let directory = "/tmp/veil-native-link-\(getpid())"
         let path = directory + "/veil-native"
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == veil { return path }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
-        let script = "#!/bin/sh\nexec \(veil) --isolation native \"$@\"\n"
         let temporary = path + ".\(UInt32.random(in: 0...UInt32.max))"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(script.utf8), attributes: [.posixPermissions: 0o755]) else {
-            throw SupportError("cannot write \(temporary)")
-        }
+        guard symlink(veil, temporary) == 0 else { throw SupportError("cannot link \(temporary) to \(veil)") }
         if rename(temporary, path) != 0 { unlink(temporary) }
         return path
     }

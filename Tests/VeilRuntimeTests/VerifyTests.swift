@@ -35,6 +35,7 @@ struct VerifyTests {
             guard installed.succeeded else { throw SupportError("veil install --containerd failed:\n\(installed)") }
             let text = try String(contentsOfFile: configPath, encoding: .utf8)
             guard text.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]"),
+                  text.contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-native]"),
                   text.contains("runtime_type = \"io.containerd.veil.v1\"") else {
                 throw SupportError("veil install did not register the veil runtime in \(configPath):\n\(text)")
             }
@@ -93,21 +94,23 @@ struct VerifyTests {
         removeCgroups(cgroupParent)
     }
 
-    @Test("--isolation native: every check passes (dmesg is the host's: the annotation reached veil); an unknown handler and a missing image fail clearly; nothing is left")
+    @Test("--isolation native: every check passes through the veil-native handler (dmesg is the host's); an unknown handler and a missing image fail clearly; nothing is left")
     func nativeHandlerAndImage() async throws {
         let rig = try await makeRig()
         defer { rig.stop() }
         let parent = "/veil-test/verify-" + randomName(8)
         defer { removeCgroups(parent) }
 
-        let passed = try verify(rig, ["--handler", "veil", "--isolation", "native", "--format", "json"], cgroupParent: parent)
+        // --isolation native picks the veil-native handler veil install registered.
+        let passed = try verify(rig, ["--isolation", "native", "--format", "json"], cgroupParent: parent)
         #expect(passed.succeeded, "\(passed)\n\(rig.log)")
         let found = try checks(passed)
         for check in Verifier.Check.allCases {
             #expect(found[check.rawValue]?.status == "pass", "\(check.rawValue): \(String(describing: found[check.rawValue]))\n\(passed)")
         }
-        // The annotation reached veil through CRI (veil install lists dev.veil.* for it): the host's kernel log, not veil's.
+        // The veil-native handler's ConfigPath TOML says isolation = "native": the host's kernel log, not veil's.
         #expect(found["sandbox-marker"]?.detail.contains("isolation native") == true, "\(passed)")
+        #expect(found["pod"]?.detail.contains("veil-native") == true, "\(passed)")
         #expect(found["runtime-type"]?.detail.contains("io.containerd.veil.v1") == true, "\(passed)")
         #expect(found["shim"]?.detail.contains("containerd-shim-veil-v1") == true, "\(passed)")
         try await expectNothingLeft(rig, cgroupParent: parent)
