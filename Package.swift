@@ -38,7 +38,7 @@ let package = Package(
         // The warden's notification loop: no Foundation, so its process stays small.
         .target(name: "VeilWarden", dependencies: ["VeilLinux", "CVeilLinux"]),
         // The warden's sentinel, forked by a constructor before Swift starts: only veil-warden links it.
-        .target(name: "CVeilSentinel"),
+        .target(name: "CVeilSentinel", dependencies: ["CVeilLinux"]),
         .executableTarget(name: "veil-warden", dependencies: ["VeilWarden", "CVeilSentinel"],
                           // A position-dependent executable needs no start-up relocation of Swift's metadata:
                           // fewer pages touched, a smaller resident warden.

@@ -1,21 +1,21 @@
 #define _GNU_SOURCE
 #include "veil_sentinel.h"
+#include "veil_guard_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define GUARD_MAX 256
-
-static int guarded_pidfds[GUARD_MAX];
-static atomic_int guarded_count;
+/* The warden's own copy of the guarded pidfds, for its fatal-signal handlers. */
+static struct veil_guard_table guarded;
 static int sentinel_pipe = -1;
+static int sentinel_pid = -1;
 static int fork_error;
 
 /* The sentinel runs on raw system calls, never libc: it gives back every mapping it inherited
@@ -87,8 +87,8 @@ static SENTINEL_CODE void shed_mappings(void) {
 }
 
 static SENTINEL_CODE void sentinel(int input) {
-    int pidfds[GUARD_MAX];
-    int count = 0;
+    /* On the stack: the warden's data pages are gone once the mappings are shed. */
+    struct veil_guard_table pidfds = { 0, 0 };
     int32_t pid;
     /* Keep nothing else of the warden's (the pipe's write end included): with the warden gone,
        the kernel must fail the mediated calls (ENOSYS) rather than leave them waiting on a
@@ -101,9 +101,10 @@ static SENTINEL_CODE void sentinel(int input) {
     if (SHED_MAPPINGS) shed_mappings();
     while (raw_call(SYS_read, high, (long)&pid, sizeof pid, 0) == (long)sizeof pid) {
         long fd = raw_call(SYS_pidfd_open, pid, 0, 0, 0);
-        if (fd >= 0 && count < GUARD_MAX) pidfds[count++] = (int)fd;
+        /* No page left for the table: kill this one now rather than leave it unguarded. */
+        if (fd >= 0 && veil_guard_table_add(&pidfds, (int32_t)fd) != 0) raw_call(SYS_pidfd_send_signal, fd, SIGKILL, 0, 0);
     }
-    for (int i = 0; i < count; i++) raw_call(SYS_pidfd_send_signal, pidfds[i], SIGKILL, 0, 0);
+    VEIL_GUARD_TABLE_FOR_EACH(&pidfds, fd, { raw_call(SYS_pidfd_send_signal, fd, SIGKILL, 0, 0); })
     for (;;) raw_call(SYS_exit_group, 0, 0, 0, 0);
 }
 
@@ -118,12 +119,11 @@ __attribute__((constructor(101))) static void fork_sentinel(void) {
     if (child == 0) sentinel(fds[0]);
     close(fds[0]);
     sentinel_pipe = fds[1];
+    sentinel_pid = (int)child;
 }
 
 static void kill_guarded(int sig) {
-    int count = atomic_load(&guarded_count);
-    if (count > GUARD_MAX) count = GUARD_MAX;
-    for (int i = 0; i < count; i++) syscall(SYS_pidfd_send_signal, guarded_pidfds[i], SIGKILL, NULL, 0);
+    VEIL_GUARD_TABLE_FOR_EACH(&guarded, fd, { syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0); })
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -147,8 +147,13 @@ int veil_sentinel_guard(pid_t pid) {
     if (sentinel_pipe >= 0 && write(sentinel_pipe, &number, sizeof number) != (ssize_t)sizeof number) return -errno;
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0) return -errno;
-    int slot = atomic_fetch_add(&guarded_count, 1);
-    if (slot >= GUARD_MAX) { close(fd); return -ENOSPC; }
-    guarded_pidfds[slot] = fd;
+    /* One writer at a time (the handlers only read). */
+    static pthread_mutex_t writer = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&writer);
+    int added = veil_guard_table_add(&guarded, fd);
+    pthread_mutex_unlock(&writer);
+    if (added != 0) { close(fd); return -ENOMEM; }  /* the sentinel still guards it */
     return 0;
 }
+
+int veil_sentinel_pid(void) { return sentinel_pid; }

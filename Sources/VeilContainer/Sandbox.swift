@@ -160,9 +160,10 @@ extension Runtime {
             memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus,
             publicDirectory: context.publicDirectory)
         do { try record.save(directory: directory) } catch { throw .initFailed("\(error)") }
-        let warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
+        var warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
                                   bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
                                   memoryUnified: record.memoryUnified, bootLog: record.bootLog)
+        try confineWarden(&warden, cgroup: cgroup, cpus: cpus, directory: directory)
         try wrap("writing the warden's configuration") { try warden.save(directory: directory) }
         let views = context.publicDirectory + "/proc"
         try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
@@ -182,6 +183,22 @@ extension Runtime {
         }
         for (name, text) in [("version", version), ("meminfo", meminfo), ("cpuinfo", cpuinfo)] {
             try wrap("writing \(views)/\(name)") { try FS.writeFile(views + "/" + name, Array(text.utf8), mode: 0o444) }
+        }
+    }
+
+    /// The warden's cgroup (a child of the container's, so the sandbox pays for it), the cgroup
+    /// its /proc/stat reads, and its own seccomp filter (`warden.bpf` in the state directory).
+    func confineWarden(_ warden: inout WardenConfig, cgroup: Cgroup, cpus: Int?, directory: String) throws(ContainerError) {
+        warden.cgroups = try wrap("creating the warden's cgroup") { try cgroup.makeSupervisorCgroups() }
+        warden.cpuDirectory = cgroup.paths["cpuacct"] ?? cgroup.paths["unified"]
+        warden.cpuUnified = cgroup.paths["cpuacct"] == nil
+        warden.cpus = cpus
+        let program: SeccompProgram
+        do { program = try WardenPolicy.program(cacheDirectory: SandboxProgram.cacheDirectory) } catch {
+            throw .initFailed("compiling the warden's seccomp filter: \(error)")
+        }
+        try wrap("writing the warden's seccomp filter") {
+            try FS.writeAtomically(directory + "/" + WardenConfig.filterName, program.filter, mode: 0o600)
         }
     }
 

@@ -80,10 +80,14 @@ public enum ProcFiles {
     public static let versionFile = "proc-version"
     public static let cpuinfoFile = "proc-cpuinfo"
 
-    static func serve(fd: Int32, stateDirectory: String, config: WardenConfig) {
-        Self.config = config
+    /// The fixed files, read from the state directory before the warden leaves the host's ids.
+    static func load(stateDirectory: String) {
         fixed[Int32(VEIL_PROCFS_VERSION)] = Array(((try? FS.readString(stateDirectory + "/" + versionFile)) ?? "").utf8)
         fixed[Int32(VEIL_PROCFS_CPUINFO)] = Array(((try? FS.readString(stateDirectory + "/" + cpuinfoFile)) ?? "").utf8)
+    }
+
+    static func serve(fd: Int32, config: WardenConfig) {
+        Self.config = config
         let thread = startThread(fd: fd) { raw in
             let fd = threadFD(raw)
             _ = veil_procfs_serve(fd, { _, file, buffer, capacity in ProcFiles.fill(file: file, buffer: buffer, capacity: capacity) }, nil, -1)
