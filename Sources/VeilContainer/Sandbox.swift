@@ -168,21 +168,26 @@ extension Runtime {
         let views = context.publicDirectory + "/proc"
         try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
         let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
-        let version = identity.procVersion
         let cpuinfo = cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs
-        let meminfo = MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0)
+        var texts: [ProcView: String] = [
+            .version: identity.procVersion, .cpuinfo: cpuinfo, .cmdline: identity.commandLine,
+            .osrelease: identity.release + "\n", .kernelVersion: identity.version + "\n",
+            .meminfo: MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0),
+        ]
+        texts[.stat] = ProcStat.text(ProcStat.sample(warden))
         try wrap("writing the /proc views for the warden") {
-            try FS.writeAtomically(directory + "/" + ProcFiles.versionFile, Array(version.utf8), mode: 0o644)
-            try FS.writeAtomically(directory + "/" + ProcFiles.cpuinfoFile, Array(cpuinfo.utf8), mode: 0o644)
+            for (view, text) in texts where !view.isLive {
+                try FS.writeAtomically(directory + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
+            }
         }
-        // Live views (meminfo made at every read) where FUSE works; plain files written now elsewhere.
-        if let bridge = ProcfsBridge.mount(views, version: version, meminfo: meminfo, cpuinfo: cpuinfo) {
+        // Live views (meminfo and stat made at every read) where FUSE works; plain files written now elsewhere.
+        if let bridge = ProcfsBridge.mount(views, texts: texts) {
             context.procfs = bridge
             cleanup.procfs = bridge
             return
         }
-        for (name, text) in [("version", version), ("meminfo", meminfo), ("cpuinfo", cpuinfo)] {
-            try wrap("writing \(views)/\(name)") { try FS.writeFile(views + "/" + name, Array(text.utf8), mode: 0o444) }
+        for (view, text) in texts {
+            try wrap("writing \(views)/\(view.fileName)") { try FS.writeFile(views + "/" + view.fileName, Array(text.utf8), mode: 0o444) }
         }
     }
 
@@ -348,13 +353,11 @@ final class ProcfsBridge: @unchecked Sendable {
     deinit { if wake >= 0 { close(wake) } }
 
     /// nil where FUSE cannot be mounted (no /dev/fuse, a kernel or a container that forbids it).
-    static func mount(_ mountPoint: String, version: String, meminfo: String, cpuinfo: String) -> ProcfsBridge? {
+    static func mount(_ mountPoint: String, texts views: [ProcView: String]) -> ProcfsBridge? {
         let fd = veil_procfs_mount(mountPoint)
         guard fd >= 0 else { return nil }
         var texts = [[UInt8]](repeating: [], count: Int(VEIL_PROCFS_FILES))
-        texts[Int(VEIL_PROCFS_VERSION)] = Array(version.utf8)
-        texts[Int(VEIL_PROCFS_MEMINFO)] = Array(meminfo.utf8)
-        texts[Int(VEIL_PROCFS_CPUINFO)] = Array(cpuinfo.utf8)
+        for (view, text) in views where Int(view.rawValue) < texts.count { texts[Int(view.rawValue)] = Array(text.utf8) }
         return ProcfsBridge(mountPoint: mountPoint, fd: fd, texts: texts)
     }
 
