@@ -174,7 +174,9 @@ extension Runtime {
             .osrelease: identity.release + "\n", .kernelVersion: identity.version + "\n",
             .meminfo: MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0),
         ]
-        texts[.stat] = ProcStat.text(ProcStat.sample(warden))
+        let sample = ProcStat.sample(warden)
+        texts[.stat] = ProcStat.text(sample)
+        texts[.loadavg] = ProcStat.loadavg(sample)
         try wrap("writing the /proc views for the warden") {
             for (view, text) in texts where !view.isLive {
                 try FS.writeAtomically(directory + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)

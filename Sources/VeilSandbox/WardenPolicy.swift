@@ -41,7 +41,7 @@ public enum WardenPolicy {
             syscalls.append(LinuxSyscall(names: ["ioctl"], action: "SCMP_ACT_ALLOW",
                                          args: [LinuxSeccompArg(index: 1, value: request, op: "SCMP_CMP_EQ")]))
         }
-        return LinuxSeccomp(defaultAction: "SCMP_ACT_LOG", architectures: ["SCMP_ARCH_X86_64"],
+        return LinuxSeccomp(defaultAction: "SCMP_ACT_KILL_PROCESS", architectures: ["SCMP_ARCH_X86_64"],
                             flags: ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"], syscalls: syscalls)
     }
 

@@ -73,7 +73,7 @@ public struct SandboxMemory {
 /// The sandbox's /proc views (veil_procfs.h): each file's name in the view directory and where the
 /// sandbox sees it. meminfo and stat are made at every read; the others are fixed at create.
 public enum ProcView: Int32, CaseIterable, Sendable {
-    case version, meminfo, cpuinfo, stat, cmdline, osrelease, kernelVersion
+    case version, meminfo, cpuinfo, stat, cmdline, osrelease, kernelVersion, loadavg
 
     /// The name in the view directory (as veil_procfs.c serves it).
     public var fileName: String {
@@ -85,6 +85,7 @@ public enum ProcView: Int32, CaseIterable, Sendable {
         case .cmdline: return "cmdline"
         case .osrelease: return "osrelease"
         case .kernelVersion: return "kernel-version"
+        case .loadavg: return "loadavg"
         }
     }
 
@@ -97,7 +98,7 @@ public enum ProcView: Int32, CaseIterable, Sendable {
         }
     }
 
-    public var isLive: Bool { self == .meminfo || self == .stat }
+    public var isLive: Bool { self == .meminfo || self == .stat || self == .loadavg }
 
     /// The fixed files' copies in the owner's state directory, which the warden serves.
     public var stateFileName: String { "proc-" + fileName }
@@ -119,6 +120,8 @@ public enum ProcStat {
         public var processes: Int
         public var running: Int
         public var blocked: Int
+        /// Threads of the sandbox (loadavg's second figure).
+        public var threads = 0
 
         public init(cpus: Int, userNanoseconds: UInt64, systemNanoseconds: UInt64, perCPU: [(user: UInt64, system: UInt64)],
                     uptimeNanoseconds: UInt64, bootTime: Int64, processes: Int, running: Int, blocked: Int) {
@@ -158,6 +161,12 @@ public enum ProcStat {
         return text
     }
 
+    /// /proc/loadavg: the sandbox keeps no load average (sysinfo answers 0 too), and its own
+    /// runnable and total thread counts rather than the host's.
+    public static func loadavg(_ sample: Sample) -> String {
+        "0.00 0.00 0.00 \(max(1, sample.running))/\(max(1, sample.threads)) 0\n"
+    }
+
     /// A sample now, from the warden's configuration: cpuacct (v1) or cpu.stat (v2) for the
     /// times, the memory cgroup's tasks for the processes.
     public static func sample(_ config: WardenConfig) -> Sample {
@@ -186,19 +195,22 @@ public enum ProcStat {
         }
         let cpus = config.cpus ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         if perCPU.count != cpus && config.cpus != nil { perCPU = Array(perCPU.prefix(cpus)) }
-        var processes = 0, running = 0, blocked = 0
+        var processes = 0, running = 0, blocked = 0, threadCount = 0
         if let dir = config.memoryDirectory {
             processes = ((try? FS.readString(dir + "/cgroup.procs")) ?? "").split(separator: "\n").count
             let threads = (try? FS.readString(dir + (config.memoryUnified ? "/cgroup.threads" : "/tasks"))) ?? ""
             for tid in threads.split(separator: "\n") {
+                threadCount += 1
                 // "pid (comm) S ...": the state follows the last parenthesis (comm may hold any).
                 guard let stat = try? FS.readString("/proc/\(tid)/stat"), let close = stat.lastIndex(of: ")") else { continue }
                 let state = stat[stat.index(after: close)...].first { $0 != " " }
                 if state == "R" { running += 1 } else if state == "D" { blocked += 1 }
             }
         }
-        return Sample(cpus: cpus, userNanoseconds: user, systemNanoseconds: system, perCPU: perCPU,
-                      uptimeNanoseconds: uptime, bootTime: bootTime, processes: processes, running: running, blocked: blocked)
+        var sample = Sample(cpus: cpus, userNanoseconds: user, systemNanoseconds: system, perCPU: perCPU,
+                            uptimeNanoseconds: uptime, bootTime: bootTime, processes: processes, running: running, blocked: blocked)
+        sample.threads = threadCount
+        return sample
     }
 }
 
@@ -240,6 +252,8 @@ public enum ProcFiles {
                                        sharedBytes: memory.shared ?? 0).utf8)
         } else if file == ProcView.stat.rawValue, let config {
             bytes = Array(ProcStat.text(ProcStat.sample(config)).utf8)
+        } else if file == ProcView.loadavg.rawValue, let config {
+            bytes = Array(ProcStat.loadavg(ProcStat.sample(config)).utf8)
         } else {
             bytes = fixed[file] ?? []
         }
