@@ -47,7 +47,9 @@ public enum WardenPolicy {
 
     /// The compiled filter, cached in `cacheDirectory` by the policy's text.
     public static func program(cacheDirectory: String) throws(SeccompError) -> SeccompProgram {
-        let fingerprint = (allowed + ioctlRequests.map { "\($0.0)=\($0.1)" }).joined(separator: ",")
+        let profile = profile
+        let fingerprint = ([profile.defaultAction] + (profile.flags ?? []) + allowed + ioctlRequests.map { "\($0.0)=\($0.1)" })
+            .joined(separator: ",")
         let path = cacheDirectory + "/warden-policy-\(SHA256.hex(Array(fingerprint.utf8)).prefix(16)).bpf"
         if let bytes = try? FS.readFile(path), !bytes.isEmpty, bytes.count % 8 == 0 {
             return SeccompProgram(filter: bytes, flags: [], usesNotify: false)
