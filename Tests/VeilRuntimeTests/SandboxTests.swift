@@ -157,6 +157,13 @@ import Testing
         #expect(field("Seccomp_filters") == ["1"], "\(status)")
         let wardenUserns = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(warden)/ns/user")
         #expect(wardenUserns == (try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/user")))
+        // Its sentinel (the dead man's switch) too is the sandbox's root, with CAP_KILL only.
+        let sentinel = try #require(sentinels(of: warden).first)
+        #expect(waitUntil(timeout: 10) {
+            let text = (try? String(contentsOfFile: "/proc/\(sentinel)/status", encoding: .utf8)) ?? ""
+            return text.contains("\nUid:\t\(sandboxRoot)\t\(sandboxRoot)\t\(sandboxRoot)\t\(sandboxRoot)\n")
+                && text.contains("\nCapEff:\t0000000000000020\n") && text.contains("\nGroups:\t\n")
+        }, "sentinel: \((try? String(contentsOfFile: "/proc/\(sentinel)/status", encoding: .utf8)) ?? "")")
         // Non-dumpable: its /proc files belong to host root, so even the sandbox's host uid cannot read them.
         let memOwner = try FileManager.default.attributesOfItem(atPath: "/proc/\(warden)/mem")[.ownerAccountID] as? Int
         #expect(memOwner == 0)
