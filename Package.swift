@@ -38,7 +38,7 @@ let package = Package(
         // The warden's notification loop: no Foundation, so its process stays small.
         .target(name: "VeilWarden", dependencies: ["VeilLinux", "CVeilLinux"]),
         // The warden's sentinel, forked by a constructor before Swift starts: only veil-warden links it.
-        .target(name: "CVeilSentinel"),
+        .target(name: "CVeilSentinel", dependencies: ["CVeilLinux"]),
         .executableTarget(name: "veil-warden", dependencies: ["VeilWarden", "CVeilSentinel"],
                           // A position-dependent executable needs no start-up relocation of Swift's metadata:
                           // fewer pages touched, a smaller resident warden.
@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "VeilInstallTests", dependencies: ["VeilInstall"]),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol", "VeilLinux"]),
         .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec", "CVeilLinux"]),
-        .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux", "VeilWarden"]),
+        .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux", "VeilWarden", "CVeilLinux"]),
         .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilSpec", "VeilLinux"]),
         .testTarget(name: "VeilCRITests", dependencies: ["VeilCRI", "VeilSpec"]),
         // End-to-end: runs the built veil binary as root against real bundles and containerd

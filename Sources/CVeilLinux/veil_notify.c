@@ -2,6 +2,8 @@
 #include "veil_notify.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -55,10 +57,15 @@ int veil_notify_sync_wakeup(int listener) {
     return 0;
 }
 
-ssize_t veil_write_remote(pid_t pid, uint64_t remote, const void *local, size_t length) {
-    struct iovec here = { (void *)local, length };
-    struct iovec there = { (void *)(uintptr_t)remote, length };
-    ssize_t n = process_vm_writev(pid, &here, 1, &there, 1, 0);
+int veil_open_task_memory(pid_t tid) {
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+ssize_t veil_write_task_memory(int memory, uint64_t remote, const void *local, size_t length) {
+    ssize_t n = pwrite(memory, local, length, (off_t)remote);
     return n < 0 ? -errno : n;
 }
 

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const file_names[VEIL_PROCFS_FILES] = { "version", "meminfo", "cpuinfo" };
+static const char *const file_names[VEIL_PROCFS_FILES] = { "version", "meminfo", "cpuinfo", "stat", "cmdline", "osrelease", "kernel-version", "loadavg" };
 
 /* Node ids: the root is FUSE_ROOT_ID (1), file i is 2 + i. */
 static int file_of(uint64_t node) {

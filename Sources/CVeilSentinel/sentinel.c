@@ -1,21 +1,21 @@
 #define _GNU_SOURCE
 #include "veil_sentinel.h"
+#include "veil_guard_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define GUARD_MAX 256
-
-static int guarded_pidfds[GUARD_MAX];
-static atomic_int guarded_count;
+/* The warden's own copy of the guarded pidfds, for its fatal-signal handlers. */
+static struct veil_guard_table guarded;
 static int sentinel_pipe = -1;
+static int sentinel_pid = -1;
 static int fork_error;
 
 /* The sentinel runs on raw system calls, never libc: it gives back every mapping it inherited
@@ -86,9 +86,46 @@ static SENTINEL_CODE void shed_mappings(void) {
     }
 }
 
-static SENTINEL_CODE void sentinel(int input) {
-    int pidfds[GUARD_MAX];
+/* Joins the user namespace of `pid` (the sandbox's init, the first pid the warden sends, before it
+   serves anything) as that namespace's root, keeping only CAP_KILL there: from then on a subverted
+   warden cannot have the sentinel signal anything outside the sandbox. Runs after the mappings are
+   shed, so the path is built on the stack (no string literal: .rodata is gone). 0 or -errno. */
+static SENTINEL_CODE long confine_to_sandbox(int32_t pid) {
+    char path[40];
+    int n = 0;
+    path[n++] = '/'; path[n++] = 'p'; path[n++] = 'r'; path[n++] = 'o'; path[n++] = 'c'; path[n++] = '/';
+    char digits[12];
     int count = 0;
+    uint32_t value = pid > 0 ? (uint32_t)pid : 0;
+    do { digits[count++] = (char)('0' + value % 10); value /= 10; } while (value && count < 11);
+    while (count) path[n++] = digits[--count];
+    path[n++] = '/'; path[n++] = 'n'; path[n++] = 's'; path[n++] = '/';
+    path[n++] = 'u'; path[n++] = 's'; path[n++] = 'e'; path[n++] = 'r'; path[n] = 0;
+    long fd = raw_call(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    long rc = raw_call(SYS_setgroups, 0, 0, 0, 0);
+    if (rc == 0) rc = raw_call(SYS_setns, fd, 0x10000000 /* CLONE_NEWUSER */, 0, 0);
+    raw_call(SYS_close, fd, 0, 0, 0);
+    if (rc == 0) rc = raw_call(SYS_setresgid, 0, 0, 0, 0);
+    if (rc == 0) rc = raw_call(SYS_setresuid, 0, 0, 0, 0);
+    if (rc == 0) {
+        /* Values the compiler cannot fold into a constant-pool load (in .rodata, gone by now). */
+        uint32_t version = 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, kill_only = 1u << 5 /* CAP_KILL */, zero = 0;
+        __asm__ volatile("" : "+r"(version), "+r"(kill_only), "+r"(zero));
+        uint32_t header[2];
+        uint32_t data[6];
+        header[0] = version; header[1] = zero;
+        data[0] = kill_only; data[1] = kill_only; /* effective, permitted */
+        data[2] = zero; data[3] = zero; data[4] = zero; data[5] = zero;
+        rc = raw_call(SYS_capset, (long)header, (long)data, 0, 0);
+    }
+    if (rc == 0) rc = raw_call(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0);
+    return rc;
+}
+
+static SENTINEL_CODE void sentinel(int input) {
+    /* On the stack: the warden's data pages are gone once the mappings are shed. */
+    struct veil_guard_table pidfds = { 0, 0 };
     int32_t pid;
     /* Keep nothing else of the warden's (the pipe's write end included): with the warden gone,
        the kernel must fail the mediated calls (ENOSYS) rather than leave them waiting on a
@@ -99,11 +136,19 @@ static SENTINEL_CODE void sentinel(int input) {
     raw_call(SYS_close_range, 1001, ~0U, 0, 0);
     raw_call(SYS_prctl, PR_SET_NAME, (long)"veil-sentinel", 0, 0);  /* ps tells it from the warden by comm */
     if (SHED_MAPPINGS) shed_mappings();
+    int first = 1, confined = 0;
     while (raw_call(SYS_read, high, (long)&pid, sizeof pid, 0) == (long)sizeof pid) {
+        if (first) {
+            first = 0;
+            confined = confine_to_sandbox(pid) == 0;
+        } else if (!confined) {
+            continue;  /* still the host's root: guard the init only, take no orders that could reach the host */
+        }
         long fd = raw_call(SYS_pidfd_open, pid, 0, 0, 0);
-        if (fd >= 0 && count < GUARD_MAX) pidfds[count++] = (int)fd;
+        /* No page left for the table: kill this one now rather than leave it unguarded. */
+        if (fd >= 0 && veil_guard_table_add(&pidfds, (int32_t)fd) != 0) raw_call(SYS_pidfd_send_signal, fd, SIGKILL, 0, 0);
     }
-    for (int i = 0; i < count; i++) raw_call(SYS_pidfd_send_signal, pidfds[i], SIGKILL, 0, 0);
+    VEIL_GUARD_TABLE_FOR_EACH(&pidfds, fd, { raw_call(SYS_pidfd_send_signal, fd, SIGKILL, 0, 0); })
     for (;;) raw_call(SYS_exit_group, 0, 0, 0, 0);
 }
 
@@ -118,12 +163,11 @@ __attribute__((constructor(101))) static void fork_sentinel(void) {
     if (child == 0) sentinel(fds[0]);
     close(fds[0]);
     sentinel_pipe = fds[1];
+    sentinel_pid = (int)child;
 }
 
 static void kill_guarded(int sig) {
-    int count = atomic_load(&guarded_count);
-    if (count > GUARD_MAX) count = GUARD_MAX;
-    for (int i = 0; i < count; i++) syscall(SYS_pidfd_send_signal, guarded_pidfds[i], SIGKILL, NULL, 0);
+    VEIL_GUARD_TABLE_FOR_EACH(&guarded, fd, { syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0); })
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -147,8 +191,13 @@ int veil_sentinel_guard(pid_t pid) {
     if (sentinel_pipe >= 0 && write(sentinel_pipe, &number, sizeof number) != (ssize_t)sizeof number) return -errno;
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0) return -errno;
-    int slot = atomic_fetch_add(&guarded_count, 1);
-    if (slot >= GUARD_MAX) { close(fd); return -ENOSPC; }
-    guarded_pidfds[slot] = fd;
+    /* One writer at a time (the handlers only read). */
+    static pthread_mutex_t writer = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&writer);
+    int added = veil_guard_table_add(&guarded, fd);
+    pthread_mutex_unlock(&writer);
+    if (added != 0) { close(fd); return -ENOMEM; }  /* the sentinel still guards it */
     return 0;
 }
+
+int veil_sentinel_pid(void) { return sentinel_pid; }

@@ -138,7 +138,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
         }
     }
 
-    /// Every pid in the cgroup and its child cgroups, sorted.
+    /// Every pid in the cgroup and its child cgroups, sorted; not the sandbox supervisor's.
     public func processes() throws -> [Int32] {
         let dir = paths["pids"] ?? paths["freezer"] ?? paths["memory"] ?? paths["unified"] ?? directories.first
         guard let dir else { return [] }
@@ -159,7 +159,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
         for line in text.split(separator: "\n") {
             if let pid = Int32(trimmed(line)) { pids.insert(pid) }
         }
-        for child in children {
+        for child in children where !(isTop && child == supervisorChild) {
             try collectProcesses(dir + "/" + child, into: &pids, isTop: false)
         }
     }
@@ -177,6 +177,12 @@ public struct Cgroup: Sendable, Codable, Equatable {
         let deadline = monotonicSeconds() + 1.0
         let targets = Set(paths.values)
         var firstError: Error?
+        // A container cgroup that existed before create stays, but veil's supervisor child goes.
+        for dir in targets where !created.contains(dir) {
+            do { try Cgroup.removeTree(dir + "/" + Cgroup.supervisorChild, deadline: deadline) } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
         for dir in created.reversed() {
             do {
                 if targets.contains(dir) {

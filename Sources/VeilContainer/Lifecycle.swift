@@ -118,7 +118,13 @@ extension Runtime {
 
     func destroy(_ record: ContainerRecord) throws(ContainerError) {
         if let warden = record.wardenPid, ProcessInfo.isAlive(warden, startTime: record.wardenStartTime) {
-            Glibc.kill(warden, SIGKILL)
+            // It lives in a child of the container's cgroup, which goes below: wait for it to go first.
+            if let handle = try? PidFD(pid: warden) {
+                try? handle.signal(SIGKILL)
+                _ = handle.waitExit(timeoutMs: 2000)
+            } else {
+                Glibc.kill(warden, SIGKILL)
+            }
         }
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
         if let directory = record.sandboxDirectory, directory.hasPrefix(SandboxContext.publicParent + "/") {

@@ -166,28 +166,52 @@ extension Runtime {
             memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus,
             publicDirectory: context.publicDirectory)
         do { try record.save(directory: directory) } catch { throw .initFailed("\(error)") }
-        let warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
+        var warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
                                   bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
                                   memoryUnified: record.memoryUnified, bootLog: record.bootLog)
+        try confineWarden(&warden, cgroup: cgroup, cpus: cpus, directory: directory)
         try wrap("writing the warden's configuration") { try warden.save(directory: directory) }
         let views = context.publicDirectory + "/proc"
         try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
         let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
-        let version = identity.procVersion
         let cpuinfo = cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs
-        let meminfo = MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0)
+        var texts: [ProcView: String] = [
+            .version: identity.procVersion, .cpuinfo: cpuinfo, .cmdline: identity.commandLine,
+            .osrelease: identity.release + "\n", .kernelVersion: identity.version + "\n",
+            .meminfo: MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0),
+        ]
+        let sample = ProcStat.sample(warden)
+        texts[.stat] = ProcStat.text(sample)
+        texts[.loadavg] = ProcStat.loadavg(sample)
         try wrap("writing the /proc views for the warden") {
-            try FS.writeAtomically(directory + "/" + ProcFiles.versionFile, Array(version.utf8), mode: 0o644)
-            try FS.writeAtomically(directory + "/" + ProcFiles.cpuinfoFile, Array(cpuinfo.utf8), mode: 0o644)
+            for (view, text) in texts where !view.isLive {
+                try FS.writeAtomically(directory + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
+            }
         }
-        // Live views (meminfo made at every read) where FUSE works; plain files written now elsewhere.
-        if let bridge = ProcfsBridge.mount(views, version: version, meminfo: meminfo, cpuinfo: cpuinfo) {
+        // Live views (meminfo and stat made at every read) where FUSE works; plain files written now elsewhere.
+        if let bridge = ProcfsBridge.mount(views, texts: texts) {
             context.procfs = bridge
             cleanup.procfs = bridge
             return
         }
-        for (name, text) in [("version", version), ("meminfo", meminfo), ("cpuinfo", cpuinfo)] {
-            try wrap("writing \(views)/\(name)") { try FS.writeFile(views + "/" + name, Array(text.utf8), mode: 0o444) }
+        for (view, text) in texts {
+            try wrap("writing \(views)/\(view.fileName)") { try FS.writeFile(views + "/" + view.fileName, Array(text.utf8), mode: 0o444) }
+        }
+    }
+
+    /// The warden's cgroup (a child of the container's, so the sandbox pays for it), the cgroup
+    /// its /proc/stat reads, and its own seccomp filter (`warden.bpf` in the state directory).
+    func confineWarden(_ warden: inout WardenConfig, cgroup: Cgroup, cpus: Int?, directory: String) throws(ContainerError) {
+        warden.cgroups = try wrap("creating the warden's cgroup") { try cgroup.makeSupervisorCgroups() }
+        warden.cpuDirectory = cgroup.paths["cpuacct"] ?? cgroup.paths["unified"]
+        warden.cpuUnified = cgroup.paths["cpuacct"] == nil
+        warden.cpus = cpus
+        let program: SeccompProgram
+        do { program = try WardenPolicy.program(cacheDirectory: SandboxProgram.cacheDirectory) } catch {
+            throw .initFailed("compiling the warden's seccomp filter: \(error)")
+        }
+        try wrap("writing the warden's seccomp filter") {
+            try FS.writeAtomically(directory + "/" + WardenConfig.filterName, program.filter, mode: 0o600)
         }
     }
 
@@ -337,13 +361,11 @@ final class ProcfsBridge: @unchecked Sendable {
     deinit { if wake >= 0 { close(wake) } }
 
     /// nil where FUSE cannot be mounted (no /dev/fuse, a kernel or a container that forbids it).
-    static func mount(_ mountPoint: String, version: String, meminfo: String, cpuinfo: String) -> ProcfsBridge? {
+    static func mount(_ mountPoint: String, texts views: [ProcView: String]) -> ProcfsBridge? {
         let fd = veil_procfs_mount(mountPoint)
         guard fd >= 0 else { return nil }
         var texts = [[UInt8]](repeating: [], count: Int(VEIL_PROCFS_FILES))
-        texts[Int(VEIL_PROCFS_VERSION)] = Array(version.utf8)
-        texts[Int(VEIL_PROCFS_MEMINFO)] = Array(meminfo.utf8)
-        texts[Int(VEIL_PROCFS_CPUINFO)] = Array(cpuinfo.utf8)
+        for (view, text) in views where Int(view.rawValue) < texts.count { texts[Int(view.rawValue)] = Array(text.utf8) }
         return ProcfsBridge(mountPoint: mountPoint, fd: fd, texts: texts)
     }
 

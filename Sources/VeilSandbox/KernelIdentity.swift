@@ -29,6 +29,10 @@ public struct KernelIdentity: Codable, Sendable, Equatable {
         "Linux version \(release) (veil@sandbox) (veil sandbox kernel identity) \(version)\n"
     }
 
+    /// /proc/cmdline: a boot line for the sandbox's kernel, none of the host's (its root device,
+    /// its security options), as gVisor shows one of its own.
+    public var commandLine: String { "BOOT_IMAGE=/vmlinuz-\(release) ro\n" }
+
     /// dmesg's lines: the first one is what users grep for, as gVisor's "Starting gVisor...".
     public func bootLog(sandboxID: String, policy: (direct: Int, emulated: Int, refused: Int)) -> String {
         let lines = [

@@ -1,6 +1,7 @@
 import Glibc
 import VeilLinux
 import VeilSpec
+import VeilWarden
 
 /// How a container's config.json becomes a sandbox: the same container, plus a user namespace
 /// (its own range, or the pod's), a time namespace whose clock starts at the sandbox's boot,
@@ -9,12 +10,16 @@ public enum SpecTransform {
     /// Paths that would show the host kernel: empty in the sandbox.
     public static let maskedPaths = ["/proc/kallsyms", "/proc/modules", "/proc/kmsg", "/proc/kcore", "/proc/keys",
                                      "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/scsi",
-                                     "/sys/firmware", "/sys/kernel", "/sys/module"]
-    /// Read-only in the sandbox whatever the config says. (/proc/sys follows the config: the
-    /// user namespace already limits writes to the sandbox's own namespaced keys.)
-    public static let readonlyPaths = ["/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/asound"]
-    /// /proc files served from the sandbox's directory (see `ProcViews`).
-    public static let procFiles = ["version", "meminfo", "cpuinfo"]
+                                     "/sys/firmware", "/sys/kernel", "/sys/module"] + hostFacts
+    /// /proc files that describe the host's hardware and its activity (devices, interrupts, the
+    /// scheduler's and the allocator's per-cpu and per-zone state): nothing the sandbox owns.
+    public static let hostFacts = ["/proc/acpi", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
+                                   "/proc/partitions", "/proc/schedstat", "/proc/zoneinfo", "/proc/buddyinfo"]
+    /// Read-only in the sandbox whatever the config says. /proc/sys too: config.json's sysctls are
+    /// written before read-only paths are applied (Rootfs.finish), nothing after.
+    public static let readonlyPaths = ["/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/asound", "/proc/sys"]
+    /// /proc files served from the sandbox's directory (see `ProcView`): name there, and where bound.
+    public static let procFiles = ProcView.allCases.map { ($0.fileName, $0.destination) }
 
     /// Where the pod's sandbox lives when this container joins one instead of owning it.
     public struct Owner: Sendable {
@@ -58,8 +63,8 @@ public enum SpecTransform {
         spec.linux = linux
         if (spec.mounts ?? []).contains(where: { $0.destination == "/proc" }) {
             var mounts = spec.mounts ?? []
-            for name in procFiles {
-                mounts.append(Mount(destination: "/proc/" + name, type: "bind", source: viewDirectory + "/" + name,
+            for (name, destination) in procFiles {
+                mounts.append(Mount(destination: destination, type: "bind", source: viewDirectory + "/" + name,
                                     options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
             }
             spec.mounts = mounts

@@ -70,20 +70,169 @@ public struct SandboxMemory {
     }
 }
 
+/// The sandbox's /proc views (veil_procfs.h): each file's name in the view directory and where the
+/// sandbox sees it. meminfo and stat are made at every read; the others are fixed at create.
+public enum ProcView: Int32, CaseIterable, Sendable {
+    case version, meminfo, cpuinfo, stat, cmdline, osrelease, kernelVersion, loadavg
+
+    /// The name in the view directory (as veil_procfs.c serves it).
+    public var fileName: String {
+        switch self {
+        case .version: return "version"
+        case .meminfo: return "meminfo"
+        case .cpuinfo: return "cpuinfo"
+        case .stat: return "stat"
+        case .cmdline: return "cmdline"
+        case .osrelease: return "osrelease"
+        case .kernelVersion: return "kernel-version"
+        case .loadavg: return "loadavg"
+        }
+    }
+
+    /// Where the sandbox sees it.
+    public var destination: String {
+        switch self {
+        case .osrelease: return "/proc/sys/kernel/osrelease"
+        case .kernelVersion: return "/proc/sys/kernel/version"
+        default: return "/proc/" + fileName
+        }
+    }
+
+    public var isLive: Bool { self == .meminfo || self == .stat || self == .loadavg }
+
+    /// The fixed files' copies in the owner's state directory, which the warden serves.
+    public var stateFileName: String { "proc-" + fileName }
+}
+
+/// /proc/stat as the sandbox sees it: its own CPUs (the quota), the time its cgroup spent on
+/// them, its boot time and its processes, so that ps, top, uptime, vmstat and psutil add up.
+public enum ProcStat {
+    /// What the sandbox's cgroup and processes say at one moment.
+    public struct Sample: Sendable {
+        public var cpus: Int
+        /// Nanoseconds of CPU time in user and system mode, in all and (when the cgroup says) per CPU.
+        public var userNanoseconds: UInt64
+        public var systemNanoseconds: UInt64
+        public var perCPU: [(user: UInt64, system: UInt64)]
+        /// Nanoseconds since the sandbox booted, and the wall-clock second it booted at.
+        public var uptimeNanoseconds: UInt64
+        public var bootTime: Int64
+        public var processes: Int
+        public var running: Int
+        public var blocked: Int
+        /// Threads of the sandbox (loadavg's second figure).
+        public var threads = 0
+
+        public init(cpus: Int, userNanoseconds: UInt64, systemNanoseconds: UInt64, perCPU: [(user: UInt64, system: UInt64)],
+                    uptimeNanoseconds: UInt64, bootTime: Int64, processes: Int, running: Int, blocked: Int) {
+            self.cpus = cpus
+            self.userNanoseconds = userNanoseconds
+            self.systemNanoseconds = systemNanoseconds
+            self.perCPU = perCPU
+            self.uptimeNanoseconds = uptimeNanoseconds
+            self.bootTime = bootTime
+            self.processes = processes
+            self.running = running
+            self.blocked = blocked
+        }
+    }
+
+    /// USER_HZ: /proc/stat counts in hundredths of a second.
+    static let tick: UInt64 = 10_000_000
+
+    public static func text(_ sample: Sample) -> String {
+        let cpus = max(1, sample.cpus)
+        func line(_ label: String, user: UInt64, system: UInt64, capacity: UInt64) -> String {
+            let user = user / tick, system = system / tick, total = capacity / tick
+            let idle = total > user + system ? total - user - system : 0
+            return "\(label) \(user) 0 \(system) \(idle) 0 0 0 0 0 0\n"
+        }
+        var text = line("cpu ", user: sample.userNanoseconds, system: sample.systemNanoseconds,
+                        capacity: sample.uptimeNanoseconds &* UInt64(cpus))
+        for cpu in 0..<cpus {
+            // Per-CPU figures where the cgroup keeps them, else an even share.
+            let share: (user: UInt64, system: UInt64) = cpu < sample.perCPU.count ? sample.perCPU[cpu]
+                : (sample.userNanoseconds / UInt64(cpus), sample.systemNanoseconds / UInt64(cpus))
+            text += line("cpu\(cpu)", user: share.user, system: share.system, capacity: sample.uptimeNanoseconds)
+        }
+        text += "intr 0\nctxt 0\nbtime \(sample.bootTime)\nprocesses \(sample.processes)\n"
+        text += "procs_running \(max(1, sample.running))\nprocs_blocked \(sample.blocked)\n"
+        text += "softirq 0 0 0 0 0 0 0 0 0 0 0\n"
+        return text
+    }
+
+    /// /proc/loadavg: the sandbox keeps no load average (sysinfo answers 0 too), and its own
+    /// runnable and total thread counts rather than the host's.
+    public static func loadavg(_ sample: Sample) -> String {
+        "0.00 0.00 0.00 \(max(1, sample.running))/\(max(1, sample.threads)) 0\n"
+    }
+
+    /// A sample now, from the warden's configuration: cpuacct (v1) or cpu.stat (v2) for the
+    /// times, the memory cgroup's tasks for the processes.
+    public static func sample(_ config: WardenConfig) -> Sample {
+        let uptime = WardenConfig.boottimeNow() &- config.bootedAt
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let bootTime = Int64(now.tv_sec) - Int64(uptime / 1_000_000_000)
+        var user: UInt64 = 0, system: UInt64 = 0
+        var perCPU: [(user: UInt64, system: UInt64)] = []
+        if let dir = config.cpuDirectory {
+            if config.cpuUnified {
+                for row in ((try? FS.readString(dir + "/cpu.stat")) ?? "").split(separator: "\n") {
+                    let fields = row.split(separator: " ")
+                    guard fields.count == 2, let micros = UInt64(fields[1]) else { continue }
+                    if fields[0] == "user_usec" { user = micros * 1000 } else if fields[0] == "system_usec" { system = micros * 1000 }
+                }
+            } else {
+                func numbers(_ file: String) -> [UInt64] {
+                    ((try? FS.readString(dir + "/" + file)) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
+                }
+                user = numbers("cpuacct.usage_user").first ?? numbers("cpuacct.usage").first ?? 0
+                system = numbers("cpuacct.usage_sys").first ?? 0
+                let users = numbers("cpuacct.usage_percpu_user"), systems = numbers("cpuacct.usage_percpu_sys")
+                if users.count == systems.count { perCPU = zip(users, systems).map { ($0, $1) } }
+            }
+        }
+        let cpus = config.cpus ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        if perCPU.count != cpus && config.cpus != nil { perCPU = Array(perCPU.prefix(cpus)) }
+        var processes = 0, running = 0, blocked = 0, threadCount = 0
+        if let dir = config.memoryDirectory {
+            processes = ((try? FS.readString(dir + "/cgroup.procs")) ?? "").split(separator: "\n").count
+            let threads = (try? FS.readString(dir + (config.memoryUnified ? "/cgroup.threads" : "/tasks"))) ?? ""
+            for tid in threads.split(separator: "\n") {
+                threadCount += 1
+                // "pid (comm) S ...": the state follows the last parenthesis (comm may hold any).
+                guard let stat = try? FS.readString("/proc/\(tid)/stat"), let close = stat.lastIndex(of: ")") else { continue }
+                let state = stat[stat.index(after: close)...].first { $0 != " " }
+                if state == "R" { running += 1 } else if state == "D" { blocked += 1 }
+            }
+        }
+        var sample = Sample(cpus: cpus, userNanoseconds: user, systemNanoseconds: system, perCPU: perCPU,
+                            uptimeNanoseconds: uptime, bootTime: bootTime, processes: processes, running: running, blocked: blocked)
+        sample.threads = threadCount
+        return sample
+    }
+}
+
 /// The warden's side of the sandbox's /proc views (veil_procfs.h): `veil create` mounts them and
 /// answers the init's lookups, then hands the FUSE descriptor over at `Warden.procfsFD`;
-/// meminfo is made afresh at every read, version and cpuinfo come from the state directory.
+/// meminfo and stat are made afresh at every read, the others come from the state directory.
 public enum ProcFiles {
     nonisolated(unsafe) static var config: WardenConfig?
     nonisolated(unsafe) static var fixed: [Int32: [UInt8]] = [:]
 
-    public static let versionFile = "proc-version"
-    public static let cpuinfoFile = "proc-cpuinfo"
+    public static let versionFile = ProcView.version.stateFileName
+    public static let cpuinfoFile = ProcView.cpuinfo.stateFileName
 
-    static func serve(fd: Int32, stateDirectory: String, config: WardenConfig) {
+    /// The fixed files, read from the state directory before the warden leaves the host's ids.
+    static func load(stateDirectory: String) {
+        for view in ProcView.allCases where !view.isLive {
+            fixed[view.rawValue] = Array(((try? FS.readString(stateDirectory + "/" + view.stateFileName)) ?? "").utf8)
+        }
+    }
+
+    static func serve(fd: Int32, config: WardenConfig) {
         Self.config = config
-        fixed[Int32(VEIL_PROCFS_VERSION)] = Array(((try? FS.readString(stateDirectory + "/" + versionFile)) ?? "").utf8)
-        fixed[Int32(VEIL_PROCFS_CPUINFO)] = Array(((try? FS.readString(stateDirectory + "/" + cpuinfoFile)) ?? "").utf8)
         let thread = startThread(fd: fd) { raw in
             let fd = threadFD(raw)
             _ = veil_procfs_serve(fd, { _, file, buffer, capacity in ProcFiles.fill(file: file, buffer: buffer, capacity: capacity) }, nil, -1)
@@ -96,11 +245,15 @@ public enum ProcFiles {
     static func fill(file: Int32, buffer: UnsafeMutablePointer<CChar>?, capacity: Int) -> Int {
         guard let buffer else { return 0 }
         let bytes: [UInt8]
-        if file == Int32(VEIL_PROCFS_MEMINFO), let config {
+        if file == ProcView.meminfo.rawValue, let config {
             let memory = SandboxMemory.read(config, withCache: true)
             let (total, used) = memory.totals()
             bytes = Array(MemInfo.text(totalBytes: total, usedBytes: used, cachedBytes: memory.cache ?? 0,
                                        sharedBytes: memory.shared ?? 0).utf8)
+        } else if file == ProcView.stat.rawValue, let config {
+            bytes = Array(ProcStat.text(ProcStat.sample(config)).utf8)
+        } else if file == ProcView.loadavg.rawValue, let config {
+            bytes = Array(ProcStat.loadavg(ProcStat.sample(config)).utf8)
         } else {
             bytes = fixed[file] ?? []
         }

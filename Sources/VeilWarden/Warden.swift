@@ -34,8 +34,9 @@ public enum Warden {
     public typealias Guard = @convention(c) (pid_t) -> Int32
     nonisolated(unsafe) static var guardProcess: Guard = { _ in 0 }
 
-    /// `initPid`: the owning container's init, guarded from the start.
-    public static func main(stateDirectory: String, initPid: Int32?, guardProcess: Guard) -> Never {
+    /// `initPid`: the owning container's init, guarded from the start. `sentinelPid`: the
+    /// dead man's switch, taken along into the warden's cgroup.
+    public static func main(stateDirectory: String, initPid: Int32?, sentinelPid: Int32?, guardProcess: Guard) -> Never {
         Self.guardProcess = guardProcess
         if let initPid { _ = guardProcess(initPid) }
         do { config = try WardenConfig.load(directory: stateDirectory) } catch {
@@ -48,7 +49,15 @@ public enum Warden {
             writeStandardError("veil-warden: joining the sandbox's UTS namespace: \(String(cString: strerror(-joined)))\n")
         }
         close(utsNamespaceFD)
-        if let config, fcntl(procfsFD, F_GETFD) >= 0 { ProcFiles.serve(fd: procfsFD, stateDirectory: stateDirectory, config: config) }
+        let serveProc = config != nil && fcntl(procfsFD, F_GETFD) >= 0
+        if serveProc { ProcFiles.load(stateDirectory: stateDirectory) }
+        // Everything read from the host's side is read by now: from here on the warden is the
+        // sandbox's root, confined, under its own filter. Nothing it serves runs before that.
+        do { try Confinement.apply(stateDirectory: stateDirectory, initPid: initPid, sentinelPid: sentinelPid, config: config) } catch {
+            writeStandardError("veil-warden: \(error)\n")
+            exit(1)
+        }
+        if serveProc, let config { ProcFiles.serve(fd: procfsFD, config: config) }
         signal(SIGPIPE, SIG_IGN)
         // SIGUSR1 only interrupts a listener thread's blocking receive (no SA_RESTART).
         var action = sigaction()
@@ -160,13 +169,20 @@ final class Responder {
         }
     }
 
-    /// Writes `bytes` into the caller, after making sure the caller is still the one waiting
-    /// (its pid cannot have been reused while the notification is valid).
+    /// Writes `bytes` into the caller through a handle bound to its address space: /proc/<tid>/mem
+    /// is opened first, and only then is the notification checked to be still pending. A valid
+    /// id after the open proves the tid was the waiting caller when the handle was made, so the
+    /// write cannot land in a process that took over a reused tid (a write by pid after the check
+    /// could).
     func deliver(_ bytes: UnsafeRawBufferPointer, to address: UInt64, n: veil_notification, listener: Int32) -> Int32 {
-        guard veil_notify_id_valid(listener, n.id) == 0 else { return ESRCH }
         guard let base = bytes.baseAddress else { return 0 }
-        let written = veil_write_remote(pid_t(n.pid), address, base, bytes.count)
-        if written < 0 { return Int32(-written) }
+        let memory = veil_open_task_memory(pid_t(n.pid))
+        guard memory >= 0 else { return memory == -ENOENT || memory == -ESRCH ? ESRCH : EFAULT }
+        defer { close(memory) }
+        guard veil_notify_id_valid(listener, n.id) == 0 else { return ESRCH }
+        let written = veil_write_task_memory(memory, address, base, bytes.count)
+        // An unmapped or read-only destination: what the kernel's own copy_to_user would say.
+        if written < 0 { return written == -EIO ? EFAULT : Int32(-written) }
         return written == bytes.count ? 0 : EFAULT
     }
 

@@ -15,9 +15,18 @@ public struct WardenConfig: Sendable, Equatable {
     public var memoryDirectory: String?
     public var memoryUnified = false
     public var bootLog: String
+    /// The cgroup directory whose CPU time /proc/stat shows (cpuacct in v1, cpu.stat in v2).
+    public var cpuDirectory: String?
+    public var cpuUnified = false
+    /// CPUs the sandbox sees (nil: the host's).
+    public var cpus: Int?
+    /// The warden's own cgroups (`veil-warden` children of the owning container's), joined at start.
+    public var cgroups: [String] = []
 
     public static let fileName = "warden.conf"
     public static let bootLogName = "dmesg"
+    /// The warden's own seccomp filter (classic BPF, as `veil` compiled it), installed at start.
+    public static let filterName = "warden.bpf"
 
     public init(release: String, version: String, machine: String, bootedAt: UInt64, memoryDirectory: String?,
                 memoryUnified: Bool, bootLog: String) {
@@ -34,6 +43,10 @@ public struct WardenConfig: Sendable, Equatable {
         var lines = ["sysname=\(sysname)", "release=\(release)", "version=\(version)", "machine=\(machine)",
                      "booted-at=\(bootedAt)", "memory-unified=\(memoryUnified ? 1 : 0)"]
         if let memoryDirectory { lines.append("memory-directory=\(memoryDirectory)") }
+        if let cpuDirectory { lines.append("cpu-directory=\(cpuDirectory)") }
+        lines.append("cpu-unified=\(cpuUnified ? 1 : 0)")
+        if let cpus { lines.append("cpus=\(cpus)") }
+        for (index, dir) in cgroups.enumerated() { lines.append("cgroup.\(index)=\(dir)") }
         try FS.writeAtomically(directory + "/" + Self.bootLogName, Array(bootLog.utf8), mode: 0o644)
         try FS.writeAtomically(directory + "/" + Self.fileName, Array((lines.joined(separator: "\n") + "\n").utf8), mode: 0o644)
     }
@@ -53,6 +66,10 @@ public struct WardenConfig: Sendable, Equatable {
                                   memoryDirectory: values["memory-directory"], memoryUnified: values["memory-unified"] == "1",
                                   bootLog: (try? FS.readString(directory + "/" + bootLogName)) ?? "")
         if let sysname = values["sysname"] { config.sysname = sysname }
+        config.cpuDirectory = values["cpu-directory"]
+        config.cpuUnified = values["cpu-unified"] == "1"
+        config.cpus = values["cpus"].flatMap { Int($0) }
+        config.cgroups = (0..<values.count).compactMap { values["cgroup.\($0)"] }
         return config
     }
 

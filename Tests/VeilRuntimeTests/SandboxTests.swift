@@ -109,7 +109,7 @@ import Testing
         let pid = try #require(bundle.state(veil)?["pid"] as? Int)
         let warden = try #require(wardens(under: bundle.stateRoot).first)
         // The sentinel keeps nothing of the warden's: no listener or socket (only stdio, its pipe
-        // and pidfds), and no mapping but its code, its stack and its TLS block.
+        // and pidfds), and no mapping but its code, its stack, its TLS block and its guard table's page.
         let sentinel = try #require(sentinels(of: warden).first, "the warden has no veil-sentinel child")
         let links = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(sentinel)/fd")) ?? [])
             .compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sentinel)/fd/\($0)") }
@@ -118,13 +118,140 @@ import Testing
         var maps = ""
         let shed = waitUntil(timeout: 10) {
             maps = (try? String(contentsOfFile: "/proc/\(sentinel)/maps", encoding: .utf8)) ?? ""
-            return maps.split(separator: "\n").filter { !$0.hasSuffix("[vsyscall]") }.count <= 3
+            return maps.split(separator: "\n").filter { !$0.hasSuffix("[vsyscall]") }.count <= 4
         }
         #expect(shed, "\(maps)")
         kill(warden, SIGKILL)
         #expect(waitUntil(timeout: 15) { !processIsAlive(Int32(pid)) }, "the container outlived its warden")
         #expect(try bundle.status(veil) == "stopped")
         #expect(try bundle.runtime(veil, ["delete", bundle.id]).succeeded)
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
+    @Test("the warden is the sandbox's root, non-dumpable, under its own filter, in the container's cgroup, out of the sandbox's reach; it still answers")
+    func wardenConfined() throws {
+        let veil = try requireVeil()
+        let dir = try TempDir(prefix: "reach-warden")
+        let built = try runCommand(packageRoot + "/scripts/build-static-c.sh",
+                                   [packageRoot + "/tests/security/reach-warden.c", dir.file("reach-warden")], timeout: 120)
+        try #require(built.succeeded, "\(built)")
+        let bundle = try TestBundle(["sleep", "1000"])
+        defer { bundle.remove() }
+        try FileManager.default.copyItem(atPath: dir.file("reach-warden"), toPath: bundle.rootfs + "/reach-warden")
+        try #require(try bundle.runtime(veil, ["run", "-d", bundle.id]).succeeded)
+        defer { _ = try? bundle.runtime(veil, ["delete", "--force", bundle.id]) }
+        let pid = try #require(bundle.state(veil)?["pid"] as? Int).map(Int32.init)
+        let warden = try #require(wardens(under: bundle.stateRoot).first)
+        let sandboxRoot = try #require(hostUID(of: pid))
+
+        // Its ids are the sandbox's (no host group left), no_new_privs and a seccomp filter are set.
+        let status = try String(contentsOfFile: "/proc/\(warden)/status", encoding: .utf8)
+        func field(_ name: String) -> [String] {
+            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
+                .map { $0.dropFirst(name.count + 1).split(whereSeparator: { $0 == "\t" || $0 == " " }).map(String.init) } ?? ["?"]
+        }
+        #expect(field("Uid") == Array(repeating: String(sandboxRoot), count: 4), "Uid: \(field("Uid"))")
+        #expect(field("Gid") == Array(repeating: String(sandboxRoot), count: 4), "Gid: \(field("Gid"))")
+        #expect(field("Groups").isEmpty, "Groups: \(field("Groups"))")
+        #expect(field("NoNewPrivs") == ["1"] && field("Seccomp") == ["2"], "\(status)")
+        #expect(field("Seccomp_filters") == ["1"], "\(status)")
+        let wardenUserns = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(warden)/ns/user")
+        #expect(wardenUserns == (try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/user")))
+        // Its sentinel (the dead man's switch) too is the sandbox's root, with CAP_KILL only.
+        let sentinel = try #require(sentinels(of: warden).first)
+        #expect(waitUntil(timeout: 10) {
+            let text = (try? String(contentsOfFile: "/proc/\(sentinel)/status", encoding: .utf8)) ?? ""
+            return text.contains("\nUid:\t\(sandboxRoot)\t\(sandboxRoot)\t\(sandboxRoot)\t\(sandboxRoot)\n")
+                && text.contains("\nCapEff:\t0000000000000020\n")
+                && text.split(separator: "\n").first { $0.hasPrefix("Groups:") }?.dropFirst(7).allSatisfy { $0 == " " || $0 == "\t" } == true
+        }, "sentinel: \((try? String(contentsOfFile: "/proc/\(sentinel)/status", encoding: .utf8)) ?? "")")
+        // Non-dumpable: its /proc files belong to host root, so even the sandbox's host uid cannot read them.
+        let memOwner = try FileManager.default.attributesOfItem(atPath: "/proc/\(warden)/mem")[.ownerAccountID] as? Int
+        #expect(memOwner == 0)
+
+        // Its cgroup is a child of the container's (memory and CPU), and ps leaves it out.
+        let cgroups = try String(contentsOfFile: "/proc/\(warden)/cgroup", encoding: .utf8)
+        for controller in ["memory", "cpuacct"] {
+            let line = cgroups.split(separator: "\n").first { $0.split(separator: ":")[1].split(separator: ",").contains(Substring(controller)) }
+            #expect(line?.hasSuffix(":/veil-test/\(bundle.id)/veil-warden") == true, "\(controller): \(cgroups)")
+        }
+        let ps = try bundle.runtime(veil, ["ps", "--format", "json", bundle.id])
+        #expect(ps.succeeded && !ps.stdout.contains("\(warden)") && ps.stdout.contains("\(pid)"), "\(ps)")
+
+        // From inside, the warden cannot be signalled, traced, read or even found.
+        let reach = try bundle.runtime(veil, ["exec", bundle.id, "/reach-warden", String(warden)])
+        #expect(reach.succeeded, "\(reach)")
+        let results = Dictionary(uniqueKeysWithValues: reach.stdout.split(separator: "\n").compactMap { line -> (String, String)? in
+            let parts = line.split(separator: "\t").map(String.init)
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        })
+        #expect(results.count == 7 && !results.values.contains("reached"), "\(reach.stdout)")
+        #expect(results["kill"] == "ESRCH" && results["pidfd_open"] == "ESRCH" && results["proc_status"] == "ENOENT", "\(results)")
+
+        // And it still answers, also a caller that is not the sandbox's root (a write through
+        // /proc/<tid>/mem of another uid's process).
+        let answered = try bundle.runtime(veil, ["exec", "--user", "1000:1000", bundle.id, "sh", "-c",
+                                                 "id -u; uname -r; dmesg | head -1; cut -d' ' -f1 /proc/uptime; free | grep -c Mem"])
+        let out = answered.stdout.split(separator: "\n").map(String.init)
+        #expect(answered.succeeded && out.count == 5 && out[0] == "1000" && out[1].hasSuffix("-veil")
+                && out[2].hasSuffix("Starting veil...") && out[4] == "1", "\(answered)")
+        #expect(try bundle.runtime(veil, ["delete", "--force", bundle.id]).succeeded)
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
+    @Test("/proc shows the sandbox: cmdline, osrelease and version agree with uname, host facts masked, /proc/sys read-only, live /proc/stat and loadavg")
+    func procViews() throws {
+        let veil = try requireVeil()
+        let bundle = try TestBundle(["sleep", "1000"])
+        defer { bundle.remove() }
+        try bundle.editLinux { linux in
+            var resources = linux["resources"] as? [String: Any] ?? [:]
+            resources["cpu"] = ["quota": 200_000, "period": 100_000]
+            linux["resources"] = resources
+        }
+        try #require(try bundle.runtime(veil, ["run", "-d", bundle.id]).succeeded)
+        defer { _ = try? bundle.runtime(veil, ["delete", "--force", bundle.id]) }
+        func inside(_ script: String) throws -> CommandResult { try bundle.runtime(veil, ["exec", bundle.id, "sh", "-c", script]) }
+
+        let identity = try inside("uname -r; uname -v; cat /proc/sys/kernel/osrelease /proc/sys/kernel/version /proc/cmdline")
+        let lines = identity.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "\(identity)")
+        if lines.count == 5 {
+            #expect(lines[0].hasSuffix("-veil") && lines[2] == lines[0] && lines[3] == lines[1], "\(lines)")
+            #expect(lines[4] == "BOOT_IMAGE=/vmlinuz-\(lines[0]) ro", "\(lines[4])")
+        }
+        let masked = try inside("for f in interrupts softirqs diskstats partitions schedstat zoneinfo buddyinfo; do printf '%s=%s ' $f $(wc -c < /proc/$f); done; ls /proc/acpi 2>/dev/null | wc -l")
+        #expect(masked.succeeded && masked.stdout == "interrupts=0 softirqs=0 diskstats=0 partitions=0 schedstat=0 zoneinfo=0 buddyinfo=0 0\n", "\(masked)")
+        let write = try inside("echo 1 > /proc/sys/net/ipv4/ip_forward; echo 2 > /proc/sys/kernel/domainname")
+        #expect(write.stderr.components(separatedBy: "Read-only file system").count == 3, "\(write)")
+
+        // /proc/stat: the quota's two CPUs, the cgroup's CPU time (which grows as the sandbox
+        // works), the sandbox's boot time, its processes; ps, top, uptime and vmstat-style reads work.
+        func stat() throws -> [String: [Int]] {
+            let read = try inside("cat /proc/stat")
+            var rows: [String: [Int]] = [:]
+            for line in read.stdout.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if let name = fields.first { rows[String(name)] = fields.dropFirst().compactMap { Int($0) } }
+            }
+            return rows
+        }
+        let before = try stat()
+        #expect(before.keys.filter { $0.hasPrefix("cpu") }.sorted() == ["cpu", "cpu0", "cpu1"], "\(before)")
+        let now = Int(Date().timeIntervalSince1970)
+        let uptime = try Double(inside("cut -d' ' -f1 /proc/uptime").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        let btime = before["btime"]?.first ?? 0
+        #expect(abs(btime - (now - Int(uptime))) <= 2, "btime \(btime), now \(now), uptime \(uptime)")
+        #expect((before["processes"]?.first ?? 0) >= 1 && (before["procs_running"]?.first ?? 0) >= 1, "\(before)")
+        let busy = try inside("i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+        #expect(busy.succeeded)
+        let after = try stat()
+        func used(_ rows: [String: [Int]]) -> Int { (rows["cpu"] ?? []).prefix(3).reduce(0, +) }
+        #expect(used(after) - used(before) >= 20, "cpu before \(before["cpu"] ?? []), after \(after["cpu"] ?? [])")
+        #expect((after["cpu"]?[3] ?? 0) >= (before["cpu"]?[3] ?? 0), "idle went back")
+        let tools = try inside("ps -o pid,time,comm | grep -c sleep; top -bn1 | grep -c '^CPU:'; uptime | grep -c 'up '; cut -d' ' -f1-3 /proc/loadavg")
+        #expect(tools.succeeded && tools.stdout == "1\n1\n1\n0.00 0.00 0.00\n", "\(tools)")
+        #expect(try bundle.runtime(veil, ["delete", "--force", bundle.id]).succeeded)
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 

@@ -27,8 +27,14 @@ int veil_notify_id_valid(int listener, uint64_t id);
    the listener on the notifying task's CPU, halving the round trip. 0 or -errno. */
 int veil_notify_sync_wakeup(int listener);
 
-/* process_vm_writev of one buffer into `pid` at `remote`. Bytes written or -errno. */
-ssize_t veil_write_remote(pid_t pid, uint64_t remote, const void *local, size_t length);
+/* Opens /proc/<tid>/mem for writing (close-on-exec): a handle bound to that task's address space
+   as it is now, so a write through it can never reach another process once the tid is reused.
+   The fd or -errno. */
+int veil_open_task_memory(pid_t tid);
+
+/* pwrite of one buffer at address `remote` through a handle from veil_open_task_memory.
+   Bytes written or -errno. */
+ssize_t veil_write_task_memory(int memory, uint64_t remote, const void *local, size_t length);
 
 /* Fills a struct sysinfo (the kernel's layout) for the sandbox. Returns its size. */
 size_t veil_fill_sysinfo(void *buffer, size_t capacity, int64_t uptime, uint64_t totalram, uint64_t freeram,

@@ -4,10 +4,15 @@
 #include <stddef.h>
 
 /* A sandbox's own /proc files, served over FUSE so that their content is made when they are read
-   (LXCFS's approach): a read-only directory holding `version`, `meminfo` and `cpuinfo`, which the
-   sandbox's init binds over /proc. */
+   (LXCFS's approach): a read-only directory holding `version`, `meminfo`, `cpuinfo`, `stat`,
+   `cmdline`, `osrelease`, `kernel-version` and `loadavg`, which the sandbox's init binds over /proc (the last
+   two over /proc/sys/kernel/osrelease and /proc/sys/kernel/version). */
 
-enum { VEIL_PROCFS_VERSION = 0, VEIL_PROCFS_MEMINFO = 1, VEIL_PROCFS_CPUINFO = 2, VEIL_PROCFS_FILES = 3 };
+enum {
+    VEIL_PROCFS_VERSION = 0, VEIL_PROCFS_MEMINFO = 1, VEIL_PROCFS_CPUINFO = 2, VEIL_PROCFS_STAT = 3,
+    VEIL_PROCFS_CMDLINE = 4, VEIL_PROCFS_OSRELEASE = 5, VEIL_PROCFS_KERNEL_VERSION = 6, VEIL_PROCFS_LOADAVG = 7,
+    VEIL_PROCFS_FILES = 8
+};
 
 /* Writes file `file`'s current content into buffer (at most capacity bytes); returns its length. */
 typedef size_t (*veil_procfs_fill)(void *context, int file, char *buffer, size_t capacity);

@@ -12,8 +12,10 @@
    container's init, whose death takes its pid namespace with it.
    `veil_sentinel_arm` reports whether that fork worked and installs the warden's fatal-signal
    handlers, which kill the guarded processes at once. `veil_sentinel_guard` may be called from
-   any thread. Both return 0 or -errno. */
+   any thread; there is no limit on how many (see veil_guard_table.h). Both return 0 or -errno. */
 int veil_sentinel_arm(void);
 int veil_sentinel_guard(pid_t pid);
+/* The sentinel's pid (so the warden can take it along into its cgroup), or -1. */
+int veil_sentinel_pid(void);
 
 #endif

@@ -1,0 +1,46 @@
+import CVeilLinux
+import Glibc
+import VeilLinux
+
+/// What keeps the warden from being turned against the host (issue #11, point 5): once it has read
+/// what it needs from the host's side, it moves itself and its sentinel into its cgroup (a child
+/// of the sandbox's, so its memory and CPU are the pod's), becomes the sandbox's own root inside
+/// the sandbox's user namespace (host ids: the sandbox's range, no host group), keeps only the
+/// capabilities it uses there, turns non-dumpable with no_new_privs, and installs the filter veil
+/// compiled for it (`WardenPolicy`). The sandbox cannot see it at all (its own pid namespace).
+enum Confinement {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func apply(stateDirectory: String, initPid: Int32?, sentinelPid: Int32?, config: WardenConfig?) throws(Failure) {
+        let filterPath = stateDirectory + "/" + WardenConfig.filterName
+        let filter: [UInt8]
+        do { filter = try FS.readFile(filterPath) } catch { throw Failure(description: "reading its seccomp filter: \(error)") }
+        guard !filter.isEmpty, filter.count % 8 == 0, filter.count / 8 <= Int(UInt16.max) else {
+            throw Failure(description: "\(filterPath) is not a classic BPF program")
+        }
+        for directory in config?.cgroups ?? [] {
+            for pid in [getpid()] + (sentinelPid.map { [$0] } ?? []) {
+                do { try FS.writeString(directory + "/cgroup.procs", String(pid), flags: O_WRONLY) } catch {
+                    throw Failure(description: "joining its cgroup \(directory): \(error)")
+                }
+            }
+        }
+        guard let initPid else { throw Failure(description: "no sandbox init pid to take the user namespace from") }
+        let userns = open("/proc/\(initPid)/ns/user", O_RDONLY | O_CLOEXEC)
+        guard userns >= 0 else {
+            throw Failure(description: "opening /proc/\(initPid)/ns/user: \(String(cString: strerror(errno)))")
+        }
+        defer { close(userns) }
+        var step: UnsafePointer<CChar>?
+        let confined = veil_warden_confine(userns, &step)
+        guard confined == 0 else {
+            throw Failure(description: "entering the sandbox's user namespace as its root: \(step.map { String(cString: $0) } ?? "?"): \(String(cString: strerror(-confined)))")
+        }
+        let installed = filter.withUnsafeBytes { veil_seccomp_install($0.baseAddress, UInt16(filter.count / 8), 0) }
+        guard installed == 0 else {
+            throw Failure(description: "installing its seccomp filter: \(String(cString: strerror(-installed)))")
+        }
+    }
+}
