@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "VeilInstallTests", dependencies: ["VeilInstall"]),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol", "VeilLinux"]),
         .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec", "CVeilLinux"]),
-        .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux", "VeilWarden"]),
+        .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux", "VeilWarden", "CVeilLinux"]),
         .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilSpec", "VeilLinux"]),
         .testTarget(name: "VeilCRITests", dependencies: ["VeilCRI", "VeilSpec"]),
         // End-to-end: runs the built veil binary as root against real bundles and containerd
