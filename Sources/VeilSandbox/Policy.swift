@@ -89,14 +89,15 @@ public enum SandboxPolicy {
     /// Refused outright, with the errno gVisor gives (EPERM where it needs a capability the
     /// sandbox never has, ENOSYS where gVisor does not implement it).
     static let refusals: [(String, Int32, String)] = [
-        ("mount", EPERM, "mount family"), ("umount2", EPERM, "mount family"), ("pivot_root", EPERM, "mount family"),
-        ("fsopen", EPERM, "mount family"), ("fsconfig", EPERM, "mount family"), ("fsmount", EPERM, "mount family"),
+        ("mount", EPERM, "mount family (overlayfs CVE-2023-0386, fs_context CVE-2022-0185)"), ("umount2", EPERM, "mount family"), ("pivot_root", EPERM, "mount family"),
+        ("fsopen", EPERM, "new mount API: fs_context parsing (CVE-2022-0185)"), ("fsconfig", EPERM, "mount family"), ("fsmount", EPERM, "mount family"),
         ("fspick", EPERM, "mount family"), ("move_mount", EPERM, "mount family"), ("open_tree", EPERM, "mount family"),
         ("mount_setattr", EPERM, "mount family"), ("setns", EPERM, "joining namespaces"),
-        ("keyctl", EACCES, "kernel keyrings"), ("add_key", EACCES, "kernel keyrings"), ("request_key", EACCES, "kernel keyrings"),
-        ("bpf", EPERM, "eBPF"), ("perf_event_open", ENODEV, "perf counters"), ("userfaultfd", ENOSYS, "userfaultfd"),
-        ("io_uring_setup", ENOSYS, "io_uring"), ("io_uring_enter", ENOSYS, "io_uring"), ("io_uring_register", ENOSYS, "io_uring"),
-        ("ptrace", EPERM, "tracing other processes"), ("process_vm_readv", EPERM, "other processes' memory"),
+        ("keyctl", EACCES, "kernel keyrings (CVE-2016-0728)"), ("add_key", EACCES, "kernel keyrings (CVE-2016-0728)"), ("request_key", EACCES, "kernel keyrings (CVE-2016-0728)"),
+        ("bpf", EPERM, "eBPF verifier and maps (CVE-2021-3490, CVE-2022-23222)"), ("perf_event_open", ENODEV, "perf events (CVE-2023-6931)"),
+        ("userfaultfd", ENOSYS, "userfaultfd: stalls kernel copies to win the races of use-after-free exploits"),
+        ("io_uring_setup", ENOSYS, "io_uring (CVE-2022-29582, CVE-2023-2598)"), ("io_uring_enter", ENOSYS, "io_uring"), ("io_uring_register", ENOSYS, "io_uring"),
+        ("ptrace", EPERM, "tracing other processes (CVE-2019-13272)"), ("process_vm_readv", EPERM, "other processes' memory"),
         ("process_vm_writev", EPERM, "other processes' memory"), ("process_madvise", EPERM, "other processes' memory"),
         ("kcmp", EPERM, "comparing other processes"), ("pidfd_getfd", EPERM, "stealing other processes' fds"),
         ("move_pages", EPERM, "other processes' memory"), ("migrate_pages", EPERM, "other processes' memory"),
@@ -108,7 +109,7 @@ public enum SandboxPolicy {
         ("adjtimex", EPERM, "setting the clock"), ("clock_adjtime", EPERM, "setting the clock"),
         ("acct", EPERM, "process accounting"), ("quotactl", EPERM, "disk quotas"), ("quotactl_fd", EPERM, "disk quotas"),
         ("lookup_dcookie", EPERM, "profiling"), ("vmsplice", EPERM, "splicing user pages"),
-        ("iopl", EPERM, "I/O ports"), ("ioperm", EPERM, "I/O ports"), ("modify_ldt", EPERM, "LDT"),
+        ("iopl", EPERM, "I/O ports"), ("ioperm", EPERM, "I/O ports"), ("modify_ldt", EPERM, "x86 LDT (CVE-2015-5157, CVE-2017-17053)"),
         ("vhangup", EPERM, "terminal hangup"), ("fanotify_init", ENOSYS, "fanotify"), ("nfsservctl", ENOSYS, "nfsd"),
         ("_sysctl", ENOSYS, "sysctl(2)"), ("sysfs", ENOSYS, "sysfs(2)"), ("uselib", ENOSYS, "uselib"), ("ustat", ENOSYS, "ustat"),
         ("setxattr", EOPNOTSUPP, "file capabilities (setcap) would ride on it; copy tools treat EOPNOTSUPP as 'no xattrs here'"),
@@ -133,7 +134,8 @@ public enum SandboxPolicy {
         for call in ["clone", "unshare"] {
             entries.append(PolicyEntry(call, .direct, args: [arg(0, "SCMP_CMP_MASKED_EQ", namespaceMask(for: call), 0)], note: "no new namespace"))
             for (name, bit) in namespaceFlags where !(call == "clone" && bit == 0x80) {
-                entries.append(PolicyEntry(call, .refused(errno: EPERM), args: [arg(0, "SCMP_CMP_MASKED_EQ", bit, bit)], note: name))
+                let why = bit == 0x1000_0000 ? ": nested user namespaces hand container root every capability over new network and mount namespaces (the tc, nf_tables and fs_context classes)" : ""
+                entries.append(PolicyEntry(call, .refused(errno: EPERM), args: [arg(0, "SCMP_CMP_MASKED_EQ", bit, bit)], note: name + why))
             }
         }
         entries += socketRules + setsockoptRules + ioctlRules
