@@ -57,9 +57,15 @@ bench: build
 	python3 bench/syscalls.py --veil $(VEIL) --rss || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	exit $$status
 
-# The escape-surface table: tests/security/probe.c under veil sandbox/native, runc and runsc.
+# The escape-surface table (tests/security/probe.c) and the kernel-exploit entry points
+# (tests/security/exploit-probe.c, default and privileged pods) under veil sandbox/native, runc and
+# runsc; the second table is saved in bench/results/. Both always run; the worse exit status wins.
 probes: build
-	tests/security/run-probes --veil $(VEIL)
+	@status=0; \
+	tests/security/run-probes --veil $(VEIL) || status=$$?; \
+	tests/security/run-exploit-probes --veil $(VEIL) --save bench/results/$$(date -u +%Y%m%dT%H%M%SZ)-exploit-probes.md \
+		|| { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
+	exit $$status
 
 install: build
 	install -m 0755 $(VEIL) /usr/local/bin/veil

@@ -20,7 +20,7 @@ public struct PolicyEntry: Sendable, Equatable {
     /// What the filter means, for `veil sandbox policy`.
     public let note: String
 
-    init(_ name: String, _ treatment: SyscallTreatment, args: [LinuxSeccompArg] = [], note: String = "") {
+    public init(_ name: String, _ treatment: SyscallTreatment, args: [LinuxSeccompArg] = [], note: String = "") {
         self.name = name
         self.treatment = treatment
         self.args = args
@@ -78,7 +78,7 @@ public enum SandboxPolicy {
         "select", "semctl", "semget", "semop", "semtimedop", "sendfile", "sendmmsg", "sendmsg", "sendto",
         "set_mempolicy", "set_robust_list", "set_thread_area", "set_tid_address", "setdomainname", "setfsgid",
         "setfsuid", "setgid", "setgroups", "sethostname", "setitimer", "setpgid", "setpriority", "setregid",
-        "setresgid", "setresuid", "setreuid", "setrlimit", "setsid", "setsockopt", "setuid", "shmat",
+        "setresgid", "setresuid", "setreuid", "setrlimit", "setsid", "setuid", "shmat",
         "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack", "signalfd", "signalfd4", "splice", "stat",
         "statfs", "statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs", "tee", "tgkill", "time",
         "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_settime", "timerfd_create",
@@ -89,14 +89,15 @@ public enum SandboxPolicy {
     /// Refused outright, with the errno gVisor gives (EPERM where it needs a capability the
     /// sandbox never has, ENOSYS where gVisor does not implement it).
     static let refusals: [(String, Int32, String)] = [
-        ("mount", EPERM, "mount family"), ("umount2", EPERM, "mount family"), ("pivot_root", EPERM, "mount family"),
-        ("fsopen", EPERM, "mount family"), ("fsconfig", EPERM, "mount family"), ("fsmount", EPERM, "mount family"),
+        ("mount", EPERM, "mount family (overlayfs CVE-2023-0386, fs_context CVE-2022-0185)"), ("umount2", EPERM, "mount family"), ("pivot_root", EPERM, "mount family"),
+        ("fsopen", EPERM, "new mount API: fs_context parsing (CVE-2022-0185)"), ("fsconfig", EPERM, "mount family"), ("fsmount", EPERM, "mount family"),
         ("fspick", EPERM, "mount family"), ("move_mount", EPERM, "mount family"), ("open_tree", EPERM, "mount family"),
         ("mount_setattr", EPERM, "mount family"), ("setns", EPERM, "joining namespaces"),
-        ("keyctl", EACCES, "kernel keyrings"), ("add_key", EACCES, "kernel keyrings"), ("request_key", EACCES, "kernel keyrings"),
-        ("bpf", EPERM, "eBPF"), ("perf_event_open", ENODEV, "perf counters"), ("userfaultfd", ENOSYS, "userfaultfd"),
-        ("io_uring_setup", ENOSYS, "io_uring"), ("io_uring_enter", ENOSYS, "io_uring"), ("io_uring_register", ENOSYS, "io_uring"),
-        ("ptrace", EPERM, "tracing other processes"), ("process_vm_readv", EPERM, "other processes' memory"),
+        ("keyctl", EACCES, "kernel keyrings (CVE-2016-0728)"), ("add_key", EACCES, "kernel keyrings (CVE-2016-0728)"), ("request_key", EACCES, "kernel keyrings (CVE-2016-0728)"),
+        ("bpf", EPERM, "eBPF verifier and maps (CVE-2021-3490, CVE-2022-23222)"), ("perf_event_open", ENODEV, "perf events (CVE-2023-6931)"),
+        ("userfaultfd", ENOSYS, "userfaultfd: stalls kernel copies to win the races of use-after-free exploits"),
+        ("io_uring_setup", ENOSYS, "io_uring (CVE-2022-29582, CVE-2023-2598)"), ("io_uring_enter", ENOSYS, "io_uring"), ("io_uring_register", ENOSYS, "io_uring"),
+        ("ptrace", EPERM, "tracing other processes (CVE-2019-13272)"), ("process_vm_readv", EPERM, "other processes' memory"),
         ("process_vm_writev", EPERM, "other processes' memory"), ("process_madvise", EPERM, "other processes' memory"),
         ("kcmp", EPERM, "comparing other processes"), ("pidfd_getfd", EPERM, "stealing other processes' fds"),
         ("move_pages", EPERM, "other processes' memory"), ("migrate_pages", EPERM, "other processes' memory"),
@@ -108,7 +109,7 @@ public enum SandboxPolicy {
         ("adjtimex", EPERM, "setting the clock"), ("clock_adjtime", EPERM, "setting the clock"),
         ("acct", EPERM, "process accounting"), ("quotactl", EPERM, "disk quotas"), ("quotactl_fd", EPERM, "disk quotas"),
         ("lookup_dcookie", EPERM, "profiling"), ("vmsplice", EPERM, "splicing user pages"),
-        ("iopl", EPERM, "I/O ports"), ("ioperm", EPERM, "I/O ports"), ("modify_ldt", EPERM, "LDT"),
+        ("iopl", EPERM, "I/O ports"), ("ioperm", EPERM, "I/O ports"), ("modify_ldt", EPERM, "x86 LDT (CVE-2015-5157, CVE-2017-17053)"),
         ("vhangup", EPERM, "terminal hangup"), ("fanotify_init", ENOSYS, "fanotify"), ("nfsservctl", ENOSYS, "nfsd"),
         ("_sysctl", ENOSYS, "sysctl(2)"), ("sysfs", ENOSYS, "sysfs(2)"), ("uselib", ENOSYS, "uselib"), ("ustat", ENOSYS, "ustat"),
         ("setxattr", EOPNOTSUPP, "file capabilities (setcap) would ride on it; copy tools treat EOPNOTSUPP as 'no xattrs here'"),
@@ -133,32 +134,11 @@ public enum SandboxPolicy {
         for call in ["clone", "unshare"] {
             entries.append(PolicyEntry(call, .direct, args: [arg(0, "SCMP_CMP_MASKED_EQ", namespaceMask(for: call), 0)], note: "no new namespace"))
             for (name, bit) in namespaceFlags where !(call == "clone" && bit == 0x80) {
-                entries.append(PolicyEntry(call, .refused(errno: EPERM), args: [arg(0, "SCMP_CMP_MASKED_EQ", bit, bit)], note: name))
+                let why = bit == 0x1000_0000 ? ": nested user namespaces hand container root every capability over new network and mount namespaces (the tc, nf_tables and fs_context classes)" : ""
+                entries.append(PolicyEntry(call, .refused(errno: EPERM), args: [arg(0, "SCMP_CMP_MASKED_EQ", bit, bit)], note: name + why))
             }
         }
-        // socket(2): unix, IP stream/datagram/seqpacket, netlink route only.
-        let (unix, inet, inet6, netlink, packet): (UInt64, UInt64, UInt64, UInt64, UInt64) = (1, 2, 10, 16, 17)
-        entries.append(PolicyEntry("socket", .direct, args: [arg(0, "SCMP_CMP_EQ", unix)], note: "AF_UNIX"))
-        entries.append(PolicyEntry("socketpair", .direct, args: [arg(0, "SCMP_CMP_EQ", unix)], note: "AF_UNIX"))
-        for family in [inet, inet6] {
-            let name = family == inet ? "AF_INET" : "AF_INET6"
-            for (type, typeName) in [(UInt64(1), "SOCK_STREAM"), (2, "SOCK_DGRAM"), (5, "SOCK_SEQPACKET")] {
-                entries.append(PolicyEntry("socket", .direct, args: [arg(0, "SCMP_CMP_EQ", family), arg(1, "SCMP_CMP_MASKED_EQ", 0xf, type)], note: "\(name) \(typeName)"))
-            }
-            entries.append(PolicyEntry("socket", .refused(errno: EPERM), args: [arg(0, "SCMP_CMP_EQ", family), arg(1, "SCMP_CMP_MASKED_EQ", 0xf, 3)], note: "\(name) SOCK_RAW"))
-        }
-        entries.append(PolicyEntry("socket", .direct, args: [arg(0, "SCMP_CMP_EQ", netlink), arg(2, "SCMP_CMP_EQ", 0)], note: "AF_NETLINK NETLINK_ROUTE"))
-        entries.append(PolicyEntry("socket", .refused(errno: EPROTONOSUPPORT), args: [arg(0, "SCMP_CMP_EQ", netlink), arg(2, "SCMP_CMP_NE", 0)], note: "AF_NETLINK other than NETLINK_ROUTE"))
-        entries.append(PolicyEntry("socket", .refused(errno: EPERM), args: [arg(0, "SCMP_CMP_EQ", packet)], note: "AF_PACKET"))
-        entries.append(PolicyEntry("socket", .refused(errno: EAFNOSUPPORT), args: [arg(0, "SCMP_CMP_GT", packet)], note: "other address families"))
-        for family: UInt64 in [3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15] {
-            entries.append(PolicyEntry("socket", .refused(errno: EAFNOSUPPORT), args: [arg(0, "SCMP_CMP_EQ", family)], note: "address family \(family)"))
-        }
-        // ioctl(2): everything but injecting input into a terminal (TIOCSTI) and TIOCLINUX.
-        entries.append(PolicyEntry("ioctl", .direct, args: [arg(1, "SCMP_CMP_LT", 0x5412)], note: "requests below TIOCSTI"))
-        entries.append(PolicyEntry("ioctl", .direct, args: [arg(1, "SCMP_CMP_GT", 0x5412)], note: "requests above TIOCSTI"))
-        entries.append(PolicyEntry("ioctl", .refused(errno: EPERM), args: [arg(1, "SCMP_CMP_MASKED_EQ", 0xffff_ffff, 0x5412)], note: "TIOCSTI"))
-        entries.append(PolicyEntry("ioctl", .refused(errno: EPERM), args: [arg(1, "SCMP_CMP_MASKED_EQ", 0xffff_ffff, 0x541c)], note: "TIOCLINUX"))
+        entries += socketRules + setsockoptRules + ioctlRules
         // prctl(2): the options programs use on themselves.
         let prctlOptions: [(UInt64, String)] = [
             (1, "PR_SET_PDEATHSIG"), (2, "PR_GET_PDEATHSIG"), (3, "PR_GET_DUMPABLE"), (4, "PR_SET_DUMPABLE"),
@@ -189,6 +169,28 @@ public enum SandboxPolicy {
             + filtered
             + emulations.map { PolicyEntry($0.0, .emulated, note: $0.1) }
             + refusals.map { PolicyEntry($0.0, .refused(errno: $0.1), note: $0.2) }
+    }
+
+    /// How many system calls each treatment covers, as `veil sandbox policy` sums them up.
+    public struct Summary: Sendable, Equatable {
+        /// Calls that can reach the host kernel directly (under an argument filter or not).
+        public let direct: Int
+        /// Of those, the calls that reach it only when an argument filter holds.
+        public let filtered: Int
+        /// Calls answered by the warden.
+        public let emulated: Int
+        /// Calls that never reach the host kernel: refused whatever their arguments.
+        public let refused: Int
+    }
+
+    public static var summary: Summary {
+        let all = entries
+        let direct = Set(all.filter { $0.treatment == .direct }.map(\.name))
+        let unconditional = Set(all.filter { $0.treatment == .direct && $0.args.isEmpty }.map(\.name))
+        let emulated = Set(all.filter { $0.treatment == .emulated }.map(\.name))
+        let refused = Set(all.map(\.name)).subtracting(direct).subtracting(emulated)
+        return Summary(direct: direct.count, filtered: direct.subtracting(unconditional).count,
+                       emulated: emulated.count, refused: refused.count)
     }
 
     /// A stable text of the whole policy (every entry, in order), for caching its compiled form.

@@ -59,7 +59,13 @@ struct SandboxPolicyCommand: ParsableCommand {
         entry.args.map { arg in
             let op = arg.op.replacingOccurrences(of: "SCMP_CMP_", with: "")
             switch op {
-            case "MASKED_EQ": return "arg\(arg.index) & 0x\(String(arg.value, radix: 16)) == 0x\(String(arg.valueTwo ?? 0, radix: 16))"
+            case "MASKED_EQ":
+                let (mask, value) = (arg.value, arg.valueTwo ?? 0)
+                // A mask of all high bits is a range of values: print it as one.
+                let low = ~mask
+                if low != 0 && low & (low &+ 1) == 0 { return "arg\(arg.index) in \(value)-\(value | low)" }
+                if mask == 0xffff_ffff { return "(u32)arg\(arg.index) == 0x\(String(value, radix: 16))" }
+                return "arg\(arg.index) & 0x\(String(mask, radix: 16)) == 0x\(String(value, radix: 16))"
             case "EQ": return "arg\(arg.index) == \(arg.value)"
             case "NE": return "arg\(arg.index) != \(arg.value)"
             case "LT": return "arg\(arg.index) < 0x\(String(arg.value, radix: 16))"
@@ -77,6 +83,11 @@ struct SandboxPolicyCommand: ParsableCommand {
             lines.append(pad(entry.name, 25) + pad(kind, 11) + pad(code, 17) + detail)
         }
         lines.append(pad("(anything else)", 25) + pad("refused", 11) + pad(errnoName(SandboxPolicy.defaultErrno), 17) + "deny by default")
+        let summary = SandboxPolicy.summary
+        lines.append("")
+        lines.append("\(summary.direct) system calls reach the host kernel directly, \(summary.filtered) of them only through an argument filter")
+        lines.append("\(summary.emulated) are emulated by the warden")
+        lines.append("\(summary.refused) are refused whatever their arguments; any other call fails with \(errnoName(SandboxPolicy.defaultErrno))")
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -89,7 +100,9 @@ struct SandboxPolicyCommand: ParsableCommand {
             if !entry.note.isEmpty { fields.append("\"note\":\(quoted(entry.note))") }
             return "{" + fields.joined(separator: ",") + "}"
         }
-        return "{\"defaultErrno\":\(quoted(errnoName(SandboxPolicy.defaultErrno))),\"syscalls\":[\n" + rows.joined(separator: ",\n") + "\n]}\n"
+        let summary = SandboxPolicy.summary
+        let counts = "\"summary\":{\"direct\":\(summary.direct),\"filtered\":\(summary.filtered),\"emulated\":\(summary.emulated),\"refused\":\(summary.refused)}"
+        return "{\"defaultErrno\":\(quoted(errnoName(SandboxPolicy.defaultErrno))),\(counts),\"syscalls\":[\n" + rows.joined(separator: ",\n") + "\n]}\n"
     }
 
     static func pad(_ text: String, _ width: Int) -> String {
@@ -98,7 +111,8 @@ struct SandboxPolicyCommand: ParsableCommand {
 
     static func errnoName(_ code: Int32) -> String {
         let names: [Int32: String] = [EPERM: "EPERM", EACCES: "EACCES", ENOSYS: "ENOSYS", ENODEV: "ENODEV", EOPNOTSUPP: "EOPNOTSUPP",
-                                      EPROTONOSUPPORT: "EPROTONOSUPPORT", EAFNOSUPPORT: "EAFNOSUPPORT", EINVAL: "EINVAL"]
+                                      EPROTONOSUPPORT: "EPROTONOSUPPORT", EAFNOSUPPORT: "EAFNOSUPPORT", EINVAL: "EINVAL",
+                                      ESOCKTNOSUPPORT: "ESOCKTNOSUPPORT", ENOPROTOOPT: "ENOPROTOOPT"]
         return names[code] ?? "errno \(code)"
     }
 }
