@@ -11,6 +11,7 @@ import VeilShimProtocol
 ///   isolation = "native"          # or "sandbox": veil --isolation, the operator's level (a floor)
 ///   allow_lower_isolation = true  # veil --allow-lower-isolation: a container's dev.veil.isolation
 ///                                 # annotation may lower the level too (default false: only raise)
+///   sandbox_devices = ["/dev/fuse"] # veil --sandbox-device: host devices a sandbox may receive
 ///   log_level = "info"            # or "debug": veil --debug
 ///   root = "/run/veil-k8s"        # veil's state root; the containerd namespace is appended
 ///   binary = "/opt/veil/bin/veil" # the veil binary, instead of the one next to the shim
@@ -18,6 +19,8 @@ struct RuntimeSettings: Equatable, Sendable {
     var isolation: String?
     /// `allow_lower_isolation`: off unless the operator says so (pods' annotations are tenants').
     var allowLowerIsolation = false
+    /// `sandbox_devices`: host device nodes a sandbox may receive beyond the default set.
+    var sandboxDevices: [String] = []
     var debug = false
     /// veil's state root before the namespace is appended (nil: /run/containerd/veil).
     var root: String?
@@ -44,6 +47,7 @@ struct RuntimeSettings: Equatable, Sendable {
         if debug { flags.append("--debug") }
         if let isolation { flags += ["--isolation", isolation] }
         if allowLowerIsolation { flags.append("--allow-lower-isolation") }
+        for device in sandboxDevices { flags += ["--sandbox-device", device] }
         return flags
     }
 
@@ -107,6 +111,14 @@ struct RuntimeSettings: Equatable, Sendable {
             case "allow_lower_isolation":
                 guard let value = table[key]?.bool else { throw ShimError("\(source): key \"\(key)\" must be a boolean (true or false)") }
                 settings.allowLowerIsolation = value
+            case "sandbox_devices":
+                guard let list = table[key]?.array else { throw ShimError("\(source): key \"\(key)\" must be an array of paths under /dev/") }
+                for item in list {
+                    guard let path = item.string, path.hasPrefix("/dev/"), !path.contains("\n") else {
+                        throw ShimError("\(source): key \"\(key)\": \(item) is not a path under /dev/")
+                    }
+                    settings.sandboxDevices.append(path)
+                }
             case "log_level": settings.debug = try oneOf(key, logLevels) == "debug"
             case "root":
                 var root = try absolutePath(key)
@@ -117,7 +129,7 @@ struct RuntimeSettings: Equatable, Sendable {
                 guard access(binary, X_OK) == 0 else { throw ShimError("\(source): key \"binary\": \(binary) is not an executable file") }
                 settings.binary = binary
             default:
-                throw ShimError("\(source): unknown key \"\(key)\" (veil's runtime options are: allow_lower_isolation, binary, isolation, log_level, root)")
+                throw ShimError("\(source): unknown key \"\(key)\" (veil's runtime options are: allow_lower_isolation, binary, isolation, log_level, root, sandbox_devices)")
             }
         }
         return settings

@@ -152,6 +152,8 @@ struct ShimTests {
             ("isolation = \"vm\"\n", "key \"isolation\": unknown value \"vm\""),
             ("log_level = 3\n", "key \"log_level\" must be a string"),
             ("allow_lower_isolation = \"yes\"\n", "key \"allow_lower_isolation\" must be a boolean"),
+            ("sandbox_devices = \"/dev/fuse\"\n", "key \"sandbox_devices\" must be an array"),
+            ("sandbox_devices = [\"/etc/passwd\"]\n", "key \"sandbox_devices\""),
             ("root = \"relative/dir\"\n", "key \"root\""),
             ("root = [\n", file + ":"),
         ]
