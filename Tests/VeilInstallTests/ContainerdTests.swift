@@ -299,7 +299,8 @@ import Testing
         #expect(diff.contains("--- \(scratch.file("config.toml"))\n+++ \(scratch.file("config.toml"))\n@@ "))
         #expect(diff.contains("\n+[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n+  runtime_type = \"io.containerd.veil.v1\"\n"))
         #expect(diff.contains("\n   \"io.containerd.timeout.shutdown\" = \"5s\"\n"), "context lines")
-        #expect(!diff.contains("\n-"), "nothing removed")
+        #expect(!diff.split(separator: "\n").contains { $0.hasPrefix("-") && !$0.hasPrefix("---") }, "nothing removed")
+        #expect(diff.contains("+++ \(scratch.file("veil-native.toml"))\n") && diff.contains("\n+isolation = \"native\""), "the native handler's TOML")
         #expect(scratch.list() == ["config.toml"])
         #expect(scratch.read("config.toml") == containerdV2)
     }

@@ -233,7 +233,7 @@ struct CRITests {
 
         // An admin who passes dev.veil.* by hand, without allow_lower_isolation: veil refuses the pod, naming the annotation and the setting.
         let header = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n"
-        try #require(installed.contains(header), installed)
+        try #require(installed.contains(header), "\(installed)")
         let passing = installed.replacingOccurrences(of: header, with: header + "  pod_annotations = [\"dev.veil.*\"]\n  container_annotations = [\"dev.veil.*\"]\n")
         try passing.write(toFile: rig.configPath, atomically: true, encoding: .utf8)
         try rig.restart()

@@ -439,7 +439,7 @@ struct ShimTests {
         expectNothingLeft(rig, ids: [sandbox, app])
     }
 
-    @Test("the sandbox level through the shim: dmesg, uname and uid map inside; one warden per pod on the host; native by annotation")
+    @Test("the sandbox level through the shim: dmesg, uname and uid map inside; one warden per pod on the host; native by the operator's TOML, never by annotation alone")
     func sandboxThroughShim() throws {
         let rig = try makeRig()
         defer { rig.stop() }
