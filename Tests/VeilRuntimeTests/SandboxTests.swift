@@ -140,7 +140,7 @@ import Testing
         try FileManager.default.copyItem(atPath: dir.file("reach-warden"), toPath: bundle.rootfs + "/reach-warden")
         try #require(try bundle.runtime(veil, ["run", "-d", bundle.id]).succeeded)
         defer { _ = try? bundle.runtime(veil, ["delete", "--force", bundle.id]) }
-        let pid = try #require(bundle.state(veil)?["pid"] as? Int).map(Int32.init)
+        let pid = Int32(try #require(bundle.state(veil)?["pid"] as? Int))
         let warden = try #require(wardens(under: bundle.stateRoot).first)
         let sandboxRoot = try #require(hostUID(of: pid))
 
