@@ -72,16 +72,19 @@ public enum SpecTransform {
         return spec
     }
 
-    /// The device nodes every container gets (runc's default set); a sandbox gets no others.
-    public static let defaultDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
-                                                     "/dev/tty", "/dev/ptmx", "/dev/console"]
+    /// The character devices every container gets (runc's default set: null, zero, full, random,
+    /// urandom, tty, console, ptmx), by number: a sandbox gets no others, under whatever name.
+    public static let defaultDevices: Set<[Int64]> = [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2]]
 
-    /// A privileged pod's config lists every host device (containerd and CRI-O add them): at the
-    /// sandbox level only the default set stays, plus what the operator allows (`--sandbox-device`,
-    /// e.g. for a device plugin). Returns the paths that were dropped.
+    /// A privileged pod's config lists every host device (containerd and CRI-O add them), a
+    /// device plugin's allocation adds its own: at the sandbox level only the default set stays,
+    /// plus the paths the operator allows (`--sandbox-device`). Returns the paths dropped.
     public static func dropHostDevices(_ spec: inout Spec, allowed: Set<String>) -> [String] {
         guard let devices = spec.linux?.devices else { return [] }
-        let kept = devices.filter { defaultDevices.contains($0.path) || allowed.contains($0.path) }
+        let kept = devices.filter { device in
+            allowed.contains(device.path)
+                || (["c", "u"].contains(device.type) && defaultDevices.contains([device.major ?? -1, device.minor ?? -1]))
+        }
         spec.linux?.devices = kept
         return devices.map(\.path).filter { path in !kept.contains { $0.path == path } }
     }
