@@ -698,7 +698,8 @@ def wl_ctr_run(L, rt, cid, bundles, rss):
 
 
 def wl_ctr_shim(L, rt, cid, bundles, rss):
-    return _ctr_run_rm(L, bundles.get("containerd"), cid, "ctr-shim",
+    cd = bundles.get("containerd")
+    return _ctr_run_rm(L, cd, cid, "ctr-shim",
                        ["--runtime", SHIM_RUNTIMES[rt.name][0]] + (shim_flags(cd, rt.name) if cd else []))
 
 
