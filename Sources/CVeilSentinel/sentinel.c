@@ -15,7 +15,6 @@
 /* The warden's own copy of the guarded pidfds, for its fatal-signal handlers. */
 static struct veil_guard_table guarded;
 static int sentinel_pipe = -1;
-static int sentinel_pid = -1;
 static int fork_error;
 
 /* The sentinel runs on raw system calls, never libc: it gives back every mapping it inherited
@@ -163,7 +162,6 @@ __attribute__((constructor(101))) static void fork_sentinel(void) {
     if (child == 0) sentinel(fds[0]);
     close(fds[0]);
     sentinel_pipe = fds[1];
-    sentinel_pid = (int)child;
 }
 
 static void kill_guarded(int sig) {
@@ -200,4 +198,3 @@ int veil_sentinel_guard(pid_t pid) {
     return 0;
 }
 
-int veil_sentinel_pid(void) { return sentinel_pid; }

@@ -34,9 +34,8 @@ public enum Warden {
     public typealias Guard = @convention(c) (pid_t) -> Int32
     nonisolated(unsafe) static var guardProcess: Guard = { _ in 0 }
 
-    /// `initPid`: the owning container's init, guarded from the start. `sentinelPid`: the
-    /// dead man's switch, taken along into the warden's cgroup.
-    public static func main(stateDirectory: String, initPid: Int32?, sentinelPid: Int32?, guardProcess: Guard) -> Never {
+    /// `initPid`: the owning container's init, guarded from the start.
+    public static func main(stateDirectory: String, initPid: Int32?, guardProcess: Guard) -> Never {
         Self.guardProcess = guardProcess
         if let initPid { _ = guardProcess(initPid) }
         do { config = try WardenConfig.load(directory: stateDirectory) } catch {
@@ -53,7 +52,7 @@ public enum Warden {
         if serveProc { ProcFiles.load(stateDirectory: stateDirectory) }
         // Everything read from the host's side is read by now: from here on the warden is the
         // sandbox's root, confined, under its own filter. Nothing it serves runs before that.
-        do { try Confinement.apply(stateDirectory: stateDirectory, initPid: initPid, sentinelPid: sentinelPid, config: config) } catch {
+        do { try Confinement.apply(stateDirectory: stateDirectory, initPid: initPid, config: config) } catch {
             writeStandardError("veil-warden: \(error)\n")
             exit(1)
         }

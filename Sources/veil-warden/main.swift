@@ -14,5 +14,4 @@ if armed != 0 {
     _ = "veil-warden: starting the sentinel: \(String(cString: strerror(-armed)))\n".withCString { write(2, $0, strlen($0)) }
 }
 Warden.main(stateDirectory: arguments[1], initPid: arguments.count == 3 ? Int32(arguments[2]) : nil,
-            sentinelPid: veil_sentinel_pid() > 0 ? veil_sentinel_pid() : nil,
             guardProcess: veil_sentinel_guard)

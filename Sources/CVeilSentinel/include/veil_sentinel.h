@@ -16,6 +16,5 @@
 int veil_sentinel_arm(void);
 int veil_sentinel_guard(pid_t pid);
 /* The sentinel's pid (so the warden can take it along into its cgroup), or -1. */
-int veil_sentinel_pid(void);
 
 #endif
