@@ -155,10 +155,9 @@ extension Runtime {
         let cpu = spec.linux?.resources?.cpu
         let cpus = ProcViews.cpus(quota: cpu?.quota, period: cpu?.period)
         let identity = KernelIdentity.current()
-        let entries = SandboxPolicy.entries
-        let counts = (direct: Set(entries.filter { $0.treatment == .direct }.map(\.name)).count,
-                      emulated: entries.filter { $0.treatment == .emulated }.count,
-                      refused: Set(entries.filter { if case .refused = $0.treatment { return $0.args.isEmpty } else { return false } }.map(\.name)).count)
+        // The boot log's counts are the ones `veil sandbox policy` prints.
+        let summary = SandboxPolicy.summary
+        let counts = (direct: summary.direct, emulated: summary.emulated, refused: summary.refused)
         let record = SandboxRecord(
             id: id, slot: context.slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
             bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: SandboxRecord.boottimeNow(),
