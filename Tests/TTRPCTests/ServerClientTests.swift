@@ -329,7 +329,8 @@ private struct Fixture {
         let f = try await Fixture()
         // Server closes while a call is in its handler: the caller gets UNAVAILABLE, not a hang.
         async let pending: Data = f.client.call(service: "test.Gate", method: "Wait", request: Data())
-        try await Task.sleep(for: .milliseconds(50))
+        // Wait for the server to have the connection (a fixed sleep lost the race on a loaded machine).
+        for _ in 0..<200 where f.server.connectionCount == 0 { try await Task.sleep(for: .milliseconds(25)) }
         #expect(f.server.connectionCount == 1)
         await f.server.close()
         let outcome: Result<Data, any Error>
