@@ -603,13 +603,15 @@ struct ConfigTests {
     func loopbackUp(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
         // lo's flags as netlink reports them (the sandbox's /sys has no class/net); then a TCP
-        // round trip over 127.0.0.1 with busybox nc.
+        // round trip over 127.0.0.1 with busybox nc, retried for up to 10 s because the
+        // listener may start late on a loaded machine (CI lost a 1 s race once).
         let bundle = try TestBundle(["sh", "-c", """
             ip -o link show lo | grep -o '<[A-Z_,]*>'
             echo pong | nc -l -p 7777 > /dev/null &
-            for i in 1 2 3 4 5 6 7 8 9 10; do
-                reply=$(echo ping | nc 127.0.0.1 7777 2>/dev/null) && break
-                sleep 0.1
+            i=0
+            while [ $i -lt 200 ]; do
+                reply=$(echo ping | nc 127.0.0.1 7777 2>/dev/null) && [ -n "$reply" ] && break
+                i=$((i + 1)); sleep 0.05
             done
             echo "reply=$reply"
             """])
