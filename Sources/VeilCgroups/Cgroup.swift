@@ -21,6 +21,33 @@ public struct Cgroup: Sendable, Codable, Equatable {
         self.unifiedOnly = unifiedOnly
     }
 
+    /// runc's `exec --cgroup [CONTROLLER[,CONTROLLER]:]PATH` (repeatable): this cgroup with the
+    /// named controllers' directories (all of them without a prefix) replaced by an existing
+    /// sub-cgroup PATH. A PATH that leaves the container's cgroup is refused, as runc does.
+    public func sub(_ requests: [String]) throws -> Cgroup {
+        var result = paths
+        for request in requests {
+            let parts = request.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let (controllers, path) = parts.count == 2 ? (parts[0].split(separator: ",").map(String.init), parts[1]) : ([], parts[0])
+            let components = path.split(separator: "/").filter { $0 != "." }
+            guard !path.isEmpty, !components.contains(".."), !path.hasPrefix("/") || !components.isEmpty else {
+                throw CgroupError.invalidPath(path: path, reason: "\(path) is not a sub cgroup path")
+            }
+            let keys = controllers.isEmpty ? Array(paths.keys) : controllers
+            for key in keys {
+                guard let base = paths[key] else {
+                    throw CgroupError.invalidPath(path: request, reason: "the container has no \(key) cgroup")
+                }
+                let dir = base + "/" + components.joined(separator: "/")
+                guard SysFS.isDirectory(dir) else {
+                    throw CgroupError.invalidPath(path: dir, reason: "sub-cgroup \(path) does not exist")
+                }
+                result[key] = dir
+            }
+        }
+        return Cgroup(paths: result, created: [], unifiedOnly: unifiedOnly)
+    }
+
     /// Every distinct cgroup directory, in a stable order.
     var directories: [String] { Set(paths.values).sorted() }
 

@@ -27,7 +27,7 @@ public struct DeviceRule: Sendable, Codable, Equatable {
         }
         let validAccess = !access.isEmpty && access.allSatisfy { "rwm".contains($0) }
         guard validAccess else {
-            throw CgroupError.invalidResource(field: "devices.access", value: access, reason: "must be a non-empty combination of r, w, m")
+            throw CgroupError.invalidResource(field: "devices.access", value: access, reason: "cannot be empty: a combination of r, w, m")
         }
         // The kernel treats a leading "a" as "every device" and ignores the rest of the line.
         if type == "a" { return "a" }

@@ -92,6 +92,17 @@ extension Cgroup {
         return false
     }
 
+    /// Frozen for any reason, its own request or an ancestor's (v1 freezer.state not THAWED;
+    /// v2 cgroup.freeze set or cgroup.events "frozen 1"): a process joining it would stop in
+    /// uninterruptible sleep, and whoever waits for it with it.
+    public func isFrozenByAnyone() -> Bool {
+        guard let (file, v2) = try? freezerFile(), let state = try? SysFS.readTrimmed(file) else { return false }
+        if !v2 { return state != "THAWED" }
+        if state == "1" { return true }
+        let events = (try? SysFS.readTrimmed(parentDirectory(file) + "/cgroup.events")) ?? ""
+        return Self.keyedValue(events, "frozen") == 1
+    }
+
     /// The value of `key` in a flat-keyed cgroup file ("key value" lines).
     static func keyedValue(_ text: String, _ key: String) -> UInt64? {
         for line in text.split(separator: "\n") {

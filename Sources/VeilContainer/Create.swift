@@ -75,6 +75,7 @@ public struct Runtime {
         do { level = try IsolationLevel.resolve(annotations: spec.annotations, floor: isolation, allowLowering: allowLowerIsolation) } catch {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
         }
+        log.debug("create \(id): config read from \(bundle), level \(level.rawValue)")
         var sandbox = level == .sandbox ? try prepareSandbox(id: id, spec: &spec) : nil
         let namespaces = spec.linux?.namespaces ?? []
         let wants = { (type: LinuxNamespaceType) in namespaces.contains { $0.type == type && $0.path == nil } }
@@ -119,15 +120,25 @@ public struct Runtime {
         do {
             cgroup = try Cgroup.create(cgroupsPath: spec.linux?.cgroupsPath, containerID: id)
             cleanup.cgroup = cgroup
+            // As runc: never join a frozen cgroup (the init would hang in D state, and we with it).
+            if cgroup.isFrozenByAnyone() {
+                throw ContainerError.invalidConfig(file: "config.json", field: "linux.cgroupsPath",
+                                                   reason: "container's cgroup unexpectedly frozen (thaw it first)")
+            }
+            if let present = try? cgroup.processes(), !present.isEmpty {
+                log.warning("container's cgroup is not empty: \(present.count) process(es) found")
+            }
             try cgroup.apply(CgroupResources(spec: spec))
         } catch let error as ContainerError {
             throw error
         } catch {
             throw .invalidConfig(file: "config.json", field: "linux.resources", reason: "\(error)")
         }
+        log.debug("create \(id): cgroup \(cgroup.paths["memory"] ?? cgroup.paths.values.sorted().first ?? "") ready")
         if var context = sandbox {
             try allocateSandbox(&context, id: id, spec: &spec, cgroup: cgroup, cleanup: &cleanup)
             sandbox = context
+            log.debug("create \(id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
         }
 
         // Everything the init needs, as fds placed after the preserved ones.
@@ -149,12 +160,14 @@ public struct Runtime {
         }
         request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
         let (stage1, parentEnd) = try spawn(request)
+        log.debug("create \(id): stage 1 cloned (pid \(stage1))")
         try sandbox?.procfs?.startServing()
         joins.forEach { $0.fd.close() }
         fifoFD.close()
         consoleFD?.close()
 
         let initPid = try handshake(stage1: stage1, sync: parentEnd, spec: spec, cgroup: cgroup, sysctlKeys: request.network?.sysctls.map(\.key) ?? [], cleanup: &cleanup)
+        log.debug("create \(id): init running (pid \(initPid))")
         var record = ContainerRecord(
             id: id, ociVersion: spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
             bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
@@ -197,6 +210,7 @@ public struct Runtime {
                 record.wardenPid = pid
                 record.wardenStartTime = start
                 cleanup.wardenPid = pid
+                log.debug("create \(id): warden started (pid \(pid))")
             } else {
                 try sendToWarden(directory: sandbox.ownerDirectory(store), listener: listener, guarding: initPid)
             }
@@ -211,6 +225,7 @@ public struct Runtime {
             try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(initPid)".utf8)) }
         }
         cleanup.disarm()
+        log.debug("create \(id): created; the init waits on the exec fifo")
         return CreatedContainer(record: record, initPid: initPid, terminal: terminal)
     }
 

@@ -17,6 +17,8 @@ public struct ExecOptions {
     public var preserveFds = 0
     /// Allow a paused container (the process then waits until `resume`), as runc's --ignore-paused.
     public var ignorePaused = false
+    /// `--cgroup [CONTROLLERS:]PATH`: run in these existing sub-cgroups of the container's.
+    public var subCgroups: [String] = []
     public init(process: Process) { self.process = process }
 }
 
@@ -58,7 +60,13 @@ extension Runtime {
         }
 
         var joins: [FileDescriptor] = []
-        var request = SpawnRequest(cgroup: record.cgroup, preserveFds: options.preserveFds)
+        var cgroup = record.cgroup
+        if !options.subCgroups.isEmpty, let base = cgroup {
+            do { cgroup = try base.sub(options.subCgroups) } catch {
+                throw .invalidConfig(file: "exec", field: "--cgroup", reason: "\(error)")
+            }
+        }
+        var request = SpawnRequest(cgroup: cgroup, preserveFds: options.preserveFds)
         let configured = Set((spec.linux?.namespaces ?? []).map(\.type))
         var mountNamespace: FileDescriptor?
         for (type, file, flag) in namespaceFiles where configured.contains(type) {

@@ -59,6 +59,11 @@ extension Runtime {
     public func kill(id: String, signal: Int32, all: Bool) throws(ContainerError) {
         let record = try store.load(id)
         let status = store.status(of: record)
+        // runc signals whatever is left in a stopped container's cgroup with --all, and succeeds.
+        if status == .stopped && all {
+            for pid in (try? record.cgroup?.processes()) ?? [] { Glibc.kill(pid, signal) }
+            return
+        }
         // containerd's shim treats exactly this wording as "already gone".
         guard status != .stopped else { throw .notRunning(id: id) }
         if all, let cgroup = record.cgroup, let pids = try? cgroup.processes() {
@@ -69,13 +74,20 @@ extension Runtime {
             try? cgroup.thaw()
             return
         }
+        let pidfd: PidFD
         do {
-            let pidfd = try PidFD(pid: record.pid)
+            pidfd = try PidFD(pid: record.pid)
             try pidfd.signal(signal)
         } catch {
             throw error.context("signalling container \"\(id)\"")
         }
         if status == .paused && signal == SIGKILL { try? record.cgroup?.thaw() }
+        // A SIGKILLed init is gone within milliseconds (its pid namespace emptied first): wait
+        // for that, so `state` says stopped and a plain `delete` succeeds right after, as with runc.
+        if signal == SIGKILL {
+            _ = pidfd.waitExit(timeoutMs: 2000)
+            log.debug("kill \(id): the init is gone")
+        }
     }
 
     /// `delete`: a stopped or created container goes; a running one only with `force`.
@@ -140,13 +152,14 @@ extension Runtime {
         do { try FS.removeAll(store.directory(record.id)) } catch { throw error.context("removing state of \"\(record.id)\"") }
     }
 
-    /// Foreground `run`: forwards signals to the init until it exits, then deletes the container.
-    /// Returns the container's exit status (128 + signal when killed). Signals must be blocked.
-    public func runForeground(id: String, created: CreatedContainer, console: FileDescriptor?) throws(ContainerError) -> Int32 {
+    /// Foreground `run`: forwards signals to the init until it exits, then deletes the container
+    /// (with `keep`, leaves it stopped, its cgroup in place, until `delete`). Returns the
+    /// container's exit status (128 + signal when killed). Signals must be blocked.
+    public func runForeground(id: String, created: CreatedContainer, console: FileDescriptor?, keep: Bool = false) throws(ContainerError) -> Int32 {
         let status = try supervise(pid: created.initPid, terminal: created.terminal, console: console) { () throws(ContainerError) in
             try start(id: id)
         }
-        try delete(id: id, force: true)
+        if !keep { try delete(id: id, force: true) }
         return status
     }
 

@@ -3,13 +3,16 @@ import VeilLinux
 import VeilSpec
 
 /// runc's logging: errors go to stderr and, with --log, to a file as text or JSON lines
-/// (containerd's shim reads the last JSON "msg" when a command fails).
+/// (containerd's shim reads the last JSON "msg" when a command fails). With --debug, each phase
+/// of a command is logged at level debug with the milliseconds since veil started, the trace
+/// that shows where a create spends its time.
 public final class Logger: @unchecked Sendable {
     public enum Format: String, Sendable { case text, json }
 
     let file: String?
     let format: Format
-    let debugEnabled: Bool
+    public let debugEnabled: Bool
+    private let startedMs = Clock.monotonicMs()
 
     public init(file: String?, format: Format, debug: Bool) {
         self.file = file
@@ -17,24 +20,44 @@ public final class Logger: @unchecked Sendable {
         self.debugEnabled = debug
     }
 
+    /// Creates the --log file at start, as runc does: containerd's shim opens it after every
+    /// command, including those that succeed without logging anything.
+    public func createFile() {
+        guard let file else { return }
+        let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        if fd >= 0 { close(fd) }
+    }
+
     public func error(_ message: String) { write(level: "error", message, toStderr: true) }
     public func warning(_ message: String) { write(level: "warning", message, toStderr: file == nil) }
-    public func debug(_ message: String) { if debugEnabled { write(level: "debug", message, toStderr: file == nil) } }
 
-    private func write(level: String, _ message: String, toStderr: Bool) {
+    /// A debug line; the message is only built when --debug is on.
+    public func debug(_ message: @autoclosure () -> String) {
+        guard debugEnabled else { return }
+        write(level: "debug", "\(message()) (+\(Clock.monotonicMs() - startedMs) ms)", toStderr: file == nil, plainStderr: false)
+    }
+
+    /// Errors and warnings go to stderr as `veil: …` for people; debug lines in logrus's text
+    /// layout, as runc's, since scripts filter them by `level=`.
+    private func write(level: String, _ message: String, toStderr: Bool, plainStderr: Bool = true) {
+        let time = Clock.rfc3339Now()
         if toStderr {
-            let line = level == "error" ? "veil: \(message)\n" : "veil: \(level): \(message)\n"
+            let line = !plainStderr ? textLine(level: level, message, time: time)
+                : level == "error" ? "veil: \(message)\n" : "veil: \(level): \(message)\n"
             _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
         }
         guard let file else { return }
-        let time = Clock.rfc3339Now()
         let line: String
         switch format {
         case .json:
             line = "{\"level\":\"\(level)\",\"msg\":\(quoted(message)),\"time\":\"\(time)\"}\n"
         case .text:
-            line = "time=\"\(time)\" level=\(level) msg=\(quoted(message))\n"
+            line = textLine(level: level, message, time: time)
         }
         try? FS.writeString(file, line, flags: O_WRONLY | O_CREAT | O_APPEND)
+    }
+
+    private func textLine(level: String, _ message: String, time: String) -> String {
+        "time=\"\(time)\" level=\(level) msg=\(quoted(message))\n"
     }
 }

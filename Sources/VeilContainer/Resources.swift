@@ -22,12 +22,22 @@ extension CgroupResources {
         devices = rules
     }
 
+    /// A config's device rule as runc applies it: the letters r, w, m of its access count and
+    /// any other letter is ignored (runc accepts "rwa"); a rule left with no access changes
+    /// nothing. An empty access stays empty, for validation to refuse as runc does.
+    static func deviceRule(_ rule: LinuxDeviceCgroup) -> DeviceRule? {
+        let given = rule.access ?? "rwm"
+        let access = given.isEmpty ? "" : String("rwm".filter { given.contains($0) })
+        if !given.isEmpty && access.isEmpty { return nil }
+        return DeviceRule(allow: rule.allow, type: rule.type ?? "a", major: rule.major, minor: rule.minor, access: access)
+    }
+
     /// Exactly the fields `r` sets (an `update`): nil stays "leave unchanged".
     init(oci r: LinuxResources) {
         self.init(memoryLimit: r.memory?.limit, memoryReservation: r.memory?.reservation, memorySwap: r.memory?.swap,
                   cpuShares: r.cpu?.shares, cpuQuota: r.cpu?.quota, cpuPeriod: r.cpu?.period,
                   cpusetCpus: r.cpu?.cpus, cpusetMems: r.cpu?.mems, pidsLimit: r.pids?.limit,
-                  devices: (r.devices ?? []).map { DeviceRule(allow: $0.allow, type: $0.type ?? "a", major: $0.major, minor: $0.minor, access: $0.access ?? "rwm") })
+                  devices: (r.devices ?? []).compactMap(Self.deviceRule))
         memoryKernel = r.memory?.kernel
         memoryKernelTCP = r.memory?.kernelTCP
         memorySwappiness = r.memory?.swappiness

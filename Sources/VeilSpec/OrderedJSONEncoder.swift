@@ -31,12 +31,26 @@ final class ArrayNode {
 private protocol StringKeyedMap {}
 extension Dictionary: StringKeyedMap where Key == String {}
 
-enum OrderedJSONEncoder {
-    /// Pretty-printed bytes with a trailing newline.
-    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+public enum OrderedJSONEncoder {
+    /// How the bytes are laid out: Go's `json.MarshalIndent` with a tab (`runc spec`) or two
+    /// spaces (`runc state`), or `json.Marshal`'s single line (`runc list --format json`, `events`).
+    public enum Layout: Sendable {
+        case tabs, twoSpaces, compact
+
+        var indent: [UInt8]? {
+            switch self {
+            case .tabs: [0x09]
+            case .twoSpaces: [0x20, 0x20]
+            case .compact: nil
+            }
+        }
+    }
+
+    /// The bytes of `value` with a trailing newline, keys in declaration order.
+    public static func encode<T: Encodable>(_ value: T, layout: Layout = .tabs) throws -> [UInt8] {
         let tree = try encodeValue(value, codingPath: [])
         var out: [UInt8] = []
-        write(tree, depth: 0, into: &out)
+        write(tree, depth: 0, indent: layout.indent, into: &out)
         out.append(0x0A)
         return out
     }
@@ -54,7 +68,7 @@ enum OrderedJSONEncoder {
 
     // MARK: Writer
 
-    private static func write(_ value: OrderedJSON, depth: Int, into out: inout [UInt8]) {
+    private static func write(_ value: OrderedJSON, depth: Int, indent: [UInt8]?, into out: inout [UInt8]) {
         switch value {
         case .null: out += Array("null".utf8)
         case .bool(let b): out += Array((b ? "true" : "false").utf8)
@@ -68,12 +82,13 @@ enum OrderedJSONEncoder {
             out.append(UInt8(ascii: "{"))
             for (i, key) in node.keys.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                newline(depth + 1, &out)
+                newline(depth + 1, indent, &out)
                 writeString(key, into: &out)
-                out += [UInt8(ascii: ":"), 0x20]
-                write(node.values[key] ?? .null, depth: depth + 1, into: &out)
+                out.append(UInt8(ascii: ":"))
+                if indent != nil { out.append(0x20) }
+                write(node.values[key] ?? .null, depth: depth + 1, indent: indent, into: &out)
             }
-            newline(depth, &out)
+            newline(depth, indent, &out)
             out.append(UInt8(ascii: "}"))
         case .array(let node):
             if node.items.isEmpty {
@@ -83,17 +98,18 @@ enum OrderedJSONEncoder {
             out.append(UInt8(ascii: "["))
             for (i, item) in node.items.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                newline(depth + 1, &out)
-                write(item, depth: depth + 1, into: &out)
+                newline(depth + 1, indent, &out)
+                write(item, depth: depth + 1, indent: indent, into: &out)
             }
-            newline(depth, &out)
+            newline(depth, indent, &out)
             out.append(UInt8(ascii: "]"))
         }
     }
 
-    private static func newline(_ depth: Int, _ out: inout [UInt8]) {
+    private static func newline(_ depth: Int, _ indent: [UInt8]?, _ out: inout [UInt8]) {
+        guard let indent else { return }
         out.append(0x0A)
-        out.append(contentsOf: repeatElement(0x09, count: depth))
+        for _ in 0..<depth { out += indent }
     }
 
     /// Escapes like Go's encoding/json, including its HTML-safe \u003c \u003e \u0026.

@@ -10,7 +10,8 @@ import VeilSpec
 enum Context {
     nonisolated(unsafe) static var global = GlobalOptions()
 
-    static var logger: Logger { Logger(file: global.logFile, format: global.logFormat, debug: global.debug) }
+    /// Made once the global options are read (main), so --debug's times count from one start.
+    nonisolated(unsafe) static var logger = Logger(file: nil, format: .text, debug: false)
 
     static func runtime() throws -> Runtime {
         if global.systemdCgroup {
@@ -26,10 +27,11 @@ enum Context {
         return runtime
     }
 
-    /// Reports `error` the way runc does (stderr, plus the --log file) and exits non-zero.
-    static func fail(_ error: Error) -> Never {
-        logger.error("\(error)")
-        exit(1)
+    /// Reports `error` the way runc does (stderr, plus the --log file) and exits non-zero
+    /// (1; `exec` uses 255, as runc, so callers can tell its failure from the process's status).
+    static func fail(_ error: Error, prefix: String = "", status: Int32 = 1) -> Never {
+        logger.error(prefix + "\(error)")
+        exit(status)
     }
 }
 
@@ -53,7 +55,7 @@ struct Veil: ParsableCommand {
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup, "
             + "--isolation native|sandbox (the operator's level, default sandbox; invoked as veil-native: native), "
             + "--allow-lower-isolation (let config.json's dev.veil.isolation annotation lower the level; it may always raise it).",
-        version: "veil version 0.1.0\nspec: 1.1.0",
+        version: RuncStyleHelp.versionText,
         subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self, Doctor.self, SandboxCommand.self, Verify.self,])
 }
 
@@ -148,7 +150,7 @@ struct Run: ParsableCommand {
             }
             let created = try runtime.create(id: id, options: options)
             console?.1.fd.close()
-            let status = try runtime.runForeground(id: id, created: created, console: console?.0.fd)
+            let status = try runtime.runForeground(id: id, created: created, console: console?.0.fd, keep: keep)
             Glibc.exit(status)
         } catch { Context.fail(error) }
     }
@@ -161,8 +163,10 @@ struct State: ParsableCommand {
         do { try Self.print(Context.runtime().state(id: id)) } catch { Context.fail(error) }
     }
 
+    /// runc's layout: `json.MarshalIndent` with two spaces, keys in the OCI state's order
+    /// (veil's `isolation` after runc's).
     static func print(_ state: OCIState) throws {
-        writeOut(String(decoding: try prettyJSON(state), as: UTF8.self) + "\n")
+        writeOut(String(decoding: try OrderedJSONEncoder.encode(state, layout: .twoSpaces), as: UTF8.self))
     }
 }
 
@@ -209,12 +213,19 @@ struct List: ParsableCommand {
             }
             switch format {
             case "json":
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.withoutEscapingSlashes]
-                writeOut(String(decoding: try encoder.encode(states), as: UTF8.self) + "\n")
+                // One line, keys in runc's order; runc names the owner here (and not in `state`).
+                let named = states.map { state in
+                    var state = state
+                    state.owner = Self.ownerName(stateDirectory: Context.global.root + "/" + state.id)
+                    return state
+                }
+                writeOut(String(decoding: try OrderedJSONEncoder.encode(named, layout: .compact), as: UTF8.self))
             case "table":
                 var rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
-                for s in states { rows.append([s.id, String(s.pid), s.status.rawValue, s.bundle, s.created, s.owner]) }
+                for s in states {
+                    rows.append([s.id, String(s.pid), s.status.rawValue, s.bundle, s.created,
+                                 Self.ownerName(stateDirectory: Context.global.root + "/" + s.id)])
+                }
                 let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
                 for row in rows {
                     let cells = row.enumerated().map { i, cell in i == 5 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 3) }
@@ -224,6 +235,16 @@ struct List: ParsableCommand {
                 throw Failure(message: "invalid format \"\(format)\": must be table or json")
             }
         } catch { Context.fail(error) }
+    }
+}
+
+extension List {
+    /// The user owning the container's state directory, by name when the host knows it (as runc).
+    static func ownerName(stateDirectory: String) -> String {
+        var st = stat()
+        guard stat(stateDirectory, &st) == 0 else { return "" }
+        if let entry = getpwuid(st.st_uid), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "#\(st.st_uid)"
     }
 }
 
@@ -244,6 +265,7 @@ struct Exec: ParsableCommand {
     @Option(name: [.customShort("c"), .long], help: "Add a capability (repeatable).") var cap: [String] = []
     @Option(name: .long, help: "Pass N more fds (3..3+N-1).") var preserveFds: Int = 0
     @Flag(name: .long, help: "Allow exec in a paused container.") var ignorePaused = false
+    @Option(name: .long, help: "Run the process in an existing sub-cgroup of the container's: [CONTROLLER[,CONTROLLER]:]PATH (repeatable).") var cgroup: [String] = []
     @Argument(help: "The container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
@@ -258,6 +280,7 @@ struct Exec: ParsableCommand {
             var options = ExecOptions(process: spec)
             options.detach = detach
             options.ignorePaused = ignorePaused
+            options.subCgroups = cgroup
             options.pidFile = pidFile
             options.consoleSocket = consoleSocket
             options.preserveFds = max(0, preserveFds)
@@ -276,7 +299,7 @@ struct Exec: ParsableCommand {
             let (pid, terminal) = try runtime.exec(id: id, options: options)
             console?.1.fd.close()
             Glibc.exit(try runtime.waitExec(pid: pid, terminal: terminal, console: console?.0.fd))
-        } catch { Context.fail(error) }
+        } catch { Context.fail(error, prefix: "exec failed: ", status: 255) }
     }
 
     /// --process FILE as given, or the container's own process with the command and flags applied (as runc).
@@ -328,20 +351,35 @@ struct Ps: ParsableCommand {
 
     func run() throws {
         do {
-            let pids = try Context.runtime().processes(id: id)
+            let runtime = try Context.runtime()
+            let pids = try runtime.processes(id: id)
             switch format {
             case "json":
                 writeOut("[" + pids.map(String.init).joined(separator: ",") + "]\n")
             case "table":
-                try printTable(pids: Set(pids))
+                let state = try runtime.state(id: id)
+                try printTable(pids: Set(pids), runAs: state.isolation == IsolationLevel.sandbox.rawValue ? Self.hostIDs(of: state.pid) : nil)
             default:
                 throw Failure(message: "invalid format \"\(format)\": must be table or json")
             }
         } catch { Context.fail(error) }
     }
 
+    /// The host uid and gid a process runs as (the real ids of /proc/PID/status).
+    static func hostIDs(of pid: Int32) -> (uid: UInt32, gid: UInt32)? {
+        guard pid > 0, let text = try? FS.readString("/proc/\(pid)/status") else { return nil }
+        func first(_ key: String) -> UInt32? {
+            text.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { $0.split(separator: "\t").dropFirst().first }.flatMap { UInt32($0) }
+        }
+        guard let uid = first("Uid:"), let gid = first("Gid:") else { return nil }
+        return (uid, gid)
+    }
+
     /// Runs ps(1) and keeps its header and the lines of the container's processes, as runc does.
-    private func printTable(pids: Set<Int32>) throws {
+    /// A sandbox's root is another host uid than ours, so ps runs as that uid there: options that
+    /// select "your own processes" (BSD `x` without `a`, as in `ps -e -x`) then mean the
+    /// container root's, which is what they mean under runc, where container root is host root.
+    private func printTable(pids: Set<Int32>, runAs: (uid: UInt32, gid: UInt32)?) throws {
         let given = psArgs.first == "--" ? Array(psArgs.dropFirst()) : psArgs
         var args = given.isEmpty ? ["-ef"] : given
         // Without a selection ps(1) shows only processes with our euid and tty; a sandbox's run
@@ -351,7 +389,8 @@ struct Ps: ParsableCommand {
         if !args.contains(where: { selections.contains($0) }) && !pids.isEmpty {
             args += ["-p", pids.sorted().map(String.init).joined(separator: ",")]
         }
-        let output = try capture(["ps"] + args)
+        let identity = runAs.map { ["setpriv", "--reuid=\($0.uid)", "--regid=\($0.gid)", "--clear-groups"] } ?? []
+        let output = try capture(identity + ["ps"] + args)
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         guard let header = lines.first else { return }
         guard let column = header.split(separator: " ").firstIndex(of: "PID") else {

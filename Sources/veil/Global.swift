@@ -99,3 +99,9 @@ struct UsageError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// The level settings a --debug trace starts with.
+func isolationDescription(_ options: GlobalOptions) -> String {
+    "root \(options.root), operator level \(options.isolation?.rawValue ?? "sandbox (default)")"
+        + (options.allowLowerIsolation ? ", annotations may lower it" : "")
+}

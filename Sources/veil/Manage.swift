@@ -37,23 +37,24 @@ func parseBytes(_ text: String, flag: String) throws -> Int64 {
 
 struct Update: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a container's resource limits.")
+    // Every value is taken as given even when it starts with "-": -1 means unlimited (runc).
     @Option(name: [.short, .long], help: "A JSON file with linux.resources (- for stdin).") var resources: String?
-    @Option(name: .long, help: "Memory limit (e.g. 512m).") var memory: String?
-    @Option(name: .long, help: "Memory soft limit.") var memoryReservation: String?
-    @Option(name: .long, help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
-    @Option(name: .long, help: "Accepted for runc compatibility; ignored.") var kernelMemory: String?
-    @Option(name: .long, help: "Accepted for runc compatibility; ignored.") var kernelMemoryTcp: String?
-    @Option(name: .long, help: "CPU shares (relative weight).") var cpuShare: UInt64?
-    @Option(name: .long, help: "CPU CFS quota in microseconds.") var cpuQuota: Int64?
-    @Option(name: .long, help: "CPU CFS period in microseconds.") var cpuPeriod: UInt64?
-    @Option(name: .long, help: "CPU CFS burst in microseconds.") var cpuBurst: UInt64?
-    @Option(name: .long, help: "CPU realtime period.") var cpuRtPeriod: UInt64?
-    @Option(name: .long, help: "CPU realtime runtime.") var cpuRtRuntime: Int64?
-    @Option(name: .long, help: "CPUs to use (e.g. 0-1).") var cpusetCpus: String?
-    @Option(name: .long, help: "Memory nodes to use.") var cpusetMems: String?
-    @Option(name: .long, help: "Maximum number of processes.") var pidsLimit: Int64?
-    @Option(name: .long, help: "Block IO weight (10-1000).") var blkioWeight: UInt16?
-    @Option(name: .long, help: "SCHED_IDLE for the cgroup (cgroup v2).") var cpuIdle: Int64?
+    @Option(name: .long, parsing: .unconditional, help: "Memory limit (e.g. 512m).") var memory: String?
+    @Option(name: .long, parsing: .unconditional, help: "Memory soft limit.") var memoryReservation: String?
+    @Option(name: .long, parsing: .unconditional, help: "Memory plus swap limit (-1 for unlimited).") var memorySwap: String?
+    @Option(name: .long, parsing: .unconditional, help: "Accepted for runc compatibility; ignored.") var kernelMemory: String?
+    @Option(name: .long, parsing: .unconditional, help: "Accepted for runc compatibility; ignored.") var kernelMemoryTcp: String?
+    @Option(name: .long, parsing: .unconditional, help: "CPU shares (relative weight).") var cpuShare: UInt64?
+    @Option(name: .long, parsing: .unconditional, help: "CPU CFS quota in microseconds.") var cpuQuota: Int64?
+    @Option(name: .long, parsing: .unconditional, help: "CPU CFS period in microseconds.") var cpuPeriod: UInt64?
+    @Option(name: .long, parsing: .unconditional, help: "CPU CFS burst in microseconds.") var cpuBurst: UInt64?
+    @Option(name: .long, parsing: .unconditional, help: "CPU realtime period.") var cpuRtPeriod: UInt64?
+    @Option(name: .long, parsing: .unconditional, help: "CPU realtime runtime.") var cpuRtRuntime: Int64?
+    @Option(name: .long, parsing: .unconditional, help: "CPUs to use (e.g. 0-1).") var cpusetCpus: String?
+    @Option(name: .long, parsing: .unconditional, help: "Memory nodes to use.") var cpusetMems: String?
+    @Option(name: .long, parsing: .unconditional, help: "Maximum number of processes.") var pidsLimit: Int64?
+    @Option(name: .long, parsing: .unconditional, help: "Block IO weight (10-1000).") var blkioWeight: UInt16?
+    @Option(name: .long, parsing: .unconditional, help: "SCHED_IDLE for the cgroup (cgroup v2).") var cpuIdle: Int64?
     @Argument var id: String
 
     func run() throws {
@@ -105,11 +106,10 @@ struct Events: ParsableCommand {
     func run() throws {
         do {
             let runtime = try Context.runtime()
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
+            // One line per event, keys in runc's order (type, id, data; data as runc's types).
             func emit<T: Encodable>(_ type: String, _ data: T?) throws {
                 let event = EventLine(type: type, id: id, data: data)
-                writeOut(String(decoding: try encoder.encode(event), as: UTF8.self) + "\n")
+                writeOut(String(decoding: try OrderedJSONEncoder.encode(event, layout: .compact), as: UTF8.self))
             }
             if stats {
                 try emit("stats", try runtime.stats(id: id))

@@ -23,7 +23,14 @@ case .failure(let error):
 case .success(var (options, rest)):
     options.apply(programName: CommandLine.arguments.first ?? "veil")
     Context.global = options
+    Context.logger = Logger(file: options.logFile, format: options.logFormat, debug: options.debug)
+    Context.logger.createFile()
+    Context.logger.debug("veil \(rest.first ?? ""): \(isolationDescription(options))")
     if FastPath.run(rest) { exit(0) }
+    if let (text, toStderr, status) = RuncStyleHelp.handle(rest) {
+        if toStderr { Context.logger.error(String(text.dropFirst("veil: ".count).dropLast())) } else { writeOut(text) }
+        exit(status)
+    }
     if rest.first == "verify" { VerifyCommand.exec(Array(rest.dropFirst())) }
     do {
         var command = try Veil.parseAsRoot(rest)
