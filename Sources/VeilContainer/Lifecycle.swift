@@ -45,6 +45,7 @@ extension Runtime {
             throw .initFailed("container \"\(id)\": a startContainer hook failed")
         }
         unlink(fifo)
+        log.debug("start \(id): the program runs")
         HookRunner.runWarning(record.hooks?.poststart, phase: "poststart", state: store.ociState(of: record, status: .running), log: log)
     }
 
@@ -115,6 +116,7 @@ extension Runtime {
             killAndWait(record)
         }
         try destroy(record)
+        log.debug("delete \(id): deleted (was \(status.rawValue))")
     }
 
     private func killAndWait(_ record: ContainerRecord) {
