@@ -285,8 +285,9 @@ private struct PodRig {
         let words = address.stdout.split(whereSeparator: { $0 == " " || $0 == "\t" })
         let podIP = words.firstIndex(of: "inet").flatMap { words.indices.contains($0 + 1) ? words[$0 + 1].split(separator: "/").first : nil }
         if let podIP {
-            let fromHost = try runCommand("busybox", ["wget", "-q", "-T", "5", "-O", "-", "http://\(podIP):80/"], timeout: 20)
-            #expect(fromHost.stdout == CRIPodNetworkTests.page + "\n", "\(label): the pod's address from the host: \(fromHost)")
+            let fromHost = httpGet(address: String(podIP), port: 80)
+            #expect(fromHost.hasPrefix("HTTP/1.") && fromHost.hasSuffix("\r\n\r\n" + CRIPodNetworkTests.page + "\n"),
+                    "\(label): the pod's address \(podIP) from the host: \(fromHost.debugDescription)")
         } else {
             Issue.record("\(label): no IPv4 address on eth0: \(address)")
         }
@@ -348,4 +349,34 @@ private struct PodRig {
         #expect(response.hasPrefix("HTTP/1.") && response.contains(" 200 ") && response.contains(CRIPodNetworkTests.page),
                 "\(label): port-forward to port 80: \(response.debugDescription), errors \(String(decoding: errors.dropFirst(2), as: UTF8.self))")
     }
+}
+
+/// GET / over HTTP/1.0 from the host (busybox-static's wget crashes on the host): the whole
+/// response, or what went wrong.
+private func httpGet(address: String, port: UInt16, timeout: TimeInterval = 5) -> String {
+    var target = sockaddr_in()
+    target.sin_family = sa_family_t(AF_INET)
+    target.sin_port = in_port_t(port.bigEndian)
+    guard inet_pton(AF_INET, address, &target.sin_addr) == 1 else { return "(not an IPv4 address: \(address))" }
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return "(socket: errno \(errno))" }
+    defer { close(descriptor) }
+    var wait = timeval(tv_sec: Int(timeout), tv_usec: 0)
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+    let connected = withUnsafePointer(to: &target) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return "(connect to \(address):\(port): errno \(errno))" }
+    let request = Array("GET / HTTP/1.0\r\nHost: \(address)\r\n\r\n".utf8)
+    guard request.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+        return "(send: errno \(errno))"
+    }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        if count > 0 { response += buffer[0..<count] } else { break }
+    }
+    return String(decoding: response, as: UTF8.self)
 }
