@@ -47,6 +47,26 @@ struct CRIPodNetworkTests {
         pods.expectClean()
     }
 
+    // MARK: the pod's sysctls
+
+    @Test("a pod's own net.* sysctls hold in its containers: veil's defaults for the pod's namespace do not override them",
+          arguments: CRIHandler.all)
+    func podSysctls(_ handler: CRIHandler) throws {
+        let pods = try PodRig(handler)
+        defer { pods.stop() }
+        // A Kubernetes safe sysctl, set to another value than veil's default (0). (ping_group_range is
+        // not compared: a sandbox reads its group ids through its user namespace, unmapped ones as 65534.)
+        let sysctls = ["net.ipv4.ip_unprivileged_port_start": "1024"]
+        let pod = try pods.runPod(name: "sysctls", sysctls: sysctls).get()
+        let container = try pods.startContainer(pod: pod, pods.containerConfig(name: "reader", ["sleep", "1000"])).get()
+        for (key, value) in sysctls.sorted(by: { $0.key < $1.key }) {
+            let read = try pods.calls.exec(container, ["cat", "/proc/sys/" + key.replacingOccurrences(of: ".", with: "/")])
+            #expect(read.stdout == value + "\n", "\(handler): \(key) set by the pod: \(read)")
+        }
+        pods.removePod(pod)
+        pods.expectClean()
+    }
+
     // MARK: mount propagation
 
     @Test("hostPath volumes with Bidirectional and HostToContainer propagation start, and receive the host's later mounts",
@@ -69,7 +89,8 @@ struct CRIPodNetworkTests {
             ["containerPath": "/bidirectional", "hostPath": bidirectional, "propagation": "PROPAGATION_BIDIRECTIONAL"],
             ["containerPath": "/host-to-container", "hostPath": hostToContainer, "propagation": "PROPAGATION_HOST_TO_CONTAINER"],
         ]
-        let pod = try pods.runPod(name: "volumes").get()
+        // Privileged, as a CSI node plugin's pod is (containerd refuses a privileged container in an unprivileged pod).
+        let pod = try pods.runPod(name: "volumes", privileged: true).get()
         var config = pods.containerConfig(name: "reader", ["sleep", "1000"])
         config["mounts"] = volumes
         let started = try pods.startContainer(pod: pod, config)
@@ -199,7 +220,7 @@ private struct PodRig {
 
     // MARK: configs
 
-    func podConfig(name: String, pid: String = "CONTAINER", privileged: Bool = false) -> [String: Any] {
+    func podConfig(name: String, pid: String = "CONTAINER", privileged: Bool = false, sysctls: [String: String] = [:]) -> [String: Any] {
         [
             "metadata": ["name": name, "uid": randomName(12), "namespace": "veil-test", "attempt": 0],
             "hostname": name,
@@ -207,14 +228,15 @@ private struct PodRig {
             "annotations": handler.annotations,
             "linux": [
                 "cgroupParent": parent,
+                "sysctls": sysctls,
                 // The pod's own network namespace, from CNI.
                 "securityContext": ["namespaceOptions": ["network": "POD", "pid": pid, "ipc": "POD"], "privileged": privileged] as [String: Any],
             ] as [String: Any],
         ]
     }
 
-    func runPod(name: String, pid: String = "CONTAINER", privileged: Bool = false) throws -> Result<CRIPod, SupportError> {
-        let config = podConfig(name: name, pid: pid, privileged: privileged)
+    func runPod(name: String, pid: String = "CONTAINER", privileged: Bool = false, sysctls: [String: String] = [:]) throws -> Result<CRIPod, SupportError> {
+        let config = podConfig(name: name, pid: pid, privileged: privileged, sysctls: sysctls)
         return try calls.attempt("RunPodSandbox", ["config": config, "runtimeHandler": handler.handler]).map { answer in
             CRIPod(id: answer["podSandboxId"] as? String ?? "", config: config)
         }
