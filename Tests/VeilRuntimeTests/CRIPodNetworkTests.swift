@@ -7,6 +7,7 @@
 //   (Exec's URL, what `crictl exec` and `kubectl exec` use); the same with shareProcessNamespace;
 // - port-forward through the streaming server (PortForward's URL, the WebSocket form of
 //   `kubectl port-forward`) to port 80 returns the page;
+// - a pod's own net.* sysctl (ip_unprivileged_port_start) holds in its containers;
 // - hostPath volumes with Bidirectional (rshared) and HostToContainer (rslave) propagation start,
 //   and receive a mount the host makes after the start;
 // - the sandbox level's deliberate differences (NET_ADMIN in the pod's namespace, `mount` in a
