@@ -18,6 +18,8 @@ extension CRIClient {
         "RemoveContainer": JSONCall<Runtime_V1_RemoveContainerRequest, Runtime_V1_RemoveContainerResponse>.self,
         "ContainerStatus": JSONCall<Runtime_V1_ContainerStatusRequest, Runtime_V1_ContainerStatusResponse>.self,
         "ExecSync": JSONCall<Runtime_V1_ExecSyncRequest, Runtime_V1_ExecSyncResponse>.self,
+        "Exec": JSONCall<Runtime_V1_ExecRequest, Runtime_V1_ExecResponse>.self,
+        "PortForward": JSONCall<Runtime_V1_PortForwardRequest, Runtime_V1_PortForwardResponse>.self,
         "ContainerStats": JSONCall<Runtime_V1_ContainerStatsRequest, Runtime_V1_ContainerStatsResponse>.self,
         "UpdateContainerResources": JSONCall<Runtime_V1_UpdateContainerResourcesRequest, Runtime_V1_UpdateContainerResourcesResponse>.self,
     ]

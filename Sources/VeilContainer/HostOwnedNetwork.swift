@@ -18,13 +18,21 @@ struct HostOwnedNetwork {
         ("net.ipv4.ping_group_range", "0 2147483647"),
     ]
 
+    /// A pod's other containers join the namespace its sandbox container set up (veil's defaults,
+    /// then the pod's own sysctls, which containerd and CRI-O give that container only): writing
+    /// the defaults again would undo a pod's own values (e.g. ip_unprivileged_port_start=1024).
+    static func joinsPodNetwork(_ spec: Spec) -> Bool {
+        let annotations = spec.annotations ?? [:]
+        return annotations["io.kubernetes.cri.container-type"] == "container" || annotations["io.kubernetes.cri-o.ContainerType"] == "container"
+    }
+
     /// nil when the container shares the host's network namespace: nothing of the host's is changed.
     static func plan(for spec: Spec) -> HostOwnedNetwork? {
         guard let namespace = spec.linux?.namespaces?.first(where: { $0.type == .network }) else { return nil }
         if let path = namespace.path, SysctlRules.isHostNetworkNamespace(path) { return nil }
         let given = spec.linux?.sysctl ?? [:]
         let configured = given.filter { $0.key.hasPrefix("net.") }.sorted { $0.key < $1.key }
-        let defaults = Self.defaults.filter { key, _ in given[key] == nil }
+        let defaults = namespace.path != nil && joinsPodNetwork(spec) ? [] : Self.defaults.filter { key, _ in given[key] == nil }
         let pairs = defaults + configured.map { ($0.key, $0.value) }
         return HostOwnedNetwork(create: namespace.path == nil, sysctls: pairs.map { key, value in
             (key: key, path: "/proc/sys/" + key.split(separator: ".").joined(separator: "/"), value: value)

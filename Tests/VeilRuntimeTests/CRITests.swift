@@ -85,8 +85,9 @@ struct CRIPod {
 @Suite("CRI: critest's runtime checks through containerd, per handler", .serialized,
        .enabled(if: canRunCRITests, "needs root and the release build of veil and its shim (VEIL_BINARY)"))
 struct CRITests {
-    /// A CRI rig whose `veil` handler comes from `veil install --containerd` (containerd's default `runc` stays).
-    static func makeRig() throws -> ContainerdRig {
+    /// A CRI rig whose `veil` handler comes from `veil install --containerd` (containerd's default `runc` stays);
+    /// with `podNetwork`, pods off the host's network get their own network namespace from CNI.
+    static func makeRig(podNetwork: CNIPodNetwork? = nil) throws -> ContainerdRig {
         let veil = try requireVeil()
         guard FileManager.default.isExecutableFile(atPath: shimBinary) else {
             throw SupportError("shim not found at \(shimBinary) (build with `swift build -c release`)")
@@ -94,12 +95,13 @@ struct CRITests {
         guard FileManager.default.isExecutableFile(atPath: criDriverBinary) else {
             throw SupportError("veil-cri-driver not found at \(criDriverBinary) (swift build --build-tests builds it; or set VEIL_CRI_DRIVER)")
         }
-        let setup = CRISetup { configPath in
+        var setup = CRISetup { configPath in
             let state = (configPath as NSString).deletingLastPathComponent + "/install.json"
             let installed = try runCommand(veil, ["install", "--containerd", "--config", configPath, "--no-binaries", "--no-restart"],
                                            environment: ["VEIL_INSTALL_STATE": state], timeout: 30)
             guard installed.succeeded else { throw SupportError("veil install --containerd failed:\n\(installed)") }
         }
+        setup.podNetwork = podNetwork
         let rig = try ContainerdRig(extraPath: (shimBinary as NSString).deletingLastPathComponent, cri: setup)
         // The CRI plugin answers a little after containerd's own services.
         let calls = CRICalls(socket: rig.address)

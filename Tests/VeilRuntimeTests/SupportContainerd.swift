@@ -26,6 +26,9 @@
 //                                          // pause image as sandbox_image and busybox as rig.image
 //                                          // (CRISetup.busyboxImage); the closure edits config.toml
 //                                          // before containerd starts (e.g. `veil install --containerd`)
+//   CRISetup(editConfig: ..., podNetwork: CNIPodNetwork())
+//                                          // also a CNI pod network (SupportCNI.swift): pods off the
+//                                          // host's network get their own network namespace
 //
 // Everything lives under /tmp/vc-XXXXXX: unix socket paths are limited to 108 bytes, and the shim's
 // socket names derive from ours. Each rig gets its own containerd namespace (so cgroups
@@ -47,6 +50,8 @@ struct CRISetup {
 
     /// Edits the written config.toml (its path) before containerd starts.
     var editConfig: (String) throws -> Void
+    /// A CNI network for pods that are not on the host's network (nil: host-network pods only).
+    var podNetwork: CNIPodNetwork? = nil
 }
 
 final class ContainerdRig {
@@ -64,6 +69,8 @@ final class ContainerdRig {
     private var daemon: Process
     private let logPath: String
     private var stopped = false
+    /// net.ipv4.ip_forward before the pod network's plugin set it, put back by stop().
+    private var hostForwarding: String?
 
     /// - Parameter namespace: the containerd namespace; a unique "vt-XXXXXXXX" unless given.
     /// - Parameter extraPath: a directory put first on containerd's PATH (where it finds shims
@@ -88,8 +95,8 @@ final class ContainerdRig {
 
         // Only what ctr run needs: CRI would add seconds of start-up, and the other snapshotters
         // probe for file systems that are not here. With CRI: no CAP_SYS_RESOURCE here (so no
-        // oom_score_adj below ours), no streaming server port, our own pause image, and an empty
-        // CNI directory (host-network pods need none).
+        // oom_score_adj below ours), a streaming server on a free port, our own pause image, and an
+        // empty CNI directory (host-network pods need none) unless the setup asks for a pod network.
         let criSettings = cri == nil ? "" : """
 
             [plugins."io.containerd.grpc.v1.cri"]
@@ -98,6 +105,7 @@ final class ContainerdRig {
               stream_server_port = "0"
               [plugins."io.containerd.grpc.v1.cri".cni]
                 conf_dir = "\(directory)/cni"
+                \(cri?.podNetwork?.criSettings ?? "")
 
             """
         let config = """
@@ -138,6 +146,10 @@ final class ContainerdRig {
             }
         }
         do {
+            if let network = cri?.podNetwork {
+                hostForwarding = try? String(contentsOfFile: CNIPodNetwork.forwardingSysctl, encoding: .utf8)
+                try network.write(confDirectory: directory + "/cni", ipamDirectory: directory + "/cni-ipam")
+            }
             try cri?.editConfig(configPath)
         } catch {
             dir.remove()
@@ -393,6 +405,9 @@ final class ContainerdRig {
         }
         for id in ids { removeShimSocket(id: id) }
         killCgroupProcessesAndRemoveCgroups()
+        if let hostForwarding {
+            _ = try? hostForwarding.write(toFile: CNIPodNetwork.forwardingSysctl, atomically: false, encoding: .utf8)
+        }
         removeTree(directory)
     }
 
