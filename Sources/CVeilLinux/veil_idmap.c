@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -12,6 +14,7 @@
 #define VEIL_OPEN_TREE_CLONE 1
 #define VEIL_AT_RECURSIVE 0x8000
 #define VEIL_MOUNT_ATTR_IDMAP 0x00100000
+#define VEIL_MS_SLAVE (1 << 19)
 #define VEIL_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #define VEIL_FSCONFIG_SET_STRING 1
 #define VEIL_FSCONFIG_CMD_CREATE 6
@@ -40,15 +43,58 @@ struct veil_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 
 int veil_idmapped_tree(const char *path, int userns_fd, int recursive) {
     int flags = VEIL_OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? VEIL_AT_RECURSIVE : 0);
+    int at = AT_EMPTY_PATH | (recursive ? VEIL_AT_RECURSIVE : 0);
     int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
     if (fd < 0) return -errno;
-    struct veil_mount_attr attr = { VEIL_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)userns_fd };
-    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? VEIL_AT_RECURSIVE : 0), &attr, sizeof attr) < 0) {
+    /* A clone of a shared mount joins the host's peer group: whatever the container's side
+       mounted under it would appear on the host. As a slave it still receives the host's mounts
+       (runc's rslave default) and sends nothing back. A separate call: the kernel refuses a
+       propagation change together with an id mapping. */
+    struct veil_mount_attr slave = { 0, 0, VEIL_MS_SLAVE, 0 };
+    struct veil_mount_attr idmap = { VEIL_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)userns_fd };
+    if (syscall(SYS_mount_setattr, fd, "", at, &slave, sizeof slave) < 0 ||
+        syscall(SYS_mount_setattr, fd, "", at, &idmap, sizeof idmap) < 0) {
         int code = errno;
         close(fd);
         return -code;
     }
     return fd;
+}
+
+int veil_mount_setattr_path(const char *path, int recursive, uint64_t attr_set, uint64_t attr_clr) {
+    struct veil_mount_attr attr = { attr_set, attr_clr, 0, 0 };
+    return syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? VEIL_AT_RECURSIVE : 0, &attr, sizeof attr) < 0 ? -errno : 0;
+}
+
+struct open_job {
+    int namespace_fd;
+    const char *const *paths;
+    int count;
+    int *fds;
+    int error;
+};
+
+static void *open_in_namespace(void *argument) {
+    struct open_job *job = argument;
+    /* Only this thread moves: it stops sharing the process's root and cwd, then joins. */
+    if (unshare(CLONE_FS) < 0 || setns(job->namespace_fd, CLONE_NEWNS) < 0) {
+        job->error = errno;
+        return NULL;
+    }
+    for (int i = 0; i < job->count; i++) {
+        int fd = open(job->paths[i], O_PATH | O_CLOEXEC);
+        job->fds[i] = fd < 0 ? -errno : fd;
+    }
+    return NULL;
+}
+
+int veil_open_in_mount_namespace(int namespace_fd, const char *const *paths, int count, int *fds) {
+    struct open_job job = { namespace_fd, paths, count, fds, 0 };
+    pthread_t thread;
+    int created = pthread_create(&thread, NULL, open_in_namespace, &job);
+    if (created != 0) return -created;
+    pthread_join(thread, NULL);
+    return job.error ? -job.error : 0;
 }
 
 int veil_attach_mount(int fd, const char *target) {

@@ -187,6 +187,8 @@ public struct Runtime {
             newUserNamespace: namespaces.contains { $0.type == .user }, newMountNamespace: wants(.mount), state: state,
             seccomp: seccomp.map(SeccompPlan.init))
         initPlan.networkPrepared = request.network != nil
+        let openedSources = mapped == nil && initPlan.newUserNamespace ? try openBindSources(initPid: initPid, spec: spec, bundle: bundle) : []
+        initPlan.openedSources = openedSources.map(\.0)
         if let sandbox {
             initPlan.sandboxSeccomp = SeccompPlan(sandbox.program)
             initPlan.idmappedRootfs = mapped != nil
@@ -202,6 +204,10 @@ public struct Runtime {
             mapped.rootfs.close()
             mapped.mounts.forEach { $0.1.close() }
         }
+        try wrap("sending the bind mounts' sources to init") {
+            for (_, fd) in openedSources { try UnixSocket.sendFD(socket: parentEnd.fd.raw, fd: fd.raw, message: "source") }
+        }
+        openedSources.forEach { $0.1.close() }
 
         try converse(with: parentEnd, spec: spec, state: state, pid: initPid) { (listener) throws(ContainerError) in
             guard let sandbox else { throw .initFailed("a sandbox listener from a native container") }

@@ -53,6 +53,7 @@ public enum ContainerInit {
         if process.terminal == true, let console = InitFD.console(plan) {
             try setUpConsole(console: base + console, size: process.consoleSize, bindDevConsole: plan.mode == .create)
         }
+        fixStdioOwnership(uid: process.user.uid)
         try enterCwd(process.cwd)
         if let adjust = process.oomScoreAdj {
             do { try FS.writeString("/proc/self/oom_score_adj", String(adjust), flags: O_WRONLY) } catch {
@@ -144,6 +145,9 @@ public enum ContainerInit {
         for index in plan.idmappedMounts {
             fds.mounts[index] = try wrap("receiving an id-mapped mount") { try UnixSocket.receiveFD(socket: sync.fd.raw).0 }
         }
+        for index in plan.openedSources {
+            fds.sources[index] = try wrap("receiving a bind mount's source") { try UnixSocket.receiveFD(socket: sync.fd.raw).0 }
+        }
         return fds
     }
 
@@ -188,6 +192,21 @@ public enum ContainerInit {
         try wrap("setsid") { try sys("setsid") { setsid() } }
         try wrap("making the pty the controlling terminal") { try Pty.makeControllingTerminal(slave.raw) }
         for fd: Int32 in 0...2 { dup2(slave.raw, fd) }
+    }
+
+    /// As runc: the process's stdio (its pty slave above all) belongs to process.user's uid, so
+    /// that tty, mesg and programs that reopen their terminal work; the group stays (devpts gives
+    /// the tty group). Not /dev/null, and not what this user namespace cannot chown (EPERM,
+    /// EINVAL: an unmapped owner or group), which runc ignores too.
+    private static func fixStdioOwnership(uid: UInt32) {
+        var null = stat()
+        let haveNull = stat("/dev/null", &null) == 0
+        for fd: Int32 in 0...2 {
+            var st = stat()
+            guard fstat(fd, &st) == 0, st.st_uid != uid else { continue }
+            if haveNull && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == null.st_rdev { continue }
+            _ = fchown(fd, uid, st.st_gid)
+        }
     }
 
     private static func enterCwd(_ cwd: String) throws {

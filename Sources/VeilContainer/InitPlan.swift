@@ -38,6 +38,9 @@ struct InitPlan: Codable {
     /// followed by one for each of these indices of spec.mounts.
     var idmappedRootfs = false
     var idmappedMounts: [Int] = []
+    /// In a user namespace: bind sources opened by host root in the init's mount namespace,
+    /// sent (after any id-mapped mounts) for these indices of spec.mounts.
+    var openedSources: [Int] = []
     /// Sandbox level: CPUs the processes are confined to (the quota, rounded up), as nproc shows.
     var cpus: Int?
     /// Sandbox level: stage 1 brought up `lo` and wrote the `net.*` sysctls (HostOwnedNetwork):
@@ -45,6 +48,8 @@ struct InitPlan: Codable {
     var networkPrepared = false
     /// Sandbox level: /sys is veil's own small view, never the host's sysfs.
     var syntheticSys: Bool { sandboxSeccomp != nil }
+    /// The sandbox level (its policy travels with the plan).
+    var sandboxed: Bool { sandboxSeccomp != nil }
 }
 
 /// A compiled filter for the init: the BPF as base64 (a JSON number array would cost the init

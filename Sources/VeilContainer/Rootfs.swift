@@ -72,11 +72,15 @@ enum RootPath {
     }
 }
 
-/// Sandbox level: detached id-mapped mounts made by the runtime, attached by the init.
+/// Mount sources the runtime opened for the init. Sandbox level: detached id-mapped mounts,
+/// attached by the init. In a user namespace without them: bind sources opened (O_PATH) in the
+/// init's mount namespace by host root, which container root may not be able to reach by path.
 struct IDMappedMountFDs {
     var rootfs: FileDescriptor?
     /// By index in spec.mounts.
     var mounts: [Int: FileDescriptor] = [:]
+    /// By index in spec.mounts.
+    var sources: [Int: FileDescriptor] = [:]
 }
 
 /// Sets up the container's root filesystem inside its mount namespace.
@@ -99,20 +103,23 @@ struct RootfsBuilder {
             }
             propagation = flags
         }
+        if plan.sandboxed && propagation & UInt(MS_SHARED) != 0 {
+            // A sandbox's mount namespace belongs to its user namespace: it receives the host's
+            // mounts, never sends its own (and nothing inside it may mount).
+            propagation = UInt(MS_SLAVE) | (propagation & UInt(MS_REC))
+        }
         try wrap("making / \(spec.linux?.rootfsPropagation ?? "rslave")") {
-            try Mounts.mount(nil, "/", type: nil, flags: propagation == UInt(MS_SHARED) | UInt(MS_REC) ? UInt(MS_SLAVE) | UInt(MS_REC) : propagation)
+            try Mounts.mount(nil, "/", type: nil, flags: propagation)
         }
         if let mapped = idmapped.rootfs {
             try wrap("attaching the id-mapped rootfs") { try sysNeg("move_mount", rootfs) { veil_attach_mount(mapped.raw, rootfs) } }
         } else {
+            try wrap("making the rootfs's parent mount private") { try Self.makeParentMountPrivate(of: rootfs) }
             try wrap("binding the rootfs") { try Mounts.mount(rootfs, rootfs, type: "bind", flags: UInt(MS_BIND) | UInt(MS_REC)) }
-        }
-        if propagation & UInt(MS_SHARED) != 0 {
-            try wrap("sharing the rootfs") { try Mounts.mount(nil, rootfs, type: nil, flags: propagation) }
         }
         let mounts = spec.mounts ?? []
         for (index, mount) in mounts.enumerated() {
-            try mountOne(mount, field: "mounts[\(index)]", idmapped: idmapped.mounts[index])
+            try mountOne(mount, field: "mounts[\(index)]", idmapped: idmapped.mounts[index], openedSource: idmapped.sources[index])
         }
         // The sandbox's /sys turns read-only once the mounts under it (cgroups) are in place.
         for (index, mount) in mounts.enumerated() where mount.type == "sysfs" && plan.syntheticSys {
@@ -128,10 +135,17 @@ struct RootfsBuilder {
         if mounts.contains(where: { $0.destination == "/dev" }) {
             try createDefaultDevices()
         }
+        let devLinks = FS.isDirectory(rootfs + "/dev")
         for (index, device) in (spec.linux?.devices ?? []).enumerated() {
+            // As runc: /dev/ptmx becomes the link to pts/ptmx (the container's own devpts) whatever the config lists.
+            if devLinks && (try? RootPath.resolve(root: rootfs, path: device.path)) == ["dev", "ptmx"] { continue }
             try createDevice(device, field: "linux.devices[\(index)]")
         }
         try createDevLinks()
+        if spec.process?.terminal == true && devLinks {
+            // The console's mount point, made now: /dev may turn read-only before the pty exists.
+            _ = try target("/dev/console", field: "/dev/console", isFile: true)
+        }
         // The cwd is created now: after pivot_root the root may already be read-only.
         if let cwd = spec.process?.cwd, cwd.hasPrefix("/") {
             _ = try target(cwd, field: "process.cwd", isFile: false)
@@ -148,9 +162,26 @@ struct RootfsBuilder {
         }
     }
 
-    private func mountOne(_ mount: Mount, field: String, idmapped: FileDescriptor?) throws(ContainerError) {
+    /// A read-only /dev is mounted writable and made read-only in `finish`, once the
+    /// submounts, devices and links under it exist (as runc does).
+    private static func isDev(_ mount: Mount) -> Bool {
+        mount.destination.split(separator: "/") == ["dev"]
+    }
+
+    /// pivot_root refuses a new root whose parent mount is shared, and a bind of the rootfs
+    /// under a shared parent would propagate back out: the parent turns private in this
+    /// mount namespace (runc does the same).
+    static func makeParentMountPrivate(of path: String) throws(LinuxError) {
+        let parent = Mounts.entries().filter { entry in
+            entry.mountPoint == "/" || path == entry.mountPoint || path.hasPrefix(entry.mountPoint + "/")
+        }.max { $0.mountPoint.count < $1.mountPoint.count }
+        guard let parent, parent.isShared else { return }
+        try Mounts.mount(nil, parent.mountPoint, type: nil, flags: UInt(MS_PRIVATE))
+    }
+
+    private func mountOne(_ mount: Mount, field: String, idmapped: FileDescriptor?, openedSource: FileDescriptor?) throws(ContainerError) {
         guard mount.destination.hasPrefix("/") else { throw configError(field + ".destination", "must be an absolute path") }
-        let options = MountOptions.parse(mount.options ?? [])
+        var options = MountOptions.parse(mount.options ?? [])
         let type = mount.type ?? ""
         if type == "cgroup" || type == "cgroup2" {
             return try mountCgroups(mount, options: options, field: field)
@@ -173,10 +204,12 @@ struct RootfsBuilder {
         if isBind {
             if !source.hasPrefix("/") { source = plan.bundle + "/" + source }
             var st = stat()
-            // An id-mapped source came as an fd: its path may lie under a directory the sandbox's root cannot traverse.
-            let found = idmapped.map { fstat($0.raw, &st) == 0 } ?? (stat(source, &st) == 0)
+            // An id-mapped or opened source came as an fd: its path may lie under a directory container root cannot traverse.
+            let found = (idmapped ?? openedSource).map { fstat($0.raw, &st) == 0 } ?? (stat(source, &st) == 0)
             guard found else { throw configError(field + ".source", "\(LinuxError("stat", source))") }
             isFile = (st.st_mode & S_IFMT) != S_IFDIR
+        } else if Self.isDev(mount) {
+            options.flags &= ~UInt(MS_RDONLY)
         }
         let dest = try target(mount.destination, field: field + ".destination", isFile: isFile)
         let path = "/proc/self/fd/\(dest.raw)"
@@ -186,7 +219,8 @@ struct RootfsBuilder {
                 if let idmapped {
                     try sysNeg("move_mount", shown) { veil_attach_mount_at(idmapped.raw, dest.raw) }
                 } else {
-                    try Mounts.mount(source, path, type: nil, flags: UInt(MS_BIND) | (options.isRecursiveBind ? UInt(MS_REC) : 0))
+                    let from = openedSource.map { "/proc/self/fd/\($0.raw)" } ?? source
+                    try Mounts.mount(from, path, type: nil, flags: UInt(MS_BIND) | (options.isRecursiveBind ? UInt(MS_REC) : 0))
                 }
                 let extra = options.flags & ~UInt(MS_BIND) & ~UInt(MS_REC)
                 if extra != 0 {
@@ -214,6 +248,12 @@ struct RootfsBuilder {
                 for flag in options.propagation {
                     try Mounts.mount(nil, "/proc/self/fd/\(mounted.raw)", type: nil, flags: flag)
                 }
+            }
+            if let attributes = options.recursive {
+                // rro, rnosuid...: this mount and every one under it (mount_setattr AT_RECURSIVE).
+                let mounted = try target(mount.destination, field: field + ".destination", isFile: isFile)
+                let mountedPath = "/proc/self/fd/\(mounted.raw)"
+                try sysNeg("mount_setattr", mountedPath) { veil_mount_setattr_path(mountedPath, 1, attributes.set, attributes.clear) }
             }
         } catch {
             throw .invalidConfig(file: "config.json", field: field, reason: "mounting \(shown): \(error)")
@@ -339,6 +379,7 @@ struct RootfsBuilder {
     func enterRoot() throws(ContainerError) {
         do {
             if plan.noPivot {
+                try hideHostKernelFileSystems()
                 try sys("chdir", rootfs) { chdir(rootfs) }
                 try Mounts.mount(rootfs, "/", type: nil, flags: UInt(MS_MOVE))
                 try sys("chroot", rootfs) { chroot(".") }
@@ -354,6 +395,29 @@ struct RootfsBuilder {
             try sys("chdir", "/") { chdir("/") }
         } catch {
             throw error.context("entering the container root")
+        }
+    }
+
+    /// --no-pivot keeps the host's root under the container's: a whole, unmasked proc or sysfs
+    /// there would let a process that makes its own user namespace mount a fresh, bare one (the
+    /// kernel allows that when one is fully visible in the mount namespace). Each is detached,
+    /// or covered by an empty tmpfs where a user namespace may not detach it (as runc does).
+    private func hideHostKernelFileSystems() throws(LinuxError) {
+        let prefix = rootfs.hasSuffix("/") ? rootfs : rootfs + "/"
+        let exposed = Mounts.entries().filter { entry in
+            entry.root == "/" && (entry.fileSystemType == "proc" || entry.fileSystemType == "sysfs")
+                && entry.mountPoint != rootfs && !entry.mountPoint.hasPrefix(prefix)
+        }
+        for entry in exposed {
+            let point = entry.mountPoint
+            // Slave first, so the detach never reaches the host; gone already (under an earlier one): skip.
+            if Glibc.mount(nil, point, nil, UInt(MS_SLAVE) | UInt(MS_REC), nil) != 0 {
+                if errno == ENOENT || errno == EINVAL { continue }
+                throw LinuxError("mount", "make-rslave \(point)")
+            }
+            if umount2(point, Int32(MNT_DETACH)) == 0 { continue }
+            guard errno == EINVAL || errno == EPERM else { throw LinuxError("umount", point) }
+            try Mounts.mount("tmpfs", point, type: "tmpfs", flags: UInt(MS_RDONLY) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC), data: "size=0k,mode=555")
         }
     }
 
@@ -387,6 +451,13 @@ struct RootfsBuilder {
                 }
             } catch {
                 throw configError("linux.maskedPaths[\(index)]", "\(error)")
+            }
+        }
+        for (index, mount) in (spec.mounts ?? []).enumerated() where Self.isDev(mount) && mount.type != "bind" {
+            let options = MountOptions.parse(mount.options ?? [])
+            guard options.flags & UInt(MS_RDONLY) != 0, !options.isBind else { continue }
+            do { try Mounts.mount(nil, "/dev", type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY) | lockedFlags("/dev")) } catch {
+                throw configError("mounts[\(index)]", "making /dev read-only: \(error)")
             }
         }
         if spec.root.readonly == true {

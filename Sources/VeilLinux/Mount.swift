@@ -24,6 +24,29 @@ public enum Mounts {
         }
     }
 
+    /// One line of /proc/PID/mountinfo.
+    public struct Entry: Sendable {
+        /// The directory of the filesystem that is mounted (field 4): "/" for a whole filesystem.
+        public var root: String
+        public var mountPoint: String
+        /// Propagation tags ("shared:2", "master:3", ...).
+        public var optionalFields: [String]
+        public var fileSystemType: String
+
+        public var isShared: Bool { optionalFields.contains { $0.hasPrefix("shared:") } }
+    }
+
+    /// The mounts of the calling process's mount namespace, in mountinfo's order.
+    public static func entries(pid: String = "self") -> [Entry] {
+        guard let text = try? FS.readString("/proc/\(pid)/mountinfo") else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ").map(String.init)
+            guard fields.count > 7, let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 1 < fields.count else { return nil }
+            return Entry(root: unescapeOctal(fields[3]), mountPoint: unescapeOctal(fields[4]),
+                         optionalFields: Array(fields[6..<dash]), fileSystemType: fields[dash + 1])
+        }
+    }
+
     /// The superblock options (mountinfo's last field) of the mount at `mountPoint`, e.g. an
     /// overlay's lowerdir/upperdir/workdir. The last mount there wins, as the kernel resolves it.
     public static func superOptions(mountPoint: String, pid: String = "self") -> [String: String]? {

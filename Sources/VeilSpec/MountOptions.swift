@@ -27,6 +27,28 @@ public enum MountFlag {
     public static let lazytime: UInt = 1 << 25
 }
 
+/// mount_setattr(2) attribute bits (include/uapi/linux/mount.h), for the recursive options.
+public enum MountAttribute {
+    public static let rdonly: UInt64 = 0x1
+    public static let nosuid: UInt64 = 0x2
+    public static let nodev: UInt64 = 0x4
+    public static let noexec: UInt64 = 0x8
+    /// The atime mode field: relatime is 0 within it.
+    public static let atimeMask: UInt64 = 0x70
+    public static let noatime: UInt64 = 0x10
+    public static let strictatime: UInt64 = 0x20
+    public static let nodiratime: UInt64 = 0x80
+    public static let nosymfollow: UInt64 = 0x0020_0000
+}
+
+/// What the recursive options ("rro", "rnosuid", ...) ask of mount_setattr(AT_RECURSIVE):
+/// attribute bits to set and to clear on the mount and every mount under it.
+public struct RecursiveAttributes: Sendable, Equatable {
+    public var set: UInt64 = 0
+    public var clear: UInt64 = 0
+    public init() {}
+}
+
 /// A mount's `options` split the way runc splits them: mount(2) flags, propagation
 /// changes (applied by separate mount calls), runtime extensions, and the remaining
 /// filesystem-specific data.
@@ -44,6 +66,9 @@ public struct MountOptions: Sendable, Equatable {
     /// Options the runtime handles itself rather than the kernel (e.g. "tmpcopyup",
     /// "idmap", recursive attributes like "rro"); never passed to mount(2).
     public var extensions: Set<String> = []
+
+    /// The recursive options, applied after the mount; nil when there is none.
+    public var recursive: RecursiveAttributes?
 
     public init() {}
 
@@ -111,6 +136,44 @@ public struct MountOptions: Sendable, Equatable {
         "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
     ]
 
+    /// (clear?, attribute) per recursive option, as in runc's table; the atime options set a
+    /// mode within MountAttribute.atimeMask (clearing the field first).
+    private static let recursiveTable: [String: (clear: Bool, attribute: UInt64)] = [
+        "rro": (false, MountAttribute.rdonly), "rrw": (true, MountAttribute.rdonly),
+        "rnosuid": (false, MountAttribute.nosuid), "rsuid": (true, MountAttribute.nosuid),
+        "rnodev": (false, MountAttribute.nodev), "rdev": (true, MountAttribute.nodev),
+        "rnoexec": (false, MountAttribute.noexec), "rexec": (true, MountAttribute.noexec),
+        "rnodiratime": (false, MountAttribute.nodiratime), "rdiratime": (true, MountAttribute.nodiratime),
+        "rnosymfollow": (false, MountAttribute.nosymfollow), "rsymfollow": (true, MountAttribute.nosymfollow),
+    ]
+    private static let recursiveAtime: [String: UInt64] = [
+        "rrelatime": 0, "rnoatime": MountAttribute.noatime, "rstrictatime": MountAttribute.strictatime,
+    ]
+    /// Turn an atime mode off: back to the kernel's default, relatime.
+    private static let recursiveAtimeOff: Set<String> = ["ratime", "rnorelatime", "rnostrictatime"]
+
+    private mutating func addRecursive(_ option: String) {
+        var attributes = recursive ?? RecursiveAttributes()
+        if let entry = Self.recursiveTable[option] {
+            if entry.clear {
+                attributes.set &= ~entry.attribute
+                attributes.clear |= entry.attribute
+            } else {
+                attributes.set |= entry.attribute
+                attributes.clear &= ~entry.attribute
+            }
+        } else if let mode = Self.recursiveAtime[option] {
+            attributes.set = (attributes.set & ~MountAttribute.atimeMask) | mode
+            attributes.clear |= MountAttribute.atimeMask
+        } else if Self.recursiveAtimeOff.contains(option) {
+            attributes.set &= ~MountAttribute.atimeMask
+            attributes.clear |= MountAttribute.atimeMask
+        } else {
+            return
+        }
+        recursive = attributes
+    }
+
     /// Classifies options left to right, so later options win ("ro,rw" is read-write).
     public static func parse(_ options: [String]) -> MountOptions {
         var result = MountOptions()
@@ -127,6 +190,7 @@ public struct MountOptions: Sendable, Equatable {
                 result.propagation.append(p)
             } else if extensionNames.contains(option) || option.hasPrefix("idmap=") || option.hasPrefix("ridmap=") {
                 result.extensions.insert(option)
+                result.addRecursive(option)
             } else if !option.isEmpty {
                 result.data.append(option)
             }

@@ -1,12 +1,23 @@
 #ifndef VEIL_IDMAP_H
 #define VEIL_IDMAP_H
 
+#include <stdint.h>
+
 /* A detached copy of the mount tree at `path` (open_tree OPEN_TREE_CLONE, with its submounts
    when `recursive`), id-mapped through the user namespace `userns_fd` (mount_setattr
    MOUNT_ATTR_IDMAP): files owned by host uid 0 appear owned by the namespace's root.
    Returns the mount's fd (close-on-exec) or -errno; EINVAL means the filesystem cannot be
    id-mapped. */
 int veil_idmapped_tree(const char *path, int userns_fd, int recursive);
+
+/* mount_setattr(2) on the mount at `path` (and every mount under it when `recursive`):
+   MOUNT_ATTR_* bits to set and to clear. 0 or -errno. */
+int veil_mount_setattr_path(const char *path, int recursive, uint64_t attr_set, uint64_t attr_clr);
+
+/* Opens each of `paths` (O_PATH, close-on-exec) as seen in the mount namespace `namespace_fd`,
+   from a short-lived thread that alone joins it, so the caller may be multi-threaded. `fds[i]`
+   receives the fd or -errno. Returns 0, or -errno when the namespace could not be joined. */
+int veil_open_in_mount_namespace(int namespace_fd, const char *const *paths, int count, int *fds);
 
 /* move_mount(2) of a detached mount `fd` onto `target`. 0 or -errno. */
 int veil_attach_mount(int fd, const char *target);

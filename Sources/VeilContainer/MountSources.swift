@@ -1,0 +1,36 @@
+import CVeilLinux
+import Glibc
+import VeilLinux
+import VeilSpec
+
+extension Runtime {
+    /// Bind sources for an init in a user namespace that gets no id-mapped mounts (native level,
+    /// or a config with its own user namespace): container root may be unable to reach a source
+    /// by path (a 0700 directory of the host's root on the way, or the source itself mode 000),
+    /// so host root opens each one (O_PATH) in the init's mount namespace, as runc does before
+    /// its init enters the user namespace; the init binds /proc/self/fd/N. A source that cannot
+    /// be opened is left to the init, which reports it by path as before.
+    func openBindSources(initPid: Int32, spec: Spec, bundle: String) throws(ContainerError) -> [(Int, FileDescriptor)] {
+        var indices: [Int] = []
+        var paths: [String] = []
+        for (index, mount) in (spec.mounts ?? []).enumerated() {
+            guard MountOptions.parse(mount.options ?? []).isBind || mount.type == "bind", let source = mount.source else { continue }
+            indices.append(index)
+            paths.append(source.hasPrefix("/") ? source : bundle + "/" + source)
+        }
+        guard !paths.isEmpty else { return [] }
+        let namespace = try wrap("opening the container's mount namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/mnt", O_RDONLY) }
+        defer { namespace.close() }
+        let cPaths = CStringArray(paths)
+        var fds = [Int32](repeating: -1, count: paths.count)
+        let joined = cPaths.pointers.withUnsafeBufferPointer { pointers in
+            fds.withUnsafeMutableBufferPointer { out in
+                veil_open_in_mount_namespace(namespace.raw, UnsafePointer(OpaquePointer(pointers.baseAddress)), Int32(paths.count), out.baseAddress)
+            }
+        }
+        guard joined == 0 else {
+            throw .initFailed("opening bind mount sources in the container's mount namespace: \(String(cString: strerror(-joined)))")
+        }
+        return zip(indices, fds).compactMap { index, fd in fd >= 0 ? (index, FileDescriptor(fd)) : nil }
+    }
+}
