@@ -140,6 +140,13 @@ public struct Runtime {
             sandbox = context
             log.debug("create \(id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
         }
+        var deviceNodes: [String: String] = [:]
+        if let context = sandbox, !context.userNamespaceGiven {
+            let hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
+                ?? (try? SandboxRecord.load(directory: context.ownerDirectory(store)))?.hostID ?? 0
+            deviceNodes = try SandboxDevices.make(publicDirectory: context.publicDirectory, devices: spec.linux?.devices ?? [],
+                                                  allowedPaths: sandboxDevices, hostID: hostID, idCount: idPool.blockSize)
+        }
 
         // Everything the init needs, as fds placed after the preserved ones.
         let fifoFD = try wrap("opening exec fifo") { try FileDescriptor.open(fifo, O_PATH) }
@@ -193,6 +200,7 @@ public struct Runtime {
             initPlan.sandboxSeccomp = SeccompPlan(sandbox.program)
             initPlan.idmappedRootfs = mapped != nil
             initPlan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
+            initPlan.sandboxDeviceNodes = deviceNodes
             initPlan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory(store)))?.cpus
         }
         try wrap("sending plan to init") { try parentEnd.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(initPlan)) }
@@ -482,7 +490,10 @@ struct Cleanup {
         try? cgroup?.destroy()
         if let (pool, slot) = idSlot { pool.release(slot: slot, owner: directory) }
         procfs?.remove()
-        if let publicDirectory { try? FS.removeAll(publicDirectory) }
+        if let publicDirectory {
+            SandboxDevices.unmount(publicDirectory: publicDirectory)
+            try? FS.removeAll(publicDirectory)
+        }
         try? FS.removeAll(directory)
     }
 }

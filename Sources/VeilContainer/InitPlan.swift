@@ -41,6 +41,8 @@ struct InitPlan: Codable {
     /// In a user namespace: bind sources opened by host root in the init's mount namespace,
     /// sent (after any id-mapped mounts) for these indices of spec.mounts.
     var openedSources: [Int] = []
+    /// Sandbox level: device nodes host root made for the container (`SandboxDevices`), by container path.
+    var sandboxDeviceNodes: [String: String] = [:]
     /// Sandbox level: CPUs the processes are confined to (the quota, rounded up), as nproc shows.
     var cpus: Int?
     /// Sandbox level: stage 1 brought up `lo` and wrote the `net.*` sysctls (HostOwnedNetwork):

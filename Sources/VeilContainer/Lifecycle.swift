@@ -143,6 +143,7 @@ extension Runtime {
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
         if let directory = record.sandboxDirectory, directory.hasPrefix(SandboxContext.publicParent + "/") {
             ProcfsBridge.unmount(publicDirectory: directory)
+            SandboxDevices.unmount(publicDirectory: directory)
             try? FS.removeAll(directory)
         }
         if let cgroup = record.cgroup {

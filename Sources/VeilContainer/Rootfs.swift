@@ -326,7 +326,9 @@ struct RootfsBuilder {
         let parent = try target("/" + components.dropLast().joined(separator: "/"), field: field + ".path", isFile: false)
         let path = "/proc/self/fd/\(parent.raw)/\(name)"
         if plan.newUserNamespace && kind != S_IFIFO {  // a fifo needs no privilege to make
-            guard let host = hostNode(kind: kind, major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0), path: device.path) else {
+            // Sandbox level: the node host root made, owned by the sandbox's ids.
+            guard let host = plan.sandboxDeviceNodes[device.path]
+                ?? hostNode(kind: kind, major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0), path: device.path) else {
                 throw configError(field, "in a user namespace a device is a bind mount of the host's node, and the host has no \(device.type) \(device.major ?? 0):\(device.minor ?? 0)")
             }
             let node = try target(device.path, field: field + ".path", isFile: true)

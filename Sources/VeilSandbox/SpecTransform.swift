@@ -90,7 +90,7 @@ public enum SpecTransform {
     }
 
     /// Every bind mount of a sandbox (hostPath and emptyDir volumes, the files a runtime manager
-    /// binds in) is nosuid and nodev: a set-uid file or a device node reached through one never
+    /// binds in) is nosuid and nodev, with its submounts: a set-uid file or a device node reached through one never
     /// gains the sandbox anything, whoever made it.
     public static func hardenBindMounts(_ spec: inout Spec) {
         spec.mounts = spec.mounts?.map { mount in
@@ -99,6 +99,11 @@ public enum SpecTransform {
             var mount = mount
             for flag in ["nosuid", "nodev"] where !options.contains(flag) {
                 options.removeAll { $0 == "suid" || $0 == "dev" }
+                options.append(flag)
+            }
+            // The submounts an rbind brings along too (mount_setattr AT_RECURSIVE).
+            for flag in ["rnosuid", "rnodev"] where options.contains("rbind") && !options.contains(flag) {
+                options.removeAll { $0 == "rsuid" || $0 == "rdev" }
                 options.append(flag)
             }
             mount.options = options
