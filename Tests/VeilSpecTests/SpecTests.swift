@@ -245,6 +245,19 @@ private let minimal = #"{"ociVersion":"1.1.0","root":{"path":"rootfs"}}"#
         #expect(b.flags == MountFlag.bind | MountFlag.remount | MountFlag.relatime | MountFlag.dirsync | MountFlag.synchronous | MountFlag.mandlock)
     }
 
+    @Test func recursiveAttributes() {
+        #expect(MountOptions.parse(["rbind", "ro"]).recursive == nil)
+        let o = MountOptions.parse(["rbind", "ro", "rro", "rnosuid", "rnodev", "rnoatime"])
+        #expect(o.flags == MountFlag.bind | MountFlag.rec | MountFlag.rdonly)
+        #expect(o.recursive?.set == MountAttribute.rdonly | MountAttribute.nosuid | MountAttribute.nodev | MountAttribute.noatime)
+        #expect(o.recursive?.clear == MountAttribute.atimeMask)
+        #expect(o.extensions.contains("rro"))
+        // Later ones win, as for the plain flags.
+        let w = MountOptions.parse(["rro", "rrw", "rstrictatime", "rrelatime"])
+        #expect(w.recursive?.set == 0)
+        #expect(w.recursive?.clear == MountAttribute.rdonly | MountAttribute.atimeMask)
+    }
+
     @Test func propagationNames() {
         #expect(MountOptions.propagationFlags("rslave") == MountFlag.slave | MountFlag.rec)
         #expect(MountOptions.propagationFlags("private") == UInt(0x40000))
