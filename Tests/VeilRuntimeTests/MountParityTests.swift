@@ -268,6 +268,24 @@ struct MountParityTests {
         #expect(outputLines(result.stdout) == ["0:0 5:0 666", "pts/ptmx"], "\(result)")
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
 
+        if runtime.name == "veil" {
+            // The nodes host root made for the sandbox: on a tmpfs only the sandbox's root may enter.
+            let (create, pid) = try bundle.createPaused(bin)
+            #expect(create.succeeded && pid > 0, "\(create)")
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let hostRoot = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.map(String.init)
+            let directories = ((try? FileManager.default.contentsOfDirectory(atPath: "/run/veil-sandbox")) ?? []).filter { $0.hasPrefix(bundle.id + "-") }
+            #expect(directories.count == 1, "\(directories)")
+            for directory in directories {
+                let attributes = try FileManager.default.attributesOfItem(atPath: "/run/veil-sandbox/\(directory)/dev")
+                #expect((attributes[.posixPermissions] as? Int) == 0o700, "\(attributes)")
+                #expect((attributes[.ownerAccountID] as? NSNumber)?.stringValue == hostRoot, "\(attributes), init uid \(hostRoot ?? "?")")
+            }
+            let delete = try bundle.runtime(bin, ["delete", "--force", bundle.id])
+            #expect(delete.succeeded, "\(delete)")
+            #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+        }
+
         // A terminal opens its pty through /dev/ptmx: the redundant entry must not break that.
         try bundle.editProcess { process in
             process["terminal"] = true
