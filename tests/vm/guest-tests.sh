@@ -40,9 +40,8 @@ section() { echo "# $(cut -d' ' -f1 /proc/uptime)s: $1"; }
 # which the sandbox level needs for the rootfs: these cgroup v2 checks run at the native level.
 veil_() { timeout -s KILL 120 veil --isolation native --root "$VEIL_ROOT" "$@"; }
 
-# The subcommands veil's help lists (argument-parser prints unknown commands' --help with status 0,
-# so `veil pause --help` cannot tell).
-has_command() { veil --help 2>/dev/null | grep -Eq "^  $1( |,|\$)"; }
+# The subcommands veil's help lists under COMMANDS (indented, as runc's).
+has_command() { veil --help 2>/dev/null | grep -Eq "^ +$1( |,|\$)"; }
 
 # A one-line summary of a file for messages (newlines become " | ").
 show() { if [ -e "$1" ]; then tr '\n' '|' < "$1" | sed 's/|$//; s/|/ | /g'; else echo "(no $1)"; fi; }
