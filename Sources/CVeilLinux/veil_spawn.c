@@ -20,6 +20,15 @@
 #include <linux/capability.h>
 #include <linux/sched.h>
 
+/* Root of the user namespace we are in, by the raw system calls: glibc's setresuid/setresgid
+   broadcast the change to every thread on its list (a signal and a lock), and after clone from
+   a multi-threaded parent that list names the parent's threads, not ours. This child has one
+   thread, which is all the raw calls change. */
+static int become_namespace_root(void) {
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0) return -1;
+    return syscall(SYS_setresuid, 0, 0, 0) < 0 ? -1 : 0;
+}
+
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
@@ -229,7 +238,7 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     if (joined_user) {
         /* Our host ids mean nothing in the joined namespace: become its root, or execve would
            drop the capabilities setns gave us. */
-        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail(sync, VEIL_STEP_SETID);
+        if (become_namespace_root() < 0) fail(sync, VEIL_STEP_SETID);
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     if (plan->unshare_user && unshare(CLONE_NEWUSER) < 0) fail(sync, VEIL_STEP_UNSHARE_USER);
@@ -242,7 +251,7 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
             errno = ECANCELED;
             fail(sync, VEIL_STEP_SYNC);
         }
-        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) fail(sync, VEIL_STEP_SETID);
+        if (become_namespace_root() < 0) fail(sync, VEIL_STEP_SETID);
         /* Changing ids cleared "dumpable", which hands /proc/self to the host's root: we could
            no longer write our own timens_offsets. */
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
