@@ -53,7 +53,11 @@ struct CRICalls {
     func attempt(_ method: String, _ request: [String: Any], timeout: TimeInterval = 120) throws -> Result<[String: Any], SupportError> {
         let body = try JSONSerialization.data(withJSONObject: request)
         let result = try runCommand(criDriverBinary, ["unix://" + socket, method, String(decoding: body, as: UTF8.self)], timeout: timeout)
-        guard result.succeeded else { return .failure(SupportError("\(method): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")) }
+        guard result.succeeded else {
+            // The driver's own message, or, when it has none (it was killed, or timed out), how it ended.
+            let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            return .failure(SupportError("\(method): \(message.isEmpty ? "no message; \(result)" : message)"))
+        }
         guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
             throw SupportError("\(method): not a JSON object:\n\(result)")
         }

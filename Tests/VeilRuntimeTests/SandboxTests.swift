@@ -145,6 +145,11 @@ import Testing
         let sandboxRoot = try #require(hostUID(of: pid))
 
         // Its ids are the sandbox's (no host group left), no_new_privs and a seccomp filter are set.
+        // The warden confines itself as it starts, beside the container's start: wait for its
+        // filter (a few ms), then read the whole state once.
+        _ = waitUntil(timeout: 5) {
+            ((try? String(contentsOfFile: "/proc/\(warden)/status", encoding: .utf8)) ?? "").contains("Seccomp:\t2")
+        }
         let status = try String(contentsOfFile: "/proc/\(warden)/status", encoding: .utf8)
         func field(_ name: String) -> [String] {
             status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
