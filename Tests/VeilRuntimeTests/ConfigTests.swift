@@ -604,13 +604,15 @@ struct ConfigTests {
         let bin = try runtime.binary()
         // lo's flags as netlink reports them (the sandbox's /sys has no class/net); then a TCP
         // round trip over 127.0.0.1 with busybox nc, retried for up to 10 s because the
-        // listener may start late on a loaded machine (CI lost a 1 s race once).
+        // listener may start late on a loaded machine. The client keeps its stdin open for a
+        // second: busybox nc quits at EOF on stdin, which could close the connection before the
+        // one-shot listener's "pong" arrived (runc and veil both lost that race under load).
         let bundle = try TestBundle(["sh", "-c", """
             ip -o link show lo | grep -o '<[A-Z_,]*>'
             echo pong | nc -l -p 7777 > /dev/null &
             i=0
             while [ $i -lt 200 ]; do
-                reply=$(echo ping | nc 127.0.0.1 7777 2>/dev/null) && [ -n "$reply" ] && break
+                reply=$( (echo ping; sleep 1) | nc 127.0.0.1 7777 2>/dev/null) && [ -n "$reply" ] && break
                 i=$((i + 1)); sleep 0.05
             done
             echo "reply=$reply"
