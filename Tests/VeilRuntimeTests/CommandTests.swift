@@ -8,11 +8,11 @@ import Testing
 // MARK: helpers
 
 /// A container started with `run -d` (default program: `sleep 1000`); the caller deletes it.
-private func detachedContainer(
-    _ bin: String, _ args: [String] = ["sleep", "1000"],
+func detachedContainer(
+    _ bin: String, _ args: [String] = ["sleep", "1000"], prefix: String = "cmd",
     edit: ((inout [String: Any]) throws -> Void)? = nil
 ) throws -> TestBundle {
-    let bundle = try TestBundle(args, prefix: "cmd")
+    let bundle = try TestBundle(args, prefix: prefix)
     if let edit { try bundle.edit(edit) }
     let run = try bundle.runtime(bin, ["run", "-d", bundle.id], timeout: 10)
     guard run.succeeded else {

@@ -6,18 +6,6 @@
 import Foundation
 import Testing
 
-/// A container started with `run -d` (default program: `sleep 1000`); the caller deletes it.
-private func started(_ bin: String, _ args: [String] = ["sleep", "1000"], edit: ((inout [String: Any]) throws -> Void)? = nil) throws -> TestBundle {
-    let bundle = try TestBundle(args, prefix: "par")
-    if let edit { try bundle.edit(edit) }
-    let run = try bundle.runtime(bin, ["run", "-d", bundle.id], timeout: 15)
-    guard run.succeeded else {
-        bundle.remove()
-        throw SupportError("run -d failed: \(run)")
-    }
-    return bundle
-}
-
 private func deleteAndCheck(_ bundle: TestBundle, _ bin: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
     let delete = try bundle.runtime(bin, ["delete", "--force", bundle.id])
     #expect(delete.succeeded, "\(delete)", sourceLocation: sourceLocation)
@@ -82,7 +70,7 @@ struct RuncParityTests {
             #expect(result.stdout.contains("--all, -a") || result.stdout.contains("-a, --all"), "\(result)")
         }
         // `exec ID sh -h`: the -h is the container command's, not a help request.
-        let bundle = try started(bin)
+        let bundle = try detachedContainer(bin, prefix: "par")
         defer { bundle.remove() }
         let exec = try bundle.runtime(bin, ["exec", bundle.id, "sh", "-c", "echo args: \"$@\"", "sh", "-h"])
         #expect(exec.succeeded && exec.stdout == "args: -h\n", "\(exec)")
@@ -92,7 +80,7 @@ struct RuncParityTests {
     @Test("state and list --format json keep runc's key order; list names the owner", arguments: RuntimeUnderTest.all)
     func jsonKeyOrder(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
-        let bundle = try started(bin)
+        let bundle = try detachedContainer(bin, prefix: "par")
         defer { bundle.remove() }
         let state = try bundle.runtime(bin, ["state", bundle.id])
         #expect(state.succeeded, "\(state)")
@@ -152,7 +140,7 @@ struct RuncParityTests {
     @Test("kill --all on a stopped container succeeds; after kill KILL, state is stopped and a plain delete works", arguments: RuntimeUnderTest.all)
     func killSemantics(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
-        let bundle = try started(bin)
+        let bundle = try detachedContainer(bin, prefix: "par")
         defer { bundle.remove() }
         let kill = try bundle.runtime(bin, ["kill", bundle.id, "KILL"])
         #expect(kill.succeeded, "\(kill)")
@@ -170,7 +158,7 @@ struct RuncParityTests {
     @Test("exec into a paused container exits 255; --cgroup runs in a sub-cgroup and refuses ..", arguments: RuntimeUnderTest.all)
     func execStatusAndSubCgroup(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
-        let bundle = try started(bin)
+        let bundle = try detachedContainer(bin, prefix: "par")
         defer { bundle.remove() }
         #expect(try bundle.runtime(bin, ["pause", bundle.id]).succeeded)
         let paused = try bundle.runtime(bin, ["exec", bundle.id, "true"])
@@ -191,7 +179,7 @@ struct RuncParityTests {
     @Test("ps takes ps(1) options after the id; -e -x lists the container's processes", arguments: RuntimeUnderTest.all)
     func psArguments(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
-        let bundle = try started(bin)
+        let bundle = try detachedContainer(bin, prefix: "par")
         defer { bundle.remove() }
         for args in [["-e", "-x"], ["-o", "pid,comm"]] + (runtime.isVeil ? [["--", "-e", "-x"]] : []) {
             let ps = try bundle.runtime(bin, ["ps", bundle.id] + args)
@@ -206,7 +194,7 @@ struct RuncParityTests {
     @Test("update takes -1 (unlimited) for quota, pids and memory", arguments: RuntimeUnderTest.all)
     func negativeUpdateValues(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
-        let bundle = try started(bin) { config in
+        let bundle = try detachedContainer(bin, prefix: "par") { config in
             var linux = config["linux"] as? [String: Any] ?? [:]
             linux["resources"] = ["cpu": ["quota": 50000, "period": 100000], "pids": ["limit": 50], "memory": ["limit": 268435456]]
             config["linux"] = linux
@@ -227,7 +215,7 @@ struct RuncParityTests {
     @Test("events --stats prints runc's layout: type, id, data with cpu first", arguments: RuntimeUnderTest.all)
     func eventsLayout(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
-        let bundle = try started(bin)
+        let bundle = try detachedContainer(bin, prefix: "par")
         defer { bundle.remove() }
         let events = try bundle.runtime(bin, ["events", "--stats", bundle.id])
         #expect(events.succeeded, "\(events)")
