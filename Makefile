@@ -43,7 +43,7 @@ test: build rootfs
 	[ $$status -ne 0 ] || status=$$s; exit $$status
 
 unit-test:
-	swift test --filter 'VeilSpecTests|VeilLinuxTests|VeilCgroupsTests'
+	swift test --filter 'VeilSpecTests|VeilLinuxTests|VeilCgroupsTests|VeilShimTests|VeilWardenTests'
 
 # The cgroup v2 checks in a qemu guest (also part of make test).
 vm-test: build

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import VeilCgroups
+import VeilExchange
 import VeilLinux
 import VeilSpec
 

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import VeilCgroups
+import VeilExchange
 import VeilLinux
 import VeilSpec
 
@@ -8,7 +9,8 @@ public enum ContainerStatus: String, Codable, Sendable {
     case creating, created, running, paused, stopped
 }
 
-/// What veil keeps about a container under `--root`/<id>/state.json.
+/// What veil keeps about a container under `--root`/<id>/state.json. The fields other programs
+/// read (the shim) are VeilExchange's `StateRecordSummary`; keep their names and types.
 public struct ContainerRecord: Codable, Sendable {
     public var id: String
     public var ociVersion: String
@@ -56,7 +58,7 @@ public struct StateStore: Sendable {
     public init(root: String) { self.root = root }
 
     public func directory(_ id: String) -> String { root + "/" + id }
-    func statePath(_ id: String) -> String { directory(id) + "/state.json" }
+    func statePath(_ id: String) -> String { directory(id) + "/" + StateRecordSummary.fileName }
     func fifoPath(_ id: String) -> String { directory(id) + "/exec.fifo" }
 
     public static func validate(id: String) throws(ContainerError) {

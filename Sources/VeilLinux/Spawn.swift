@@ -37,20 +37,41 @@ public enum Spawner {
     /// A daemon: a new session, `fds` placed at 3, 4, … (and nothing else of ours), stdin and
     /// stdout on /dev/null and stderr appended to `stderrPath`.
     public static func spawnDetached(_ path: String, _ argv: [String], fds: [Int32], stderrPath: String) throws(LinuxError) -> pid_t {
-        // Sources are first lifted above every target slot, so placing one cannot clobber another.
-        var lifted: [Int32] = []
+        let lifted = try lift(fds, above: 3 + Int32(fds.count), path: path)
         defer { lifted.forEach { close($0) } }
-        for fd in fds {
-            let high = veil_dup_cloexec_above(fd, 3 + Int32(fds.count) + 16)
-            guard high >= 0 else { throw LinuxError("fcntl(F_DUPFD_CLOEXEC)", path, errno: -high) }
-            lifted.append(high)
-        }
         return try spawn(path, argv: argv, env: nil, newSession: true) { actions in
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
             for (index, fd) in lifted.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
         }
+    }
+
+    /// A child with our environment and each of its fds in `placing` (child fd → our fd, stdio
+    /// included) a copy of ours; ours that are not close-on-exec it inherits too. The shim's way
+    /// to run veil with a process's fifos or pipes as stdio.
+    public static func spawn(_ path: String, _ argv: [String], placing fds: [Int32: Int32], newSession: Bool = false) throws(LinuxError) -> pid_t {
+        let placements = fds.sorted { $0.key < $1.key }
+        let lifted = try lift(placements.map(\.value), above: (placements.last?.key ?? 2) + 1, path: path)
+        defer { lifted.forEach { close($0) } }
+        return try spawn(path, argv: argv, env: nil, newSession: newSession) { actions in
+            for (placement, fd) in zip(placements, lifted) { posix_spawn_file_actions_adddup2(&actions, fd, placement.key) }
+        }
+    }
+
+    /// Close-on-exec copies of `fds` numbered from `minimum` + 16 up: above every slot they will
+    /// be placed at, so placing one in the child cannot clobber another's source.
+    private static func lift(_ fds: [Int32], above minimum: Int32, path: String) throws(LinuxError) -> [Int32] {
+        var lifted: [Int32] = []
+        for fd in fds {
+            let high = veil_dup_cloexec_above(fd, minimum + 16)
+            guard high >= 0 else {
+                lifted.forEach { close($0) }
+                throw LinuxError("fcntl(F_DUPFD_CLOEXEC)", path, errno: -high)
+            }
+            lifted.append(high)
+        }
+        return lifted
     }
 
     /// The one posix_spawn: `env` nil means ours.

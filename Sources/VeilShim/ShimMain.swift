@@ -111,10 +111,15 @@ public enum ShimMain {
     /// `bundle`) name, or nil. Containers of one pod share one shim (as runsc's and kata's do).
     static func sandboxID(bundle: String) -> String? {
         guard let data = FileManager.default.contents(atPath: bundle + "/config.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let annotations = object["annotations"] as? [String: Any],
-              let id = annotations[sandboxIDAnnotation] as? String, !id.isEmpty else { return nil }
+              let spec = try? JSONDecoder().decode(AnnotatedSpec.self, from: data),
+              let id = spec.annotations?[sandboxIDAnnotation], !id.isEmpty else { return nil }
         return id
+    }
+
+    /// The one part of a bundle's config.json the shim reads (VeilSpec's full Spec would decode
+    /// and check everything else too).
+    struct AnnotatedSpec: Decodable {
+        var annotations: [String: String]?
     }
 
     // MARK: start
@@ -142,7 +147,7 @@ public enum ShimMain {
                         "-publish-binary", options.publishBinary, "-socket", path]
             if options.debug { argv.append("-debug") }
             do {
-                _ = try spawnProcess(exe, argv, io: SpawnIO(stdin: null, stdout: null, stderr: null, extra: [3: listener]), newSession: true)
+                _ = try Spawner.spawn(exe, argv, placing: SpawnIO(stdin: null, stdout: null, stderr: null, extra: [3: listener]).placement, newSession: true)
             } catch {
                 unlink(path)
                 throw error
@@ -163,7 +168,7 @@ public enum ShimMain {
             defer { close(null) }
             let argv = [veil, "--root", settings.runtimeRoot(namespace: options.namespace), "--log", bundle + "/log.json",
                         "--log-format", "json"] + settings.veilFlags + ["delete", "--force", options.id]
-            if let pid = try? spawnProcess(veil, argv, io: SpawnIO(stdin: null, stdout: null, stderr: null)) {
+            if let pid = try? Spawner.spawn(veil, argv, placing: SpawnIO(stdin: null, stdout: null, stderr: null).placement) {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             }

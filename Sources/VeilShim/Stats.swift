@@ -1,75 +1,83 @@
 import Foundation
 import SwiftProtobuf
 import TTRPC
+import VeilExchange
 import VeilShimProtocol
 
-/// containerd's cgroup metrics from runc's `events --stats` JSON (what veil prints):
-/// io.containerd.cgroups.v1.Metrics on cgroup v1 hosts, io.containerd.cgroups.v2.Metrics on unified ones.
+/// containerd's cgroup metrics from `veil events --stats` (runc's stats event, VeilExchange's
+/// `StatsEvent`): io.containerd.cgroups.v1.Metrics on cgroup v1 hosts, io.containerd.cgroups.v2.Metrics
+/// on unified ones. runc's units are nanoseconds for CPU; v2's metrics count microseconds.
 enum StatsConverter {
-    private static func number(_ object: [String: Any]?, _ key: String) -> UInt64 {
-        guard let value = object?[key] else { return 0 }
-        if let n = value as? NSNumber { return n.uint64Value }
-        return 0
-    }
-
-    private static func dict(_ object: [String: Any]?, _ key: String) -> [String: Any]? {
-        object?[key] as? [String: Any]
-    }
-
     static var unifiedHierarchy: Bool {
         FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
     }
 
-    static func metrics(fromEventsJSON output: String) throws -> Google_Protobuf_Any {
-        guard let line = output.split(separator: "\n").first(where: { $0.contains("\"stats\"") }),
-              let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let data = event["data"] as? [String: Any] else {
-            throw TTRPCError(.internal, "veil events --stats: unexpected output \(output.prefix(200))")
+    /// The counters of the stats event in veil's output (one JSON event a line).
+    static func stats(fromEventsOutput output: String) throws(TTRPCError) -> CgroupStats {
+        var decodingError: (any Error)?
+        for line in output.split(separator: "\n") {
+            do {
+                let event = try JSONDecoder().decode(StatsEvent.self, from: Data(line.utf8))
+                if event.type == StatsEvent.statsType, let stats = event.data { return stats }
+            } catch {
+                decodingError = error
+            }
         }
-        let cpu = dict(data, "cpu"), usage = dict(cpu, "usage"), throttling = dict(cpu, "throttling")
-        let memory = dict(data, "memory"), memoryUsage = dict(memory, "usage"), raw = dict(memory, "raw")
-        let pids = dict(data, "pids")
-        if unifiedHierarchy {
-            var m = Io_Containerd_Cgroups_V2_Metrics()
-            m.pids.current = number(pids, "current")
-            m.pids.limit = number(pids, "limit")
-            m.cpu.usageUsec = number(usage, "total") / 1000
-            m.cpu.userUsec = number(usage, "user") / 1000
-            m.cpu.systemUsec = number(usage, "kernel") / 1000
-            m.cpu.nrPeriods = number(throttling, "periods")
-            m.cpu.nrThrottled = number(throttling, "throttled_periods")
-            m.cpu.throttledUsec = number(throttling, "throttled_time") / 1000
-            m.memory.usage = number(memoryUsage, "usage")
-            m.memory.usageLimit = number(memoryUsage, "limit")
-            m.memory.anon = number(raw, "anon")
-            m.memory.file = number(raw, "file")
-            return try Google_Protobuf_Any(containerdPacking: m)
-        }
+        let cause = decodingError.map { ": \($0)" } ?? ""
+        throw TTRPCError(.internal, "veil events --stats: no stats event in \(output.prefix(200))\(cause)")
+    }
+
+    /// The metrics containerd expects on this host, packed as its Stats response carries them.
+    static func metrics(_ stats: CgroupStats, unified: Bool = unifiedHierarchy) throws -> Google_Protobuf_Any {
+        unified ? try Google_Protobuf_Any(containerdPacking: v2Metrics(stats))
+            : try Google_Protobuf_Any(containerdPacking: v1Metrics(stats))
+    }
+
+    static func v2Metrics(_ stats: CgroupStats) -> Io_Containerd_Cgroups_V2_Metrics {
+        var m = Io_Containerd_Cgroups_V2_Metrics()
+        m.pids.current = stats.pids.current
+        m.pids.limit = stats.pids.limit
+        let usage = stats.cpu.usage, throttling = stats.cpu.throttling
+        m.cpu.usageUsec = usage.total / 1000
+        m.cpu.userUsec = usage.user / 1000
+        m.cpu.systemUsec = usage.kernel / 1000
+        m.cpu.nrPeriods = throttling.periods
+        m.cpu.nrThrottled = throttling.throttledPeriods
+        m.cpu.throttledUsec = throttling.throttledTime / 1000
+        m.memory.usage = stats.memory.usage.usage
+        m.memory.usageLimit = stats.memory.usage.limit
+        m.memory.anon = stats.memory.raw["anon"] ?? 0
+        m.memory.file = stats.memory.raw["file"] ?? 0
+        return m
+    }
+
+    static func v1Metrics(_ stats: CgroupStats) -> Io_Containerd_Cgroups_V1_Metrics {
         var m = Io_Containerd_Cgroups_V1_Metrics()
-        m.pids.current = number(pids, "current")
-        m.pids.limit = number(pids, "limit")
-        m.cpu.usage.total = number(usage, "total")
-        m.cpu.usage.kernel = number(usage, "kernel")
-        m.cpu.usage.user = number(usage, "user")
-        m.cpu.usage.perCpu = (usage?["percpu"] as? [NSNumber])?.map(\.uint64Value) ?? []
-        m.cpu.throttling.periods = number(throttling, "periods")
-        m.cpu.throttling.throttledPeriods = number(throttling, "throttled_periods")
-        m.cpu.throttling.throttledTime = number(throttling, "throttled_time")
-        m.memory.cache = number(memory, "cache")
-        m.memory.usage.usage = number(memoryUsage, "usage")
-        m.memory.usage.limit = number(memoryUsage, "limit")
-        m.memory.usage.max = number(memoryUsage, "max")
-        m.memory.usage.failcnt = number(memoryUsage, "failcnt")
-        let swap = dict(memory, "swap")
-        m.memory.swap.usage = number(swap, "usage")
-        m.memory.swap.limit = number(swap, "limit")
-        m.memory.rss = number(raw, "rss")
-        m.memory.totalRss = number(raw, "total_rss")
-        m.memory.totalCache = number(raw, "total_cache")
-        m.memory.mappedFile = number(raw, "mapped_file")
-        m.memory.pgFault = number(raw, "pgfault")
-        m.memory.pgMajFault = number(raw, "pgmajfault")
-        m.memory.hierarchicalMemoryLimit = number(raw, "hierarchical_memory_limit")
-        return try Google_Protobuf_Any(containerdPacking: m)
+        m.pids.current = stats.pids.current
+        m.pids.limit = stats.pids.limit
+        let usage = stats.cpu.usage, throttling = stats.cpu.throttling
+        m.cpu.usage.total = usage.total
+        m.cpu.usage.kernel = usage.kernel
+        m.cpu.usage.user = usage.user
+        m.cpu.usage.perCpu = usage.percpu
+        m.cpu.throttling.periods = throttling.periods
+        m.cpu.throttling.throttledPeriods = throttling.throttledPeriods
+        m.cpu.throttling.throttledTime = throttling.throttledTime
+        let memory = stats.memory, raw = stats.memory.raw
+        m.memory.cache = memory.cache
+        m.memory.usage.usage = memory.usage.usage
+        m.memory.usage.limit = memory.usage.limit
+        m.memory.usage.max = memory.usage.max
+        m.memory.usage.failcnt = memory.usage.failcnt
+        m.memory.swap.usage = memory.swap.usage
+        m.memory.swap.limit = memory.swap.limit
+        m.memory.rss = raw["rss"] ?? 0
+        m.memory.totalRss = raw["total_rss"] ?? 0
+        m.memory.totalCache = raw["total_cache"] ?? 0
+        m.memory.mappedFile = raw["mapped_file"] ?? 0
+        m.memory.pgFault = raw["pgfault"] ?? 0
+        m.memory.pgMajFault = raw["pgmajfault"] ?? 0
+        m.memory.hierarchicalMemoryLimit = raw["hierarchical_memory_limit"] ?? 0
+        return m
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import CVeilLinux
 import VeilLinux
+import VeilMountOptions
 
 /// A plain error with a message (start/delete subcommands, helpers).
 struct ShimError: Error, CustomStringConvertible {
@@ -11,53 +12,16 @@ struct ShimError: Error, CustomStringConvertible {
 
 
 
-/// Which child fds a spawned process gets: target fd → source fd in the parent.
+/// Which child fds a spawned process gets: its stdio and `extra` (target fd → source fd in the parent).
 struct SpawnIO {
     var stdin: Int32
     var stdout: Int32
     var stderr: Int32
     var extra: [Int32: Int32] = [:]
-}
 
-/// posix_spawn with stdio (and extra fds) mapped, default signal dispositions and an empty mask
-/// (the shim ignores SIGPIPE; its children must not inherit that), optionally in a new session.
-func spawnProcess(_ path: String, _ argv: [String], io: SpawnIO, newSession: Bool = false) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    // Copy sources above every target first, so a source that is itself a target is not clobbered.
-    var mapping: [(target: Int32, source: Int32)] = [(0, io.stdin), (1, io.stdout), (2, io.stderr)]
-    for (target, source) in io.extra.sorted(by: { $0.key < $1.key }) { mapping.append((target, source)) }
-    let base: Int32 = 100
-    for (index, entry) in mapping.enumerated() {
-        posix_spawn_file_actions_adddup2(&actions, entry.source, base + Int32(index))
-    }
-    for (index, entry) in mapping.enumerated() {
-        posix_spawn_file_actions_adddup2(&actions, base + Int32(index), entry.target)
-        posix_spawn_file_actions_addclose(&actions, base + Int32(index))
-    }
-
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    sigaddset(&defaults, SIGPIPE)
-    sigaddset(&defaults, SIGCHLD)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    var mask = sigset_t()
-    sigemptyset(&mask)
-    posix_spawnattr_setsigmask(&attributes, &mask)
-    var flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
-    if newSession { flags |= 0x80 }  // POSIX_SPAWN_SETSID (glibc)
-    posix_spawnattr_setflags(&attributes, Int16(flags))
-
-    let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-    defer { for arg in cArgs { free(arg) } }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, path, &actions, &attributes, cArgs, environ)
-    guard result == 0 else { throw LinuxError("posix_spawn", path, errno: result) }
-    return pid
+    /// Every child fd → its source, for VeilLinux's Spawner (which also gives the child default
+    /// signal dispositions and an empty mask: the shim ignores SIGPIPE, its children must not).
+    var placement: [Int32: Int32] { extra.merging([0: stdin, 1: stdout, 2: stderr]) { _, stdio in stdio } }
 }
 
 /// Reaps every child of the shim (it is a subreaper, so orphaned container processes come here
@@ -113,7 +77,7 @@ final class Reaper: @unchecked Sendable {
             lock.signal()
             lock.unlock()
         }
-        let pid = try spawnProcess(path, argv, io: io)
+        let pid = try Spawner.spawn(path, argv, placing: io.placement)
         unclaimed.removeValue(forKey: pid)
         watchers[pid] = onExit
         return pid
@@ -200,36 +164,17 @@ func unmountAll(_ target: String) {
     }
 }
 
-/// Mounts containerd's rootfs mounts onto `target`: mount(2) flags from the options, the rest as data.
-func mountRootfs(type: String, source: String, options: [String], target: String) throws {
-    let flagOptions: [String: (set: Bool, flag: UInt)] = [
-        "ro": (true, UInt(MS_RDONLY)), "rw": (false, UInt(MS_RDONLY)),
-        "nosuid": (true, UInt(MS_NOSUID)), "suid": (false, UInt(MS_NOSUID)),
-        "nodev": (true, UInt(MS_NODEV)), "dev": (false, UInt(MS_NODEV)),
-        "noexec": (true, UInt(MS_NOEXEC)), "exec": (false, UInt(MS_NOEXEC)),
-        "sync": (true, UInt(MS_SYNCHRONOUS)), "async": (false, UInt(MS_SYNCHRONOUS)),
-        "noatime": (true, UInt(MS_NOATIME)), "atime": (false, UInt(MS_NOATIME)),
-        "nodiratime": (true, UInt(MS_NODIRATIME)), "diratime": (false, UInt(MS_NODIRATIME)),
-        "relatime": (true, UInt(MS_RELATIME)), "norelatime": (false, UInt(MS_RELATIME)),
-        "strictatime": (true, UInt(MS_STRICTATIME)),
-        "bind": (true, UInt(MS_BIND)), "rbind": (true, UInt(MS_BIND) | UInt(MS_REC)),
-        "remount": (true, UInt(MS_REMOUNT)),
-    ]
-    var flags: UInt = 0
-    var data: [String] = []
-    for option in options {
-        if let known = flagOptions[option] {
-            if known.set { flags |= known.flag } else { flags &= ~known.flag }
-        } else if !option.isEmpty {
-            data.append(option)
-        }
-    }
-    let isBind = flags & UInt(MS_BIND) != 0 || type == "bind"
-    if isBind { flags |= UInt(MS_BIND) }
-    try Mounts.mount(source, target, type: isBind ? nil : type, flags: flags & ~UInt(MS_RDONLY) | (isBind ? 0 : flags & UInt(MS_RDONLY)),
-                     data: data.isEmpty ? nil : data.joined(separator: ","))
-    if isBind && flags & UInt(MS_RDONLY) != 0 {
-        try Mounts.mount(nil, target, type: nil, flags: flags | UInt(MS_REMOUNT))
+/// Mounts one of containerd's rootfs mounts onto `target`, its options read as runc (and veil)
+/// read a spec's: mount(2) flags, the rest as filesystem data. A bind mount is made read-only by
+/// a remount (mount(2) ignores MS_RDONLY when binding).
+func mountRootfs(type: String, source: String, options: [String], target: String) throws(LinuxError) {
+    let parsed = MountOptions.parse(options)
+    let isBind = parsed.isBind || type == "bind"
+    let flags = isBind ? parsed.flags | MountFlag.bind : parsed.flags
+    try Mounts.mount(source, target, type: isBind ? nil : type, flags: isBind ? flags & ~MountFlag.rdonly : flags,
+                     data: parsed.data.isEmpty ? nil : parsed.dataString)
+    if isBind && flags & MountFlag.rdonly != 0 {
+        try Mounts.mount(nil, target, type: nil, flags: flags | MountFlag.remount)
     }
 }
 

@@ -160,10 +160,19 @@ final class Responder {
 
     /// (return value, errno). Only the calls the policy routes to the warden arrive here.
     func answer(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+        answer(n) { bytes, address in deliver(bytes, to: address, n: n, listener: listener) }
+    }
+
+    /// Copies an answer's bytes to an address of the caller's; returns 0 or the errno to fail with.
+    typealias Write = (_ bytes: UnsafeRawBufferPointer, _ address: UInt64) -> Int32
+
+    /// The decision for one call, with the answer's bytes handed to `write` (the caller's memory
+    /// in the warden, a buffer in the unit tests). Anything but the emulated calls is refused.
+    func answer(_ n: veil_notification, writing write: Write) -> (Int64, Int32) {
         switch Int(n.nr) {
-        case Int(VEIL_NR_UNAME): return uname(n, listener: listener)
-        case Int(VEIL_NR_SYSLOG): return syslog(n, listener: listener)
-        case Int(VEIL_NR_SYSINFO): return sysinfo(n, listener: listener)
+        case Int(VEIL_NR_UNAME): return uname(n, write)
+        case Int(VEIL_NR_SYSLOG): return syslog(n, write)
+        case Int(VEIL_NR_SYSINFO): return sysinfo(n, write)
         default: return (-1, ENOSYS)
         }
     }
@@ -185,15 +194,15 @@ final class Responder {
         return written == bytes.count ? 0 : EFAULT
     }
 
-    func uname(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+    func uname(_ n: veil_notification, _ write: Write) -> (Int64, Int32) {
         let size = veil_sandbox_utsname(utsAnswer.baseAddress, utsAnswer.count, config.sysname, config.release,
                                         config.version, config.machine)
         guard size > 0 else { return (-1, EFAULT) }
-        let error = deliver(UnsafeRawBufferPointer(rebasing: utsAnswer[0..<size]), to: n.args.0, n: n, listener: listener)
+        let error = write(UnsafeRawBufferPointer(rebasing: utsAnswer[0..<size]), n.args.0)
         return error == 0 ? (0, 0) : (-1, error)
     }
 
-    func syslog(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+    func syslog(_ n: veil_notification, _ write: Write) -> (Int64, Int32) {
         switch Int32(truncatingIfNeeded: n.args.0) {
         case 0, 1: return (0, 0)  // close, open
         case 2, 3, 4:  // read, read all, read and clear
@@ -201,7 +210,7 @@ final class Responder {
             guard length >= 0 else { return (-1, EINVAL) }
             if length == 0 { return (0, 0) }
             let tail = bootLog.suffix(length)
-            let error = tail.withUnsafeBytes { deliver($0, to: n.args.1, n: n, listener: listener) }
+            let error = tail.withUnsafeBytes { write($0, n.args.1) }
             return error == 0 ? (Int64(tail.count), 0) : (-1, error)
         case 5: return (0, 0)  // clear: the log is veil's and stays
         case 9: return (Int64(bootLog.count), 0)  // unread bytes
@@ -210,7 +219,7 @@ final class Responder {
         }
     }
 
-    func sysinfo(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
+    func sysinfo(_ n: veil_notification, _ write: Write) -> (Int64, Int32) {
         let memory = SandboxMemory.read(config)
         let (total, used) = memory.totals()
         let processes = memory.processes
@@ -218,7 +227,7 @@ final class Responder {
         let size = veil_fill_sysinfo(sysinfoAnswer.baseAddress, sysinfoAnswer.count, uptime, total, total - used, 0, 0,
                                      UInt16(clamping: processes ?? 1))
         guard size > 0 else { return (-1, EFAULT) }
-        let error = deliver(UnsafeRawBufferPointer(rebasing: sysinfoAnswer[0..<size]), to: n.args.0, n: n, listener: listener)
+        let error = write(UnsafeRawBufferPointer(rebasing: sysinfoAnswer[0..<size]), n.args.0)
         return error == 0 ? (0, 0) : (-1, error)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import VeilContainer
+import VeilExchange
 import VeilInstall
 import VeilLinux
 import VeilSandbox
@@ -355,7 +356,7 @@ struct Ps: ParsableCommand {
             let pids = try runtime.processes(id: id)
             switch format {
             case "json":
-                writeOut("[" + pids.map(String.init).joined(separator: ",") + "]\n")
+                writeOut(String(decoding: try OrderedJSONEncoder.encode(ProcessList(pids: pids), layout: .compact), as: UTF8.self))
             case "table":
                 let state = try runtime.state(id: id)
                 try printTable(pids: Set(pids), runAs: state.isolation == IsolationLevel.sandbox.rawValue ? Self.hostIDs(of: state.pid) : nil)

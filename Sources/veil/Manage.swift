@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import VeilContainer
+import VeilExchange
 import VeilLinux
 import VeilSpec
 
@@ -107,12 +108,12 @@ struct Events: ParsableCommand {
         do {
             let runtime = try Context.runtime()
             // One line per event, keys in runc's order (type, id, data; data as runc's types).
-            func emit<T: Encodable>(_ type: String, _ data: T?) throws {
-                let event = EventLine(type: type, id: id, data: data)
+            func emit(_ type: String, _ data: CgroupStats?) throws {
+                let event = StatsEvent(type: type, id: id, data: data)
                 writeOut(String(decoding: try OrderedJSONEncoder.encode(event, layout: .compact), as: UTF8.self))
             }
             if stats {
-                try emit("stats", try runtime.stats(id: id))
+                try emit(StatsEvent.statsType, try runtime.stats(id: id))
                 return
             }
             let period = try parseInterval(interval)
@@ -122,10 +123,10 @@ struct Events: ParsableCommand {
                 guard (try? runtime.state(id: id).status).map({ $0 != .stopped }) ?? false else { return }
                 if let count = try runtime.oomKills(id: id), count > lastOOM {
                     lastOOM = count
-                    try emit("oom", Optional<CgroupStatsPlaceholder>.none)
+                    try emit(StatsEvent.oomType, nil)
                 }
                 if Date.now >= nextStats {
-                    try emit("stats", try runtime.stats(id: id))
+                    try emit(StatsEvent.statsType, try runtime.stats(id: id))
                     nextStats = Date.now.addingTimeInterval(period)
                 }
                 usleep(100_000)
@@ -141,12 +142,3 @@ struct Events: ParsableCommand {
         throw Failure(message: "--interval \(text): expected a duration like 5s or 500ms")
     }
 }
-
-/// One line of `events`: runc's {"type": …, "id": …, "data": …}.
-struct EventLine<T: Encodable>: Encodable {
-    let type: String
-    let id: String
-    let data: T?
-}
-
-struct CgroupStatsPlaceholder: Encodable {}

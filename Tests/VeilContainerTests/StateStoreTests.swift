@@ -2,7 +2,9 @@ import FoundationEssentials
 import Glibc
 import Testing
 import VeilCgroups
+import VeilExchange
 import VeilLinux
+import VeilSpec
 @testable import VeilContainer
 
 private func record(id: String, pid: Int32, startTime: UInt64?, cgroup: Cgroup? = nil) -> ContainerRecord {
@@ -109,6 +111,22 @@ struct StateStoreTests {
         #expect(stat(store.statePath("one"), &st) == 0)
         #expect(st.st_mode & 0o777 == 0o600)
         #expect(FS.listDirectory(store.directory("one")) == ["state.json"])
+    }
+
+    @Test("state.json as the shim reads it (VeilExchange's StateRecordSummary): id, pid, bundle, isolation")
+    func recordDecodesAsTheShimsSummary() throws {
+        let root = try makeTempDir("state")
+        defer { removeTree(root) }
+        let store = StateStore(root: root)
+        for isolation in [nil, IsolationLevel.native, .sandbox] {
+            try FS.mkdirAll(store.directory("c"))
+            var saved = record(id: "c", pid: 4321, startTime: 7)
+            saved.isolation = isolation
+            try store.save(saved)
+            let summary = try JSONDecoder().decode(StateRecordSummary.self, from: Data(try FS.readFile(store.statePath("c"))))
+            #expect(summary == StateRecordSummary(id: "c", pid: 4321, bundle: "/bundle", isolation: isolation?.rawValue))
+            #expect(summary.isolationLevel == (isolation ?? .native).rawValue)
+        }
     }
 
     @Test func loadErrors() throws {
