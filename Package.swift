@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(name: "veil-cri-driver", dependencies: ["VeilCRI"], path: "Tests/CRIDriver"),
         .testTarget(name: "VeilSpecTests", dependencies: ["VeilSpec"]),
         .testTarget(name: "VeilLinuxTests", dependencies: ["VeilLinux"]),
-        .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups"]),
+        .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups", "VeilExchange"]),
         .testTarget(name: "VeilInstallTests", dependencies: ["VeilInstall"]),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol", "VeilLinux"]),
         .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec", "CVeilLinux"]),

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import Testing
 @testable import VeilCgroups
+import VeilExchange
 
 /// The cgroup v2 driver against a scratch directory holding the files a v2 cgroup has: this
 /// host is hybrid, so the real v2 controllers are only available in the qemu guest.

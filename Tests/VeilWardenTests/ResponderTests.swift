@@ -61,21 +61,24 @@ import Testing
         try directory.write("memory.max", "1073741824\n")
         try directory.write("memory.current", "104857600\n")
         try directory.write("cgroup.procs", "1\n20\n33\n")
-        var host = Glibc.sysinfo()
-        _ = Glibc.sysinfo(&host)
-        let hostTotal = UInt64(host.totalram) * UInt64(host.mem_unit)
+        var hostTotal: UInt64 = 0, hostFree: UInt64 = 0
+        veil_host_memory(&hostTotal, &hostFree)
         let responder = Responder(config: Self.config(memoryDirectory: directory.path, bootedSecondsAgo: 42))
         let capture = Capture()
         let (value, error) = responder.answer(Self.call(Int32(VEIL_NR_SYSINFO), 0x2000), writing: capture.write)
         #expect(value == 0 && error == 0)
         let write = try #require(capture.writes.first)
-        #expect(write.address == 0x2000)
-        let info = write.bytes.withUnsafeBytes { $0.loadUnaligned(as: Glibc.sysinfo.self) }
+        #expect(write.address == 0x2000 && write.bytes.count == 112)
+        // struct sysinfo on 64-bit Linux: uptime at 0, totalram 32, freeram 40, procs 80, mem_unit 104.
+        func field<T: FixedWidthInteger>(_ offset: Int, _ type: T.Type) -> T {
+            write.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+        }
         let total = min(1 << 30, hostTotal)
-        #expect(info.mem_unit == 1 && UInt64(info.totalram) == total)
-        #expect(UInt64(info.freeram) == total - min(100 << 20, total))
-        #expect(info.procs == 3)
-        #expect(info.uptime >= 42 && info.uptime < 60)
+        #expect(field(104, UInt32.self) == 1 && field(32, UInt64.self) == total)
+        #expect(field(40, UInt64.self) == total - min(100 << 20, total))
+        #expect(field(80, UInt16.self) == 3)
+        let uptime = field(0, Int64.self)
+        #expect(uptime >= 42 && uptime < 60)
     }
 
     @Test("syslog: reads the boot log's tail, reports its size, and refuses console levels")
