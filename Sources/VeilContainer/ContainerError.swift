@@ -1,4 +1,5 @@
 import VeilLinux
+import VeilSandbox
 
 /// What the command line reports; each case names the container, file or field at fault.
 public enum ContainerError: Error, CustomStringConvertible {
@@ -13,6 +14,8 @@ public enum ContainerError: Error, CustomStringConvertible {
     case initFailed(String)
     case hookFailed(phase: String, index: Int, path: String, reason: String)
     case unsupported(String)
+    /// The sandbox level could not be set up (VeilSandbox names the field or path).
+    case sandbox(SandboxError)
 
     public var description: String {
         switch self {
@@ -28,6 +31,7 @@ public enum ContainerError: Error, CustomStringConvertible {
         case .initFailed(let message): return message
         case .hookFailed(let phase, let index, let path, let reason): return "\(phase) hook #\(index) (\(path)) failed: \(reason)"
         case .unsupported(let what): return what
+        case .sandbox(let error): return error.description
         }
     }
 }

@@ -96,7 +96,15 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
         }
         log.debug("create \(id): config read from \(bundle), level \(level.rawValue)")
-        let sandbox = level == .sandbox ? try prepareSandbox(id: id, spec: &spec) : nil
+        var sandbox: SandboxContext?
+        if level == .sandbox {
+            do throws(SandboxError) {
+                sandbox = try sandboxBuilder.prepare(id: id, stateDirectory: store.directory(id), spec: &spec, pod: podOwner(of: spec, id: id))
+            } catch { throw .sandbox(error) }
+            if let dropped = sandbox?.droppedDevices, !dropped.isEmpty {
+                log.debug("sandbox: host devices not passed (allow with --sandbox-device): \(dropped.joined(separator: " "))")
+            }
+        }
         let namespaces = spec.linux?.namespaces ?? []
         if spec.hostname != nil && spec.hostname != "" && !namespaces.contains(where: { $0.type == .uts }) {
             throw .invalidConfig(file: "config.json", field: "hostname", reason: "setting a hostname needs a private uts namespace")
@@ -141,19 +149,16 @@ public struct Runtime {
         let fifo = store.fifoPath(id)
         if mkfifo(fifo, 0o622) != 0 { cleanup.run(); throw LinuxError("mkfifo", fifo).context("creating exec fifo") }
         chmod(fifo, 0o622)  // umask would otherwise narrow who may open it from a user namespace
-        do {
+        do throws(ContainerError) {
             let cgroup = try makeCgroup(config.spec, id: id, cleanup: &cleanup)
             var deviceNodes: [String: String] = [:]
             if var context = config.sandbox {
-                try allocateSandbox(&context, id: id, spec: &config.spec, cgroup: cgroup, cleanup: &cleanup)
-                config.sandbox = context
-                log.debug("create \(id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
-                if !context.userNamespaceGiven {
-                    let hostID = config.spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
-                        ?? (try? SandboxRecord.load(directory: context.ownerDirectory(store)))?.hostID ?? 0
-                    deviceNodes = try SandboxDevices.make(publicDirectory: context.publicDirectory, devices: config.spec.linux?.devices ?? [],
-                                                          allowedPaths: sandboxDevices, hostID: hostID, idCount: idPool.blockSize)
-                }
+                do throws(SandboxError) {
+                    try sandboxBuilder.allocate(&context, id: id, spec: &config.spec, cgroup: cgroup, undo: &cleanup.sandbox)
+                    config.sandbox = context
+                    log.debug("create \(id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
+                    deviceNodes = try sandboxBuilder.makeDeviceNodes(context, spec: config.spec)
+                } catch { throw ContainerError.sandbox(error) }
             }
             return PreparedHost(cgroup: cgroup, fifo: fifo, deviceNodes: deviceNodes, cleanup: cleanup)
         } catch {
@@ -213,11 +218,11 @@ public struct Runtime {
         host.networkPrepared = request.network != nil
         host.hasConsole = consoleFD != nil
         log.debug("create \(config.id): stage 1 cloned (pid \(stage1))")
-        try config.sandbox?.procfs?.startServing()
+        do throws(SandboxError) { try config.sandbox?.startServingViews() } catch { throw .sandbox(error) }
         let initPid = try channel.awaitInitPid(writeIDMaps: { () throws(ContainerError) in
             try writeIDMap("/proc/\(stage1)/uid_map", spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
             try writeIDMap("/proc/\(stage1)/gid_map", spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
-        }, sysctlKeys: request.network?.sysctls.map(\.key) ?? [])
+        }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [])
         host.cleanup.initPid = initPid
         log.debug("create \(config.id): init running (pid \(initPid))")
         return initPid
@@ -229,8 +234,11 @@ public struct Runtime {
         guard let channel = host.channel else { throw .initFailed("no channel to the container init") }
         let spec = config.spec
         let sandbox = config.sandbox
-        let mapped = try sandbox.flatMap { (context) throws(ContainerError) in
-            context.userNamespaceGiven ? nil : try idmappedMounts(initPid: initPid, rootfs: config.rootfs, spec: spec, bundle: config.bundle, sandboxDirectory: context.ownerDirectory(store))
+        var mapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])?
+        if let sandbox, !sandbox.userNamespaceGiven {
+            do throws(SandboxError) { mapped = try sandboxBuilder.idmappedMounts(sandbox, initPid: initPid, rootfs: config.rootfs, spec: spec, bundle: config.bundle) } catch {
+                throw .sandbox(error)
+            }
         }
         let newUserNamespace = spec.linux?.namespaces?.contains { $0.type == .user } == true
         let openedSources = mapped == nil && newUserNamespace ? try openBindSources(initPid: initPid, spec: spec, bundle: config.bundle) : []
@@ -252,7 +260,7 @@ public struct Runtime {
             plan.idmappedRootfs = mapped != nil
             plan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
             plan.sandboxDeviceNodes = host.deviceNodes
-            plan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory(store)))?.cpus
+            plan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory))?.cpus
         }
         try channel.deliver(plan, fds: fds)
     }
@@ -271,15 +279,16 @@ public struct Runtime {
                 try forwardSeccompListener(listener, spec: spec, state: state)
             case .sandboxListener(let listener):
                 guard let sandbox = config.sandbox else { throw .initFailed("a sandbox listener from a native container") }
-                if sandbox.owner == nil {
-                    let (pid, start) = try startWarden(directory: host.cleanup.directory, listener: listener, initPid: record.pid, procfs: sandbox.procfs)
-                    record.wardenPid = pid
-                    record.wardenStartTime = start
-                    host.cleanup.wardenPid = pid
-                    log.debug("create \(config.id): warden started (pid \(pid))")
-                } else {
-                    try sendToWarden(directory: sandbox.ownerDirectory(store), listener: listener, guarding: record.pid)
-                }
+                do throws(SandboxError) {
+                    if sandbox.owner == nil {
+                        let warden = try sandboxBuilder.startWarden(sandbox, listener: listener, initPid: record.pid, undo: &host.cleanup.sandbox)
+                        record.wardenPid = warden.pid
+                        record.wardenStartTime = warden.startTime
+                        log.debug("create \(config.id): warden started (pid \(warden.pid))")
+                    } else {
+                        try SandboxBuilder.sendToWarden(directory: sandbox.ownerDirectory, listener: listener, guarding: record.pid)
+                    }
+                } catch { throw .sandbox(error) }
             }
         }
     }
@@ -305,6 +314,19 @@ public struct Runtime {
             return FileDescriptor(try wrap("dup console socket") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(connection, 3) } })
         }
         return nil
+    }
+
+    /// The machinery of the sandbox level, configured by the operator's options.
+    var sandboxBuilder: SandboxBuilder { SandboxBuilder(idPool: idPool, allowedDevices: sandboxDevices) }
+
+    /// The pod sandbox a CRI container belongs to: the sandbox container named by
+    /// io.kubernetes.cri.sandbox-id, when it runs here at sandbox level.
+    func podOwner(of spec: Spec, id: String) -> (id: String, owner: SpecTransform.Owner)? {
+        guard let annotations = spec.annotations, annotations["io.kubernetes.cri.container-type"] == "container",
+              let sandboxID = annotations["io.kubernetes.cri.sandbox-id"], sandboxID != id,
+              let record = try? store.load(sandboxID), record.isolation == .sandbox,
+              store.status(of: record) != .stopped else { return nil }
+        return (sandboxID, SpecTransform.Owner(initPid: record.pid, directory: store.directory(sandboxID)))
     }
 
     /// linux.seccomp compiled now, so a bad profile fails create before anything exists.
@@ -373,15 +395,12 @@ private struct PreparedHost {
     var hasConsole = false
 }
 
-/// Undoes a half-made container: kills the init, removes the cgroup and the state directory.
+/// Undoes a half-made container: kills the init, undoes the sandbox, removes the cgroup and the state directory.
 struct Cleanup {
     let directory: String
     var cgroup: Cgroup?
     var initPid: Int32?
-    var idSlot: (IDPool, UInt32)?
-    var wardenPid: Int32?
-    var publicDirectory: String?
-    var procfs: ProcfsBridge?
+    var sandbox = SandboxUndo()
     private var armed = true
 
     init(directory: String) { self.directory = directory }
@@ -395,22 +414,10 @@ struct Cleanup {
             var status: Int32 = 0
             _ = waitpid(initPid, &status, 0)
         }
-        if let wardenPid { kill(wardenPid, SIGKILL); _ = waitpid(wardenPid, nil, WNOHANG) }
+        sandbox.run()
         try? cgroup?.destroy()
-        if let (pool, slot) = idSlot { pool.release(slot: slot, owner: directory) }
-        procfs?.remove()
-        if let publicDirectory {
-            SandboxDevices.unmount(publicDirectory: publicDirectory)
-            try? FS.removeAll(publicDirectory)
-        }
         try? FS.removeAll(directory)
     }
-}
-
-func readLink(_ path: String) throws(LinuxError) -> String {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = try sys("readlink", path) { readlink(path, &buffer, buffer.count - 1) }
-    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func absolute(_ path: String) -> String {

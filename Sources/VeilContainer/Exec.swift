@@ -104,7 +104,7 @@ extension Runtime {
             newUserNamespace: false, newMountNamespace: false, state: store.ociState(of: record),
             seccomp: seccomp.map(SeccompPlan.init))
         if record.isolation == .sandbox {
-            plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory))
+            do throws(SandboxError) { plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load()) } catch { throw .sandbox(error) }
             plan.cpus = (try? SandboxRecord.load(directory: store.directory(record.sandboxOwner ?? id)))?.cpus
         }
         // A send failure means the process died; its own report (if any) is the better error.
@@ -114,7 +114,9 @@ extension Runtime {
             case .seccompListener(let listener):
                 try forwardSeccompListener(listener, spec: spec, state: store.ociState(of: record))
             case .sandboxListener(let listener):
-                try sendToWarden(directory: store.directory(record.sandboxOwner ?? id), listener: listener)
+                do throws(SandboxError) { try SandboxBuilder.sendToWarden(directory: store.directory(record.sandboxOwner ?? id), listener: listener) } catch {
+                    throw .sandbox(error)
+                }
             case .runHooks:
                 throw .initFailed("the exec'd process asked for the create hooks")
             }

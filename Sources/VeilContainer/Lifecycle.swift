@@ -2,6 +2,7 @@ import CVeilLinux
 import FoundationEssentials
 import Glibc
 import VeilLinux
+import VeilSandbox
 import VeilSpec
 
 extension Runtime {
@@ -141,11 +142,7 @@ extension Runtime {
             }
         }
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
-        if let directory = record.sandboxDirectory, directory.hasPrefix(SandboxContext.publicParent + "/") {
-            ProcfsBridge.unmount(publicDirectory: directory)
-            SandboxDevices.unmount(publicDirectory: directory)
-            try? FS.removeAll(directory)
-        }
+        if let directory = record.sandboxDirectory { SandboxContext.removePublicDirectory(directory) }
         if let cgroup = record.cgroup {
             do { try cgroup.destroy() } catch {
                 throw .initFailed("removing cgroup of \"\(record.id)\": \(error)")

@@ -2,6 +2,7 @@ import CVeilLinux
 import Glibc
 import VeilCgroups
 import VeilLinux
+import VeilSandbox
 import VeilSpec
 
 /// What `spawn` needs to start a container process: which namespaces to join (fds, user
@@ -34,7 +35,7 @@ extension Runtime {
         let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
         // CVE-2019-5736: the init is exec'd from a detached read-only bind mount of our binary,
         // so /proc/<pid>/exe never opens for writing, and nothing is mounted where the container sees it.
-        let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe = FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
         let exeFD = FileDescriptor(try wrap("protecting \(exe)") { try sysNeg("open_tree", exe) { veil_readonly_exe_fd(exe) } })
         // Above every target slot, so the dup2 shuffle in the child cannot clobber a source.
         var highExtras: [FileDescriptor] = []
