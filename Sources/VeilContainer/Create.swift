@@ -51,7 +51,7 @@ public struct Runtime {
         defer { config.closeJoins() }
         var host = try prepareHost(&config)
         defer { host.cleanup.run() }
-        let initPid = try startInit(&config, &host, options: options)
+        let (initPid, channel) = try startInit(&config, &host, options: options)
         var record = ContainerRecord(
             id: id, ociVersion: config.spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
             bundle: config.bundle, rootfs: config.rootfs, created: Clock.rfc3339Now(), owner: "",
@@ -61,8 +61,8 @@ public struct Runtime {
         record.sandboxSlot = config.sandbox?.slot
         record.sandboxDirectory = config.sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
-        try deliverPlan(config, host, initPid: initPid, state: state, options: options)
-        try serveInit(config, &host, record: &record, state: state)
+        try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
+        try serveInit(config, &host, channel, record: &record, state: state)
         try persist(config, record: record, pidFile: options.pidFile)
         host.cleanup.disarm()
         log.debug("create \(id): created; the init waits on the exec fifo")
@@ -171,7 +171,12 @@ public struct Runtime {
     private func makeCgroup(_ spec: Spec, id: String, cleanup: inout Cleanup) throws(ContainerError) -> Cgroup {
         let cgroup: Cgroup
         do { cgroup = try Cgroup.create(cgroupsPath: spec.linux?.cgroupsPath, containerID: id) } catch {
-            throw .invalidConfig(file: "config.json", field: "linux.cgroupsPath", reason: "\(error)")
+            switch error {
+            case .invalidPath, .systemdPathUnsupported:
+                throw .invalidConfig(file: "config.json", field: "linux.cgroupsPath", reason: "\(error)")
+            default:
+                throw .cgroup(context: "creating the container's cgroup", error)
+            }
         }
         cleanup.cgroup = cgroup
         // As runc: never join a frozen cgroup (the init would hang in D state, and we with it).
@@ -182,14 +187,14 @@ public struct Runtime {
             log.warning("container's cgroup is not empty: \(present.count) process(es) found")
         }
         do { try cgroup.apply(CgroupResources(spec: spec)) } catch {
-            throw .invalidConfig(file: "config.json", field: "linux.resources", reason: "\(error)")
+            throw .resources(error, file: "config.json", field: "linux.resources", context: "applying linux.resources")
         }
         log.debug("create \(id): cgroup \(cgroup.paths["memory"] ?? cgroup.paths.values.sorted().first ?? "") ready")
         return cgroup
     }
 
-    /// Clones stage 1 and the init; returns the init's host pid once stage 1 reported it.
-    private func startInit(_ config: inout CreateConfig, _ host: inout PreparedHost, options: CreateOptions) throws(ContainerError) -> Int32 {
+    /// Clones stage 1 and the init; returns the init's host pid once stage 1 reported it, and the channel to the init.
+    private func startInit(_ config: inout CreateConfig, _ host: inout PreparedHost, options: CreateOptions) throws(ContainerError) -> (Int32, InitChannel) {
         let spec = config.spec
         let namespaces = spec.linux?.namespaces ?? []
         // Everything the init needs, as fds placed after the preserved ones (InitFD).
@@ -214,7 +219,6 @@ public struct Runtime {
         let (stage1, channel) = try spawn(request)
         defer { _ = try? Wait.waitpid(stage1) }
         config.closeJoins()
-        host.channel = channel
         host.networkPrepared = request.network != nil
         host.hasConsole = consoleFD != nil
         log.debug("create \(config.id): stage 1 cloned (pid \(stage1))")
@@ -225,13 +229,12 @@ public struct Runtime {
         }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [])
         host.cleanup.initPid = initPid
         log.debug("create \(config.id): init running (pid \(initPid))")
-        return initPid
+        return (initPid, channel)
     }
 
     /// The init's plan, followed by the mounts host root opened for it: the id-mapped rootfs and
     /// bind sources (sandbox level), or bind sources opened outside a new user namespace.
-    private func deliverPlan(_ config: CreateConfig, _ host: PreparedHost, initPid: Int32, state: OCIState, options: CreateOptions) throws(ContainerError) {
-        guard let channel = host.channel else { throw .initFailed("no channel to the container init") }
+    private func deliverPlan(_ config: CreateConfig, _ host: PreparedHost, to channel: InitChannel, initPid: Int32, state: OCIState, options: CreateOptions) throws(ContainerError) {
         let spec = config.spec
         let sandbox = config.sandbox
         var mapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])?
@@ -267,8 +270,7 @@ public struct Runtime {
 
     /// Answers the init until it is ready: hooks, the seccomp agent's listener and, at the
     /// sandbox level, the policy's listener for a new warden (or the pod's running one).
-    private func serveInit(_ config: CreateConfig, _ host: inout PreparedHost, record: inout ContainerRecord, state: OCIState) throws(ContainerError) {
-        guard let channel = host.channel else { throw .initFailed("no channel to the container init") }
+    private func serveInit(_ config: CreateConfig, _ host: inout PreparedHost, _ channel: InitChannel, record: inout ContainerRecord, state: OCIState) throws(ContainerError) {
         let spec = config.spec
         try channel.serveUntilReady { (request) throws(ContainerError) in
             switch request {
@@ -390,7 +392,6 @@ private struct PreparedHost {
     /// Sandbox level: device nodes host root made, by container path.
     let deviceNodes: [String: String]
     var cleanup: Cleanup
-    var channel: InitChannel?
     var networkPrepared = false
     var hasConsole = false
 }

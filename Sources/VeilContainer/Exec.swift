@@ -26,7 +26,7 @@ extension Runtime {
     /// The process a plain `exec ID ARGS…` starts from: the container's own, as runc does.
     public func configuredProcess(id: String) throws(ContainerError) -> Process {
         guard let process = try store.loadConfig(id).process else {
-            throw .initFailed("container \"\(id)\" has no recorded process configuration")
+            throw .corruptState(path: store.configPath(id), reason: "no process configuration recorded")
         }
         return process
     }

@@ -35,7 +35,7 @@ public enum ContainerInit {
             throw ContainerError.initFailed("close_range: cannot mark descriptors close-on-exec")
         }
         let spec = plan.spec
-        guard let process = spec.process else { throw ContainerError.initFailed("config.json: process: missing") }
+        guard let process = spec.process else { throw ContainerError.invalidConfig(file: "config.json", field: "process", reason: "missing") }
         if plan.mode == .create {
             let mounts = try receiveMounts(plan: plan, sync: sync)
             try buildContainer(plan: plan, sync: sync, mounts: mounts)

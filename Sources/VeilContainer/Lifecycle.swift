@@ -145,7 +145,7 @@ extension Runtime {
         if let directory = record.sandboxDirectory { SandboxContext.removePublicDirectory(directory) }
         if let cgroup = record.cgroup {
             do { try cgroup.destroy() } catch {
-                throw .initFailed("removing cgroup of \"\(record.id)\": \(error)")
+                throw .cgroup(context: "removing cgroup of \"\(record.id)\"", error)
             }
         }
         HookRunner.runWarning(record.hooks?.poststop, phase: "poststop", state: store.ociState(of: record, status: .stopped), log: log)
@@ -245,7 +245,7 @@ extension Runtime {
         let record = try store.load(id)
         guard let cgroup = record.cgroup else { return store.status(of: record) == .stopped ? [] : [record.pid] }
         do { return try cgroup.processes() } catch {
-            throw .initFailed("listing processes of \"\(id)\": \(error)")
+            throw .cgroup(context: "listing processes of \"\(id)\"", error)
         }
     }
 }
