@@ -37,8 +37,9 @@ let package = Package(
         .target(name: "VeilExchange"),
         // cgroup v1 / v2 drivers behind one interface.
         .target(name: "VeilCgroups", dependencies: ["VeilLinux", "VeilSpec", "VeilExchange"]),
-        // The sandbox level: policy, uid ranges, spec transform, kernel identity and the warden.
-        .target(name: "VeilSandbox", dependencies: ["VeilLinux", "VeilSpec", "VeilSeccomp", "VeilWarden", "CVeilLinux"]),
+        // The sandbox level, whole: policy, uid ranges, spec transform, kernel identity, id-mapped
+        // rootfs, /proc views and their FUSE bridge, device nodes, and the warden's launch.
+        .target(name: "VeilSandbox", dependencies: ["VeilLinux", "VeilSpec", "VeilSeccomp", "VeilCgroups", "VeilWarden", "CVeilLinux"]),
         // The warden's notification loop: no Foundation, so its process stays small.
         .target(name: "VeilWarden", dependencies: ["VeilLinux", "CVeilLinux"]),
         // The warden's sentinel, forked by a constructor before Swift starts: only veil-warden links it.

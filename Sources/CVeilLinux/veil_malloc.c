@@ -1,5 +1,5 @@
 #include <malloc.h>
-#include "veil_spawn.h"
+#include "veil_syscalls.h"
 
 int veil_malloc_single_arena(void) { return mallopt(M_ARENA_MAX, 1); }
 

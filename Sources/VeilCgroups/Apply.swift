@@ -8,7 +8,7 @@ struct WritePlan {
     enum Step {
         case write(path: String, value: String)
         /// Work that needs a decision at write time (retry orders, bpf); `files` must exist.
-        case action(files: [String], run: () throws -> Void)
+        case action(files: [String], run: () throws(CgroupError) -> Void)
     }
 
     var steps: [Step] = []
@@ -17,7 +17,7 @@ struct WritePlan {
         steps.append(.write(path: path, value: value))
     }
 
-    mutating func action(files: [String], _ run: @escaping () throws -> Void) {
+    mutating func action(files: [String], _ run: @escaping () throws(CgroupError) -> Void) {
         steps.append(.action(files: files, run: run))
     }
 
@@ -26,7 +26,7 @@ struct WritePlan {
         steps.compactMap { if case .write(let p, let v) = $0 { return (p, v) } else { return nil } }
     }
 
-    func checkFiles() throws {
+    func checkFiles() throws(CgroupError) {
         for step in steps {
             switch step {
             case .write(let path, _):
@@ -37,7 +37,7 @@ struct WritePlan {
         }
     }
 
-    func run() throws {
+    func run() throws(CgroupError) {
         try checkFiles()
         for step in steps {
             switch step {
@@ -52,19 +52,19 @@ extension Cgroup {
     /// Writes the resource limits. Fields left nil (or empty) are not touched, so the same call
     /// serves `create` and `update`. Every value is validated and every target file checked
     /// before the first write.
-    public func apply(_ r: CgroupResources) throws {
+    public func apply(_ r: CgroupResources) throws(CgroupError) {
         try plan(r).run()
     }
 
     /// `runc update`: applies only the fields that are set, refusing (with
     /// `memoryCheckBeforeUpdate`) a memory limit below the current usage. Device rules are
     /// replaced only when `r.devices` is non-empty.
-    public func update(_ r: CgroupResources) throws {
+    public func update(_ r: CgroupResources) throws(CgroupError) {
         try apply(r)
     }
 
     /// The writes `apply` would make, validated, without making them.
-    func plan(_ r: CgroupResources) throws -> WritePlan {
+    func plan(_ r: CgroupResources) throws(CgroupError) -> WritePlan {
         var plan = WritePlan()
         if unifiedOnly {
             try planV2(r, into: &plan)
@@ -75,7 +75,7 @@ extension Cgroup {
     }
 
     /// Directory of a v1 controller, or an error naming the field that needs it.
-    private func v1Dir(_ controller: String, for field: String) throws -> String {
+    private func v1Dir(_ controller: String, for field: String) throws(CgroupError) -> String {
         guard let dir = paths[controller] else {
             throw CgroupError.controllerUnavailable(
                 file: "/sys/fs/cgroup/\(controller) (controller \(controller) is not mounted; needed by \(field))")
@@ -85,7 +85,7 @@ extension Cgroup {
 
     // MARK: cgroup v1
 
-    private func planV1(_ r: CgroupResources, into plan: inout WritePlan) throws {
+    private func planV1(_ r: CgroupResources, into plan: inout WritePlan) throws(CgroupError) {
         if !r.unified.isEmpty {
             throw CgroupError.unsupported(
                 field: "unified (\(r.unified.keys.sorted().joined(separator: ", ")))",
@@ -102,7 +102,7 @@ extension Cgroup {
             let dir = try v1Dir("devices", for: "devices")
             // Validate every rule before denying everything, so a typo cannot leave the
             // container with no devices at all.
-            let lines = try r.devices.map { ($0.allow, try $0.cgroupV1Line()) }
+            let lines = try r.devices.map { (device) throws(CgroupError) in (device.allow, try device.cgroupV1Line()) }
             plan.write(dir + "/devices.deny", "a")
             for (allow, line) in lines {
                 plan.write(dir + (allow ? "/devices.allow" : "/devices.deny"), line)
@@ -139,11 +139,11 @@ extension Cgroup {
         }
     }
 
-    private func planMemoryV1(_ r: CgroupResources, into plan: inout WritePlan) throws {
-        let limit = try r.memoryLimit.flatMap { try memoryValue($0, field: "memory.limit") }
-        var swap = try r.memorySwap.flatMap { try memoryValue($0, field: "memory.swap") }
-        let reservation = try r.memoryReservation.flatMap { try memoryValue($0, field: "memory.reservation") }
-        let swappiness = try r.memorySwappiness.flatMap { try swappinessValue($0) }
+    private func planMemoryV1(_ r: CgroupResources, into plan: inout WritePlan) throws(CgroupError) {
+        let limit = try r.memoryLimit.flatMap { (value) throws(CgroupError) in try memoryValue(value, field: "memory.limit") }
+        var swap = try r.memorySwap.flatMap { (value) throws(CgroupError) in try memoryValue(value, field: "memory.swap") }
+        let reservation = try r.memoryReservation.flatMap { (value) throws(CgroupError) in try memoryValue(value, field: "memory.reservation") }
+        let swappiness = try r.memorySwappiness.flatMap { (value) throws(CgroupError) in try swappinessValue(value) }
         let disableOOM = r.memoryDisableOOMKiller == true
         // memory.kernel / memory.kernelTCP are ignored, as runc 1.1+ does: the kernel
         // deprecated kmem limits (writes fail with ENOTSUPP on 6.x).
@@ -181,20 +181,20 @@ extension Cgroup {
         if disableOOM { plan.write(dir + "/memory.oom_control", "1") }
     }
 
-    private func planCpuV1(_ r: CgroupResources, into plan: inout WritePlan) throws {
+    private func planCpuV1(_ r: CgroupResources, into plan: inout WritePlan) throws(CgroupError) {
         let shares = r.cpuShares.flatMap { $0 == 0 ? nil : $0 }
         let rtPeriod = r.cpuRealtimePeriod.flatMap { $0 == 0 ? nil : $0 }
         let rtRuntime = r.cpuRealtimeRuntime.flatMap { $0 == 0 ? nil : $0 }
         if let rtRuntime, rtRuntime < -1 {
             throw CgroupError.invalidResource(field: "cpu.realtimeRuntime", value: String(rtRuntime), reason: "must be >= 0 or -1 for unlimited")
         }
-        let idle = try r.cpuIdle.map { try idleValue($0) }
+        let idle = try r.cpuIdle.map { (value) throws(CgroupError) in try idleValue(value) }
         guard shares != nil || r.cpuQuota != nil || r.cpuPeriod != nil || r.cpuBurst != nil
             || rtPeriod != nil || rtRuntime != nil || idle != nil else { return }
         let dir = try v1Dir("cpu", for: "cpu")
         if let shares {
             let file = dir + "/cpu.shares"
-            plan.action(files: [file]) {
+            plan.action(files: [file]) { () throws(CgroupError) in
                 try SysFS.write(file, String(shares))
                 // The kernel clamps silently; report it as runc does.
                 let got = try readUInt(file)
@@ -212,12 +212,12 @@ extension Cgroup {
             let quotaFile = dir + "/cpu.cfs_quota_us"
             let period = r.cpuPeriod.flatMap { $0 == 0 ? nil : $0 }
             let quota = r.cpuQuota
-            plan.action(files: [periodFile, quotaFile]) {
+            plan.action(files: [periodFile, quotaFile]) { () throws(CgroupError) in
                 var periodPending = false
                 if let period {
-                    do {
+                    do throws(CgroupError) {
                         try SysFS.write(periodFile, String(period))
-                    } catch CgroupError.writeFailed(_, _, let err) where err == EINVAL && quota != nil {
+                    } catch .writeFailed(_, _, let err) where err == EINVAL && quota != nil {
                         // A smaller period can be refused while the old quota/period ratio would exceed
                         // the parent's; it fits once the new quota is in, so retry after it (as runc).
                         periodPending = true
@@ -236,16 +236,16 @@ extension Cgroup {
         if let idle { plan.write(dir + "/cpu.idle", String(idle)) }
     }
 
-    private func planBlkioV1(_ r: CgroupResources, into plan: inout WritePlan) throws {
-        let weight = try r.blockIOWeight.flatMap { try blkioWeight($0, field: "blockIO.weight") }
-        let leafWeight = try r.blockIOLeafWeight.flatMap { try blkioWeight($0, field: "blockIO.leafWeight") }
+    private func planBlkioV1(_ r: CgroupResources, into plan: inout WritePlan) throws(CgroupError) {
+        let weight = try r.blockIOWeight.flatMap { (value) throws(CgroupError) in try blkioWeight(value, field: "blockIO.weight") }
+        let leafWeight = try r.blockIOLeafWeight.flatMap { (value) throws(CgroupError) in try blkioWeight(value, field: "blockIO.leafWeight") }
         let throttles = try throttleLines(r)
         var weightDevices: [(weight: String?, leaf: String?)] = []
         for (i, wd) in r.blockIOWeightDevices.enumerated() {
             let field = "blockIO.weightDevice[\(i)]"
             let dev = try deviceNumbers(wd.major, wd.minor, field: field)
-            let w = try wd.weight.flatMap { try blkioWeight($0, field: field + ".weight") }
-            let l = try wd.leafWeight.flatMap { try blkioWeight($0, field: field + ".leafWeight") }
+            let w = try wd.weight.flatMap { (value) throws(CgroupError) in try blkioWeight(value, field: field + ".weight") }
+            let l = try wd.leafWeight.flatMap { (value) throws(CgroupError) in try blkioWeight(value, field: field + ".leafWeight") }
             weightDevices.append((w.map { "\(dev) \($0)" }, l.map { "\(dev) \($0)" }))
         }
         guard weight != nil || leafWeight != nil || !throttles.isEmpty || !weightDevices.isEmpty else { return }
@@ -267,7 +267,7 @@ extension Cgroup {
 
     // MARK: cgroup v2
 
-    private func planV2(_ r: CgroupResources, into plan: inout WritePlan) throws {
+    private func planV2(_ r: CgroupResources, into plan: inout WritePlan) throws(CgroupError) {
         guard let dir = paths["unified"] else {
             throw CgroupError.controllerUnavailable(file: "cgroup2 hierarchy (no unified path recorded)")
         }
@@ -287,7 +287,7 @@ extension Cgroup {
         try planCpuV2(r, dir: dir, into: &plan)
         if !r.devices.isEmpty {
             let program = try DeviceFilter.build(r.devices)
-            plan.action(files: [dir]) {
+            plan.action(files: [dir]) { () throws(CgroupError) in
                 try DeviceFilter.attach(program, toCgroup: dir)
             }
         }
@@ -303,10 +303,10 @@ extension Cgroup {
         try planUnified(r.unified, dir: dir, into: &plan)
     }
 
-    private func planMemoryV2(_ r: CgroupResources, dir: String, into plan: inout WritePlan) throws {
-        let limit = try r.memoryLimit.flatMap { try memoryValue($0, field: "memory.limit") }
-        let reservation = try r.memoryReservation.flatMap { try memoryValue($0, field: "memory.reservation") }
-        _ = try r.memorySwappiness.flatMap { try swappinessValue($0) }  // validated; v2 has no knob (ignored, as runc)
+    private func planMemoryV2(_ r: CgroupResources, dir: String, into plan: inout WritePlan) throws(CgroupError) {
+        let limit = try r.memoryLimit.flatMap { (value) throws(CgroupError) in try memoryValue(value, field: "memory.limit") }
+        let reservation = try r.memoryReservation.flatMap { (value) throws(CgroupError) in try memoryValue(value, field: "memory.reservation") }
+        _ = try r.memorySwappiness.flatMap { (value) throws(CgroupError) in try swappinessValue(value) }  // validated; v2 has no knob (ignored, as runc)
         // memory.disableOOMKiller, kernel and kernelTCP have no v2 file; runc ignores them too.
         let swap = try Cgroup.convertSwapToV2(memorySwap: r.memorySwap, memory: limit)
         if r.memoryCheckBeforeUpdate == true {
@@ -327,8 +327,8 @@ extension Cgroup {
         if let reservation { plan.write(dir + "/memory.low", reservation == -1 ? "max" : String(reservation)) }
     }
 
-    private func planCpuV2(_ r: CgroupResources, dir: String, into plan: inout WritePlan) throws {
-        let idle = try r.cpuIdle.map { try idleValue($0) }
+    private func planCpuV2(_ r: CgroupResources, dir: String, into plan: inout WritePlan) throws(CgroupError) {
+        let idle = try r.cpuIdle.map { (value) throws(CgroupError) in try idleValue(value) }
         if let shares = r.cpuShares, shares != 0 {
             plan.write(dir + "/cpu.weight", String(Cgroup.convertSharesToWeight(shares)))
         }
@@ -341,12 +341,12 @@ extension Cgroup {
             // Without a period the kernel keeps the current one.
             if let period = r.cpuPeriod, period != 0 { value += " \(period)" }
             let quotaSet = r.cpuQuota != nil
-            plan.action(files: [maxFile] + (burst == nil ? [] : [burstFile])) {
+            plan.action(files: [maxFile] + (burst == nil ? [] : [burstFile])) { () throws(CgroupError) in
                 var burstPending = false
                 if let burst {
-                    do {
+                    do throws(CgroupError) {
                         try SysFS.write(burstFile, String(burst))
-                    } catch CgroupError.writeFailed(_, _, let err) where err == EINVAL && quotaSet {
+                    } catch .writeFailed(_, _, let err) where err == EINVAL && quotaSet {
                         // A burst above the old quota is refused; it fits after the new cpu.max (as runc).
                         burstPending = true
                     }
@@ -360,8 +360,8 @@ extension Cgroup {
         if let idle { plan.write(dir + "/cpu.idle", String(idle)) }
     }
 
-    private func planIOV2(_ r: CgroupResources, dir: String, into plan: inout WritePlan) throws {
-        let weight = try r.blockIOWeight.flatMap { try blkioWeight($0, field: "blockIO.weight") }
+    private func planIOV2(_ r: CgroupResources, dir: String, into plan: inout WritePlan) throws(CgroupError) {
+        let weight = try r.blockIOWeight.flatMap { (value) throws(CgroupError) in try blkioWeight(value, field: "blockIO.weight") }
         if let leaf = r.blockIOLeafWeight, leaf != 0 {
             throw CgroupError.unsupported(field: "blockIO.leafWeight", reason: "cgroup v2 has no leaf weights")
         }
@@ -372,7 +372,7 @@ extension Cgroup {
             if let l = wd.leafWeight, l != 0 {
                 throw CgroupError.unsupported(field: field + ".leafWeight", reason: "cgroup v2 has no leaf weights")
             }
-            if let w = try wd.weight.flatMap({ try blkioWeight($0, field: field + ".weight") }) {
+            if let w = try wd.weight.flatMap({ (value) throws(CgroupError) in try blkioWeight(value, field: field + ".weight") }) {
                 deviceWeights.append("\(dev) \(w)")
             }
         }
@@ -408,7 +408,7 @@ extension Cgroup {
         }
     }
 
-    private func planUnified(_ unified: [String: String], dir: String, into plan: inout WritePlan) throws {
+    private func planUnified(_ unified: [String: String], dir: String, into plan: inout WritePlan) throws(CgroupError) {
         for key in unified.keys.sorted() {
             let value = unified[key] ?? ""
             guard !key.isEmpty, !key.contains("/"), key != ".", key != ".." else {
@@ -455,7 +455,7 @@ extension Cgroup {
 
     /// OCI memory.swap is memory+swap (v1 semantics); v2's memory.swap.max is swap alone.
     /// Returns nil when nothing should be written, -1 for "max".
-    public static func convertSwapToV2(memorySwap: Int64?, memory: Int64?) throws -> Int64? {
+    public static func convertSwapToV2(memorySwap: Int64?, memory: Int64?) throws(CgroupError) -> Int64? {
         let mem = memory ?? 0
         let swap = memorySwap ?? 0
         // Unlimited memory with swap unspecified: lift swap too, like v1.
@@ -481,7 +481,7 @@ extension Cgroup {
 // MARK: validation helpers
 
 /// nil for 0 ("not set", as runc), the value for -1 or a positive count, an error otherwise.
-private func memoryValue(_ v: Int64, field: String) throws -> Int64? {
+private func memoryValue(_ v: Int64, field: String) throws(CgroupError) -> Int64? {
     guard v >= -1 else {
         throw CgroupError.invalidResource(field: field, value: String(v), reason: "must be >= 0 or -1 for unlimited")
     }
@@ -489,7 +489,7 @@ private func memoryValue(_ v: Int64, field: String) throws -> Int64? {
 }
 
 /// Go's -1 arrives as UInt64.max and means "not set", as in runc.
-private func swappinessValue(_ v: UInt64) throws -> UInt64? {
+private func swappinessValue(_ v: UInt64) throws(CgroupError) -> UInt64? {
     if v == UInt64.max { return nil }
     guard v <= 100 else {
         throw CgroupError.invalidResource(field: "memory.swappiness", value: String(v), reason: "valid range is 0-100")
@@ -497,7 +497,7 @@ private func swappinessValue(_ v: UInt64) throws -> UInt64? {
     return v
 }
 
-private func idleValue(_ v: Int64) throws -> Int64 {
+private func idleValue(_ v: Int64) throws(CgroupError) -> Int64 {
     guard v == 0 || v == 1 else {
         throw CgroupError.invalidResource(field: "cpu.idle", value: String(v), reason: "must be 0 or 1")
     }
@@ -505,7 +505,7 @@ private func idleValue(_ v: Int64) throws -> Int64 {
 }
 
 /// nil for 0 ("not set"); 10...1000 otherwise.
-private func blkioWeight(_ v: UInt16, field: String) throws -> UInt16? {
+private func blkioWeight(_ v: UInt16, field: String) throws(CgroupError) -> UInt16? {
     if v == 0 { return nil }
     guard (10...1000).contains(v) else {
         throw CgroupError.invalidResource(field: field, value: String(v), reason: "valid range is 10-1000")
@@ -513,7 +513,7 @@ private func blkioWeight(_ v: UInt16, field: String) throws -> UInt16? {
     return v
 }
 
-private func deviceNumbers(_ major: Int64, _ minor: Int64, field: String) throws -> String {
+private func deviceNumbers(_ major: Int64, _ minor: Int64, field: String) throws(CgroupError) -> String {
     guard major >= 0, major <= Int64(UInt32.max) else {
         throw CgroupError.invalidResource(field: field + ".major", value: String(major), reason: "must be a device major number >= 0")
     }
@@ -530,7 +530,7 @@ private struct Throttle {
     var v2Key: String
 }
 
-private func throttleLines(_ r: CgroupResources) throws -> [Throttle] {
+private func throttleLines(_ r: CgroupResources) throws(CgroupError) -> [Throttle] {
     let groups: [([ThrottleDevice], String, String, String)] = [
         (r.blockIOThrottleReadBpsDevices, "throttleReadBpsDevice", "read_bps_device", "rbps"),
         (r.blockIOThrottleWriteBpsDevices, "throttleWriteBpsDevice", "write_bps_device", "wbps"),
@@ -548,7 +548,7 @@ private func throttleLines(_ r: CgroupResources) throws -> [Throttle] {
 }
 
 /// "2MB", "1GB", "64KB": the spelling runc uses in hugetlb file names.
-func validPageSize(_ s: String) throws -> String {
+func validPageSize(_ s: String) throws(CgroupError) -> String {
     let digits = s.prefix { $0.isASCII && $0.isNumber }
     let unit = s.dropFirst(digits.count)
     guard !digits.isEmpty, digits.first != "0", ["B", "KB", "MB", "GB", "TB", "PB"].contains(String(unit)) else {
@@ -557,14 +557,14 @@ func validPageSize(_ s: String) throws -> String {
     return s
 }
 
-private func interfaceName(_ name: String) throws -> String {
+private func interfaceName(_ name: String) throws(CgroupError) -> String {
     guard !name.isEmpty, !name.contains(where: { $0.isWhitespace || $0 == "/" }) else {
         throw CgroupError.invalidResource(field: "network.priorities.name", value: name, reason: "not an interface name")
     }
     return name
 }
 
-private func rdmaLines(_ rdma: [String: RdmaLimit]) throws -> [String] {
+private func rdmaLines(_ rdma: [String: RdmaLimit]) throws(CgroupError) -> [String] {
     var lines: [String] = []
     for device in rdma.keys.sorted() {
         guard !device.isEmpty, !device.contains(where: { $0.isWhitespace }) else {
@@ -580,7 +580,7 @@ private func rdmaLines(_ rdma: [String: RdmaLimit]) throws -> [String] {
 }
 
 /// memory.checkBeforeUpdate: refuse a limit the cgroup already uses (runc's wording).
-private func checkUsage(limit: Int64?, swap: Int64?, usageFile: String, swapUsageFile: String, swapIncludesMemory: Bool) throws {
+private func checkUsage(limit: Int64?, swap: Int64?, usageFile: String, swapUsageFile: String, swapIncludesMemory: Bool) throws(CgroupError) {
     guard let limit, limit > 0 else { return }
     let usage = try readUInt(usageFile)
     if usage >= UInt64(limit) {
@@ -596,7 +596,7 @@ private func checkUsage(limit: Int64?, swap: Int64?, usageFile: String, swapUsag
     }
 }
 
-func readUInt(_ path: String) throws -> UInt64 {
+func readUInt(_ path: String) throws(CgroupError) -> UInt64 {
     let text = try SysFS.readTrimmed(path)
     guard let value = UInt64(text) else {
         throw CgroupError.invalidResource(field: path, value: text, reason: "kernel file does not hold an unsigned integer")

@@ -24,7 +24,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
     /// runc's `exec --cgroup [CONTROLLER[,CONTROLLER]:]PATH` (repeatable): this cgroup with the
     /// named controllers' directories (all of them without a prefix) replaced by an existing
     /// sub-cgroup PATH. A PATH that leaves the container's cgroup is refused, as runc does.
-    public func sub(_ requests: [String]) throws -> Cgroup {
+    public func sub(_ requests: [String]) throws(CgroupError) -> Cgroup {
         var result = paths
         for request in requests {
             let parts = request.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
@@ -54,7 +54,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
     /// Resolves `cgroupsPath` like runc's cgroupfs driver and creates the directories:
     /// absolute -> under each hierarchy's mountpoint; relative -> under the caller's own cgroup
     /// (from /proc/self/cgroup); nil/empty -> relative, named after the container id.
-    public static func create(cgroupsPath: String?, containerID: String) throws -> Cgroup {
+    public static func create(cgroupsPath: String?, containerID: String) throws(CgroupError) -> Cgroup {
         try create(cgroupsPath: cgroupsPath, containerID: containerID,
                    layout: CgroupLayout.detect(), own: OwnCgroups.current())
     }
@@ -63,7 +63,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
     /// explicitly (tests, and callers that already detected them).
     public static func create(
         cgroupsPath: String?, containerID: String, layout: CgroupLayout, own: OwnCgroups
-    ) throws -> Cgroup {
+    ) throws(CgroupError) -> Cgroup {
         let targets = try resolve(cgroupsPath: cgroupsPath, containerID: containerID, layout: layout, own: own)
         var created: [String] = []
         var paths: [String: String] = [:]
@@ -96,7 +96,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
     /// Per hierarchy, the directory components below its mountpoint.
     static func resolve(
         cgroupsPath: String?, containerID: String, layout: CgroupLayout, own: OwnCgroups
-    ) throws -> [(CgroupHierarchy, [String])] {
+    ) throws(CgroupError) -> [(CgroupHierarchy, [String])] {
         let raw = cgroupsPath ?? ""
         if raw.contains(":") { throw CgroupError.systemdPathUnsupported(path: raw) }
         let isAbsolute = raw.hasPrefix("/")
@@ -112,7 +112,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
             // and destroy/limits would then hit cgroups shared with everything else.
             throw CgroupError.invalidPath(path: raw, reason: "resolves to an existing shared cgroup, not a new one")
         }
-        return try layout.hierarchies.map { h in
+        return try layout.hierarchies.map { (h) throws(CgroupError) -> (CgroupHierarchy, [String]) in
             if isAbsolute { return (h, relative) }
             return (h, cleanComponents(try own.path(in: h)) + relative)
         }
@@ -131,7 +131,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
         }
     }
 
-    static func inheritCpuset(_ dir: String) throws {
+    static func inheritCpuset(_ dir: String) throws(CgroupError) {
         let parent = parentDirectory(dir)
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let current = try SysFS.readTrimmed(dir + "/" + file)
@@ -159,14 +159,14 @@ public struct Cgroup: Sendable, Codable, Equatable {
         return (tasks, v2)
     }
 
-    public func addProcess(_ pid: Int32) throws {
+    public func addProcess(_ pid: Int32) throws(CgroupError) {
         for dir in directories {
             try SysFS.write(dir + "/cgroup.procs", String(pid))
         }
     }
 
     /// Every pid in the cgroup and its child cgroups, sorted; not the sandbox supervisor's.
-    public func processes() throws -> [Int32] {
+    public func processes() throws(CgroupError) -> [Int32] {
         let dir = paths["pids"] ?? paths["freezer"] ?? paths["memory"] ?? paths["unified"] ?? directories.first
         guard let dir else { return [] }
         var pids: Set<Int32> = []
@@ -174,7 +174,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
         return pids.sorted()
     }
 
-    static func collectProcesses(_ dir: String, into pids: inout Set<Int32>, isTop: Bool) throws {
+    static func collectProcesses(_ dir: String, into pids: inout Set<Int32>, isTop: Bool) throws(CgroupError) {
         let text: String
         let children: [String]
         do {
@@ -200,18 +200,18 @@ public struct Cgroup: Sendable, Codable, Equatable {
     /// container's own cgroup (made by the container) go too; a pre-existing parent never
     /// does, and an intermediate directory that now holds someone else's cgroups is left.
     /// rmdir is retried for about a second because killed tasks leave the cgroup asynchronously.
-    public func destroy() throws {
+    public func destroy() throws(CgroupError) {
         let deadline = monotonicSeconds() + 1.0
         let targets = Set(paths.values)
-        var firstError: Error?
+        var firstError: CgroupError?
         // A container cgroup that existed before create stays, but veil's supervisor child goes.
         for dir in targets where !created.contains(dir) {
-            do { try Cgroup.removeTree(dir + "/" + Cgroup.supervisorChild, deadline: deadline) } catch {
+            do throws(CgroupError) { try Cgroup.removeTree(dir + "/" + Cgroup.supervisorChild, deadline: deadline) } catch {
                 if firstError == nil { firstError = error }
             }
         }
         for dir in created.reversed() {
-            do {
+            do throws(CgroupError) {
                 if targets.contains(dir) {
                     try Cgroup.removeTree(dir, deadline: deadline)
                 } else if SysFS.isDirectory(dir) {
@@ -226,7 +226,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
         if let firstError { throw firstError }
     }
 
-    static func removeTree(_ dir: String, deadline: Double) throws {
+    static func removeTree(_ dir: String, deadline: Double) throws(CgroupError) {
         guard SysFS.isDirectory(dir) else { return }
         for child in try SysFS.subdirectories(dir) {
             try removeTree(dir + "/" + child, deadline: deadline)
@@ -234,7 +234,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
         try removeDirectory(dir, deadline: deadline)
     }
 
-    static func removeDirectory(_ dir: String, deadline: Double) throws {
+    static func removeDirectory(_ dir: String, deadline: Double) throws(CgroupError) {
         var delayMicros: UInt32 = 5_000
         while true {
             if rmdir(dir) == 0 { return }

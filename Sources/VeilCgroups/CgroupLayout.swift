@@ -52,7 +52,7 @@ public enum CgroupLayout: Sendable, Equatable {
         return false
     }
 
-    public static func detect() throws -> CgroupLayout {
+    public static func detect() throws(CgroupError) -> CgroupLayout {
         let text = try SysFS.read("/proc/self/mountinfo")
         guard let layout = parse(mountinfo: text) else { throw CgroupError.noCgroupMounts }
         return layout
@@ -105,7 +105,7 @@ public struct OwnCgroups: Sendable, Equatable {
         self.unified = unified
     }
 
-    public static func current() throws -> OwnCgroups {
+    public static func current() throws(CgroupError) -> OwnCgroups {
         parse(try SysFS.read("/proc/self/cgroup"))
     }
 
@@ -126,7 +126,7 @@ public struct OwnCgroups: Sendable, Equatable {
     }
 
     /// This process's cgroup in `h`, relative to the hierarchy's mount root.
-    func path(in h: CgroupHierarchy) throws -> String {
+    func path(in h: CgroupHierarchy) throws(CgroupError) -> String {
         let found: String?
         if h.isUnified {
             found = unified

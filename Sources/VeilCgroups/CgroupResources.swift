@@ -21,7 +21,7 @@ public struct DeviceRule: Sendable, Codable, Equatable {
 
     /// The line the v1 devices controller parses: "c 1:3 rwm". Validated here because the
     /// kernel only answers EINVAL without saying which part was wrong.
-    func cgroupV1Line() throws -> String {
+    func cgroupV1Line() throws(CgroupError) -> String {
         guard ["a", "c", "b"].contains(type) else {
             throw CgroupError.invalidResource(field: "devices.type", value: type, reason: "must be a, c or b")
         }
@@ -31,7 +31,7 @@ public struct DeviceRule: Sendable, Codable, Equatable {
         }
         // The kernel treats a leading "a" as "every device" and ignores the rest of the line.
         if type == "a" { return "a" }
-        func number(_ n: Int64?, _ field: String) throws -> String {
+        func number(_ n: Int64?, _ field: String) throws(CgroupError) -> String {
             guard let n, n != -1 else { return "*" }
             guard n >= 0 else {
                 throw CgroupError.invalidResource(field: field, value: String(n), reason: "must be >= 0 or -1 for any")

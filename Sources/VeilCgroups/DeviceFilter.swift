@@ -55,7 +55,7 @@ public enum DeviceFilter {
     public static let license = "Apache"
 
     /// Compiles `rules` (OCI order) to eBPF. Throws on an invalid rule before anything is loaded.
-    public static func build(_ rules: [DeviceRule]) throws -> [BPFInstruction] {
+    public static func build(_ rules: [DeviceRule]) throws(CgroupError) -> [BPFInstruction] {
         for rule in rules { _ = try rule.cgroupV1Line() }  // type, access and numbers validated once
         var defaultAllow = false
         var effective = rules
@@ -82,7 +82,7 @@ public enum DeviceFilter {
     }
 
     /// The instructions testing one rule; every failed test jumps past the block.
-    static func block(for rule: DeviceRule) throws -> [BPFInstruction] {
+    static func block(for rule: DeviceRule) throws(CgroupError) -> [BPFInstruction] {
         typealias I = BPFInstruction
         // Jumps are emitted with a placeholder offset and patched once the block length is known.
         var body: [BPFInstruction] = []
@@ -125,7 +125,7 @@ public enum DeviceFilter {
 
     /// nil for a wildcard; the kernel compares 64-bit registers with a sign-extended 32-bit
     /// immediate, so numbers above Int32.max cannot be matched (no Linux device has one).
-    private static func number(_ n: Int64?, _ field: String) throws -> Int32? {
+    private static func number(_ n: Int64?, _ field: String) throws(CgroupError) -> Int32? {
         guard let n, n != -1 else { return nil }
         guard n >= 0, n <= Int64(Int32.max) else {
             throw CgroupError.invalidResource(field: field, value: String(n), reason: "must be -1 (any) or 0...\(Int32.max)")
@@ -135,7 +135,7 @@ public enum DeviceFilter {
 
     /// BPF_PROG_LOAD; returns the program fd (close-on-exec). A verifier refusal is reported
     /// with the verifier's log.
-    public static func load(_ program: [BPFInstruction], subject: String = "device filter") throws -> Int32 {
+    public static func load(_ program: [BPFInstruction], subject: String = "device filter") throws(CgroupError) -> Int32 {
         let insns = program.map {
             veil_bpf_insn(code: $0.code, regs: ($0.dst & 0x0f) | ($0.src << 4), off: $0.off, imm: $0.imm)
         }
@@ -156,13 +156,13 @@ public enum DeviceFilter {
     }
 
     /// Ids of the BPF_CGROUP_DEVICE programs attached directly to the cgroup directory.
-    public static func attachedPrograms(cgroup dir: String) throws -> [UInt32] {
+    public static func attachedPrograms(cgroup dir: String) throws(CgroupError) -> [UInt32] {
         let fd = try openDirectory(dir)
         defer { close(fd) }
         return try query(fd, dir)
     }
 
-    private static func query(_ fd: Int32, _ dir: String) throws -> [UInt32] {
+    private static func query(_ fd: Int32, _ dir: String) throws(CgroupError) -> [UInt32] {
         var capacity: UInt32 = 16
         while true {
             var ids = [UInt32](repeating: 0, count: Int(capacity))
@@ -180,7 +180,7 @@ public enum DeviceFilter {
     /// Loads `program` and makes it the only device program of `dir`: the new one is attached
     /// (BPF_F_ALLOW_MULTI) before the old ones are detached, so there is no moment without a
     /// filter.
-    public static func attach(_ program: [BPFInstruction], toCgroup dir: String) throws {
+    public static func attach(_ program: [BPFInstruction], toCgroup dir: String) throws(CgroupError) {
         let cgroupFD = try openDirectory(dir)
         defer { close(cgroupFD) }
         let old = try query(cgroupFD, dir)
@@ -201,7 +201,7 @@ public enum DeviceFilter {
     }
 
     /// Detaches every device program of `dir` (tests; a removed cgroup drops them by itself).
-    public static func detachAll(cgroup dir: String) throws {
+    public static func detachAll(cgroup dir: String) throws(CgroupError) {
         let cgroupFD = try openDirectory(dir)
         defer { close(cgroupFD) }
         for id in try query(cgroupFD, dir) {
@@ -215,7 +215,7 @@ public enum DeviceFilter {
         }
     }
 
-    private static func openDirectory(_ dir: String) throws -> Int32 {
+    private static func openDirectory(_ dir: String) throws(CgroupError) -> Int32 {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw CgroupError.io(operation: "open", path: dir, errno: errno) }
         return fd

@@ -4,7 +4,7 @@ import Glibc
 
 extension Cgroup {
     /// The file that freezes this cgroup: v1 freezer.state or v2 cgroup.freeze.
-    private func freezerFile() throws -> (path: String, v2: Bool) {
+    private func freezerFile() throws(CgroupError) -> (path: String, v2: Bool) {
         if unifiedOnly {
             guard let dir = paths["unified"] else {
                 throw CgroupError.controllerUnavailable(file: "cgroup2 hierarchy (no unified path recorded)")
@@ -20,7 +20,7 @@ extension Cgroup {
     /// Stops every process in the cgroup and returns once the kernel reports them frozen
     /// (v1 freezer.state FROZEN; v2 cgroup.events "frozen 1"). On timeout the cgroup is
     /// thawed again and an error names the state it was stuck in.
-    public func freeze() throws {
+    public func freeze() throws(CgroupError) {
         let (file, v2) = try freezerFile()
         let deadline = monotonicSeconds() + 10
         var delay: UInt32 = 1_000
@@ -61,7 +61,7 @@ extension Cgroup {
     }
 
     /// Lets the processes run again.
-    public func thaw() throws {
+    public func thaw() throws(CgroupError) {
         let (file, v2) = try freezerFile()
         if v2 {
             try SysFS.write(file, "0")
@@ -136,7 +136,7 @@ extension Cgroup {
     ///
     /// cgroup v2 has no such registration: returns nil. Use `makeMemoryEventsWatch()` there and
     /// compare `oomKillCount()` after each wake-up.
-    public func makeOOMEventFD() throws -> Int32? {
+    public func makeOOMEventFD() throws(CgroupError) -> Int32? {
         if unifiedOnly { return nil }
         guard let dir = paths["memory"] else {
             throw CgroupError.controllerUnavailable(file: "/sys/fs/cgroup/memory (controller memory is not mounted; needed by OOM events)")
@@ -161,7 +161,7 @@ extension Cgroup {
     /// modification; it becomes readable whenever a memory event counter (low, high, max, oom,
     /// oom_kill) changes. Drain it with a read of at least 4096 bytes, then compare
     /// `oomKillCount()`. Returns nil on v1 (use `makeOOMEventFD()` there).
-    public func makeMemoryEventsWatch() throws -> Int32? {
+    public func makeMemoryEventsWatch() throws(CgroupError) -> Int32? {
         guard unifiedOnly, let dir = paths["unified"] else { return nil }
         let file = dir + "/memory.events"
         let fd = inotify_init1(Int32(IN_CLOEXEC))

@@ -8,7 +8,7 @@ extension Cgroup {
     /// Current usage counters: v1 from cpuacct/cpu/cpuset/memory/pids/blkio/hugetlb, v2 from
     /// cpu.stat, cpuset.*.effective, memory.*, pids.*, io.stat and hugetlb.*. A controller that
     /// is not there leaves its part zero; a file that cannot be parsed is an error naming it.
-    public func stats() throws -> CgroupStats {
+    public func stats() throws(CgroupError) -> CgroupStats {
         if unifiedOnly {
             guard let dir = paths["unified"] else {
                 throw CgroupError.controllerUnavailable(file: "cgroup2 hierarchy (no unified path recorded)")
@@ -18,7 +18,7 @@ extension Cgroup {
         return try statsV1()
     }
 
-    private func statsV1() throws -> CgroupStats {
+    private func statsV1() throws(CgroupError) -> CgroupStats {
         var s = CgroupStats()
         if let dir = paths["cpuacct"] {
             s.cpu.usage.total = try StatFile.uint(dir + "/cpuacct.usage") ?? 0
@@ -66,7 +66,7 @@ extension Cgroup {
             }
         }
         if let dir = paths["memory"] {
-            func entry(_ prefix: String) throws -> MemoryEntry {
+            func entry(_ prefix: String) throws(CgroupError) -> MemoryEntry {
                 var e = MemoryEntry()
                 e.usage = try StatFile.uint(dir + "/\(prefix)usage_in_bytes") ?? 0
                 e.max = try StatFile.uint(dir + "/\(prefix)max_usage_in_bytes") ?? 0
@@ -104,7 +104,7 @@ extension Cgroup {
     }
 
     /// CFQ's files when it has data, else BFQ's, else the throttle layer's (runc's order).
-    static func blkioV1(_ dir: String) throws -> BlkioStats {
+    static func blkioV1(_ dir: String) throws(CgroupError) -> BlkioStats {
         var b = BlkioStats()
         if let serviced = try StatFile.read(dir + "/blkio.io_serviced_recursive"), !trimmed(serviced).isEmpty {
             b.ioServiceBytesRecursive = try blkioEntries(dir + "/blkio.io_service_bytes_recursive")
@@ -129,7 +129,7 @@ extension Cgroup {
     }
 
     /// "MAJ:MIN Op Value" lines (time/sectors files have "MAJ:MIN Value"); the "Total N" summary is skipped.
-    static func blkioEntries(_ path: String) throws -> [BlkioEntry] {
+    static func blkioEntries(_ path: String) throws(CgroupError) -> [BlkioEntry] {
         guard let text = try StatFile.read(path) else { return [] }
         var out: [BlkioEntry] = []
         for line in text.split(separator: "\n") {
@@ -147,7 +147,7 @@ extension Cgroup {
     }
 
     /// Page sizes with hugetlb files in `dir`: ("2MB", "<dir>/hugetlb.2MB").
-    static func hugetlbSizes(_ dir: String, suffix: String) throws -> [(String, String)] {
+    static func hugetlbSizes(_ dir: String, suffix: String) throws(CgroupError) -> [(String, String)] {
         try SysFS.files(dir).compactMap { name -> (String, String)? in
             guard name.hasPrefix("hugetlb."), name.hasSuffix(suffix) else { return nil }
             let size = String(name.dropFirst("hugetlb.".count).dropLast(suffix.count))
@@ -156,7 +156,7 @@ extension Cgroup {
         }.sorted { $0.0 < $1.0 }
     }
 
-    static func statsV2(_ dir: String) throws -> CgroupStats {
+    static func statsV2(_ dir: String) throws(CgroupError) -> CgroupStats {
         var s = CgroupStats()
         if let text = try StatFile.read(dir + "/cpu.stat") {
             let kv = try StatFile.keyed(text, path: dir + "/cpu.stat")
@@ -230,11 +230,10 @@ extension Cgroup {
 
 /// Tolerant readers for stats: a missing file is "no data", a malformed one an error naming it.
 enum StatFile {
-    static func read(_ path: String) throws -> String? {
-        do {
-            return try SysFS.read(path)
-        } catch CgroupError.io(_, _, let err) where err == ENOENT || err == ENODEV || err == EOPNOTSUPP {
-            return nil
+    static func read(_ path: String) throws(CgroupError) -> String? {
+        do { return try SysFS.read(path) } catch {
+            if case .io(_, _, let err) = error, err == ENOENT || err == ENODEV || err == EOPNOTSUPP { return nil }
+            throw error
         }
     }
 
@@ -243,7 +242,7 @@ enum StatFile {
     }
 
     /// A single number; "max" reads as UInt64.max.
-    static func uint(_ path: String) throws -> UInt64? {
+    static func uint(_ path: String) throws(CgroupError) -> UInt64? {
         guard let text = try read(path) else { return nil }
         let t = trimmed(text)
         if t == "max" { return UInt64.max }
@@ -251,16 +250,16 @@ enum StatFile {
         return v
     }
 
-    static func uintList(_ path: String) throws -> [UInt64] {
+    static func uintList(_ path: String) throws(CgroupError) -> [UInt64] {
         guard let text = try read(path) else { return [] }
-        return try text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map {
-            guard let v = UInt64($0) else { throw bad(path, String($0)) }
+        return try text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { (word) throws(CgroupError) -> UInt64 in
+            guard let v = UInt64(word) else { throw bad(path, String(word)) }
             return v
         }
     }
 
     /// "key value" lines; lines whose value is not a number (memory.stat has none today) are skipped.
-    static func keyed(_ text: String, path: String) throws -> [String: UInt64] {
+    static func keyed(_ text: String, path: String) throws(CgroupError) -> [String: UInt64] {
         var out: [String: UInt64] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -272,12 +271,12 @@ enum StatFile {
     }
 
     /// "0-3,7" -> [0, 1, 2, 3, 7].
-    static func cpuList(_ path: String) throws -> [UInt16] {
+    static func cpuList(_ path: String) throws(CgroupError) -> [UInt16] {
         guard let text = try read(path) else { return [] }
         return try parseList(trimmed(text), path: path)
     }
 
-    static func parseList(_ t: String, path: String) throws -> [UInt16] {
+    static func parseList(_ t: String, path: String) throws(CgroupError) -> [UInt16] {
         var out: [UInt16] = []
         for part in t.split(separator: ",") {
             let range = part.split(separator: "-")

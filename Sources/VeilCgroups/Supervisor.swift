@@ -16,7 +16,7 @@ extension Cgroup {
     /// Makes `<container cgroup>/veil-warden` in each hierarchy of `supervisorControllers` and
     /// returns the directories (each once; co-mounted controllers share one). `destroy` removes
     /// them with the container's cgroup.
-    public func makeSupervisorCgroups() throws -> [String] {
+    public func makeSupervisorCgroups() throws(CgroupError) -> [String] {
         var result: [String] = []
         for (controller, dir) in paths.sorted(by: { $0.key < $1.key }) where Cgroup.supervisorControllers.contains(controller) {
             let child = dir + "/" + Cgroup.supervisorChild

@@ -4,7 +4,7 @@ import Glibc
 /// Minimal file helpers for cgroupfs. cgroup files must be written with a single write(2)
 /// and report kernel refusals through errno, so Foundation's file APIs are not a good fit.
 enum SysFS {
-    static func read(_ path: String) throws -> String {
+    static func read(_ path: String) throws(CgroupError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CgroupError.io(operation: "open", path: path, errno: errno) }
         defer { close(fd) }
@@ -22,11 +22,11 @@ enum SysFS {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func readTrimmed(_ path: String) throws -> String {
+    static func readTrimmed(_ path: String) throws(CgroupError) -> String {
         trimmed(try read(path))
     }
 
-    static func write(_ path: String, _ value: String) throws {
+    static func write(_ path: String, _ value: String) throws(CgroupError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let err = errno
@@ -55,7 +55,7 @@ enum SysFS {
     }
 
     /// Returns true when this call created the directory, false when it already existed.
-    static func mkdirIfMissing(_ path: String) throws -> Bool {
+    static func mkdirIfMissing(_ path: String) throws(CgroupError) -> Bool {
         if mkdir(path, 0o755) == 0 { return true }
         let err = errno
         if err == EEXIST && isDirectory(path) { return false }
@@ -63,7 +63,7 @@ enum SysFS {
     }
 
     /// Names of the regular files (cgroup knobs) in `path`, sorted.
-    static func files(_ path: String) throws -> [String] {
+    static func files(_ path: String) throws(CgroupError) -> [String] {
         guard let dir = opendir(path) else { throw CgroupError.io(operation: "opendir", path: path, errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []
@@ -80,7 +80,7 @@ enum SysFS {
     }
 
     /// Names of the child directories (child cgroups) of `path`.
-    static func subdirectories(_ path: String) throws -> [String] {
+    static func subdirectories(_ path: String) throws(CgroupError) -> [String] {
         guard let dir = opendir(path) else { throw CgroupError.io(operation: "opendir", path: path, errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []

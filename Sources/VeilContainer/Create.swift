@@ -26,11 +26,6 @@ public struct CreatedContainer {
     public let terminal: Bool
 }
 
-private let namespaceFlags: [LinuxNamespaceType: Int32] = [
-    .pid: 0x2000_0000, .network: 0x4000_0000, .mount: 0x0002_0000, .ipc: 0x0800_0000,
-    .uts: 0x0400_0000, .user: 0x1000_0000, .cgroup: 0x0200_0000, .time: 0x0000_0080,
-]
-
 public struct Runtime {
     public let store: StateStore
     public let log: Logger
@@ -49,8 +44,33 @@ public struct Runtime {
         self.isolation = isolation
     }
 
-    /// `create`: everything up to the point where the init blocks on the exec fifo.
+    /// `create`: everything up to the point where the init blocks on the exec fifo. Each phase
+    /// is its own function; anything made on the host is undone by `Cleanup` if a later one fails.
     public func create(id: String, options: CreateOptions) throws(ContainerError) -> CreatedContainer {
+        var config = try validate(id: id, options: options)
+        defer { config.closeJoins() }
+        var host = try prepareHost(&config)
+        defer { host.cleanup.run() }
+        let (initPid, channel) = try startInit(&config, &host, options: options)
+        var record = ContainerRecord(
+            id: id, ociVersion: config.spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
+            bundle: config.bundle, rootfs: config.rootfs, created: Clock.rfc3339Now(), owner: "",
+            annotations: config.spec.annotations, cgroup: host.cgroup, hooks: config.spec.hooks)
+        record.isolation = config.level
+        record.sandboxOwner = config.sandbox?.ownerID
+        record.sandboxSlot = config.sandbox?.slot
+        record.sandboxDirectory = config.sandbox?.publicDirectory
+        let state = store.ociState(of: record, status: .creating)
+        try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
+        try serveInit(config, &host, channel, record: &record, state: state)
+        try persist(config, record: record, pidFile: options.pidFile)
+        host.cleanup.disarm()
+        log.debug("create \(id): created; the init waits on the exec fifo")
+        return CreatedContainer(record: record, initPid: initPid, terminal: config.terminal)
+    }
+
+    /// Reads and checks config.json and everything it names, before anything exists on the host.
+    private func validate(id: String, options: CreateOptions) throws(ContainerError) -> CreateConfig {
         try StateStore.validate(id: id)
         let bundle = FS.realPath(options.bundle) ?? options.bundle
         var spec: Spec
@@ -76,9 +96,16 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
         }
         log.debug("create \(id): config read from \(bundle), level \(level.rawValue)")
-        var sandbox = level == .sandbox ? try prepareSandbox(id: id, spec: &spec) : nil
+        var sandbox: SandboxContext?
+        if level == .sandbox {
+            do throws(SandboxError) {
+                sandbox = try sandboxBuilder.prepare(id: id, stateDirectory: store.directory(id), spec: &spec, pod: podOwner(of: spec, id: id))
+            } catch { throw .sandbox(error) }
+            if let dropped = sandbox?.droppedDevices, !dropped.isEmpty {
+                log.debug("sandbox: host devices not passed (allow with --sandbox-device): \(dropped.joined(separator: " "))")
+            }
+        }
         let namespaces = spec.linux?.namespaces ?? []
-        let wants = { (type: LinuxNamespaceType) in namespaces.contains { $0.type == type && $0.path == nil } }
         if spec.hostname != nil && spec.hostname != "" && !namespaces.contains(where: { $0.type == .uts }) {
             throw .invalidConfig(file: "config.json", field: "hostname", reason: "setting a hostname needs a private uts namespace")
         }
@@ -90,19 +117,28 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: "linux.namespaces", reason: "a mount namespace is required")
         }
         let seccomp = try compileSeccomp(spec)
-        // Namespaces to join: open them now so a wrong path fails before anything exists.
-        var joins: [(fd: FileDescriptor, type: Int32)] = []
+        // Namespaces to join: opened now so a wrong path fails before anything exists (and last
+        // here, so no failure above leaves them open).
+        var joins: [(fd: FileDescriptor, type: LinuxNamespaceType)] = []
         for (index, ns) in namespaces.enumerated() {
             guard let path = ns.path else { continue }
-            do { joins.append((try FileDescriptor.open(path, O_RDONLY), namespaceFlags[ns.type] ?? 0)) } catch {
+            do { joins.append((try FileDescriptor.open(path, O_RDONLY), ns.type)) } catch {
+                joins.forEach { $0.fd.close() }
                 throw .invalidConfig(file: "config.json", field: "linux.namespaces[\(index)].path", reason: "\(error)")
             }
         }
         // The user namespace last: as host root we may join any other namespace first, including
         // one its owner does not own (a host-network pod's container joins the host's UTS
         // namespace through the pod's sandbox), which we could not from inside it.
-        joins.sort { !($0.type == namespaceFlags[.user]) && ($1.type == namespaceFlags[.user]) }
+        joins.sort { $0.type != .user && $1.type == .user }
+        return CreateConfig(id: id, bundle: bundle, spec: spec, rootfs: rootfs, terminal: terminal, level: level,
+                            sandbox: sandbox, seccomp: seccomp, joins: joins)
+    }
 
+    /// The state directory, the exec fifo, the cgroup with its limits and, at the sandbox level,
+    /// the sandbox's id range, /proc views and device nodes.
+    private func prepareHost(_ config: inout CreateConfig) throws(ContainerError) -> PreparedHost {
+        let id = config.id
         let directory = store.directory(id)
         do { try FS.mkdirAll(store.root, mode: 0o711) } catch { throw error.context("creating state root") }
         if mkdir(directory, 0o711) != 0 {
@@ -110,219 +146,166 @@ public struct Runtime {
             throw LinuxError("mkdir", directory).context("creating state directory")
         }
         var cleanup = Cleanup(directory: directory)
-        defer { cleanup.run() }
-
         let fifo = store.fifoPath(id)
-        if mkfifo(fifo, 0o622) != 0 { throw LinuxError("mkfifo", fifo).context("creating exec fifo") }
+        if mkfifo(fifo, 0o622) != 0 { cleanup.run(); throw LinuxError("mkfifo", fifo).context("creating exec fifo") }
         chmod(fifo, 0o622)  // umask would otherwise narrow who may open it from a user namespace
-
-        let cgroup: Cgroup
-        do {
-            cgroup = try Cgroup.create(cgroupsPath: spec.linux?.cgroupsPath, containerID: id)
-            cleanup.cgroup = cgroup
-            // As runc: never join a frozen cgroup (the init would hang in D state, and we with it).
-            if cgroup.isFrozenByAnyone() {
-                throw ContainerError.invalidConfig(file: "config.json", field: "linux.cgroupsPath",
-                                                   reason: "container's cgroup unexpectedly frozen (thaw it first)")
+        do throws(ContainerError) {
+            let cgroup = try makeCgroup(config.spec, id: id, cleanup: &cleanup)
+            var deviceNodes: [String: String] = [:]
+            if var context = config.sandbox {
+                do throws(SandboxError) {
+                    try sandboxBuilder.allocate(&context, id: id, spec: &config.spec, cgroup: cgroup, undo: &cleanup.sandbox)
+                    config.sandbox = context
+                    log.debug("create \(id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
+                    deviceNodes = try sandboxBuilder.makeDeviceNodes(context, spec: config.spec)
+                } catch { throw ContainerError.sandbox(error) }
             }
-            if let present = try? cgroup.processes(), !present.isEmpty {
-                log.warning("container's cgroup is not empty: \(present.count) process(es) found")
-            }
-            try cgroup.apply(CgroupResources(spec: spec))
-        } catch let error as ContainerError {
-            throw error
+            return PreparedHost(cgroup: cgroup, fifo: fifo, deviceNodes: deviceNodes, cleanup: cleanup)
         } catch {
-            throw .invalidConfig(file: "config.json", field: "linux.resources", reason: "\(error)")
+            cleanup.run()
+            throw error
         }
-        log.debug("create \(id): cgroup \(cgroup.paths["memory"] ?? cgroup.paths.values.sorted().first ?? "") ready")
-        if var context = sandbox {
-            try allocateSandbox(&context, id: id, spec: &spec, cgroup: cgroup, cleanup: &cleanup)
-            sandbox = context
-            log.debug("create \(id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
-        }
-        var deviceNodes: [String: String] = [:]
-        if let context = sandbox, !context.userNamespaceGiven {
-            let hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
-                ?? (try? SandboxRecord.load(directory: context.ownerDirectory(store)))?.hostID ?? 0
-            deviceNodes = try SandboxDevices.make(publicDirectory: context.publicDirectory, devices: spec.linux?.devices ?? [],
-                                                  allowedPaths: sandboxDevices, hostID: hostID, idCount: idPool.blockSize)
-        }
-
-        // Everything the init needs, as fds placed after the preserved ones.
-        let fifoFD = try wrap("opening exec fifo") { try FileDescriptor.open(fifo, O_PATH) }
-        var consoleFD: FileDescriptor?
-        if terminal {
-            consoleFD = try connectConsole(socketPath: options.consoleSocket, connection: options.consoleConnection)
-        }
-        var request = SpawnRequest(cgroup: cgroup, preserveFds: options.preserveFds)
-        request.joins = joins.map { ($0.fd.raw, $0.type) }
-        request.unshareUser = wants(.user)
-        for ns in namespaces where ns.path == nil && ns.type != .user { request.unshareFlags |= namespaceFlags[ns.type] ?? 0 }
-        if let offsets = spec.linux?.timeOffsets, wants(.time) {
-            request.timeOffsets = offsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.secs ?? 0) \($0.value.nanosecs ?? 0)\n" }.joined()
-        }
-        if level == .sandbox, let network = HostOwnedNetwork.plan(for: spec) {
-            request.network = network
-            if network.create { request.unshareFlags &= ~(namespaceFlags[.network] ?? 0) }
-        }
-        request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
-        let (stage1, parentEnd) = try spawn(request)
-        log.debug("create \(id): stage 1 cloned (pid \(stage1))")
-        try sandbox?.procfs?.startServing()
-        joins.forEach { $0.fd.close() }
-        fifoFD.close()
-        consoleFD?.close()
-
-        let initPid = try handshake(stage1: stage1, sync: parentEnd, spec: spec, cgroup: cgroup, sysctlKeys: request.network?.sysctls.map(\.key) ?? [], cleanup: &cleanup)
-        log.debug("create \(id): init running (pid \(initPid))")
-        var record = ContainerRecord(
-            id: id, ociVersion: spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
-            bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
-            annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
-        record.isolation = level
-        record.sandboxOwner = sandbox?.ownerID
-        record.sandboxSlot = sandbox?.slot
-        record.sandboxDirectory = sandbox?.publicDirectory
-        let state = store.ociState(of: record, status: .creating)
-        let mapped = try sandbox.flatMap { (context) throws(ContainerError) in
-            context.userNamespaceGiven ? nil : try idmappedMounts(initPid: initPid, rootfs: rootfs, spec: spec, bundle: bundle, sandboxDirectory: context.ownerDirectory(store))
-        }
-        var initPlan = InitPlan(
-            id: id, spec: spec, bundle: bundle, rootfs: mapped != nil ? sandbox?.mountPoint ?? rootfs : rootfs, noPivot: options.noPivot,
-            preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
-            cgroupPaths: cgroup.paths, cgroupUnifiedOnly: cgroup.unifiedOnly,
-            newUserNamespace: namespaces.contains { $0.type == .user }, newMountNamespace: wants(.mount), state: state,
-            seccomp: seccomp.map(SeccompPlan.init))
-        initPlan.networkPrepared = request.network != nil
-        let openedSources = mapped == nil && initPlan.newUserNamespace ? try openBindSources(initPid: initPid, spec: spec, bundle: bundle) : []
-        initPlan.openedSources = openedSources.map(\.0)
-        if let sandbox {
-            initPlan.sandboxSeccomp = SeccompPlan(sandbox.program)
-            initPlan.idmappedRootfs = mapped != nil
-            initPlan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
-            initPlan.sandboxDeviceNodes = deviceNodes
-            initPlan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory(store)))?.cpus
-        }
-        try wrap("sending plan to init") { try parentEnd.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(initPlan)) }
-        if let mapped {
-            try wrap("sending the id-mapped mounts to init") {
-                try UnixSocket.sendFD(socket: parentEnd.fd.raw, fd: mapped.rootfs.raw, message: "rootfs")
-                for (_, fd) in mapped.mounts { try UnixSocket.sendFD(socket: parentEnd.fd.raw, fd: fd.raw, message: "mount") }
-            }
-            mapped.rootfs.close()
-            mapped.mounts.forEach { $0.1.close() }
-        }
-        try wrap("sending the bind mounts' sources to init") {
-            for (_, fd) in openedSources { try UnixSocket.sendFD(socket: parentEnd.fd.raw, fd: fd.raw, message: "source") }
-        }
-        openedSources.forEach { $0.1.close() }
-
-        try converse(with: parentEnd, spec: spec, state: state, pid: initPid) { (listener) throws(ContainerError) in
-            guard let sandbox else { throw .initFailed("a sandbox listener from a native container") }
-            if sandbox.owner == nil {
-                let (pid, start) = try startWarden(directory: directory, listener: listener, initPid: initPid, procfs: sandbox.procfs)
-                record.wardenPid = pid
-                record.wardenStartTime = start
-                cleanup.wardenPid = pid
-                log.debug("create \(id): warden started (pid \(pid))")
-            } else {
-                try sendToWarden(directory: sandbox.ownerDirectory(store), listener: listener, guarding: initPid)
-            }
-        }
-        if sandbox != nil {
-            try store.saveConfig(spec, id: id)
-        } else {
-            try store.recordConfig(copying: bundle + "/config.json", id: id)
-        }
-        try store.save(record)
-        if let pidFile = options.pidFile {
-            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(initPid)".utf8)) }
-        }
-        cleanup.disarm()
-        log.debug("create \(id): created; the init waits on the exec fifo")
-        return CreatedContainer(record: record, initPid: initPid, terminal: terminal)
     }
 
-    /// Clones stage 1 and the init (see veil_spawn.c) and returns stage 1's pid with our end of
-    /// the sync socket. The init runs `veil init` with the sync socket at 3+preserveFds and the
-    /// request's extra fds after it, and no other descriptor of ours.
-    func spawn(_ request: SpawnRequest) throws(ContainerError) -> (Int32, SyncSocket) {
-        let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
-        // CVE-2019-5736: the init is exec'd from a detached read-only bind mount of our binary,
-        // so /proc/<pid>/exe never opens for writing, and nothing is mounted where the container sees it.
-        let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
-        let exeFD = FileDescriptor(try wrap("protecting \(exe)") { try sysNeg("open_tree", exe) { veil_readonly_exe_fd(exe) } })
-        // Above every target slot, so the dup2 shuffle in the child cannot clobber a source.
-        var highExtras: [FileDescriptor] = []
-        for fd in [childEnd.fd.raw] + request.extraFDs {
-            highExtras.append(FileDescriptor(try wrap("dup") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(fd, Int32(3 + request.preserveFds + 16)) } }))
-        }
-        let (tasksFiles, v2Directory) = request.cgroup?.joinTargets ?? ([], nil)
-        var cgroupFDs: [FileDescriptor] = []
-        for file in tasksFiles.prefix(Int(VEIL_MAX_CGROUPS)) {
-            cgroupFDs.append(try wrap("opening \(file)") { try FileDescriptor.open(file, O_WRONLY) })
-        }
-        var v2FD: FileDescriptor?
-        if let dir = v2Directory {
-            v2FD = try wrap("opening \(dir)") { try FileDescriptor.open(dir, O_PATH | O_DIRECTORY) }
-        }
-        let argv = CStringArray([exe, "init"])
-        let envp = CStringArray(["\(InitFD.environmentKey)=\(3 + request.preserveFds)"])
-        let exeC = CStringArray([exe])
-        let offsetsC = request.timeOffsets.map { CStringArray([$0]) }
-        let sysctlPairs: [CChar] = (request.network?.sysctls ?? []).flatMap { pair in
-            Array(pair.path.utf8CString) + Array(pair.value.utf8CString)
-        }
-
-        var plan = veil_spawn_plan()
-        plan.exe_path = UnsafePointer(exeC.pointers[0])
-        plan.exe_fd = exeFD.raw
-        plan.join_count = Int32(min(request.joins.count, Int(VEIL_MAX_JOIN)))
-        withUnsafeMutableBytes(of: &plan.join_fds) { raw in
-            let fds = raw.bindMemory(to: Int32.self)
-            for (i, join) in request.joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { fds[i] = join.fd }
-        }
-        withUnsafeMutableBytes(of: &plan.join_types) { raw in
-            let types = raw.bindMemory(to: Int32.self)
-            for (i, join) in request.joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { types[i] = join.type }
-        }
-        plan.unshare_user = request.unshareUser ? 1 : 0
-        plan.unshare_flags = request.unshareFlags
-        if let offsetsC, let text = offsetsC.pointers[0] { plan.timens_offsets = UnsafePointer(text); plan.timens_offsets_len = strlen(text) }
-        plan.sync_fd = childEnd.fd.raw
-        plan.preserve_fds = Int32(request.preserveFds)
-        withUnsafeMutableBytes(of: &plan.extra_fds) { raw in
-            let fds = raw.bindMemory(to: Int32.self)
-            for (i, fd) in highExtras.enumerated() { fds[i] = fd.raw }
-        }
-        plan.extra_count = Int32(highExtras.count)
-        plan.protect_exe = 0
-        withUnsafeMutableBytes(of: &plan.cgroup_tasks_fds) { raw in
-            let fds = raw.bindMemory(to: Int32.self)
-            for (i, fd) in cgroupFDs.enumerated() { fds[i] = fd.raw }
-        }
-        plan.cgroup_tasks_count = Int32(cgroupFDs.count)
-        plan.cgroup_v2_fd = v2FD?.raw ?? -1
-        if let network = request.network {
-            plan.pre_user_unshare_flags = network.create ? namespaceFlags[.network] ?? 0 : 0
-            plan.bring_up_loopback = network.create ? 1 : 0
-        }
-
-        let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
-            envp.pointers.withUnsafeBufferPointer { envpBuffer in
-                sysctlPairs.withUnsafeBufferPointer { pairs in
-                    plan.argv = UnsafePointer(argvBuffer.baseAddress)
-                    plan.envp = UnsafePointer(envpBuffer.baseAddress)
-                    if !pairs.isEmpty {
-                        plan.net_sysctls = pairs.baseAddress
-                        plan.net_sysctls_len = pairs.count
-                    }
-                    return veil_spawn_init(&plan)
-                }
+    /// The container's cgroup with linux.resources applied.
+    private func makeCgroup(_ spec: Spec, id: String, cleanup: inout Cleanup) throws(ContainerError) -> Cgroup {
+        let cgroup: Cgroup
+        do { cgroup = try Cgroup.create(cgroupsPath: spec.linux?.cgroupsPath, containerID: id) } catch {
+            switch error {
+            case .invalidPath, .systemdPathUnsupported:
+                throw .invalidConfig(file: "config.json", field: "linux.cgroupsPath", reason: "\(error)")
+            default:
+                throw .cgroup(context: "creating the container's cgroup", error)
             }
         }
-        if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container process") }
-        return (stage1, parentEnd)
+        cleanup.cgroup = cgroup
+        // As runc: never join a frozen cgroup (the init would hang in D state, and we with it).
+        if cgroup.isFrozenByAnyone() {
+            throw .invalidConfig(file: "config.json", field: "linux.cgroupsPath", reason: "container's cgroup unexpectedly frozen (thaw it first)")
+        }
+        if let present = try? cgroup.processes(), !present.isEmpty {
+            log.warning("container's cgroup is not empty: \(present.count) process(es) found")
+        }
+        do { try cgroup.apply(CgroupResources(spec: spec)) } catch {
+            throw .resources(error, file: "config.json", field: "linux.resources", context: "applying linux.resources")
+        }
+        log.debug("create \(id): cgroup \(cgroup.paths["memory"] ?? cgroup.paths.values.sorted().first ?? "") ready")
+        return cgroup
+    }
+
+    /// Clones stage 1 and the init; returns the init's host pid once stage 1 reported it, and the channel to the init.
+    private func startInit(_ config: inout CreateConfig, _ host: inout PreparedHost, options: CreateOptions) throws(ContainerError) -> (Int32, InitChannel) {
+        let spec = config.spec
+        let namespaces = spec.linux?.namespaces ?? []
+        // Everything the init needs, as fds placed after the preserved ones (InitFD).
+        let fifoFD = try wrap("opening exec fifo") { try FileDescriptor.open(host.fifo, O_PATH) }
+        let consoleFD = config.terminal ? try connectConsole(socketPath: options.consoleSocket, connection: options.consoleConnection) : nil
+        defer {
+            fifoFD.close()
+            consoleFD?.close()
+        }
+        var request = SpawnRequest(cgroup: host.cgroup, preserveFds: options.preserveFds)
+        request.joins = config.joins.map { ($0.fd.raw, $0.type.cloneFlag) }
+        request.unshareUser = config.creates(.user)
+        for ns in namespaces where ns.path == nil && ns.type != .user { request.unshareFlags |= ns.type.cloneFlag }
+        if let offsets = spec.linux?.timeOffsets, config.creates(.time) {
+            request.timeOffsets = offsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.secs ?? 0) \($0.value.nanosecs ?? 0)\n" }.joined()
+        }
+        if config.level == .sandbox, let network = HostOwnedNetwork.plan(for: spec) {
+            request.network = network
+            if network.create { request.unshareFlags &= ~LinuxNamespaceType.network.cloneFlag }
+        }
+        request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
+        let (stage1, channel) = try spawn(request)
+        defer { _ = try? Wait.waitpid(stage1) }
+        config.closeJoins()
+        host.networkPrepared = request.network != nil
+        host.hasConsole = consoleFD != nil
+        log.debug("create \(config.id): stage 1 cloned (pid \(stage1))")
+        do throws(SandboxError) { try config.sandbox?.startServingViews() } catch { throw .sandbox(error) }
+        let initPid = try channel.awaitInitPid(writeIDMaps: { () throws(ContainerError) in
+            try writeIDMap("/proc/\(stage1)/uid_map", spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
+            try writeIDMap("/proc/\(stage1)/gid_map", spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
+        }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [])
+        host.cleanup.initPid = initPid
+        log.debug("create \(config.id): init running (pid \(initPid))")
+        return (initPid, channel)
+    }
+
+    /// The init's plan, followed by the mounts host root opened for it: the id-mapped rootfs and
+    /// bind sources (sandbox level), or bind sources opened outside a new user namespace.
+    private func deliverPlan(_ config: CreateConfig, _ host: PreparedHost, to channel: InitChannel, initPid: Int32, state: OCIState, options: CreateOptions) throws(ContainerError) {
+        let spec = config.spec
+        let sandbox = config.sandbox
+        var mapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])?
+        if let sandbox, !sandbox.userNamespaceGiven {
+            do throws(SandboxError) { mapped = try sandboxBuilder.idmappedMounts(sandbox, initPid: initPid, rootfs: config.rootfs, spec: spec, bundle: config.bundle) } catch {
+                throw .sandbox(error)
+            }
+        }
+        let newUserNamespace = spec.linux?.namespaces?.contains { $0.type == .user } == true
+        let openedSources = mapped == nil && newUserNamespace ? try openBindSources(initPid: initPid, spec: spec, bundle: config.bundle) : []
+        var fds: [(label: String, fd: FileDescriptor)] = []
+        if let mapped { fds = [("rootfs", mapped.rootfs)] + mapped.mounts.map { ("mount", $0.1) } }
+        fds += openedSources.map { ("source", $0.1) }
+        defer { fds.forEach { $0.fd.close() } }
+
+        var plan = InitPlan(
+            id: config.id, spec: spec, bundle: config.bundle, rootfs: mapped != nil ? sandbox?.mountPoint ?? config.rootfs : config.rootfs,
+            noPivot: options.noPivot, preserveFds: options.preserveFds, hasConsoleSocket: host.hasConsole,
+            cgroupPaths: host.cgroup.paths, cgroupUnifiedOnly: host.cgroup.unifiedOnly,
+            newUserNamespace: newUserNamespace, newMountNamespace: config.creates(.mount), state: state,
+            seccomp: config.seccomp.map(SeccompPlan.init))
+        plan.networkPrepared = host.networkPrepared
+        plan.openedSources = openedSources.map(\.0)
+        if let sandbox {
+            plan.sandboxSeccomp = SeccompPlan(sandbox.program)
+            plan.idmappedRootfs = mapped != nil
+            plan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
+            plan.sandboxDeviceNodes = host.deviceNodes
+            plan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory))?.cpus
+        }
+        try channel.deliver(plan, fds: fds)
+    }
+
+    /// Answers the init until it is ready: hooks, the seccomp agent's listener and, at the
+    /// sandbox level, the policy's listener for a new warden (or the pod's running one).
+    private func serveInit(_ config: CreateConfig, _ host: inout PreparedHost, _ channel: InitChannel, record: inout ContainerRecord, state: OCIState) throws(ContainerError) {
+        let spec = config.spec
+        try channel.serveUntilReady { (request) throws(ContainerError) in
+            switch request {
+            case .runHooks:
+                try HookRunner.run(spec.hooks?.prestart, phase: "prestart", state: state)
+                try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
+            case .seccompListener(let listener):
+                try forwardSeccompListener(listener, spec: spec, state: state)
+            case .sandboxListener(let listener):
+                guard let sandbox = config.sandbox else { throw .initFailed("a sandbox listener from a native container") }
+                do throws(SandboxError) {
+                    if sandbox.owner == nil {
+                        let warden = try sandboxBuilder.startWarden(sandbox, listener: listener, initPid: record.pid, undo: &host.cleanup.sandbox)
+                        record.wardenPid = warden.pid
+                        record.wardenStartTime = warden.startTime
+                        log.debug("create \(config.id): warden started (pid \(warden.pid))")
+                    } else {
+                        try SandboxBuilder.sendToWarden(directory: sandbox.ownerDirectory, listener: listener, guarding: record.pid)
+                    }
+                } catch { throw .sandbox(error) }
+            }
+        }
+    }
+
+    /// The state record, the config it was made from, and the pid file.
+    private func persist(_ config: CreateConfig, record: ContainerRecord, pidFile: String?) throws(ContainerError) {
+        if config.sandbox != nil {
+            try store.saveConfig(config.spec, id: config.id)
+        } else {
+            try store.recordConfig(copying: config.bundle + "/config.json", id: config.id)
+        }
+        try store.save(record)
+        if let pidFile {
+            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(record.pid)".utf8)) }
+        }
     }
 
     func connectConsole(socketPath: String?, connection: Int32?) throws(ContainerError) -> FileDescriptor? {
@@ -335,37 +318,19 @@ public struct Runtime {
         return nil
     }
 
-    /// Stage 1 asks for id maps (with a new user namespace), then reports the init's pid.
-    private func handshake(stage1: Int32, sync: SyncSocket, spec: Spec, cgroup: Cgroup, sysctlKeys: [String] = [], cleanup: inout Cleanup) throws(ContainerError) -> Int32 {
-        defer { _ = try? Wait.waitpid(stage1) }
-        var initPid: Int32 = 0
-        while initPid == 0 {
-            guard let message = try wrap("reading from container init", { try sync.receive() }) else {
-                throw .initFailed("container init exited before reporting its pid")
-            }
-            switch Int(message.type) {
-            case Int(VEIL_SYNC_STAGE1_READY):
-                do {
-                    try writeIDMap("/proc/\(stage1)/uid_map", spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
-                    try writeIDMap("/proc/\(stage1)/gid_map", spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
-                } catch let error as ContainerError {
-                    try? sync.send(type: UInt32(VEIL_SYNC_ABORT))
-                    throw error
-                }
-                try wrap("writing to container init") { try sync.send(type: UInt32(VEIL_SYNC_ACK)) }
-            case Int(VEIL_SYNC_INIT_PID):
-                initPid = message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-                cleanup.initPid = initPid
-            case Int(VEIL_SYNC_CHILD_ERROR):
-                throw .initFailed(childError(message.payload, sysctlKeys: sysctlKeys))
-            default:
-                throw .initFailed("unexpected message \(message.type) from container init")
-            }
-        }
-        return initPid
+    /// The machinery of the sandbox level, configured by the operator's options.
+    var sandboxBuilder: SandboxBuilder { SandboxBuilder(idPool: idPool, allowedDevices: sandboxDevices) }
+
+    /// The pod sandbox a CRI container belongs to: the sandbox container named by
+    /// io.kubernetes.cri.sandbox-id, when it runs here at sandbox level.
+    func podOwner(of spec: Spec, id: String) -> (id: String, owner: SpecTransform.Owner)? {
+        guard let annotations = spec.annotations, annotations["io.kubernetes.cri.container-type"] == "container",
+              let sandboxID = annotations["io.kubernetes.cri.sandbox-id"], sandboxID != id,
+              let record = try? store.load(sandboxID), record.isolation == .sandbox,
+              store.status(of: record) != .stopped else { return nil }
+        return (sandboxID, SpecTransform.Owner(initPid: record.pid, directory: store.directory(sandboxID)))
     }
 
-    /// The init's requests until it reports ready (or an error).
     /// linux.seccomp compiled now, so a bad profile fails create before anything exists.
     func compileSeccomp(_ spec: Spec) throws(ContainerError) -> SeccompProgram? {
         guard let profile = spec.linux?.seccomp, SeccompProgram.isEnabled(profile) else { return nil }
@@ -375,42 +340,12 @@ public struct Runtime {
     }
 
     /// Hands the init's seccomp listener to the agent at linux.seccomp.listenerPath, as the OCI spec says.
-    func forwardSeccompListener(_ sync: SyncSocket, spec: Spec, state: OCIState) throws(ContainerError) {
-        let (listener, _) = try wrap("receiving the seccomp listener") { try UnixSocket.receiveFD(socket: sync.fd.raw) }
+    func forwardSeccompListener(_ listener: FileDescriptor, spec: Spec, state: OCIState) throws(ContainerError) {
         guard let path = spec.linux?.seccomp?.listenerPath, !path.isEmpty else {
             throw .invalidConfig(file: "config.json", field: "linux.seccomp.listenerPath", reason: "required with SCMP_ACT_NOTIFY")
         }
         try wrap("sending the seccomp listener to \(path)") {
             try SeccompNotifyForwarder.send(listener: listener.raw, to: path, stateJSON: JSON.encode(state), metadata: spec.linux?.seccomp?.listenerMetadata)
-        }
-    }
-
-    private func converse(with sync: SyncSocket, spec: Spec, state: OCIState, pid: Int32,
-                          sandboxListener: (FileDescriptor) throws(ContainerError) -> Void) throws(ContainerError) {
-        while true {
-            guard let message = try wrap("reading from container init", { try sync.receive() }) else {
-                throw .initFailed("container init exited during setup")
-            }
-            if Int(message.type) == Int(VEIL_SYNC_CHILD_ERROR) { throw .initFailed(childError(message.payload)) }
-            guard let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
-                throw .initFailed("malformed message from container init")
-            }
-            switch reply.kind {
-            case .runHooks:
-                try HookRunner.run(spec.hooks?.prestart, phase: "prestart", state: state)
-                try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
-                try wrap("writing to container init") { try sync.send(type: UInt32(VEIL_SYNC_ACK)) }
-            case .seccompListener:
-                try forwardSeccompListener(sync, spec: spec, state: state)
-            case .sandboxListener:
-                let (listener, _) = try wrap("receiving the sandbox's seccomp listener") { try UnixSocket.receiveFD(socket: sync.fd.raw) }
-                defer { listener.close() }
-                try sandboxListener(listener)
-            case .ready:
-                return
-            case .error:
-                throw .initFailed(reply.message ?? "container init failed")
-            }
         }
     }
 
@@ -423,56 +358,50 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: field, reason: "\(error)")
         }
     }
+}
 
-    func childError(_ payload: [UInt8], sysctlKeys: [String] = []) -> String {
-        guard payload.count >= 8 else { return "container init failed" }
-        let code = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }
-        let step = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
-        let steps = [11: "joining its cgroups", 1: "joining a namespace", 2: "creating the user namespace", 3: "waiting for the runtime",
-                     4: "becoming root in the user namespace", 5: "creating namespaces", 6: "setting time offsets",
-                     7: "cloning the init", 8: "protecting the runtime binary", 9: "arranging fds", 10: "executing veil init",
-                     12: "setting up its network namespace"]
-        let names: [Int32: String] = [0x1000_0000: "user", 0x4000_0000: "network", 0x2000_0000: "pid", 0x0002_0000: "mount",
-                                      0x0800_0000: "ipc", 0x0400_0000: "uts", 0x0200_0000: "cgroup", 0x0000_0080: "time"]
-        let detail = payload.count >= 12 ? payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: Int32.self) } : 0
-        var what = names[detail].map { " (\($0) namespace)" } ?? ""
-        if step == Int32(VEIL_STEP_NETWORK.rawValue) {
-            what = detail == 0 ? " (bringing up lo)" : sysctlKeys.indices.contains(Int(detail) - 1) ? " (linux.sysctl \"\(sysctlKeys[Int(detail) - 1])\")" : ""
-        }
-        return "container init failed \(steps[Int(step)] ?? "step \(step)")\(what): \(String(cString: strerror(code)))"
+/// A container's configuration once `create` has checked it, before anything exists on the host.
+private struct CreateConfig {
+    let id: String
+    let bundle: String
+    var spec: Spec
+    /// Absolute host path of the rootfs, symlinks resolved.
+    let rootfs: String
+    let terminal: Bool
+    let level: IsolationLevel
+    var sandbox: SandboxContext?
+    let seccomp: SeccompProgram?
+    /// Namespaces to join by path, opened; the user namespace last.
+    var joins: [(fd: FileDescriptor, type: LinuxNamespaceType)]
+
+    mutating func closeJoins() {
+        joins.forEach { $0.fd.close() }
+        joins = []
+    }
+
+    /// A namespace of this type is made for the container (not joined).
+    func creates(_ type: LinuxNamespaceType) -> Bool {
+        spec.linux?.namespaces?.contains { $0.type == type && $0.path == nil } == true
     }
 }
 
-/// What `spawn` needs to start a container process: which namespaces to join (fds, user
-/// namespace first) or create, which cgroup to enter, and which fds to hand over.
-struct SpawnRequest {
-    var cgroup: Cgroup?
-    var preserveFds: Int
-    var joins: [(fd: Int32, type: Int32)] = []
-    var unshareUser = false
-    var unshareFlags: Int32 = 0
-    var timeOffsets: String?
-    /// Placed after the sync socket: 3 + preserveFds + 1 + index in the init.
-    var extraFDs: [Int32] = []
-    /// Sandbox level: the network namespace is made, configured and its sysctls written by
-    /// stage 1 as host root, before the user namespace exists (see `HostOwnedNetwork`).
-    var network: HostOwnedNetwork?
-
-    init(cgroup: Cgroup?, preserveFds: Int) {
-        self.cgroup = cgroup
-        self.preserveFds = preserveFds
-    }
+/// What `create` made on the host so far, undone by `cleanup` unless the create succeeds.
+private struct PreparedHost {
+    let cgroup: Cgroup
+    let fifo: String
+    /// Sandbox level: device nodes host root made, by container path.
+    let deviceNodes: [String: String]
+    var cleanup: Cleanup
+    var networkPrepared = false
+    var hasConsole = false
 }
 
-/// Undoes a half-made container: kills the init, removes the cgroup and the state directory.
+/// Undoes a half-made container: kills the init, undoes the sandbox, removes the cgroup and the state directory.
 struct Cleanup {
     let directory: String
     var cgroup: Cgroup?
     var initPid: Int32?
-    var idSlot: (IDPool, UInt32)?
-    var wardenPid: Int32?
-    var publicDirectory: String?
-    var procfs: ProcfsBridge?
+    var sandbox = SandboxUndo()
     private var armed = true
 
     init(directory: String) { self.directory = directory }
@@ -486,22 +415,10 @@ struct Cleanup {
             var status: Int32 = 0
             _ = waitpid(initPid, &status, 0)
         }
-        if let wardenPid { kill(wardenPid, SIGKILL); _ = waitpid(wardenPid, nil, WNOHANG) }
+        sandbox.run()
         try? cgroup?.destroy()
-        if let (pool, slot) = idSlot { pool.release(slot: slot, owner: directory) }
-        procfs?.remove()
-        if let publicDirectory {
-            SandboxDevices.unmount(publicDirectory: publicDirectory)
-            try? FS.removeAll(publicDirectory)
-        }
         try? FS.removeAll(directory)
     }
-}
-
-func readLink(_ path: String) throws(LinuxError) -> String {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = try sys("readlink", path) { readlink(path, &buffer, buffer.count - 1) }
-    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func absolute(_ path: String) -> String {

@@ -22,19 +22,11 @@ public struct ExecOptions {
     public init(process: Process) { self.process = process }
 }
 
-/// The /proc/PID/ns file of each namespace type.
-private let namespaceFiles: [(LinuxNamespaceType, String, Int32)] = [
-    (.ipc, "ipc", 0x0800_0000), (.uts, "uts", 0x0400_0000),
-    (.network, "net", 0x4000_0000), (.pid, "pid", 0x2000_0000), (.cgroup, "cgroup", 0x0200_0000),
-    (.time, "time", 0x0000_0080), (.mount, "mnt", 0x0002_0000),
-    (.user, "user", 0x1000_0000),  // last, as in create
-]
-
 extension Runtime {
     /// The process a plain `exec ID ARGS…` starts from: the container's own, as runc does.
     public func configuredProcess(id: String) throws(ContainerError) -> Process {
         guard let process = try store.loadConfig(id).process else {
-            throw .initFailed("container \"\(id)\" has no recorded process configuration")
+            throw .corruptState(path: store.configPath(id), reason: "no process configuration recorded")
         }
         return process
     }
@@ -69,12 +61,14 @@ extension Runtime {
         var request = SpawnRequest(cgroup: cgroup, preserveFds: options.preserveFds)
         let configured = Set((spec.linux?.namespaces ?? []).map(\.type))
         var mountNamespace: FileDescriptor?
-        for (type, file, flag) in namespaceFiles where configured.contains(type) {
-            let path = "/proc/\(record.pid)/ns/\(file)"
+        // The user namespace last, as in create.
+        let order = LinuxNamespaceType.allCases.filter { $0 != .user } + [.user]
+        for type in order where configured.contains(type) {
+            let path = "/proc/\(record.pid)/ns/\(type.procFile)"
             let fd = try wrap("opening \(path)") { try FileDescriptor.open(path, O_RDONLY) }
             if type == .mount { mountNamespace = fd; continue }
             joins.append(fd)
-            request.joins.append((fd.raw, flag))
+            request.joins.append((fd.raw, type.cloneFlag))
         }
         // The init may have died while we opened its namespaces; its pid could be someone else's now.
         guard ProcessInfo.isAlive(record.pid, startTime: record.pidStartTime) else {
@@ -83,29 +77,18 @@ extension Runtime {
         let consoleFD = terminal ? try connectConsole(socketPath: options.consoleSocket, connection: options.consoleConnection) : nil
         request.extraFDs = (consoleFD.map { [$0.raw] } ?? []) + (mountNamespace.map { [$0.raw] } ?? [])
         let mountNamespaceOffset = mountNamespace.map { _ in Int32(request.extraFDs.count) }
-        let (stage1, sync) = try spawn(request)
+        let (stage1, channel) = try spawn(request, peer: "the exec'd process")
         joins.forEach { $0.close() }
         consoleFD?.close()
         mountNamespace?.close()
 
-        var pid: Int32 = 0
-        defer { if pid == 0 { _ = try? Wait.waitpid(stage1) } }
+        let pid: Int32
         do {
-            while pid == 0 {
-                guard let message = try sync.receive() else { throw ContainerError.initFailed("exec: the process exited before starting") }
-                switch Int(message.type) {
-                case Int(VEIL_SYNC_INIT_PID):
-                    pid = message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-                case Int(VEIL_SYNC_CHILD_ERROR):
-                    throw ContainerError.initFailed("exec: \(childError(message.payload))")
-                default:
-                    throw ContainerError.initFailed("exec: unexpected message \(message.type)")
-                }
-            }
-        } catch {
-            throw error.context("exec in \"\(id)\"")
+            defer { _ = try? Wait.waitpid(stage1) }
+            pid = try channel.awaitInitPid(writeIDMaps: { () throws(ContainerError) in
+                throw .initFailed("the exec'd process asked for id maps: it joins the container's user namespace")
+            })
         }
-        _ = try? Wait.waitpid(stage1)
         var killOnFailure = true
         defer {
             if killOnFailure {
@@ -121,29 +104,22 @@ extension Runtime {
             newUserNamespace: false, newMountNamespace: false, state: store.ociState(of: record),
             seccomp: seccomp.map(SeccompPlan.init))
         if record.isolation == .sandbox {
-            plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory))
+            do throws(SandboxError) { plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load()) } catch { throw .sandbox(error) }
             plan.cpus = (try? SandboxRecord.load(directory: store.directory(record.sandboxOwner ?? id)))?.cpus
         }
         // A send failure means the process died; its own report (if any) is the better error.
-        try? sync.send(type: UInt32(VEIL_SYNC_PLAN), payload: JSON.encode(plan))
-        while true {
-            guard let message = try wrap("reading from the exec'd process", { try sync.receive() }) else {
-                throw .initFailed("exec: the process exited during setup")
+        try? channel.deliver(plan)
+        try channel.serveUntilReady { (request) throws(ContainerError) in
+            switch request {
+            case .seccompListener(let listener):
+                try forwardSeccompListener(listener, spec: spec, state: store.ociState(of: record))
+            case .sandboxListener(let listener):
+                do throws(SandboxError) { try SandboxBuilder.sendToWarden(directory: store.directory(record.sandboxOwner ?? id), listener: listener) } catch {
+                    throw .sandbox(error)
+                }
+            case .runHooks:
+                throw .initFailed("the exec'd process asked for the create hooks")
             }
-            if Int(message.type) == Int(VEIL_SYNC_CHILD_ERROR) { throw .initFailed("exec: \(childError(message.payload))") }
-            guard let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
-                throw .initFailed("exec: malformed message from the process")
-            }
-            switch reply.kind {
-            case .error: throw .initFailed(reply.message ?? "exec failed")
-            case .seccompListener: try forwardSeccompListener(sync, spec: spec, state: store.ociState(of: record))
-            case .sandboxListener:
-                let (listener, _) = try wrap("receiving the sandbox's seccomp listener") { try UnixSocket.receiveFD(socket: sync.fd.raw) }
-                defer { listener.close() }
-                try sendToWarden(directory: store.directory(record.sandboxOwner ?? id), listener: listener)
-            case .ready, .runHooks: break
-            }
-            if reply.kind == .ready { break }
         }
         if let pidFile = options.pidFile {
             try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(pid)".utf8)) }

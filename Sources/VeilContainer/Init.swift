@@ -14,21 +14,17 @@ public enum ContainerInit {
             writeStderr("veil init: not started by veil create\n")
             exit(2)
         }
-        let sync = SyncSocket(fd: FileDescriptor(base + Int32(InitFD.sync)))
+        let sync = InitChannel(SyncSocket(fd: FileDescriptor(base + Int32(InitFD.sync))), peer: "the runtime")
         do {
-            guard let message = try sync.receive(), message.type == UInt32(VEIL_SYNC_PLAN) else {
-                throw ContainerError.initFailed("no plan from the runtime")
-            }
-            let plan = try JSONDecoder().decode(InitPlan.self, from: Data(message.payload))
+            let plan = try sync.receivePlan()
             try run(plan: plan, sync: sync, base: base)
         } catch {
-            let reply = InitMessage(kind: .error, message: "\(error)")
-            try? sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(reply))
+            try? sync.tell(.error, message: "\(error)")
             exit(1)
         }
     }
 
-    private static func run(plan: InitPlan, sync: SyncSocket, base: Int32) throws -> Never {
+    private static func run(plan: InitPlan, sync: InitChannel, base: Int32) throws -> Never {
         unsetenv(InitFD.environmentKey)
         // `kill ID TERM` must end a created container, as it ends runc's init.
         try wrap("handling termination signals") { try Signals.exitOnTermination() }
@@ -39,7 +35,7 @@ public enum ContainerInit {
             throw ContainerError.initFailed("close_range: cannot mark descriptors close-on-exec")
         }
         let spec = plan.spec
-        guard let process = spec.process else { throw ContainerError.initFailed("config.json: process: missing") }
+        guard let process = spec.process else { throw ContainerError.invalidConfig(file: "config.json", field: "process", reason: "missing") }
         if plan.mode == .create {
             let mounts = try receiveMounts(plan: plan, sync: sync)
             try buildContainer(plan: plan, sync: sync, mounts: mounts)
@@ -47,7 +43,7 @@ public enum ContainerInit {
         if let offset = plan.mountNamespaceOffset {
             // setns(CLONE_NEWNS) also moves root and cwd to the container's root.
             let fd = base + offset
-            try wrap("joining the container's mount namespace") { try sysNeg("setns", "mnt") { veil_setns(fd, 0x0002_0000) } }
+            try wrap("joining the container's mount namespace") { try sysNeg("setns", "mnt") { veil_setns(fd, LinuxNamespaceType.mount.cloneFlag) } }
             close(fd)
         }
         if process.terminal == true, let console = InitFD.console(plan) {
@@ -84,8 +80,7 @@ public enum ContainerInit {
         if let seccomp, seccompEarly {
             let listener = try wrap("installing the seccomp filter") { try SeccompLoader.install(seccomp) }
             if let listener {
-                try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .seccompListener)))
-                try wrap("sending the seccomp listener") { try UnixSocket.sendFD(socket: sync.fd.raw, fd: listener, message: "seccomp") }
+                try sync.handOver(listener: listener, as: .seccompListener)
                 close(listener)
             }
         }
@@ -95,16 +90,15 @@ public enum ContainerInit {
             guard let program = sandbox.program else { throw ContainerError.initFailed("corrupt sandbox filter in the plan") }
             let listener = try wrap("installing the sandbox policy") { try SeccompLoader.install(program) }
             guard let listener else { throw ContainerError.initFailed("the sandbox policy gave no listener") }
-            try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .sandboxListener)))
-            try wrap("sending the sandbox listener") { try UnixSocket.sendFD(socket: sync.fd.raw, fd: listener, message: "sandbox") }
+            try sync.handOver(listener: listener, as: .sandboxListener)
             close(listener)
         }
         if let cpus = plan.cpus { _ = veil_confine_to_cpus(Int32(cpus)) }  // nproc then shows the quota
         try dropPrivileges(process)
         if let umask = process.user.umask { Glibc.umask(mode_t(umask)) } else { Glibc.umask(0o022) }
 
-        try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .ready)))
-        sync.fd.close()
+        try sync.tell(.ready)
+        sync.socket.fd.close()
 
         if let fifoOffset = InitFD.fifo(plan) {
             // Blocks until `veil start` opens the other end. The write end stays open (close-on-exec)
@@ -137,22 +131,22 @@ public enum ContainerInit {
     }
 
     /// Sandbox level: the id-mapped rootfs and bind sources, sent right after the plan.
-    private static func receiveMounts(plan: InitPlan, sync: SyncSocket) throws -> IDMappedMountFDs {
+    private static func receiveMounts(plan: InitPlan, sync: InitChannel) throws -> IDMappedMountFDs {
         var fds = IDMappedMountFDs()
         if plan.idmappedRootfs {
-            fds.rootfs = try wrap("receiving the id-mapped rootfs") { try UnixSocket.receiveFD(socket: sync.fd.raw).0 }
+            fds.rootfs = try sync.receiveDelivered("the id-mapped rootfs")
         }
         for index in plan.idmappedMounts {
-            fds.mounts[index] = try wrap("receiving an id-mapped mount") { try UnixSocket.receiveFD(socket: sync.fd.raw).0 }
+            fds.mounts[index] = try sync.receiveDelivered("an id-mapped mount")
         }
         for index in plan.openedSources {
-            fds.sources[index] = try wrap("receiving a bind mount's source") { try UnixSocket.receiveFD(socket: sync.fd.raw).0 }
+            fds.sources[index] = try sync.receiveDelivered("a bind mount's source")
         }
         return fds
     }
 
     /// The new container's side of `create`: root filesystem, hooks, identity.
-    private static func buildContainer(plan: InitPlan, sync: SyncSocket, mounts: IDMappedMountFDs) throws {
+    private static func buildContainer(plan: InitPlan, sync: InitChannel, mounts: IDMappedMountFDs) throws {
         let spec = plan.spec
         // As runc: a network namespace made for this container gets its loopback up (a new one
         // starts with `lo` down, and daemons listening on 127.0.0.1 would be unreachable).
@@ -162,8 +156,7 @@ public enum ContainerInit {
         let builder = RootfsBuilder(plan: plan, idmapped: mounts)
         try builder.prepare()
         if spec.hooks?.prestart?.isEmpty == false || spec.hooks?.createRuntime?.isEmpty == false {
-            try sync.send(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: .runHooks)))
-            guard let ack = try sync.receive(), ack.type == UInt32(VEIL_SYNC_ACK) else { exit(1) }
+            try sync.askForHooks()
         }
         try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: plan.state)
         try builder.enterRoot()

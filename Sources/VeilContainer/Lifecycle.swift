@@ -2,6 +2,7 @@ import CVeilLinux
 import FoundationEssentials
 import Glibc
 import VeilLinux
+import VeilSandbox
 import VeilSpec
 
 extension Runtime {
@@ -141,14 +142,10 @@ extension Runtime {
             }
         }
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
-        if let directory = record.sandboxDirectory, directory.hasPrefix(SandboxContext.publicParent + "/") {
-            ProcfsBridge.unmount(publicDirectory: directory)
-            SandboxDevices.unmount(publicDirectory: directory)
-            try? FS.removeAll(directory)
-        }
+        if let directory = record.sandboxDirectory { SandboxContext.removePublicDirectory(directory) }
         if let cgroup = record.cgroup {
             do { try cgroup.destroy() } catch {
-                throw .initFailed("removing cgroup of \"\(record.id)\": \(error)")
+                throw .cgroup(context: "removing cgroup of \"\(record.id)\"", error)
             }
         }
         HookRunner.runWarning(record.hooks?.poststop, phase: "poststop", state: store.ociState(of: record, status: .stopped), log: log)
@@ -248,7 +245,7 @@ extension Runtime {
         let record = try store.load(id)
         guard let cgroup = record.cgroup else { return store.status(of: record) == .stopped ? [] : [record.pid] }
         do { return try cgroup.processes() } catch {
-            throw .initFailed("listing processes of \"\(id)\": \(error)")
+            throw .cgroup(context: "listing processes of \"\(id)\"", error)
         }
     }
 }

@@ -10,26 +10,26 @@ extension Runtime {
         let record = try store.load(id)
         let status = store.status(of: record)
         guard allowed.contains(status) else { throw .invalidState(id: id, status: status, action: action) }
-        guard let cgroup = record.cgroup else { throw .initFailed("container \"\(id)\" has no cgroup") }
+        guard let cgroup = record.cgroup else { throw .unsupported("container \"\(id)\" has no cgroup") }
         return (record, cgroup)
     }
 
     /// `pause`: freezes every process of the container (v1 freezer, v2 cgroup.freeze).
     public func pause(id: String) throws(ContainerError) {
         let (_, cgroup) = try runningCgroup(id, action: "pause", allowed: [.running, .created])
-        do { try cgroup.freeze() } catch { throw .initFailed("pausing \"\(id)\": \(error)") }
+        do { try cgroup.freeze() } catch { throw .cgroup(context: "pausing \"\(id)\"", error) }
     }
 
     public func resume(id: String) throws(ContainerError) {
         let (_, cgroup) = try runningCgroup(id, action: "resume", allowed: [.paused])
-        do { try cgroup.thaw() } catch { throw .initFailed("resuming \"\(id)\": \(error)") }
+        do { try cgroup.thaw() } catch { throw .cgroup(context: "resuming \"\(id)\"", error) }
     }
 
     /// `update`: applies the given resources to the live cgroup and records them in the state.
     public func update(id: String, resources: LinuxResources) throws(ContainerError) {
         let (_, cgroup) = try runningCgroup(id, action: "update", allowed: [.created, .running, .paused])
         do { try cgroup.update(CgroupResources(oci: resources)) } catch {
-            throw .invalidConfig(file: "resources", field: "", reason: "\(error)")
+            throw .resources(error, file: "resources", field: "", context: "updating the cgroup of \"\(id)\"")
         }
         if var spec = try? store.loadConfig(id) {
             var linux = spec.linux ?? Linux()
@@ -42,7 +42,7 @@ extension Runtime {
     /// Current resource usage, in runc's `events --stats` shape.
     public func stats(id: String) throws(ContainerError) -> CgroupStats {
         let (_, cgroup) = try runningCgroup(id, action: "read stats of", allowed: [.created, .running, .paused])
-        do { return try cgroup.stats() } catch { throw .initFailed("stats of \"\(id)\": \(error)") }
+        do { return try cgroup.stats() } catch { throw error.context("reading the stats of \"\(id)\"") }
     }
 
     /// OOM kills so far (nil when the kernel does not say).

@@ -29,7 +29,7 @@ extension Runtime {
             }
         }
         guard joined == 0 else {
-            throw .initFailed("opening bind mount sources in the container's mount namespace: \(String(cString: strerror(-joined)))")
+            throw .system(context: "opening bind mount sources in the container's mount namespace", LinuxError("setns", "mnt", errno: -joined))
         }
         return zip(indices, fds).compactMap { index, fd in fd >= 0 ? (index, FileDescriptor(fd)) : nil }
     }

@@ -30,7 +30,7 @@ enum RootPath {
             var st = stat()
             if lstat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
                 links += 1
-                guard links <= 40, let target = try? readLink(candidate) else { throw Escape(symlink: candidate) }
+                guard links <= 40, let target = FS.readLink(candidate) else { throw Escape(symlink: candidate) }
                 if target.hasPrefix("/") { resolved = [] }
                 pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
                 continue
@@ -337,7 +337,7 @@ struct RootfsBuilder {
             }
             return
         }
-        let number = deviceNumber(major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0))
+        let number = FS.deviceNumber(major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0))
         unlink(path)
         let mode = kind | mode_t(device.fileMode ?? 0o666)
         do {
@@ -352,7 +352,7 @@ struct RootfsBuilder {
     /// The host's node for a device: at the same path when its numbers match, else /dev/char or
     /// /dev/block's M:m link, else any node directly under /dev with those numbers.
     private func hostNode(kind: mode_t, major: UInt64, minor: UInt64, path: String) -> String? {
-        let wanted = deviceNumber(major: major, minor: minor)
+        let wanted = FS.deviceNumber(major: major, minor: minor)
         func matches(_ candidate: String) -> Bool {
             var st = stat()
             return stat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == kind && st.st_rdev == wanted
@@ -517,6 +517,3 @@ func lockedFlags(_ path: String) -> UInt {
 }
 
 /// glibc's makedev encoding (a macro, so not visible to Swift).
-func deviceNumber(major: UInt64, minor: UInt64) -> dev_t {
-    dev_t(((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff))
-}

@@ -77,7 +77,7 @@ public struct StateStore: Sendable {
             throw error.context("reading state of \(id)")
         }
         do { return try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes)) } catch {
-            throw .initFailed("state file \(statePath(id)) is corrupt: \(error)")
+            throw .corruptState(path: statePath(id), reason: "\(error)")
         }
     }
 
@@ -88,7 +88,7 @@ public struct StateStore: Sendable {
         } catch let error as LinuxError {
             throw error.context("saving state of \(record.id)")
         } catch {
-            throw .initFailed("encoding state of \(record.id): \(error)")
+            throw .failed(context: "encoding state of \(record.id)", cause: error)
         }
     }
 
@@ -100,7 +100,7 @@ public struct StateStore: Sendable {
         let bytes: [UInt8]
         do { bytes = try FS.readFile(configPath(id)) } catch { throw error.context("reading the recorded config of \(id)") }
         do { return try JSONDecoder().decode(Spec.self, from: Data(bytes)) } catch {
-            throw .initFailed("recorded config \(configPath(id)) is corrupt: \(error)")
+            throw .corruptState(path: configPath(id), reason: "\(error)")
         }
     }
 

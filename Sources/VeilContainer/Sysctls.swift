@@ -29,15 +29,9 @@ enum SysctlRules {
             guard let namespace = namespaces.first(where: { $0.type == type }) else {
                 throw .invalidConfig(file: "config.json", field: field, reason: "needs a \(type.rawValue) namespace: without one it would set the host's value")
             }
-            if type == .network, let path = namespace.path, isHostNetworkNamespace(path) {
+            if type == .network, let path = namespace.path, Namespaces.isOwn(path, procFile: "net") {
                 throw .invalidConfig(file: "config.json", field: field, reason: "the network namespace \(path) is the host's")
             }
         }
-    }
-
-    /// True when `path` is the network namespace this process (the host's runtime) is in.
-    static func isHostNetworkNamespace(_ path: String) -> Bool {
-        guard let given = try? Namespaces.identity(path), let own = try? Namespaces.identity("/proc/self/ns/net") else { return false }
-        return given == own
     }
 }

@@ -135,6 +135,11 @@ public enum FS {
         return String(cString: resolved)
     }
 
+    /// makedev(3), which Swift's Glibc does not offer (a macro).
+    public static func deviceNumber(major: UInt64, minor: UInt64) -> dev_t {
+        dev_t(((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff))
+    }
+
     /// The target of a symbolic link (or a /proc magic link), nil when `path` is not one.
     public static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -15,6 +15,12 @@ public enum Namespaces {
         return Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
     }
 
+    /// True when `path` is the namespace this process is in (`procFile`: its name under /proc/self/ns).
+    public static func isOwn(_ path: String, procFile: String) -> Bool {
+        guard let given = try? identity(path), let own = try? identity("/proc/self/ns/" + procFile) else { return false }
+        return given == own
+    }
+
     /// The user namespace that owns the namespace at `path` (NS_GET_USERNS).
     public static func owner(of path: String) throws(LinuxError) -> Identity {
         let namespace = try FileDescriptor.open(path, O_RDONLY | O_CLOEXEC)

@@ -36,11 +36,10 @@ public enum SandboxPolicy {
     public static let defaultErrno = ENOSYS
 
     /// Namespace bits of clone(2)/unshare(2): a sandbox makes no new namespaces.
-    static let namespaceFlags: [(String, UInt64)] = [
-        ("CLONE_NEWNS", 0x0002_0000), ("CLONE_NEWCGROUP", 0x0200_0000), ("CLONE_NEWUTS", 0x0400_0000),
-        ("CLONE_NEWIPC", 0x0800_0000), ("CLONE_NEWUSER", 0x1000_0000), ("CLONE_NEWPID", 0x2000_0000),
-        ("CLONE_NEWNET", 0x4000_0000), ("CLONE_NEWTIME", 0x0000_0080),
-    ]
+    static let namespaceFlags: [(String, UInt64)] = LinuxNamespaceType.allCases.map { type in
+        let name = [.mount: "NS", .network: "NET"][type] ?? type.rawValue.uppercased()
+        return ("CLONE_NEW" + name, UInt64(type.cloneFlag))
+    }
     /// For clone(2) 0x80 is part of the exit signal (CSIGNAL), not CLONE_NEWTIME.
     static func namespaceMask(for call: String) -> UInt64 {
         namespaceFlags.reduce(0) { $0 | $1.1 } & (call == "clone" ? ~UInt64(0x80) : ~UInt64(0))
@@ -134,7 +133,7 @@ public enum SandboxPolicy {
         for call in ["clone", "unshare"] {
             entries.append(PolicyEntry(call, .direct, args: [arg(0, "SCMP_CMP_MASKED_EQ", namespaceMask(for: call), 0)], note: "no new namespace"))
             for (name, bit) in namespaceFlags where !(call == "clone" && bit == 0x80) {
-                let why = bit == 0x1000_0000 ? ": nested user namespaces hand container root every capability over new network and mount namespaces (the tc, nf_tables and fs_context classes)" : ""
+                let why = bit == UInt64(LinuxNamespaceType.user.cloneFlag) ? ": nested user namespaces hand container root every capability over new network and mount namespaces (the tc, nf_tables and fs_context classes)" : ""
                 entries.append(PolicyEntry(call, .refused(errno: EPERM), args: [arg(0, "SCMP_CMP_MASKED_EQ", bit, bit)], note: name + why))
             }
         }

@@ -1,7 +1,6 @@
 import FoundationEssentials
 import Glibc
 import VeilLinux
-import VeilWarden
 
 /// What a sandbox is, kept beside the owning container's state (`<state>/sandbox.json`): read by
 /// the warden at start, by `veil exec` and by containers joining the same pod.
@@ -63,19 +62,4 @@ public struct SandboxRecord: Codable, Sendable, Equatable {
         }
     }
 
-    public static func boottimeNow() -> UInt64 { WardenConfig.boottimeNow() }
-}
-
-public enum SandboxError: Error, CustomStringConvertible {
-    case io(String, LinuxError)
-    case corrupt(path: String, reason: String)
-    case unsupported(String)
-
-    public var description: String {
-        switch self {
-        case .io(let what, let error): return "\(what): \(error)"
-        case .corrupt(let path, let reason): return "\(path) is corrupt: \(reason)"
-        case .unsupported(let reason): return reason
-        }
-    }
 }

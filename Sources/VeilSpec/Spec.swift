@@ -308,6 +308,35 @@ public enum LinuxNamespaceType: String, Codable, Sendable, Equatable, CaseIterab
         }
         self = value
     }
+
+    /// Its CLONE_NEW* flag (clone(2), unshare(2), setns(2)): the one place veil spells these out.
+    public var cloneFlag: Int32 {
+        switch self {
+        case .pid: return 0x2000_0000
+        case .network: return 0x4000_0000
+        case .mount: return 0x0002_0000
+        case .ipc: return 0x0800_0000
+        case .uts: return 0x0400_0000
+        case .user: return 0x1000_0000
+        case .cgroup: return 0x0200_0000
+        case .time: return 0x0000_0080
+        }
+    }
+
+    /// The namespace whose flag this is, if any.
+    public init?(cloneFlag: Int32) {
+        guard let type = Self.allCases.first(where: { $0.cloneFlag == cloneFlag }) else { return nil }
+        self = type
+    }
+
+    /// Its file under /proc/PID/ns.
+    public var procFile: String {
+        switch self {
+        case .network: return "net"
+        case .mount: return "mnt"
+        default: return rawValue
+        }
+    }
 }
 
 /// A namespace to create, or to join when `path` is set.

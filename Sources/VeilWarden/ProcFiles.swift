@@ -170,7 +170,7 @@ public enum ProcStat {
     /// A sample now, from the warden's configuration: cpuacct (v1) or cpu.stat (v2) for the
     /// times, the memory cgroup's tasks for the processes.
     public static func sample(_ config: WardenConfig) -> Sample {
-        let uptime = WardenConfig.boottimeNow() &- config.bootedAt
+        let uptime = BootClock.now() &- config.bootedAt
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let bootTime = Int64(now.tv_sec) - Int64(uptime / 1_000_000_000)

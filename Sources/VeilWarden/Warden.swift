@@ -223,7 +223,7 @@ final class Responder {
         let memory = SandboxMemory.read(config)
         let (total, used) = memory.totals()
         let processes = memory.processes
-        let uptime = Int64((WardenConfig.boottimeNow() &- config.bootedAt) / 1_000_000_000)
+        let uptime = Int64((BootClock.now() &- config.bootedAt) / 1_000_000_000)
         let size = veil_fill_sysinfo(sysinfoAnswer.baseAddress, sysinfoAnswer.count, uptime, total, total - used, 0, 0,
                                      UInt16(clamping: processes ?? 1))
         guard size > 0 else { return (-1, EFAULT) }

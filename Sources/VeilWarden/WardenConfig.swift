@@ -72,10 +72,4 @@ public struct WardenConfig: Sendable, Equatable {
         config.cgroups = (0..<values.count).compactMap { values["cgroup.\($0)"] }
         return config
     }
-
-    public static func boottimeNow() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
 }

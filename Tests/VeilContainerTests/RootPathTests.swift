@@ -192,17 +192,17 @@ struct DeviceNumberTests {
     func matchesTheKernelsEncoding(path: String, major: UInt64, minor: UInt64) throws {
         var st = stat()
         try #require(stat(path, &st) == 0)
-        #expect(deviceNumber(major: major, minor: minor) == st.st_rdev)
+        #expect(FS.deviceNumber(major: major, minor: minor) == st.st_rdev)
     }
 
     @Test func nullIs259() {
-        #expect(deviceNumber(major: 1, minor: 3) == 259)
+        #expect(FS.deviceNumber(major: 1, minor: 3) == 259)
     }
 
     @Test(arguments: [(UInt64(0), UInt64(0)), (1, 3), (136, 255), (136, 256), (4095, 255), (4096, 0), (0x12345, 0xabcdef), (0xffff_ffff, 0xffff_ffff)])
     func matchesGlibcMakedev(major: UInt64, minor: UInt64) {
-        #expect(deviceNumber(major: major, minor: minor) == gnu_dev_makedev(UInt32(major), UInt32(minor)))
-        let number = deviceNumber(major: major, minor: minor)
+        #expect(FS.deviceNumber(major: major, minor: minor) == gnu_dev_makedev(UInt32(major), UInt32(minor)))
+        let number = FS.deviceNumber(major: major, minor: minor)
         #expect(UInt64(gnu_dev_major(number)) == major)
         #expect(UInt64(gnu_dev_minor(number)) == minor)
     }

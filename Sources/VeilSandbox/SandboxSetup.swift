@@ -1,45 +1,74 @@
 import CVeilLinux
-import FoundationEssentials
 import Glibc
 import VeilCgroups
 import VeilLinux
-import VeilSandbox
 import VeilSeccomp
 import VeilSpec
 import VeilWarden
 
 /// The sandbox side of `create`: which sandbox the container belongs to (its own, or its pod's),
 /// the spec rewritten for it, the id range, and the warden.
-struct SandboxContext {
+public struct SandboxContext {
     /// Set when the container joins its pod's sandbox rather than owning one.
-    var owner: SpecTransform.Owner?
-    var ownerID: String
-    var slot: UInt32?
-    var program: SeccompProgram
+    public var owner: SpecTransform.Owner?
+    /// The container that owns the sandbox: this one, or its pod's sandbox container.
+    public var ownerID: String
+    /// Where the owner keeps sandbox.json, the /proc views' texts and warden.sock.
+    public var ownerDirectory: String
+    public var slot: UInt32?
+    public var program: SeccompProgram
+    /// Host devices config.json named that the sandbox leaves out (the operator's `--sandbox-device` lets them in).
+    public var droppedDevices: [String] = []
     /// `/run/veil-sandbox/<id>-<random>`: what the sandbox's root must reach by path, where every
     /// host uid can (it cannot traverse a bundle or state path under a 0700 directory of the
     /// host's root): `rootfs`, the empty directory the init attaches the id-mapped rootfs on, and,
     /// for the sandbox's owner, `proc`, the generated /proc views.
-    var publicDirectory: String
-    var mountPoint: String { publicDirectory + "/rootfs" }
+    public var publicDirectory: String
+    public var mountPoint: String { publicDirectory + "/rootfs" }
     /// config.json brought its own user namespace and mappings: veil keeps them, allocates no
     /// range and id-maps nothing (ownership is the config's business, as with runc).
-    var userNamespaceGiven = false
+    public var userNamespaceGiven = false
     /// The owner's /proc views as a FUSE mount, served here until the warden takes over.
     var procfs: ProcfsBridge?
 
-    static let publicParent = "/run/veil-sandbox"
+    public static let publicParent = "/run/veil-sandbox"
 
-    /// The directory of the sandbox's owner (where sandbox.json, the /proc views and warden.sock live).
-    func ownerDirectory(_ store: StateStore) -> String { owner?.directory ?? store.directory(ownerID) }
+    /// Starts answering the /proc views' FUSE requests: only once the init is cloned (a clone
+    /// of a process with a second thread could inherit a lock that thread holds).
+    public func startServingViews() throws(SandboxError) { try procfs?.startServing() }
+
+    /// Removes what a deleted (or never finished) sandbox left under /run/veil-sandbox.
+    public static func removePublicDirectory(_ directory: String) {
+        guard directory.hasPrefix(publicParent + "/") else { return }
+        ProcfsBridge.unmount(publicDirectory: directory)
+        SandboxDevices.unmount(publicDirectory: directory)
+        try? FS.removeAll(directory)
+    }
+}
+
+/// Undoes what `SandboxBuilder` made for a create that failed later.
+public struct SandboxUndo {
+    var idSlot: (pool: IDPool, slot: UInt32, owner: String)?
+    var publicDirectory: String?
+    var procfs: ProcfsBridge?
+    public var wardenPid: Int32?
+
+    public init() {}
+
+    public func run() {
+        if let wardenPid { kill(wardenPid, SIGKILL); _ = waitpid(wardenPid, nil, WNOHANG) }
+        if let (pool, slot, owner) = idSlot { pool.release(slot: slot, owner: owner) }
+        procfs?.remove()
+        if let publicDirectory { SandboxContext.removePublicDirectory(publicDirectory) }
+    }
 }
 
 /// The compiled sandbox policy, cached by the policy's own text: compiling it with libseccomp
 /// costs milliseconds that every sandboxed create would otherwise pay.
-enum SandboxProgram {
-    static let cacheDirectory = "/run/veil-cache"
+public enum SandboxProgram {
+    public static let cacheDirectory = "/run/veil-cache"
 
-    static func load(cacheDirectory: String) throws(ContainerError) -> SeccompProgram {
+    public static func load(cacheDirectory: String = cacheDirectory) throws(SandboxError) -> SeccompProgram {
         let profile = SandboxPolicy.profile
         let key = SHA256.hex(Array(SandboxPolicy.fingerprint.utf8))
         let path = cacheDirectory + "/sandbox-policy-\(key.prefix(16)).bpf"
@@ -48,7 +77,7 @@ enum SandboxProgram {
         }
         let program: SeccompProgram
         do { program = try SeccompProgram.compile(profile, field: "sandbox policy") } catch {
-            throw .initFailed("compiling the sandbox policy: \(error)")
+            throw .system(context: "compiling the sandbox policy", cause: error)
         }
         try? FS.mkdirAll(cacheDirectory, mode: 0o700)
         try? FS.writeAtomically(path, program.filter, mode: 0o644)
@@ -56,44 +85,44 @@ enum SandboxProgram {
     }
 }
 
-extension Runtime {
-    /// How a container the sandbox refuses can run: at the native level, which only the operator grants.
-    static let nativeRemedy = "run it native, through the operator's veil-native runtime handler (veil --isolation native)"
+/// Everything that makes a sandbox, in the order `create` calls it: `prepare` (the spec, before
+/// anything exists), `allocate` (id range, /proc views, the warden's configuration), `makeDeviceNodes`,
+/// `idmappedMounts` (once the init's user namespace exists), `startWarden` or `sendToWarden`.
+public struct SandboxBuilder {
+    /// Where sandboxes' host uid ranges come from.
+    public var idPool: IDPool
+    /// Host device nodes the operator lets into sandboxes beyond the default set (`--sandbox-device`).
+    public var allowedDevices: Set<String>
 
-    /// The pod sandbox a CRI container belongs to: the sandbox container named by
-    /// io.kubernetes.cri.sandbox-id, when it runs here at sandbox level.
-    func podOwner(of spec: Spec, id: String) -> (String, SpecTransform.Owner)? {
-        guard let annotations = spec.annotations, annotations["io.kubernetes.cri.container-type"] == "container",
-              let sandboxID = annotations["io.kubernetes.cri.sandbox-id"], sandboxID != id,
-              let record = try? store.load(sandboxID), record.isolation == .sandbox,
-              store.status(of: record) != .stopped else { return nil }
-        return (sandboxID, SpecTransform.Owner(initPid: record.pid, directory: store.directory(sandboxID)))
+    public init(idPool: IDPool, allowedDevices: Set<String>) {
+        self.idPool = idPool
+        self.allowedDevices = allowedDevices
     }
 
     /// Rewrites `spec` for the sandbox (before anything exists); the id range comes later.
-    func prepareSandbox(id: String, spec: inout Spec) throws(ContainerError) -> SandboxContext {
+    /// `stateDirectory`: the container's; `pod`: its pod's sandbox, when it joins one.
+    public func prepare(id: String, stateDirectory: String, spec: inout Spec, pod: (id: String, owner: SpecTransform.Owner)?) throws(SandboxError) -> SandboxContext {
         if let profile = spec.linux?.seccomp, (profile.syscalls ?? []).contains(where: { $0.action == "SCMP_ACT_NOTIFY" }) || profile.defaultAction == "SCMP_ACT_NOTIFY" {
-            throw .invalidConfig(file: "config.json", field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): \(Self.nativeRemedy)")
+            throw .refused(field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): \(SandboxError.nativeRemedy)")
         }
         let userNamespaceGiven = spec.linux?.namespaces?.contains { $0.type == .user } == true
-        let pod = podOwner(of: spec, id: id)
-        if !userNamespaceGiven { try refuseForeignNamespaces(spec, pod: pod?.1) }
+        if !userNamespaceGiven { try refuseForeignNamespaces(spec, pod: pod?.owner) }
         let publicDirectory = SandboxContext.publicParent + "/" + id + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         var viewDirectory = publicDirectory + "/proc"
         if let pod {
-            guard let owner = try? SandboxRecord.load(directory: pod.1.directory), let views = owner.publicDirectory else {
-                throw .initFailed("the pod's sandbox \(pod.0) has no sandbox record")
+            guard let owner = try? SandboxRecord.load(directory: pod.owner.directory), let views = owner.publicDirectory else {
+                throw .corrupt(path: pod.owner.directory, reason: "the pod's sandbox \(pod.id) has no sandbox record")
             }
             viewDirectory = views + "/proc"
         }
-        let boottime = Int64(SandboxRecord.boottimeNow() / 1_000_000_000)
-        spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.1, viewDirectory: viewDirectory,
+        let boottime = Int64(BootClock.now() / 1_000_000_000)
+        spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.owner, viewDirectory: viewDirectory,
                                    bootOffsetSeconds: -boottime)
         SpecTransform.hardenBindMounts(&spec)
-        let dropped = SpecTransform.dropHostDevices(&spec, allowed: sandboxDevices)
-        if !dropped.isEmpty { log.debug("sandbox: host devices not passed (allow with --sandbox-device): \(dropped.joined(separator: " "))") }
-        let program = try SandboxProgram.load(cacheDirectory: SandboxProgram.cacheDirectory)
-        var context = SandboxContext(owner: pod?.1, ownerID: pod?.0 ?? id, slot: nil, program: program, publicDirectory: publicDirectory)
+        let dropped = SpecTransform.dropHostDevices(&spec, allowed: allowedDevices)
+        let program = try SandboxProgram.load()
+        var context = SandboxContext(owner: pod?.owner, ownerID: pod?.id ?? id, ownerDirectory: pod?.owner.directory ?? stateDirectory,
+                                     slot: nil, program: program, droppedDevices: dropped, publicDirectory: publicDirectory)
         context.userNamespaceGiven = userNamespaceGiven
         return context
     }
@@ -105,45 +134,55 @@ extension Runtime {
     /// sandbox's user namespace: the pod's. Refused before anything exists, naming the way out; the
     /// host's network namespace is fine (hostNetwork pods), and a config with its own user
     /// namespace is its own.
-    func refuseForeignNamespaces(_ spec: Spec, pod: SpecTransform.Owner?) throws(ContainerError) {
+    func refuseForeignNamespaces(_ spec: Spec, pod: SpecTransform.Owner?) throws(SandboxError) {
         let namespaces = spec.linux?.namespaces ?? []
-        let remedy = Self.nativeRemedy
+        let remedy = SandboxError.nativeRemedy
         for (index, namespace) in namespaces.enumerated() where namespace.type == .pid || namespace.type == .ipc {
             guard let path = namespace.path else { continue }
             let field = "linux.namespaces[\(index)].path"
             let owner: Namespaces.Identity
             do { owner = try Namespaces.owner(of: path) } catch {
-                throw .invalidConfig(file: "config.json", field: field, reason: "\(error)")
+                throw .refused(field: field, reason: "\(error)")
             }
             let podUsers = pod.flatMap { try? Namespaces.identity("/proc/\($0.initPid)/ns/user") }
             if owner != podUsers {
-                throw .invalidConfig(file: "config.json", field: field,
-                                     reason: "the \(namespace.type.rawValue) namespace \(path) belongs to another user namespace than the sandbox's, which could not mount its \(namespace.type == .pid ? "/proc" : "mqueue"): join only namespaces of the same pod, or \(remedy)")
+                throw .refused(field: field,
+                               reason: "the \(namespace.type.rawValue) namespace \(path) belongs to another user namespace than the sandbox's, which could not mount its \(namespace.type == .pid ? "/proc" : "mqueue"): join only namespaces of the same pod, or \(remedy)")
             }
         }
         for (type, what) in [(LinuxNamespaceType.pid, "processes (hostPID)"), (.ipc, "IPC objects (hostIPC)")]
         where !namespaces.contains(where: { $0.type == type }) {
-            throw .invalidConfig(file: "config.json", field: "linux.namespaces",
-                                 reason: "no \(type.rawValue) namespace means sharing the host's \(what), which the sandbox level does not allow: add a \(type.rawValue) namespace, or \(remedy)")
+            throw .refused(field: "linux.namespaces",
+                           reason: "no \(type.rawValue) namespace means sharing the host's \(what), which the sandbox level does not allow: add a \(type.rawValue) namespace, or \(remedy)")
         }
     }
 
+    /// The container's device nodes, made by host root (see `SandboxDevices`), by container path;
+    /// none when config.json brought its own user namespace.
+    public func makeDeviceNodes(_ context: SandboxContext, spec: Spec) throws(SandboxError) -> [String: String] {
+        guard !context.userNamespaceGiven else { return [:] }
+        let hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
+            ?? (try? SandboxRecord.load(directory: context.ownerDirectory))?.hostID ?? 0
+        return try SandboxDevices.make(publicDirectory: context.publicDirectory, devices: spec.linux?.devices ?? [],
+                                       allowedPaths: allowedDevices, hostID: hostID, idCount: idPool.blockSize)
+    }
+
     /// Once the state directory exists: the id range (own sandbox) and the /proc views.
-    func allocateSandbox(_ context: inout SandboxContext, id: String, spec: inout Spec, cgroup: Cgroup, cleanup: inout Cleanup) throws(ContainerError) {
+    public func allocate(_ context: inout SandboxContext, id: String, spec: inout Spec, cgroup: Cgroup, undo: inout SandboxUndo) throws(SandboxError) {
         let mountPoint = context.mountPoint
-        try wrap("creating \(mountPoint)") {
+        try attempt("creating \(mountPoint)") {
             try FS.mkdirAll(SandboxContext.publicParent, mode: 0o755)
             try sys("mkdir", context.publicDirectory) { mkdir(context.publicDirectory, 0o755) }
-            cleanup.publicDirectory = context.publicDirectory
+            undo.publicDirectory = context.publicDirectory
             try sys("mkdir", mountPoint) { mkdir(mountPoint, 0o755) }
         }
         guard context.owner == nil else { return }
-        let directory = store.directory(id)
+        let directory = context.ownerDirectory
         var hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID ?? 0
         if !context.userNamespaceGiven {
-            let slot = try wrap("allocating a uid range") { try idPool.allocate(owner: directory) }
+            let slot = try attempt("allocating a uid range") { try idPool.allocate(owner: directory) }
             context.slot = slot
-            cleanup.idSlot = (idPool, slot)
+            undo.idSlot = (idPool, slot, directory)
             hostID = idPool.hostID(slot: slot)
             spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
             spec.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
@@ -160,18 +199,18 @@ extension Runtime {
         let counts = (direct: summary.direct, emulated: summary.emulated, refused: summary.refused)
         let record = SandboxRecord(
             id: id, slot: context.slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
-            bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: SandboxRecord.boottimeNow(),
+            bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: BootClock.now(),
             memoryDirectory: cgroup.paths["memory"] ?? (cgroup.unifiedOnly ? cgroup.paths.values.first : nil),
             memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus,
             publicDirectory: context.publicDirectory)
-        do { try record.save(directory: directory) } catch { throw .initFailed("\(error)") }
+        try record.save(directory: directory)
         var warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
                                   bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
                                   memoryUnified: record.memoryUnified, bootLog: record.bootLog)
         try confineWarden(&warden, cgroup: cgroup, cpus: cpus, directory: directory)
-        try wrap("writing the warden's configuration") { try warden.save(directory: directory) }
+        try attempt("writing the warden's configuration") { try warden.save(directory: directory) }
         let views = context.publicDirectory + "/proc"
-        try wrap("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
+        try attempt("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
         let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
         let cpuinfo = cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs
         var texts: [ProcView: String] = [
@@ -182,7 +221,7 @@ extension Runtime {
         let sample = ProcStat.sample(warden)
         texts[.stat] = ProcStat.text(sample)
         texts[.loadavg] = ProcStat.loadavg(sample)
-        try wrap("writing the /proc views for the warden") {
+        try attempt("writing the /proc views for the warden") {
             for (view, text) in texts where !view.isLive {
                 try FS.writeAtomically(directory + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
             }
@@ -190,26 +229,26 @@ extension Runtime {
         // Live views (meminfo and stat made at every read) where FUSE works; plain files written now elsewhere.
         if let bridge = ProcfsBridge.mount(views, texts: texts) {
             context.procfs = bridge
-            cleanup.procfs = bridge
+            undo.procfs = bridge
             return
         }
         for (view, text) in texts {
-            try wrap("writing \(views)/\(view.fileName)") { try FS.writeFile(views + "/" + view.fileName, Array(text.utf8), mode: 0o444) }
+            try attempt("writing \(views)/\(view.fileName)") { try FS.writeFile(views + "/" + view.fileName, Array(text.utf8), mode: 0o444) }
         }
     }
 
     /// The warden's cgroup (a child of the container's, so the sandbox pays for it), the cgroup
     /// its /proc/stat reads, and its own seccomp filter (`warden.bpf` in the state directory).
-    func confineWarden(_ warden: inout WardenConfig, cgroup: Cgroup, cpus: Int?, directory: String) throws(ContainerError) {
-        warden.cgroups = try wrap("creating the warden's cgroup") { try cgroup.makeSupervisorCgroups() }
+    func confineWarden(_ warden: inout WardenConfig, cgroup: Cgroup, cpus: Int?, directory: String) throws(SandboxError) {
+        warden.cgroups = try attempt("creating the warden's cgroup") { try cgroup.makeSupervisorCgroups() }
         warden.cpuDirectory = cgroup.paths["cpuacct"] ?? cgroup.paths["unified"]
         warden.cpuUnified = cgroup.paths["cpuacct"] == nil
         warden.cpus = cpus
         let program: SeccompProgram
         do { program = try WardenPolicy.program(cacheDirectory: SandboxProgram.cacheDirectory) } catch {
-            throw .initFailed("compiling the warden's seccomp filter: \(error)")
+            throw .system(context: "compiling the warden's seccomp filter", cause: error)
         }
-        try wrap("writing the warden's seccomp filter") {
+        try attempt("writing the warden's seccomp filter") {
             try FS.writeAtomically(directory + "/" + WardenConfig.filterName, program.filter, mode: 0o600)
         }
     }
@@ -217,11 +256,11 @@ extension Runtime {
     /// Detached, id-mapped copies of the rootfs and of the bind mounts' sources, for the init to
     /// attach in its mount namespace: files owned by host root appear owned by the sandbox's root.
     /// Bind sources on filesystems that cannot be id-mapped (proc, sysfs, devtmpfs) stay plain binds.
-    func idmappedMounts(initPid: Int32, rootfs: String, spec: Spec, bundle: String, sandboxDirectory: String) throws(ContainerError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
-        let userns = try wrap("opening the sandbox's user namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/user", O_RDONLY) }
+    public func idmappedMounts(_ context: SandboxContext, initPid: Int32, rootfs: String, spec: Spec, bundle: String) throws(SandboxError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
+        let userns = try attempt("opening the sandbox's user namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/user", O_RDONLY) }
         defer { userns.close() }
         let hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
-            ?? (try? SandboxRecord.load(directory: sandboxDirectory))?.hostID ?? 0
+            ?? (try? SandboxRecord.load(directory: context.ownerDirectory))?.hostID ?? 0
         let root = try IDMappedRootfs.make(rootfs: rootfs, userns: userns.raw, hostID: hostID)
         var mounts: [(Int, FileDescriptor)] = []
         for (index, mount) in (spec.mounts ?? []).enumerated() {
@@ -235,43 +274,52 @@ extension Runtime {
         return (root, mounts)
     }
 
-    /// The warden for a sandbox this container owns: `veil-warden <state dir>` with the listener
-    /// at fd 3, the control socket at fd 4, the sandbox's UTS namespace at fd 5 and the /proc
-    /// views' FUSE connection at fd 6 (this process stops serving it first).
-    func startWarden(directory: String, listener: FileDescriptor, initPid: Int32, procfs: ProcfsBridge?) throws(ContainerError) -> (Int32, UInt64?) {
+    /// The warden for a sandbox this container owns: `veil-warden <state dir>` with the
+    /// descriptors where `Warden` expects them: the listener, the control socket, the sandbox's
+    /// UTS namespace and the /proc views' FUSE connection (this process stops serving it first).
+    public func startWarden(_ context: SandboxContext, listener: FileDescriptor, initPid: Int32, undo: inout SandboxUndo) throws(SandboxError) -> (pid: Int32, startTime: UInt64?) {
+        let directory = context.ownerDirectory
         let socketPath = directory + "/" + SandboxRecord.wardenSocketName
-        let control = try wrap("listening on \(socketPath)") { try UnixSocket.listen(path: socketPath, mode: 0o600) }
+        let control = try attempt("listening on \(socketPath)") { try UnixSocket.listen(path: socketPath, mode: 0o600) }
         defer { control.close() }
-        let uts = try wrap("opening the sandbox's UTS namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/uts", O_RDONLY) }
+        let uts = try attempt("opening the sandbox's UTS namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/uts", O_RDONLY) }
         defer { uts.close() }
-        let exe = try wardenBinary()
+        let exe = try Self.wardenBinary()
         let log = directory + "/warden.log"
-        let pid = try wrap("starting the warden \(exe)") {
-            let fuse = procfs?.handOver() ?? nil
-            defer { if let fuse { close(fuse) } }
-            return try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid)],
-                                             fds: [listener.raw, control.raw, uts.raw] + (fuse.map { [$0] } ?? []), stderrPath: log)
+        let fuse = context.procfs?.handOver() ?? nil
+        defer { if let fuse { close(fuse) } }
+        var placed: [Int32: Int32] = [Warden.firstListenerFD: listener.raw, Warden.controlFD: control.raw, Warden.utsNamespaceFD: uts.raw]
+        if let fuse { placed[Warden.procfsFD] = fuse }
+        // spawnDetached places its fds from 3 on, in order.
+        let targets = placed.keys.sorted()
+        guard targets == Array(3..<(3 + Int32(targets.count))) else {
+            throw .unsupported("the warden's descriptors \(targets) are not consecutive from 3")
         }
+        let pid = try attempt("starting the warden \(exe)") {
+            try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid)],
+                                      fds: targets.compactMap { placed[$0] }, stderrPath: log)
+        }
+        undo.wardenPid = pid
         return (pid, ProcessInfo.startTime(pid))
     }
 
     /// veil-warden: beside this binary (a build or an install), else on PATH.
-    func wardenBinary() throws(ContainerError) -> String {
-        let exe = (try? readLink("/proc/self/exe")) ?? CommandLine.arguments[0]
+    static func wardenBinary() throws(SandboxError) -> String {
+        let exe = FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
         var candidates = [String(exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)]) + "/veil-warden"]
         let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
         candidates += path.split(separator: ":").map { $0 + "/veil-warden" }
         guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw .initFailed("the sandbox level needs veil-warden beside \(exe) or on PATH (make install puts it there)")
+            throw .unsupported("the sandbox level needs veil-warden beside \(exe) or on PATH (make install puts it there)")
         }
         return found
     }
 
     /// Hands a listener (from an exec'd process or a pod member) to the sandbox's running warden.
     /// `guarding`: the process the warden kills if it dies itself (a pod member's init).
-    func sendToWarden(directory: String, listener: FileDescriptor, guarding pid: Int32? = nil) throws(ContainerError) {
+    public static func sendToWarden(directory: String, listener: FileDescriptor, guarding pid: Int32? = nil) throws(SandboxError) {
         let path = directory + "/" + SandboxRecord.wardenSocketName
-        try wrap("handing the seccomp listener to the warden at \(path)") {
+        try attempt("handing the seccomp listener to the warden at \(path)") {
             let socket = try UnixSocket.connect(path: path)
             defer { socket.close() }
             try UnixSocket.sendFD(socket: socket.raw, fd: listener.raw, message: pid.map { "pid:\($0)" } ?? "listener")
@@ -284,13 +332,13 @@ extension Runtime {
 /// The rootfs as the sandbox's root sees it. A plain directory is id-mapped directly; an overlay
 /// (containerd's snapshots) cannot be, so it is rebuilt from id-mapped copies of its layers.
 enum IDMappedRootfs {
-    static func make(rootfs: String, userns: Int32, hostID: UInt32) throws(ContainerError) -> FileDescriptor {
+    static func make(rootfs: String, userns: Int32, hostID: UInt32) throws(SandboxError) -> FileDescriptor {
         if veil_is_overlay(rootfs) == 1 {
             return try overlay(rootfs: rootfs, userns: userns, hostID: hostID)
         }
         let fd = veil_idmapped_tree(rootfs, userns, 0)
         guard fd >= 0 else {
-            throw .invalidConfig(file: "config.json", field: "root.path", reason: "the sandbox needs an id-mapped rootfs, and \(rootfs) cannot be id-mapped (\(String(cString: strerror(-fd)))): use a filesystem that supports idmapped mounts (ext4, xfs, btrfs, tmpfs), or \(Runtime.nativeRemedy)")
+            throw .refused(field: "root.path", reason: "the sandbox needs an id-mapped rootfs, and \(rootfs) cannot be id-mapped (\(String(cString: strerror(-fd)))): use a filesystem that supports idmapped mounts (ext4, xfs, btrfs, tmpfs), or \(SandboxError.nativeRemedy)")
         }
         return FileDescriptor(fd)
     }
@@ -299,22 +347,22 @@ enum IDMappedRootfs {
     /// them; writes go to a fresh upper beside the snapshot's, owned by the sandbox's root. (An
     /// id-mapped upper would make the overlay create its work directory as host root, which the
     /// mapping cannot represent.) containerd removes it with the snapshot.
-    static func overlay(rootfs: String, userns: Int32, hostID: UInt32) throws(ContainerError) -> FileDescriptor {
+    static func overlay(rootfs: String, userns: Int32, hostID: UInt32) throws(SandboxError) -> FileDescriptor {
         guard let options = Mounts.superOptions(mountPoint: rootfs) else {
-            throw .invalidConfig(file: "config.json", field: "root.path", reason: "\(rootfs) is an overlay whose options cannot be read from /proc/self/mountinfo")
+            throw .refused(field: "root.path", reason: "\(rootfs) is an overlay whose options cannot be read from /proc/self/mountinfo")
         }
         var kept: [FileDescriptor] = []
-        func mapped(_ path: String) throws(ContainerError) -> String {
+        func mapped(_ path: String) throws(SandboxError) -> String {
             let fd = veil_idmapped_tree(path, userns, 0)
             guard fd >= 0 else {
-                throw .invalidConfig(file: "config.json", field: "root.path", reason: "overlay layer \(path) cannot be id-mapped: \(String(cString: strerror(-fd)))")
+                throw .refused(field: "root.path", reason: "overlay layer \(path) cannot be id-mapped: \(String(cString: strerror(-fd)))")
             }
             kept.append(FileDescriptor(fd))
             return "/proc/self/fd/\(fd)"
         }
         defer { kept.forEach { $0.close() } }
         guard let lower = options["lowerdir"] else {
-            throw .invalidConfig(file: "config.json", field: "root.path", reason: "overlay \(rootfs) has no lowerdir")
+            throw .refused(field: "root.path", reason: "overlay \(rootfs) has no lowerdir")
         }
         var layers = lower.split(separator: ":").map(String.init)
         var upper = "", work = ""
@@ -328,13 +376,13 @@ enum IDMappedRootfs {
                 try FS.mkdirAll(work, mode: 0o700)
                 try sys("chown", upper) { chown(upper, hostID, hostID) }
             } catch {
-                throw .invalidConfig(file: "config.json", field: "root.path", reason: "preparing the sandbox's upper layer beside \(upperDir): \(error)")
+                throw .refused(field: "root.path", reason: "preparing the sandbox's upper layer beside \(upperDir): \(error)")
             }
         }
-        let lowers = try layers.map { (layer) throws(ContainerError) -> String in try mapped(layer) }.joined(separator: ":")
+        let lowers = try layers.map { (layer) throws(SandboxError) -> String in try mapped(layer) }.joined(separator: ":")
         let fd = veil_overlay_mount(lowers, upper, work, "")
         guard fd >= 0 else {
-            throw .invalidConfig(file: "config.json", field: "root.path", reason: "rebuilding overlay \(rootfs) on id-mapped layers: \(String(cString: strerror(-fd)))")
+            throw .refused(field: "root.path", reason: "rebuilding overlay \(rootfs) on id-mapped layers: \(String(cString: strerror(-fd)))")
         }
         return FileDescriptor(fd)
     }
@@ -370,10 +418,10 @@ final class ProcfsBridge: @unchecked Sendable {
 
     /// Starts answering (the kernel queues requests until then). Only once the init is cloned:
     /// a clone of a process with a second thread could inherit a lock that thread holds.
-    func startServing() throws(ContainerError) {
+    func startServing() throws(SandboxError) {
         guard thread == nil, fd >= 0 else { return }
         let made = veil_procfs_wake_fd()
-        guard made >= 0 else { throw .initFailed("serving the sandbox's /proc views: eventfd: \(String(cString: strerror(-made)))") }
+        guard made >= 0 else { throw .io("serving the sandbox's /proc views", LinuxError("eventfd", mountPoint, errno: -made)) }
         wake = made
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { raw in
@@ -391,7 +439,7 @@ final class ProcfsBridge: @unchecked Sendable {
         }, Unmanaged.passRetained(self).toOpaque())
         guard created == 0 else {
             Unmanaged.passUnretained(self).release()
-            throw .initFailed("serving the sandbox's /proc views at \(mountPoint): \(String(cString: strerror(created)))")
+            throw .io("serving the sandbox's /proc views", LinuxError("pthread_create", mountPoint, errno: created))
         }
         self.thread = thread
     }

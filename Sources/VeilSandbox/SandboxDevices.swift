@@ -1,6 +1,5 @@
 import Glibc
 import VeilLinux
-import VeilSandbox
 import VeilSpec
 
 /// Sandbox level: the container's device nodes. Its root may not mknod (user namespace), and a
@@ -23,9 +22,9 @@ enum SandboxDevices {
     /// host path of its node. A device allowed by path must have the host's numbers at that path:
     /// the path alone must not smuggle in another device.
     static func make(publicDirectory: String, devices: [LinuxDevice], allowedPaths: Set<String>,
-                     hostID: UInt32, idCount: UInt32) throws(ContainerError) -> [String: String] {
+                     hostID: UInt32, idCount: UInt32) throws(SandboxError) -> [String: String] {
         let base = directory(publicDirectory)
-        try wrap("mounting the sandbox's device directory \(base)") {
+        try attempt("mounting the sandbox's device directory \(base)") {
             try FS.mkdirAll(base, mode: 0o700)
             try Mounts.mount("veil-dev", base, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NOEXEC),
                              data: "mode=700,uid=\(hostID),gid=\(hostID),size=16k,nr_inodes=256")
@@ -40,19 +39,19 @@ enum SandboxDevices {
             case "b": kind = S_IFBLK
             default: continue  // a fifo needs no privilege: the init makes it
             }
-            let rdev = deviceNumber(major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0))
+            let rdev = FS.deviceNumber(major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0))
             let isDefault = kind == S_IFCHR && SpecTransform.defaultDevices.contains([device.major ?? -1, device.minor ?? -1])
             if !isDefault {
                 var host = stat()
                 guard allowedPaths.contains(device.path), stat(device.path, &host) == 0,
                       (host.st_mode & S_IFMT) == kind, host.st_rdev == rdev else {
-                    throw .invalidConfig(file: "config.json", field: field,
-                                         reason: "\(device.path) (\(device.type) \(device.major ?? 0):\(device.minor ?? 0)) is not the host's \(device.path) that --sandbox-device lets through")
+                    throw .refused(field: field,
+                                   reason: "\(device.path) (\(device.type) \(device.major ?? 0):\(device.minor ?? 0)) is not the host's \(device.path) that --sandbox-device lets through")
                 }
             }
             let uid = device.uid ?? 0, gid = device.gid ?? 0
             guard uid < idCount, gid < idCount else {
-                throw .invalidConfig(file: "config.json", field: field, reason: "owner \(uid):\(gid) is outside the sandbox's \(idCount) ids")
+                throw .refused(field: field, reason: "owner \(uid):\(gid) is outside the sandbox's \(idCount) ids")
             }
             let node = base + "/\(number)"
             let mode = mode_t(device.fileMode ?? 0o666) & 0o7777
@@ -61,7 +60,7 @@ enum SandboxDevices {
                 try sys("chown", node) { chown(node, hostID + uid, hostID + gid) }
                 try sys("chmod", node) { chmod(node, mode) }
             } catch {
-                throw .invalidConfig(file: "config.json", field: field, reason: "making \(device.path) for the sandbox: \(error)")
+                throw .refused(field: field, reason: "making \(device.path) for the sandbox: \(error)")
             }
             nodes[device.path] = node
         }

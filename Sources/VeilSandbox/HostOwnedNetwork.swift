@@ -1,3 +1,4 @@
+import VeilLinux
 import VeilSpec
 
 /// Sandbox level: the container's network namespace belongs to the host's user namespace, as a
@@ -5,11 +6,11 @@ import VeilSpec
 /// a namespace the kernel would let it configure (the tc, nf_tables and x_tables exploit classes).
 /// Stage 1 makes it (or joins it) as host root before the user namespace exists, brings up `lo`
 /// and writes its sysctls, which the sandbox's root could not write from inside.
-struct HostOwnedNetwork {
+public struct HostOwnedNetwork {
     /// A new namespace, made by stage 1; otherwise stage 1 has joined the configured one.
-    var create: Bool
+    public var create: Bool
     /// Written in order in that namespace: veil's defaults, then config.json's `net.*` keys.
-    var sysctls: [(key: String, path: String, value: String)]
+    public var sysctls: [(key: String, path: String, value: String)]
 
     /// Without CAP_NET_BIND_SERVICE or CAP_NET_RAW over the namespace, servers could not bind ports
     /// below 1024 and ping could not open its socket: Docker sets the same two in every container.
@@ -27,9 +28,9 @@ struct HostOwnedNetwork {
     }
 
     /// nil when the container shares the host's network namespace: nothing of the host's is changed.
-    static func plan(for spec: Spec) -> HostOwnedNetwork? {
+    public static func plan(for spec: Spec) -> HostOwnedNetwork? {
         guard let namespace = spec.linux?.namespaces?.first(where: { $0.type == .network }) else { return nil }
-        if let path = namespace.path, SysctlRules.isHostNetworkNamespace(path) { return nil }
+        if let path = namespace.path, Namespaces.isOwn(path, procFile: "net") { return nil }
         let given = spec.linux?.sysctl ?? [:]
         let configured = given.filter { $0.key.hasPrefix("net.") }.sorted { $0.key < $1.key }
         let defaults = namespace.path != nil && joinsPodNetwork(spec) ? [] : Self.defaults.filter { key, _ in given[key] == nil }

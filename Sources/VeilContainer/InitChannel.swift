@@ -1,0 +1,185 @@
+import CVeilLinux
+import FoundationEssentials
+import Glibc
+import VeilLinux
+import VeilSpec
+
+/// The sync socket between the runtime and a container's first processes, as named calls.
+/// Its messages are defined once, in veil_sync.h. The conversation, for `create` and `exec` alike:
+///
+///     stage 1 (C)  → STAGE1_READY      runtime writes the id maps → ACK   (new user namespace only)
+///     stage 1 (C)  → INIT_PID
+///     runtime      → PLAN (+ mount fds for create)
+///     veil init    → runHooks / seccompListener / sandboxListener …   runtime answers each
+///     veil init    → ready
+///
+/// A child that fails before execve sends CHILD_ERROR (`SpawnFailure`); `veil init` sends an `error` message.
+struct InitChannel {
+    let socket: SyncSocket
+    /// Who is on the other side, for error messages: "container init", "the exec'd process".
+    let peer: String
+
+    init(_ socket: SyncSocket, peer: String = "container init") {
+        self.socket = socket
+        self.peer = peer
+    }
+
+    /// What `veil init` asks of the runtime before it is ready.
+    enum Request {
+        /// Run the prestart and createRuntime hooks; the init waits for the answer.
+        case runHooks
+        /// The listener of linux.seccomp's notifying filter, for linux.seccomp.listenerPath.
+        case seccompListener(FileDescriptor)
+        /// The listener of the sandbox policy's filter, for the warden.
+        case sandboxListener(FileDescriptor)
+    }
+
+    // MARK: The runtime's side
+
+    /// Stage 1's part: when it made a user namespace it asks for the id maps (`writeIDMaps`;
+    /// a failure there aborts the child), then it reports the init's host pid.
+    func awaitInitPid(writeIDMaps: () throws(ContainerError) -> Void,
+                      sysctlKeys: [String] = []) throws(ContainerError) -> Int32 {
+        while true {
+            let message = try receive(before: "reporting its pid")
+            switch Int(message.type) {
+            case VEIL_SYNC_STAGE1_READY:
+                do { try writeIDMaps() } catch {
+                    try? socket.send(type: UInt32(VEIL_SYNC_ABORT))
+                    throw error
+                }
+                try send(VEIL_SYNC_ACK)
+            case VEIL_SYNC_INIT_PID:
+                guard message.payload.count == MemoryLayout<Int32>.size else {
+                    throw .initFailed("\(peer) reported a malformed pid")
+                }
+                return message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+            case VEIL_SYNC_CHILD_ERROR:
+                throw .initFailed(SpawnFailure(payload: message.payload, sysctlKeys: sysctlKeys).description)
+            default:
+                throw .initFailed("unexpected message \(message.type) from \(peer)")
+            }
+        }
+    }
+
+    /// The plan, followed by descriptors the init attaches in its mount namespace (SCM_RIGHTS,
+    /// in the order the plan lists them; `label` travels as the message body).
+    func deliver(_ plan: InitPlan, fds: [(label: String, fd: FileDescriptor)] = []) throws(ContainerError) {
+        let payload = try wrap("encoding the plan for \(peer)") { try JSON.encode(plan) }
+        try wrap("sending the plan to \(peer)") {
+            try socket.send(type: UInt32(VEIL_SYNC_PLAN), payload: payload)
+            for (label, fd) in fds { try UnixSocket.sendFD(socket: socket.fd.raw, fd: fd.raw, message: label) }
+        }
+    }
+
+    /// Answers the init's requests until it reports ready. A listener handed to `answer` is
+    /// closed after it returns.
+    func serveUntilReady(_ answer: (Request) throws(ContainerError) -> Void) throws(ContainerError) {
+        while true {
+            let message = try receive(before: "it was ready")
+            if Int(message.type) == VEIL_SYNC_CHILD_ERROR {
+                throw .initFailed(SpawnFailure(payload: message.payload).description)
+            }
+            guard Int(message.type) == VEIL_SYNC_JSON,
+                  let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
+                throw .initFailed("malformed message from \(peer)")
+            }
+            switch reply.kind {
+            case .ready:
+                return
+            case .error:
+                throw .initFailed(reply.message ?? "\(peer) failed")
+            case .runHooks:
+                try answer(.runHooks)
+                try send(VEIL_SYNC_ACK)
+            case .seccompListener, .sandboxListener:
+                let (listener, _) = try wrap("receiving a seccomp listener from \(peer)") {
+                    try UnixSocket.receiveFD(socket: socket.fd.raw)
+                }
+                defer { listener.close() }
+                try answer(reply.kind == .seccompListener ? .seccompListener(listener) : .sandboxListener(listener))
+            }
+        }
+    }
+
+    // MARK: `veil init`'s side
+
+    /// The first thing the init reads: what to build and run.
+    func receivePlan() throws(ContainerError) -> InitPlan {
+        guard let message = try wrap("reading the plan", { try socket.receive() }),
+              Int(message.type) == VEIL_SYNC_PLAN else {
+            throw .initFailed("no plan from the runtime")
+        }
+        do { return try JSONDecoder().decode(InitPlan.self, from: Data(message.payload)) } catch {
+            throw .initFailed("malformed plan from the runtime: \(error)")
+        }
+    }
+
+    /// One of the descriptors `deliver` sent after the plan.
+    func receiveDelivered(_ what: String) throws(ContainerError) -> FileDescriptor {
+        try wrap("receiving \(what)") { try UnixSocket.receiveFD(socket: socket.fd.raw).0 }
+    }
+
+    /// Asks the runtime to run the prestart and createRuntime hooks, and waits until it has.
+    func askForHooks() throws(ContainerError) {
+        try tell(.runHooks)
+        let answer = try receive(before: "the hooks ran")
+        guard Int(answer.type) == VEIL_SYNC_ACK else {
+            throw .initFailed("the runtime did not run the prestart and createRuntime hooks")
+        }
+    }
+
+    /// Hands a seccomp listener to the runtime (`kind` says whose).
+    func handOver(listener: Int32, as kind: InitMessage.Kind) throws(ContainerError) {
+        try tell(kind)
+        try wrap("sending the seccomp listener") {
+            try UnixSocket.sendFD(socket: socket.fd.raw, fd: listener, message: kind.rawValue)
+        }
+    }
+
+    func tell(_ kind: InitMessage.Kind, message: String? = nil) throws(ContainerError) {
+        let payload = try wrap("encoding a message to the runtime") { try JSON.encode(InitMessage(kind: kind, message: message)) }
+        try wrap("writing to the runtime") { try socket.send(type: UInt32(VEIL_SYNC_JSON), payload: payload) }
+    }
+
+    // MARK: Framing
+
+    private func receive(before what: String) throws(ContainerError) -> (type: UInt32, payload: [UInt8]) {
+        guard let message = try wrap("reading from \(peer)", { try socket.receive() }) else {
+            throw .initFailed("\(peer) exited before \(what)")
+        }
+        return message
+    }
+
+    private func send(_ type: Int) throws(ContainerError) {
+        try wrap("writing to \(peer)") { try socket.send(type: UInt32(type)) }
+    }
+}
+
+/// What a child reported when it failed before execve (struct veil_child_error).
+struct SpawnFailure: CustomStringConvertible {
+    var error: Int32 = 0
+    var step: Int32 = 0
+    var detail: Int32 = 0
+    /// The `net.*` sysctls stage 1 wrote, to name the one a network step's detail points at.
+    var sysctlKeys: [String] = []
+    private var malformed = false
+
+    init(payload: [UInt8], sysctlKeys: [String] = []) {
+        self.sysctlKeys = sysctlKeys
+        guard payload.count == MemoryLayout<veil_child_error>.size else { malformed = true; return }
+        let raw = payload.withUnsafeBytes { $0.loadUnaligned(as: veil_child_error.self) }
+        (error, step, detail) = (raw.error, raw.step, raw.detail)
+    }
+
+    var description: String {
+        if malformed { return "container init failed (malformed error report)" }
+        let doing = veil_spawn_step_description(step).map { String(cString: $0) } ?? "step \(step)"
+        var what = LinuxNamespaceType(cloneFlag: detail).map { " (\($0.rawValue) namespace)" } ?? ""
+        if step == Int32(VEIL_STEP_NETWORK.rawValue) {
+            let index = Int(detail) - 1
+            what = detail == 0 ? " (bringing up lo)" : sysctlKeys.indices.contains(index) ? " (linux.sysctl \"\(sysctlKeys[index])\")" : ""
+        }
+        return "container init failed \(doing)\(what): \(String(cString: strerror(error)))"
+    }
+}

@@ -1,0 +1,110 @@
+import CVeilLinux
+import Glibc
+import VeilCgroups
+import VeilLinux
+import VeilSandbox
+import VeilSpec
+
+/// What `spawn` needs to start a container process: which namespaces to join (fds, user
+/// namespace first) or create, which cgroup to enter, and which fds to hand over. `spawn` renders
+/// it into veil_spawn_plan, the C form stage 1 reads; what the init does after execve is `InitPlan`.
+struct SpawnRequest {
+    var cgroup: Cgroup?
+    var preserveFds: Int
+    var joins: [(fd: Int32, type: Int32)] = []
+    var unshareUser = false
+    var unshareFlags: Int32 = 0
+    var timeOffsets: String?
+    /// Placed after the sync socket: 3 + preserveFds + 1 + index in the init.
+    var extraFDs: [Int32] = []
+    /// Sandbox level: the network namespace is made, configured and its sysctls written by
+    /// stage 1 as host root, before the user namespace exists (see `HostOwnedNetwork`).
+    var network: HostOwnedNetwork?
+
+    init(cgroup: Cgroup?, preserveFds: Int) {
+        self.cgroup = cgroup
+        self.preserveFds = preserveFds
+    }
+}
+
+extension Runtime {
+    /// Clones stage 1 and the init (see veil_spawn.c) and returns stage 1's pid with our end of
+    /// the sync socket. The init runs `veil init` with the sync socket at 3+preserveFds and the
+    /// request's extra fds after it, and no other descriptor of ours.
+    func spawn(_ request: SpawnRequest, peer: String = "container init") throws(ContainerError) -> (stage1: Int32, channel: InitChannel) {
+        let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
+        // CVE-2019-5736: the init is exec'd from a detached read-only bind mount of our binary,
+        // so /proc/<pid>/exe never opens for writing, and nothing is mounted where the container sees it.
+        let exe = FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+        let exeFD = FileDescriptor(try wrap("protecting \(exe)") { try sysNeg("open_tree", exe) { veil_readonly_exe_fd(exe) } })
+        // Above every target slot, so the dup2 shuffle in the child cannot clobber a source.
+        var highExtras: [FileDescriptor] = []
+        for fd in [childEnd.fd.raw] + request.extraFDs {
+            highExtras.append(FileDescriptor(try wrap("dup") { try sysNeg("fcntl(F_DUPFD_CLOEXEC)") { veil_dup_cloexec_above(fd, Int32(3 + request.preserveFds + 16)) } }))
+        }
+        let (tasksFiles, v2Directory) = request.cgroup?.joinTargets ?? ([], nil)
+        var cgroupFDs: [FileDescriptor] = []
+        for file in tasksFiles.prefix(Int(VEIL_MAX_CGROUPS)) {
+            cgroupFDs.append(try wrap("opening \(file)") { try FileDescriptor.open(file, O_WRONLY) })
+        }
+        var v2FD: FileDescriptor?
+        if let dir = v2Directory {
+            v2FD = try wrap("opening \(dir)") { try FileDescriptor.open(dir, O_PATH | O_DIRECTORY) }
+        }
+        let argv = CStringArray([exe, "init"])
+        let envp = CStringArray(["\(InitFD.environmentKey)=\(3 + request.preserveFds)"])
+        let offsetsC = request.timeOffsets.map { CStringArray([$0]) }
+        let sysctlPairs: [CChar] = (request.network?.sysctls ?? []).flatMap { pair in
+            Array(pair.path.utf8CString) + Array(pair.value.utf8CString)
+        }
+
+        var plan = veil_spawn_plan()
+        plan.exe_fd = exeFD.raw
+        plan.join_count = Int32(min(request.joins.count, Int(VEIL_MAX_JOIN)))
+        withUnsafeMutableBytes(of: &plan.join_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, join) in request.joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { fds[i] = join.fd }
+        }
+        withUnsafeMutableBytes(of: &plan.join_types) { raw in
+            let types = raw.bindMemory(to: Int32.self)
+            for (i, join) in request.joins.prefix(Int(VEIL_MAX_JOIN)).enumerated() { types[i] = join.type }
+        }
+        plan.unshare_user = request.unshareUser ? 1 : 0
+        plan.unshare_flags = request.unshareFlags
+        if let offsetsC, let text = offsetsC.pointers[0] { plan.timens_offsets = UnsafePointer(text); plan.timens_offsets_len = strlen(text) }
+        plan.sync_fd = childEnd.fd.raw
+        plan.preserve_fds = Int32(request.preserveFds)
+        withUnsafeMutableBytes(of: &plan.extra_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, fd) in highExtras.enumerated() { fds[i] = fd.raw }
+        }
+        plan.extra_count = Int32(highExtras.count)
+        withUnsafeMutableBytes(of: &plan.cgroup_tasks_fds) { raw in
+            let fds = raw.bindMemory(to: Int32.self)
+            for (i, fd) in cgroupFDs.enumerated() { fds[i] = fd.raw }
+        }
+        plan.cgroup_tasks_count = Int32(cgroupFDs.count)
+        plan.cgroup_v2_fd = v2FD?.raw ?? -1
+        if let network = request.network {
+            plan.pre_user_unshare_flags = network.create ? LinuxNamespaceType.network.cloneFlag : 0
+            plan.bring_up_loopback = network.create ? 1 : 0
+        }
+
+        let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
+            envp.pointers.withUnsafeBufferPointer { envpBuffer in
+                sysctlPairs.withUnsafeBufferPointer { pairs in
+                    plan.argv = UnsafePointer(argvBuffer.baseAddress)
+                    plan.envp = UnsafePointer(envpBuffer.baseAddress)
+                    if !pairs.isEmpty {
+                        plan.net_sysctls = pairs.baseAddress
+                        plan.net_sysctls_len = pairs.count
+                    }
+                    return veil_spawn_init(&plan)
+                }
+            }
+        }
+        if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container process") }
+        return (stage1, InitChannel(parentEnd, peer: peer))
+    }
+
+}
