@@ -43,7 +43,7 @@ public enum ContainerInit {
         if let offset = plan.mountNamespaceOffset {
             // setns(CLONE_NEWNS) also moves root and cwd to the container's root.
             let fd = base + offset
-            try wrap("joining the container's mount namespace") { try sysNeg("setns", "mnt") { veil_setns(fd, LinuxNamespaceType.mount.cloneFlag) } }
+            _ = try wrap("joining the container's mount namespace") { try sysNeg("setns", "mnt") { veil_setns(fd, LinuxNamespaceType.mount.cloneFlag) } }
             close(fd)
         }
         if process.terminal == true, let console = InitFD.console(plan) {
@@ -182,7 +182,7 @@ public enum ContainerInit {
             if console >= 0 { close(console) }
             _ = try? Mounts.mount(slavePath, "/dev/console", type: nil, flags: UInt(MS_BIND))
         }
-        try wrap("setsid") { try sys("setsid") { setsid() } }
+        _ = try wrap("setsid") { try sys("setsid") { setsid() } }
         try wrap("making the pty the controlling terminal") { try Pty.makeControllingTerminal(slave.raw) }
         for fd: Int32 in 0...2 { dup2(slave.raw, fd) }
     }
