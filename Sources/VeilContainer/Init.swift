@@ -24,7 +24,7 @@ public enum ContainerInit {
         }
     }
 
-    private static func run(plan: InitPlan, sync: InitChannel, base: Int32) throws -> Never {
+    private static func run(plan: InitPlan, sync: InitChannel, base: Int32) throws(ContainerError) -> Never {
         unsetenv(InitFD.environmentKey)
         // `kill ID TERM` must end a created container, as it ends runc's init.
         try wrap("handling termination signals") { try Signals.exitOnTermination() }
@@ -43,7 +43,7 @@ public enum ContainerInit {
         if let offset = plan.mountNamespaceOffset {
             // setns(CLONE_NEWNS) also moves root and cwd to the container's root.
             let fd = base + offset
-            try wrap("joining the container's mount namespace") { try sysNeg("setns", "mnt") { veil_setns(fd, LinuxNamespaceType.mount.cloneFlag) } }
+            _ = try wrap("joining the container's mount namespace") { try sysNeg("setns", "mnt") { veil_setns(fd, LinuxNamespaceType.mount.cloneFlag) } }
             close(fd)
         }
         if process.terminal == true, let console = InitFD.console(plan) {
@@ -69,7 +69,7 @@ public enum ContainerInit {
             throw ContainerError.invalidConfig(file: "config.json", field: "process.args", reason: "must not be empty")
         }
         let executable = try lookPath(program, environment: environment)
-        let seccomp = try plan.seccomp.map { plan throws in
+        let seccomp = try plan.seccomp.map { (plan) throws(ContainerError) -> SeccompProgram in
             guard let program = plan.program else { throw ContainerError.initFailed("corrupt seccomp filter in the plan") }
             return program
         }
@@ -104,9 +104,9 @@ public enum ContainerInit {
             // Blocks until `veil start` opens the other end. The write end stays open (close-on-exec)
             // until execve, so `start` sees EOF only once the program runs, after startContainer hooks.
             let fifoFD = base + fifoOffset
-            let fifo = try FileDescriptor.open("/proc/self/fd/\(fifoFD)", O_WRONLY)
+            let fifo = try wrap("opening the exec fifo") { try FileDescriptor.open("/proc/self/fd/\(fifoFD)", O_WRONLY) }
             close(fifoFD)
-            try fifo.write([0x30])
+            try wrap("waiting for start on the exec fifo") { try fifo.write([0x30]) }
             do { try HookRunner.run(spec.hooks?.startContainer, phase: "startContainer", state: plan.state) } catch {
                 try? fifo.write([UInt8(ascii: "E")])
                 writeStderr("veil: \(error)\n")
@@ -131,7 +131,7 @@ public enum ContainerInit {
     }
 
     /// Sandbox level: the id-mapped rootfs and bind sources, sent right after the plan.
-    private static func receiveMounts(plan: InitPlan, sync: InitChannel) throws -> IDMappedMountFDs {
+    private static func receiveMounts(plan: InitPlan, sync: InitChannel) throws(ContainerError) -> IDMappedMountFDs {
         var fds = IDMappedMountFDs()
         if plan.idmappedRootfs {
             fds.rootfs = try sync.receiveDelivered("the id-mapped rootfs")
@@ -146,7 +146,7 @@ public enum ContainerInit {
     }
 
     /// The new container's side of `create`: root filesystem, hooks, identity.
-    private static func buildContainer(plan: InitPlan, sync: InitChannel, mounts: IDMappedMountFDs) throws {
+    private static func buildContainer(plan: InitPlan, sync: InitChannel, mounts: IDMappedMountFDs) throws(ContainerError) {
         let spec = plan.spec
         // As runc: a network namespace made for this container gets its loopback up (a new one
         // starts with `lo` down, and daemons listening on 127.0.0.1 would be unreachable).
@@ -162,14 +162,14 @@ public enum ContainerInit {
         try builder.enterRoot()
         try builder.finish()
         if let hostname = spec.hostname, !hostname.isEmpty {
-            try wrap("setting hostname") { try sys("sethostname", hostname) { sethostname(hostname, hostname.utf8.count) } }
+            _ = try wrap("setting hostname") { try sys("sethostname", hostname) { sethostname(hostname, hostname.utf8.count) } }
         }
         if let domain = spec.domainname, !domain.isEmpty {
-            try wrap("setting domainname") { try sys("setdomainname", domain) { setdomainname(domain, domain.utf8.count) } }
+            _ = try wrap("setting domainname") { try sys("setdomainname", domain) { setdomainname(domain, domain.utf8.count) } }
         }
     }
 
-    private static func setUpConsole(console: Int32, size: Box?, bindDevConsole: Bool) throws {
+    private static func setUpConsole(console: Int32, size: Box?, bindDevConsole: Bool) throws(ContainerError) {
         let (master, slavePath) = try wrap("opening a pty") { try Pty.open() }
         if let size { Pty.setWindowSize(master.raw, rows: UInt16(clamping: size.height), columns: UInt16(clamping: size.width)) }
         try wrap("sending the pty to the console socket") { try UnixSocket.sendFD(socket: console, fd: master.raw, message: slavePath) }
@@ -182,7 +182,7 @@ public enum ContainerInit {
             if console >= 0 { close(console) }
             _ = try? Mounts.mount(slavePath, "/dev/console", type: nil, flags: UInt(MS_BIND))
         }
-        try wrap("setsid") { try sys("setsid") { setsid() } }
+        _ = try wrap("setsid") { try sys("setsid") { setsid() } }
         try wrap("making the pty the controlling terminal") { try Pty.makeControllingTerminal(slave.raw) }
         for fd: Int32 in 0...2 { dup2(slave.raw, fd) }
     }
@@ -202,7 +202,7 @@ public enum ContainerInit {
         }
     }
 
-    private static func enterCwd(_ cwd: String) throws {
+    private static func enterCwd(_ cwd: String) throws(ContainerError) {
         guard cwd.hasPrefix("/") else {
             throw ContainerError.invalidConfig(file: "config.json", field: "process.cwd", reason: "must be an absolute path")
         }
@@ -216,7 +216,7 @@ public enum ContainerInit {
         }
     }
 
-    private static func lookPath(_ program: String, environment: [String]) throws -> String {
+    private static func lookPath(_ program: String, environment: [String]) throws(ContainerError) -> String {
         if program.contains("/") {
             if access(program, X_OK) == 0 { return program }
             throw ContainerError.invalidConfig(file: "config.json", field: "process.args[0]", reason: "exec \"\(program)\": \(String(cString: strerror(errno)))")
@@ -238,7 +238,7 @@ public enum ContainerInit {
         CapabilitySet((names ?? []).compactMap { CapabilityName.number($0) }.filter { $0 <= Credentials.lastCapability })
     }
 
-    private static func dropPrivileges(_ process: Process) throws {
+    private static func dropPrivileges(_ process: Process) throws(ContainerError) {
         let caps = process.capabilities
         let bounding = capabilitySet(caps?.bounding)
         try wrap("keeping capabilities") { try Credentials.setKeepCaps(true) }

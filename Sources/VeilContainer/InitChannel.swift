@@ -65,7 +65,7 @@ struct InitChannel {
     /// The plan, followed by descriptors the init attaches in its mount namespace (SCM_RIGHTS,
     /// in the order the plan lists them; `label` travels as the message body).
     func deliver(_ plan: InitPlan, fds: [(label: String, fd: FileDescriptor)] = []) throws(ContainerError) {
-        let payload = try wrap("encoding the plan for \(peer)") { try JSON.encode(plan) }
+        let payload = JSON.encode(plan)
         try wrap("sending the plan to \(peer)") {
             try socket.send(type: UInt32(VEIL_SYNC_PLAN), payload: payload)
             for (label, fd) in fds { try UnixSocket.sendFD(socket: socket.fd.raw, fd: fd.raw, message: label) }
@@ -138,7 +138,7 @@ struct InitChannel {
     }
 
     func tell(_ kind: InitMessage.Kind, message: String? = nil) throws(ContainerError) {
-        let payload = try wrap("encoding a message to the runtime") { try JSON.encode(InitMessage(kind: kind, message: message)) }
+        let payload = JSON.encode(InitMessage(kind: kind, message: message))
         try wrap("writing to the runtime") { try socket.send(type: UInt32(VEIL_SYNC_JSON), payload: payload) }
     }
 

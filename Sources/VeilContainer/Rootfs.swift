@@ -112,7 +112,7 @@ struct RootfsBuilder {
             try Mounts.mount(nil, "/", type: nil, flags: propagation)
         }
         if let mapped = idmapped.rootfs {
-            try wrap("attaching the id-mapped rootfs") { try sysNeg("move_mount", rootfs) { veil_attach_mount(mapped.raw, rootfs) } }
+            _ = try wrap("attaching the id-mapped rootfs") { try sysNeg("move_mount", rootfs) { veil_attach_mount(mapped.raw, rootfs) } }
         } else {
             try wrap("making the rootfs's parent mount private") { try Self.makeParentMountPrivate(of: rootfs) }
             try wrap("binding the rootfs") { try Mounts.mount(rootfs, rootfs, type: "bind", flags: UInt(MS_BIND) | UInt(MS_REC)) }

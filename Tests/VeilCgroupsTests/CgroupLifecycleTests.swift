@@ -107,10 +107,10 @@ struct CgroupLifecycleTests {
         defer { forceRemove(root: root) }
         let cg = try Cgroup.create(cgroupsPath: root + "/c1", containerID: "x")
         defer { try? cg.destroy() }
-        do {
+        do throws(CgroupError) {
             try cg.apply(CgroupResources(cpusetCpus: "4096"))
             Issue.record("writing cpu 4096 should fail")
-        } catch let error as CgroupError {
+        } catch let error {
             guard case .writeFailed(let path, let value, _) = error else {
                 Issue.record("unexpected error \(error)")
                 return
@@ -202,10 +202,10 @@ struct CgroupLifecycleTests {
         child = try spawnSleep()
         try cg.addProcess(child)
         let start = monotonicSeconds()
-        do {
+        do throws(CgroupError) {
             try cg.destroy()
             Issue.record("destroy should fail while \(child) is inside")
-        } catch let error as CgroupError {
+        } catch let error {
             guard case .removeBusy(let path, let pids, let err) = error else {
                 Issue.record("unexpected error \(error)")
                 return

@@ -69,10 +69,10 @@ struct CgroupV1ResourceTests {
             }
             #expect(try readFile(dir + "/memory.limit_in_bytes") == before)
             // unified needs v2.
-            do {
+            do throws(CgroupError) {
                 try cg.apply(CgroupResources(memoryLimit: 8 << 20, unified: ["memory.high": "1"]))
                 Issue.record("unified on v1 must fail")
-            } catch let e as CgroupError {
+            } catch let e {
                 #expect(e.description.contains("unified resources need cgroup v2"))
             }
             #expect(try readFile(dir + "/memory.limit_in_bytes") == before)
@@ -94,10 +94,10 @@ struct CgroupV1ResourceTests {
                 usleep(10_000)
             }
             #expect(usage > 0)
-            do {
+            do throws(CgroupError) {
                 try cg.update(CgroupResources(memoryLimit: 4096, memoryCheckBeforeUpdate: true))
                 Issue.record("a 4 KiB limit is below usage \(usage)")
-            } catch let e as CgroupError {
+            } catch let e {
                 #expect(e.description.contains("rejecting memory limit"))
                 #expect(e.description.contains("memory.usage_in_bytes"))
             }
@@ -120,10 +120,10 @@ struct CgroupV1ResourceTests {
             try cg.apply(CgroupResources(cpuIdle: 0))
             #expect(throws: CgroupError.self) { try cg.apply(CgroupResources(cpuShares: 1_000_000)) }
             // The new test cgroup's parent has no realtime budget: the kernel refuses, and says where.
-            do {
+            do throws(CgroupError) {
                 try cg.apply(CgroupResources(cpuRealtimeRuntime: 10_000))
                 Issue.record("rt runtime without a parent budget should fail")
-            } catch let e as CgroupError {
+            } catch let e {
                 guard case .writeFailed(let path, let value, _) = e else { Issue.record("unexpected \(e)"); return }
                 #expect(path == dir + "/cpu.rt_runtime_us")
                 #expect(value == "10000")
@@ -184,10 +184,10 @@ struct CgroupV1ResourceTests {
                     default: break
                     }
                 } else {
-                    do {
+                    do throws(CgroupError) {
                         try cg.apply(r)
                         Issue.record("\(controller) is not mounted; apply should fail")
-                    } catch let e as CgroupError {
+                    } catch let e {
                         #expect(e.description.contains("controller \(controller) is not mounted"), "\(e)")
                     }
                 }

@@ -140,10 +140,10 @@ struct CgroupV2FakeTreeTests {
             for r in [CgroupResources(cpuRealtimeRuntime: 1000), CgroupResources(cpuRealtimePeriod: 1000),
                       CgroupResources(networkClassID: 7), CgroupResources(networkPriorities: [InterfacePriority(name: "eth0", priority: 1)]),
                       CgroupResources(blockIOLeafWeight: 100)] {
-                do {
+                do throws(CgroupError) {
                     try cg.apply(r)
                     Issue.record("\(r) should be refused on v2")
-                } catch let e as CgroupError {
+                } catch let e {
                     guard case .unsupported = e else { Issue.record("unexpected \(e)"); continue }
                     #expect(e.description.contains("cgroup v2"))
                 }
@@ -166,10 +166,10 @@ struct CgroupV2FakeTreeTests {
                 (CgroupResources(memoryLimit: 1 << 20, devices: [DeviceRule(allow: true, type: "q")]), "devices.type"),
             ]
             for (r, mention) in bad {
-                do {
+                do throws(CgroupError) {
                     try cg.apply(r)
                     Issue.record("\(mention) should be refused")
-                } catch let e as CgroupError {
+                } catch let e {
                     #expect(e.description.contains(mention), "\(e)")
                 }
                 #expect(try readFile(dir + "/memory.max") == "max", "memory.max written before \(mention) was refused")
@@ -240,10 +240,10 @@ struct CgroupV2FakeTreeTests {
         }
         try withTree(["memory.max": "4194304\n", "memory.swap.max": "0\n", "pids.max": "12\n", "cpu.stat": "usage_usec x\n"]) { (cg: Cgroup, dir: String) throws in
             // A malformed kernel file is reported with its path.
-            do {
+            do throws(CgroupError) {
                 _ = try cg.stats()
                 Issue.record("cpu.stat with a non-number should fail")
-            } catch let e as CgroupError {
+            } catch let e {
                 #expect(e.description.contains(dir + "/cpu.stat"))
             }
         }

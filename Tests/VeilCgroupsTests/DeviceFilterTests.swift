@@ -70,10 +70,10 @@ struct DeviceFilterTests {
                                                                  DeviceRule(allow: false, type: "b", major: 8, access: "rw")]))
         close(fd2)
         // A program the verifier rejects (no exit) comes back with its log.
-        do {
+        do throws(CgroupError) {
             _ = try DeviceFilter.load([I(code: 0xb7, dst: 0, imm: 0)])
             Issue.record("a program without exit must be refused")
-        } catch let e as CgroupError {
+        } catch let e {
             guard case .bpf(let op, _, _, let log) = e else { Issue.record("unexpected \(e)"); return }
             #expect(op == "BPF_PROG_LOAD")
             #expect(!log.isEmpty)

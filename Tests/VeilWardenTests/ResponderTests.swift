@@ -1,6 +1,7 @@
 import CVeilLinux
 import Glibc
 import Testing
+import VeilLinux
 @testable import VeilWarden
 
 /// The warden's decisions for the calls a sandbox's filter sends it, without a seccomp listener:
@@ -21,7 +22,7 @@ import Testing
 
     static func config(bootLog: String = "", memoryDirectory: String? = nil, bootedSecondsAgo: UInt64 = 0) -> WardenConfig {
         WardenConfig(release: "6.1.0-veil", version: "#1 SMP veil", machine: "x86_64",
-                     bootedAt: WardenConfig.boottimeNow() - bootedSecondsAgo * 1_000_000_000,
+                     bootedAt: BootClock.now() - bootedSecondsAgo * 1_000_000_000,
                      memoryDirectory: memoryDirectory, memoryUnified: true, bootLog: bootLog)
     }
 
