@@ -101,8 +101,12 @@ let package = Package(
                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "VeilWardenTests", dependencies: ["VeilWarden", "VeilLinux", "CVeilLinux"]),
         .testTarget(name: "VeilCRITests", dependencies: ["VeilCRI", "VeilSpec"]),
-        // End-to-end: runs the built veil binary as root against real bundles and containerd
-        // (VeilCRI only as a CRI client to inspect what `veil verify` left behind).
-        .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilCRI"]),
+        // The targets above are hermetic unit tests (`make unit-test`: no root, no daemons). The two
+        // below need the machine: module APIs against the real kernel as root (cgroups, BPF) ...
+        .testTarget(name: "VeilMachineTests", dependencies: ["VeilCgroups", "VeilInstall"]),
+        // ... and end-to-end: the built veil binary as root against real bundles, and every test that
+        // starts containerd, through one harness (ContainerdRig); VeilCRI as a CRI client to inspect
+        // what `veil verify` left behind, TTRPC to speak to containerd as a shim does.
+        .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilCRI", "TTRPC", "VeilShimProtocol"]),
     ]
 )

@@ -5,6 +5,11 @@ enum Clock {
     static func rfc3339Now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
+        return rfc3339(ts)
+    }
+
+    /// `ts` (since the epoch) as RFC 3339 with nanoseconds in UTC: fixed width, so text order is time order.
+    static func rfc3339(_ ts: timespec) -> String {
         var seconds = ts.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)

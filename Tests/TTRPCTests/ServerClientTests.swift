@@ -21,6 +21,9 @@ private actor Gate {
         for waiter in waiters { waiter.resume() }
         waiters = []
     }
+
+    /// Calls blocked in `wait()`.
+    var waiting: Int { waiters.count }
 }
 
 private struct ContainerBusy: TTRPCStatusConvertible {
@@ -162,7 +165,13 @@ private struct Fixture {
 
         // A call blocked in its handler does not hold up the next one on the same connection.
         async let waiting = f.client.call(service: "test.Gate", method: "Wait", request: Data())
-        try await Task.sleep(for: .milliseconds(50))
+        // Only a call that is blocked proves the point: wait until the handler waits (10 s at most).
+        var polls = 0
+        while await f.gate.waiting == 0 && polls < 1000 {
+            try await Task.sleep(for: .milliseconds(10))
+            polls += 1
+        }
+        #expect(await f.gate.waiting == 1)
         _ = try await f.client.call(service: "test.Gate", method: "Open", request: Data(), timeout: .seconds(5))
         #expect(String(decoding: try await waiting, as: UTF8.self) == "passed")
         await f.tearDown()
@@ -242,7 +251,8 @@ private struct Fixture {
         let (stream, response) = try await raw.receiveResponse()
         #expect(stream == 1)
         #expect(response.status.code == TTRPCCode.deadlineExceeded.rawValue)
-        try await Task.sleep(for: .milliseconds(100))
+        // The handler's task is cancelled right after the answer (10 s at most).
+        for _ in 0..<1000 where !f.cancelled.isSet { try await Task.sleep(for: .milliseconds(10)) }
         #expect(f.cancelled.isSet)
         await f.tearDown()
     }
@@ -268,7 +278,7 @@ private struct Fixture {
         // A good call, its bytes split across writes.
         let good = try requestFrame(streamID: 5, service: "test.Echo", method: "Delay", payload: Data("7".utf8)).encoded()
         try await raw.send(Array(good[0..<3]))
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: .milliseconds(20))  // not a wait for anything: the server reads the halves apart
         try await raw.send(Array(good[3...]))
         (stream, response) = try await raw.receiveResponse()
         #expect(stream == 5)

@@ -211,9 +211,9 @@ struct DeviceNumberTests {
         #expect(lockedFlags("/tmp/veil-unit-missing/x") == 0)
     }
 
-    @Test func lockedFlagsReflectsMountFlags() {
+    @Test func lockedFlagsReflectsMountFlags() throws {
         var st = statvfs()
-        guard statvfs("/proc", &st) == 0 else { return }
+        try #require(statvfs("/proc", &st) == 0, "statvfs /proc: errno \(errno)")
         let flags = lockedFlags("/proc")
         #expect((flags & UInt(MS_NOSUID) != 0) == (UInt(st.f_flag) & 2 != 0))
         #expect((flags & UInt(MS_NODEV) != 0) == (UInt(st.f_flag) & 4 != 0))

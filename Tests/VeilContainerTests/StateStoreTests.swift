@@ -183,10 +183,27 @@ struct ClockTests {
         #expect(now.hasPrefix(String(parts.tm_year + 1900)))
     }
 
-    @Test func rfc3339NowIsOrderedAsText() {
-        let a = Clock.rfc3339Now()
-        let b = Clock.rfc3339Now()
-        #expect(a <= b)
+    @Test func rfc3339OfKnownInstants() {
+        #expect(Clock.rfc3339(timespec(tv_sec: 0, tv_nsec: 0)) == "1970-01-01T00:00:00.000000000Z")
+        #expect(Clock.rfc3339(timespec(tv_sec: 1_700_000_000, tv_nsec: 7)) == "2023-11-14T22:13:20.000000007Z")
+        #expect(Clock.rfc3339(timespec(tv_sec: 4_102_444_799, tv_nsec: 999_999_999)) == "2099-12-31T23:59:59.999999999Z")
+    }
+
+    /// Later instants sort later as text (what `veil list` and the state's created rely on), across
+    /// the places where an unpadded field would break the order.
+    @Test(arguments: [
+        // (seconds, nanoseconds) of the earlier instant, then of the later one.
+        (1, 9, 1, 10),
+        (1, 999_999_999, 2, 0),
+        (59, 0, 60, 0),
+        (86_399, 5, 86_400, 4),
+        (946_684_799, 0, 946_684_800, 0),
+    ])
+    func laterInstantsSortLater(instants: (Int, Int, Int, Int)) {
+        let a = Clock.rfc3339(timespec(tv_sec: instants.0, tv_nsec: instants.1))
+        let b = Clock.rfc3339(timespec(tv_sec: instants.2, tv_nsec: instants.3))
+        #expect(a < b, "\(a) does not sort before \(b)")
+        #expect(a.count == b.count)
     }
 
     @Test func monotonicAdvances() {

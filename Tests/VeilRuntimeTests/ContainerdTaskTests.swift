@@ -331,34 +331,6 @@ struct ContainerdTaskTests {
 
 // MARK: - helpers
 
-/// `ctr events` running in the background, its output collected in a file.
-private final class EventWatcher {
-    private let process = Process()
-    private let path: String
-
-    init(_ rig: ContainerdRig) throws {
-        path = rig.directory + "/events-\(randomName(6)).txt"
-        guard FileManager.default.createFile(atPath: path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: path)
-        else { throw SupportError("cannot create \(path)") }
-        defer { try? handle.close() }
-        process.executableURL = URL(fileURLWithPath: rig.ctrPath)
-        process.arguments = ["--address", rig.address, "events"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        // ctr subscribes asynchronously; give it a moment so the first events are not missed.
-        usleep(300_000)
-    }
-
-    var lines: [String] {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func stop() { terminate(process) }
-}
-
 /// A line of `ctr events`: "DATE TIME +0000 UTC NAMESPACE TOPIC {json}".
 private func isEvent(_ line: String, _ topic: String, id: String, _ rig: ContainerdRig) -> Bool {
     line.contains(" \(rig.namespace) \(topic) ") && line.contains("\"container_id\":\"\(id)\"")

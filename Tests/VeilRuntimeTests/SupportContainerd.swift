@@ -15,11 +15,15 @@
 //   thawCgroups(dirs)                      // thaws frozen cgroups at/below dirs (stop() does it first)
 //   rig.ctrPath, rig.address, rig.namespace, rig.image ("busybox"), rig.directory, rig.runcRoot
 //   rig.log                                // containerd's log, for failure messages
+//   let events = try EventWatcher(rig)     // `ctr events` in the background, subscribed on return;
+//   events.text, events.lines, events.stop()
 //
 //   let rig = try ContainerdRig(extraPath: dir, installedBy: veil) { dir in "root = \"\(dir)/r\"\n" }
 //                                          // config.toml written by `veil install --containerd --config-path`
 //   rig.baseConfig, rig.configPath         // the config before the install, and the file containerd loads
 //   rig.runtimeConfigPath                  // ConfigPath as the installer wrote it (nil without installedBy)
+//   let rig = try ContainerdRig(importsImage: false)
+//                                          // no image (a test that brings its own rootfs or none)
 //   let rig = try ContainerdRig(cri: CRISetup { configPath in ... })
 //                                          // containerd's CRI plugin on the rig's socket (namespace
 //                                          // k8s.io, host-network pods only), with a locally built
@@ -79,8 +83,10 @@ final class ContainerdRig {
     ///   `veil install --containerd --config FILE --config-path DIR/veil.toml` edits it (not by hand).
     /// - Parameter veilConfig: the text of DIR/veil.toml (the shim's runtime options).
     /// - Parameter cri: enables containerd's CRI plugin (namespace k8s.io) as described by CRISetup.
+    /// - Parameter importsImage: false leaves the image store empty (no busybox, no pause image).
     init(namespace: String? = nil, extraPath: String? = nil, installedBy veil: String? = nil,
-         veilConfig: (_ rigDirectory: String) -> String = { _ in "" }, cri: CRISetup? = nil) throws {
+         veilConfig: (_ rigDirectory: String) -> String = { _ in "" }, cri: CRISetup? = nil,
+         importsImage: Bool = true) throws {
         guard let containerd = findExecutable("containerd"), let ctr = findExecutable("ctr") else {
             throw SupportError("containerd and ctr must be installed")
         }
@@ -177,9 +183,9 @@ final class ContainerdRig {
         // From here on, any failure must tear down what was started.
         do {
             try waitForDaemon()
-            if cri != nil {
+            if importsImage, cri != nil {
                 try importCRIImages()
-            } else {
+            } else if importsImage {
                 try importImage()
             }
         } catch {
@@ -427,6 +433,46 @@ final class ContainerdRig {
             }
         }
     }
+}
+
+/// `ctr events` running in the background, its output collected in a file. The initializer
+/// returns once ctr is subscribed, so no event of the test is missed.
+final class EventWatcher {
+    private let process = Process()
+    private let path: String
+
+    init(_ rig: ContainerdRig) throws {
+        path = rig.directory + "/events-\(randomName(6)).txt"
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path)
+        else { throw SupportError("cannot create \(path)") }
+        defer { try? handle.close() }
+        process.executableURL = URL(fileURLWithPath: rig.ctrPath)
+        process.arguments = ["--address", rig.address, "events"]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        // ctr subscribes asynchronously and says nothing when it has: create throw-away namespaces
+        // until the event of one shows up.
+        var probe = 0
+        let subscribed = try waitUntil(timeout: 10) {
+            probe += 1
+            _ = try runCommand(rig.ctrPath, ["--address", rig.address, "namespaces", "create", "veil-probe-\(probe)"], timeout: 5)
+            return text.contains(" /namespaces/create ")
+        }
+        guard subscribed else {
+            stop()
+            throw SupportError("ctr events did not subscribe within 10 s:\n\(text)\n\(rig.log)")
+        }
+    }
+
+    /// Everything ctr printed so far.
+    var text: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    var lines: [String] { text.split(separator: "\n").map(String.init) }
+
+    func stop() { terminate(process) }
 }
 
 /// Thaws every frozen cgroup at or below the given directories: cgroup v1 freezer.state, cgroup v2

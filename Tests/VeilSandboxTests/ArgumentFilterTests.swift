@@ -55,6 +55,9 @@ import VeilSpec
             let pid = fork()
             guard pid == 0, let base = filter.baseAddress else { return pid }
             close(channel[0])
+            // prctl(PR_SET_NO_NEW_PRIVS, 1) (x86-64 raw call): without CAP_SYS_ADMIN the kernel
+            // installs a filter only under no_new_privs; with it the test runs as any user.
+            if veil_raw_syscall(157, 38, 1, 0, 0, 0, 0) != 0 { _exit(202) }
             if SeccompLoader.installRaw(filter: base, count: count, flags: flags) < 0 { _exit(200) }
             for i in 0..<calls.count {
                 let c = calls[i]

@@ -60,7 +60,7 @@ private func readAll(_ path: String) -> [UInt8]? {
 }
 
 @Suite struct PodmanProfileTests {
-    @Test(.enabled(if: access(podmanProfile, R_OK) == 0, "apt-get install golang-github-containers-common"),
+    @Test(.enabled(if: access(podmanProfile, R_OK) == 0 || veilRequired, "apt-get install golang-github-containers-common"),
           arguments: [
               Set<String>(),
               ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
@@ -82,13 +82,14 @@ private func readAll(_ path: String) -> [UInt8]? {
 }
 
 @Suite(.serialized) struct PodmanProfileEnforcementTests {
-    @Test(.enabled(if: access(podmanProfile, R_OK) == 0, "apt-get install golang-github-containers-common"))
+    @Test(.enabled(if: access(podmanProfile, R_OK) == 0 || veilRequired, "apt-get install golang-github-containers-common"))
     func enforcedInAChild() throws {
         let bytes = try #require(readAll(podmanProfile))
         let profile = try JSONDecoder().decode(ContainersProfile.self, from: Data(bytes)).oci(caps: [])
         let program = try SeccompProgram.compile(profile)
         let count = UInt16(program.instructionCount)
         let flags = program.filterFlags
+        let parentBefore = seccompLines()
         let status = program.filter.withUnsafeBytes { filter -> Int32? in
             guard let base = filter.baseAddress else { return nil }
             return inChild {
@@ -102,6 +103,14 @@ private func readAll(_ path: String) -> [UInt8]? {
             }
         }
         #expect(status == 0)
-        #expect(chroot("/") == 0 || getuid() != 0)  // the test process itself is unfiltered
+        // The filter stayed in the child: this process's seccomp mode and filter count did not change.
+        #expect(seccompLines() == parentBefore)
+        #expect(parentBefore.count == 2, "no Seccomp and Seccomp_filters lines in /proc/self/status: \(parentBefore)")
+    }
+
+    /// The Seccomp and Seccomp_filters lines of /proc/self/status.
+    private func seccompLines() -> [String] {
+        let text = String(decoding: readAll("/proc/self/status") ?? [], as: UTF8.self)
+        return text.split(separator: "\n").filter { $0.hasPrefix("Seccomp") }.map(String.init)
     }
 }

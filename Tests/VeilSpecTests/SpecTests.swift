@@ -54,11 +54,13 @@ private let minimal = #"{"ociVersion":"1.1.0","root":{"path":"rootfs"}}"#
         #expect(spec.linux?.uidMappings?.count == 1)
         #expect(spec.mounts?[5] == Mount(destination: "/sys", type: "none", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"]))
         #expect(spec.mounts?[2].options?.contains("gid=5") == false)
-        // Test runs as root in CI, where runc writes hostID 0 too.
-        if getuid() == 0 && getgid() == 0 {
-            let out = String(decoding: try spec.encodedPretty(), as: UTF8.self)
-            #expect(out == runcRootlessJSON + "\n")
-        }
+        // runc's output as root (hostID 0); runc maps the caller's effective ids, as veil does.
+        let mappings = runcRootlessJSON.split(separator: "\"gidMappings\"", omittingEmptySubsequences: false)
+        try #require(mappings.count == 2)
+        let expected = mappings[0].replacing("\"hostID\": 0,", with: "\"hostID\": \(geteuid()),")
+            + "\"gidMappings\"" + mappings[1].replacing("\"hostID\": 0,", with: "\"hostID\": \(getegid()),")
+        let out = String(decoding: try spec.encodedPretty(), as: UTF8.self)
+        #expect(out == expected + "\n")
     }
 
     @Test func unknownFieldsAreIgnored() throws {

@@ -6,96 +6,22 @@ import VeilShimProtocol
 
 @testable import TTRPC
 
-private let containerdBinary = "/usr/bin/containerd"
-private let ctrBinary = "/usr/bin/ctr"
-private let canRunContainerd = getuid() == 0
-    && FileManager.default.isExecutableFile(atPath: containerdBinary)
-    && FileManager.default.isExecutableFile(atPath: ctrBinary)
-
-/// Go's ttrpc on the other end: a private containerd (Debian's) serves
-/// containerd.services.events.ttrpc.v1.Events on "<address>.ttrpc", the way a shim publishes events.
-@Suite(.enabled(if: canRunContainerd, "needs root and Debian's containerd"))
+/// Go's ttrpc on the other end of this package's TTRPC module, through a private containerd
+/// (Debian's, started by ContainerdRig): containerd serves containerd.services.events.ttrpc.v1.Events
+/// on "<address>.ttrpc", the way a shim publishes events, and drives a shim's task service.
+@Suite(.enabled(if: getuid() == 0 || veilRequired, "needs root and Debian's containerd"))
 struct ContainerdInteropTests {
-    private func waitForSocket(_ path: String, _ process: Process) async throws {
-        for _ in 0..<200 {
-            if FileManager.default.fileExists(atPath: path) { return }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TTRPCError(.unavailable, "containerd did not create \(path)")
-    }
-
-    /// SIGKILL: the test process may run with SIGTERM blocked on some threads, which children inherit.
-    private func stop(_ process: Process) {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-
-    /// Starts a private containerd in `dir` (CRI off), `extraPath` prepended to its PATH.
-    private func startContainerd(_ dir: String, extraPath: String? = nil) async throws -> (Process, String) {
-        let address = dir + "/c.sock"
-        let config = """
-            version = 2
-            root = "\(dir)/root"
-            state = "\(dir)/state"
-            disabled_plugins = ["io.containerd.grpc.v1.cri"]
-            [grpc]
-              address = "\(address)"
-            """
-        try config.write(toFile: dir + "/config.toml", atomically: true, encoding: .utf8)
-        let containerd = Process()
-        containerd.executableURL = URL(fileURLWithPath: containerdBinary)
-        containerd.arguments = ["--config", dir + "/config.toml"]
-        var environment = ProcessInfo.processInfo.environment
-        if let extraPath { environment["PATH"] = extraPath + ":" + (environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin") }
-        containerd.environment = environment
-        containerd.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        FileManager.default.createFile(atPath: dir + "/containerd.log", contents: nil)
-        containerd.standardError = FileHandle(forWritingAtPath: dir + "/containerd.log")
-        try containerd.run()
-        do {
-            try await waitForSocket(address + ".ttrpc", containerd)
-            try await waitForSocket(address, containerd)
-        } catch {
-            stop(containerd)
-            throw error
-        }
-        return (containerd, address)
-    }
-
-    /// Runs ctr against `address`; returns its exit status and output.
-    private func ctr(_ address: String, _ arguments: [String]) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ctrBinary)
-        process.arguments = ["--address", address] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
-
     @Test func forwardEventToContainerd() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
-        let (containerd, address) = try await startContainerd(dir)
-        defer {
-            stop(containerd)
-        }
+        let rig = try ContainerdRig(namespace: "veiltest", importsImage: false)
+        defer { rig.stop() }
+        let ttrpcAddress = rig.address + ".ttrpc"
+        #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: ttrpcAddress) }, "no \(ttrpcAddress)\n\(rig.log)")
 
         // `ctr events` prints what containerd received, decoded by its own types.
-        let events = Process()
-        events.executableURL = URL(fileURLWithPath: ctrBinary)
-        events.arguments = ["--address", address, "events"]
-        let pipe = Pipe()
-        events.standardOutput = pipe
-        events.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try events.run()
-        try await Task.sleep(for: .milliseconds(500))
+        let events = try EventWatcher(rig)
+        defer { events.stop() }
 
-        let client = try await TTRPCClient.connect(unixPath: address + ".ttrpc")
+        let client = try await TTRPCClient.connect(unixPath: ttrpcAddress)
         var exit = Containerd_Events_TaskExit()
         exit.containerID = "veil-c1"
         exit.id = "veil-c1"
@@ -113,21 +39,19 @@ struct ContainerdInteropTests {
             timeout: .seconds(10), metadata: [TTRPCMetadata.containerdNamespaceKey: "veiltest"])
 
         // Go ttrpc's own statuses come back as TTRPCError with their code and message.
-        let unknown = await expectTTRPCError(.unimplemented) {
-            _ = try await client.call(service: service, method: "Publish", request: Data())
-        }
-        #expect(unknown?.message == "method Publish")
+        let unknown = await ttrpcError { _ = try await client.call(service: service, method: "Publish", request: Data()) }
+        #expect(unknown?.code == .unimplemented && unknown?.message == "method Publish", "\(String(describing: unknown))")
         var invalid = forward
         invalid.envelope.namespace = ""
-        await expectTTRPCError(.invalidArgument) {
+        let refused = await ttrpcError {
             _ = try await client.call(service: service, method: "Forward", request: invalid, as: Google_Protobuf_Empty.self)
         }
+        #expect(refused?.code == .invalidArgument, "\(String(describing: refused))")
         await client.close()
 
-        try await Task.sleep(for: .milliseconds(500))
-        stop(events)
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(output.contains("veiltest /tasks/exit"), "\(output)")
+        let delivered = waitUntil(timeout: 10) { events.text.contains("veiltest /tasks/exit") }
+        let output = events.text
+        #expect(delivered, "ctr events never showed the forwarded event: \(output)\n\(rig.log)")
         #expect(output.contains("\"container_id\":\"veil-c1\""), "\(output)")
         #expect(output.contains("\"pid\":4242"), "\(output)")
         #expect(output.contains("\"exit_status\":137"), "\(output)")
@@ -136,8 +60,9 @@ struct ContainerdInteropTests {
     /// Go's ttrpc as the client: containerd drives a stand-in shim whose task service is a
     /// TTRPCServer in this process (the shim binary is a script that prints its address).
     @Test func containerdDrivesTaskService() async throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
+        let scratch = try TempDir(prefix: "vi")
+        defer { scratch.remove() }
+        let dir = scratch.path
         let socket = dir + "/shim.sock"
         let binDir = dir + "/bin"
         try FileManager.default.createDirectory(atPath: binDir + "/../rootfs", withIntermediateDirectories: true)
@@ -211,34 +136,19 @@ struct ContainerdInteropTests {
         }
         try await server.bind(unixPath: socket)
 
-        let (containerd, address) = try await startContainerd(dir, extraPath: binDir)
-        defer {
-            stop(containerd)
-        }
-        let log = { (try? String(contentsOfFile: dir + "/containerd.log", encoding: .utf8)) ?? "" }
-        var (status, output) = try await ctr(address, [
-            "-n", "veiltest", "run", "-d", "--runtime", "io.containerd.veiltest.v1", "--rootfs", dir + "/rootfs", "c1", "/bin/true",
-        ])
-        #expect(status == 0, "\(output)\n\(log())")
-        // Under load a State call can miss ctr's deadline (the task then shows UNKNOWN): ask again.
-        for _ in 0..<10 {
-            (status, output) = try await ctr(address, ["-n", "veiltest", "task", "ls"])
-            if output.contains("RUNNING") { break }
-            try await Task.sleep(nanoseconds: 500_000_000)
-        }
-        #expect(status == 0)
-        #expect(output.contains("c1") && output.contains("4242") && output.contains("RUNNING"), "\(output)")
-        (status, output) = try await ctr(address, ["-n", "veiltest", "task", "kill", "-s", "SIGKILL", "c1"])
-        #expect(status == 0, "\(output)")
-        for _ in 0..<10 {
-            (status, output) = try await ctr(address, ["-n", "veiltest", "task", "ls"])
-            if output.contains("STOPPED") { break }
-            try await Task.sleep(nanoseconds: 500_000_000)
-        }
-        #expect(output.contains("STOPPED"), "\(output)")
-        (status, output) = try await ctr(address, ["-n", "veiltest", "task", "rm", "c1"])
-        #expect(status == 0, "\(output)\n\(log())")
-        stop(containerd)
+        let rig = try ContainerdRig(namespace: "veiltest", extraPath: binDir, importsImage: false)
+        defer { rig.stop() }
+        var result = try rig.ctr(["run", "-d", "--runtime", "io.containerd.veiltest.v1", "--rootfs", dir + "/rootfs", "c1", "/bin/true"])
+        #expect(result.succeeded, "\(result)\n\(rig.log)")
+        // Under load a State call can miss ctr's deadline (the task then shows UNKNOWN): waitForTask asks again.
+        #expect(try rig.waitForTask("c1", status: "RUNNING"), "\(String(describing: try? rig.task("c1")))\n\(rig.log)")
+        #expect(try rig.task("c1")?.pid == 4242)
+        result = try rig.ctr(["task", "kill", "-s", "SIGKILL", "c1"])
+        #expect(result.succeeded, "\(result)")
+        #expect(try rig.waitForTask("c1", status: "STOPPED"), "\(String(describing: try? rig.task("c1")))")
+        result = try rig.ctr(["task", "rm", "c1"])
+        #expect(result.succeeded, "\(result)\n\(rig.log)")
+        rig.stop()
         await server.close()
 
         let seen = calls.withLock { $0 }
@@ -252,4 +162,18 @@ struct ContainerdInteropTests {
         // newer ones do. Either way nothing else may arrive there.
         #expect(seen.allSatisfy { $0.namespace == nil || $0.namespace == "veiltest" })
     }
+}
+
+/// The TTRPCError that `body` throws; nil (and an issue) when it succeeds or throws something else.
+private func ttrpcError(sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async -> TTRPCError? {
+    do {
+        try await body()
+    } catch let error as TTRPCError {
+        return error
+    } catch {
+        Issue.record("not a TTRPCError: \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+    Issue.record("expected a TTRPCError, the call succeeded", sourceLocation: sourceLocation)
+    return nil
 }
