@@ -44,10 +44,12 @@ test: build rootfs
 	$(TEST_ENV) swift test --skip-build --skip '$(ASYNC_TESTS)' 2>&1 | tee -a .build/test.log; s=$${PIPESTATUS[0]}; \
 	[ $$status -ne 0 ] || status=$$s; exit $$status
 
-# Every test target but the two that need the machine (root, cgroups, containerd, the built binaries):
-# hermetic, as any user, in seconds on a warm build. A new unit target is included without an edit here.
+# Package.swift's dependencies against the imports, then every test target but the two that need the
+# machine (root, cgroups, containerd, the built binaries): hermetic, as any user, in seconds on a warm
+# build. A new unit target is included without an edit here.
 MACHINE_TESTS := VeilMachineTests|VeilRuntimeTests
 unit-test:
+	python3 scripts/check-module-deps.py
 	swift test --skip '^($(MACHINE_TESTS))\.'
 
 # The cgroup v2 checks in a qemu guest (also part of make test).
