@@ -140,9 +140,14 @@ struct ContainerdInteropTests {
         defer { rig.stop() }
         var result = try rig.ctr(["run", "-d", "--runtime", "io.containerd.veiltest.v1", "--rootfs", dir + "/rootfs", "c1", "/bin/true"])
         #expect(result.succeeded, "\(result)\n\(rig.log)")
-        // Under load a State call can miss ctr's deadline (the task then shows UNKNOWN): waitForTask asks again.
-        #expect(try rig.waitForTask("c1", status: "RUNNING"), "\(String(describing: try? rig.task("c1")))\n\(rig.log)")
-        #expect(try rig.task("c1")?.pid == 4242)
+        // Under load a State call can miss ctr's deadline (the task then shows UNKNOWN): ask again,
+        // and take the pid from the listing that shows it running.
+        var listed: (pid: Int32, status: String)?
+        let running = try waitUntil(timeout: 10) {
+            listed = try rig.task("c1")
+            return listed?.status == "RUNNING"
+        }
+        #expect(running && listed?.pid == 4242, "\(String(describing: listed))\n\(rig.log)")
         result = try rig.ctr(["task", "kill", "-s", "SIGKILL", "c1"])
         #expect(result.succeeded, "\(result)")
         #expect(try rig.waitForTask("c1", status: "STOPPED"), "\(String(describing: try? rig.task("c1")))")
