@@ -39,6 +39,7 @@ rootfs: deps
 TEST_ENV = VEIL_BINARY=$(VEIL) VEIL_REQUIRED=1 VEIL_DEBIAN_ROOTFS=$$(scripts/debian-rootfs.sh)
 ASYNC_TESTS := TTRPCTests|ContainerdInteropTests
 test: build rootfs
+	python3 scripts/check-module-deps.py
 	swift build --build-tests
 	$(TEST_ENV) swift test --skip-build --filter '$(ASYNC_TESTS)' 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
 	$(TEST_ENV) swift test --skip-build --skip '$(ASYNC_TESTS)' 2>&1 | tee -a .build/test.log; s=$${PIPESTATUS[0]}; \
