@@ -57,7 +57,7 @@ struct Veil: ParsableCommand {
             + "--isolation native|sandbox (the operator's level, default sandbox; invoked as veil-native: native), "
             + "--allow-lower-isolation (let config.json's dev.veil.isolation annotation lower the level; it may always raise it).",
         version: RuncStyleHelp.versionText,
-        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self, Doctor.self, SandboxCommand.self, Verify.self,])
+        subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self, Doctor.self, SandboxCommand.self, SeccompCommand.self, Verify.self,])
 }
 
 struct Spec_: ParsableCommand {
