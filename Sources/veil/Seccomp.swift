@@ -10,7 +10,7 @@ struct SeccompCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seccomp", abstract: "Seccomp profiles as OCI artifacts in a registry.",
         subcommands: [
-            SeccompPull.self, SeccompPush.self, SeccompInspect.self,
+            SeccompPull.self, SeccompPush.self, SeccompInspect.self, SeccompImageAnnotations.self,
             // veil seccomp record: the `Record` subcommand goes here (helper "record", merged by the lead).
         ])
 }
@@ -175,6 +175,28 @@ struct SeccompInspect: ParsableCommand {
             "From cache:      \(description.fromCache ? "yes" : "no")",
         ]
         writeOut(lines.joined(separator: "\n") + "\n")
+    }
+}
+
+struct SeccompImageAnnotations: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image-annotations",
+        abstract: "Print an image manifest's annotations (JSON), as the image-side profile lookup reads them.",
+        discussion: "An index is resolved to this machine's linux platform. Cached like profiles.")
+    @Argument(help: "The image reference.") var reference: String
+    @OptionGroup var registry: RegistryFlags
+
+    func run() throws {
+        let annotations: [String: String]
+        do throws(RegistryError) {
+            annotations = try SeccompArtifact.imageAnnotations(reference, settings: registry.settings)
+        } catch {
+            Context.fail(error)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = (try? encoder.encode(annotations)) ?? Data("{}".utf8)
+        writeOut(String(decoding: data, as: UTF8.self) + "\n")
     }
 }
 

@@ -166,7 +166,7 @@ struct SeccompRegistryTests {
         #expect((manifest?["config"] as? [String: Any])?["mediaType"] as? String == "application/vnd.cncf.seccomp-profile.config.v1+json")
         let layers = manifest?["layers"] as? [[String: Any]]
         #expect(layers?.count == 1)
-        #expect((layers?.first?["annotations"] as? [String: String])?["org.opencontainers.image.title"]?.hasPrefix("push-") == true)
+        #expect((layers?.first?["annotations"] as? [String: String])?["org.opencontainers.image.title"] == "seccomp.json")
         #expect("sha256:" + (try sha256Hex(Data(raw.stdout.utf8))) == digest)
         // skopeo can copy the artifact out byte for byte, too.
         let out = rig.directory.file("out")
@@ -287,5 +287,59 @@ struct SeccompRegistryTests {
         // The flock makes the three others wait and then read the cache.
         #expect(rig.requestCount(pathContaining: "GET /v2/profiles/x/manifests/v1") == 1, "\(rig.log())")
     }
-}
 
+    // MARK: - image annotations (the image-side lookup)
+
+    @Test func imageAnnotationsAreReadAndCached() throws {
+        let rig = try RegistryRig.start(tls: true, htpasswd: (user: "u", password: "p"))
+        defer { rig.stop() }
+        let key = "seccomp-profile.kubernetes.cri-o.io/POD"
+        let image = try rig.pushImage(repo: "images/annotated", tag: "v1", annotations: [key: rig.reference("profiles/x", "v1")])
+        let cache = rig.directory.file("cache")
+        let first = try veil(rig, ["image-annotations", image], cache: cache)
+        #expect(first.succeeded, "\(first)")
+        let annotations = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: String]
+        #expect(annotations?[key] == rig.reference("profiles/x", "v1"), "\(first)")
+        let requests = rig.requestCount(pathContaining: "/v2/")
+        let second = try veil(rig, ["image-annotations", image], cache: cache)
+        #expect(second.stdout == first.stdout)
+        #expect(rig.requestCount(pathContaining: "/v2/") == requests)
+        // An image without annotations has none; an unknown image says so.
+        let plain = try rig.pushImage(repo: "images/plain", tag: "v1", annotations: [:])
+        let none = try veil(rig, ["image-annotations", plain])
+        let noneParsed = try? JSONSerialization.jsonObject(with: Data(none.stdout.utf8)) as? [String: String]
+        #expect(none.succeeded && noneParsed == [:], "\(none)")
+        let missing = rig.reference("images/missing", "v1")
+        expectRefusal(try veil(rig, ["image-annotations", missing]), reference: missing, cause: "manifest unknown")
+    }
+
+    /// A profile behind an image index: veil picks linux/amd64.
+    @Test func profileBehindAnIndex() throws {
+        let rig = try RegistryRig.start()
+        defer { rig.stop() }
+        let work = try TempDir(prefix: "veil-index")
+        defer { work.remove() }
+        let layout = OCILayout(directory: work.file("layout"))
+        let config = try layout.addBlob(Data("{}".utf8), mediaType: "application/vnd.cncf.seccomp-profile.config.v1+json")
+        var entries: [[String: Any]] = []
+        for (architecture, action) in [("arm64", "SCMP_ACT_LOG"), ("amd64", "SCMP_ACT_ALLOW")] {
+            let layer = try layout.addBlob(Data("{\"defaultAction\":\"\(action)\"}".utf8), mediaType: "application/vnd.oci.image.layer.v1.tar")
+            let manifest: [String: Any] = ["schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                           "config": config.json(), "layers": [layer.json()]]
+            let blob = try layout.addBlob(try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys]),
+                                          mediaType: "application/vnd.oci.image.manifest.v1+json")
+            var entry = blob.json()
+            entry["platform"] = ["os": "linux", "architecture": architecture]
+            entries.append(entry)
+        }
+        let index: [String: Any] = ["schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries]
+        try layout.addManifest(try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys]), tag: "multi",
+                               mediaType: "application/vnd.oci.image.index.v1+json")
+        try layout.write()
+        let copied = try runCommand("skopeo", ["copy", "--all", "--preserve-digests"] + rig.skopeoFlags(prefix: "dest")
+                                    + ["oci:\(layout.directory):multi", "docker://" + rig.reference("profiles/multi", "v1")], timeout: 60)
+        #expect(copied.succeeded, "\(copied)")
+        let inspected = try veil(rig, ["inspect", rig.reference("profiles/multi", "v1"), "--format", "json"])
+        #expect(inspected.succeeded && inspected.stdout.contains("\"defaultAction\" : \"SCMP_ACT_ALLOW\""), "\(inspected)")
+    }
+}

@@ -19,7 +19,8 @@
 //       ["--registries-conf", registriesConf, "--authfile", authFile, "--cert-dir", certDirectory].
 //   requestCount(pathContaining:) -> Int: requests in the registry's access log whose request line
 //       (method and path) contains the string, e.g. "/manifests/" or "GET /v2/profiles/".
-//   pushProfile(repo:tag:json:) throws -> String: `veil seccomp push` of the JSON; the manifest digest.
+//   pushProfile(repo:tag:json:) throws -> String: `veil seccomp push` of the JSON (as seccomp.json, the
+//       layer's title); the manifest digest.
 //   pushImage(repo:tag:annotations:) throws -> String: a small busybox-static OCI image (one
 //       uncompressed layer, linux/amd64) whose *manifest* carries `annotations`, written as an OCI
 //       layout and copied in with `skopeo copy --preserve-digests`; returns the reference.
@@ -170,9 +171,11 @@ final class RegistryRig {
 
     func pushProfile(repo: String, tag: String, json: String) throws -> String {
         let veil = try requireVeil()
-        let file = directory.file("push-\(UInt32.random(in: 0...UInt32.max)).json")
+        // Always named seccomp.json: the file name is the layer's title, part of the digest.
+        let scratch = try TempDir(prefix: "veil-push")
+        defer { scratch.remove() }
+        let file = scratch.file("seccomp.json")
         try Self.write(json, to: file)
-        defer { unlink(file) }
         let pushed = try runCommand(veil, ["seccomp", "push", reference(repo, tag), file] + settingsArguments, timeout: 60)
         guard pushed.succeeded else { throw SupportError("veil seccomp push failed:\n\(pushed)") }
         guard let digest = pushed.stdout.split(separator: "\n").last.map(String.init), digest.hasPrefix("sha256:") else {
