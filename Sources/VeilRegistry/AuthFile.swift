@@ -41,10 +41,10 @@ public struct AuthFile: Sendable, Equatable {
 
     public static func load(path: String?) throws(RegistryError) -> AuthFile {
         guard let path else { return AuthFile() }
-        guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
+        guard let bytes = readSmallFile(path, limit: 1 << 20) else {
             throw RegistryError(path, .configuration, "cannot read the auth file (or it is over 1 MiB)")
         }
-        var file = try parse(Array(data), source: path)
+        var file = try parse(bytes, source: path)
         file.path = path
         return file
     }

@@ -237,10 +237,12 @@ private func isTLSError(_ error: Error) -> Bool {
 }
 
 private func describe(_ error: Error) -> String {
+    if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
     if let error = error as? NIOConnectionError {
-        let reasons = error.connectionErrors.map { "\($0.error)" } + (error.dnsAAAAError.map { ["\($0)"] } ?? [])
+        let reasons = error.connectionErrors.map { describe($0.error) }
         return reasons.isEmpty ? "\(error)" : reasons.joined(separator: "; ")
     }
+    if let error = error as? ChannelError, case .connectTimeout = error { return "connection timed out" }
     return "\(error)"
 }
 

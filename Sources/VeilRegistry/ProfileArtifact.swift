@@ -105,9 +105,10 @@ public enum ProfileArtifact {
             throw fail("syscalls[\(index)]: SCMP_ACT_NOTIFY is not allowed in a pulled profile")
         }
         do throws(SeccompError) {
-            _ = try SeccompProgram.compile(profile, field: "profile")
+            _ = try SeccompProgram.compile(profile, field: "")
         } catch {
-            throw fail("it does not compile: \(error)")
+            let at = error.path.hasPrefix(".") ? String(error.path.dropFirst()) : error.path
+            throw fail("it does not compile: \(at.isEmpty ? "" : at + ": ")\(error.reason)")
         }
         return profile
     }

@@ -92,21 +92,7 @@ struct ProfileCache {
         writeFile(directory + "/" + kind + "/" + Self.key(reference) + ".json", Array(data))
     }
 
-    private func readFile(_ path: String, limit: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { return nil }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
-            if bytes.count > limit { return nil }
-        }
-    }
+    private func readFile(_ path: String, limit: Int) -> [UInt8]? { readSmallFile(path, limit: limit, followLinks: false) }
 
     /// Temp file in the same directory, fsync-free (the cache is a cache), then rename.
     private func writeFile(_ path: String, _ bytes: [UInt8]) {
@@ -125,5 +111,23 @@ struct ProfileCache {
         }
         close(fd)
         if offset != bytes.count || rename(temporary, path) != 0 { unlink(temporary) }
+    }
+}
+
+/// A whole file of at most `limit` bytes with plain reads (works for /dev/null and pipes too);
+/// nil when it cannot be opened or read, or is larger.
+func readSmallFile(_ path: String, limit: Int, followLinks: Bool = true) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW))
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { return nil }
+        if count == 0 { return bytes }
+        bytes += chunk[0..<count]
+        if bytes.count > limit { return nil }
     }
 }

@@ -45,10 +45,10 @@ public struct RegistriesConf: Sendable, Equatable {
             files += names.filter { $0.hasSuffix(".conf") }.sorted().map { dropIns + "/" + $0 }
         }
         for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw RegistryError(file, .configuration, "cannot read the registries configuration")
+            guard let bytes = readSmallFile(file, limit: 1 << 20) else {
+                throw RegistryError(file, .configuration, "cannot read the registries configuration (or it is over 1 MiB)")
             }
-            let parsed = try parse(String(decoding: data, as: UTF8.self), source: file)
+            let parsed = try parse(String(decoding: bytes, as: UTF8.self), source: file)
             for registry in parsed.registries {
                 conf.registries.removeAll { $0.prefix == registry.prefix }
                 conf.registries.append(registry)

@@ -129,7 +129,11 @@ final class RegistrySession {
     private func map(_ failure: HTTPFailure, _ url: HTTPURL) -> RegistryError {
         switch failure {
         case .connect(let reason): return fail(.unreachable, reason)
-        case .tls(let reason): return fail(.tls, reason + (url.isTLS ? " (CA certificates for \(url.authority) go in \(certDirectory)/\(url.authority)/*.crt)" : ""))
+        case .tls(let reason):
+            if reason.contains("WRONG_VERSION_NUMBER") {
+                return fail(.tls, "\(url.authority) does not speak TLS (for a plain-HTTP registry: insecure = true in registries.conf, or --insecure)")
+            }
+            return fail(.tls, reason + (url.isTLS ? " (CA certificates for \(url.authority) go in \(certDirectory)/\(url.authority)/*.crt)" : ""))
         case .timeout: return fail(.timeout, "\(url.authority) did not answer before the deadline")
         case .tooLarge(let limit): return fail(.tooLarge, "\(url.description): the answer exceeds \(limit) bytes")
         case .protocolError(let reason): return fail(.protocolError, reason)

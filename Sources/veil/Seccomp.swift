@@ -101,9 +101,10 @@ struct SeccompPush: ParsableCommand {
             Context.fail(Failure(message: "\(profile): not an OCI linux.seccomp profile: \(error)"))
         }
         do throws(SeccompError) {
-            _ = try SeccompProgram.compile(decoded, field: profile)
+            _ = try SeccompProgram.compile(decoded, field: "")
         } catch {
-            Context.fail(Failure(message: "\(profile): does not compile: \(error)"))
+            let at = error.path.hasPrefix(".") ? String(error.path.dropFirst()) : error.path
+            Context.fail(Failure(message: "\(profile): does not compile: \(at.isEmpty ? "" : at + ": ")\(error.reason)"))
         }
         let title = profile.split(separator: "/").last.map(String.init) ?? "seccomp.json"
         do throws(RegistryError) {
