@@ -86,7 +86,7 @@ private final class FakeServer: Sendable {
     }
 }
 
-@Suite struct FakeRegistryTests {
+@Suite(.serialized) struct FakeRegistryTests {
     static let profile = Array(#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#.utf8)
 
     @Test func bearerTokenAndRedirectWithoutCredentials() throws {
@@ -130,7 +130,11 @@ private final class FakeServer: Sendable {
         settings.insecure = true
         settings.timeoutSeconds = 10
 
+        let threadsBefore = eventLoopThreads()
+        #expect(threadsBefore >= 1, "the fake server's own event loop thread is named NIO-ELT")
         let pulled = try SeccompArtifact.pull("127.0.0.1:\(server.port)/team/p:v1", settings: settings)
+        // The client's event loop thread is gone when pull returns (create forks afterwards).
+        #expect(eventLoopThreads() == threadsBefore)
         #expect(pulled.bytes == Self.profile)
         #expect(pulled.manifestDigest == manifestDigest)
         #expect(!pulled.fromCache)
@@ -179,5 +183,13 @@ private final class FakeServer: Sendable {
             _ = try SeccompArtifact.pull("127.0.0.1:\(port)/p:v1", settings: settings)
         } throws: { ($0 as? RegistryError)?.kind == .timeout }
         #expect(Date().timeIntervalSince(started) < 5)
+    }
+
+    /// This process's SwiftNIO event loop threads (named NIO-ELT-…).
+    func eventLoopThreads() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            ((try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? "").hasPrefix("NIO-ELT")
+        }.count
     }
 }
