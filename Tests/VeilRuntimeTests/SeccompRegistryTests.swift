@@ -342,4 +342,54 @@ struct SeccompRegistryTests {
         let inspected = try veil(rig, ["inspect", rig.reference("profiles/multi", "v1"), "--format", "json"])
         #expect(inspected.succeeded && inspected.stdout.contains("\"defaultAction\" : \"SCMP_ACT_ALLOW\""), "\(inspected)")
     }
+
+    // MARK: - registries.conf
+
+    /// A location rewrite, a mirror tried before the primary (and skipped when down), a blocked prefix.
+    @Test func registriesConfRewriteMirrorsAndBlocks() throws {
+        let primary = try RegistryRig.start()
+        defer { primary.stop() }
+        let mirror = try RegistryRig.start()
+        defer { mirror.stop() }
+        _ = try primary.pushProfile(repo: "profiles/x", tag: "v1", json: Self.profileJSON)
+        _ = try mirror.pushProfile(repo: "cache/profiles/x", tag: "v1", json: Self.profileJSON)
+        let conf = primary.directory.file("mirrors.conf")
+        try RegistryRig.write("""
+            [[registry]]
+            prefix = "profiles.example.test"
+            location = "\(primary.host)/profiles"
+            insecure = true
+            [[registry.mirror]]
+            location = "127.0.0.1:1/down"
+            insecure = true
+            [[registry.mirror]]
+            location = "\(mirror.host)/cache/profiles"
+            insecure = true
+
+            [[registry]]
+            prefix = "blocked.example.test"
+            location = "\(primary.host)"
+            blocked = true
+            """, to: conf)
+        let reference = "profiles.example.test/x:v1"
+        let pulled = try veil(primary, ["pull", reference], extra: ["--registries-conf", conf])
+        #expect(pulled.succeeded, "\(pulled)")
+        #expect(mirror.requestCount(pathContaining: "GET /v2/cache/profiles/x/manifests/v1") == 1, "\(mirror.log())")
+        #expect(primary.requestCount(pathContaining: "GET /v2/profiles/x/manifests/v1") == 0, "\(primary.log())")
+        // With the mirror gone, the primary answers.
+        mirror.stop()
+        let fallback = try veil(primary, ["pull", reference], extra: ["--registries-conf", conf])
+        #expect(fallback.succeeded, "\(fallback)")
+        #expect(primary.requestCount(pathContaining: "GET /v2/profiles/x/manifests/v1") == 1, "\(primary.log())")
+        // Pushes never go to mirrors.
+        let pushedBefore = primary.requestCount(pathContaining: "PUT /v2/profiles/y/manifests/v1")
+        let file = primary.directory.file("seccomp.json")
+        try RegistryRig.write(Self.profileJSON, to: file)
+        let pushed = try runCommand(try requireVeil(), ["seccomp", "push", "profiles.example.test/y:v1", file,
+                                                        "--registries-conf", conf, "--cache-dir", primary.directory.file("c")])
+        #expect(pushed.succeeded, "\(pushed)")
+        #expect(primary.requestCount(pathContaining: "PUT /v2/profiles/y/manifests/v1") == pushedBefore + 1)
+        expectRefusal(try veil(primary, ["pull", "blocked.example.test/profiles/x:v1"], extra: ["--registries-conf", conf]),
+                      reference: "blocked.example.test/profiles/x:v1", cause: "blocked")
+    }
 }

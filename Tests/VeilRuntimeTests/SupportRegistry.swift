@@ -27,7 +27,7 @@
 //   skopeoFlags(prefix:): skopeo's TLS/credential flags for this registry ("dest" for copy's
 //       destination, "src" for its source, "" for inspect).
 //   copyLayout(_ layoutDirectory, tag:, repo:, destinationTag:) throws: `skopeo copy oci:… docker://…`.
-//   stop(): SIGKILL the registry and remove the temp dir.
+//   stop(): SIGKILL the registry and remove the temp dir (idempotent).
 //
 //   OCILayout(directory:): writes an OCI image layout by hand: `addBlob(bytes) -> Descriptor`,
 //       `addManifest(json, tag:)`, `write()`. Descriptor: mediaType, digest, size, json(annotations:).
@@ -145,7 +145,12 @@ final class RegistryRig {
         }
     }
 
+    private var stopped = false
+
+    /// Idempotent: a second call does nothing (the pid may belong to someone else by then).
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         kill(process.processIdentifier, SIGKILL)
         waitForExit(process, timeout: 5)
         try? logHandle.close()
