@@ -32,6 +32,4 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable, Equatable
     }
 
     public var description: String { "\(reference): \(kind.rawValue): \(detail)" }
-
-    func with(reference: String) -> RegistryError { RegistryError(reference, kind, detail) }
 }

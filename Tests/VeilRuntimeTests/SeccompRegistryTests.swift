@@ -392,4 +392,20 @@ struct SeccompRegistryTests {
         expectRefusal(try veil(primary, ["pull", "blocked.example.test/profiles/x:v1"], extra: ["--registries-conf", conf]),
                       reference: "blocked.example.test/profiles/x:v1", cause: "blocked")
     }
+
+    /// What the containerd/CRI tests rely on: containerd pulls the rig's image through hosts.toml.
+    @Test(arguments: [false, true])
+    func containerdPullsTheRigsImage(tls: Bool) throws {
+        let registry = try RegistryRig.start(tls: tls, htpasswd: tls ? (user: "u", password: "p") : nil)
+        defer { registry.stop() }
+        let image = try registry.pushImage(repo: "images/busybox", tag: "v1", annotations: ["example.com/k": "v"])
+        let containerd = try ContainerdRig(importsImage: false)
+        defer { containerd.stop() }
+        let hosts = registry.directory.file("containerd-hosts")
+        try registry.writeContainerdHosts(to: hosts)
+        let pulled = try containerd.ctr(["images", "pull", "--hosts-dir", hosts] + (tls ? ["--user", "u:p"] : []) + [image], timeout: 60)
+        #expect(pulled.succeeded, "\(pulled)")
+        let listed = try containerd.ctr(["images", "ls", "-q"])
+        #expect(listed.stdout.contains(image), "\(listed)")
+    }
 }

@@ -27,6 +27,10 @@
 //   skopeoFlags(prefix:): skopeo's TLS/credential flags for this registry ("dest" for copy's
 //       destination, "src" for its source, "" for inspect).
 //   copyLayout(_ layoutDirectory, tag:, repo:, destinationTag:) throws: `skopeo copy oci:… docker://…`.
+//   writeContainerdHosts(to directory) throws: `<directory>/<host>/hosts.toml` for containerd's
+//       registry config_path (CRI: [plugins."io.containerd.grpc.v1.cri".registry] config_path) or
+//       `ctr images pull --hosts-dir`: the rig's scheme, and its CA when tls. Credentials are not part
+//       of hosts.toml: pass them with `ctr images pull --user user:password` or CRI's auth.
 //   stop(): SIGKILL the registry and remove the temp dir (idempotent).
 //
 //   OCILayout(directory:): writes an OCI image layout by hand: `addBlob(bytes) -> Descriptor`,
@@ -239,6 +243,15 @@ final class RegistryRig {
         try layout.write()
         try copyLayout(layout.directory, tag: tag, repo: repo, destinationTag: tag)
         return reference(repo, tag)
+    }
+
+    func writeContainerdHosts(to directory: String) throws {
+        let hostDirectory = directory + "/" + host
+        try FileManager.default.createDirectory(atPath: hostDirectory, withIntermediateDirectories: true)
+        let scheme = caFile == nil ? "http" : "https"
+        var text = "server = \"\(scheme)://\(host)\"\n\n[host.\"\(scheme)://\(host)\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"
+        if let caFile { text += "  ca = \"\(caFile)\"\n" }
+        try Self.write(text, to: hostDirectory + "/hosts.toml")
     }
 
     // MARK: - set-up
