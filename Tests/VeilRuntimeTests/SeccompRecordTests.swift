@@ -83,6 +83,15 @@ struct SeccompRecordTests {
         try setSeccomp(bundle.configPath, profilePath: output)
         let applied = try bundle.runtime(veil, ["--isolation", level, "run", bundle.id + "a"], timeout: 60)
         #expect(applied.succeeded && applied.stdout == recorded.stdout, "recorded:\n\(recorded.stdout)\napplied: \(applied)")
+        // Without no_new_privs veil installs the profile early, before the sandbox policy and the
+        // privilege drop: the runtime's own needs are in the profile for that too.
+        try bundle.edit { config in
+            var process = config["process"] as? [String: Any] ?? [:]
+            process["noNewPrivileges"] = false
+            config["process"] = process
+        }
+        let early = try bundle.runtime(veil, ["--isolation", level, "run", bundle.id + "e"], timeout: 60)
+        #expect(early.succeeded && early.stdout == recorded.stdout, "recorded:\n\(recorded.stdout)\napplied early: \(early)")
 
         // A call the workload never made (mkdir) is refused with the profile's EPERM.
         try bundle.edit { config in
