@@ -137,6 +137,59 @@ struct SeccompRecordTests {
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
+    @Test("python3 -m http.server recorded while it serves a page, then serves under its profile",
+          .enabled(if: debianRootfsAvailable), arguments: recordLevels)
+    func httpServer(level: String) throws {
+        let veil = try requireVeil()
+        let bundle = try DebianBundle(["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/etc"],
+                                      rootfs: try requireDebianRootfs())
+        defer { bundle.remove() }
+        let expected = try String(contentsOfFile: try requireDebianRootfs() + "/etc/debian_version", encoding: .utf8)
+        let output = bundle.dir.file("profile.json")
+        let root = ["--isolation", level, "--root", bundle.stateRoot]
+        /// The page, fetched by the container's own python3 in its network and mount namespaces (outside its filters).
+        func fetch(_ id: String) throws -> String? {
+            guard let state = try? runCommand(veil, root + ["state", id]), state.succeeded,
+                  let json = try JSONSerialization.jsonObject(with: Data(state.stdout.utf8)) as? [String: Any],
+                  let pid = json["pid"] as? Int, pid > 0 else { return nil }
+            let got = try runCommand("nsenter", ["-t", String(pid), "-n", "-m", "python3", "-c",
+                                                 "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/debian_version', timeout=5).read().decode(), end='')"],
+                                     timeout: 20)
+            return got.succeeded ? got.stdout : nil
+        }
+
+        let recording = Process()
+        recording.executableURL = URL(fileURLWithPath: veil)
+        recording.arguments = root + ["seccomp", "record", "--bundle", bundle.path, "-o", output, bundle.id]
+        recording.standardInput = FileHandle.nullDevice
+        recording.standardOutput = FileHandle.nullDevice
+        recording.standardError = FileHandle.nullDevice
+        try recording.run()
+        defer {
+            if exitStatus(of: recording) == nil { kill(recording.processIdentifier, SIGKILL) }
+            bundle.forceDelete(IsolatedRuntime(runtime: RuntimeUnderTest.all.first { $0.name == "veil" } ?? .runc, isolation: level))
+        }
+        var page: String?
+        _ = try waitUntil(timeout: 30) { page = try fetch(bundle.id); return page != nil }
+        #expect(page == expected, "the recorded server served \(page ?? "nothing")")
+        // PID 1 ignores SIGTERM without a handler: SIGKILL ends the recording.
+        _ = try runCommand(veil, root + ["kill", bundle.id, "KILL"])
+        #expect(waitForExit(recording, timeout: 30) != nil, "veil seccomp record did not return")
+        let names = try checkedProfile(output)
+        for needed in ["socket", "bind", "listen", "accept4", "sendto", "openat"] {
+            #expect(names.contains(needed), "\(needed) missing from \(names)")
+        }
+
+        try setSeccomp(bundle.configPath, profilePath: output)
+        let applied = bundle.id + "a"
+        let started = try runCommand(veil, root + ["run", "-d", "--bundle", bundle.path, applied], timeout: 60, workingDirectory: bundle.path)
+        defer { _ = try? runCommand(veil, root + ["delete", "--force", applied], timeout: 30) }
+        #expect(started.succeeded, "\(started)")
+        var again: String?
+        _ = try waitUntil(timeout: 30) { again = try fetch(applied); return again != nil }
+        #expect(again == expected, "the server under its recorded profile served \(again ?? "nothing")")
+    }
+
     @Test("a linux.seccomp profile with SCMP_ACT_NOTIFY is refused: the recorder would take the agent's calls", arguments: recordLevels)
     func refusesNotify(level: String) throws {
         let veil = try requireVeil()
