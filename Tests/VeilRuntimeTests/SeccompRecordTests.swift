@@ -58,7 +58,9 @@ struct SeccompRecordTests {
           arguments: recordLevels)
     func busybox(level: String) throws {
         let veil = try requireVeil()
-        let bundle = try TestBundle(["sh", "-c", "echo recorded-ok; uname -r; ls / >/dev/null"])
+        // At the sandbox level dmesg too: syslog is another call the warden answers.
+        let command = "echo recorded-ok; uname -r; ls / >/dev/null" + (level == "sandbox" ? "; dmesg | head -1" : "")
+        let bundle = try TestBundle(["sh", "-c", command])
         defer { bundle.remove() }
         let output = bundle.dir.file("profile.json")
         let recorded = try runCommand(veil, ["--isolation", level, "--root", bundle.stateRoot, "seccomp", "record",
@@ -68,6 +70,7 @@ struct SeccompRecordTests {
         if level == "sandbox" {
             // The recorder answers uname as the warden does: never the host's kernel.
             #expect(release.hasSuffix("-veil") && release != hostRelease(), "uname -r showed \(release)")
+            #expect(recorded.stdout.contains("Starting veil..."), "dmesg must show the sandbox's boot log: \(recorded)")
         } else {
             #expect(release == hostRelease(), "uname -r showed \(release)")
         }
@@ -96,7 +99,7 @@ struct SeccompRecordTests {
         // A call the workload never made (mkdir) is refused with the profile's EPERM.
         try bundle.edit { config in
             var process = config["process"] as? [String: Any] ?? [:]
-            process["args"] = ["sh", "-c", "echo recorded-ok; uname -r; ls / >/dev/null; mkdir /never-made; echo mkdir=$?"]
+            process["args"] = ["sh", "-c", command + "; mkdir /never-made; echo mkdir=$?"]
             config["process"] = process
         }
         let refused = try bundle.runtime(veil, ["--isolation", level, "run", bundle.id + "b"], timeout: 60)
