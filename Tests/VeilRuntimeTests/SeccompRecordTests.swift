@@ -213,6 +213,27 @@ struct SeccompRecordTests {
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
+    @Test("a create that fails once the recorder runs leaves no recorder, no profile and no container")
+    func failedCreate() throws {
+        let veil = try requireVeil()
+        let bundle = try TestBundle(["true"])
+        defer { bundle.remove() }
+        // Outside the sandbox's 65536 ids: setresuid fails after the record filter went in.
+        try bundle.edit { config in
+            var process = config["process"] as? [String: Any] ?? [:]
+            process["user"] = ["uid": 100_000, "gid": 0]
+            config["process"] = process
+        }
+        let output = bundle.dir.file("profile.json")
+        let failed = try runCommand(veil, ["--isolation", "sandbox", "--root", bundle.stateRoot, "seccomp", "record",
+                                           "--bundle", bundle.path, "-o", output, bundle.id], timeout: 30)
+        #expect(!failed.succeeded && failed.stderr.contains("process.user"), "\(failed)")
+        #expect(recorders(writing: output).isEmpty, "a recorder outlived the failed create")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(!FileManager.default.fileExists(atPath: output), "a failed create wrote a profile")
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
     @Test("the dev.veil.seccomp-record annotation: refused without --allow-seccomp-record, honoured with it", arguments: recordLevels)
     func annotation(level: String) throws {
         let veil = try requireVeil()
