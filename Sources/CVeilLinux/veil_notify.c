@@ -47,6 +47,19 @@ int veil_notify_respond(int listener, uint64_t id, int64_t value, int32_t error)
     return 0;
 }
 
+#ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
+#define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
+#endif
+
+int veil_notify_continue(int listener, uint64_t id) {
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0) return -errno;
+    return 0;
+}
+
 int veil_notify_id_valid(int listener, uint64_t id) {
     if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0) return -errno;
     return 0;

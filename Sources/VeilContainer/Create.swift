@@ -16,6 +16,10 @@ public struct CreateOptions: Sendable {
     public var noPivot = false
     public var noNewKeyring = false
     public var preserveFds = 0
+    /// Record mode (`veil seccomp record`): the profile of the calls the container makes is written here when it exits.
+    public var seccompRecordOutput: String?
+    /// Where the recorder's messages go (default: recorder.log in the container's state directory).
+    public var seccompRecordLog: String?
     public init(bundle: String) { self.bundle = bundle }
 }
 
@@ -24,6 +28,8 @@ public struct CreatedContainer {
     public let record: ContainerRecord
     public let initPid: Int32
     public let terminal: Bool
+    /// Record mode: the recorder, which writes the profile once the container is gone.
+    public var recorderPid: Int32?
 }
 
 public struct Runtime {
@@ -37,6 +43,8 @@ public struct Runtime {
     public var idPool = IDPool.default
     /// Host device nodes the operator lets into sandboxes beyond the default set (`--sandbox-device`).
     public var sandboxDevices: Set<String> = []
+    /// `--allow-seccomp-record`: config.json's dev.veil.seccomp-record annotation may ask for record mode.
+    public var allowSeccompRecord = false
 
     public init(root: String, log: Logger, isolation: IsolationLevel? = nil) {
         store = StateStore(root: root)
@@ -62,11 +70,13 @@ public struct Runtime {
         record.sandboxDirectory = config.sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
         try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
-        try serveInit(config, &host, channel, record: &record, state: state)
+        try serveInit(config, &host, channel, record: &record, state: state, options: options)
         try persist(config, record: record, pidFile: options.pidFile)
         host.cleanup.disarm()
         log.debug("create \(id): created; the init waits on the exec fifo")
-        return CreatedContainer(record: record, initPid: initPid, terminal: config.terminal)
+        var created = CreatedContainer(record: record, initPid: initPid, terminal: config.terminal)
+        created.recorderPid = host.cleanup.recorderPid
+        return created
     }
 
     /// Reads and checks config.json and everything it names, before anything exists on the host.
@@ -91,6 +101,8 @@ public struct Runtime {
         if terminal && options.consoleSocket == nil && options.consoleConnection == nil {
             throw .invalidConfig(file: "config.json", field: "process.terminal", reason: "a terminal needs --console-socket (or a foreground run)")
         }
+        let recordOutput = try SeccompRecordMode.output(spec: spec, requested: options.seccompRecordOutput, allowed: allowSeccompRecord)
+        if recordOutput != nil { try SeccompRecordMode.refuseNotifyingProfile(spec) }
         let level: IsolationLevel
         do { level = try IsolationLevel.resolve(annotations: spec.annotations, floor: isolation, allowLowering: allowLowerIsolation) } catch {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
@@ -117,6 +129,13 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: "linux.namespaces", reason: "a mount namespace is required")
         }
         let seccomp = try compileSeccomp(spec)
+        var record: (output: String, filter: SeccompProgram)?
+        if let recordOutput {
+            record = (recordOutput, try SeccompRecordMode.filter())
+            if options.seccompRecordOutput == nil {
+                try wrap("creating \(SeccompRecordMode.recordingsDirectory)") { try FS.mkdirAll(SeccompRecordMode.recordingsDirectory, mode: 0o700) }
+            }
+        }
         // Namespaces to join: opened now so a wrong path fails before anything exists (and last
         // here, so no failure above leaves them open).
         var joins: [(fd: FileDescriptor, type: LinuxNamespaceType)] = []
@@ -132,7 +151,7 @@ public struct Runtime {
         // namespace through the pod's sandbox), which we could not from inside it.
         joins.sort { $0.type != .user && $1.type == .user }
         return CreateConfig(id: id, bundle: bundle, spec: spec, rootfs: rootfs, terminal: terminal, level: level,
-                            sandbox: sandbox, seccomp: seccomp, joins: joins)
+                            sandbox: sandbox, seccomp: seccomp, record: record, joins: joins)
     }
 
     /// The state directory, the exec fifo, the cgroup with its limits and, at the sandbox level,
@@ -256,10 +275,14 @@ public struct Runtime {
             cgroupPaths: host.cgroup.paths, cgroupUnifiedOnly: host.cgroup.unifiedOnly,
             newUserNamespace: newUserNamespace, newMountNamespace: config.creates(.mount), state: state,
             seccomp: config.seccomp.map(SeccompPlan.init))
+        plan.recordSeccomp = config.record.map { SeccompPlan($0.filter) }
         plan.networkPrepared = host.networkPrepared
         plan.openedSources = openedSources.map(\.0)
         if let sandbox {
-            plan.sandboxSeccomp = SeccompPlan(sandbox.program)
+            // Record mode: a filter chain holds one listener at most (the kernel says EBUSY to a
+            // second), and the record filter's takes the policy's notified calls anyway.
+            plan.sandboxSeccomp = SeccompPlan(config.record == nil ? sandbox.program
+                                              : SeccompProgram(filter: sandbox.program.filter, flags: sandbox.program.flags, usesNotify: false))
             plan.idmappedRootfs = mapped != nil
             plan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
             plan.sandboxDeviceNodes = host.deviceNodes
@@ -270,7 +293,7 @@ public struct Runtime {
 
     /// Answers the init until it is ready: hooks, the seccomp agent's listener and, at the
     /// sandbox level, the policy's listener for a new warden (or the pod's running one).
-    private func serveInit(_ config: CreateConfig, _ host: inout PreparedHost, _ channel: InitChannel, record: inout ContainerRecord, state: OCIState) throws(ContainerError) {
+    private func serveInit(_ config: CreateConfig, _ host: inout PreparedHost, _ channel: InitChannel, record: inout ContainerRecord, state: OCIState, options: CreateOptions) throws(ContainerError) {
         let spec = config.spec
         try channel.serveUntilReady { (request) throws(ContainerError) in
             switch request {
@@ -279,20 +302,37 @@ public struct Runtime {
                 try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
             case .seccompListener(let listener):
                 try forwardSeccompListener(listener, spec: spec, state: state)
+            case .recordListener(let listener):
+                guard let output = config.record?.output else { throw .initFailed("a record listener from a container not recorded") }
+                let recorder = try SeccompRecordMode.startRecorder(
+                    listener: listener, output: output, initPid: record.pid, wardenDirectory: config.sandbox?.ownerDirectory,
+                    log: options.seccompRecordLog ?? store.directory(config.id) + "/recorder.log")
+                host.cleanup.recorderPid = recorder.pid
+                log.debug("create \(config.id): recorder started (pid \(recorder.pid)), profile to \(output)")
+                // Sandbox level: the warden gets the recorder's anchor listener (see SeccompRecordMode).
+                if let anchor = recorder.anchor {
+                    defer { anchor.close() }
+                    try attachWarden(config, &host, listener: anchor, record: &record)
+                }
             case .sandboxListener(let listener):
-                guard let sandbox = config.sandbox else { throw .initFailed("a sandbox listener from a native container") }
-                do throws(SandboxError) {
-                    if sandbox.owner == nil {
-                        let warden = try sandboxBuilder.startWarden(sandbox, listener: listener, initPid: record.pid, undo: &host.cleanup.sandbox)
-                        record.wardenPid = warden.pid
-                        record.wardenStartTime = warden.startTime
-                        log.debug("create \(config.id): warden started (pid \(warden.pid))")
-                    } else {
-                        try SandboxBuilder.sendToWarden(directory: sandbox.ownerDirectory, listener: listener, guarding: record.pid)
-                    }
-                } catch { throw .sandbox(error) }
+                try attachWarden(config, &host, listener: listener, record: &record)
             }
         }
+    }
+
+    /// Sandbox level: a new warden for `listener` (the container owns its sandbox) or the pod's running one.
+    private func attachWarden(_ config: CreateConfig, _ host: inout PreparedHost, listener: FileDescriptor, record: inout ContainerRecord) throws(ContainerError) {
+        guard let sandbox = config.sandbox else { throw .initFailed("a sandbox listener from a native container") }
+        do throws(SandboxError) {
+            if sandbox.owner == nil {
+                let warden = try sandboxBuilder.startWarden(sandbox, listener: listener, initPid: record.pid, undo: &host.cleanup.sandbox)
+                record.wardenPid = warden.pid
+                record.wardenStartTime = warden.startTime
+                log.debug("create \(config.id): warden started (pid \(warden.pid))")
+            } else {
+                try SandboxBuilder.sendToWarden(directory: sandbox.ownerDirectory, listener: listener, guarding: record.pid)
+            }
+        } catch { throw .sandbox(error) }
     }
 
     /// The state record, the config it was made from, and the pid file.
@@ -371,6 +411,8 @@ private struct CreateConfig {
     let level: IsolationLevel
     var sandbox: SandboxContext?
     let seccomp: SeccompProgram?
+    /// Record mode: where the profile goes, and the record filter.
+    let record: (output: String, filter: SeccompProgram)?
     /// Namespaces to join by path, opened; the user namespace last.
     var joins: [(fd: FileDescriptor, type: LinuxNamespaceType)]
 
@@ -401,6 +443,8 @@ struct Cleanup {
     let directory: String
     var cgroup: Cgroup?
     var initPid: Int32?
+    /// Record mode's recorder: a failed create leaves no profile behind.
+    var recorderPid: Int32?
     var sandbox = SandboxUndo()
     private var armed = true
 
@@ -410,6 +454,12 @@ struct Cleanup {
 
     func run() {
         guard armed else { return }
+        // The recorder first: it would write a profile once the init is gone.
+        if let recorderPid {
+            kill(recorderPid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(recorderPid, &status, 0)
+        }
         if let initPid {
             kill(initPid, SIGKILL)
             var status: Int32 = 0

@@ -119,6 +119,8 @@ extension Runtime {
                 }
             case .runHooks:
                 throw .initFailed("the exec'd process asked for the create hooks")
+            case .recordListener:
+                throw .initFailed("the exec'd process asked for a recorder (record mode covers the container's own processes)")
             }
         }
         if let pidFile = options.pidFile {

@@ -89,8 +89,22 @@ public enum ContainerInit {
             // does from here to execve is on the policy's allow-list.
             guard let program = sandbox.program else { throw ContainerError.initFailed("corrupt sandbox filter in the plan") }
             let listener = try wrap("installing the sandbox policy") { try SeccompLoader.install(program) }
-            guard let listener else { throw ContainerError.initFailed("the sandbox policy gave no listener") }
-            try sync.handOver(listener: listener, as: .sandboxListener)
+            // In record mode the policy has no listener: its notified calls go to the recorder.
+            if plan.recordSeccomp == nil {
+                guard let listener else { throw ContainerError.initFailed("the sandbox policy gave no listener") }
+                try sync.handOver(listener: listener, as: .sandboxListener)
+                close(listener)
+            }
+        }
+        if let record = plan.recordSeccomp {
+            // Record mode: the newest filter, so that a call both it and the sandbox policy notify
+            // reaches the recorder (which answers it as the warden would). Until the recorder runs,
+            // the init makes only calls the filter lets through unseen (SeccompRecording.unrecordedCalls).
+            guard let program = record.program else { throw ContainerError.initFailed("corrupt record filter in the plan") }
+            let framed = sync.frame(.recordListener)
+            let listener = try wrap("installing the record filter") { try SeccompLoader.install(program) }
+            guard let listener else { throw ContainerError.initFailed("the record filter gave no listener") }
+            try sync.handOver(recordListener: listener, framed: framed)
             close(listener)
         }
         if let cpus = plan.cpus { _ = veil_confine_to_cpus(Int32(cpus)) }  // nproc then shows the quota

@@ -32,6 +32,8 @@ struct InitChannel {
         case seccompListener(FileDescriptor)
         /// The listener of the sandbox policy's filter, for the warden.
         case sandboxListener(FileDescriptor)
+        /// The listener of the record filter, for the recorder.
+        case recordListener(FileDescriptor)
     }
 
     // MARK: The runtime's side
@@ -92,12 +94,16 @@ struct InitChannel {
             case .runHooks:
                 try answer(.runHooks)
                 try send(VEIL_SYNC_ACK)
-            case .seccompListener, .sandboxListener:
+            case .seccompListener, .sandboxListener, .recordListener:
                 let (listener, _) = try wrap("receiving a seccomp listener from \(peer)") {
                     try UnixSocket.receiveFD(socket: socket.fd.raw)
                 }
                 defer { listener.close() }
-                try answer(reply.kind == .seccompListener ? .seccompListener(listener) : .sandboxListener(listener))
+                switch reply.kind {
+                case .seccompListener: try answer(.seccompListener(listener))
+                case .sandboxListener: try answer(.sandboxListener(listener))
+                default: try answer(.recordListener(listener))
+                }
             }
         }
     }
@@ -135,6 +141,20 @@ struct InitChannel {
         try wrap("sending the seccomp listener") {
             try UnixSocket.sendFD(socket: socket.fd.raw, fd: listener, message: kind.rawValue)
         }
+    }
+
+    /// The record filter's listener: its announcement is framed before the filter goes in
+    /// (`framed`), so that handing it over makes only the calls the filter lets through unseen.
+    func handOver(recordListener listener: Int32, framed: [UInt8]) throws(ContainerError) {
+        try wrap("writing to the runtime") { try socket.sendFramed(framed) }
+        try wrap("sending the record listener") {
+            try UnixSocket.sendFD(socket: socket.fd.raw, fd: listener, message: "r")
+        }
+    }
+
+    /// `kind`'s message as the bytes `handOver(recordListener:framed:)` sends.
+    func frame(_ kind: InitMessage.Kind) -> [UInt8] {
+        SyncSocket.frame(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: kind, message: nil)))
     }
 
     func tell(_ kind: InitMessage.Kind, message: String? = nil) throws(ContainerError) {

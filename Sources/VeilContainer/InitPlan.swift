@@ -34,6 +34,9 @@ struct InitPlan: Codable {
     var seccomp: SeccompPlan?
     /// Sandbox level: the policy's filter, installed before privileges are dropped; its listener goes to the warden.
     var sandboxSeccomp: SeccompPlan?
+    /// Record mode: the record filter, installed newest (after linux.seccomp when early and the
+    /// sandbox policy) before privileges are dropped; its listener goes to the recorder.
+    var recordSeccomp: SeccompPlan?
     /// Sandbox level: the rootfs arrives after the plan as a detached id-mapped mount (SCM_RIGHTS),
     /// followed by one for each of these indices of spec.mounts.
     var idmappedRootfs = false
@@ -77,7 +80,8 @@ struct SeccompPlan: Codable {
 struct InitMessage: Codable {
     /// `seccompListener` is followed on the socket by the listener fd (SCM_RIGHTS).
     /// `sandboxListener` is followed by the sandbox policy's listener fd, for the warden.
-    enum Kind: String, Codable { case runHooks, ready, error, seccompListener, sandboxListener }
+    /// `recordListener` is followed by the record filter's listener fd, for the recorder.
+    enum Kind: String, Codable { case runHooks, ready, error, seccompListener, sandboxListener, recordListener }
     var kind: Kind
     var message: String?
 }

@@ -15,9 +15,18 @@ public final class SyncSocket {
     }
 
     public func send(type: UInt32, payload: [UInt8] = []) throws(LinuxError) {
+        try writeAll(Self.frame(type: type, payload: payload))
+    }
+
+    /// A message's bytes on the wire, for `sendFramed`.
+    public static func frame(type: UInt32, payload: [UInt8] = []) -> [UInt8] {
         var header = veil_sync_header(type: type, length: UInt32(payload.count))
-        let head = withUnsafeBytes(of: &header) { Array($0) }
-        try writeAll(head + payload)
+        return withUnsafeBytes(of: &header) { Array($0) } + payload
+    }
+
+    /// A message framed beforehand: nothing is allocated while it is sent.
+    public func sendFramed(_ bytes: [UInt8]) throws(LinuxError) {
+        try writeAll(bytes)
     }
 
     private func writeAll(_ bytes: [UInt8]) throws(LinuxError) {

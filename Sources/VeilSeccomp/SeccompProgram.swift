@@ -189,7 +189,7 @@ public struct SeccompProgram: Sendable, Codable, Equatable {
     }
 
     /// seccomp_export_bpf writes to an fd: a memfd, read back.
-    private static func export(_ ctx: scmp_filter_ctx, field: String) throws(SeccompError) -> [UInt8] {
+    static func export(_ ctx: scmp_filter_ctx, field: String) throws(SeccompError) -> [UInt8] {
         func fail(_ what: String, _ code: Int32) -> SeccompError {
             SeccompError(path: field, reason: "cannot export the filter: \(what): \(errnoText(code))")
         }

@@ -21,6 +21,7 @@ enum Context {
         var runtime = Runtime(root: global.root, log: logger, isolation: global.isolation)
         runtime.sandboxDevices = global.sandboxDevices
         runtime.allowLowerIsolation = global.allowLowerIsolation
+        runtime.allowSeccompRecord = global.allowSeccompRecord
         if let text = getenv("VEIL_ID_POOL").map({ String(cString: $0) }) {
             guard let pool = IDPool.parse(text) else { throw Failure(message: "VEIL_ID_POOL=\(text): expected START:SLOTS (ranges of 65536 host ids from START)") }
             runtime.idPool = pool
@@ -55,7 +56,8 @@ struct Veil: ParsableCommand {
         abstract: "A sandboxing OCI container runtime with runc's command line.",
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup, "
             + "--isolation native|sandbox (the operator's level, default sandbox; invoked as veil-native: native), "
-            + "--allow-lower-isolation (let config.json's dev.veil.isolation annotation lower the level; it may always raise it).",
+            + "--allow-lower-isolation (let config.json's dev.veil.isolation annotation lower the level; it may always raise it), "
+            + "--allow-seccomp-record (let config.json's dev.veil.seccomp-record annotation record the container's system calls).",
         version: RuncStyleHelp.versionText,
         subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self, Doctor.self, SandboxCommand.self, SeccompCommand.self, Verify.self,])
 }

@@ -16,6 +16,9 @@ struct GlobalOptions {
     /// `--allow-lower-isolation`: config.json's annotation may also lower the level (off by default:
     /// CRI fills annotations from pods, which tenants write).
     var allowLowerIsolation = false
+    /// `--allow-seccomp-record`: config.json's dev.veil.seccomp-record annotation may put a container
+    /// in record mode (off by default: the profile is written on the host).
+    var allowSeccompRecord = false
 
     /// The program name that means `--isolation native`: an operator's symbolic link to veil, for
     /// runtimes that take a binary path and no arguments (CRI-O's runtime_path, podman --runtime,
@@ -78,6 +81,12 @@ struct GlobalOptions {
                 case nil, "true": options.allowLowerIsolation = true
                 case "false": options.allowLowerIsolation = false
                 default: return .failure(UsageError("invalid \(arg): --allow-lower-isolation takes no value (or =true, =false)"))
+                }
+            case "allow-seccomp-record":
+                switch inline {
+                case nil, "true": options.allowSeccompRecord = true
+                case "false": options.allowSeccompRecord = false
+                default: return .failure(UsageError("invalid \(arg): --allow-seccomp-record takes no value (or =true, =false)"))
                 }
             case "debug": options.debug = true
             case "systemd-cgroup": options.systemdCgroup = true

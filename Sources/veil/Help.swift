@@ -40,6 +40,7 @@ enum RuncStyleHelp {
         ("--isolation value", "the operator's isolation level, 'native' or 'sandbox' (default: \"sandbox\"; \"native\" when started as veil-native)"),
         ("--allow-lower-isolation", "let config.json's dev.veil.isolation annotation lower the level (it may always raise it)"),
         ("--sandbox-device value", "a host device a sandbox may receive beyond the default set (repeatable)"),
+        ("--allow-seccomp-record", "let config.json's dev.veil.seccomp-record annotation record the container's system calls (off by default)"),
         ("--help, -h", "show help"),
         ("--version, -v", "print the version"),
     ]

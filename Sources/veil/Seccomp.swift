@@ -5,13 +5,12 @@ import VeilRegistry
 import VeilSeccomp
 import VeilSpec
 
-/// `veil seccomp …`: seccomp profiles as OCI artifacts (and, from another file, `record`).
+/// `veil seccomp …`: seccomp profiles as OCI artifacts, and `record` (SeccompRecord.swift).
 struct SeccompCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "seccomp", abstract: "Seccomp profiles as OCI artifacts in a registry.",
+        commandName: "seccomp", abstract: "Seccomp profiles as OCI artifacts in a registry, and recorded from a workload.",
         subcommands: [
-            SeccompPull.self, SeccompPush.self, SeccompInspect.self, SeccompImageAnnotations.self,
-            // veil seccomp record: the `Record` subcommand goes here (helper "record", merged by the lead).
+            SeccompPull.self, SeccompPush.self, SeccompInspect.self, SeccompImageAnnotations.self, SeccompRecord.self,
         ])
 }
 

@@ -14,6 +14,10 @@ do {
 if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "init" {
     ContainerInit.main()
 }
+// Record mode's recorder, started by create with the record filter's listener: no parser either.
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == SeccompRecordMode.recorderCommand {
+    SeccompRecordMode.recorderMain()
+}
 
 
 switch GlobalOptions.parse(Array(CommandLine.arguments.dropFirst())) {

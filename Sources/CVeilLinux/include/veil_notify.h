@@ -20,6 +20,10 @@ int veil_notify_receive(int listener, struct veil_notification *out);
 /* SECCOMP_IOCTL_NOTIF_SEND: the emulated call returns `value`, or fails with `error` (> 0). 0 or -errno. */
 int veil_notify_respond(int listener, uint64_t id, int64_t value, int32_t error);
 
+/* SECCOMP_IOCTL_NOTIF_SEND with SECCOMP_USER_NOTIF_FLAG_CONTINUE (Linux 5.5): the kernel runs the
+   call as if no filter had notified (record mode). 0 or -errno. */
+int veil_notify_continue(int listener, uint64_t id);
+
 /* SECCOMP_IOCTL_NOTIF_ID_VALID: 0 while the notifying task still waits in that call, else -errno. */
 int veil_notify_id_valid(int listener, uint64_t id);
 
