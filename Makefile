@@ -59,11 +59,13 @@ vm-test: build
 	tests/vm/run-guest.sh --veil $(VEIL)
 
 # runc, runsc and veil at both isolation levels side by side (about 8-10 minutes on the 2-core dev
-# machine); both scripts always run, the worse exit status wins. Results in bench/results/.
+# machine), then profiles pulled from a registry against a Localhost profile; every script always
+# runs, the worse exit status wins. Results in bench/results/.
 bench: build
 	@status=0; \
 	python3 bench/bench.py --veil $(VEIL) || status=$$?; \
 	python3 bench/syscalls.py --veil $(VEIL) --rss || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
+	python3 bench/seccomp_artifacts.py --veil $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	exit $$status
 
 # The escape-surface table (tests/security/probe.c) and the kernel-exploit entry points

@@ -50,7 +50,7 @@ let package = Package(
                           // fewer pages touched, a smaller resident warden.
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"])]),
         // Container lifecycle: state store, create/start/kill/delete, init, rootfs, hooks, console.
-        .target(name: "VeilContainer", dependencies: ["VeilLinux", "VeilSpec", "VeilExchange", "VeilCgroups", "VeilSeccomp", "VeilSandbox", "VeilWarden", "CVeilLinux"]),
+        .target(name: "VeilContainer", dependencies: ["VeilLinux", "VeilSpec", "VeilExchange", "VeilCgroups", "VeilSeccomp", "VeilSandbox", "VeilWarden", "VeilRegistry", "CVeilLinux"]),
         // `veil install` / `uninstall`: containerd, CRI-O, Docker and Kubernetes registration.
         .target(name: "VeilInstall", dependencies: ["VeilLinux", "CVeilLinux", "VeilSpec", "VeilCgroups", .product(name: "TOMLKit", package: "TOMLKit")]),
         // Seccomp profiles as OCI artifacts: references, registries.conf, auth.json, an HTTP/1.1 + TLS

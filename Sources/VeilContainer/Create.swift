@@ -45,6 +45,8 @@ public struct Runtime {
     public var sandboxDevices: Set<String> = []
     /// `--allow-seccomp-record`: config.json's dev.veil.seccomp-record annotation may ask for record mode.
     public var allowSeccompRecord = false
+    /// Seccomp profiles named by annotation and pulled from registries (nil: the operator switched them off).
+    public var seccompArtifacts: SeccompArtifactPolicy? = SeccompArtifactPolicy()
 
     public init(root: String, log: Logger, isolation: IsolationLevel? = nil) {
         store = StateStore(root: root)
@@ -108,6 +110,7 @@ public struct Runtime {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
         }
         log.debug("create \(id): config read from \(bundle), level \(level.rawValue)")
+        let artifact = try applySeccompArtifact(id: id, to: &spec)
         var sandbox: SandboxContext?
         if level == .sandbox {
             do throws(SandboxError) {
@@ -128,7 +131,7 @@ public struct Runtime {
         guard namespaces.contains(where: { $0.type == .mount }) else {
             throw .invalidConfig(file: "config.json", field: "linux.namespaces", reason: "a mount namespace is required")
         }
-        let seccomp = try compileSeccomp(spec)
+        let seccomp = artifact != nil ? artifact?.program : try compileSeccomp(spec)
         var record: (output: String, filter: SeccompProgram)?
         if let recordOutput {
             record = (recordOutput, try SeccompRecordMode.filter())
@@ -337,7 +340,8 @@ public struct Runtime {
 
     /// The state record, the config it was made from, and the pid file.
     private func persist(_ config: CreateConfig, record: ContainerRecord, pidFile: String?) throws(ContainerError) {
-        if config.sandbox != nil {
+        // The spec as run when veil changed it (the sandbox's rewrite, a pulled profile): exec uses it.
+        if config.sandbox != nil || config.spec.annotations?[SeccompArtifactAnnotation.applied] != nil {
             try store.saveConfig(config.spec, id: config.id)
         } else {
             try store.recordConfig(copying: config.bundle + "/config.json", id: config.id)

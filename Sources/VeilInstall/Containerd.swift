@@ -1,4 +1,5 @@
 import TOMLKit
+import VeilSpec
 
 /// Registering veil as a containerd runtime (CRI plugin) in config.toml, versions 1, 2 and 3.
 public enum ContainerdConfig {
@@ -40,12 +41,18 @@ public enum ContainerdConfig {
         /// Lists dev.veil.* in `name`'s pod_annotations and container_annotations, so pods'
         /// annotations reach veil (off by default: pods are the tenants').
         public var passAnnotations = false
+        /// Lists the seccomp-profile annotations (CRI-O's, for profiles pulled from registries) in
+        /// both handlers' pod_annotations and container_annotations. A pulled profile can only
+        /// restrict a container, so a tenant gains nothing by it; still off unless asked for.
+        public var passSeccompAnnotations = false
 
-        public init(name: String, shimConfig: String? = nil, nativeShimConfig: String? = nil, passAnnotations: Bool = false) {
+        public init(name: String, shimConfig: String? = nil, nativeShimConfig: String? = nil, passAnnotations: Bool = false,
+                    passSeccompAnnotations: Bool = false) {
             self.name = name
             self.shimConfig = shimConfig
             self.nativeShimConfig = nativeShimConfig
             self.passAnnotations = passAnnotations
+            self.passSeccompAnnotations = passSeccompAnnotations
         }
 
         public var nativeName: String { Registration.nativeName(of: name) }
@@ -80,16 +87,18 @@ public enum ContainerdConfig {
     struct RuntimeTable: Equatable {
         var name: String
         var shimConfig: String?
-        var passAnnotations: Bool
+        /// The annotation patterns this table lists in pod_annotations and container_annotations.
+        var passedAnnotations: [String]
         /// containerd's privileged_without_host_devices: a privileged pod gets no host devices.
         var withoutHostDevices: Bool
     }
 
     static func tables(_ registration: Registration) -> [RuntimeTable] {
+        let seccomp = registration.passSeccompAnnotations ? seccompAnnotations : []
         var list = [RuntimeTable(name: registration.name, shimConfig: registration.shimConfig,
-                                 passAnnotations: registration.passAnnotations, withoutHostDevices: true)]
+                                 passedAnnotations: (registration.passAnnotations ? isolationAnnotations : []) + seccomp, withoutHostDevices: true)]
         if let native = registration.nativeShimConfig {
-            list.append(RuntimeTable(name: registration.nativeName, shimConfig: native, passAnnotations: false, withoutHostDevices: false))
+            list.append(RuntimeTable(name: registration.nativeName, shimConfig: native, passedAnnotations: seccomp, withoutHostDevices: false))
         }
         return list
     }
@@ -145,20 +154,16 @@ public enum ContainerdConfig {
         return Plan(file: file, version: version, tablePath: path, createdDepth: createdDepth, original: original, text: text, changed: true)
     }
 
-    /// Sets veil's keys in an existing or new runtime table; dev.veil.* comes out of the annotation
-    /// lists when it must not pass (an install by an older veil listed it).
+    /// Sets veil's keys in an existing or new runtime table; veil's patterns come out of the
+    /// annotation lists when they must not pass (an earlier install listed them), others stay.
     static func apply(_ wanted: RuntimeTable, to table: TOMLTable, file: String, path: [String]) throws(InstallError) {
         table["runtime_type"] = runtimeType
         if wanted.withoutHostDevices { table["privileged_without_host_devices"] = true }
         for key in annotationKeys {
             var listed = table[key]?.array.map { $0.compactMap { $0.string } } ?? []
-            if wanted.passAnnotations {
-                for pattern in passedAnnotations where !listed.contains(pattern) { listed.append(pattern) }
-                table[key] = TOMLArray(listed)
-            } else if table[key] != nil {
-                listed.removeAll { passedAnnotations.contains($0) }
-                if listed.isEmpty { table.remove(at: key) } else { table[key] = TOMLArray(listed) }
-            }
+            listed.removeAll { veilAnnotations.contains($0) && !wanted.passedAnnotations.contains($0) }
+            for pattern in wanted.passedAnnotations where !listed.contains(pattern) { listed.append(pattern) }
+            if !listed.isEmpty { table[key] = TOMLArray(listed) } else if table[key] != nil { table.remove(at: key) }
         }
         if let shimConfig = wanted.shimConfig {
             let (options, _) = try TOMLDoc.ensureTable(at: ["options"], in: table, file: file)
@@ -182,9 +187,14 @@ public enum ContainerdConfig {
             if table.withoutHostDevices {
                 text += "  # A privileged pod gets the sandbox's default /dev, not the host's devices.\n  privileged_without_host_devices = true\n"
             }
-            if table.passAnnotations {
-                let annotations = "[" + passedAnnotations.map(TOMLDoc.quote).joined(separator: ", ") + "]"
-                text += "  # Pods' dev.veil.* annotations reach veil (veil install --allow-lower-isolation).\n"
+            if !table.passedAnnotations.isEmpty {
+                let annotations = "[" + table.passedAnnotations.map(TOMLDoc.quote).joined(separator: ", ") + "]"
+                if table.passedAnnotations == isolationAnnotations {
+                    text += "  # Pods' dev.veil.* annotations reach veil (veil install --allow-lower-isolation).\n"
+                } else {
+                    text += "  # Pods' annotations that reach veil (veil install --allow-lower-isolation: dev.veil.*;\n"
+                    text += "  # --pass-seccomp-annotations: profiles pulled from registries).\n"
+                }
                 text += "  pod_annotations = \(annotations)\n  container_annotations = \(annotations)\n"
             }
             if let shimConfig = table.shimConfig {
@@ -197,7 +207,11 @@ public enum ContainerdConfig {
     /// The CRI keys that list which annotations containerd hands to the runtime.
     static let annotationKeys = ["pod_annotations", "container_annotations"]
     /// The annotations `--allow-lower-isolation` makes CRI hand to veil (glob patterns, as containerd matches them).
-    static let passedAnnotations = ["dev.veil.*"]
+    static let isolationAnnotations = ["dev.veil.*"]
+    /// The annotations `--pass-seccomp-annotations` makes CRI hand to veil (`*` stops at `/`: the POD
+    /// and per-container keys).
+    static let seccompAnnotations = SeccompArtifactAnnotation.bases.reversed().map { $0 + "/*" }
+    static let veilAnnotations = isolationAnnotations + seccompAnnotations
 
     /// What goes between existing text and an appended block: a blank line.
     static func separator(after existing: String) -> String {
@@ -209,8 +223,7 @@ public enum ContainerdConfig {
         if wanted.withoutHostDevices && table["privileged_without_host_devices"]?.bool != true { return false }
         for key in annotationKeys {
             let listed = table[key]?.array.map { $0.compactMap { $0.string } } ?? []
-            if passedAnnotations.allSatisfy(listed.contains) != wanted.passAnnotations { return false }
-            if !wanted.passAnnotations && listed.contains(where: passedAnnotations.contains) { return false }
+            if Set(listed.filter(veilAnnotations.contains)) != Set(wanted.passedAnnotations) { return false }
         }
         let configured = try TOMLDoc.table(at: ["options"], in: table, file: file)?["ConfigPath"]
         if let configured, configured.string == nil {
@@ -231,11 +244,13 @@ public enum ContainerdConfig {
         let ownNative = native?["runtime_type"]?.string == runtimeType
         guard try TOMLDoc.table(at: path, in: root, file: file) != nil || ownNative else { return nil }
         // What veil wrote, read back, to find its appended block verbatim below.
+        let podAnnotations = try TOMLDoc.table(at: path, in: root, file: file)?["pod_annotations"]?.array?.compactMap { $0.string } ?? []
+        func listed(_ patterns: [String]) -> Bool { patterns.allSatisfy(podAnnotations.contains) }
         let registration = Registration(
             name: name,
             shimConfig: try TOMLDoc.table(at: path + ["options"], in: root, file: file)?["ConfigPath"]?.string,
             nativeShimConfig: ownNative ? try TOMLDoc.table(at: nativePath + ["options"], in: root, file: file)?["ConfigPath"]?.string : nil,
-            passAnnotations: try TOMLDoc.table(at: path, in: root, file: file)?["pod_annotations"]?.array?.contains { $0.string.map(passedAnnotations.contains) ?? false } ?? false)
+            passAnnotations: listed(isolationAnnotations), passSeccompAnnotations: listed(seccompAnnotations))
         // The runc entry veil added beside its own (see planInstall), if still as veil wrote it.
         if let createdDepth, createdDepth <= path.count - 2, name != "runc",
            let runtimesTable = try TOMLDoc.table(at: runtimes, in: root, file: file),
@@ -247,7 +262,8 @@ public enum ContainerdConfig {
         // (When only the native table was left, removeTable pruned nothing.)
         try pruneEmpty(runtimes, in: root, from: createdDepth, file: file)
         // The block veil appended, if still there verbatim, is cut out so the rest keeps its layout.
-        for candidate in [registration, Registration(name: name, shimConfig: registration.shimConfig, nativeShimConfig: nil, passAnnotations: registration.passAnnotations)] {
+        for candidate in [registration, Registration(name: name, shimConfig: registration.shimConfig, nativeShimConfig: nil, passAnnotations: registration.passAnnotations,
+                                                       passSeccompAnnotations: registration.passSeccompAnnotations)] {
             for withRunc in [true, false] {
                 if let cut = cutBlock(block(runtimes: runtimes, registration: candidate, withRunc: withRunc), from: text),
                    let reread = try? TOMLDoc.parse(cut, file: file), reread == root { return cut }

@@ -29,6 +29,9 @@ public struct InstallOptions: Equatable {
     /// container_annotations) and `shimConfig` says allow_lower_isolation = true, so a pod may lower
     /// its level. Off by default: annotations are the tenants'.
     public var allowLowerIsolation = false
+    /// `--pass-seccomp-annotations`: pods' seccomp-profile.kubernetes.cri-o.io/* annotations reach
+    /// veil through containerd (both handlers), so profiles named by them are pulled from registries.
+    public var passSeccompAnnotations = false
     public var crio = false
     public var crioDirectory = "/etc/crio/crio.conf.d"
     public var crioAnnotations = CRIODropIn.defaultAnnotations
@@ -261,7 +264,8 @@ public struct Installer {
             defaultVersion = ContainerdConfig.defaultVersion(containerdVersionOutput: out)
         }
         let registration = ContainerdConfig.Registration(name: options.runtimeName, shimConfig: options.shimConfig,
-                                                         nativeShimConfig: nativeShimConfigPath, passAnnotations: options.allowLowerIsolation)
+                                                         nativeShimConfig: nativeShimConfigPath, passAnnotations: options.allowLowerIsolation,
+                                                         passSeccompAnnotations: options.passSeccompAnnotations)
         let plan = try ContainerdConfig.planInstall(original: original.map(text), file: path, registration: registration, defaultVersion: defaultVersion)
         return FileChange(kind: .containerd, path: path, original: original, new: plan.changed ? Array(plan.text.utf8) : original ?? [],
                           createdDepth: plan.createdDepth,

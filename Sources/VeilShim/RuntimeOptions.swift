@@ -15,6 +15,12 @@ import VeilShimProtocol
 ///   log_level = "info"            # or "debug": veil --debug
 ///   root = "/run/veil-k8s"        # veil's state root; the containerd namespace is appended
 ///   binary = "/opt/veil/bin/veil" # the veil binary, instead of the one next to the shim
+///   allow_seccomp_record = true   # veil --allow-seccomp-record: dev.veil.seccomp-record may record a container
+///   seccomp_artifacts = false     # veil --seccomp-artifacts=false: ignore seccomp-profile annotations
+///   seccomp_artifacts_from_images = true  # also read them from images' manifests
+///   registries_conf = "/etc/containers/registries.conf"   # how registries are reached (and
+///   registry_auth_file = "/etc/containers/auth.json"       # the shim's environment may lack
+///   registry_cert_dir = "/etc/containers/certs.d"          # REGISTRY_AUTH_FILE)
 struct RuntimeSettings: Equatable, Sendable {
     var isolation: String?
     /// `allow_lower_isolation`: off unless the operator says so (pods' annotations are tenants').
@@ -25,6 +31,14 @@ struct RuntimeSettings: Equatable, Sendable {
     /// veil's state root before the namespace is appended (nil: /run/containerd/veil).
     var root: String?
     var binary: String?
+    /// `seccomp_artifacts`, `seccomp_artifacts_from_images`: profiles named by annotation, pulled from registries.
+    var seccompArtifacts = true
+    var seccompArtifactsFromImages = false
+    /// `allow_seccomp_record`: a container's dev.veil.seccomp-record annotation may put it in record mode.
+    var allowSeccompRecord = false
+    /// `registries_conf`, `registry_auth_file`, `registry_cert_dir`: veil's flags of the same names.
+    var registryPaths: [String: String] = [:]
+    static let registryPathKeys = ["registries_conf", "registry_auth_file", "registry_cert_dir"]
     /// Where the settings came from, for error messages.
     var source = "defaults"
     /// The TOML they were read from ("" for the defaults): kept in the bundle, so a later
@@ -37,6 +51,8 @@ struct RuntimeSettings: Equatable, Sendable {
     /// The file in the bundle that records a container's settings.
     static let bundleFile = "veil-runtime.toml"
     static let optionsTypeName = "runtimeoptions.v1.Options"
+    static let knownKeys = ["allow_lower_isolation", "allow_seccomp_record", "binary", "isolation", "log_level", "registries_conf", "registry_auth_file",
+                            "registry_cert_dir", "root", "sandbox_devices", "seccomp_artifacts", "seccomp_artifacts_from_images"]
 
     /// veil's --root for containers of `namespace`.
     func runtimeRoot(namespace: String) -> String { (root ?? Self.defaultRoot) + "/" + namespace }
@@ -48,6 +64,10 @@ struct RuntimeSettings: Equatable, Sendable {
         if let isolation { flags += ["--isolation", isolation] }
         if allowLowerIsolation { flags.append("--allow-lower-isolation") }
         for device in sandboxDevices { flags += ["--sandbox-device", device] }
+        if allowSeccompRecord { flags.append("--allow-seccomp-record") }
+        if !seccompArtifacts { flags.append("--seccomp-artifacts=false") }
+        if seccompArtifactsFromImages { flags.append("--seccomp-artifacts-from-images") }
+        for key in Self.registryPathKeys { if let path = registryPaths[key] { flags += ["--" + key.replacingUnderscores, path] } }
         return flags
     }
 
@@ -105,12 +125,18 @@ struct RuntimeSettings: Equatable, Sendable {
             guard value.hasPrefix("/"), !value.contains("\n") else { throw ShimError("\(source): key \"\(key)\": \"\(value)\" is not an absolute path") }
             return value
         }
+        func bool(_ key: String) throws(ShimError) -> Bool {
+            guard let value = table[key]?.bool else { throw ShimError("\(source): key \"\(key)\" must be a boolean (true or false)") }
+            return value
+        }
         for key in table.keys.sorted() {
             switch key {
             case "isolation": settings.isolation = try oneOf(key, isolationLevels)
-            case "allow_lower_isolation":
-                guard let value = table[key]?.bool else { throw ShimError("\(source): key \"\(key)\" must be a boolean (true or false)") }
-                settings.allowLowerIsolation = value
+            case "allow_lower_isolation": settings.allowLowerIsolation = try bool(key)
+            case "allow_seccomp_record": settings.allowSeccompRecord = try bool(key)
+            case "seccomp_artifacts": settings.seccompArtifacts = try bool(key)
+            case "seccomp_artifacts_from_images": settings.seccompArtifactsFromImages = try bool(key)
+            case _ where registryPathKeys.contains(key): settings.registryPaths[key] = try absolutePath(key)
             case "sandbox_devices":
                 guard let list = table[key]?.array else { throw ShimError("\(source): key \"\(key)\" must be an array of paths under /dev/") }
                 for item in list {
@@ -129,7 +155,7 @@ struct RuntimeSettings: Equatable, Sendable {
                 guard access(binary, X_OK) == 0 else { throw ShimError("\(source): key \"binary\": \(binary) is not an executable file") }
                 settings.binary = binary
             default:
-                throw ShimError("\(source): unknown key \"\(key)\" (veil's runtime options are: allow_lower_isolation, binary, isolation, log_level, root, sandbox_devices)")
+                throw ShimError("\(source): unknown key \"\(key)\" (veil's runtime options are: \(knownKeys.joined(separator: ", ")))")
             }
         }
         return settings
@@ -152,6 +178,11 @@ struct RuntimeSettings: Equatable, Sendable {
         let written = Array(text.utf8).withUnsafeBytes { writeAll(fd, $0) }
         guard written else { throw ShimError("write \(path): \(String(cString: strerror(errno)))") }
     }
+}
+
+private extension String {
+    /// A TOML key as veil's flag: `registry_auth_file` → `registry-auth-file`.
+    var replacingUnderscores: String { String(map { $0 == "_" ? "-" : $0 }) }
 }
 
 /// A whole (small) text file.

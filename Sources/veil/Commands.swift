@@ -22,6 +22,7 @@ enum Context {
         runtime.sandboxDevices = global.sandboxDevices
         runtime.allowLowerIsolation = global.allowLowerIsolation
         runtime.allowSeccompRecord = global.allowSeccompRecord
+        runtime.seccompArtifacts = global.seccompArtifactPolicy
         if let text = getenv("VEIL_ID_POOL").map({ String(cString: $0) }) {
             guard let pool = IDPool.parse(text) else { throw Failure(message: "VEIL_ID_POOL=\(text): expected START:SLOTS (ranges of 65536 host ids from START)") }
             runtime.idPool = pool
@@ -57,7 +58,9 @@ struct Veil: ParsableCommand {
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup, "
             + "--isolation native|sandbox (the operator's level, default sandbox; invoked as veil-native: native), "
             + "--allow-lower-isolation (let config.json's dev.veil.isolation annotation lower the level; it may always raise it), "
-            + "--allow-seccomp-record (let config.json's dev.veil.seccomp-record annotation record the container's system calls).",
+            + "--allow-seccomp-record (let config.json's dev.veil.seccomp-record annotation record the container's system calls), "
+            + "--seccomp-artifacts=false (ignore seccomp-profile.kubernetes.cri-o.io annotations), --seccomp-artifacts-from-images "
+            + "(also read them from the image's manifest), --registries-conf FILE, --registry-auth-file FILE, --registry-cert-dir DIR.",
         version: RuncStyleHelp.versionText,
         subcommands: [Spec_.self, Create.self, Start.self, Run.self, Exec.self, State.self, Kill.self, Delete.self, List.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self, Features.self, Checkpoint.self, Restore.self, Install.self, Uninstall.self, Doctor.self, SandboxCommand.self, SeccompCommand.self, Verify.self,])
 }

@@ -19,6 +19,14 @@ struct GlobalOptions {
     /// `--allow-seccomp-record`: config.json's dev.veil.seccomp-record annotation may put a container
     /// in record mode (off by default: the profile is written on the host).
     var allowSeccompRecord = false
+    /// `--seccomp-artifacts=false` switches off profiles named by annotation and pulled from registries.
+    var seccompArtifacts = true
+    /// `--seccomp-artifacts-from-images`: also read those annotations from the image's manifest.
+    var seccompArtifactsFromImages = false
+    /// `--registries-conf`, `--registry-auth-file`, `--registry-cert-dir`: how registries are reached.
+    var registriesConf: String?
+    var registryAuthFile: String?
+    var registryCertDirectory: String?
 
     /// The program name that means `--isolation native`: an operator's symbolic link to veil, for
     /// runtimes that take a binary path and no arguments (CRI-O's runtime_path, podman --runtime,
@@ -82,11 +90,29 @@ struct GlobalOptions {
                 case "false": options.allowLowerIsolation = false
                 default: return .failure(UsageError("invalid \(arg): --allow-lower-isolation takes no value (or =true, =false)"))
                 }
-            case "allow-seccomp-record":
+            case "allow-seccomp-record", "seccomp-artifacts", "seccomp-artifacts-from-images":
+                // Switches: `=false` must mean false, and anything else is a mistake.
+                let enabled: Bool
                 switch inline {
-                case nil, "true": options.allowSeccompRecord = true
-                case "false": options.allowSeccompRecord = false
-                default: return .failure(UsageError("invalid \(arg): --allow-seccomp-record takes no value (or =true, =false)"))
+                case nil, "true": enabled = true
+                case "false": enabled = false
+                default: return .failure(UsageError("invalid \(arg): --\(name) takes no value (or =true, =false)"))
+                }
+                switch name {
+                case "allow-seccomp-record": options.allowSeccompRecord = enabled
+                case "seccomp-artifacts": options.seccompArtifacts = enabled
+                default: options.seccompArtifactsFromImages = enabled
+                }
+            case "registries-conf", "registry-auth-file", "registry-cert-dir":
+                switch value(arg, inline: inline) {
+                case .success(let v):
+                    guard v.hasPrefix("/") else { return .failure(UsageError("invalid --\(name) \"\(v)\": must be an absolute path")) }
+                    switch name {
+                    case "registries-conf": options.registriesConf = v
+                    case "registry-auth-file": options.registryAuthFile = v
+                    default: options.registryCertDirectory = v
+                    }
+                case .failure(let e): return .failure(e)
                 }
             case "debug": options.debug = true
             case "systemd-cgroup": options.systemdCgroup = true
@@ -101,6 +127,19 @@ struct GlobalOptions {
             index += 1
         }
         return .success((options, Array(args[index...])))
+    }
+}
+
+extension GlobalOptions {
+    /// What create does with seccomp profiles named by annotation (nil: switched off).
+    var seccompArtifactPolicy: SeccompArtifactPolicy? {
+        guard seccompArtifacts else { return nil }
+        var policy = SeccompArtifactPolicy()
+        policy.fromImages = seccompArtifactsFromImages
+        if let registriesConf { policy.registry.registriesConf = registriesConf }
+        if let registryAuthFile { policy.registry.authFile = registryAuthFile }
+        if let registryCertDirectory { policy.registry.certDirectory = registryCertDirectory }
+        return policy
     }
 }
 

@@ -58,6 +58,9 @@ struct Install: ParsableCommand {
     @Flag(name: .customLong("allow-lower-isolation"),
           help: "containerd, with --config-path FILE: pass pods' dev.veil.* annotations to veil and write allow_lower_isolation = true into FILE, so a pod may lower its level to native. Off by default: pods get native only through the NAME-native handler.")
     var allowLowerIsolation = false
+    @Flag(name: .customLong("pass-seccomp-annotations"),
+          help: "containerd: pass pods' seccomp-profile.kubernetes.cri-o.io/* annotations to veil (both handlers), so the seccomp profiles they name are pulled from registries (CRI-O's allowed_annotations has them by default).")
+    var passSeccompAnnotations = false
     @Option(name: .customLong("crio-allowed-annotation"), help: "An allowed_annotations entry for CRI-O (repeatable; default seccomp-profile.kubernetes.cri-o.io).") var crioAnnotations: [String] = []
     @Flag(help: "Symbolic links to the running binaries instead of copies.") var link = false
     @Flag(help: "Print the RuntimeClasses for the handlers (NAME and NAME-native) to stdout.") var kubernetes = false
@@ -73,6 +76,7 @@ struct Install: ParsableCommand {
             options.shimIsolation = shimIsolation
             options.nativeShimConfig = nativeShimConfig
             options.allowLowerIsolation = allowLowerIsolation
+            options.passSeccompAnnotations = passSeccompAnnotations
             options.link = link
             if !crioAnnotations.isEmpty { options.crioAnnotations = crioAnnotations.filter { !$0.isEmpty } }
             if kubernetes {

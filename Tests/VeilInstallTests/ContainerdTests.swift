@@ -368,6 +368,35 @@ import Testing
         #expect(scratch.read("veil.toml") == nil && scratch.read("veil-native.toml") == nil)
     }
 
+    /// --pass-seccomp-annotations: CRI-O's seccomp-profile keys reach both handlers (not dev.veil.*),
+    /// beside another operator's pattern; a plain install takes them out again and uninstall restores the file.
+    @Test func seccompAnnotationsPassToBothHandlers() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.write("config.toml", containerdV2)
+        var options = containerdOptions(scratch)
+        options.passSeccompAnnotations = true
+        _ = try Installer(options: options, host: FakeHost()).install()
+        let expected = ["seccomp-profile.kubernetes.cri-o.io/*", "seccomp-profile.crio.io/*"]
+        let config = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        for name in ["veil", "veil-native"] {
+            let table = try #require(try TOMLDoc.table(at: Array(Self.v2Path.dropLast()) + [name], in: config, file: "t"))
+            #expect(table["pod_annotations"]?.array?.map { $0.string } == expected, "\(name)")
+            #expect(table["container_annotations"]?.array?.map { $0.string } == expected, "\(name)")
+        }
+        let registration = ContainerdConfig.Registration(name: "veil", nativeShimConfig: "/n.toml", passSeccompAnnotations: true)
+        let first = try ContainerdConfig.planInstall(original: containerdV2, file: "c.toml", registration: registration, defaultVersion: 2)
+        #expect(first.changed)
+        #expect(try !ContainerdConfig.planInstall(original: first.text, file: "c.toml", registration: registration, defaultVersion: 2).changed)
+
+        options.passSeccompAnnotations = false
+        _ = try Installer(options: options, host: FakeHost()).install()
+        let plain = try TOMLTable(string: try #require(scratch.read("config.toml")))
+        #expect(try TOMLDoc.table(at: Self.v2Path, in: plain, file: "t")?["pod_annotations"] == nil)
+        _ = try Installer(options: options, host: FakeHost()).uninstall()
+        #expect(scratch.read("config.toml") == containerdV2)
+    }
+
     /// A config written by an older veil (dev.veil.* passed, no native handler) is brought up to date.
     @Test func olderInstallLosesThePassThrough() throws {
         let older = containerdV2 + "\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n  runtime_type = \"io.containerd.veil.v1\"\n"

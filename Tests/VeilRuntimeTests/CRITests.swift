@@ -33,16 +33,16 @@ struct CRIHandler: Sendable, CustomStringConvertible {
 }
 
 /// veil-cri-driver, built beside the test binary by `swift build --build-tests`.
-private var criDriverBinary: String {
+var criDriverBinary: String {
     if let path = ProcessInfo.processInfo.environment["VEIL_CRI_DRIVER"], !path.isEmpty { return path }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return (exe as NSString).deletingLastPathComponent + "/veil-cri-driver"
 }
 
 /// The shim built next to veil (`swift build -c release` builds both).
-private var shimBinary: String { (veilBinary as NSString).deletingLastPathComponent + "/containerd-shim-veil-v1" }
+var shimBinary: String { (veilBinary as NSString).deletingLastPathComponent + "/containerd-shim-veil-v1" }
 
-private let canRunCRITests = veilRequired || getuid() == 0
+let canRunCRITests = veilRequired || getuid() == 0
     && (ProcessInfo.processInfo.environment["VEIL_BINARY"] != nil || FileManager.default.isExecutableFile(atPath: veilBinary))
 
 /// One CRI call per process; requests and responses are protobuf JSON as dictionaries.

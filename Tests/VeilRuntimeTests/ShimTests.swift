@@ -18,9 +18,6 @@ import Glibc
 
 private let shimRuntime = "io.containerd.veil.v1"
 
-/// The shim built next to veil (`swift build -c release` builds both).
-private var shimBinary: String { (veilBinary as NSString).deletingLastPathComponent + "/containerd-shim-veil-v1" }
-
 private let canRunShimTests = veilRequired || getuid() == 0 && findExecutable("containerd") != nil && findExecutable("ctr") != nil
     && FileManager.default.isExecutableFile(atPath: shimBinary)
 

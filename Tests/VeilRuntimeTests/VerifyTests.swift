@@ -11,9 +11,6 @@ import VeilCRI
 import Glibc
 #endif
 
-/// The shim built next to veil (`swift build -c release` builds both).
-private var shimBinary: String { (veilBinary as NSString).deletingLastPathComponent + "/containerd-shim-veil-v1" }
-
 /// As the other end-to-end suites: runs as root whenever a veil binary is named or built, and then
 /// fails (never skips) when something it needs is missing.
 private let canRunVerifyTests = veilRequired || getuid() == 0

@@ -54,6 +54,24 @@ import VeilShimProtocol
         #expect(settings.source == "runtime options (config_body)" && settings.text == toml)
     }
 
+    @Test("the seccomp-artifact keys become veil's flags of the same names")
+    func seccompArtifactKeys() throws {
+        let toml = """
+            allow_seccomp_record = true
+            seccomp_artifacts = false
+            seccomp_artifacts_from_images = true
+            registry_auth_file = "/etc/veil/auth.json"
+            registries_conf = "/etc/veil/registries.conf"
+            registry_cert_dir = "/etc/veil/certs.d"
+            """
+        let settings = try RuntimeSettings.from(options: Self.options(body: toml))
+        #expect(settings.veilFlags == ["--allow-seccomp-record", "--seccomp-artifacts=false", "--seccomp-artifacts-from-images",
+                                       "--registries-conf", "/etc/veil/registries.conf", "--registry-auth-file", "/etc/veil/auth.json",
+                                       "--registry-cert-dir", "/etc/veil/certs.d"])
+        #expect(Self.failure { try RuntimeSettings.from(options: Self.options(body: "registry_auth_file = \"auth.json\"")) }.contains("is not an absolute path"))
+        #expect(Self.failure { try RuntimeSettings.from(options: Self.options(body: "seccomp_artifacts = \"no\"")) }.contains("must be a boolean"))
+    }
+
     @Test("ConfigPath: the file is read, its path names the errors, and the type URL may carry a prefix")
     func configPath() throws {
         let directory = try TemporaryDirectory()
