@@ -75,9 +75,10 @@ public struct Runtime {
         try serveInit(config, &host, channel, record: &record, state: state, options: options)
         try persist(config, record: record, pidFile: options.pidFile)
         host.cleanup.disarm()
+        if let recorder = host.cleanup.recorder { SeccompRecordMode.commit(recorder.commitPipe) }
         log.debug("create \(id): created; the init waits on the exec fifo")
         var created = CreatedContainer(record: record, initPid: initPid, terminal: config.terminal)
-        created.recorderPid = host.cleanup.recorderPid
+        created.recorderPid = host.cleanup.recorder?.pid
         return created
     }
 
@@ -310,7 +311,7 @@ public struct Runtime {
                 let recorder = try SeccompRecordMode.startRecorder(
                     listener: listener, output: output, initPid: record.pid, wardenDirectory: config.sandbox?.ownerDirectory,
                     log: options.seccompRecordLog ?? store.directory(config.id) + "/recorder.log")
-                host.cleanup.recorderPid = recorder.pid
+                host.cleanup.recorder = recorder
                 log.debug("create \(config.id): recorder started (pid \(recorder.pid)), profile to \(output)")
                 // Sandbox level: the warden gets the recorder's anchor listener (see SeccompRecordMode).
                 if let anchor = recorder.anchor {
@@ -448,7 +449,7 @@ struct Cleanup {
     var cgroup: Cgroup?
     var initPid: Int32?
     /// Record mode's recorder: a failed create leaves no profile behind.
-    var recorderPid: Int32?
+    var recorder: SeccompRecordMode.Recorder?
     var sandbox = SandboxUndo()
     private var armed = true
 
@@ -458,11 +459,12 @@ struct Cleanup {
 
     func run() {
         guard armed else { return }
-        // The recorder first: it would write a profile once the init is gone.
-        if let recorderPid {
-            kill(recorderPid, SIGKILL)
+        // The recorder first; one that already saw the init die finds its commit pipe closed unwritten.
+        if let recorder {
+            recorder.commitPipe.close()
+            kill(recorder.pid, SIGKILL)
             var status: Int32 = 0
-            _ = waitpid(recorderPid, &status, 0)
+            _ = waitpid(recorder.pid, &status, 0)
         }
         if let initPid {
             kill(initPid, SIGKILL)

@@ -61,18 +61,32 @@ public enum SeccompRecordMode {
         do { return try SeccompRecording.filter() } catch { throw .failed(context: "compiling the record filter", cause: error) }
     }
 
-    /// Starts the recorder with the listener (fd 3) and, at the sandbox level, the sandbox's UTS
-    /// namespace (fd 4), the directory of its warden's configuration and a socket (fd 5) on which
-    /// it sends back its anchor listener (`SeccompRecording.anchorFilter`): the init's chain holds
-    /// the record filter's listener, the only one the kernel allows it, so the warden (still needed
-    /// for the /proc views, exec'd processes and the dead man's switch) is given this one. `log`: its stderr.
+    /// A started recorder: its pid, the write end of its commit pipe (`commit()` once the create
+    /// succeeded; a recorder whose pipe closes unwritten writes no profile) and, at the sandbox
+    /// level, the anchor listener for the warden.
+    struct Recorder {
+        let pid: Int32
+        let commitPipe: FileDescriptor
+        let anchor: FileDescriptor?
+    }
+
+    /// Starts the recorder with the listener (fd 3), the read end of its commit pipe (fd 4) and,
+    /// at the sandbox level, the sandbox's UTS namespace (fd 5), the directory of its warden's
+    /// configuration and a socket (fd 6) on which it sends back its anchor listener
+    /// (`SeccompRecording.anchorFilter`): the init's chain holds the record filter's listener, the
+    /// only one the kernel allows it, so the warden (still needed for the /proc views, exec'd
+    /// processes and the dead man's switch) is given this one. `log`: its stderr.
     static func startRecorder(listener: FileDescriptor, output: String, initPid: Int32, wardenDirectory: String?,
-                              log: String) throws(ContainerError) -> (pid: Int32, anchor: FileDescriptor?) {
+                              log: String) throws(ContainerError) -> Recorder {
         let exe = FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
         var argv = ["veil", recorderCommand, output]
+        let commit = try wrap("the seccomp recorder's commit pipe") { try FileDescriptor.pipe() }
+        defer { commit.reader.close() }
         guard let wardenDirectory else {
-            let pid = try wrap("starting the seccomp recorder") { try Spawner.spawnDetached(exe, argv, fds: [listener.raw], stderrPath: log) }
-            return (pid, nil)
+            let pid = try wrap("starting the seccomp recorder") {
+                try Spawner.spawnDetached(exe, argv, fds: [listener.raw, commit.reader.raw], stderrPath: log)
+            }
+            return Recorder(pid: pid, commitPipe: commit.writer, anchor: nil)
         }
         argv.append(wardenDirectory)
         let uts = try wrap("opening the container's UTS namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/uts", O_RDONLY) }
@@ -83,11 +97,12 @@ public enum SeccompRecordMode {
         do {
             defer { theirs.fd.close() }
             pid = try wrap("starting the seccomp recorder") {
-                try Spawner.spawnDetached(exe, argv, fds: [listener.raw, uts.raw, theirs.fd.raw], stderrPath: log)
+                try Spawner.spawnDetached(exe, argv, fds: [listener.raw, commit.reader.raw, uts.raw, theirs.fd.raw], stderrPath: log)
             }
         }
         do {
-            return (pid, try wrap("receiving the recorder's anchor listener") { try UnixSocket.receiveFD(socket: ours.fd.raw).0 })
+            let anchor = try wrap("receiving the recorder's anchor listener") { try UnixSocket.receiveFD(socket: ours.fd.raw).0 }
+            return Recorder(pid: pid, commitPipe: commit.writer, anchor: anchor)
         } catch {
             kill(pid, SIGKILL)
             _ = waitpid(pid, nil, 0)
@@ -95,8 +110,15 @@ public enum SeccompRecordMode {
         }
     }
 
+    /// Tells the recorder the create succeeded: its profile is wanted.
+    static func commit(_ pipe: FileDescriptor) {
+        try? pipe.write([1])
+        pipe.close()
+    }
+
     /// `veil seccomp-recorder OUTPUT [WARDEN_DIRECTORY]`: serves the listener at fd 3 until the
-    /// container is gone, then writes the profile to OUTPUT (atomically).
+    /// container is gone, then writes the profile to OUTPUT (atomically) if its create committed
+    /// (a byte on fd 4): a create that failed, even after the init died, leaves no profile.
     public static func recorderMain() -> Never {
         let args = CommandLine.arguments
         guard args.count == 3 || args.count == 4 else {
@@ -112,26 +134,35 @@ public enum SeccompRecordMode {
                 writeStderr("veil \(recorderCommand): \(error)\n")
                 exit(1)
             }
-            let joined = veil_setns(4, 0x0400_0000 /* CLONE_NEWUTS */)
+            let joined = veil_setns(5, 0x0400_0000 /* CLONE_NEWUTS */)
             if joined != 0 {
                 writeStderr("veil \(recorderCommand): joining the container's UTS namespace: \(String(cString: strerror(-joined)))\n")
                 exit(1)
             }
-            close(4)
+            close(5)
             do {
                 guard let anchor = try SeccompLoader.install(SeccompRecording.anchorFilter) else {
                     throw LinuxError("seccomp", "the anchor filter gave no listener", errno: EINVAL)
                 }
-                try UnixSocket.sendFD(socket: 5, fd: anchor, message: "anchor")
+                try UnixSocket.sendFD(socket: 6, fd: anchor, message: "anchor")
                 close(anchor)
             } catch {
                 writeStderr("veil \(recorderCommand): the warden's anchor listener: \(error)\n")
                 exit(1)
             }
-            close(5)
+            close(6)
         }
         let calls = CallRecorder.record(listener: 3, warden: warden)
         close(3)
+        // The create is over by now or ends soon (the init it made is gone): one byte if it succeeded, EOF if not.
+        var committed: UInt8 = 0
+        var got: Int
+        repeat { got = read(4, &committed, 1) } while got < 0 && errno == EINTR
+        close(4)
+        guard got == 1 else {
+            writeStderr("veil \(recorderCommand): the container's create failed; no profile written\n")
+            exit(0)
+        }
         var names: [String: Set<String>] = [:]
         var unnamed: [String] = []
         for call in calls {

@@ -20,6 +20,13 @@ public final class FileDescriptor {
         raw = -1
     }
 
+    /// A close-on-exec pipe: (read end, write end).
+    public static func pipe() throws(LinuxError) -> (reader: FileDescriptor, writer: FileDescriptor) {
+        var fds: [Int32] = [-1, -1]
+        try sysNeg("pipe2") { veil_pipe_cloexec(&fds) }
+        return (FileDescriptor(fds[0]), FileDescriptor(fds[1]))
+    }
+
     public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(LinuxError) -> FileDescriptor {
         FileDescriptor(try sys("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) })
     }

@@ -15,12 +15,7 @@ public enum Spawner {
     public static func spawn(path: String, args: [String], env: [String], withStdinPipe: Bool) throws(LinuxError) -> Child {
         var writer: FileDescriptor?
         var reader: FileDescriptor?
-        if withStdinPipe {
-            var fds: [Int32] = [-1, -1]
-            try sysNeg("pipe2") { veil_pipe_cloexec(&fds) }
-            reader = FileDescriptor(fds[0])
-            writer = FileDescriptor(fds[1])
-        }
+        if withStdinPipe { (reader, writer) = try FileDescriptor.pipe() }
         defer { reader?.close() }
         let pid = try spawn(path, argv: args.isEmpty ? [path] : args, env: env, newSession: false) { actions in
             if let reader { posix_spawn_file_actions_adddup2(&actions, reader.raw, 0) }

@@ -136,25 +136,9 @@ public enum ProfileArtifact {
             {"schemaVersion":2,"mediaType":"\(manifestType)","artifactType":"\(seccompConfigType)",\
             "config":{"mediaType":"\(seccompConfigType)","digest":"sha256:\(SHA256.hex(emptyConfig))","size":\(emptyConfig.count)},\
             "layers":[{"mediaType":"\(layerType)","digest":"sha256:\(SHA256.hex(layer))","size":\(layer.count),\
-            "annotations":{"org.opencontainers.image.title":\(jsonString(title))}}],\
-            "annotations":{"org.opencontainers.image.created":\(jsonString(created))}}
+            "annotations":{"org.opencontainers.image.title":\(quoted(title))}}],\
+            "annotations":{"org.opencontainers.image.created":\(quoted(created))}}
             """
         return Array(text.utf8)
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 }

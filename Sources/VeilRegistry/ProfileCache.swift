@@ -94,23 +94,9 @@ struct ProfileCache {
 
     private func readFile(_ path: String, limit: Int) -> [UInt8]? { readSmallFile(path, limit: limit, followLinks: false) }
 
-    /// Temp file in the same directory, fsync-free (the cache is a cache), then rename.
+    /// Through a temporary file and rename (no fsync: the cache is a cache); a failed write is a miss next time.
     private func writeFile(_ path: String, _ bytes: [UInt8]) {
-        let temporary = path + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return -1 }
-                return write(fd, base + offset, raw.count - offset)
-            }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { break }
-            offset += written
-        }
-        close(fd)
-        if offset != bytes.count || rename(temporary, path) != 0 { unlink(temporary) }
+        try? FS.writeAtomically(path, bytes, mode: 0o600)
     }
 }
 

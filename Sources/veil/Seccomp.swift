@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import VeilLinux
 import VeilRegistry
 import VeilSeccomp
 import VeilSpec
@@ -55,12 +56,7 @@ struct SeccompPull: ParsableCommand {
     @OptionGroup var registry: RegistryFlags
 
     func run() throws {
-        let pulled: PulledProfile
-        do throws(RegistryError) {
-            pulled = try SeccompArtifact.pull(reference, settings: registry.settings)
-        } catch {
-            Context.fail(error)
-        }
+        let pulled = pullOrFail(reference, registry)
         if let output {
             do throws(Failure) {
                 try writeWhole(output, pulled.bytes)
@@ -141,12 +137,7 @@ struct SeccompInspect: ParsableCommand {
     }
 
     func run() throws {
-        let pulled: PulledProfile
-        do throws(RegistryError) {
-            pulled = try SeccompArtifact.pull(reference, settings: registry.settings)
-        } catch {
-            Context.fail(error)
-        }
+        let pulled = pullOrFail(reference, registry)
         let rules = pulled.profile.syscalls ?? []
         let description = Description(
             reference: pulled.reference, manifestDigest: pulled.manifestDigest, configMediaType: pulled.configMediaType,
@@ -201,33 +192,21 @@ struct SeccompImageAnnotations: ParsableCommand {
 }
 
 private func readWhole(_ path: String, limit: Int) throws(Failure) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw Failure(message: "open \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        guard count >= 0 else { throw Failure(message: "read \(path): \(String(cString: strerror(errno)))") }
-        if count == 0 { return bytes }
-        bytes += chunk[0..<count]
-        guard bytes.count <= limit else { throw Failure(message: "\(path): the profile is over \(limit) bytes (--max-profile-bytes)") }
-    }
+    let bytes: [UInt8]
+    do { bytes = try FileDescriptor.open(path, O_RDONLY).readAll(limit: limit + 1) } catch { throw Failure(message: "\(error)") }
+    guard bytes.count <= limit else { throw Failure(message: "\(path): the profile is over \(limit) bytes (--max-profile-bytes)") }
+    return bytes
 }
 
 private func writeWhole(_ path: String, _ bytes: [UInt8]) throws(Failure) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw Failure(message: "open \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeBytes { raw -> Int in
-            guard let base = raw.baseAddress else { return -1 }
-            return write(fd, base + offset, raw.count - offset)
-        }
-        if written < 0 && errno == EINTR { continue }
-        guard written > 0 else { throw Failure(message: "write \(path): \(String(cString: strerror(errno)))") }
-        offset += written
+    do { try FS.writeFile(path, bytes) } catch { throw Failure(message: "\(error)") }
+}
+
+/// Pulls `reference` or ends the command with the registry's error.
+private func pullOrFail(_ reference: String, _ registry: RegistryFlags) -> PulledProfile {
+    do throws(RegistryError) {
+        return try SeccompArtifact.pull(reference, settings: registry.settings)
+    } catch {
+        Context.fail(error)
     }
 }
