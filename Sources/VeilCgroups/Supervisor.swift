@@ -13,12 +13,18 @@ extension Cgroup {
     /// no device), not cpuset (its cpus and mems would have to be filled in first).
     public static let supervisorControllers: Set<String> = ["memory", "cpu", "cpuacct", "blkio", "unified"]
 
-    /// Makes `<container cgroup>/veil-warden` in each hierarchy of `supervisorControllers` and
+    /// Makes `<container cgroup>/veil-warden` in each hierarchy of `supervisorControllers` (the v2
+    /// one only where it is the only one) and
     /// returns the directories (each once; co-mounted controllers share one). `destroy` removes
     /// them with the container's cgroup.
     public func makeSupervisorCgroups() throws(CgroupError) -> [String] {
         var result: [String] = []
         for (controller, dir) in paths.sorted(by: { $0.key < $1.key }) where Cgroup.supervisorControllers.contains(controller) {
+            // Beside v1 controllers the v2 hierarchy holds none: membership there would charge
+            // nothing and cost the warden's self-move through cgroup.procs (v2 has no per-thread
+            // file across domains) the kernel's threadgroup lock, an RCU grace period (5-15 ms)
+            // during which every fork and exit on the machine waits, the container's included.
+            if controller == "unified" && !unifiedOnly { continue }
             let child = dir + "/" + Cgroup.supervisorChild
             guard !result.contains(child) else { continue }
             _ = try SysFS.mkdirIfMissing(child)

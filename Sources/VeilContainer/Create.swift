@@ -265,6 +265,7 @@ public struct Runtime {
             do throws(SandboxError) { mapped = try sandboxBuilder.idmappedMounts(sandbox, initPid: initPid, rootfs: config.rootfs, spec: spec, bundle: config.bundle) } catch {
                 throw .sandbox(error)
             }
+            log.debug("create \(config.id): id-mapped mounts made")
         }
         let newUserNamespace = spec.linux?.namespaces?.contains { $0.type == .user } == true
         let openedSources = mapped == nil && newUserNamespace ? try openBindSources(initPid: initPid, spec: spec, bundle: config.bundle) : []
@@ -293,6 +294,7 @@ public struct Runtime {
             plan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory))?.cpus
         }
         try channel.deliver(plan, fds: fds)
+        log.debug("create \(config.id): plan delivered")
     }
 
     /// Answers the init until it is ready: hooks, the seccomp agent's listener and, at the
@@ -302,6 +304,7 @@ public struct Runtime {
         try channel.serveUntilReady { (request) throws(ContainerError) in
             switch request {
             case .runHooks:
+                log.debug("create \(config.id): the init asks for its hooks")
                 try HookRunner.run(spec.hooks?.prestart, phase: "prestart", state: state)
                 try HookRunner.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
             case .seccompListener(let listener):
@@ -319,6 +322,7 @@ public struct Runtime {
                     try attachWarden(config, &host, listener: anchor, record: &record)
                 }
             case .sandboxListener(let listener):
+                log.debug("create \(config.id): the sandbox policy's listener received")
                 try attachWarden(config, &host, listener: listener, record: &record)
             }
         }

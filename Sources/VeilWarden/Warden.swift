@@ -28,6 +28,8 @@ public enum Warden {
     nonisolated(unsafe) static var threads: [Int32: pthread_t] = [:]
     nonisolated(unsafe) static var hungUp: Set<Int32> = []
     nonisolated(unsafe) static var lock = pthread_mutex_t()
+    /// The supervising thread, woken (SIGUSR1 ends its poll) when a listener thread ends.
+    nonisolated(unsafe) static var supervisor = pthread_self()
 
     /// Hands a sandbox member's pid to the dead man's switch (the executable's sentinel): it is
     /// killed, with its pid namespace, if the warden dies. Returns 0 or -errno.
@@ -58,13 +60,14 @@ public enum Warden {
         }
         if serveProc, let config { ProcFiles.serve(fd: procfsFD, config: config) }
         signal(SIGPIPE, SIG_IGN)
-        // SIGUSR1 only interrupts a listener thread's blocking receive (no SA_RESTART).
+        // SIGUSR1 only interrupts a blocking call (no SA_RESTART): a listener thread's receive, the supervisor's poll.
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
         sigaction(SIGUSR1, &action, nil)
         pthread_mutex_init(&lock, nil)
+        supervisor = pthread_self()
         serve(listener: firstListenerFD)
         Residency.trim()
         supervise()
@@ -79,15 +82,19 @@ public enum Warden {
             let stopping = hungUp
             pthread_mutex_unlock(&lock)
             if live.isEmpty { exit(0) }
-            // Only the control socket is waited on: a listener in the wait set would wake this
-            // thread on every notification, costing the listener threads a CPU. Hang-ups are
-            // looked for once a second (a stopped thread that missed its signal is nudged sooner).
-            var control = pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)
-            if poll(&control, 1, stopping.isEmpty ? 1000 : 50) > 0 && control.revents & Int16(POLLIN) != 0 { acceptListener() }
-            var polls = live.keys.filter { !stopping.contains($0) }.map { pollfd(fd: $0, events: 0, revents: 0) }
-            _ = poll(&polls, nfds_t(polls.count), 0)
+            // The listeners are waited on for hang-ups only (no events asked): the kernel's
+            // notification wake-ups carry POLLIN, which such an entry filters out, so a busy
+            // listener never wakes this thread, while the last task leaving a filter does at once
+            // (the warden then exits before its container's delete comes to kill it). A stopped
+            // thread that missed its signal is nudged every 50 ms; a second is the backstop for a
+            // wake-up lost between reading `threads` and entering poll.
+            let watched = live.keys.filter { !stopping.contains($0) }
+            var fds = [pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)]
+            fds += watched.map { pollfd(fd: $0, events: 0, revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), stopping.isEmpty ? 1000 : 50)
+            if fds[0].revents & Int16(POLLIN) != 0 { acceptListener() }
             pthread_mutex_lock(&lock)
-            for entry in polls where entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
+            for entry in fds.dropFirst() where entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
                 hungUp.insert(entry.fd)
             }
             for fd in hungUp { if let thread = threads[fd] { pthread_kill(thread, SIGUSR1) } }
@@ -143,6 +150,7 @@ public enum Warden {
         hungUp.remove(listener)
         close(listener)
         pthread_mutex_unlock(&lock)
+        pthread_kill(supervisor, SIGUSR1)
     }
 }
 
