@@ -92,19 +92,38 @@ struct InitChannel {
             case .error:
                 throw .initFailed(reply.message ?? "\(peer) failed")
             case .runHooks:
-                try answer(.runHooks)
+                try answering { () throws(ContainerError) in try answer(.runHooks) }
                 try send(VEIL_SYNC_ACK)
             case .seccompListener, .sandboxListener, .recordListener:
                 let (listener, _) = try wrap("receiving a seccomp listener from \(peer)") {
                     try UnixSocket.receiveFD(socket: socket.fd.raw)
                 }
                 defer { listener.close() }
-                switch reply.kind {
-                case .seccompListener: try answer(.seccompListener(listener))
-                case .sandboxListener: try answer(.sandboxListener(listener))
-                default: try answer(.recordListener(listener))
+                try answering { () throws(ContainerError) in
+                    switch reply.kind {
+                    case .seccompListener: try answer(.seccompListener(listener))
+                    case .sandboxListener: try answer(.sandboxListener(listener))
+                    default: try answer(.recordListener(listener))
+                    }
                 }
             }
+        }
+    }
+
+    /// Runs one answer; if it fails, an error the init has already reported wins: the init does
+    /// not wait for the answer to its last message, and once it is gone (a bad process.user after
+    /// its filters went in) the answer fails for that reason only (its namespaces are gone).
+    private func answering(_ body: () throws(ContainerError) -> Void) throws(ContainerError) {
+        do { try body() } catch {
+            var ready = pollfd(fd: socket.fd.raw, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, 100) == 1, let message = try? socket.receive() {
+                if Int(message.type) == VEIL_SYNC_CHILD_ERROR { throw .initFailed(SpawnFailure(payload: message.payload).description) }
+                if Int(message.type) == VEIL_SYNC_JSON, let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)),
+                   reply.kind == .error {
+                    throw .initFailed(reply.message ?? "\(peer) failed")
+                }
+            }
+            throw error
         }
     }
 

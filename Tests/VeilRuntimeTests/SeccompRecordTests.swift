@@ -1,6 +1,6 @@
 // `veil seccomp record` end to end, at both isolation levels: a workload is recorded, the profile is
 // a valid sorted OCI profile of what it called, the same bundle runs unchanged with it as
-// linux.seccomp and a call it never made fails with EPERM; the sandbox's emulated uname stays the
+// linux.seccomp (or pushed to a registry and pulled by CRI-O's annotation) and a call it never made fails with EPERM; the sandbox's emulated uname stays the
 // sandbox's while recorded; a notifying profile is refused; the annotation route needs the operator's flag.
 
 import Foundation
@@ -23,17 +23,21 @@ private func checkedProfile(_ path: String) throws -> [String] {
     return names
 }
 
-private func setSeccomp(_ configPath: String, profilePath: String?) throws {
+/// Rewrites config.json at `configPath` through `change`.
+private func editConfig(_ configPath: String, _ change: (inout [String: Any]) -> Void) throws {
     let data = try Data(contentsOf: URL(fileURLWithPath: configPath))
     var config = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-    var linux = config["linux"] as? [String: Any] ?? [:]
-    if let profilePath {
-        linux["seccomp"] = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: profilePath)))
-    } else {
-        linux["seccomp"] = nil
-    }
-    config["linux"] = linux
+    change(&config)
     try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: configPath))
+}
+
+private func setSeccomp(_ configPath: String, profilePath: String?) throws {
+    let profile = try profilePath.map { try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: $0))) }
+    try editConfig(configPath) { config in
+        var linux = config["linux"] as? [String: Any] ?? [:]
+        linux["seccomp"] = profile
+        config["linux"] = linux
+    }
 }
 
 /// Recorders still running for `output` (a recorder outlives create; it must not outlive the container).
@@ -140,7 +144,7 @@ struct SeccompRecordTests {
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
-    @Test("python3 -m http.server recorded while it serves a page, then serves under its profile",
+    @Test("python3 -m http.server recorded while it serves a page, pushed, pulled by the POD annotation: it serves, a call it never made fails",
           .enabled(if: debianRootfsAvailable), arguments: recordLevels)
     func httpServer(level: String) throws {
         let veil = try requireVeil()
@@ -183,14 +187,38 @@ struct SeccompRecordTests {
             #expect(names.contains(needed), "\(needed) missing from \(names)")
         }
 
-        try setSeccomp(bundle.configPath, profilePath: output)
+        // The round trip: pushed with `veil seccomp push`, applied by CRI-O's POD annotation (pulled at create).
+        let rig = try RegistryRig.start()
+        defer { rig.stop() }
+        let profile = try String(contentsOfFile: output, encoding: .utf8)
+        let digest = try rig.pushProfile(repo: "recorded/http-server", tag: level, json: profile)
+        let reference = rig.reference("recorded/http-server", level)
+        try setSeccomp(bundle.configPath, profilePath: nil)
+        try editConfig(bundle.configPath) { config in
+            config["annotations"] = ["seccomp-profile.kubernetes.cri-o.io/POD": reference]
+        }
+        let pulling = root + SeccompArtifactTests.registryFlags(rig)
         let applied = bundle.id + "a"
-        let started = try runCommand(veil, root + ["run", "-d", "--bundle", bundle.path, applied], timeout: 60, workingDirectory: bundle.path)
+        let started = try runCommand(veil, pulling + ["run", "-d", "--bundle", bundle.path, applied], timeout: 60, workingDirectory: bundle.path)
         defer { _ = try? runCommand(veil, root + ["delete", "--force", applied], timeout: 30) }
         #expect(started.succeeded, "\(started)")
+        let state = try runCommand(veil, root + ["state", applied])
+        #expect(state.stdout.contains("\(reference)@\(digest)"), "the state names the pulled profile: \(state)")
         var again: String?
         _ = try waitUntil(timeout: 30) { again = try fetch(applied); return again != nil }
         #expect(again == expected, "the server under its recorded profile served \(again ?? "nothing")")
+
+        // A call the server never made: rmdir of a missing directory says EPERM (1), not ENOENT (2).
+        // (The bundle names one cgroup: the server goes first.)
+        let deleted = try runCommand(veil, root + ["delete", "--force", applied], timeout: 30)
+        #expect(deleted.succeeded, "\(deleted)")
+        try editConfig(bundle.configPath) { config in
+            var process = config["process"] as? [String: Any] ?? [:]
+            process["args"] = ["python3", "-c", "import os\ntry:\n    os.rmdir('/no-such-directory')\nexcept OSError as e:\n    print(e.errno)"]
+            config["process"] = process
+        }
+        let refused = try runCommand(veil, pulling + ["run", "--bundle", bundle.path, bundle.id + "r"], timeout: 60, workingDirectory: bundle.path)
+        #expect(refused.succeeded && refused.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(refused)")
     }
 
     @Test("a linux.seccomp profile with SCMP_ACT_NOTIFY is refused: the recorder would take the agent's calls", arguments: recordLevels)
