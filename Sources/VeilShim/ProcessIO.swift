@@ -174,7 +174,7 @@ final class PipeIO: @unchecked Sendable {
         outputs.enter()
         let group = outputs
         let thread = Thread {
-            var fifo = PipeIO.openFifoForWriting(path)
+            var fifo = PipeIO.awaitFifoReader(path, whileOutputPending: reader)
             var buffer = [UInt8](repeating: 0, count: 32768)
             var discarded = 0
             while true {
@@ -204,6 +204,31 @@ final class PipeIO: @unchecked Sendable {
         thread.name = "output-copy"
         thread.start()
     }
+
+    /// The fifo opened for writing once its client opened it for reading, or -1 when none did within
+    /// `readerGrace` (or the process closed its output without writing anything).
+    ///
+    /// containerd's clients (ctr, the CRI plugin) open their fifos for reading from a goroutine that
+    /// may run only after they sent Create/Exec: on a busy node the shim's first open can come
+    /// first and find no reader (ENXIO), and the process's first output would be discarded.
+    /// containerd's own shim blocks on that open; this one waits a bounded time, while the pipe
+    /// buffers what the process writes meanwhile.
+    private static func awaitFifoReader(_ path: String, whileOutputPending reader: Int32) -> Int32 {
+        let deadline = Date().addingTimeInterval(readerGrace)
+        var pause: useconds_t = 1_000
+        while true {
+            let fifo = openFifoForWriting(path)
+            if fifo >= 0 || Date() >= deadline { return fifo }
+            // Writers all gone and nothing buffered: there is nothing to deliver, so no reason to wait.
+            var entry = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+            if poll(&entry, 1, 0) == 1, entry.revents & Int16(POLLIN) == 0, entry.revents & Int16(POLLHUP) != 0 { return -1 }
+            usleep(pause)
+            pause = min(pause * 2, 50_000)
+        }
+    }
+
+    /// How long a fifo's client has to open it for reading before the output starts being discarded.
+    static let readerGrace: TimeInterval = 2
 
     /// The fifo opened write-only (blocking writes), or -1 when it has no reader now (ENXIO).
     private static func openFifoForWriting(_ path: String) -> Int32 {
