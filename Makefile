@@ -61,10 +61,13 @@ vm-test: build
 # runc, runsc and veil at both isolation levels side by side (about 8-10 minutes on the 2-core dev
 # machine), then profiles pulled from a registry against a Localhost profile; every script always
 # runs, the worse exit status wins. Results in bench/results/.
+# BASELINE=REV adds veil built at REV (bench/baseline.sh, cached outside the clone) beside the
+# others in the same rounds, and the verdicts compare the sandbox level with it (no regression: <= 1.05x).
 bench: build
-	@status=0; \
-	python3 bench/bench.py --veil $(VEIL) || status=$$?; \
-	python3 bench/syscalls.py --veil $(VEIL) --rss || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
+	@status=0; base=""; \
+	if [ -n "$(BASELINE)" ]; then base="--baseline-veil $$(bench/baseline.sh $(BASELINE))" || exit 2; fi; \
+	python3 bench/bench.py --veil $(VEIL) $$base || status=$$?; \
+	python3 bench/syscalls.py --veil $(VEIL) --rss $$base || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	python3 bench/seccomp_artifacts.py --veil $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	exit $$status
 

@@ -24,7 +24,9 @@ binary at its default isolation level, sandbox; veil-native, the same binary wit
 `--isolation native` (through containerd: the runc shim runs it as `veil-native`, a link veil reads
 as --isolation native; the veil shim gets a runtime config path with isolation = "native", as
 `veil install` writes for its veil-native handler); runsc
-(/usr/bin/runsc --network=none, fewer rounds).
+(/usr/bin/runsc --network=none, fewer rounds). With --baseline-veil PATH, veil-base: another
+veil build (e.g. the revision before a change, built by bench/baseline.sh) at its sandbox level, in
+the same rounds, for the direct workloads only; the report then gives veil/veil-base per workload.
 
 Rounds are interleaved: round i runs every runtime once, in an order rotated by i.
 Wall times are taken around direct posix_spawn()+wait4() of the runtime command.
@@ -77,6 +79,7 @@ def shim_flags(cd, name):
     return ["--runtime-config-path", cd.native_config()] if name == "veil-native" else []
 DEFAULT_RUNTIMES = "runc,veil,veil-native,runsc"
 VEIL_RUNTIMES = ("veil", "veil-native")
+BASELINE_TOLERANCE = 1.05   # a change's "no regression" against the baseline build (issue 11)
 # Issue 6: `run` of /bin/true under veil's sandbox level against runsc and runc.
 SANDBOX_RUN_TARGETS = (("runsc", 0.25), ("runc", 1.50))
 VERDICT_TARGET = 0.80
@@ -1121,8 +1124,16 @@ def sandbox_run_verdicts(results):
             for base, target in SANDBOX_RUN_TARGETS]
 
 
+def baseline_verdicts(workloads, results, target=BASELINE_TOLERANCE):
+    """veil's sandbox level against the baseline build's, per workload (no regression: <= 1.05)."""
+    return [ratio_verdict(results, wl, "veil", "veil-base", target,
+                          f"veil sandbox/veil-base {wl} ratio:", with_met=True)
+            for wl in workloads if ("veil-base", wl) in results]
+
+
 def verdict_lines(workloads, results, shim_mem=None):
     lines = sandbox_run_verdicts(results) if "run" in workloads else []
+    lines += baseline_verdicts(workloads, results)
     names = [n for n in VEIL_RUNTIMES if any(k == (n, wl) for k in results for wl in workloads)] or ["veil"]
     for name in names:
         lines += [verdict_line(results, wl, name) for wl in workloads]
@@ -1147,6 +1158,9 @@ def main():
     ap.add_argument("--veil-shim", default=None,
                     help="veil's containerd shim for ctr-shim (default: containerd-shim-veil-v1 "
                          "next to --veil)")
+    ap.add_argument("--baseline-veil", default=None,
+                    help="another veil binary (e.g. from bench/baseline.sh REV), run as `veil-base` "
+                         "at its sandbox level in the same rounds (direct workloads only)")
     ap.add_argument("--rounds", type=int, default=20, help="measured rounds (default 20)")
     ap.add_argument("--runsc-rounds", type=int, default=None,
                     help="measured rounds for runsc (default: min(rounds, 10))")
@@ -1178,6 +1192,8 @@ def main():
         args.ctr_rounds = args.rounds
     args.ctr_rounds = min(args.ctr_rounds, args.rounds)
     wanted = [r for r in args.runtimes.split(",") if r]
+    if args.baseline_veil and "veil-base" not in wanted:
+        wanted.append("veil-base")
 
     def interrupted(signum, frame):
         # turn SIGTERM/SIGHUP into an exception, so the cleanup in `finally` still runs
@@ -1205,6 +1221,8 @@ def main():
             path, flags, rounds = veil_path, [], None          # the default level: sandbox
         elif name == "veil-native":
             path, flags, rounds = veil_path, ["--isolation", "native"], None
+        elif name == "veil-base":
+            path, flags, rounds = os.path.abspath(args.baseline_veil or ""), [], None
         elif name == "runsc":
             path, flags = RUNSC, args.runsc_flags.split()
             rounds = set(range(args.warmup)) | {args.warmup + i for i in spread(args.rounds, args.runsc_rounds)}
@@ -1241,7 +1259,9 @@ def main():
         if wl not in args.workloads:
             continue
         for rt in runtimes:
-            if rt.name not in CTR_RUNTIMES:
+            if rt.name == "veil-base":
+                skip.add((rt.name, wl))
+            elif rt.name not in CTR_RUNTIMES:
                 skip.add((rt.name, wl))
                 notes.append(f"{rt.name}: not run for `{wl}` (gVisor has its own containerd shim, "
                              "containerd-shim-runsc-v1" +

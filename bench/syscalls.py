@@ -20,7 +20,9 @@ to runc's median, min-max over rounds, and issue 6's targets for veil's sandbox 
 Runtimes (--runtimes, default all): veil-sandbox (`veil --isolation sandbox run`), veil-native
 (`veil --isolation native run`), runc (/usr/sbin/runc), runc-filter (runc with the smallest
 seccomp profile: what any filter costs), runc-policy (runc with veil's filter), runsc (`runsc
---network=none --platform=ptrace`). A missing binary is left out with a note.
+--network=none --platform=ptrace`). A missing binary is left out with a note. --baseline-veil PATH
+adds veil-base: another veil build (e.g. the revision before a change, from bench/baseline.sh) at
+its sandbox level, and the verdicts then compare veil's sandbox with it (no regression: <= 1.05x).
 
 --rss: starts --rss-count (default 20) long-running containers (`sleep 100000`, create +
 start) per runtime side by side, waits --rss-settle seconds, then reads VmRSS, RssAnon and Pss
@@ -59,8 +61,8 @@ RUNSC_FLAGS = ["--network=none", "--platform=ptrace"]
 # even when the filter's verdict is cached. runc-policy: runc with veil's sandbox filter
 # (`veil sandbox policy --format oci`). Together they separate what seccomp itself costs, what
 # veil's filter costs and what the rest of the sandbox adds.
-RUNTIMES = ("veil-sandbox", "veil-native", "runc", "runc-filter", "runc-policy", "runsc")
-HEADERS = {"veil-sandbox": "veil sandbox", "veil-native": "veil native", "runc": "runc",
+RUNTIMES = ("veil-sandbox", "veil-native", "runc", "runc-filter", "runc-policy", "runsc", "veil-base")
+HEADERS = {"veil-sandbox": "veil sandbox", "veil-native": "veil native", "veil-base": "veil-base sandbox", "runc": "runc",
            "runc-filter": "runc + 1-rule filter", "runc-policy": "runc + veil's filter", "runsc": "runsc"}
 SMALLEST_PROFILE = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
                     "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_ERRNO"}]}
@@ -82,10 +84,15 @@ class Runtime:
         return self.prefix + ["--root", str(root)] + list(args)
 
 
-def find_runtimes(names, veil):
+def find_runtimes(names, veil, baseline=None):
     found, notes = [], []
     for n in names:
-        if n.startswith("veil-"):
+        if n == "veil-base":
+            if baseline and os.access(baseline, os.X_OK):
+                found.append(Runtime(n, baseline, [baseline, "--isolation", "sandbox"]))
+            else:
+                notes.append(f"{HEADERS[n]}: left out, no baseline veil at {baseline}")
+        elif n.startswith("veil-"):
             if veil and os.access(veil, os.X_OK):
                 found.append(Runtime(n, veil, [veil, "--isolation", n.split("-", 1)[1]]))
             else:
@@ -332,7 +339,7 @@ def measure_rss(rt, tmp, base_cfg, count, timeout, settle):
             if info:
                 infos[pid] = info
         procs = runtime_processes(rt, root, set(ids), init_pids, infos)
-        if rt.name == "veil-sandbox":
+        if rt.name in ("veil-sandbox", "veil-base"):
             # one warden per sandbox, or the figures mean nothing: say so loudly
             wardens = [p for p in procs if p["role"] == "veil-warden"]
             served = {p["sandbox"] for p in wardens}
@@ -412,6 +419,7 @@ def rss_summary(r, roles):
 
 RSS_ROWS = {  # runtime -> [(row label suffix, roles counted)]
     "veil-sandbox": [("", ("veil-warden", "veil-sentinel", "veil"))],
+    "veil-base": [("", ("veil-warden", "veil-sentinel", "veil"))],
     "veil-native": [("", ("veil-warden", "veil"))],
     "runc": [("", ())],
     "runsc": [(" (sandbox + gofer)", ("sandbox", "gofer")), (" ptrace stubs (the application's address spaces)", ("stub",))],
@@ -441,8 +449,31 @@ def met(value, target):
     return "met" if value <= target else "MISSED"
 
 
-def verdicts(med, rss, count):
+BASELINE_TOLERANCE = 1.05   # a change's "no regression" against the baseline build (issue 11)
+
+
+def baseline_verdicts(med, rss):
+    """veil's sandbox against the baseline build's sandbox: every call and the memory per sandbox."""
     lines = []
+    tail = f"(target <= {BASELINE_TOLERANCE:.2f})"
+    sb, base = med.get("veil-sandbox"), med.get("veil-base")
+    if sb and base:
+        for c in CALLS:
+            if sb.get(c) is not None and base.get(c):
+                v = sb[c] / base[c]
+                lines.append(f"veil sandbox/veil-base {c}: {v:.3f} {tail} {met(v, BASELINE_TOLERANCE)}")
+    if rss.get("veil-sandbox") and rss.get("veil-base"):
+        now, then = (rss_summary(rss[n], RSS_ROWS[n][0][1]) for n in ("veil-sandbox", "veil-base"))
+        for key, label in (("rss_per", "VmRSS"), ("pss_per", "Pss")):
+            if then[key]:
+                v = now[key] / then[key]
+                lines.append(f"veil sandbox/veil-base warden {label} per sandbox: {mib(now[key])} / "
+                             f"{mib(then[key])} MiB = {v:.3f} {tail} {met(v, BASELINE_TOLERANCE)}")
+    return lines
+
+
+def verdicts(med, rss, count):
+    lines = baseline_verdicts(med, rss)
     if med:
         sb, rc = med.get("veil-sandbox"), med.get("runc")
         for c, target in RATIO_TARGETS.items():
@@ -512,10 +543,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--veil", default=str(REPO / ".build" / "release" / "veil"))
+    ap.add_argument("--baseline-veil", default=None,
+                    help="another veil binary (bench/baseline.sh REV) measured as veil-base, sandbox level")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--iterations", type=int, default=200_000)
     ap.add_argument("--runsc-iterations", type=int, default=20_000)
-    ap.add_argument("--runtimes", default=",".join(RUNTIMES))
+    ap.add_argument("--runtimes", default=",".join(r for r in RUNTIMES if r != "veil-base"))
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--rss", action="store_true", help="also measure the RSS of N side-by-side sandboxes")
     ap.add_argument("--rss-count", type=int, default=20)
@@ -531,11 +564,14 @@ def main():
         log("syscalls.py: must run as root")
         return 2
     names = [n.strip() for n in args.runtimes.split(",") if n.strip()]
+    if args.baseline_veil and "veil-base" not in names:
+        names.append("veil-base")
     bad = [n for n in names if n not in RUNTIMES]
     if bad or args.rounds < 1 or args.iterations < 1 or args.runsc_iterations < 1 or args.rss_count < 1:
         log(f"syscalls.py: bad arguments{': unknown runtime ' + ', '.join(bad) if bad else ''}")
         return 2
-    runtimes, notes = find_runtimes(names, os.path.abspath(args.veil))
+    runtimes, notes = find_runtimes(names, os.path.abspath(args.veil),
+                                    os.path.abspath(args.baseline_veil) if args.baseline_veil else None)
     for n in notes:
         log(f"syscalls.py: {n}")
     if not runtimes:
@@ -621,7 +657,7 @@ def main():
                    "per-sandbox cost.", "", rss_table(rss), ""]
     vlines = verdicts(med, rss, args.rss_count)
     if vlines:
-        report += ["## Targets (issue 6)", ""] + [f"- {v}" for v in vlines] + [""]
+        report += ["## Targets (issue 6; veil-base lines: no regression against the baseline build)", ""] + [f"- {v}" for v in vlines] + [""]
     if notes:
         report += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     if failures:

@@ -88,16 +88,34 @@ int veil_procfs_serve(int fd, veil_procfs_fill fill, void *context, int wake) {
     return result;
 }
 
+/* Drops the kernel's cached attributes of every file (a one-way notification, no reply). */
+static void invalidate_attributes(int fd) {
+    for (uint64_t node = 2; node < 2 + VEIL_PROCFS_FILES; node++) {
+        struct fuse_notify_inval_inode_out body = { .ino = node, .off = -1, .len = 0 };  /* off < 0: attributes only */
+        struct fuse_out_header header = { .len = sizeof header + sizeof body, .error = FUSE_NOTIFY_INVAL_INODE, .unique = 0 };
+        struct iovec parts[2] = { { &header, sizeof header }, { &body, sizeof body } };
+        (void)writev(fd, parts, 2);  /* ENOENT: that file was never looked up */
+    }
+}
+
 static int serve_loop(int fd, veil_procfs_fill fill, void *context, int wake,
                       char *request, size_t request_size, char *content, size_t content_size) {
     time_t mounted = time(NULL);
+    /* Until the container starts nobody reads the files: only create's mounts look them up and
+       stat them (lookup, stat, the bind, the read-only remount), so the create-time server lets
+       the kernel keep their attributes, and drops them when it stops. Later every stat asks,
+       because a file's size is its content's length at that moment. */
+    uint64_t attr_seconds = wake >= 0 ? 60 : 0;
     for (;;) {
         if (wake >= 0) {
             struct pollfd ready[2] = { { .fd = fd, .events = POLLIN }, { .fd = wake, .events = POLLIN } };
             int polled = poll(ready, 2, -1);
             if (polled < 0 && errno == EINTR) continue;
             if (polled < 0) return -errno;
-            if (ready[1].revents) return 1;
+            if (ready[1].revents) {
+                invalidate_attributes(fd);
+                return 1;
+            }
             if (!(ready[0].revents & POLLIN)) return ready[0].revents & POLLERR ? 0 : -EIO;
         }
         ssize_t got = read(fd, request, request_size);
@@ -134,7 +152,8 @@ static int serve_loop(int fd, veil_procfs_fill fill, void *context, int wake,
             struct fuse_entry_out out;
             memset(&out, 0, sizeof out);
             out.nodeid = 2 + (uint64_t)found;
-            out.entry_valid = 3600;  /* the names never change; the sizes do, so attributes are not cached */
+            out.entry_valid = 3600;  /* the names never change */
+            out.attr_valid = attr_seconds;
             fill_attr(&out.attr, out.nodeid, mounted, fill(context, found, content, content_size));
             status = reply(fd, in->unique, 0, &out, sizeof out);
             break;
@@ -143,7 +162,7 @@ static int serve_loop(int fd, veil_procfs_fill fill, void *context, int wake,
             if (in->nodeid != FUSE_ROOT_ID && file < 0) { status = reply(fd, in->unique, ENOENT, NULL, 0); break; }
             struct fuse_attr_out out;
             memset(&out, 0, sizeof out);
-            out.attr_valid = file < 0 ? 3600 : 0;
+            out.attr_valid = file < 0 ? 3600 : attr_seconds;
             fill_attr(&out.attr, in->nodeid, mounted, file < 0 ? 0 : fill(context, file, content, content_size));
             status = reply(fd, in->unique, 0, &out, sizeof out);
             break;

@@ -227,7 +227,7 @@ struct RootfsBuilder {
                     // The fd names the directory under the new mount; remount through a fresh one.
                     let mounted = try target(mount.destination, field: field + ".destination", isFile: isFile)
                     let mountedPath = "/proc/self/fd/\(mounted.raw)"
-                    try Mounts.mount(nil, mountedPath, type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | extra | lockedFlags(mountedPath))
+                    try Mounts.mount(nil, mountedPath, type: nil, flags: UInt(MS_BIND) | UInt(MS_REMOUNT) | extra | lockedFlags(mountedPath, besides: extra))
                 }
             } else {
                 let data = options.data.isEmpty ? nil : options.data.joined(separator: ",")
@@ -503,7 +503,11 @@ enum SyntheticSys {
 
 /// Flags a remount must keep: in a user namespace the kernel refuses to drop nosuid/nodev/noexec
 /// (and atime settings) that the parent namespace locked.
-func lockedFlags(_ path: String) -> UInt {
+/// `besides`: flags the remount sets anyway; when they hold all four, the statvfs (a request to the
+/// filesystem: a round trip to the server for FUSE, such as the sandbox's /proc views) is skipped.
+func lockedFlags(_ path: String, besides: UInt = 0) -> UInt {
+    let lockable = UInt(MS_RDONLY) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+    if besides & lockable == lockable { return 0 }
     var st = statvfs()
     guard statvfs(path, &st) == 0 else { return 0 }
     var flags: UInt = 0

@@ -163,12 +163,12 @@ public enum SandboxPolicy {
     }
 
     /// Every entry, in the order `veil sandbox policy` prints them.
-    public static var entries: [PolicyEntry] {
+    public static let entries: [PolicyEntry] = {
         plain.map { PolicyEntry($0, .direct) }
             + filtered
             + emulations.map { PolicyEntry($0.0, .emulated, note: $0.1) }
             + refusals.map { PolicyEntry($0.0, .refused(errno: $0.1), note: $0.2) }
-    }
+    }()
 
     /// How many system calls each treatment covers, as `veil sandbox policy` sums them up.
     public struct Summary: Sendable, Equatable {
@@ -182,7 +182,7 @@ public enum SandboxPolicy {
         public let refused: Int
     }
 
-    public static var summary: Summary {
+    public static let summary: Summary = {
         let all = entries
         let direct = Set(all.filter { $0.treatment == .direct }.map(\.name))
         let unconditional = Set(all.filter { $0.treatment == .direct && $0.args.isEmpty }.map(\.name))
@@ -190,19 +190,24 @@ public enum SandboxPolicy {
         let refused = Set(all.map(\.name)).subtracting(direct).subtracting(emulated)
         return Summary(direct: direct.count, filtered: direct.subtracting(unconditional).count,
                        emulated: emulated.count, refused: refused.count)
-    }
+    }()
 
     /// A stable text of the whole policy (every entry, in order), for caching its compiled form.
-    public static var fingerprint: String {
-        let profile = self.profile
-        return "\(profile.defaultAction) \(profile.defaultErrnoRet ?? 0) \(profile.architectures ?? []) \(profile.flags ?? [])\n"
-            + (profile.syscalls ?? []).map { call in
-                "\(call.names) \(call.action) \(call.errnoRet ?? 0) " + (call.args ?? []).map { "\($0.index):\($0.op):\($0.value):\($0.valueTwo ?? 0)" }.joined(separator: ",")
-            }.joined(separator: "\n")
-    }
+    /// Built from strings and integers only: interpolating arrays or optionals would go through
+    /// `String(describing:)`, whose dynamic casts scan the binary's conformances on every create.
+    public static let fingerprint: String = {
+        func text(_ number: UInt64) -> String { String(number) }
+        var lines = [[profile.defaultAction, text(UInt64(profile.defaultErrnoRet ?? 0)),
+                      (profile.architectures ?? []).joined(separator: ","), (profile.flags ?? []).joined(separator: ",")].joined(separator: " ")]
+        for call in profile.syscalls ?? [] {
+            let args = (call.args ?? []).map { [text(UInt64($0.index)), $0.op, text($0.value), text($0.valueTwo ?? 0)].joined(separator: ":") }
+            lines.append([call.names.joined(separator: ","), call.action, text(UInt64(call.errnoRet ?? 0)), args.joined(separator: ",")].joined(separator: " "))
+        }
+        return lines.joined(separator: "\n")
+    }()
 
     /// The policy as an OCI seccomp profile, compiled with the same libseccomp path as linux.seccomp.
-    public static var profile: LinuxSeccomp {
+    public static let profile: LinuxSeccomp = {
         let syscalls = entries.map { entry -> LinuxSyscall in
             switch entry.treatment {
             case .direct: return LinuxSyscall(names: [entry.name], action: "SCMP_ACT_ALLOW", args: entry.args.isEmpty ? nil : entry.args)
@@ -214,5 +219,5 @@ public enum SandboxPolicy {
         return LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: UInt(defaultErrno),
                             architectures: ["SCMP_ARCH_X86_64"],  // 32-bit entry points are killed, as gVisor has none
                             flags: ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"], syscalls: syscalls)
-    }
+    }()
 }

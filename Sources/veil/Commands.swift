@@ -105,7 +105,7 @@ struct CreateFlags: ParsableArguments {
 }
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a container; its program waits for `start`.")
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container; its program waits for `start`.")
     @OptionGroup var flags: CreateFlags
     @Argument(help: "The container id.") var id: String
 
@@ -115,7 +115,7 @@ struct Create: ParsableCommand {
 }
 
 struct Start: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the program of a created container.")
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Run the program of a created container.")
     @Argument var id: String
     func run() throws {
         do { try Context.runtime().start(id: id) } catch { Context.fail(error) }
@@ -123,7 +123,7 @@ struct Start: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create and start a container; wait for it unless detached.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container; wait for it unless detached.")
     @OptionGroup var flags: CreateFlags
     @Flag(name: [.short, .long], help: "Detach from the container's process.") var detach = false
     @Flag(name: .long, help: "Accepted for runc compatibility.") var noSubreaper = false
@@ -131,23 +131,29 @@ struct Run: ParsableCommand {
     @Argument var id: String
 
     func run() throws {
+        Self.execute(id: id, options: flags.options, detach: detach, keep: keep)
+    }
+
+    /// `run` itself, shared with the fast path: create and start, then (unless detached) wait
+    /// for the container's exit, forwarding signals, and exit with its status.
+    static func execute(id: String, options: CreateOptions, detach: Bool, keep: Bool) -> Never {
         do {
             let runtime = try Context.runtime()
             // As runc: a console socket only makes sense for a detached container with a terminal
             // (checked against the config once it is read, in create); in the foreground veil proxies the pty itself.
-            if flags.consoleSocket != nil && !detach {
+            if options.consoleSocket != nil && !detach {
                 throw Failure(message: "cannot use console socket if veil will not detach or allocate tty")
             }
             if detach {
-                _ = try runtime.create(id: id, options: flags.options)
+                _ = try runtime.create(id: id, options: options)
                 try runtime.start(id: id)
-                return
+                Glibc.exit(0)
             }
             // Signals are taken with sigwaitinfo and forwarded; block them before anything else starts.
             var all = sigset_t()
             sigfillset(&all)
             pthread_sigmask(SIG_BLOCK, &all, nil)
-            var options = flags.options
+            var options = options
             // A terminal with nobody to hand the pty to: receive it here and copy our stdio.
             var console: (VeilLinux.SyncSocket, VeilLinux.SyncSocket)?
             if options.consoleSocket == nil {
@@ -163,7 +169,7 @@ struct Run: ParsableCommand {
 }
 
 struct State: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a container's state as JSON.")
+    static let configuration = CommandConfiguration(commandName: "state", abstract: "Print a container's state as JSON.")
     @Argument var id: String
     func run() throws {
         do { try Self.print(Context.runtime().state(id: id)) } catch { Context.fail(error) }
@@ -183,7 +189,7 @@ func prettyJSON<T: Encodable>(_ value: T) throws -> Data {
 }
 
 struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send a signal (default SIGTERM) to a container's init.")
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to a container's init.")
     @Flag(name: [.short, .long], help: "Signal every process in the container.") var all = false
     @Argument var id: String
     @Argument var signal: String = "SIGTERM"
@@ -197,7 +203,7 @@ struct Kill: ParsableCommand {
 }
 
 struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Delete a container's resources.")
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a container's resources.")
     @Flag(name: [.short, .long], help: "Kill a running container first.") var force = false
     @Argument var id: String
     func run() throws {
@@ -255,7 +261,7 @@ extension List {
 }
 
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a new process inside a running container.")
+    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a new process inside a running container.")
     @Option(name: .long, help: "A unix socket that receives the pty master.") var consoleSocket: String?
     @Option(name: .long, help: "Working directory inside the container.") var cwd: String?
     @Option(name: [.short, .long], help: "Set an environment variable (repeatable).") var env: [String] = []
@@ -276,6 +282,33 @@ struct Exec: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
     func run() throws {
+        ExecRequest(id: id, command: command, process: process, detach: detach, pidFile: pidFile, consoleSocket: consoleSocket,
+                    tty: tty, cwd: cwd, env: env, user: user, additionalGids: additionalGids, noNewPrivs: noNewPrivs, cap: cap,
+                    preserveFds: preserveFds, ignorePaused: ignorePaused, cgroup: cgroup).run()
+    }
+}
+
+/// `exec` itself, shared by the parsed command and the fast path (containerd's shim runs
+/// `exec --process P --detach --pid-file F ID` for every exec).
+struct ExecRequest {
+    var id: String
+    var command: [String] = []
+    var process: String?
+    var detach = false
+    var pidFile: String?
+    var consoleSocket: String?
+    var tty = false
+    var cwd: String?
+    var env: [String] = []
+    var user: String?
+    var additionalGids: [UInt32] = []
+    var noNewPrivs = false
+    var cap: [String] = []
+    var preserveFds = 0
+    var ignorePaused = false
+    var cgroup: [String] = []
+
+    func run() -> Never {
         do {
             let runtime = try Context.runtime()
             var spec = try buildProcess(runtime: runtime)
@@ -292,7 +325,7 @@ struct Exec: ParsableCommand {
             options.preserveFds = max(0, preserveFds)
             if detach {
                 _ = try runtime.exec(id: id, options: options)
-                return
+                Glibc.exit(0)
             }
             var all = sigset_t()
             sigfillset(&all)
@@ -350,7 +383,7 @@ struct Exec: ParsableCommand {
 }
 
 struct Ps: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the processes of a container.")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the processes of a container.")
     @Option(name: [.short, .long], help: "table or json") var format: String = "table"
     @Argument(help: "The container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "Arguments for ps(1) (default -ef).") var psArgs: [String] = []
@@ -420,13 +453,13 @@ func capture(_ argv: [String]) throws -> String {
 }
 
 struct Checkpoint: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Checkpoint a container (not supported yet).")
+    static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Checkpoint a container (not supported yet).")
     @Argument(parsing: .allUnrecognized) var rest: [String] = []
     func run() throws { Context.fail(Failure(message: "checkpoint is not supported yet")) }
 }
 
 struct Restore: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Restore a container (not supported yet).")
+    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container (not supported yet).")
     @Argument(parsing: .allUnrecognized) var rest: [String] = []
     func run() throws { Context.fail(Failure(message: "restore is not supported yet")) }
 }

@@ -4,7 +4,7 @@ import VeilInstall
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check that this node can run veil: kernel, cgroups, containerd/CRI-O registration, binaries, storage.",
+        commandName: "doctor", abstract: "Check that this node can run veil: kernel, cgroups, containerd/CRI-O registration, binaries, storage.",
         discussion: """
             One line per check with pass, warn or fail, and the fix for the ones that do not pass. \
             Exits 0 when nothing fails, 1 otherwise.

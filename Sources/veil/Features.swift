@@ -6,7 +6,7 @@ import VeilSpec
 
 /// `features`: what this build of veil supports, in the runtime-spec's features.md format.
 struct Features: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what this runtime supports (runtime-spec features.md JSON).")
+    static let configuration = CommandConfiguration(commandName: "features", abstract: "Show what this runtime supports (runtime-spec features.md JSON).")
 
     struct Document: Encodable {
         struct Linux: Encodable {

@@ -36,7 +36,7 @@ struct InstallTargets: ParsableArguments {
 
 struct Install: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Register veil with containerd, CRI-O or Docker and put its binaries in place.",
+        commandName: "install", abstract: "Register veil with containerd, CRI-O or Docker and put its binaries in place.",
         discussion: """
             Idempotent: a second run changes nothing. The first edit of each file keeps a backup \
             (FILE.veil-backup-YYYYmmddHHMMSS) and is recorded in /var/lib/veil/install.json \
@@ -108,7 +108,7 @@ struct Install: ParsableCommand {
 
 struct Uninstall: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Undo `veil install`: restore each config (byte for byte when it is unchanged since) and remove the binaries.")
+        commandName: "uninstall", abstract: "Undo `veil install`: restore each config (byte for byte when it is unchanged since) and remove the binaries.")
     @OptionGroup var targets: InstallTargets
     @Flag(help: "Everything `veil install` recorded.") var all = false
 

@@ -7,7 +7,7 @@ import VeilLinux
 import VeilSpec
 
 struct Pause: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Suspend every process of a container.")
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Suspend every process of a container.")
     @Argument var id: String
     func run() throws {
         do { try Context.runtime().pause(id: id) } catch { Context.fail(error) }
@@ -15,7 +15,7 @@ struct Pause: ParsableCommand {
 }
 
 struct Resume: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Resume a paused container.")
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume a paused container.")
     @Argument var id: String
     func run() throws {
         do { try Context.runtime().resume(id: id) } catch { Context.fail(error) }
@@ -37,7 +37,7 @@ func parseBytes(_ text: String, flag: String) throws -> Int64 {
 }
 
 struct Update: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Change a container's resource limits.")
+    static let configuration = CommandConfiguration(commandName: "update", abstract: "Change a container's resource limits.")
     // Every value is taken as given even when it starts with "-": -1 means unlimited (runc).
     @Option(name: [.short, .long], help: "A JSON file with linux.resources (- for stdin).") var resources: String?
     @Option(name: .long, parsing: .unconditional, help: "Memory limit (e.g. 512m).") var memory: String?
@@ -99,7 +99,7 @@ struct Update: ParsableCommand {
 }
 
 struct Events: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a container's resource statistics and OOM events as JSON lines.")
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print a container's resource statistics and OOM events as JSON lines.")
     @Flag(help: "Print statistics once and exit.") var stats = false
     @Option(help: "Interval between statistics (e.g. 5s, 500ms).") var interval: String = "5s"
     @Argument var id: String

@@ -31,7 +31,7 @@ enum VerifyCommand {
 /// Listed in `veil --help`; main.swift execs veil-verify before the parser sees the arguments.
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a throw-away pod through the node's CRI endpoint with veil's runtime handler and check it (runs veil-verify).")
+        commandName: "verify", abstract: "Run a throw-away pod through the node's CRI endpoint with veil's runtime handler and check it (runs veil-verify).")
     @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
 
     func run() throws { VerifyCommand.exec(arguments) }

@@ -24,7 +24,8 @@ int veil_procfs_mount(const char *target);
 /* Serves requests on `fd` until the mount goes away (returns 0), an error (-errno), or, when `wake`
    is not -1, `wake` becomes readable (an eventfd the owner writes to stop it; returns 1, after
    answering the request in hand). Content comes from `fill`, asked at every lookup, stat and read:
-   a file's size is its content's length at that moment. */
+   a file's size is its content's length at that moment. A server with a `wake` (create's, before
+   the container runs) lets the kernel cache the files' attributes, and invalidates them when woken. */
 int veil_procfs_serve(int fd, veil_procfs_fill fill, void *context, int wake);
 
 /* The `wake` descriptor for veil_procfs_serve (an eventfd, close-on-exec), or -errno; and the
