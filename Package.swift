@@ -89,7 +89,11 @@ let package = Package(
             "VeilContainer", "VeilSpec", "VeilExchange", "VeilLinux", "VeilSeccomp", "VeilSandbox",
             "VeilInstall", "VeilRegistry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ],
+        // Position-dependent, as the warden: a container's life execs veil four to six times
+        // (create, its init, start, kill, delete, state), and a PIE of this size has ~100k
+        // relative relocations to apply and their pages to copy at every exec (~0.5 ms each).
+        linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"])]),
         // `veil verify`, exec'd by veil: gRPC stays out of the veil binary (start-up of the hot commands).
         .executableTarget(name: "veil-verify", dependencies: [
             "VeilCRI", "VeilSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -100,7 +100,7 @@ size_t veil_fill_sysinfo(void *buffer, size_t capacity, int64_t uptime, uint64_t
 
 static void set_field(char *field, size_t size, const char *value) {
     memset(field, 0, size);
-    strncpy(field, value, size - 1);
+    if (value) strncpy(field, value, size - 1);
 }
 
 size_t veil_sandbox_utsname(void *buffer, size_t capacity, const char *sysname, const char *release,

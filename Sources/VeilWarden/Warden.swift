@@ -160,10 +160,24 @@ final class Responder {
     let utsAnswer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
     let sysinfoAnswer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     let bootLog: [UInt8]
+    /// uname's fixed fields as C strings, made once: passing the Strings themselves would convert
+    /// (and allocate) four of them on every call.
+    let utsFields: (sysname: UnsafeMutablePointer<CChar>?, release: UnsafeMutablePointer<CChar>?,
+                    version: UnsafeMutablePointer<CChar>?, machine: UnsafeMutablePointer<CChar>?)
 
     init(config: WardenConfig) {
         self.config = config
         bootLog = Array(config.bootLog.utf8)
+        utsFields = (strdup(config.sysname), strdup(config.release), strdup(config.version), strdup(config.machine))
+    }
+
+    deinit {
+        free(utsFields.sysname)
+        free(utsFields.release)
+        free(utsFields.version)
+        free(utsFields.machine)
+        utsAnswer.deallocate()
+        sysinfoAnswer.deallocate()
     }
 
     /// (return value, errno). Only the calls the policy routes to the warden arrive here.
@@ -203,8 +217,8 @@ final class Responder {
     }
 
     func uname(_ n: veil_notification, _ write: Write) -> (Int64, Int32) {
-        let size = veil_sandbox_utsname(utsAnswer.baseAddress, utsAnswer.count, config.sysname, config.release,
-                                        config.version, config.machine)
+        let size = veil_sandbox_utsname(utsAnswer.baseAddress, utsAnswer.count, utsFields.sysname, utsFields.release,
+                                        utsFields.version, utsFields.machine)
         guard size > 0 else { return (-1, EFAULT) }
         let error = write(UnsafeRawBufferPointer(rebasing: utsAnswer[0..<size]), n.args.0)
         return error == 0 ? (0, 0) : (-1, error)
