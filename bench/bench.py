@@ -959,6 +959,9 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
              "rootfs, time namespace, deny-by-default seccomp, one `veil-warden` per sandbox); `veil-native` is "
              "the same binary with `--isolation native` (through containerd: `ctr-run` runs it as `veil-native`, "
              "`ctr-shim` gives it a runtime config path saying isolation = \"native\"), runc semantics.")
+    if "veil-base" in names:
+        L.append("- `veil-base` is another veil build (`--baseline-veil`, e.g. from bench/baseline.sh REV) at its "
+                 "sandbox level, in the same rounds, for the direct workloads only; the verdicts compare `veil` with it.")
     seen = [f"{rt.name}: {rt.level_seen}" for rt in runtimes if rt.level_seen]
     if seen:
         L.append("- Isolation seen (`/proc/PID/uid_map` of the long-running container's init): " +
