@@ -78,19 +78,12 @@ struct InitChannel {
     /// closed after it returns.
     func serveUntilReady(_ answer: (Request) throws(ContainerError) -> Void) throws(ContainerError) {
         while true {
-            let message = try receive(before: "it was ready")
-            if Int(message.type) == VEIL_SYNC_CHILD_ERROR {
-                throw .initFailed(SpawnFailure(payload: message.payload).description)
-            }
-            guard Int(message.type) == VEIL_SYNC_JSON,
-                  let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else {
+            guard let reply = try decode(try receive(before: "it was ready")) else {
                 throw .initFailed("malformed message from \(peer)")
             }
             switch reply.kind {
-            case .ready:
+            case .ready, .error:  // `decode` threw the error
                 return
-            case .error:
-                throw .initFailed(reply.message ?? "\(peer) failed")
             case .runHooks:
                 try answering { () throws(ContainerError) in try answer(.runHooks) }
                 try send(VEIL_SYNC_ACK)
@@ -116,15 +109,19 @@ struct InitChannel {
     private func answering(_ body: () throws(ContainerError) -> Void) throws(ContainerError) {
         do { try body() } catch {
             var ready = pollfd(fd: socket.fd.raw, events: Int16(POLLIN), revents: 0)
-            if poll(&ready, 1, 100) == 1, let message = try? socket.receive() {
-                if Int(message.type) == VEIL_SYNC_CHILD_ERROR { throw .initFailed(SpawnFailure(payload: message.payload).description) }
-                if Int(message.type) == VEIL_SYNC_JSON, let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)),
-                   reply.kind == .error {
-                    throw .initFailed(reply.message ?? "\(peer) failed")
-                }
-            }
+            if poll(&ready, 1, 100) == 1, let message = try? socket.receive() { _ = try decode(message) }
             throw error
         }
+    }
+
+    /// A message from the init: stage 1's failure or the init's reported error is thrown, anything
+    /// else decoded (nil when it is not one of the init's JSON messages).
+    private func decode(_ message: (type: UInt32, payload: [UInt8])) throws(ContainerError) -> InitMessage? {
+        if Int(message.type) == VEIL_SYNC_CHILD_ERROR { throw .initFailed(SpawnFailure(payload: message.payload).description) }
+        guard Int(message.type) == VEIL_SYNC_JSON,
+              let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else { return nil }
+        if reply.kind == .error { throw .initFailed(reply.message ?? "\(peer) failed") }
+        return reply
     }
 
     // MARK: `veil init`'s side

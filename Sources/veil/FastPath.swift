@@ -49,14 +49,15 @@ enum FastPath {
         let expected = command == "kill" ? 1...2 : 1...1
         guard expected.contains(positional.count) else { return false }
         let id = positional[0]
+        if command == "run" {  // makes its own runtime
+            Run.execute(id: id, options: createOptions(flags), detach: flags["--detach"] != nil || flags["-d"] != nil,
+                        keep: flags["--keep"] != nil)
+        }
         do {
             let runtime = try Context.runtime()
             switch command {
             case "create":
                 _ = try runtime.create(id: id, options: createOptions(flags))
-            case "run":
-                Run.execute(id: id, options: createOptions(flags), detach: flags["--detach"] != nil || flags["-d"] != nil,
-                            keep: flags["--keep"] != nil)
             case "start": try runtime.start(id: id)
             case "state": try State.print(runtime.state(id: id))
             case "pause": try runtime.pause(id: id)
