@@ -9,8 +9,8 @@
 # 3: could not set up.
 #
 # Cached under $VEIL_VM_CACHE (default /var/cache/veil/vm), outside the clone:
-#   kernel-PACKAGE-VERSION/{vmlinuz,config}  the image package linux-image-cloud-amd64 depends on,
-#                                            extracted with dpkg -x (never installed on the host)
+#   kernel-PACKAGE-VERSION/                  the image package linux-image-cloud-amd64 depends on,
+#                                            extracted with dpkg -x (tests/vm/kernel.sh)
 #   initramfs-HASH.cpio.gz                   keyed by every input (busybox, veil, its libraries,
 #                                            these scripts); the newest few are kept
 # As root (mknod, apt-get). Installs qemu-system-x86, cpio, busybox-static and jq when missing.
@@ -76,40 +76,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# --- kernel ---------------------------------------------------------------------------------------
+# tests/vm/kernel.sh finds, downloads and caches it (under the cache lock, so before we take it).
+started=$SECONDS
+kernel_dir=$("$here/kernel.sh") || die "no kernel to boot (tests/vm/kernel.sh failed)"
+
 # Builds that share the cache (two test runs at once) take turns; the boot itself needs no lock.
 exec 9> "$cache/.lock"
 flock 9
 
-# --- kernel ---------------------------------------------------------------------------------------
-started=$SECONDS
-kernel_dir=
-package=$(apt-cache depends linux-image-cloud-amd64 2> /dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }' || true)
-if [ -z "$package" ]; then
-    apt-get update -qq || true
-    package=$(apt-cache depends linux-image-cloud-amd64 2> /dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }' || true)
-fi
-if [ -n "$package" ]; then
-    version=$(apt-cache show --no-all-versions "$package" 2> /dev/null | awk '$1 == "Version:" { print $2; exit }')
-    [ -n "$version" ] || die "apt-cache knows no version of $package"
-    kernel_dir=$cache/kernel-$package-$version
-    if [ ! -f "$kernel_dir/vmlinuz" ]; then
-        say "downloading $package $version"
-        mkdir -p "$work/deb"
-        (cd "$work/deb" && apt-get download -qq -o APT::Sandbox::User=root "$package") || die "apt-get download $package failed"
-        dpkg -x "$work/deb/"*.deb "$work/deb/x"
-        mkdir "$work/kernel"
-        cp "$work/deb/x/boot/vmlinuz-"* "$work/kernel/vmlinuz"
-        cp "$work/deb/x/boot/config-"* "$work/kernel/config"
-        rm -rf "$kernel_dir" "$work/deb"
-        mv "$work/kernel" "$kernel_dir"
-    fi
-else
-    # No package lists (offline): any kernel fetched before will do.
-    kernel_dir=$(ls -d "$cache"/kernel-*/ 2> /dev/null | sort -V | tail -1)
-    kernel_dir=${kernel_dir%/}
-    [ -n "$kernel_dir" ] || die "apt-cache cannot resolve linux-image-cloud-amd64 and no kernel is cached"
-    say "apt-cache cannot resolve linux-image-cloud-amd64; using the cached $kernel_dir"
-fi
 # What the guest needs must be built in: the initramfs carries no modules.
 for option in BLK_DEV_INITRD RD_GZIP DEVTMPFS TMPFS SERIAL_8250_CONSOLE CGROUPS MEMCG CGROUP_PIDS \
     CGROUP_SCHED CFS_BANDWIDTH CPUSETS CGROUP_BPF BPF_SYSCALL PID_NS NET_NS IPC_NS UTS_NS USER_NS; do
