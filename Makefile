@@ -18,6 +18,12 @@ deps:
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# sd-bus's headers for the systemd cgroup driver, at the installed libsystemd0's version: the
+	@# newest libsystemd-dev would upgrade systemd itself on the build machine.
+	@dpkg -s libsystemd-dev >/dev/null 2>&1 || { version=$$(dpkg-query -W -f='$${Version}' libsystemd0); \
+		echo "installing: libsystemd-dev=$$version"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev=$$version || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev=$$version; }; }
 
 build: deps
 	$(SWIFT_RELEASE)

@@ -38,6 +38,11 @@ let package = Package(
         .target(name: "VeilExchange"),
         // cgroup v1 / v2 drivers behind one interface.
         .target(name: "VeilCgroups", dependencies: ["VeilLinux", "CVeilLinux", "VeilExchange"]),
+        // sd-bus (libsystemd), dlopen'ed on first use: only the systemd cgroup driver needs it.
+        .target(name: "CVeilSystemd", linkerSettings: [.linkedLibrary("dl")]),
+        // The systemd cgroup driver: cgroupsPath and slices, resources as unit properties, the
+        // org.systemd.property annotations, scopes over D-Bus.
+        .target(name: "VeilSystemd", dependencies: ["VeilCgroups", "CVeilSystemd"]),
         // The sandbox level, whole: policy, uid ranges, spec transform, kernel identity, id-mapped
         // rootfs, /proc views and their FUSE bridge, device nodes, and the warden's launch.
         .target(name: "VeilSandbox", dependencies: ["VeilLinux", "VeilSpec", "VeilSeccomp", "VeilCgroups", "VeilWarden", "CVeilLinux"]),
@@ -50,7 +55,7 @@ let package = Package(
                           // fewer pages touched, a smaller resident warden.
                           linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"])]),
         // Container lifecycle: state store, create/start/kill/delete, init, rootfs, hooks, console.
-        .target(name: "VeilContainer", dependencies: ["VeilLinux", "VeilSpec", "VeilExchange", "VeilCgroups", "VeilSeccomp", "VeilSandbox", "VeilWarden", "VeilRegistry", "CVeilLinux"]),
+        .target(name: "VeilContainer", dependencies: ["VeilLinux", "VeilSpec", "VeilExchange", "VeilCgroups", "VeilSystemd", "VeilSeccomp", "VeilSandbox", "VeilWarden", "VeilRegistry", "CVeilLinux"]),
         // `veil install` / `uninstall`: containerd, CRI-O, Docker and Kubernetes registration.
         .target(name: "VeilInstall", dependencies: ["VeilLinux", "CVeilLinux", "VeilSpec", "VeilCgroups", .product(name: "TOMLKit", package: "TOMLKit")]),
         // Seccomp profiles as OCI artifacts: references, registries.conf, auth.json, an HTTP/1.1 + TLS
@@ -102,6 +107,7 @@ let package = Package(
         .executableTarget(name: "veil-cri-driver", dependencies: ["VeilCRI"], path: "Tests/CRIDriver"),
         .testTarget(name: "VeilSpecTests", dependencies: ["VeilSpec"]),
         .testTarget(name: "VeilLinuxTests", dependencies: ["VeilLinux", "CVeilLinux"]),
+        .testTarget(name: "VeilSystemdTests", dependencies: ["VeilSystemd", "VeilCgroups"]),
         .testTarget(name: "VeilCgroupsTests", dependencies: ["VeilCgroups", "VeilLinux", "VeilExchange"]),
         .testTarget(name: "VeilInstallTests", dependencies: ["VeilInstall", "VeilCgroups", "VeilLinux"]),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol", "VeilLinux"]),

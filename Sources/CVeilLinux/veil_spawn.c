@@ -171,6 +171,14 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
        namespace exists, so the cgroup namespace is rooted there and no lock-heavy migration of
        another process is needed. */
     int sync = plan->sync_fd;
+    if (plan->await_scope) {
+        send_msg(sync, VEIL_SYNC_SCOPE_WAIT, NULL, 0);
+        struct veil_sync_header ack;
+        if (read_all(sync, &ack, sizeof ack) < 0 || ack.type != VEIL_SYNC_ACK) {
+            errno = ECANCELED;
+            fail(sync, VEIL_STEP_SCOPE);
+        }
+    }
     for (int i = 0; i < plan->cgroup_tasks_count; i++) {
         if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
     }

@@ -14,11 +14,15 @@ public struct Cgroup: Sendable, Codable, Equatable {
     public let created: [String]
     /// True when controllers live in cgroup2 (unified-only host); false for v1 / hybrid.
     public let unifiedOnly: Bool
+    /// The systemd scope unit that owns the cgroup (`--systemd-cgroup`); nil for the cgroupfs driver.
+    /// State files written before the driver existed decode with nil.
+    public var systemd: SystemdScopeRef?
 
-    public init(paths: [String: String], created: [String], unifiedOnly: Bool) {
+    public init(paths: [String: String], created: [String], unifiedOnly: Bool, systemd: SystemdScopeRef? = nil) {
         self.paths = paths
         self.created = created
         self.unifiedOnly = unifiedOnly
+        self.systemd = systemd
     }
 
     /// runc's `exec --cgroup [CONTROLLER[,CONTROLLER]:]PATH` (repeatable): this cgroup with the
@@ -91,6 +95,56 @@ public struct Cgroup: Sendable, Codable, Equatable {
             throw error
         }
         return Cgroup(paths: paths, created: created, unifiedOnly: layout.isUnifiedOnly)
+    }
+
+    /// The cgroup of a systemd scope (`--systemd-cgroup`): `components` below each hierarchy's root
+    /// (the expanded slice, then the unit). systemd creates the directories of the hierarchies it
+    /// manages when it starts the unit (all of cgroup2; `name=systemd` and the controllers it
+    /// accounts on v1), so nothing is made on a unified-only host; on v1 veil makes the rest as
+    /// the cgroupfs driver does, and stage 1 joins them after systemd placed it.
+    public static func systemdScope(components: [String], unit: SystemdScopeRef, layout: CgroupLayout) throws(CgroupError) -> Cgroup {
+        var paths: [String: String] = [:]
+        var created: [String] = []
+        for hierarchy in layout.hierarchies {
+            let systemdOwn = hierarchy.isUnified || hierarchy.controllers.contains("name=systemd")
+            // On v1 and hybrid hosts systemd's own trees (name=systemd, the controller-less cgroup2)
+            // are its business: it places the container there, veil neither makes nor joins them.
+            if systemdOwn && !layout.isUnifiedOnly { continue }
+            let dir = joinPath(hierarchy.mountpoint, components)
+            let keys = hierarchy.isUnified ? ["unified"] : hierarchy.controllers
+            for key in keys { paths[key] = dir }
+            if systemdOwn { continue }
+            // A v1 hierarchy: make the directories (systemd may make some of them too; both tolerate the other).
+            var current = hierarchy.mountpoint
+            do {
+                for component in components {
+                    current = joinPath(current, [component])
+                    if try SysFS.mkdirIfMissing(current) { created.append(current) }
+                    if hierarchy.controllers.contains("cpuset") { try inheritCpuset(current) }
+                }
+            } catch {
+                for dir in created.reversed() { _ = rmdir(dir) }
+                throw error
+            }
+        }
+        // The scope's own directory goes with the container even where systemd made it: it stops
+        // the unit first, and a directory systemd already removed is simply not there.
+        if layout.isUnifiedOnly, let dir = paths["unified"] { created.append(dir) }
+        return Cgroup(paths: paths, created: created, unifiedOnly: layout.isUnifiedOnly, systemd: unit)
+    }
+
+    /// After systemd placed the container in its scope (cgroup2): the controllers veil writes
+    /// enabled down the scope's ancestors, as the cgroupfs driver does for its own directories
+    /// (systemd enables only those its accounting properties name).
+    public func enableControllersForScope(mountpoint: String) {
+        guard unifiedOnly, let dir = paths["unified"], dir.hasPrefix(mountpoint) else { return }
+        var current = mountpoint
+        let components = dir.dropFirst(mountpoint.count).split(separator: "/").map(String.init)
+        for component in components.dropLast() {
+            Cgroup.enableSubtreeControllers(in: current)
+            current = joinPath(current, [component])
+        }
+        Cgroup.enableSubtreeControllers(in: current)
     }
 
     /// Per hierarchy, the directory components below its mountpoint.
@@ -169,6 +223,8 @@ public struct Cgroup: Sendable, Codable, Equatable {
     public func processes() throws(CgroupError) -> [Int32] {
         let dir = paths["pids"] ?? paths["freezer"] ?? paths["memory"] ?? paths["unified"] ?? directories.first
         guard let dir else { return [] }
+        // systemd removes a scope's cgroup once it empties: gone means no process left.
+        if systemd != nil && !SysFS.isDirectory(dir) { return [] }
         var pids: Set<Int32> = []
         try Cgroup.collectProcesses(dir, into: &pids, isTop: true)
         return pids.sorted()

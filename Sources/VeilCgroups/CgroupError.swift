@@ -4,7 +4,7 @@ import Glibc
 /// Every error thrown by VeilCgroups. Each case names the path (and value) that failed
 /// so `veil` can print a message an operator can act on without a debugger.
 public enum CgroupError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// A "slice:prefix:name" path; only the cgroupfs driver exists so far.
+    /// A "slice:prefix:name" path given to the cgroupfs driver.
     case systemdPathUnsupported(path: String)
     /// The cgroups path (or container id used as its name) cannot be used.
     case invalidPath(path: String, reason: String)
@@ -32,7 +32,7 @@ public enum CgroupError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .systemdPathUnsupported(let path):
-            return "systemd cgroup paths are not supported yet: \(path)"
+            return "\(path) looks like a systemd cgroup path (slice:prefix:name): run with --systemd-cgroup, or give a cgroupfs path"
         case .invalidPath(let path, let reason):
             return "invalid cgroups path \"\(path)\": \(reason)"
         case .noCgroupMounts:

@@ -27,6 +27,8 @@ extension Cgroup {
             if controller == "unified" && !unifiedOnly { continue }
             let child = dir + "/" + Cgroup.supervisorChild
             guard !result.contains(child) else { continue }
+            // A systemd scope's directory exists once systemd started the unit: the child is made then.
+            if systemd != nil && !SysFS.isDirectory(dir) { result.append(child); continue }
             _ = try SysFS.mkdirIfMissing(child)
             result.append(child)
         }

@@ -6,6 +6,7 @@ import VeilLinux
 import VeilSandbox
 import VeilSeccomp
 import VeilSpec
+import VeilSystemd
 
 public struct CreateOptions: Sendable {
     public var bundle: String
@@ -47,6 +48,11 @@ public struct Runtime {
     public var allowSeccompRecord = false
     /// Seccomp profiles named by annotation and pulled from registries (nil: the operator switched them off).
     public var seccompArtifacts: SeccompArtifactPolicy? = SeccompArtifactPolicy()
+    /// `--systemd-cgroup`: containers live in systemd scope units ("slice:prefix:name" cgroupsPath).
+    public var systemdCgroup = false
+    /// `--allow-systemd-properties`: at the sandbox level, config.json may set any org.systemd.property.*
+    /// (by default only the ones container managers send: timeouts, ordering, garbage collection).
+    public var allowSystemdProperties = false
 
     public init(root: String, log: Logger, isolation: IsolationLevel? = nil) {
         store = StateStore(root: root)
@@ -132,6 +138,7 @@ public struct Runtime {
         guard namespaces.contains(where: { $0.type == .mount }) else {
             throw .invalidConfig(file: "config.json", field: "linux.namespaces", reason: "a mount namespace is required")
         }
+        let scope = systemdCgroup ? try planScope(spec, id: id, level: level) : nil
         let seccomp = artifact != nil ? artifact?.program : try compileSeccomp(spec)
         var record: (output: String, filter: SeccompProgram)?
         if let recordOutput {
@@ -155,7 +162,7 @@ public struct Runtime {
         // namespace through the pod's sandbox), which we could not from inside it.
         joins.sort { $0.type != .user && $1.type == .user }
         return CreateConfig(id: id, bundle: bundle, spec: spec, rootfs: rootfs, terminal: terminal, level: level,
-                            sandbox: sandbox, seccomp: seccomp, record: record, joins: joins)
+                            sandbox: sandbox, seccomp: seccomp, record: record, joins: joins, scope: scope)
     }
 
     /// The state directory, the exec fifo, the cgroup with its limits and, at the sandbox level,
@@ -173,7 +180,12 @@ public struct Runtime {
         if mkfifo(fifo, 0o622) != 0 { cleanup.run(); throw LinuxError("mkfifo", fifo).context("creating exec fifo") }
         chmod(fifo, 0o622)  // umask would otherwise narrow who may open it from a user namespace
         do throws(ContainerError) {
-            let cgroup = try makeCgroup(config.spec, id: id, cleanup: &cleanup)
+            let cgroup: Cgroup
+            if let scope = config.scope {
+                cgroup = try makeScopeCgroup(scope, cleanup: &cleanup)
+            } else {
+                cgroup = try makeCgroup(config.spec, id: id, cleanup: &cleanup)
+            }
             var deviceNodes: [String: String] = [:]
             if var context = config.sandbox {
                 do throws(SandboxError) {
@@ -228,6 +240,7 @@ public struct Runtime {
             consoleFD?.close()
         }
         var request = SpawnRequest(cgroup: host.cgroup, preserveFds: options.preserveFds)
+        request.awaitScope = config.scope != nil
         request.joins = config.joins.map { ($0.fd.raw, $0.type.cloneFlag) }
         request.unshareUser = config.creates(.user)
         for ns in namespaces where ns.path == nil && ns.type != .user { request.unshareFlags |= ns.type.cloneFlag }
@@ -246,7 +259,10 @@ public struct Runtime {
         host.hasConsole = consoleFD != nil
         log.debug("create \(config.id): stage 1 cloned (pid \(stage1))")
         do throws(SandboxError) { try config.sandbox?.startServingViews() } catch { throw .sandbox(error) }
-        let initPid = try channel.awaitInitPid(writeIDMaps: { () throws(ContainerError) in
+        let initPid = try channel.awaitInitPid(placeInScope: { () throws(ContainerError) in
+            guard let scope = config.scope else { throw .initFailed("stage 1 waits for a systemd scope it does not have") }
+            try startScope(scope, id: config.id, cgroup: host.cgroup, cleanup: &host.cleanup, pid: stage1)
+        }, writeIDMaps: { () throws(ContainerError) in
             try writeIDMap("/proc/\(stage1)/uid_map", spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
             try writeIDMap("/proc/\(stage1)/gid_map", spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
         }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [])
@@ -424,6 +440,8 @@ private struct CreateConfig {
     let record: (output: String, filter: SeccompProgram)?
     /// Namespaces to join by path, opened; the user namespace last.
     var joins: [(fd: FileDescriptor, type: LinuxNamespaceType)]
+    /// The systemd scope to place the container in (`--systemd-cgroup`).
+    let scope: ScopePlan?
 
     mutating func closeJoins() {
         joins.forEach { $0.fd.close() }
@@ -451,6 +469,8 @@ private struct PreparedHost {
 struct Cleanup {
     let directory: String
     var cgroup: Cgroup?
+    /// The systemd scope started for the container, stopped if the create fails.
+    var scope: SystemdScope?
     var initPid: Int32?
     /// Record mode's recorder: a failed create leaves no profile behind.
     var recorder: SeccompRecordMode.Recorder?
@@ -476,6 +496,7 @@ struct Cleanup {
             _ = waitpid(initPid, &status, 0)
         }
         sandbox.run()
+        try? scope?.stop()
         try? cgroup?.destroy()
         try? FS.removeAll(directory)
     }

@@ -7,6 +7,7 @@ import VeilSpec
 /// The sync socket between the runtime and a container's first processes, as named calls.
 /// Its messages are defined once, in veil_sync.h. The conversation, for `create` and `exec` alike:
 ///
+///     stage 1 (C)  → SCOPE_WAIT        runtime has systemd place it in the scope → ACK   (--systemd-cgroup only)
 ///     stage 1 (C)  → STAGE1_READY      runtime writes the id maps → ACK   (new user namespace only)
 ///     stage 1 (C)  → INIT_PID
 ///     runtime      → PLAN (+ mount fds for create)
@@ -40,17 +41,16 @@ struct InitChannel {
 
     /// Stage 1's part: when it made a user namespace it asks for the id maps (`writeIDMaps`;
     /// a failure there aborts the child), then it reports the init's host pid.
-    func awaitInitPid(writeIDMaps: () throws(ContainerError) -> Void,
+    func awaitInitPid(placeInScope: () throws(ContainerError) -> Void = {},
+                      writeIDMaps: () throws(ContainerError) -> Void,
                       sysctlKeys: [String] = []) throws(ContainerError) -> Int32 {
         while true {
             let message = try receive(before: "reporting its pid")
             switch Int(message.type) {
+            case VEIL_SYNC_SCOPE_WAIT:
+                try proceed(after: placeInScope)
             case VEIL_SYNC_STAGE1_READY:
-                do { try writeIDMaps() } catch {
-                    try? socket.send(type: UInt32(VEIL_SYNC_ABORT))
-                    throw error
-                }
-                try send(VEIL_SYNC_ACK)
+                try proceed(after: writeIDMaps)
             case VEIL_SYNC_INIT_PID:
                 guard message.payload.count == MemoryLayout<Int32>.size else {
                     throw .initFailed("\(peer) reported a malformed pid")
@@ -62,6 +62,15 @@ struct InitChannel {
                 throw .initFailed("unexpected message \(message.type) from \(peer)")
             }
         }
+    }
+
+    /// Runs `step` for a waiting stage 1 and lets it go on, or tells it to give up.
+    private func proceed(after step: () throws(ContainerError) -> Void) throws(ContainerError) {
+        do { try step() } catch {
+            try? socket.send(type: UInt32(VEIL_SYNC_ABORT))
+            throw error
+        }
+        try send(VEIL_SYNC_ACK)
     }
 
     /// The plan, followed by descriptors the init attaches in its mount namespace (SCM_RIGHTS,

@@ -144,6 +144,7 @@ extension Runtime {
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
         if let directory = record.sandboxDirectory { SandboxContext.removePublicDirectory(directory) }
         if let cgroup = record.cgroup {
+            stopScope(cgroup, id: record.id)
             do { try cgroup.destroy() } catch {
                 throw .cgroup(context: "removing cgroup of \"\(record.id)\"", error)
             }

@@ -28,9 +28,11 @@ extension Runtime {
     /// `update`: applies the given resources to the live cgroup and records them in the state.
     public func update(id: String, resources: LinuxResources) throws(ContainerError) {
         let (_, cgroup) = try runningCgroup(id, action: "update", allowed: [.created, .running, .paused])
-        do { try cgroup.update(CgroupResources(oci: resources)) } catch {
+        let requested = CgroupResources(oci: resources)
+        do { try cgroup.update(requested) } catch {
             throw .resources(error, file: "resources", field: "", context: "updating the cgroup of \"\(id)\"")
         }
+        try updateScope(cgroup, id: id, resources: requested)
         if var spec = try? store.loadConfig(id) {
             var linux = spec.linux ?? Linux()
             linux.resources = merged(linux.resources ?? LinuxResources(), with: resources)

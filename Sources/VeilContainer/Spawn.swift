@@ -20,6 +20,9 @@ struct SpawnRequest {
     /// Sandbox level: the network namespace is made, configured and its sysctls written by
     /// stage 1 as host root, before the user namespace exists (see `HostOwnedNetwork`).
     var network: HostOwnedNetwork?
+    /// systemd cgroup driver: stage 1 waits until the runtime had systemd move it into the
+    /// container's scope (which does not exist before: no CLONE_INTO_CGROUP).
+    var awaitScope = false
 
     init(cgroup: Cgroup?, preserveFds: Int) {
         self.cgroup = cgroup
@@ -48,7 +51,7 @@ extension Runtime {
             cgroupFDs.append(try wrap("opening \(file)") { try FileDescriptor.open(file, O_WRONLY) })
         }
         var v2FD: FileDescriptor?
-        if let dir = v2Directory {
+        if let dir = v2Directory, !request.awaitScope {
             v2FD = try wrap("opening \(dir)") { try FileDescriptor.open(dir, O_PATH | O_DIRECTORY) }
         }
         let argv = CStringArray([exe, "init"])
@@ -85,6 +88,7 @@ extension Runtime {
         }
         plan.cgroup_tasks_count = Int32(cgroupFDs.count)
         plan.cgroup_v2_fd = v2FD?.raw ?? -1
+        plan.await_scope = request.awaitScope ? 1 : 0
         if let network = request.network {
             plan.pre_user_unshare_flags = network.create ? LinuxNamespaceType.network.cloneFlag : 0
             plan.bring_up_loopback = network.create ? 1 : 0

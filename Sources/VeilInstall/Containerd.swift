@@ -15,6 +15,15 @@ public enum ContainerdConfig {
         }
     }
 
+    /// The node's cgroup driver as containerd's runc handler has it (`SystemdCgroup` in its options
+    /// table), nil when the file does not say: veil's handlers are given the same.
+    public static func runcSystemdCgroup(in text: String, file: String) throws(InstallError) -> Bool? {
+        let root = try TOMLDoc.parse(text, file: file)
+        let version = try version(of: root, file: file) ?? 2
+        let options = try TOMLDoc.table(at: runtimesPath(version: version) + ["runc", "options"], in: root, file: file)
+        return options?["SystemdCgroup"]?.bool
+    }
+
     /// The config version for a new file, from `containerd --version` output (1.x → 2, 2.x or later → 3).
     public static func defaultVersion(containerdVersionOutput output: String?) -> Int {
         guard let output else { return 2 }

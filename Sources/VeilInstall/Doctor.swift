@@ -69,7 +69,7 @@ public struct Doctor {
     public static let checkNames = [
         "kernel.version", "kernel.seccomp-notify", "kernel.user-namespaces", "kernel.idmapped-mounts",
         "kernel.pidfd", "kernel.clone3", "kernel.openat2", "kernel.close-range",
-        "cgroup.layout", "cgroup.controllers",
+        "cgroup.layout", "cgroup.controllers", "cgroup.driver",
         "containerd.config", "containerd.isolation-floor", "crio.config", "crio.isolation-floor",
         "binary.veil", "binary.shim", "binary.versions", "binary.warden",
         "storage.containerd-root", "storage.containerd-state", "storage.crio-graphroot", "storage.crio-runroot",
@@ -79,6 +79,7 @@ public struct Doctor {
     public func run() -> [DoctorCheck] {
         var checks = DoctorKernel.checks()
         checks += DoctorCgroups.checks()
+        checks.append(DoctorCgroupDriver.check(options: options))
         let containerd = DoctorContainerd.inspect(configPath: options.containerdConfig, installed: containerdInstalled)
         checks.append(containerd.check)
         checks.append(DoctorIsolationFloor.containerd(configPath: options.containerdConfig, text: DoctorFiles.read(options.containerdConfig),

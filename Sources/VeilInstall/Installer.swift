@@ -188,14 +188,15 @@ public struct Installer {
     /// there yet (an existing one is the administrator's: left as it is). Uninstall removes it
     /// while it is unchanged.
     func planShimConfig() throws(InstallError) -> FileChange? {
-        guard options.shimIsolation != nil || options.allowLowerIsolation, let shimConfig = options.shimConfig else { return nil }
-        let settings = Self.shimSettings(isolation: options.shimIsolation, allowLower: options.allowLowerIsolation)
+        let driver = try nodeSystemdCgroup()
+        guard options.shimIsolation != nil || options.allowLowerIsolation || driver != nil, let shimConfig = options.shimConfig else { return nil }
+        let settings = Self.shimSettings(isolation: options.shimIsolation, allowLower: options.allowLowerIsolation, systemdCgroup: driver)
         return try planTOML(at: Paths.absolute(shimConfig), settings: settings, label: "the shim's runtime options")
     }
 
     /// The native handler's TOML (isolation = "native"), when the file is not there yet.
     func planNativeShimConfig() throws(InstallError) -> FileChange {
-        let settings = Self.shimSettings(isolation: IsolationLevel.native.rawValue, allowLower: false)
+        let settings = Self.shimSettings(isolation: IsolationLevel.native.rawValue, allowLower: false, systemdCgroup: try nodeSystemdCgroup())
         return try planTOML(at: nativeShimConfigPath, settings: settings, label: "the \(nativeRuntimeName) handler's runtime options")
     }
 
@@ -212,11 +213,18 @@ public struct Installer {
     }
 
     /// The TOML lines for the shim's settings, e.g. `isolation = "native"`.
-    static func shimSettings(isolation: String?, allowLower: Bool) -> [String] {
+    static func shimSettings(isolation: String?, allowLower: Bool, systemdCgroup: Bool? = nil) -> [String] {
         var lines: [String] = []
         if let isolation { lines.append("isolation = \(TOMLDoc.quote(isolation))") }
         if allowLower { lines.append("\(IsolationLevel.allowLoweringKey) = true") }
+        if let systemdCgroup { lines.append("systemd_cgroup = \(systemdCgroup)") }
         return lines
+    }
+
+    /// containerd's runc handler's cgroup driver, which veil's handlers keep (nil: not said, or no containerd).
+    func nodeSystemdCgroup() throws(InstallError) -> Bool? {
+        guard options.containerd, let original = try readIfPresent(containerdPath) else { return nil }
+        return try ContainerdConfig.runcSystemdCgroup(in: text(original), file: containerdPath)
     }
 
     /// True when the TOML `text` sets every key of `settings` to the same value.
@@ -238,7 +246,8 @@ public struct Installer {
         # Keys: isolation = "native" | "sandbox" (the operator's level: a pod's dev.veil.isolation
         #       annotation may raise it, never lower it); allow_lower_isolation = true (lets the
         #       annotation lower it too); log_level = "info" | "debug";
-        #       root = "/run/containerd/veil" (veil's state root); binary = "/usr/local/bin/veil".
+        #       root = "/run/containerd/veil" (veil's state root); binary = "/usr/local/bin/veil";
+        #       systemd_cgroup = true | false (the node's cgroup driver, as its runc handler's SystemdCgroup).
 
         """ + settings.map { $0 + "\n" }.joined()
     }

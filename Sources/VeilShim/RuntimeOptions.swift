@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Glibc
 import SwiftProtobuf
 import TOMLKit
@@ -21,6 +22,12 @@ import VeilShimProtocol
 ///   registries_conf = "/etc/containers/registries.conf"   # how registries are reached (and
 ///   registry_auth_file = "/etc/containers/auth.json"       # the shim's environment may lack
 ///   registry_cert_dir = "/etc/containers/certs.d"          # REGISTRY_AUTH_FILE)
+///   systemd_cgroup = true         # veil --systemd-cgroup (absent: on when the cgroupsPath has the
+///                                 # slice:prefix:name form a systemd-driver kubelet gives, and systemd runs)
+///   allow_systemd_properties = true # veil --allow-systemd-properties
+///
+/// containerd's runc options (`containerd.runc.v1.Options`: SystemdCgroup, Root, BinaryName) are
+/// honoured too, for clients that send those.
 struct RuntimeSettings: Equatable, Sendable {
     var isolation: String?
     /// `allow_lower_isolation`: off unless the operator says so (pods' annotations are tenants').
@@ -38,6 +45,9 @@ struct RuntimeSettings: Equatable, Sendable {
     var allowSeccompRecord = false
     /// `registries_conf`, `registry_auth_file`, `registry_cert_dir`: veil's flags of the same names.
     var registryPaths: [String: String] = [:]
+    /// `systemd_cgroup`: nil until the operator says, or Create infers it from the cgroupsPath.
+    var systemdCgroup: Bool?
+    var allowSystemdProperties = false
     static let registryPathKeys = ["registries_conf", "registry_auth_file", "registry_cert_dir"]
     /// Where the settings came from, for error messages.
     var source = "defaults"
@@ -51,8 +61,10 @@ struct RuntimeSettings: Equatable, Sendable {
     /// The file in the bundle that records a container's settings.
     static let bundleFile = "veil-runtime.toml"
     static let optionsTypeName = "runtimeoptions.v1.Options"
-    static let knownKeys = ["allow_lower_isolation", "allow_seccomp_record", "binary", "isolation", "log_level", "registries_conf", "registry_auth_file",
-                            "registry_cert_dir", "root", "sandbox_devices", "seccomp_artifacts", "seccomp_artifacts_from_images"]
+    static let knownKeys = ["allow_lower_isolation", "allow_seccomp_record", "allow_systemd_properties", "binary", "isolation", "log_level",
+                            "registries_conf", "registry_auth_file", "registry_cert_dir", "root", "sandbox_devices", "seccomp_artifacts",
+                            "seccomp_artifacts_from_images", "systemd_cgroup"]
+    static let runcOptionsTypeName = Containerd_Runc_V1_Options.protoMessageName
 
     /// veil's --root for containers of `namespace`.
     func runtimeRoot(namespace: String) -> String { (root ?? Self.defaultRoot) + "/" + namespace }
@@ -61,6 +73,9 @@ struct RuntimeSettings: Equatable, Sendable {
     var veilFlags: [String] {
         var flags: [String] = []
         if debug { flags.append("--debug") }
+        // Every command, as containerd's runc shim does: delete and update need the driver too.
+        if systemdCgroup == true { flags.append("--systemd-cgroup") }
+        if allowSystemdProperties { flags.append("--allow-systemd-properties") }
         if let isolation { flags += ["--isolation", isolation] }
         if allowLowerIsolation { flags.append("--allow-lower-isolation") }
         for device in sandboxDevices { flags += ["--sandbox-device", device] }
@@ -76,6 +91,7 @@ struct RuntimeSettings: Equatable, Sendable {
         guard let options, !(options.typeURL.isEmpty && options.value.isEmpty) else { return RuntimeSettings() }
         // containerd writes the bare message name; other clients may add a type.googleapis.com/ prefix.
         let name = options.typeURL.split(separator: "/").last.map(String.init) ?? ""
+        if name == runcOptionsTypeName { return try fromRuncOptions([UInt8](options.value)) }
         guard name == optionsTypeName else {
             throw ShimError("runtime options of type \"\(options.typeURL)\" are not veil's: expected \(optionsTypeName) (ConfigPath in the runtime's options table)")
         }
@@ -96,6 +112,31 @@ struct RuntimeSettings: Equatable, Sendable {
         }
         guard !message.configBody.isEmpty else { return RuntimeSettings() }
         return try parse(String(decoding: message.configBody, as: UTF8.self), source: "runtime options (config_body)")
+    }
+
+    /// containerd's runc options: the driver, the state root and the binary; the rest is runc's own.
+    static func fromRuncOptions(_ bytes: [UInt8]) throws(ShimError) -> RuntimeSettings {
+        let message: Containerd_Runc_V1_Options
+        do { message = try Containerd_Runc_V1_Options(serializedBytes: bytes) } catch {
+            throw ShimError("runtime options: cannot decode \(runcOptionsTypeName): \(error)")
+        }
+        var lines: [String] = []
+        if message.systemdCgroup { lines.append("systemd_cgroup = true") }
+        if !message.root.isEmpty { lines.append("root = \(tomlString(message.root))") }
+        if !message.binaryName.isEmpty { lines.append("binary = \(tomlString(message.binaryName))") }
+        return try parse(lines.map { $0 + "\n" }.joined(), source: "runtime options (\(runcOptionsTypeName))")
+    }
+
+    /// Create without `systemd_cgroup`: the driver a systemd-driver kubelet implies. Its
+    /// cgroupsPath ("kubepods-…-pod<uid>.slice:cri-containerd:<id>") only has that form under
+    /// systemd, and the choice is recorded with the other settings so `delete` agrees.
+    mutating func inferSystemdCgroup(cgroupsPath: String?, systemdRunning: Bool) {
+        guard systemdCgroup == nil else { return }
+        let parts = (cgroupsPath ?? "").split(separator: ":", omittingEmptySubsequences: false)
+        let systemdForm = parts.count == 3 && !parts[2].isEmpty && !parts.contains { $0.contains("/") }
+        guard systemdForm && systemdRunning else { return }
+        systemdCgroup = true
+        text += (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + "systemd_cgroup = true\n"
     }
 
     /// Reads the settings veil's TOML holds; every key must be known and every value valid.
@@ -134,6 +175,8 @@ struct RuntimeSettings: Equatable, Sendable {
             case "isolation": settings.isolation = try oneOf(key, isolationLevels)
             case "allow_lower_isolation": settings.allowLowerIsolation = try bool(key)
             case "allow_seccomp_record": settings.allowSeccompRecord = try bool(key)
+            case "systemd_cgroup": settings.systemdCgroup = try bool(key)
+            case "allow_systemd_properties": settings.allowSystemdProperties = try bool(key)
             case "seccomp_artifacts": settings.seccompArtifacts = try bool(key)
             case "seccomp_artifacts_from_images": settings.seccompArtifactsFromImages = try bool(key)
             case _ where registryPathKeys.contains(key): settings.registryPaths[key] = try absolutePath(key)
@@ -180,6 +223,20 @@ struct RuntimeSettings: Equatable, Sendable {
     }
 }
 
+/// A TOML basic string.
+func tomlString(_ value: String) -> String {
+    var out = "\""
+    for c in value.unicodeScalars {
+        switch c {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out + "\""
+}
+
 private extension String {
     /// A TOML key as veil's flag: `registry_auth_file` → `registry-auth-file`.
     var replacingUnderscores: String { String(map { $0 == "_" ? "-" : $0 }) }
@@ -201,4 +258,24 @@ func readTextFile(_ path: String) throws(ShimError) -> String {
         guard bytes.count <= 1 << 20 else { throw ShimError("larger than 1 MiB") }
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+/// What the shim needs of config.json to pick the cgroup driver: linux.cgroupsPath.
+enum BundleCgroupsPath {
+    private struct Config: Decodable {
+        struct Linux: Decodable { var cgroupsPath: String? }
+        var linux: Linux?
+    }
+
+    static func read(bundle: String) -> String? {
+        guard let text = try? readTextFile(bundle + "/config.json"),
+              let config = try? JSONDecoder().decode(Config.self, from: Data(text.utf8)) else { return nil }
+        return config.linux?.cgroupsPath
+    }
+
+    /// systemd is PID 1 (sd_booted's test).
+    static var systemdRunning: Bool {
+        var st = stat()
+        return stat("/run/systemd/system", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
 }

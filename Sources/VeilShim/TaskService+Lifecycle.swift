@@ -21,9 +21,10 @@ extension TaskService {
         guard !request.id.isEmpty, !request.bundle.isEmpty else { throw TTRPCError(.invalidArgument, "id and bundle are required") }
         guard request.checkpoint.isEmpty else { throw TTRPCError(.failedPrecondition, "checkpoint/restore: not supported yet") }
         // Bad options fail the Create before anything exists.
-        let settings: RuntimeSettings
+        var settings: RuntimeSettings
         do {
             settings = try RuntimeSettings.from(options: request.hasOptions ? request.options : nil)
+            settings.inferSystemdCgroup(cgroupsPath: BundleCgroupsPath.read(bundle: request.bundle), systemdRunning: BundleCgroupsPath.systemdRunning)
             try settings.record(bundle: request.bundle)
         } catch {
             throw TTRPCError(.invalidArgument, "\(error)")

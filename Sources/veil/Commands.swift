@@ -15,12 +15,11 @@ enum Context {
     nonisolated(unsafe) static var logger = Logger(file: nil, format: .text, debug: false)
 
     static func runtime() throws -> Runtime {
-        if global.systemdCgroup {
-            throw Failure(message: "--systemd-cgroup is not supported yet: use cgroupfs paths")
-        }
         var runtime = Runtime(root: global.root, log: logger, isolation: global.isolation)
         runtime.sandboxDevices = global.sandboxDevices
         runtime.allowLowerIsolation = global.allowLowerIsolation
+        runtime.systemdCgroup = global.systemdCgroup
+        runtime.allowSystemdProperties = global.allowSystemdProperties
         runtime.allowSeccompRecord = global.allowSeccompRecord
         runtime.seccompArtifacts = global.seccompArtifactPolicy
         if let text = getenv("VEIL_ID_POOL").map({ String(cString: $0) }) {
@@ -58,6 +57,7 @@ struct Veil: ParsableCommand {
         discussion: "Global options (before the command): --root DIR, --log FILE, --log-format text|json, --debug, --systemd-cgroup, "
             + "--isolation native|sandbox (the operator's level, default sandbox; invoked as veil-native: native), "
             + "--allow-lower-isolation (let config.json's dev.veil.isolation annotation lower the level; it may always raise it), "
+            + "--allow-systemd-properties (let config.json set any org.systemd.property.* at the sandbox level), "
             + "--allow-seccomp-record (let config.json's dev.veil.seccomp-record annotation record the container's system calls), "
             + "--seccomp-artifacts=false (ignore seccomp-profile.kubernetes.cri-o.io annotations), --seccomp-artifacts-from-images "
             + "(also read them from the image's manifest), --registries-conf FILE, --registry-auth-file FILE, --registry-cert-dir DIR.",

@@ -32,6 +32,9 @@ struct Features: ParsableCommand {
         let mountOptions: [String]
         let linux: Linux
         let annotations: [String: String]
+        /// Annotations that change what the host grants (runtime-spec features.md): a container
+        /// manager should not copy them from untrusted pods.
+        let potentiallyUnsafeConfigAnnotations: [String]
     }
 
     static let mountOptions = [
@@ -51,7 +54,7 @@ struct Features: ParsableCommand {
             linux: .init(
                 namespaces: ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
                 capabilities: CapabilityName.all,
-                cgroup: .init(v1: true, v2: true, systemd: false, systemdUser: false, rdma: true),
+                cgroup: .init(v1: true, v2: true, systemd: true, systemdUser: false, rdma: true),
                 seccomp: .init(enabled: true, actions: SeccompFeatures.actions, operators: SeccompFeatures.operators,
                                archs: SeccompFeatures.archs, knownFlags: SeccompFeatures.knownFlags,
                                supportedFlags: SeccompFeatures.supportedFlags),
@@ -62,7 +65,8 @@ struct Features: ParsableCommand {
                 "io.github.seccomp.libseccomp.api": String(SeccompFeatures.apiLevel),
                 "org.opencontainers.runc.checkpoint.enabled": "false",
                 "dev.veil.version": "0.1.0",
-            ])
+            ],
+            potentiallyUnsafeConfigAnnotations: ["bundle", "org.systemd.property.", "org.criu.config", "dev.veil.isolation", "dev.veil.seccomp-record"])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do { writeOut(String(decoding: try encoder.encode(document), as: UTF8.self) + "\n") } catch { Context.fail(error) }

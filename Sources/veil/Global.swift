@@ -16,6 +16,9 @@ struct GlobalOptions {
     /// `--allow-lower-isolation`: config.json's annotation may also lower the level (off by default:
     /// CRI fills annotations from pods, which tenants write).
     var allowLowerIsolation = false
+    /// `--allow-systemd-properties`: at the sandbox level config.json may set any org.systemd.property.*
+    /// unit property (off by default: CRI-O before 1.30 copies pod annotations there).
+    var allowSystemdProperties = false
     /// `--allow-seccomp-record`: config.json's dev.veil.seccomp-record annotation may put a container
     /// in record mode (off by default: the profile is written on the host).
     var allowSeccompRecord = false
@@ -83,13 +86,15 @@ struct GlobalOptions {
                     options.sandboxDevices.insert(v)
                 case .failure(let e): return .failure(e)
                 }
-            case "allow-lower-isolation":
+            case "allow-lower-isolation", "allow-systemd-properties":
                 // A security switch: `=false` must mean false, and anything else is a mistake.
+                let enabled: Bool
                 switch inline {
-                case nil, "true": options.allowLowerIsolation = true
-                case "false": options.allowLowerIsolation = false
-                default: return .failure(UsageError("invalid \(arg): --allow-lower-isolation takes no value (or =true, =false)"))
+                case nil, "true": enabled = true
+                case "false": enabled = false
+                default: return .failure(UsageError("invalid \(arg): --\(name) takes no value (or =true, =false)"))
                 }
+                if name == "allow-lower-isolation" { options.allowLowerIsolation = enabled } else { options.allowSystemdProperties = enabled }
             case "allow-seccomp-record", "seccomp-artifacts", "seccomp-artifacts-from-images":
                 // Switches: `=false` must mean false, and anything else is a mistake.
                 let enabled: Bool

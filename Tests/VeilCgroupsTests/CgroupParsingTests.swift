@@ -70,13 +70,14 @@ struct CgroupParsingTests {
         #expect(throws: CgroupError.self) { try dirs(nil, "") }
     }
 
+    /// The cgroupfs driver refuses runc's systemd form, naming the flag that takes it.
     @Test func systemdPathIsRejected() throws {
         let path = "system.slice:veil:abc"
         #expect(throws: CgroupError.systemdPathUnsupported(path: path)) {
             try Cgroup.create(cgroupsPath: path, containerID: "abc")
         }
         #expect(CgroupError.systemdPathUnsupported(path: path).description
-            == "systemd cgroup paths are not supported yet: system.slice:veil:abc")
+            == "system.slice:veil:abc looks like a systemd cgroup path (slice:prefix:name): run with --systemd-cgroup, or give a cgroupfs path")
     }
 
     @Test func missingOwnCgroup() throws {

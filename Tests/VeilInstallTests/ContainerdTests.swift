@@ -30,7 +30,9 @@ import Testing
         #expect(native.keys.sorted() == ["options", "runtime_type"])
         #expect(native["options"]?["ConfigPath"]?.string == scratch.file("veil-native.toml"))
         let nativeTOML = try TOMLTable(string: try #require(scratch.read("veil-native.toml")))
-        #expect(nativeTOML.keys == ["isolation"] && nativeTOML["isolation"]?.string == "native")
+        // The fixtures' runc handler says SystemdCgroup = true: veil's handlers keep the node's driver.
+        #expect(nativeTOML.keys.sorted() == ["isolation", "systemd_cgroup"] && nativeTOML["isolation"]?.string == "native")
+        #expect(nativeTOML["systemd_cgroup"]?.bool == true)
         try TOMLDoc.removeTable(at: path, in: after, pruneFrom: nil, file: "t")
         try TOMLDoc.removeTable(at: nativePath, in: after, pruneFrom: nil, file: "t")
         #expect(after == (try TOMLTable(string: original)))
@@ -99,7 +101,7 @@ import Testing
         let report = try Installer(options: options, host: FakeHost()).install()
         let written = try TOMLTable(string: try #require(scratch.read("veil/runtime.toml"), "\(report)"))
         #expect(written["isolation"]?.string == "sandbox")
-        #expect(written.keys == ["isolation"])
+        #expect(written.keys.sorted() == ["isolation", "systemd_cgroup"])
         let config = try TOMLTable(string: try #require(scratch.read("config.toml")))
         #expect(try TOMLDoc.table(at: Self.v2Path + ["options"], in: config, file: "t")?["ConfigPath"]?.string == scratch.file("veil/runtime.toml"))
         // A second run changes nothing.
@@ -422,7 +424,7 @@ import Testing
         var options = containerdOptions(scratch)
         options.nativeShimConfig = scratch.file("native.toml")
         let report = try Installer(options: options, host: FakeHost()).install()
-        #expect(report.lines.contains { $0.contains("native.toml: it exists: left as it is (isolation = \"native\" not applied)") }, "\(report)")
+        #expect(report.lines.contains { $0.contains("native.toml: it exists: left as it is (isolation = \"native\", systemd_cgroup = true not applied)") }, "\(report)")
         _ = try Installer(options: options, host: FakeHost()).uninstall()
         #expect(scratch.read("native.toml") == "log_level = \"debug\"\n")
         #expect(scratch.read("config.toml") == containerdV2)

@@ -7,15 +7,44 @@ import Testing
 @Suite("bad input")
 struct BadInputTests {
     /// Runs `create` on a broken bundle and checks the error and that nothing is left.
-    private func expectRefused(_ bundle: TestBundle, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    private func expectRefused(_ bundle: TestBundle, mentions: [String], globals: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let bin = try requireVeil()
-        let result = try bundle.runtime(bin, ["create", "--bundle", bundle.path, bundle.id])
+        let result = try bundle.runtime(bin, globals + ["create", "--bundle", bundle.path, bundle.id])
         #expect(!result.succeeded, "\(result)", sourceLocation: sourceLocation)
         for word in mentions {
             #expect(result.stderr.contains(word), "stderr should mention \(word): \(result)", sourceLocation: sourceLocation)
         }
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())", sourceLocation: sourceLocation)
         #expect(try bundle.state(bin) == nil, sourceLocation: sourceLocation)
+    }
+
+    /// Where systemd is not PID 1 the systemd cgroup driver has no one to talk to: refused before
+    /// anything exists (the qemu guest with systemd runs the driver itself: SystemdGuestTests).
+    @Test func systemdDriverWithoutSystemd() throws {
+        guard !FileManager.default.fileExists(atPath: "/run/systemd/system") else { return }
+        for level in ["sandbox", "native"] {
+            let bundle = try TestBundle(["true"])
+            defer { bundle.remove() }
+            try bundle.edit { config in
+                var linux = config["linux"] as? [String: Any] ?? [:]
+                linux["cgroupsPath"] = "veil-test.slice:veil:\(bundle.id)"
+                config["linux"] = linux
+            }
+            try expectRefused(bundle, mentions: ["--systemd-cgroup needs systemd as PID 1", "/run/systemd/system"],
+                              globals: ["--isolation", level, "--systemd-cgroup"])
+        }
+    }
+
+    /// runc's systemd form given to the cgroupfs driver: the error says which flag it needs.
+    @Test func systemdPathWithoutTheFlag() throws {
+        let bundle = try TestBundle(["true"])
+        defer { bundle.remove() }
+        try bundle.edit { config in
+            var linux = config["linux"] as? [String: Any] ?? [:]
+            linux["cgroupsPath"] = "system.slice:veil:\(bundle.id)"
+            config["linux"] = linux
+        }
+        try expectRefused(bundle, mentions: ["linux.cgroupsPath", "system.slice:veil:", "--systemd-cgroup"])
     }
 
     @Test func malformedJSON() throws {

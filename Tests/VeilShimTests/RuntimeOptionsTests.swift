@@ -91,15 +91,27 @@ import VeilShimProtocol
         #expect(relative.contains("must be an absolute path"))
     }
 
-    @Test("options of another runtime (runc's containerd.runc.v1.Options) are refused by name")
-    func foreignOptions() throws {
+    @Test("containerd's runc options are honoured for the driver, root and binary; other runtimes' are refused by name")
+    func runcAndForeignOptions() throws {
         var runc = Containerd_Runc_V1_Options()
-        runc.binaryName = "runc"
+        runc.systemdCgroup = true
+        runc.root = "/run/veil-runc/"
         var any = Google_Protobuf_Any()
         any.typeURL = "containerd.runc.v1.Options"
         any.value = try runc.serializedData()
-        let message = Self.failure { try RuntimeSettings.from(options: any) }
-        #expect(message.contains("are not veil's") && message.contains("containerd.runc.v1.Options"))
+        let settings = try RuntimeSettings.from(options: any)
+        #expect(settings.systemdCgroup == true && settings.root == "/run/veil-runc")
+        #expect(settings.veilFlags.contains("--systemd-cgroup"))
+        #expect(settings.text.contains("systemd_cgroup = true"))  // recorded in the bundle for delete
+
+        runc.binaryName = "runc"
+        any.value = try runc.serializedData()
+        #expect(Self.failure { try RuntimeSettings.from(options: any) }.contains("key \"binary\""))
+
+        var hcs = Google_Protobuf_Any()
+        hcs.typeURL = "runhcs.v1.Options"
+        let message = Self.failure { try RuntimeSettings.from(options: hcs) }
+        #expect(message.contains("are not veil's") && message.contains("runhcs.v1.Options"))
 
         var garbage = Google_Protobuf_Any()
         garbage.typeURL = RuntimeSettings.optionsTypeName
@@ -146,4 +158,24 @@ final class TemporaryDirectory {
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @Test("systemd_cgroup: the operator's word, else inferred from a slice:prefix:name cgroupsPath where systemd runs")
+    func systemdDriver() throws {
+        let off = try RuntimeSettings.parse("systemd_cgroup = false\nallow_systemd_properties = true\n", source: "t")
+        #expect(off.systemdCgroup == false && off.veilFlags == ["--allow-systemd-properties"])
+        var explicit = off
+        explicit.inferSystemdCgroup(cgroupsPath: "kubepods-besteffort-pod1.slice:cri-containerd:abc", systemdRunning: true)
+        #expect(explicit.systemdCgroup == false)  // the operator said no
+
+        var inferred = RuntimeSettings()
+        inferred.inferSystemdCgroup(cgroupsPath: "kubepods-besteffort-pod1.slice:cri-containerd:abc", systemdRunning: true)
+        #expect(inferred.systemdCgroup == true && inferred.veilFlags.contains("--systemd-cgroup"))
+        #expect(try RuntimeSettings.parse(inferred.text, source: "bundle").systemdCgroup == true)
+
+        for (path, running) in [("/kubepods/besteffort/pod1/abc", true), ("a.slice:p:n", false), ("a:b", true), ("a.slice:p:", true), (nil, true)] as [(String?, Bool)] {
+            var settings = RuntimeSettings()
+            settings.inferSystemdCgroup(cgroupsPath: path, systemdRunning: running)
+            #expect(settings.systemdCgroup == nil, "\(path ?? "nil") \(running)")
+        }
+    }
 }

@@ -32,6 +32,10 @@ struct veil_spawn_plan {
     int cgroup_tasks_fds[VEIL_MAX_CGROUPS]; /* v1 `tasks` files stage 1 writes "0" to, joining itself */
     int cgroup_tasks_count;
     int cgroup_v2_fd;                /* >= 0: a v2 cgroup directory stage 1 is cloned into (CLONE_INTO_CGROUP) */
+    /* systemd cgroup driver: stage 1 first asks to be placed (SCOPE_WAIT) and waits for the ACK, so
+       systemd moves it into the container's scope before anything else (its namespaces, the init)
+       exists: the init starts there and the cgroup namespace is rooted there. */
+    int await_scope;
     /* Sandbox level: namespaces made before the user namespace, so the host's user namespace owns
        them (CLONE_NEWNET: container root never holds CAP_NET_ADMIN or CAP_NET_RAW over them). */
     int pre_user_unshare_flags;

@@ -15,6 +15,7 @@ enum {
     VEIL_SYNC_STAGE1_READY = 1,  /* stage 1 unshared the user namespace; runtime: id maps, then ACK or ABORT */
     VEIL_SYNC_INIT_PID = 2,      /* payload: int32 host pid of the container init */
     VEIL_SYNC_CHILD_ERROR = 3,   /* payload: struct veil_child_error */
+    VEIL_SYNC_SCOPE_WAIT = 4,    /* stage 1 waits to be placed in its systemd scope; runtime: ACK or ABORT */
     VEIL_SYNC_JSON = 10,         /* payload: a JSON InitMessage from `veil init` */
     VEIL_SYNC_ACK = 100,         /* runtime -> child: go on */
     VEIL_SYNC_ABORT = 101,       /* runtime -> child: give up */
@@ -34,6 +35,7 @@ enum veil_spawn_step {
     VEIL_STEP_EXEC = 10,
     VEIL_STEP_CGROUP = 11,
     VEIL_STEP_NETWORK = 12,
+    VEIL_STEP_SCOPE = 13,
 };
 
 /* The payload of VEIL_SYNC_CHILD_ERROR. `detail` is the CLONE_NEW* flag of a namespace step;
@@ -58,6 +60,7 @@ static inline const char *veil_spawn_step_description(int32_t step) {
     case VEIL_STEP_EXEC: return "executing veil init";
     case VEIL_STEP_CGROUP: return "joining its cgroups";
     case VEIL_STEP_NETWORK: return "setting up its network namespace";
+    case VEIL_STEP_SCOPE: return "waiting for its systemd scope";
     default: return 0;
     }
 }

@@ -1,0 +1,96 @@
+import FoundationEssentials
+import VeilCgroups
+import VeilLinux
+import VeilSpec
+import VeilSystemd
+
+/// What `--systemd-cgroup` adds to a container's life: the scope unit systemd keeps it in.
+struct ScopePlan {
+    let path: SystemdCgroupsPath
+    /// The scope's directory components below a hierarchy's root.
+    let components: [String]
+    /// Resources, then org.systemd.property annotations (so those win, as with runc).
+    let properties: [UnitProperty]
+    /// linux.resources for the file writes after systemd's, rounded where systemd rounds.
+    let files: CgroupResources
+    let layout: CgroupLayout
+}
+
+extension Runtime {
+    /// Checked with the rest of config.json, before anything exists: systemd is there, the
+    /// cgroupsPath names a scope, the resources and annotations translate.
+    func planScope(_ spec: Spec, id: String, level: IsolationLevel) throws(ContainerError) -> ScopePlan {
+        guard SystemdBus.isSystemdRunning else {
+            throw .unsupported("--systemd-cgroup needs systemd as PID 1 (/run/systemd/system is missing): use the cgroupfs driver (no --systemd-cgroup)")
+        }
+        let layout: CgroupLayout
+        do { layout = try CgroupLayout.detect() } catch { throw .cgroup(context: "finding the cgroup hierarchies", error) }
+        do throws(SystemdError) {
+            let path = try SystemdCgroupsPath.parse(spec.linux?.cgroupsPath, containerID: id)
+            let translated = try PropertyTranslator(unified: layout.isUnifiedOnly).translate(CgroupResources(spec: spec))
+            // A tenant writes the annotations of its pod: at the sandbox level only the harmless ones count.
+            let restricted = level == .sandbox && !allowSystemdProperties
+            let annotations = try SystemdAnnotations.properties(spec.annotations ?? [:], restricted: restricted)
+            return ScopePlan(path: path, components: try path.components, properties: translated.properties + annotations,
+                             files: translated.files, layout: layout)
+        } catch {
+            throw .invalidConfig(file: "config.json", field: "", reason: "\(error)")
+        }
+    }
+
+    /// The scope's cgroup value; on v1 the hierarchies systemd does not manage are made now.
+    func makeScopeCgroup(_ plan: ScopePlan, cleanup: inout Cleanup) throws(ContainerError) -> Cgroup {
+        let unit = SystemdScopeRef(unit: plan.path.unit, slice: plan.path.slice)
+        do {
+            let cgroup = try Cgroup.systemdScope(components: plan.components, unit: unit, layout: plan.layout)
+            cleanup.cgroup = cgroup
+            return cgroup
+        } catch { throw .cgroup(context: "creating the container's cgroup", error) }
+    }
+
+    /// Stage 1 waits: systemd starts the scope around it and moves it in; then the files systemd
+    /// does not manage are written and, at the sandbox level, the warden's cgroup is made.
+    func startScope(_ plan: ScopePlan, id: String, cgroup: Cgroup, cleanup: inout Cleanup, pid: Int32) throws(ContainerError) {
+        let scope: SystemdScope
+        do { scope = SystemdScope(unit: plan.path.unit, slice: plan.path.slice, manager: try SystemdBus()) } catch {
+            throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
+        }
+        cleanup.scope = scope
+        do { try scope.start(scope.baseProperties(id: id, pid: pid) + plan.properties) } catch {
+            throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
+        }
+        log.debug("create \(id): systemd started \(plan.path.unit) in \(plan.path.slice)")
+        if case .unified(let hierarchy) = plan.layout { cgroup.enableControllersForScope(mountpoint: hierarchy.mountpoint) }
+        if cgroup.isFrozenByAnyone() {
+            throw .invalidConfig(file: "config.json", field: "linux.cgroupsPath", reason: "container's cgroup unexpectedly frozen (thaw it first)")
+        }
+        do {
+            try cgroup.apply(plan.files)
+            if cgroup.systemd != nil, FS.exists(cgroup.paths["unified"] ?? cgroup.paths["memory"] ?? "") {
+                _ = try cgroup.makeSupervisorCgroups()
+            }
+        } catch {
+            throw .resources(error, file: "config.json", field: "linux.resources", context: "applying linux.resources")
+        }
+    }
+
+    /// `update`: after the files (which check memory usage first), the unit's properties, so a
+    /// daemon-reload keeps what `update` set.
+    func updateScope(_ cgroup: Cgroup, id: String, resources: CgroupResources) throws(ContainerError) {
+        guard let unit = cgroup.systemd else { return }
+        do throws(SystemdError) {
+            let properties = try PropertyTranslator(unified: cgroup.unifiedOnly).translate(resources).properties
+            try SystemdScope(unit: unit.unit, slice: unit.slice, manager: try SystemdBus()).set(properties)
+        } catch {
+            throw .failed(context: "updating the systemd scope of \"\(id)\"", cause: error)
+        }
+    }
+
+    /// `delete`: the unit stopped and forgotten before veil removes what it made.
+    func stopScope(_ cgroup: Cgroup, id: String) {
+        guard let unit = cgroup.systemd else { return }
+        do { try SystemdScope(unit: unit.unit, slice: unit.slice, manager: try SystemdBus()).stop() } catch {
+            log.warning("delete \(id): stopping \(unit.unit): \(error)")
+        }
+    }
+}
