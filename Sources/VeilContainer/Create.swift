@@ -386,11 +386,11 @@ public struct Runtime {
     /// The machinery of the sandbox level, configured by the operator's options.
     var sandboxBuilder: SandboxBuilder { SandboxBuilder(idPool: idPool, allowedDevices: sandboxDevices) }
 
-    /// The pod sandbox a CRI container belongs to: the sandbox container named by
-    /// io.kubernetes.cri.sandbox-id, when it runs here at sandbox level.
+    /// The pod sandbox a CRI container belongs to: the sandbox container its annotations name
+    /// (containerd's or CRI-O's keys), when it runs here at sandbox level.
     func podOwner(of spec: Spec, id: String) -> (id: String, owner: SpecTransform.Owner)? {
-        guard let annotations = spec.annotations, annotations["io.kubernetes.cri.container-type"] == "container",
-              let sandboxID = annotations["io.kubernetes.cri.sandbox-id"], sandboxID != id,
+        guard let role = PodAnnotations(spec.annotations), role.kind == .container,
+              let sandboxID = role.sandboxID, sandboxID != id,
               let record = try? store.load(sandboxID), record.isolation == .sandbox,
               store.status(of: record) != .stopped else { return nil }
         return (sandboxID, SpecTransform.Owner(initPid: record.pid, directory: store.directory(sandboxID)))

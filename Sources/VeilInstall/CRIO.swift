@@ -9,11 +9,18 @@ public enum CRIODropIn {
     /// pods' annotations into config.json anyway, where veil lets them raise the level, never lower it).
     public static let defaultAnnotations = ["seccomp-profile.kubernetes.cri-o.io"]
 
+    /// CRI-O's switch for the pod's infra container.
+    public static let infraKey = "drop_infra_ctr"
+
     /// The drop-in: `name` runs veil (the sandbox level; a privileged pod gets no host devices),
     /// `name`-native runs `nativeRuntimePath`, veil under the name that means --isolation native.
     public static func render(name: String, runtimePath: String, nativeRuntimePath: String, runtimeRoot: String = "/run/veil",
                               annotations: [String] = defaultAnnotations) -> String {
         var text = "# Written by `veil install --crio`; `veil uninstall --crio` removes it.\n"
+        text += "[crio.runtime]\n"
+        text += "# The sandbox level holds a pod's namespaces in its infra (pause) container, as under containerd:\n"
+        text += "# CRI-O must keep it (its default drops it). Node-wide: every pod gets one, as with containerd.\n"
+        text += "\(infraKey) = false\n\n"
         text += table(name: name, runtimePath: runtimePath, runtimeRoot: runtimeRoot, withoutHostDevices: true, annotations: annotations)
         text += "\n# \(name)-native: runc's semantics (no sandbox), for the pods a cluster admin grants its RuntimeClass.\n"
         text += table(name: name + "-native", runtimePath: nativeRuntimePath, runtimeRoot: runtimeRoot, withoutHostDevices: false, annotations: annotations)
@@ -40,6 +47,9 @@ public enum CRIODropIn {
         let root = try TOMLDoc.parse(text, file: file)
         try TOMLDoc.removeTable(at: ["crio", "runtime", "runtimes", name + "-native"], in: root, pruneFrom: 0, file: file)
         try TOMLDoc.removeTable(at: ["crio", "runtime", "runtimes", name], in: root, pruneFrom: 0, file: file)
+        if let runtime = try TOMLDoc.table(at: ["crio", "runtime"], in: root, file: file), runtime[infraKey]?.bool == false {
+            runtime.remove(at: infraKey)
+        }
         return TOMLDoc.hasNoValues(root) ? nil : TOMLDoc.render(root)
     }
 }

@@ -129,6 +129,8 @@ public enum DoctorCRIO {
         var handlers: [String: Handler] = [:]
         var graphroot: String?, runroot: String?
         var errors: [String] = []
+        // [crio.runtime] drop_infra_ctr, merged as CRI-O merges (absent: its default, true).
+        var dropInfra: (value: Bool, file: String)?
         // containers-storage's defaults come first; crio.conf's root/runroot override them.
         if let storageConf, let table = try? TOMLDoc.parse(storageConf, file: "storage.conf"), let storage = table["storage"]?.table {
             graphroot = storage["graphroot"]?.string
@@ -143,6 +145,7 @@ public enum DoctorCRIO {
             if let crio = root["crio"]?.table {
                 if let r = crio["root"]?.string { graphroot = r }
                 if let r = crio["runroot"]?.string { runroot = r }
+                if let drop = crio["runtime"]?.table?[CRIODropIn.infraKey]?.bool { dropInfra = (drop, path) }
             }
             guard let runtimes = root["crio"]?.table?["runtime"]?.table?["runtimes"]?.table else { continue }
             for key in runtimes.keys {
@@ -155,6 +158,12 @@ public enum DoctorCRIO {
         }
         let storage = RuntimeStorage(root: graphroot ?? defaultGraphroot, state: runroot ?? defaultRunroot)
         var inspection = inspect(handlers: handlers, errors: errors, directory: directory, storage: storage, isExecutable: isExecutable)
+        if inspection.check.status == .pass, handlers.values.contains(where: { $0.name == "veil" }), dropInfra?.value != false {
+            let said = dropInfra.map { "\($0.file) sets \(CRIODropIn.infraKey) = true" } ?? "\(CRIODropIn.infraKey) is not set (CRI-O's default drops it)"
+            inspection.check = DoctorCheck("crio.config", .fail,
+                                           inspection.check.detail + "; but \(said): CRI-O then never creates a pod's infra container, which the sandbox level needs to hold the pod's namespaces (its containers are refused)",
+                                           fix: "veil install --crio (its drop-in sets \(CRIODropIn.infraKey) = false), and no later drop-in setting it back")
+        }
         inspection.handlers = handlers.values.sorted { $0.name < $1.name }
         return inspection
     }

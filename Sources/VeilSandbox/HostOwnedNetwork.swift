@@ -23,8 +23,7 @@ public struct HostOwnedNetwork {
     /// then the pod's own sysctls, which containerd and CRI-O give that container only): writing
     /// the defaults again would undo a pod's own values (e.g. ip_unprivileged_port_start=1024).
     static func joinsPodNetwork(_ spec: Spec) -> Bool {
-        let annotations = spec.annotations ?? [:]
-        return annotations["io.kubernetes.cri.container-type"] == "container" || annotations["io.kubernetes.cri-o.ContainerType"] == "container"
+        PodAnnotations(spec.annotations)?.kind == .container
     }
 
     /// nil when the container shares the host's network namespace: nothing of the host's is changed.

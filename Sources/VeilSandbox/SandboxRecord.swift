@@ -22,6 +22,8 @@ public struct SandboxRecord: Codable, Sendable, Equatable {
     public var cpus: Int?
     /// The sandbox's directory every host uid can reach (its /proc views live in `proc`).
     public var publicDirectory: String?
+    /// CRI-O pods: the pinned namespaces the sandbox stands for (see `PodNamespaces`).
+    public var adoptedNamespaces: [AdoptedNamespace]? = nil
 
     public static let fileName = "sandbox.json"
     public static let wardenSocketName = "warden.sock"

@@ -30,6 +30,8 @@ public struct SandboxContext {
     public var userNamespaceGiven = false
     /// The owner's /proc views as a FUSE mount, served here until the warden takes over.
     var procfs: ProcfsBridge?
+    /// CRI-O's pinned namespaces this pod sandbox replaced by its own (recorded in sandbox.json).
+    public var adoptedNamespaces: [AdoptedNamespace] = []
 
     public static let publicParent = "/run/veil-sandbox"
 
@@ -106,6 +108,23 @@ public struct SandboxBuilder {
             throw .refused(field: "linux.seccomp", reason: "SCMP_ACT_NOTIFY cannot be combined with the sandbox level (its warden holds the listener): \(SandboxError.nativeRemedy)")
         }
         let userNamespaceGiven = spec.linux?.namespaces?.contains { $0.type == .user } == true
+        var adopted: [AdoptedNamespace] = []
+        if !userNamespaceGiven, let role = PodAnnotations(spec.annotations), role.manager == .crio {
+            switch (role.kind, pod) {
+            case (.sandbox, nil):
+                adopted = try PodNamespaces.adopt(&spec)
+            case (.container, let pod?):
+                let record = try? SandboxRecord.load(directory: pod.owner.directory)
+                try PodNamespaces.mapMember(&spec, adopted: record?.adoptedNamespaces ?? [], ownerInitPid: pod.owner.initPid)
+            case (.container, nil):
+                throw .refused(field: "annotations[\"io.kubernetes.cri-o.SandboxID\"]",
+                               reason: "pod sandbox \(role.sandboxID ?? "?") does not run here at the sandbox level: CRI-O dropped this pod's infra container "
+                                   + "(drop_infra_ctr = true), and the sandbox level needs it to hold the pod's namespaces: set drop_infra_ctr = false "
+                                   + "(veil install --crio does), or \(SandboxError.nativeRemedy)")
+            case (.sandbox, _?):
+                break
+            }
+        }
         if !userNamespaceGiven { try refuseForeignNamespaces(spec, pod: pod?.owner) }
         let publicDirectory = SandboxContext.publicParent + "/" + id + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         var viewDirectory = publicDirectory + "/proc"
@@ -124,6 +143,7 @@ public struct SandboxBuilder {
         var context = SandboxContext(owner: pod?.owner, ownerID: pod?.id ?? id, ownerDirectory: pod?.owner.directory ?? stateDirectory,
                                      slot: nil, program: program, droppedDevices: dropped, publicDirectory: publicDirectory)
         context.userNamespaceGiven = userNamespaceGiven
+        context.adoptedNamespaces = adopted
         return context
     }
 
@@ -197,12 +217,13 @@ public struct SandboxBuilder {
         // The boot log's counts are the ones `veil sandbox policy` prints.
         let summary = SandboxPolicy.summary
         let counts = (direct: summary.direct, emulated: summary.emulated, refused: summary.refused)
-        let record = SandboxRecord(
+        var record = SandboxRecord(
             id: id, slot: context.slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
             bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: BootClock.now(),
             memoryDirectory: cgroup.paths["memory"] ?? (cgroup.unifiedOnly ? cgroup.paths.values.first : nil),
             memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus,
             publicDirectory: context.publicDirectory)
+        if !context.adoptedNamespaces.isEmpty { record.adoptedNamespaces = context.adoptedNamespaces }
         try record.save(directory: directory)
         var warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
                                   bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,

@@ -14,8 +14,6 @@ public enum SeccompArtifactAnnotation {
     static let containerNameKeys = ["io.kubernetes.cri.container-name", "io.kubernetes.container.name"]
     /// The image reference the container was made from.
     static let imageNameKeys = ["io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName"]
-    /// The marks of a pod's sandbox (pause) container, which never gets a pulled profile (as in CRI-O).
-    static let containerTypeKeys = ["io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType"]
 
     /// One annotation that named a profile.
     public struct Match: Equatable, Sendable {
@@ -37,8 +35,9 @@ public enum SeccompArtifactAnnotation {
         imageNameKeys.lazy.compactMap { annotations[$0] }.first { !$0.isEmpty }
     }
 
+    /// A pod's sandbox (pause) container never gets a pulled profile (as in CRI-O).
     public static func isPodSandbox(_ annotations: [String: String]) -> Bool {
-        containerTypeKeys.contains { annotations[$0] == "sandbox" }
+        PodAnnotations(annotations)?.kind == .sandbox
     }
 
     /// The pod's (config.json's) keys, most specific first: `<base>/<container>`, then `<base>/POD`.

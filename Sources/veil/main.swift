@@ -24,7 +24,7 @@ switch GlobalOptions.parse(Array(CommandLine.arguments.dropFirst())) {
 case .failure(let error):
     writeError("veil: \(error)\n")
     exit(2)
-case .success(var (options, rest)):
+case .success((var options, let rest)):
     options.apply(programName: CommandLine.arguments.first ?? "veil")
     Context.global = options
     Context.logger = Logger(file: options.logFile, format: options.logFormat, debug: options.debug)

@@ -111,6 +111,12 @@ import VeilCgroups
         #expect(good.check.status == .pass && good.check.detail.contains("\"veil-native\""), "\(good.check)")
         #expect(good.handlers.map(\.name) == ["veil", "veil-native"])
 
+        // A later drop-in dropping pods' infra containers again: the sandbox level would refuse CRI-O's pods.
+        try scratch.write("conf.d/90-site.conf", "[crio.runtime]\ndrop_infra_ctr = true\n")
+        let dropped = DoctorCRIO.inspect(options: options, installed: true)
+        #expect(dropped.check.status == .fail && dropped.check.detail.contains("90-site.conf sets drop_infra_ctr = true"), "\(dropped.check)")
+        unlink(scratch.file("conf.d/90-site.conf"))
+
         // The veil-native link missing: CRI-O would refuse to start too.
         unlink(scratch.file("bin/veil-native"))
         let noLink = DoctorCRIO.inspect(options: options, installed: true)

@@ -49,10 +49,13 @@ import Testing
     }
 
     @Test func editedDropInKeepsOtherTables() throws {
-        let edited = CRIODropIn.render(name: "veil", runtimePath: "/usr/local/bin/veil", nativeRuntimePath: "/usr/local/bin/veil-native") + "\n[crio.runtime]\ndefault_runtime = \"runc\"\n"
+        let rendered = CRIODropIn.render(name: "veil", runtimePath: "/usr/local/bin/veil", nativeRuntimePath: "/usr/local/bin/veil-native")
+        #expect(try TOMLTable(string: rendered)["crio"]?["runtime"]?["drop_infra_ctr"]?.bool == false, "CRI-O keeps pods' infra containers")
+        let edited = rendered.replacingOccurrences(of: "drop_infra_ctr = false\n", with: "drop_infra_ctr = false\ndefault_runtime = \"runc\"\n")
         let rest = try #require(try CRIODropIn.planRemoval(text: edited, file: "d.conf", name: "veil"))
         let table = try TOMLTable(string: rest)
         #expect(table["crio"]?["runtime"]?["default_runtime"]?.string == "runc")
+        #expect(table["crio"]?["runtime"]?["drop_infra_ctr"] == nil, "veil's setting goes with it")
         #expect(try TOMLDoc.table(at: ["crio", "runtime", "runtimes"], in: table, file: "t") == nil)
         #expect(try CRIODropIn.planRemoval(text: CRIODropIn.render(name: "veil", runtimePath: "/x", nativeRuntimePath: "/y"), file: "d.conf", name: "veil") == nil)
     }
