@@ -9,6 +9,18 @@ public enum CRIODropIn {
     /// pods' annotations into config.json anyway, where veil lets them raise the level, never lower it).
     public static let defaultAnnotations = ["seccomp-profile.kubernetes.cri-o.io"]
 
+    /// The first CRI-O that accepts `seccomp-profile.kubernetes.cri-o.io` in allowed_annotations.
+    public static let seccompAnnotationSince = [1, 30]
+
+    /// (major, minor) from `crio --version` ("crio version 1.26.4").
+    public static func version(_ output: String) -> [Int]? {
+        for token in output.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) {
+            let parts = token.split(separator: ".").map { Int($0) }
+            if parts.count >= 2, let major = parts[0], let minor = parts[1] { return [major, minor] }
+        }
+        return nil
+    }
+
     /// CRI-O's switch for the pod's infra container.
     public static let infraKey = "drop_infra_ctr"
 

@@ -281,12 +281,22 @@ public struct Installer {
                           label: "runtimes \(options.runtimeName) and \(nativeRuntimeName) (\(ContainerdConfig.runtimeType), config version \(plan.version))")
     }
 
+    /// The allowed_annotations veil's CRI-O handlers get: the operator's list, else the defaults the
+    /// installed CRI-O knows. CRI-O ignores a handler (with only a warning in its log) whose list
+    /// names an annotation it does not know, and the seccomp-profile one is CRI-O 1.30's.
+    var crioAnnotations: [String] {
+        guard options.crioAnnotations == CRIODropIn.defaultAnnotations,
+              let output = host.run(["crio", "--version"]).flatMap({ $0.status == 0 ? $0.output : nil }),
+              let version = CRIODropIn.version(output) else { return options.crioAnnotations }
+        return version.lexicographicallyPrecedes(CRIODropIn.seccompAnnotationSince) ? [] : options.crioAnnotations
+    }
+
     func planCRIO() throws(InstallError) -> FileChange {
         let path = crioPath
         let original = try readIfPresent(path)
         if let original { _ = try TOMLDoc.parse(text(original), file: path) }
         let new = CRIODropIn.render(name: options.runtimeName, runtimePath: runtimeBinary, nativeRuntimePath: nativeRuntimeBinary,
-                                    annotations: options.crioAnnotations)
+                                    annotations: crioAnnotations)
         _ = try TOMLDoc.parse(new, file: path)
         return FileChange(kind: .crio, path: path, original: original, new: Array(new.utf8), createdDepth: nil,
                           label: "CRI-O runtime handlers \(options.runtimeName) and \(nativeRuntimeName) (\(nativeRuntimeBinary), a link to veil)")

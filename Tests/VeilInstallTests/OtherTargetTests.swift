@@ -33,6 +33,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch.file("crio.conf.d")), "the drop-in and the directory veil made are gone")
     }
 
+    /// CRI-O ignores a handler whose allowed_annotations names one it does not know (1.26 refuses
+    /// the seccomp-profile annotation, 1.30's): the default list follows the installed CRI-O.
+    @Test(arguments: [("crio version 1.26.4\n", [String]()), ("crio version 1.30.0\n", ["seccomp-profile.kubernetes.cri-o.io"])])
+    func allowedAnnotationsFollowTheInstalledCRIO(versionOutput: String, expected: [String]) throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        var options = testOptions(scratch)
+        options.crio = true
+        let host = FakeHost()
+        host.answers["crio --version"] = (0, versionOutput)
+        _ = try Installer(options: options, host: host).install()
+        let table = try TOMLTable(string: try #require(scratch.read("crio.conf.d/50-veil.conf")))
+        let veil = try #require(try TOMLDoc.table(at: ["crio", "runtime", "runtimes", "veil"], in: table, file: "t"))
+        #expect(veil["allowed_annotations"]?.array?.map { $0.string ?? "" } == expected)
+    }
+
     @Test func existingDropInIsBackedUpAndPutBack() throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
