@@ -55,10 +55,12 @@ extension Runtime {
         do { scope = SystemdScope(unit: plan.path.unit, slice: plan.path.slice, manager: try SystemdBus()) } catch {
             throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
         }
-        cleanup.scope = scope
         do { try scope.start(scope.baseProperties(id: id, pid: pid) + plan.properties) } catch {
+            // A unit of that name that is running is someone else's: never stopped on our way out.
+            if case .call(_, _, let name, _) = error, name == "org.freedesktop.systemd1.UnitExists" {} else { cleanup.scope = scope }
             throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
         }
+        cleanup.scope = scope
         log.debug("create \(id): systemd started \(plan.path.unit) in \(plan.path.slice)")
         if case .unified(let hierarchy) = plan.layout { cgroup.enableControllersForScope(mountpoint: hierarchy.mountpoint) }
         if cgroup.isFrozenByAnyone() {

@@ -400,12 +400,42 @@ enum IDMappedRootfs {
                 throw .refused(field: "root.path", reason: "preparing the sandbox's upper layer beside \(upperDir): \(error)")
             }
         }
-        let lowers = try layers.map { (layer) throws(SandboxError) -> String in try mapped(layer) }.joined(separator: ":")
-        let fd = veil_overlay_mount(lowers, upper, work, "")
+        let lowers = try layers.map { (layer) throws(SandboxError) -> String in try mapped(layer) }
+        var fd = veil_overlay_mount(lowers.joined(separator: ":"), upper, work, "")
+        if fd == -EINVAL, !upper.isEmpty {
+            // Kernels before 6.15 take no detached mount as a layer (overlayfs clones each layer's
+            // mount, which must then be in our namespace): attach the id-mapped layers for the
+            // moment the overlay is made, beside its upper; the overlay keeps private clones.
+            fd = try overlayOnAttachedLayers(kept, directory: String(upper.dropLast("/fs".count)) + "/layers", upper: upper, work: work)
+        }
         guard fd >= 0 else {
             throw .refused(field: "root.path", reason: "rebuilding overlay \(rootfs) on id-mapped layers: \(String(cString: strerror(-fd)))")
         }
         return FileDescriptor(fd)
+    }
+}
+
+extension IDMappedRootfs {
+    static func overlayOnAttachedLayers(_ layers: [FileDescriptor], directory: String, upper: String, work: String) throws(SandboxError) -> Int32 {
+        var attached: [String] = []
+        defer {
+            // rmdir only: a removal that recursed could reach into a layer still mounted there.
+            for path in attached.reversed() { umount2(path, Int32(MNT_DETACH)) }
+            for index in layers.indices { rmdir(directory + "/\(index)") }
+            rmdir(directory)
+        }
+        for (index, layer) in layers.enumerated() {
+            let target = directory + "/\(index)"
+            do { try FS.mkdirAll(target, mode: 0o700) } catch {
+                throw .refused(field: "root.path", reason: "preparing \(target) for an id-mapped layer: \(error)")
+            }
+            let attachedResult = veil_attach_mount(layer.raw, target)
+            guard attachedResult == 0 else {
+                throw .refused(field: "root.path", reason: "attaching an id-mapped layer at \(target): \(String(cString: strerror(-attachedResult)))")
+            }
+            attached.append(target)
+        }
+        return veil_overlay_mount(attached.joined(separator: ":"), upper, work, "")
     }
 }
 

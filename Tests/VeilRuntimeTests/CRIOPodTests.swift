@@ -22,7 +22,7 @@ struct CRIOPodTests {
     }
 
     func containerConfig(_ rig: CRIORig, name: String, _ command: [String]) -> [String: Any] {
-        ["metadata": ["name": name, "attempt": 0], "image": ["image": rig.testImage], "command": command, "logPath": name + ".log"]
+        ["metadata": ["name": name, "attempt": 0], "image": ["image": rig.image], "command": command, "logPath": name + ".log"]
     }
 
     func hostPid(_ calls: CRICalls, _ container: String) throws -> Int32 {

@@ -6,14 +6,27 @@
 
 import Foundation
 
-final class CRIORig {
+/// What the CRI suites need of a rig, containerd's or CRI-O's.
+protocol CRIRuntimeRig {
+    /// The CRI socket's path.
+    var address: String { get }
+    /// A directory of the rig's own, for logs and volumes.
+    var directory: String { get }
+    /// The busybox image, already in the rig's store.
+    var image: String { get }
+}
+
+extension ContainerdRig: CRIRuntimeRig {}
+
+final class CRIORig: CRIRuntimeRig {
     let directory: String
     let environment: [String: String]
     private let daemon: Process
     let socket: String
     var log: String { (try? String(contentsOfFile: environment["CRIO_LOG"] ?? "", encoding: .utf8)) ?? "" }
     var cgroupParent: String { environment["CRIO_CGROUP_PARENT"] ?? "" }
-    var testImage: String { environment["CRIO_TEST_IMAGE"] ?? "" }
+    var image: String { environment["CRIO_TEST_IMAGE"] ?? "" }
+    var address: String { socket }
     /// veil's state root for its handlers (the drop-in's runtime_root, moved under the rig).
     var veilRoot: String { directory + "/run/veil" }
 
