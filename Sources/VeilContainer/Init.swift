@@ -48,6 +48,10 @@ public enum ContainerInit {
         }
         if process.terminal == true, let console = InitFD.console(plan) {
             try setUpConsole(console: base + console, size: process.consoleSize, bindDevConsole: plan.mode == .create)
+        } else {
+            // As runc: the process leads a session and process group of its own, terminal or not
+            // (conmon's exec timeout kills the exec'd process's group, which would otherwise be conmon's).
+            _ = setsid()
         }
         fixStdioOwnership(uid: process.user.uid)
         try enterCwd(process.cwd)

@@ -40,8 +40,13 @@ public enum PodNamespaces {
                 identity = try Namespaces.identity(path)
                 owner = try Namespaces.owner(of: path)
             } catch { throw .refused(field: field, reason: "\(error)") }
-            // The host's own: IPC is refused (hostIPC, below); UTS is left to the existing rules.
-            if Namespaces.isOwn(path, procFile: name) { continue }
+            // The host's own (CRI-O pins the host's for a hostIPC pod): refused; UTS is left to the existing rules.
+            if Namespaces.isOwn(path, procFile: name) {
+                guard namespace.type == .ipc else { continue }
+                let hostPID = !namespaces.contains { $0.type == .pid }
+                throw .refused(field: field, reason: "\(path) is the host's IPC namespace: the pod shares the host's IPC objects (hostIPC)"
+                                   + (hostPID ? " and processes (hostPID)" : "") + ", which the sandbox level does not allow: \(SandboxError.nativeRemedy)")
+            }
             // Owned by another user namespace: a config's own; the existing rules decide.
             guard owner == hostUsers else { continue }
             adopted.append(AdoptedNamespace(type: name, path: path, device: identity.device, inode: identity.inode))

@@ -137,6 +137,28 @@ struct RuncParityTests {
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
+    /// runc's init and exec'd processes lead a session and process group of their own, terminal or
+    /// not: conmon's exec timeout (CRI-O's ExecSync) kills the exec'd process's group, which would
+    /// otherwise be conmon's.
+    @Test("the init and an exec'd process lead their own session and process group", arguments: RuntimeUnderTest.all)
+    func sessionLeaders(runtime: RuntimeUnderTest) throws {
+        let bin = try runtime.binary()
+        let bundle = try TestBundle(["sh", "-c", "cut -d' ' -f5,6 /proc/1/stat; sleep 100"], prefix: "sid")
+        defer { bundle.remove() }
+        let run = try bundle.runtime(bin, ["run", "-d", bundle.id])
+        #expect(run.succeeded, "\(run)")
+        defer { _ = try? bundle.runtime(bin, ["delete", "-f", bundle.id]) }
+        let exec = try bundle.runtime(bin, ["exec", bundle.id, "sh", "-c", "echo $$ $(cut -d' ' -f5,6 /proc/$$/stat)"])
+        let fields = exec.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        #expect(fields.count == 3 && fields[0] == fields[1] && fields[1] == fields[2], "\(runtime): exec'd sh is its own group and session leader: \(exec)")
+        let state = try bundle.state(bin)
+        let pid = try #require(state?["pid"] as? Int)
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let afterName = stat[(stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ").map(String.init)
+        // Fields after "(comm)": state, ppid, pgrp, session.
+        #expect(afterName.count > 4 && afterName[3] == String(pid) && afterName[4] == String(pid), "\(runtime): the init leads its group and session: \(stat)")
+    }
+
     @Test("kill --all on a stopped container succeeds; after kill KILL, state is stopped and a plain delete works", arguments: RuntimeUnderTest.all)
     func killSemantics(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
