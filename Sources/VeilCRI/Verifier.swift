@@ -84,9 +84,11 @@ public struct Verifier: Sendable {
             report.checks.append(VerifyCheck(check.rawValue, status, detail))
         }
 
+        var manager = Manager.containerd
         do {
             let version = try await client.version()
             add(.endpoint, .pass, "\(version.runtimeName) \(version.runtimeVersion) at \(client.endpoint), CRI \(version.runtimeApiVersion)")
+            if version.runtimeName == "cri-o" { manager = .crio }
         } catch {
             add(.endpoint, .fail, "\(error)")
             return report
@@ -113,7 +115,7 @@ public struct Verifier: Sendable {
         let runID = randomHex(12)
         let sandbox = sandboxConfig(runID: runID)
         var created = Created()
-        await exercise(client, sandbox: sandbox, runID: runID, created: &created, add: add)
+        await exercise(client, sandbox: sandbox, runID: runID, manager: manager, created: &created, add: add)
         // Its own task and connection: an interrupted run cancels this task and with it the
         // client's connection, but what it created must still go.
         let (endpoint, ids, runLabel) = (client.endpoint, created, [Self.runLabel: runID])
@@ -135,7 +137,7 @@ public struct Verifier: Sendable {
     }
 
     /// The pod, the container and the four checks on them.
-    private func exercise(_ client: CRIClient, sandbox: Runtime_V1_PodSandboxConfig, runID: String, created: inout Created,
+    private func exercise(_ client: CRIClient, sandbox: Runtime_V1_PodSandboxConfig, runID: String, manager: Manager, created: inout Created,
                           add: (Check, VerifyStatus, String) -> Void) async {
         let clock = ContinuousClock()
         var start = clock.now
@@ -179,10 +181,17 @@ public struct Verifier: Sendable {
         add(.container, .pass, "container \(short(containerID)) running `\(Self.command.joined(separator: " "))` (created and started in \(startTime))")
 
         let containerInfo = RuntimeInfo(status.info["info"]), podInfo = RuntimeInfo(podStatus.info["info"])
-        add(.runtimeType, runtimeTypeStatus(containerInfo, podInfo), runtimeTypeDetail(containerInfo, podInfo))
-
-        let (shimStatus, shimDetail) = shimCheck(containerPid: containerInfo?.pid, podPid: podInfo?.pid)
-        add(.shim, shimStatus, shimDetail)
+        switch manager {
+        case .containerd:
+            add(.runtimeType, runtimeTypeStatus(containerInfo, podInfo), runtimeTypeDetail(containerInfo, podInfo))
+            let (shimStatus, shimDetail) = shimCheck(containerPid: containerInfo?.pid, podPid: podInfo?.pid)
+            add(.shim, shimStatus, shimDetail)
+        case .crio:
+            let (handlerStatus, handlerDetail) = crioHandlerCheck(podInfo)
+            add(.runtimeType, handlerStatus, handlerDetail)
+            let (monitorStatus, monitorDetail) = conmonCheck(containerPid: containerInfo?.pid)
+            add(.shim, monitorStatus, monitorDetail)
+        }
 
         if stopped(before: .exec, add) { return }
         let token = "veil-verify-" + randomHex(8)
@@ -267,10 +276,17 @@ public struct Verifier: Sendable {
 
     // MARK: checks on what the runtime reports
 
-    /// The part of containerd's verbose status JSON (`info["info"]`) the checks read.
+    /// Which CRI implementation answers: the checks of the runtime-type and shim rows differ.
+    enum Manager { case containerd, crio }
+
+    /// The part of the verbose status JSON (`info["info"]`) the checks read: containerd's, or
+    /// CRI-O's (pid, and the OCI spec whose annotations name the runtime handler).
     struct RuntimeInfo: Decodable {
         var pid: Int32?
         var runtimeType: String?
+        var runtimeSpec: Spec?
+
+        struct Spec: Decodable { var annotations: [String: String]? }
 
         init?(_ json: String?) {
             guard let json, let decoded = try? JSONDecoder().decode(RuntimeInfo.self, from: Data(json.utf8)) else { return nil }
@@ -291,6 +307,37 @@ public struct Verifier: Sendable {
         }
         return "container runs under \(containerType), pod under \(podType); handler \(quoted(options.handler)) "
             + "should have runtime_type \(quoted(Self.runtimeType)) (veil install --containerd)"
+    }
+
+    /// CRI-O: the pod ran under the handler asked for (its spec's io.kubernetes.cri-o.RuntimeHandler).
+    func crioHandlerCheck(_ pod: RuntimeInfo?) -> (VerifyStatus, String) {
+        guard let handler = pod?.runtimeSpec?.annotations?["io.kubernetes.cri-o.RuntimeHandler"] else {
+            return (.fail, "CRI-O's verbose PodSandboxStatus has no runtimeSpec with io.kubernetes.cri-o.RuntimeHandler")
+        }
+        guard handler == options.handler else {
+            return (.fail, "the pod runs under CRI-O's handler \(quoted(handler)), not \(quoted(options.handler))")
+        }
+        return (.pass, "the pod runs under CRI-O's runtime handler \(quoted(handler))")
+    }
+
+    /// CRI-O: the container's monitor is conmon, and the runtime conmon runs (`-r PATH`) is veil.
+    func conmonCheck(containerPid: Int32?) -> (VerifyStatus, String) {
+        guard let pid = containerPid, pid > 0 else { return (.fail, "the container's verbose status has no pid") }
+        guard let parent = VeilLinux.ProcessInfo.parent(pid) else {
+            return (.fail, "container pid \(pid) is not visible here: run veil verify on the node, in the host's pid namespace")
+        }
+        let name = VeilLinux.ProcessInfo.programName(parent) ?? "?"
+        guard name == "conmon" else { return (.fail, "the parent of container pid \(pid) is \(name) (pid \(parent)), not conmon") }
+        let argv = (try? FS.readFile("/proc/\(parent)/cmdline"))?.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } ?? []
+        guard let flag = argv.firstIndex(of: "-r"), flag + 1 < argv.count else {
+            return (.fail, "conmon (pid \(parent)) names no runtime (-r)")
+        }
+        let runtime = argv[flag + 1]
+        let binary = (FS.realPath(runtime) ?? runtime).split(separator: "/").last.map(String.init) ?? runtime
+        guard binary == "veil" else {
+            return (.fail, "conmon (pid \(parent)) runs \(runtime), not veil: handler \(quoted(options.handler))'s runtime_path should be veil (veil install --crio)")
+        }
+        return (.pass, "container pid \(pid) is a child of conmon (pid \(parent)), which runs veil (\(runtime))")
     }
 
     func shimCheck(containerPid: Int32?, podPid: Int32?) -> (VerifyStatus, String) {

@@ -14,7 +14,8 @@ struct VeilVerify: ParsableCommand {
         abstract: "Run a throw-away pod through the node's CRI endpoint with veil's runtime handler and check it.",
         discussion: """
             Checks that the container runs under io.containerd.veil.v1, that containerd-shim-veil-v1 is \
-            its parent on this host, that exec works, and that dmesg in the container shows the \
+            its parent on this host (through CRI-O: that the pod ran under the handler asked for and \
+            that its conmon runs veil), that exec works, and that dmesg in the container shows the \
             sandbox's own kernel ("Starting veil"), or with --isolation native (handler veil-native) \
             the host's. The pod uses the host's network \
             (no CNI needed) and is removed afterwards, also when a check fails or on SIGINT/SIGTERM. \

@@ -88,4 +88,54 @@ struct CRIOPodTests {
         try calls.call("RemoveContainer", ["containerId": containers[1]])
         #expect(try calls.exec(containers[0], ["true"]).status == 0, "the pod's first container outlives the second")
     }
+
+    /// A pod on a CNI network (ptp: a veth and an address) serving port 80 to its neighbour and to
+    /// the host; CRI-O's annotations reach veil's state; `veil verify` passes through CRI-O.
+    @Test("a served pod on the CNI network, CRI-O's annotations in veil's state, veil verify", arguments: ["veil", "veil-native"])
+    func networkAnnotationsVerify(_ handler: String) throws {
+        guard let rig = try CRIORig.start(cni: "ptp") else {
+            print("skipping CRIOPodTests: no CRI-O built here (scripts/build-crio.sh needs the fetched cri-o source once)")
+            return
+        }
+        defer { rig.stop() }
+        let calls = CRICalls(socket: rig.socket)
+        var config = podConfig(rig, name: "web")
+        config["linux"] = ["cgroupParent": rig.cgroupParent] as [String: Any]
+        let podID = try #require(try calls.call("RunPodSandbox", ["config": config, "runtimeHandler": handler])["podSandboxId"] as? String)
+        defer {
+            _ = try? calls.attempt("StopPodSandbox", ["podSandboxId": podID])
+            _ = try? calls.attempt("RemovePodSandbox", ["podSandboxId": podID])
+        }
+        var ids: [String] = []
+        for (name, command) in [("server", ["httpd", "-f", "-p", "80", "-h", "/etc"]), ("client", ["sleep", "300"])] {
+            let created = try calls.call("CreateContainer", ["podSandboxId": podID, "config": containerConfig(rig, name: name, command), "sandboxConfig": config])
+            let id = try #require(created["containerId"] as? String)
+            try calls.call("StartContainer", ["containerId": id])
+            ids.append(id)
+        }
+        // The neighbour, over the pod's loopback; then the host, over the pod's address.
+        var fetched = (status: -1, stdout: "", stderr: "")
+        _ = waitUntil(timeout: 10) {
+            fetched = (try? calls.exec(ids[1], ["wget", "-qO-", "http://127.0.0.1:80/hostname"])) ?? fetched
+            return fetched.status == 0
+        }
+        #expect(fetched.stdout == "crio-web\n", "\(handler): port 80 from the pod's other container: \(fetched)")
+        // The pod's address, as its containers see it (CRI-O 1.26 leaves ptp's out of PodSandboxStatus).
+        let address = try calls.exec(ids[1], ["sh", "-c", "ip -4 addr show eth0 | grep -o 'inet [0-9.]*' | cut -d' ' -f2"])
+        let ip = address.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(ip.split(separator: ".").count == 4, "\(handler): the pod's eth0 address: \(address)")
+        let fromHost = try runCommand("/usr/bin/python3", ["-c", "import urllib.request;print(urllib.request.urlopen('http://\(ip):80/hostname', timeout=5).read().decode(), end='')"])
+        #expect(fromHost.stdout == "crio-web\n", "\(handler): port 80 from the host at \(ip): \(fromHost)")
+
+        // What CRI-O writes into config.json reaches veil as it wrote it.
+        let veil = try requireVeil()
+        let state = try runCommand(veil, ["--root", rig.veilRoot, "state", ids[0]])
+        let annotations = (try JSONSerialization.jsonObject(with: Data(state.stdout.utf8)) as? [String: Any])?["annotations"] as? [String: String] ?? [:]
+        #expect(annotations["io.kubernetes.cri-o.ContainerType"] == "container" && annotations["io.kubernetes.cri-o.SandboxID"] == podID
+                && annotations["io.kubernetes.cri-o.ContainerID"] == ids[0], "\(handler): \(state)")
+
+        let verify = try runCommand(veil, ["verify", "--cri-endpoint", "unix://" + rig.socket, "--image", rig.image, "--cgroup-parent", rig.cgroupParent,
+                                           "--isolation", handler == "veil" ? "sandbox" : "native"], timeout: 120)
+        #expect(verify.succeeded, "\(handler): veil verify through CRI-O:\n\(verify)")
+    }
 }

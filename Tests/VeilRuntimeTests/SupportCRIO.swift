@@ -31,11 +31,12 @@ final class CRIORig: CRIRuntimeRig {
     var veilRoot: String { directory + "/run/veil" }
 
     /// nil when CRI-O is not built here (crio-env.sh's exit status 3); throws on any other failure.
-    static func start() throws -> CRIORig? {
+    /// `cni`: "loopback" (pods get only lo) or "ptp" (a veth and an address: the pod is reachable).
+    static func start(cni: String = "loopback") throws -> CRIORig? {
         let veil = try requireVeil()
         // Short: the socket path must fit a sockaddr_un.
         let directory = "/tmp/vcrio-" + randomName(6)
-        let setup = try runCommand(packageRoot + "/scripts/crio-env.sh", [directory], timeout: 600)
+        let setup = try runCommand(packageRoot + "/scripts/crio-env.sh", [directory], environment: ["CRIO_CNI": cni], timeout: 600)
         if setup.status == 3 { return nil }
         guard setup.succeeded else { throw SupportError("crio-env.sh failed:\n\(setup)") }
         var environment: [String: String] = [:]
