@@ -503,6 +503,75 @@ for runtime in $RUNTIMES; do
 done
 containerd_stop
 
+# --- veil's own rules on a systemd node ------------------------------------------------------------
+# A tenant's annotation may not set resource or placement properties of its sandbox's scope; the
+# operator's switch lets it. And `veil doctor` compares the kubelet's driver with containerd's.
+case " $RUNTIMES " in
+*" veil-sandbox "*)
+    RUNTIME="veil --root /run/veil-guest/veil --isolation sandbox --systemd-cgroup"
+    make_bundle policy-memorymax '.process.args = ["sleep", "600"] | .annotations["org.systemd.property.MemoryMax"] = "uint64 1073741824"'
+    run_detached policy-memorymax
+    out=$(show "$OUT/policy-memorymax.run")
+    load=$(prop veil-policy-memorymax.scope LoadState)
+    check "veil-sandbox: an org.systemd.property.MemoryMax annotation is refused, naming --allow-systemd-properties" \
+        "$([ "$(cat "$OUT/policy-memorymax.rc")" != 0 ] && echo "$out" | grep -q -- "--allow-systemd-properties" && [ "$load" = not-found ] ||
+            echo "run -d exited $(cat "$OUT/policy-memorymax.rc"), LoadState '$load': $out")"
+    cleanup policy-memorymax
+    RUNTIME="veil --root /run/veil-guest/veil --isolation sandbox --systemd-cgroup --allow-systemd-properties"
+    run_detached policy-memorymax
+    max=$(prop veil-policy-memorymax.scope MemoryMax)
+    check "veil-sandbox: with --allow-systemd-properties the annotation sets the scope's MemoryMax" \
+        "$([ "$max" = 1073741824 ] || echo "MemoryMax '$max': $(run_failure policy-memorymax)")"
+    cleanup policy-memorymax
+
+    mkdir -p /var/lib/kubelet
+    printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\n' > "$OUT/kubelet-systemd.yaml"
+    printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\n' > "$OUT/kubelet-cgroupfs.yaml"
+    agree=$(veil doctor --format json --containerd-config "$CTRD/config.toml" --kubelet-config "$OUT/kubelet-systemd.yaml" 2>&1 |
+        jq -r '.checks[] | select(.name == "cgroup.driver") | .status + " " + .detail')
+    check "veil doctor: kubelet and containerd both on systemd pass" "$(case "$agree" in pass*) ;; *) echo "$agree" ;; esac)"
+    differ=$(veil doctor --format json --containerd-config "$CTRD/config.toml" --kubelet-config "$OUT/kubelet-cgroupfs.yaml" 2>&1 |
+        jq -r '.checks[] | select(.name == "cgroup.driver") | .status + " " + .detail')
+    check "veil doctor: a cgroupfs kubelet beside a systemd containerd is the driver mismatch" \
+        "$(case "$differ" in "fail kubelet cgroup driver: cgroupfs is different from the runtime's: systemd"*) ;; *) echo "$differ" ;; esac)"
+    ;;
+esac
+
+# --- benchmark (VEIL_GUEST_BENCH=N rounds; a measurement, never a check) ---------------------------
+# create+start+delete of /bin/true with the systemd driver, runtimes interleaved round by round
+# (each round rotates the order); medians and ratios to runc on "# bench:" lines.
+if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
+    section "bench: ${VEIL_GUEST_BENCH} rounds"
+    set -- "runc|runc --root /run/veil-guest/bench-runc --systemd-cgroup" \
+        "veil-native|veil --root /run/veil-guest/bench-veil --isolation native --systemd-cgroup" \
+        "veil-sandbox|veil --root /run/veil-guest/bench-veil --isolation sandbox --systemd-cgroup"
+    make_bundle bench '.process.args = ["/bin/true"]'
+    : > "$OUT/bench.txt"
+    for round in $(seq "$VEIL_GUEST_BENCH"); do
+        for offset in 0 1 2; do
+            index=$(( (round + offset) % 3 + 1 ))
+            eval "entry=\${$index}"
+            name=${entry%%|*} command=${entry#*|}
+            id=bench-$name-$round
+            jq --arg cg "$SLICE:veil:$id" '.linux.cgroupsPath = $cg' "$BUNDLES/bench/config.json" > "$BUNDLES/bench/config.run.json"
+            mv "$BUNDLES/bench/config.run.json" "$BUNDLES/bench/config.json"
+            start=$(date +%s%N)
+            ( $command create --bundle "$BUNDLES/bench" "$id" < /dev/null > /dev/null 2>&1 &&
+              $command start "$id" > /dev/null 2>&1 &&
+              for _ in $(seq 200); do [ "$($command state "$id" 2> /dev/null | jq -r .status)" = stopped ] && break; sleep 0.01; done
+              $command delete "$id" > /dev/null 2>&1 ) || emit "# bench: $name round $round failed"
+            end=$(date +%s%N)
+            echo "$name $(( (end - start) / 1000 ))" >> "$OUT/bench.txt"
+        done
+    done
+    median() { grep "^$1 " "$OUT/bench.txt" | cut -d' ' -f2 | sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+    base=$(median runc)
+    for name in runc veil-native veil-sandbox; do
+        m=$(median "$name")
+        emit "# bench: systemd create+start+delete $name median $((m / 1000)) ms ratio $(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+    done
+fi
+
 # --- diagnostics for the host (run-systemd-guest.sh copies /vm/out back) --------------------------------
 section "done"
 # Containers a failed check left behind: a container's init ignores SIGTERM, which would hold up the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run-systemd-guest.sh --veil PATH [--timeout SECS] [--keep DIR] [--runtimes "runc veil-native veil-sandbox"]
+# run-systemd-guest.sh --veil PATH [--timeout SECS] [--keep DIR] [--runtimes "runc veil-native veil-sandbox"] [--bench ROUNDS]
 #
 # Boots the systemd test guest under qemu (TCG software emulation: KVM guests hang on this machine):
 # Debian 12 with systemd 252 as PID 1 on cgroup v2 (tests/vm/systemd-image.sh builds and caches its
@@ -28,6 +28,9 @@ veil=
 timeout=600
 keep=
 runtimes=${VEIL_GUEST_RUNTIMES:-runc veil-native veil-sandbox}
+# --bench N: also N interleaved rounds of the systemd-driver benchmark (a measurement, reported on
+# "# bench:" lines; make bench runs it).
+bench=0
 cache=${VEIL_VM_CACHE:-/var/cache/veil/vm}
 
 usage() { sed -n '2p' "$0" | sed 's/^# /usage: /' >&2; exit 3; }
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --timeout) timeout=${2:?}; shift 2 ;;
         --keep) keep=${2:?}; shift 2 ;;
         --runtimes) runtimes=${2?}; shift 2 ;;
+        --bench) bench=${2:?}; shift 2 ;;
         -h | --help) usage ;;
         *) echo "run-systemd-guest.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -113,6 +117,7 @@ guest_limit=$((timeout - (timeout / 4 > 60 ? timeout / 4 : 60)))
 {
     echo "VEIL_GUEST_TIMEOUT=$guest_limit"
     echo "VEIL_GUEST_RUNTIMES=\"$runtimes\""
+    echo "VEIL_GUEST_BENCH=$bench"
 } > "$payload/env"
 # Room for the copies plus 256 MiB of logs; sparse, so only what mkfs writes takes space.
 size_mb=$(( $(du -sm "$payload" | cut -f1) + 256 ))
