@@ -26,20 +26,7 @@ fi
 
 command -v debootstrap >/dev/null || { echo "debian-rootfs.sh: debootstrap is not installed (make deps)" >&2; exit 1; }
 
-mirror_from_apt() {
-  # The first deb822 URIs: line naming the Debian archive (not -security, not a third-party repo).
-  local file uri
-  for file in /etc/apt/sources.list.d/*.sources; do
-    [ -e "$file" ] || continue
-    while read -r uri; do
-      case "$uri" in
-        */debian|*/debian/) echo "${uri%/}"; return 0 ;;
-      esac
-    done < <(sed -n 's/^URIs:[[:space:]]*//p' "$file" | tr ' ' '\n')
-  done
-  return 1
-}
-mirror=${MIRROR:-$(mirror_from_apt || echo http://deb.debian.org/debian)}
+mirror=$("$(dirname "$0")/debian-mirror.sh")
 
 mkdir -p "$cache_dir"
 exec 9>"$cache_dir/.lock"

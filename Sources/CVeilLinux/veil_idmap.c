@@ -53,7 +53,7 @@ int veil_idmapped_tree(const char *path, int userns_fd, int recursive) {
     struct veil_mount_attr slave = { 0, 0, VEIL_MS_SLAVE, 0 };
     struct veil_mount_attr idmap = { VEIL_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)userns_fd };
     if (syscall(SYS_mount_setattr, fd, "", at, &slave, sizeof slave) < 0 ||
-        syscall(SYS_mount_setattr, fd, "", at, &idmap, sizeof idmap) < 0) {
+        (userns_fd >= 0 && syscall(SYS_mount_setattr, fd, "", at, &idmap, sizeof idmap) < 0)) {
         int code = errno;
         close(fd);
         return -code;

@@ -129,6 +129,22 @@ static int loopback_up(void) {
     return result;
 }
 
+/* Writes `value` in decimal to /proc/self/oom_score_adj (no stdio: async-signal-safe). */
+static int write_oom_score_adj(int value) {
+    char text[16];
+    char *end = text + sizeof text, *p = end;
+    unsigned int magnitude = value < 0 ? (unsigned int)(-(long)value) : (unsigned int)value;
+    do { *--p = (char)('0' + magnitude % 10); magnitude /= 10; } while (magnitude && p > text + 1);
+    if (value < 0) *--p = '-';
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t written = write(fd, p, (size_t)(end - p));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == end - p ? 0 : -1;
+}
+
 /* Writes each "path\0value\0" pair; returns 0, or the 1-based index of the pair that failed. */
 static int write_sysctls(const char *pairs, size_t length) {
     const char *cursor = pairs, *end = pairs + length;
@@ -182,6 +198,7 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     for (int i = 0; i < plan->cgroup_tasks_count; i++) {
         if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
     }
+    if (plan->set_oom_score_adj && write_oom_score_adj(plan->oom_score_adj) < 0) fail(sync, VEIL_STEP_OOM_SCORE);
     int joined_user = 0, i = 0;
     /* Host root joins the other namespaces first (the user namespace comes last in the list). */
     for (; i < plan->join_count && plan->join_types[i] != CLONE_NEWUSER; i++) {

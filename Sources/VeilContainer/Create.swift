@@ -241,6 +241,7 @@ public struct Runtime {
         }
         var request = SpawnRequest(cgroup: host.cgroup, preserveFds: options.preserveFds)
         request.awaitScope = config.scope != nil
+        request.oomScoreAdj = spec.process?.oomScoreAdj
         request.joins = config.joins.map { ($0.fd.raw, $0.type.cloneFlag) }
         request.unshareUser = config.creates(.user)
         for ns in namespaces where ns.path == nil && ns.type != .user { request.unshareFlags |= ns.type.cloneFlag }
@@ -261,7 +262,8 @@ public struct Runtime {
         do throws(SandboxError) { try config.sandbox?.startServingViews() } catch { throw .sandbox(error) }
         let initPid = try channel.awaitInitPid(placeInScope: { () throws(ContainerError) in
             guard let scope = config.scope else { throw .initFailed("stage 1 waits for a systemd scope it does not have") }
-            try startScope(scope, id: config.id, cgroup: host.cgroup, cleanup: &host.cleanup, pid: stage1)
+            try startScope(scope, id: config.id, cgroup: host.cgroup, wardenCgroup: config.sandbox.map { $0.owner == nil } ?? false,
+                           cleanup: &host.cleanup, pid: stage1)
         }, writeIDMaps: { () throws(ContainerError) in
             try writeIDMap("/proc/\(stage1)/uid_map", spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
             try writeIDMap("/proc/\(stage1)/gid_map", spec.linux?.gidMappings ?? [], field: "linux.gidMappings")

@@ -59,6 +59,7 @@ extension Runtime {
             }
         }
         var request = SpawnRequest(cgroup: cgroup, preserveFds: options.preserveFds)
+        request.oomScoreAdj = options.process.oomScoreAdj
         let configured = Set((spec.linux?.namespaces ?? []).map(\.type))
         var mountNamespace: FileDescriptor?
         // The user namespace last, as in create.

@@ -55,7 +55,8 @@ public enum ContainerInit {
         }
         fixStdioOwnership(uid: process.user.uid)
         try enterCwd(process.cwd)
-        if let adjust = process.oomScoreAdj {
+        // Stage 1 wrote it as host root (a sandbox's root may not lower it); the init writes only what differs.
+        if let adjust = process.oomScoreAdj, (try? FS.readString("/proc/self/oom_score_adj"))?.trimmingCharacters(in: .whitespacesAndNewlines) != String(adjust) {
             do { try FS.writeString("/proc/self/oom_score_adj", String(adjust), flags: O_WRONLY) } catch {
                 throw ContainerError.invalidConfig(file: "config.json", field: "process.oomScoreAdj", reason: "\(error)")
             }

@@ -23,6 +23,8 @@ struct SpawnRequest {
     /// systemd cgroup driver: stage 1 waits until the runtime had systemd move it into the
     /// container's scope (which does not exist before: no CLONE_INTO_CGROUP).
     var awaitScope = false
+    /// process.oomScoreAdj: stage 1 writes it as host root, before any user namespace.
+    var oomScoreAdj: Int?
 
     init(cgroup: Cgroup?, preserveFds: Int) {
         self.cgroup = cgroup
@@ -89,6 +91,10 @@ extension Runtime {
         plan.cgroup_tasks_count = Int32(cgroupFDs.count)
         plan.cgroup_v2_fd = v2FD?.raw ?? -1
         plan.await_scope = request.awaitScope ? 1 : 0
+        if let adjust = request.oomScoreAdj {
+            plan.set_oom_score_adj = 1
+            plan.oom_score_adj = Int32(clamping: adjust)
+        }
         if let network = request.network {
             plan.pre_user_unshare_flags = network.create ? LinuxNamespaceType.network.cloneFlag : 0
             plan.bring_up_loopback = network.create ? 1 : 0

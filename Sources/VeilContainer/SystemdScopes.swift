@@ -1,6 +1,4 @@
-import FoundationEssentials
 import VeilCgroups
-import VeilLinux
 import VeilSpec
 import VeilSystemd
 
@@ -49,8 +47,9 @@ extension Runtime {
     }
 
     /// Stage 1 waits: systemd starts the scope around it and moves it in; then the files systemd
-    /// does not manage are written and, at the sandbox level, the warden's cgroup is made.
-    func startScope(_ plan: ScopePlan, id: String, cgroup: Cgroup, cleanup: inout Cleanup, pid: Int32) throws(ContainerError) {
+    /// does not manage are written and, for a sandbox that starts its own warden, the warden's
+    /// cgroup is made (its directory could not exist before the scope's).
+    func startScope(_ plan: ScopePlan, id: String, cgroup: Cgroup, wardenCgroup: Bool, cleanup: inout Cleanup, pid: Int32) throws(ContainerError) {
         let scope: SystemdScope
         do { scope = SystemdScope(unit: plan.path.unit, slice: plan.path.slice, manager: try SystemdBus()) } catch {
             throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
@@ -68,9 +67,7 @@ extension Runtime {
         }
         do {
             try cgroup.apply(plan.files)
-            if cgroup.systemd != nil, FS.exists(cgroup.paths["unified"] ?? cgroup.paths["memory"] ?? "") {
-                _ = try cgroup.makeSupervisorCgroups()
-            }
+            if wardenCgroup { _ = try cgroup.makeSupervisorCgroups() }
         } catch {
             throw .resources(error, file: "config.json", field: "linux.resources", context: "applying linux.resources")
         }

@@ -289,7 +289,14 @@ public struct SandboxBuilder {
             guard options.isBind || mount.type == "bind", var source = mount.source else { continue }
             if !source.hasPrefix("/") { source = bundle + "/" + source }
             if source.hasPrefix(SandboxContext.publicParent + "/") { continue }  // veil's /proc views: readable by everyone already
-            let fd = veil_idmapped_tree(source, userns.raw, options.isRecursiveBind ? 1 : 0)
+            var fd = veil_idmapped_tree(source, userns.raw, options.isRecursiveBind ? 1 : 0)
+            if fd == -EINVAL {
+                // A filesystem that cannot be id-mapped (tmpfs before Linux 6.3: containerd's pod
+                // /dev/shm on Debian 12's kernel) goes in as it is, opened by host root, where the
+                // sandbox's root could not reach it through containerd's 0700 state directory;
+                // its files then show as nobody, as under runc with a user namespace.
+                fd = veil_idmapped_tree(source, -1, options.isRecursiveBind ? 1 : 0)
+            }
             if fd >= 0 { mounts.append((index, FileDescriptor(fd))) }
         }
         return (root, mounts)

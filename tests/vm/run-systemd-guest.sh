@@ -108,9 +108,15 @@ if [ -x "$bin_dir/containerd-shim-veil-v1" ]; then
 else
     say "no containerd-shim-veil-v1 next to $veil; the payload goes without it"
 fi
+if [ -x "$bin_dir/veil-verify" ]; then
+    install -m 0755 "$bin_dir/veil-verify" "$payload/bin/veil-verify"
+else
+    say "no veil-verify next to $veil; the guest's CRI checks will say so"
+fi
 install -m 0755 "$here/guest-systemd-tests.sh" "$payload/guest-systemd-tests.sh"
 VEIL=$veil "$repo/scripts/make-bundle.sh" "$payload/bundle" > /dev/null || die "scripts/make-bundle.sh failed"
 "$repo/scripts/make-busybox-image.sh" "$payload/busybox.tar" > /dev/null || die "scripts/make-busybox-image.sh failed"
+"$repo/scripts/make-pause-image.sh" "$payload/pause.tar" > /dev/null || die "scripts/make-pause-image.sh failed"
 # The script's own bound: what is left of the run after a generous allowance for the boot, so the
 # guest reports a timeout itself before the host gives up on it.
 guest_limit=$((timeout - (timeout / 4 > 60 ? timeout / 4 : 60)))

@@ -67,21 +67,8 @@ if [ -f "$image.complete" ] && [ -f "$image" ]; then
     exit 0
 fi
 
-# The first deb822 URIs: line naming the Debian archive (not -security, not a third-party repo), the
-# rule scripts/debian-rootfs.sh follows: a commented snapshot address above it does not answer here.
-mirror_from_apt() {
-    local file uri
-    for file in /etc/apt/sources.list.d/*.sources; do
-        [ -e "$file" ] || continue
-        while read -r uri; do
-            case "$uri" in
-                */debian | */debian/) echo "${uri%/}"; return 0 ;;
-            esac
-        done < <(sed -n 's/^URIs:[[:space:]]*//p' "$file" | tr ' ' '\n')
-    done
-    return 1
-}
-mirror=${MIRROR:-$(mirror_from_apt || echo http://deb.debian.org/debian)}
+# The Debian archive apt uses here, as scripts/debian-rootfs.sh picks it.
+mirror=$("$here/../../scripts/debian-mirror.sh")
 
 mkdir -p "$cache"
 exec 9> "$cache/.systemd-image.lock"

@@ -7,7 +7,7 @@
    when `recursive`), id-mapped through the user namespace `userns_fd` (mount_setattr
    MOUNT_ATTR_IDMAP): files owned by host uid 0 appear owned by the namespace's root.
    Returns the mount's fd (close-on-exec) or -errno; EINVAL means the filesystem cannot be
-   id-mapped. */
+   id-mapped. `userns_fd` -1: the copy is not id-mapped (a slave, as the id-mapped ones). */
 int veil_idmapped_tree(const char *path, int userns_fd, int recursive);
 
 /* mount_setattr(2) on the mount at `path` (and every mount under it when `recursive`):

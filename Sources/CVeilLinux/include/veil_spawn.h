@@ -36,6 +36,10 @@ struct veil_spawn_plan {
        systemd moves it into the container's scope before anything else (its namespaces, the init)
        exists: the init starts there and the cgroup namespace is rooted there. */
     int await_scope;
+    /* process.oomScoreAdj, written by stage 1 as host root before any user namespace (a value below
+       the current one needs CAP_SYS_RESOURCE there, as runc's nsexec does it); the children inherit it. */
+    int set_oom_score_adj;
+    int oom_score_adj;
     /* Sandbox level: namespaces made before the user namespace, so the host's user namespace owns
        them (CLONE_NEWNET: container root never holds CAP_NET_ADMIN or CAP_NET_RAW over them). */
     int pre_user_unshare_flags;

@@ -36,6 +36,7 @@ enum veil_spawn_step {
     VEIL_STEP_CGROUP = 11,
     VEIL_STEP_NETWORK = 12,
     VEIL_STEP_SCOPE = 13,
+    VEIL_STEP_OOM_SCORE = 14,
 };
 
 /* The payload of VEIL_SYNC_CHILD_ERROR. `detail` is the CLONE_NEW* flag of a namespace step;
@@ -61,6 +62,7 @@ static inline const char *veil_spawn_step_description(int32_t step) {
     case VEIL_STEP_CGROUP: return "joining its cgroups";
     case VEIL_STEP_NETWORK: return "setting up its network namespace";
     case VEIL_STEP_SCOPE: return "waiting for its systemd scope";
+    case VEIL_STEP_OOM_SCORE: return "setting process.oomScoreAdj";
     default: return 0;
     }
 }
