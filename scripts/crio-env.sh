@@ -28,8 +28,9 @@
 #
 # Environment for setting up: CRIO_SOURCE (see build-crio.sh), CACHE_DIR, CRIO_STORAGE_DRIVER
 # (overlay, the default, or vfs), CRIO_CNI (loopback, the default: pods get a network namespace
-# with only lo; or ptp: a veth and an address on a private /24 from host-local, which also turns on
-# the host's net.ipv4.ip_forward until the teardown), CRIO_CGROUP_PARENT (default /veil-crio-<DIR's suffix>),
+# with only lo; ptp: a veth and an address on a private /24 from host-local; or bridge: the same
+# behind a Linux bridge of the rig's own (the gateway), as a kubeadm node's bridge CNI; ptp and
+# bridge also turn on the host's net.ipv4.ip_forward until the teardown), CRIO_CGROUP_PARENT (default /veil-crio-<DIR's suffix>),
 # CRIO_LOG_LEVEL (default info).
 #
 # Exit status: 0 done; 1 a failure; 2 bad usage; 3 skipped because build-crio.sh skipped (no CRI-O
@@ -84,7 +85,10 @@ teardown() {
       find "$parent" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
   fi
-  # ptp's IP forwarding, back to what the set-up found.
+  # The bridge CNI's bridge, then ptp's and bridge's IP forwarding, back to what the set-up found.
+  if [ -f "$dir/bridge" ]; then
+    ip link del "$(cat "$dir/bridge")" 2>/dev/null || true
+  fi
   if [ -f "$dir/ip_forward.before" ]; then
     cat "$dir/ip_forward.before" > /proc/sys/net/ipv4/ip_forward || true
   fi
@@ -110,7 +114,7 @@ log_level=${CRIO_LOG_LEVEL:-info}
 pause_image=localhost/veil-test/pause:1
 test_image=localhost/veil-test/busybox:1
 case "$storage_driver" in overlay|vfs) ;; *) say "CRIO_STORAGE_DRIVER must be overlay or vfs"; exit 2 ;; esac
-case "$cni" in loopback|ptp) ;; *) say "CRIO_CNI must be loopback or ptp"; exit 2 ;; esac
+case "$cni" in loopback|ptp|bridge) ;; *) say "CRIO_CNI must be loopback, ptp or bridge"; exit 2 ;; esac
 # A unix socket path must fit in sun_path (108 bytes, with the NUL).
 if [ ${#dir} -gt 90 ]; then say "$dir is too long for a socket path below it"; exit 2; fi
 
@@ -161,12 +165,20 @@ if [ "$cni" = loopback ]; then
 { "cniVersion": "0.4.0", "name": "veil-crio", "plugins": [ { "type": "loopback" } ] }
 EOF
 else
-  # ptp turns on the host's IP forwarding: remember the value, the teardown puts it back.
+  # ptp and bridge turn on the host's IP forwarding: remember the value, the teardown puts it back.
   cat /proc/sys/net/ipv4/ip_forward > "$dir/ip_forward.before"
   subnet="10.$((RANDOM % 51 + 200)).$((RANDOM % 256)).0/24"
+  ipam="\"ipam\": { \"type\": \"host-local\", \"ranges\": [ [ { \"subnet\": \"$subnet\" } ] ], \"dataDir\": \"$dir/cni/ipam\" }"
+  if [ "$cni" = ptp ]; then
+    plugin="{ \"type\": \"ptp\", \"ipMasq\": false, $ipam }"
+  else
+    # The rig's own bridge (a name from DIR's suffix, within IFNAMSIZ); the teardown deletes it.
+    bridge=vcrio$(tr -dc 'a-z0-9' <<< "$suffix" | tail -c 8)
+    echo "$bridge" > "$dir/bridge"
+    plugin="{ \"type\": \"bridge\", \"bridge\": \"$bridge\", \"isGateway\": true, \"ipMasq\": false, $ipam }"
+  fi
   cat > "$dir/cni/net.d/10-veil-crio.conflist" <<EOF
-{ "cniVersion": "0.4.0", "name": "veil-crio", "plugins": [ { "type": "ptp", "ipMasq": false,
-  "ipam": { "type": "host-local", "ranges": [ [ { "subnet": "$subnet" } ] ], "dataDir": "$dir/cni/ipam" } } ] }
+{ "cniVersion": "0.4.0", "name": "veil-crio", "plugins": [ $plugin ] }
 EOF
 fi
 

@@ -89,11 +89,11 @@ struct CRIOPodTests {
         #expect(try calls.exec(containers[0], ["true"]).status == 0, "the pod's first container outlives the second")
     }
 
-    /// A pod on a CNI network (ptp: a veth and an address) serving port 80 to its neighbour and to
+    /// A pod on the bridge CNI (a veth on the rig's bridge, an address) serving port 80 to its neighbour and to
     /// the host; CRI-O's annotations reach veil's state; `veil verify` passes through CRI-O.
     @Test("a served pod on the CNI network, CRI-O's annotations in veil's state, veil verify", arguments: ["veil", "veil-native"])
     func networkAnnotationsVerify(_ handler: String) throws {
-        guard let rig = try CRIORig.start(cni: "ptp") else {
+        guard let rig = try CRIORig.start(cni: "bridge") else {
             print("skipping CRIOPodTests: no CRI-O built here (scripts/build-crio.sh needs the fetched cri-o source once)")
             return
         }
@@ -120,7 +120,7 @@ struct CRIOPodTests {
             return fetched.status == 0
         }
         #expect(fetched.stdout == "crio-web\n", "\(handler): port 80 from the pod's other container: \(fetched)")
-        // The pod's address, as its containers see it (CRI-O 1.26 leaves ptp's out of PodSandboxStatus).
+        // The pod's address, as its containers see it (CRI-O 1.26 leaves it out of PodSandboxStatus here).
         let address = try calls.exec(ids[1], ["sh", "-c", "ip -4 addr show eth0 | grep -o 'inet [0-9.]*' | cut -d' ' -f2"])
         let ip = address.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(ip.split(separator: ".").count == 4, "\(handler): the pod's eth0 address: \(address)")

@@ -31,7 +31,7 @@ final class CRIORig: CRIRuntimeRig {
     var veilRoot: String { directory + "/run/veil" }
 
     /// nil when CRI-O is not built here (crio-env.sh's exit status 3); throws on any other failure.
-    /// `cni`: "loopback" (pods get only lo) or "ptp" (a veth and an address: the pod is reachable).
+    /// `cni`: "loopback" (pods get only lo), "ptp" or "bridge" (a veth and an address: the pod is reachable).
     static func start(cni: String = "loopback") throws -> CRIORig? {
         let veil = try requireVeil()
         // Short: the socket path must fit a sockaddr_un.
