@@ -16,7 +16,7 @@ packages=(python3 nginx-light redis-server redis-tools procps libpython3.11-test
 arch=$(dpkg --print-architecture)
 cache_dir=${CACHE_DIR:-/var/cache/veil}/rootfs
 
-key=$( { echo "$suite"; echo "$arch"; printf '%s\n' "${packages[@]}"; cat "$0"; } | sha256sum | cut -c1-16)
+key=$( { echo "$suite"; echo "$arch"; printf '%s\n' "${packages[@]}"; cat "$0" "$(dirname "$0")/build-dir-lib.sh"; } | sha256sum | cut -c1-16)
 target="$cache_dir/$key"
 
 if [ -f "$target/.veil-rootfs-complete" ]; then
@@ -37,19 +37,8 @@ if [ -f "$target/.veil-rootfs-complete" ]; then
   exit 0
 fi
 
-# Unmounts (debootstrap mounts /proc and /sys in the target) then deletes, never crossing a mount.
-remove_build_dir() {
-  local dir=$1 point
-  for point in $(awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-    umount -l "$point" || true
-  done
-  rm -rf --one-file-system "$dir"
-}
-
-# Leftovers of interrupted builds (we hold the lock, so nobody is building them).
-for stale in "$cache_dir"/.build-*; do
-  if [ -d "$stale" ]; then remove_build_dir "$stale"; else rm -f "$stale"; fi
-done
+. "$(dirname "$0")/build-dir-lib.sh"
+remove_stale_builds "$cache_dir/.build-"
 rm -rf --one-file-system "$target"
 
 work=$(mktemp -d "$cache_dir/.build-$key.XXXXXX")

@@ -32,19 +32,6 @@ struct SystemdGuestTests {
         let script = packageRoot + "/tests/vm/run-systemd-guest.sh"
         let result = try runCommand(script, ["--veil", veil, "--timeout", String(Self.guestTimeout), "--runtimes", runtimes],
                                     timeout: Self.commandTimeout)
-        let lines = result.stdout.split(separator: "\n").map(String.init)
-
-        // One issue per failed check, so the report names them even when the log is long.
-        for line in lines where line.hasPrefix("not ok ") {
-            Issue.record("guest check failed (\(runtimes)): \(line.dropFirst("not ok ".count))")
-        }
-        let marker = lines.last { $0.hasPrefix("VEIL-GUEST-RESULT: ") }
-        let passed = marker?.hasPrefix("VEIL-GUEST-RESULT: PASS") == true
-        #expect(passed && result.succeeded,
-                "guest result: \(marker ?? "none")\n\(result)")
-        if passed {
-            let checks = lines.filter { $0.hasPrefix("ok ") && !$0.contains(" # SKIP ") }.count
-            #expect(checks > 0, "PASS without a single ok line\n\(result)")
-        }
+        expectGuestPassed(result, label: "systemd guest, \(runtimes)")
     }
 }

@@ -48,33 +48,12 @@ veil=$(readlink -f "$veil")
 script=$(readlink -f "$script")
 
 # --- tools ----------------------------------------------------------------------------------------
-missing=()
-command -v qemu-system-x86_64 > /dev/null || missing+=(qemu-system-x86)
-command -v cpio > /dev/null || missing+=(cpio)
-command -v jq > /dev/null || missing+=(jq)
-dpkg -s busybox-static > /dev/null 2>&1 || missing+=(busybox-static)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
-fi
+. "$here/lib.sh"
+vm_install_missing qemu-system-x86_64:qemu-system-x86 cpio:cpio jq:jq dpkg:busybox-static
 busybox=$(readlink -f "$(command -v busybox)")
 if ldd "$busybox" > /dev/null 2>&1; then die "$busybox is dynamically linked; install busybox-static"; fi
 
-mkdir -p "$cache"
-work=$(mktemp -d "$cache/run.XXXXXX")
-qemu_pid=
-cleanup() {
-    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2> /dev/null; then
-        # $qemu_pid is timeout(1): it passes TERM on to qemu, and KILLs it 5 s later if need be.
-        kill -TERM "$qemu_pid" 2> /dev/null || true
-        wait "$qemu_pid" 2> /dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+vm_work_dir "$cache" run
 
 # --- kernel ---------------------------------------------------------------------------------------
 # tests/vm/kernel.sh finds, downloads and caches it (under the cache lock, so before we take it).
@@ -167,41 +146,10 @@ timeout -k 5 $((timeout + 30)) qemu-system-x86_64 -accel tcg -machine pc -cpu ma
     < /dev/null > "$work/qemu.out" 2>&1 &
 qemu_pid=$!
 
-marker_seen=
-deadline=$((SECONDS + timeout))
-while kill -0 "$qemu_pid" 2> /dev/null; do
-    if [ -z "$marker_seen" ] && grep -q '^VEIL-GUEST-RESULT: ' "$serial"; then
-        marker_seen=$SECONDS
-        deadline=$((SECONDS + 15))  # the guest powers off right after the marker
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-        [ -n "$marker_seen" ] || say "timed out after ${timeout}s: stopping qemu"
-        break
-    fi
-    sleep 0.5
-done
-cleanup_status=0
-# timeout(1) passes TERM on to qemu and KILLs it 5 s later if need be.
-kill -0 "$qemu_pid" 2> /dev/null && kill -TERM "$qemu_pid" 2> /dev/null
-wait "$qemu_pid" 2> /dev/null || cleanup_status=$?
-qemu_pid=
+vm_wait_for_result "$serial" '^VEIL-GUEST-RESULT: ' 15
 elapsed=$((SECONDS - boot_started))
 
 tr -d '\r' < "$serial" > "$work/guest.log"
 [ -z "$log_copy" ] || cp "$work/guest.log" "$log_copy"
 cat "$work/guest.log"
-result=$(grep '^VEIL-GUEST-RESULT: ' "$work/guest.log" | tail -1 || true)
-case "$result" in
-    "VEIL-GUEST-RESULT: PASS"*)
-        say "${result#VEIL-GUEST-RESULT: } (guest ran ${elapsed}s)"
-        exit 0 ;;
-    "VEIL-GUEST-RESULT: FAIL"*)
-        say "guest failed: ${result#VEIL-GUEST-RESULT: FAIL } (guest ran ${elapsed}s)"
-        grep '^not ok ' "$work/guest.log" >&2 || true
-        exit 1 ;;
-    *)
-        say "no result from the guest after ${elapsed}s (qemu status $cleanup_status); last lines of its console:"
-        tail -n 40 "$work/guest.log" >&2
-        if [ -s "$work/qemu.out" ]; then say "qemu said:"; tail -n 20 "$work/qemu.out" >&2; fi
-        exit 2 ;;
-esac
+vm_verdict "$work/guest.log" "$work/guest.log" "guest ran ${elapsed}s"

@@ -62,33 +62,11 @@ done
 [ -n "$runtimes" ] || die "--runtimes is empty"
 
 # --- tools ----------------------------------------------------------------------------------------
-missing=()
-command -v qemu-system-x86_64 > /dev/null || missing+=(qemu-system-x86)
-command -v debugfs > /dev/null || missing+=(e2fsprogs)
-command -v jq > /dev/null || missing+=(jq)
-command -v umoci > /dev/null || missing+=(umoci)
-command -v debootstrap > /dev/null || missing+=(debootstrap)
-dpkg -s busybox-static > /dev/null 2>&1 || missing+=(busybox-static)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
-fi
+. "$here/lib.sh"
+vm_install_missing qemu-system-x86_64:qemu-system-x86 debugfs:e2fsprogs jq:jq umoci:umoci debootstrap:debootstrap \
+    dpkg:busybox-static
 
-mkdir -p "$cache"
-work=$(mktemp -d "$cache/systemd-run.XXXXXX")
-qemu_pid=
-cleanup() {
-    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2> /dev/null; then
-        # $qemu_pid is timeout(1): it passes TERM on to qemu, and KILLs it 5 s later if need be.
-        kill -TERM "$qemu_pid" 2> /dev/null || true
-        wait "$qemu_pid" 2> /dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+vm_work_dir "$cache" systemd-run
 
 # --- image and kernel -----------------------------------------------------------------------------
 started=$SECONDS
@@ -154,27 +132,7 @@ qemu_pid=$!
 # The service's lines reach the console through journald as "[  12.345678] veil-guest[PID]: LINE"
 # (SyslogIdentifier= in veil-guest-tests.service); the kernel's own lines have no such tag.
 tag='^\[ *[0-9]+\.[0-9]+\] veil-guest\[[0-9]+\]: '
-first_check=
-marker_seen=
-deadline=$((SECONDS + timeout))
-while kill -0 "$qemu_pid" 2> /dev/null; do
-    if [ -z "$first_check" ] && grep -Eq "$tag# [0-9.]+s: checks start" "$serial"; then
-        first_check=$((SECONDS - boot_started))
-    fi
-    if [ -z "$marker_seen" ] && grep -Eq "${tag}VEIL-GUEST-RESULT: " "$serial"; then
-        marker_seen=$SECONDS
-        deadline=$((SECONDS + 30))  # the guest powers off right after the marker
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-        [ -n "$marker_seen" ] || say "timed out after ${timeout}s: stopping qemu"
-        break
-    fi
-    sleep 0.5
-done
-qemu_status=0
-kill -0 "$qemu_pid" 2> /dev/null && kill -TERM "$qemu_pid" 2> /dev/null
-wait "$qemu_pid" 2> /dev/null || qemu_status=$?
-qemu_pid=
+vm_wait_for_result "$serial" "${tag}VEIL-GUEST-RESULT: " 30 "$tag# [0-9.]+s: checks start"
 elapsed=$((SECONDS - boot_started))
 
 # --- results --------------------------------------------------------------------------------------
@@ -196,22 +154,4 @@ fi
 
 # The check lines only (the script's stderr is in guest.log too).
 grep -E '^(ok [0-9]|not ok [0-9]|# |VEIL-GUEST-RESULT: )' "$work/guest.log" || true
-result=$(grep '^VEIL-GUEST-RESULT: ' "$work/guest.log" | tail -1 || true)
-timing="boot to first check ${first_check:-?}s, guest ran ${elapsed}s, whole run $((SECONDS - started))s"
-case "$result" in
-    "VEIL-GUEST-RESULT: PASS"*)
-        if grep -q '^not ok ' "$work/guest.log"; then
-            say "the guest said PASS next to a 'not ok' line ($timing)"
-            exit 1
-        fi
-        say "${result#VEIL-GUEST-RESULT: } ($timing)"
-        exit 0 ;;
-    "VEIL-GUEST-RESULT: FAIL"*)
-        say "guest failed: ${result#VEIL-GUEST-RESULT: FAIL } ($timing)"
-        exit 1 ;;
-    *)
-        say "no result from the guest ($timing; qemu status $qemu_status); last lines of its console:"
-        tail -n 40 "$work/console.log" >&2
-        if [ -s "$work/qemu.out" ]; then say "qemu said:"; tail -n 20 "$work/qemu.out" >&2; fi
-        exit 2 ;;
-esac
+vm_verdict "$work/guest.log" "$work/console.log" "boot to first check ${first_check:-?}s, guest ran ${elapsed}s, whole run $((SECONDS - started))s"

@@ -57,7 +57,7 @@ key=$(
         echo "$suite $arch $image_size"
         printf '%s\n' "${packages[@]}" "${masked[@]}"
         echo "$(basename "$kernel_dir") $release"
-        sha256sum "$here/systemd-image.sh" "$here"/systemd/*
+        sha256sum "$here/systemd-image.sh" "$here"/systemd/* "$here/../../scripts/build-dir-lib.sh" | cut -d" " -f1
     } | sha256sum | cut -c1-16
 )
 image=$cache/systemd-$key.img
@@ -79,18 +79,8 @@ if [ -f "$image.complete" ] && [ -f "$image" ]; then
     exit 0
 fi
 
-# Unmounts (debootstrap mounts /proc and /sys in the target) then deletes, never crossing a mount.
-remove_build_dir() {
-    local dir=$1 point
-    for point in $(awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-        umount -l "$point" || true
-    done
-    rm -rf --one-file-system "$dir"
-}
-# Leftovers of interrupted builds (we hold the lock, so nobody is building them).
-for stale in "$cache"/.systemd-build-*; do
-    if [ -d "$stale" ]; then remove_build_dir "$stale"; else rm -f "$stale"; fi
-done
+. "$here/../../scripts/build-dir-lib.sh"
+remove_stale_builds "$cache/.systemd-build-"
 rm -f "$image" "$image.complete"
 
 work=$(mktemp -d "$cache/.systemd-build-$key.XXXXXX")
