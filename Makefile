@@ -68,8 +68,9 @@ vm-test: build
 	tests/vm/run-systemd-guest.sh --veil $(VEIL)
 
 # runc, runsc and veil at both isolation levels side by side (about 8-10 minutes on the 2-core dev
-# machine), then profiles pulled from a registry against a Localhost profile; every script always
-# runs, the worse exit status wins. Results in bench/results/.
+# machine), start-up idle, under CPU contention and in bursts (issue 17, about 3 more minutes), then
+# profiles pulled from a registry against a Localhost profile; every script always runs, the worse
+# exit status wins. Results in bench/results/.
 # BASELINE=REV adds veil built at REV (bench/baseline.sh, cached outside the clone) beside the
 # others in the same rounds, and the verdicts compare the sandbox level with it (no regression: <= 1.05x).
 bench: build
@@ -77,6 +78,7 @@ bench: build
 	if [ -n "$(BASELINE)" ]; then base="--baseline-veil $$(bench/baseline.sh $(BASELINE))" || exit 2; fi; \
 	python3 bench/bench.py --veil $(VEIL) $$base || status=$$?; \
 	python3 bench/syscalls.py --veil $(VEIL) --rss $$base || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
+	python3 bench/startup.py --veil $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	python3 bench/seccomp_artifacts.py --veil $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	bench/systemd-guest.sh $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	exit $$status

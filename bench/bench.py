@@ -94,14 +94,28 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def scrub(text):
+    """A message without the run's temp paths (comparable between runs and rounds)."""
+    for d in TMP_DIRS:
+        text = text.replace(d, "$TMP")
+    return text
+
+
+def rotated(items, i):
+    """Round i's order: the items rotated by i, so that every one runs first, second, ... in turn."""
+    k = i % max(1, len(items))
+    return items[k:] + items[:k]
+
+
 # --------------------------------------------------------------------------- process launching
 
 class Result:
-    __slots__ = ("argv", "rc", "ms", "rss_kib", "out", "err", "timed_out")
+    __slots__ = ("argv", "rc", "ms", "rss_kib", "out", "err", "timed_out", "spawned_ns")
 
-    def __init__(self, argv, rc, ms, rss_kib, out, err, timed_out=False):
+    def __init__(self, argv, rc, ms, rss_kib, out, err, timed_out=False, spawned_ns=None):
         self.argv, self.rc, self.ms, self.rss_kib = argv, rc, ms, rss_kib
         self.out, self.err, self.timed_out = out, err, timed_out
+        self.spawned_ns = spawned_ns      # wall clock (time.time_ns()) just before posix_spawn
 
     @property
     def ok(self):
@@ -114,10 +128,8 @@ class Result:
         # the last line naming an error (a usage hint may follow it), else the last line
         errs = [l for l in msg if "error" in l.lower()]
         detail = (errs or msg)[-1][:200] if msg else ""
-        text = f"`{label}` {what}" + (f": {detail}" if detail else "")
         # make messages of different rounds comparable: no temp paths, no container ids
-        for d in TMP_DIRS:
-            text = text.replace(d, "$TMP")
+        text = scrub(f"`{label}` {what}" + (f": {detail}" if detail else ""))
         text = re.sub(r'time="[^"]*" ', "", text)      # runc's logrus timestamps
         return re.sub(r"vb\d+-[A-Za-z0-9_-]+", "ID", text)
 
@@ -163,6 +175,7 @@ class Launcher:
               (os.POSIX_SPAWN_DUP2, err_fd, 2)]
         timed_out = False
         try:
+            wall0 = time.time_ns()
             t0 = time.perf_counter_ns()
             try:
                 pid = os.posix_spawn(full[0], full, os.environ, file_actions=fa, setpgroup=0,
@@ -207,7 +220,7 @@ class Launcher:
                 pass
         if timed_out:
             rc = rc if rc != 0 else -9
-        return Result(argv, rc, (t1 - t0) / 1e6, rss_kib, out, err, timed_out)
+        return Result(argv, rc, (t1 - t0) / 1e6, rss_kib, out, err, timed_out, wall0)
 
 
 # --------------------------------------------------------------------------- runtimes
@@ -234,6 +247,15 @@ class Runtime:
             self.version = "; ".join(lines[:2]) if lines else f"(exit {p.returncode}, no output)"
         except (OSError, subprocess.SubprocessError) as e:
             self.version = f"(version unavailable: {e})"
+
+
+def runtime_spec(name, veil, baseline=None, runsc_flags="--network=none"):
+    """(binary, global flags) of a runtime column (veil = sandbox, the default level), or None if unknown."""
+    return {"runc": (RUNC, []),
+            "veil": (veil, []),
+            "veil-native": (veil, ["--isolation", "native"]),
+            "veil-base": (baseline, []),
+            "runsc": (RUNSC, runsc_flags.split())}.get(name)
 
 
 # --------------------------------------------------------------------------- workloads
@@ -445,6 +467,12 @@ class Containerd:
         self.ctr = shutil.which("ctr") or "/usr/bin/ctr"
         self.ids = set()
         self.version = ""
+
+    @classmethod
+    def shim_state_roots(cls, veil=None):
+        """(runtime binary, --root) of the runc and veil shims' runtime state of our namespace."""
+        roots = [(RUNC, f"/run/containerd/runc/{cls.NAMESPACE}")]
+        return roots + ([(veil, f"/run/containerd/veil/{cls.NAMESPACE}")] if veil else [])
 
     def native_config(self):
         """The veil shim's runtime options for veil-native, as `veil install` writes for its veil-native handler."""
@@ -1218,20 +1246,14 @@ def main():
     veil_note = ""
     total_rounds = args.warmup + args.rounds
     for name in wanted:
-        if name == "runc":
-            path, flags, rounds = RUNC, [], None
-        elif name == "veil":
-            path, flags, rounds = veil_path, [], None          # the default level: sandbox
-        elif name == "veil-native":
-            path, flags, rounds = veil_path, ["--isolation", "native"], None
-        elif name == "veil-base":
-            path, flags, rounds = os.path.abspath(args.baseline_veil or ""), [], None
-        elif name == "runsc":
-            path, flags = RUNSC, args.runsc_flags.split()
-            rounds = set(range(args.warmup)) | {args.warmup + i for i in spread(args.rounds, args.runsc_rounds)}
-        else:
+        spec = runtime_spec(name, veil_path, os.path.abspath(args.baseline_veil or ""), args.runsc_flags)
+        if spec is None:
             log(f"bench: unknown runtime {name!r}, ignored")
             continue
+        path, flags = spec
+        rounds = None
+        if name == "runsc":
+            rounds = set(range(args.warmup)) | {args.warmup + i for i in spread(args.rounds, args.runsc_rounds)}
         if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
             msg = f"{name}: binary {path or '(none)'} not found or not executable -- SKIPPED"
             log(f"bench: {msg}")
@@ -1281,9 +1303,7 @@ def main():
             log(f"bench: {msg}")
             notes.append(msg + " (build it with `swift build -c release`, or pass --veil-shim).")
     veil_rt = next((rt for rt in runtimes if rt.name in VEIL_RUNTIMES), None)
-    state_roots = [(RUNC, f"/run/containerd/runc/{Containerd.NAMESPACE}")]
-    if veil_rt is not None:
-        state_roots.append((veil_rt.path, f"/run/containerd/veil/{Containerd.NAMESPACE}"))
+    state_roots = Containerd.shim_state_roots(veil_rt.path if veil_rt else None)
     try:
         try:
             bundles = make_bundles(tmp)
@@ -1313,9 +1333,7 @@ def main():
                                  "of a TOML with isolation = \"native\", as veil install's veil-native handler); containerd's PATH is "
                                  f"prefixed with {', '.join(dict.fromkeys(shim_dirs)) or 'nothing'}.")
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                msg = str(e)
-                for d in TMP_DIRS:
-                    msg = msg.replace(d, "$TMP")
+                msg = scrub(str(e))
                 log(f"bench: {what} not run: {msg}")
                 notes.append(f"`{'`/`'.join(ctr_wls)}` not run: {msg}")
                 setup_failed = True
@@ -1335,8 +1353,7 @@ def main():
             f"{', '.join(args.workloads)}; {args.warmup} warm-up + {args.rounds} rounds "
             f"(runsc {args.runsc_rounds})")
         for i in range(total_rounds):
-            k = i % max(1, len(runtimes))
-            order = runtimes[k:] + runtimes[:k]
+            order = rotated(runtimes, i)
             warm = i < args.warmup
             done = []
             for rt in order:

@@ -23,6 +23,10 @@ status=$?
     echo
     grep "# bench:" "$log" | sed 's/^.*# bench: /- /'
     echo
+    echo "One traced create, start and delete per veil level (\`--debug\`: milliseconds since each command started):"
+    echo
+    grep "# trace:" "$log" | sed 's/^.*# trace: /    /'
+    echo
     echo "Guest checks: $(grep -o 'VEIL-GUEST-RESULT: .*' "$log" | head -1)"
 } > "$out"
 cat "$out"

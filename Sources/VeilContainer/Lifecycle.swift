@@ -133,13 +133,15 @@ extension Runtime {
 
     func destroy(_ record: ContainerRecord) throws(ContainerError) {
         if let warden = record.wardenPid, ProcessInfo.isAlive(warden, startTime: record.wardenStartTime) {
-            // It lives in a child of the container's cgroup, which goes below: wait for it to go first.
+            // It lives in a child of the container's cgroup, which goes below: wait for it to go
+            // first, and before the /proc views it serves are unmounted.
             if let handle = try? PidFD(pid: warden) {
                 try? handle.signal(SIGKILL)
                 _ = handle.waitExit(timeoutMs: 2000)
             } else {
                 Glibc.kill(warden, SIGKILL)
             }
+            log.debug("delete \(record.id): its warden is gone")
         }
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
         if let directory = record.sandboxDirectory { SandboxContext.removePublicDirectory(directory) }

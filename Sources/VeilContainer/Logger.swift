@@ -4,7 +4,7 @@ import VeilSpec
 
 /// runc's logging: errors go to stderr and, with --log, to a file as text or JSON lines
 /// (containerd's shim reads the last JSON "msg" when a command fails). With --debug, each phase
-/// of a command is logged at level debug with the milliseconds since veil started, the trace
+/// of a command is logged at level debug with the milliseconds (to 0.01) since veil started, the trace
 /// that shows where a create spends its time.
 public final class Logger: @unchecked Sendable {
     public enum Format: String, Sendable { case text, json }
@@ -12,7 +12,7 @@ public final class Logger: @unchecked Sendable {
     let file: String?
     let format: Format
     public let debugEnabled: Bool
-    private let startedMs = Clock.monotonicMs()
+    private let startedMicroseconds = Clock.monotonicMicroseconds()
 
     public init(file: String?, format: Format, debug: Bool) {
         self.file = file
@@ -34,7 +34,11 @@ public final class Logger: @unchecked Sendable {
     /// A debug line; the message is only built when --debug is on.
     public func debug(_ message: @autoclosure () -> String) {
         guard debugEnabled else { return }
-        write(level: "debug", "\(message()) (+\(Clock.monotonicMs() - startedMs) ms)", toStderr: file == nil, plainStderr: false)
+        let elapsed = Clock.monotonicMicroseconds() - startedMicroseconds
+        let hundredths = (elapsed + 5) / 10  // to 0.01 ms: a handoff between processes takes microseconds
+        let fraction = hundredths % 100
+        write(level: "debug", "\(message()) (+\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction) ms)",
+              toStderr: file == nil, plainStderr: false)
     }
 
     /// Errors and warnings go to stderr as `veil: …` for people; debug lines in logrus's text

@@ -237,22 +237,24 @@ public struct SandboxBuilder {
         var texts: [ProcView: String] = [
             .version: identity.procVersion, .cpuinfo: cpuinfo, .cmdline: identity.commandLine,
             .osrelease: identity.release + "\n", .kernelVersion: identity.version + "\n",
-            .meminfo: MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0),
         ]
-        let sample = ProcStat.sample(warden)
-        texts[.stat] = ProcStat.text(sample)
-        texts[.loadavg] = ProcStat.loadavg(sample)
         try attempt("writing the /proc views for the warden") {
-            for (view, text) in texts where !view.isLive {
+            for (view, text) in texts {
                 try FS.writeAtomically(directory + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
             }
         }
-        // Live views (meminfo and stat made at every read) where FUSE works; plain files written now elsewhere.
+        // Live views (meminfo and stat made at every read) where FUSE works: until the warden takes
+        // over, only create's mounts look them up, which a live view's content does not matter to.
         if let bridge = ProcfsBridge.mount(views, texts: texts) {
             context.procfs = bridge
             undo.procfs = bridge
             return
         }
+        // Elsewhere plain files, written now.
+        texts[.meminfo] = MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0)
+        let sample = ProcStat.sample(warden)
+        texts[.stat] = ProcStat.text(sample)
+        texts[.loadavg] = ProcStat.loadavg(sample)
         for (view, text) in texts {
             try attempt("writing \(views)/\(view.fileName)") { try FS.writeFile(views + "/" + view.fileName, Array(text.utf8), mode: 0o444) }
         }

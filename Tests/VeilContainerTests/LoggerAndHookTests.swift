@@ -37,7 +37,7 @@ struct LoggerTests {
         let second = try JSONDecoder().decode(JSONLine.self, from: Data(all[1].utf8))
         #expect(second.level == "debug")
         // A debug line carries the milliseconds since the logger started (the --debug trace).
-        #expect(second.msg.wholeMatch(of: try Regex(#"^second \(\+[0-9]+ ms\)$"#)) != nil, "\(second.msg)")
+        #expect(second.msg.wholeMatch(of: try Regex(#"^second \(\+[0-9]+\.[0-9]{2} ms\)$"#)) != nil, "\(second.msg)")
     }
 
     @Test func debugIsDroppedUnlessEnabled() throws {

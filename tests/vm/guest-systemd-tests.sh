@@ -628,6 +628,19 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
         m=$(median "$name")
         emit "# bench: systemd create+start+delete $name median $((m / 1000)) ms ratio $(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
     done
+    # One traced round per veil level: --debug's phase lines (milliseconds since each command's start).
+    for entry in "$2" "$3"; do
+        name=${entry%%|*} command=${entry#*|}
+        id=trace-$name
+        jq --arg cg "$SLICE:veil:$id" '.linux.cgroupsPath = $cg' "$BUNDLES/bench/config.json" > "$BUNDLES/bench/config.run.json"
+        mv "$BUNDLES/bench/config.run.json" "$BUNDLES/bench/config.json"
+        for step in "create --bundle $BUNDLES/bench" start delete; do
+            [ "$step" = delete ] && for _ in $(seq 200); do [ "$($command state "$id" 2> /dev/null | jq -r .status)" = stopped ] && break; sleep 0.01; done
+            # To a file: the created init keeps the stderr it inherited, a pipe would never end.
+            $command --debug $step "$id" < /dev/null > /dev/null 2> "$OUT/trace.err"
+            sed -n 's/.*msg="\(.*\)"$/\1/p' "$OUT/trace.err" | while IFS= read -r line; do emit "# trace: $name $line"; done
+        done
+    done
 fi
 
 # --- diagnostics for the host (run-systemd-guest.sh copies /vm/out back) --------------------------------
