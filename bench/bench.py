@@ -1046,22 +1046,19 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
         L.extend(shim_memory_table(shim_mem))
     L.extend(verdict_lines(args.workloads, results, shim_mem))
     L.append("")
-    if errors:
-        L.append("## Failures")
-        L.append("")
-        L.append("Counts include warm-up rounds and the untimed RSS invocations.")
-        L.append("")
-        for (name, wl, msg), n in sorted(errors.items()):
-            L.append(f"- {name} {wl} ({n}x): {msg}")
-        L.append("")
-    L.append("## Machine")
-    L.append("")
-    for k, v in info:
-        L.append(f"- {k}: {v}")
-    L.append("")
-    L.append(f"Command: `{' '.join(sys.argv)}`")
-    L.append("")
+    L.extend(report_tail(errors, info, "Counts include warm-up rounds and the untimed RSS invocations."))
     return "\n".join(L)
+
+
+def report_tail(errors, info, failures_note=None):
+    """A report's closing lines: the failures ((runtime, workload, message) -> count), the machine, the command."""
+    L = []
+    if errors:
+        L += ["## Failures", ""] + ([failures_note, ""] if failures_note else [])
+        L += [f"- {name} {wl} ({n}x): {msg}" for (name, wl, msg), n in sorted(errors.items())] + [""]
+    L += ["## Machine", ""] + [f"- {k}: {v}" for k, v in info] + [""]
+    L += [f"Command: `{' '.join(sys.argv)}`", ""]
+    return L
 
 
 def info_get(info, key):

@@ -696,19 +696,7 @@ def build_report(args, runtimes, results, traces, info, meta, errors, notes):
             continue
         L.append("- " + bench.ratio_verdict(results, sc, name, "runc", target, f"{sc}: {name}/runc", with_met=True))
     L.append("")
-    if errors:
-        L.append("## Failures")
-        L.append("")
-        for (name, sc, msg), n in sorted(errors.items()):
-            L.append(f"- {name} {sc} ({n}x): {msg}")
-        L.append("")
-    L.append("## Machine")
-    L.append("")
-    for k, v in info:
-        L.append(f"- {k}: {v}")
-    L.append("")
-    L.append(f"Command: `{' '.join(sys.argv)}`")
-    L.append("")
+    L.extend(bench.report_tail(errors, info))
     return "\n".join(L)
 
 
