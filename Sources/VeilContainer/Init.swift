@@ -55,12 +55,8 @@ public enum ContainerInit {
         }
         fixStdioOwnership(uid: process.user.uid)
         try enterCwd(process.cwd)
-        // Stage 1 wrote it as host root (a sandbox's root may not lower it); the init writes only what differs.
-        if let adjust = process.oomScoreAdj, (try? FS.readString("/proc/self/oom_score_adj"))?.trimmingCharacters(in: .whitespacesAndNewlines) != String(adjust) {
-            do { try FS.writeString("/proc/self/oom_score_adj", String(adjust), flags: O_WRONLY) } catch {
-                throw ContainerError.invalidConfig(file: "config.json", field: "process.oomScoreAdj", reason: "\(error)")
-            }
-        }
+        // process.oomScoreAdj: stage 1 wrote it as host root before any user namespace (a sandbox's
+        // root may not lower it), for create and exec alike; this process inherited it.
         for (index, limit) in (process.rlimits ?? []).enumerated() {
             guard let resource = rlimitNumbers[limit.type] else {
                 throw ContainerError.invalidConfig(file: "config.json", field: "process.rlimits[\(index)].type", reason: "unknown rlimit \"\(limit.type)\"")
