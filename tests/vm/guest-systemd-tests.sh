@@ -603,7 +603,9 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
     set -- "runc|runc --root /run/veil-guest/bench-runc --systemd-cgroup" \
         "veil-native|veil --root /run/veil-guest/bench-veil --isolation native --systemd-cgroup" \
         "veil-sandbox|veil --root /run/veil-guest/bench-veil --isolation sandbox --systemd-cgroup"
-    make_bundle bench '.process.args = ["/bin/true"]'
+    # Until ID is stopped, polled every 10 ms (wait_status's 0.3 s and its timeout(1) per poll would
+    # swamp what is measured); COMMAND unquoted, as the rows hold a command line.
+    bench_wait_stopped() { for _ in $(seq 200); do [ "$($1 state "$2" 2> /dev/null | jq -r .status)" = stopped ] && break; sleep 0.01; done; }
     : > "$OUT/bench.txt"
     for round in $(seq "$VEIL_GUEST_BENCH"); do
         for offset in 0 1 2; do
@@ -611,12 +613,11 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
             eval "entry=\${$index}"
             name=${entry%%|*} command=${entry#*|}
             id=bench-$name-$round
-            jq --arg cg "$SLICE:veil:$id" '.linux.cgroupsPath = $cg' "$BUNDLES/bench/config.json" > "$BUNDLES/bench/config.run.json"
-            mv "$BUNDLES/bench/config.run.json" "$BUNDLES/bench/config.json"
+            make_bundle "$id" '.process.args = ["/bin/true"]'
             start=$(date +%s%N)
-            ( $command create --bundle "$BUNDLES/bench" "$id" < /dev/null > /dev/null 2>&1 &&
+            ( $command create --bundle "$BUNDLES/$id" "$id" < /dev/null > /dev/null 2>&1 &&
               $command start "$id" > /dev/null 2>&1 &&
-              for _ in $(seq 200); do [ "$($command state "$id" 2> /dev/null | jq -r .status)" = stopped ] && break; sleep 0.01; done
+              bench_wait_stopped "$command" "$id"
               $command delete "$id" > /dev/null 2>&1 ) || emit "# bench: $name round $round failed"
             end=$(date +%s%N)
             echo "$name $(( (end - start) / 1000 ))" >> "$OUT/bench.txt"
@@ -632,10 +633,9 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
     for entry in "$2" "$3"; do
         name=${entry%%|*} command=${entry#*|}
         id=trace-$name
-        jq --arg cg "$SLICE:veil:$id" '.linux.cgroupsPath = $cg' "$BUNDLES/bench/config.json" > "$BUNDLES/bench/config.run.json"
-        mv "$BUNDLES/bench/config.run.json" "$BUNDLES/bench/config.json"
-        for step in "create --bundle $BUNDLES/bench" start delete; do
-            [ "$step" = delete ] && for _ in $(seq 200); do [ "$($command state "$id" 2> /dev/null | jq -r .status)" = stopped ] && break; sleep 0.01; done
+        make_bundle "$id" '.process.args = ["/bin/true"]'
+        for step in "create --bundle $BUNDLES/$id" start delete; do
+            [ "$step" = delete ] && bench_wait_stopped "$command" "$id"
             # To a file: the created init keeps the stderr it inherited, a pipe would never end.
             $command --debug $step "$id" < /dev/null > /dev/null 2> "$OUT/trace.err"
             sed -n 's/.*msg="\(.*\)"$/\1/p' "$OUT/trace.err" | while IFS= read -r line; do emit "# trace: $name $line"; done
