@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(name: "veil-warden", dependencies: ["VeilWarden", "CVeilSentinel"],
                           // A position-dependent executable needs no start-up relocation of Swift's metadata:
                           // fewer pages touched, a smaller resident warden.
-                          linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"])]),
+                          linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"])]),
         // Container lifecycle: state store, create/start/kill/delete, init, rootfs, hooks, console.
         .target(name: "VeilContainer", dependencies: ["VeilLinux", "VeilSpec", "VeilExchange", "VeilCgroups", "VeilSystemd", "VeilSeccomp", "VeilSandbox", "VeilWarden", "VeilRegistry", "CVeilLinux"]),
         // `veil install` / `uninstall`: containerd, CRI-O, Docker and Kubernetes registration.
@@ -98,7 +98,10 @@ let package = Package(
         // Position-dependent, as the warden: a container's life execs veil four to six times
         // (create, its init, start, kill, delete, state), and a PIE of this size has ~100k
         // relative relocations to apply and their pages to copy at every exec (~0.5 ms each).
-        linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"])]),
+        // No exported dynamic symbols either (Swift exports all of an executable's by default):
+        // the runtime's start-up calls dladdr() on itself, a linear scan of the dynamic symbol
+        // table, 22,582 entries here (~0.2 ms per exec); backtraces read the full symbol table.
+        linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"])]),
         // `veil verify`, exec'd by veil: gRPC stays out of the veil binary (start-up of the hot commands).
         .executableTarget(name: "veil-verify", dependencies: [
             "VeilCRI", "VeilSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),

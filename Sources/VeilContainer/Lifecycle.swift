@@ -144,12 +144,16 @@ extension Runtime {
             log.debug("delete \(record.id): its warden is gone")
         }
         if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
-        if let directory = record.sandboxDirectory { SandboxContext.removePublicDirectory(directory) }
+        if let directory = record.sandboxDirectory {
+            SandboxContext.removePublicDirectory(directory)
+            log.debug("delete \(record.id): the /proc views are gone")
+        }
         if let cgroup = record.cgroup {
             stopScope(cgroup, id: record.id)
             do { try cgroup.destroy() } catch {
                 throw .cgroup(context: "removing cgroup of \"\(record.id)\"", error)
             }
+            log.debug("delete \(record.id): cgroup removed")
         }
         HookRunner.runWarning(record.hooks?.poststop, phase: "poststop", state: store.ociState(of: record, status: .stopped), log: log)
         do { try FS.removeAll(store.directory(record.id)) } catch { throw error.context("removing state of \"\(record.id)\"") }

@@ -180,6 +180,19 @@ public enum SandboxPolicy {
         public let emulated: Int
         /// Calls that never reach the host kernel: refused whatever their arguments.
         public let refused: Int
+
+        /// "direct filtered emulated refused", the form `SandboxProgram.summary` caches.
+        var text: String { [direct, filtered, emulated, refused].map { String($0) }.joined(separator: " ") }
+
+        init(direct: Int, filtered: Int, emulated: Int, refused: Int) {
+            (self.direct, self.filtered, self.emulated, self.refused) = (direct, filtered, emulated, refused)
+        }
+
+        init?(text bytes: [UInt8]) {
+            let numbers = String(decoding: bytes, as: UTF8.self).split(separator: " ").compactMap { Int($0) }
+            guard numbers.count == 4 else { return nil }
+            self.init(direct: numbers[0], filtered: numbers[1], emulated: numbers[2], refused: numbers[3])
+        }
     }
 
     public static let summary: Summary = {
@@ -192,7 +205,8 @@ public enum SandboxPolicy {
                        emulated: emulated.count, refused: refused.count)
     }()
 
-    /// A stable text of the whole policy (every entry, in order), for caching its compiled form.
+    /// A stable text of the whole policy (every entry, in order): the cache key of its compiled form
+    /// where the build has no identity (`PolicyCache`).
     /// Built from strings and integers only: interpolating arrays or optionals would go through
     /// `String(describing:)`, whose dynamic casts scan the binary's conformances on every create.
     public static let fingerprint: String = {
@@ -206,6 +220,9 @@ public enum SandboxPolicy {
         return lines.joined(separator: "\n")
     }()
 
+    /// The flags the policy's filter is installed with.
+    public static let filterFlags = ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+
     /// The policy as an OCI seccomp profile, compiled with the same libseccomp path as linux.seccomp.
     public static let profile: LinuxSeccomp = {
         let syscalls = entries.map { entry -> LinuxSyscall in
@@ -218,6 +235,6 @@ public enum SandboxPolicy {
         }
         return LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: UInt(defaultErrno),
                             architectures: ["SCMP_ARCH_X86_64"],  // 32-bit entry points are killed, as gVisor has none
-                            flags: ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"], syscalls: syscalls)
+                            flags: filterFlags, syscalls: syscalls)
     }()
 }

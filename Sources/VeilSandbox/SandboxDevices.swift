@@ -4,10 +4,10 @@ import VeilSpec
 
 /// Sandbox level: the container's device nodes. Its root may not mknod (user namespace), and a
 /// bind of the host's node shows host root's ownership, which the sandbox sees as 65534. So
-/// host root makes the nodes, before the init exists, on a small tmpfs of veil's at
-/// `<public directory>/dev` (mode 0700, the sandbox's root's: no other host user reaches them),
-/// owned by the sandbox's ids as config.json gives them (uid 0 → the sandbox's root), and the
-/// init binds each one in, as it binds the /proc views. The tmpfs goes with the public directory.
+/// host root makes the nodes, before the init exists, in `<public directory>/dev` on the public
+/// directory's tmpfs (mode 0700, the sandbox's root's: no other host user reaches them), owned
+/// by the sandbox's ids as config.json gives them (uid 0 → the sandbox's root), and the init
+/// binds each one in, as it binds the /proc views. They go with the public directory's tmpfs.
 enum SandboxDevices {
     /// The default set (runc's), made whenever the container mounts /dev.
     static let defaults: [LinuxDevice] = ([
@@ -24,10 +24,9 @@ enum SandboxDevices {
     static func make(publicDirectory: String, devices: [LinuxDevice], allowedPaths: Set<String>,
                      hostID: UInt32, idCount: UInt32) throws(SandboxError) -> [String: String] {
         let base = directory(publicDirectory)
-        try attempt("mounting the sandbox's device directory \(base)") {
-            try FS.mkdirAll(base, mode: 0o700)
-            try Mounts.mount("veil-dev", base, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NOEXEC),
-                             data: "mode=700,uid=\(hostID),gid=\(hostID),size=16k,nr_inodes=256")
+        try attempt("making the sandbox's device directory \(base)") {
+            try sys("mkdir", base) { mkdir(base, 0o700) }
+            try sys("chown", base) { chown(base, hostID, hostID) }
         }
         var nodes: [String: String] = [:]
         let configured = devices.enumerated().map { (index, device) in (device, "linux.devices[\(index)]") }
@@ -67,7 +66,7 @@ enum SandboxDevices {
         return nodes
     }
 
-    /// After the container (or a failed create): the tmpfs goes, so its directory can.
+    /// The device directory of an older veil was a tmpfs of its own: it goes, so its directory can.
     static func unmount(publicDirectory: String) {
         _ = umount2(directory(publicDirectory), Int32(MNT_DETACH))
     }

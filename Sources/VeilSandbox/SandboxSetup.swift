@@ -13,7 +13,7 @@ public struct SandboxContext {
     public var owner: SpecTransform.Owner?
     /// The container that owns the sandbox: this one, or its pod's sandbox container.
     public var ownerID: String
-    /// Where the owner keeps sandbox.json, the /proc views' texts and warden.sock.
+    /// Where the owner keeps sandbox.json and warden.sock.
     public var ownerDirectory: String
     public var slot: UInt32?
     public var program: SeccompProgram
@@ -25,6 +25,9 @@ public struct SandboxContext {
     /// for the sandbox's owner, `proc`, the generated /proc views.
     public var publicDirectory: String
     public var mountPoint: String { publicDirectory + "/rootfs" }
+    /// What the owner's warden reads as it starts (warden.conf, dmesg, warden.bpf, the fixed /proc
+    /// views' texts), on the public directory's tmpfs but in a directory only host root may list.
+    public var wardenInputs: String { publicDirectory + "/warden" }
     /// config.json brought its own user namespace and mappings: veil keeps them, allocates no
     /// range and id-maps nothing (ownership is the config's business, as with runc).
     public var userNamespaceGiven = false
@@ -39,12 +42,28 @@ public struct SandboxContext {
     /// of a process with a second thread could inherit a lock that thread holds).
     public func startServingViews() throws(SandboxError) { try procfs?.startServing() }
 
-    /// Removes what a deleted (or never finished) sandbox left under /run/veil-sandbox.
+    /// Removes what a deleted (or never finished) sandbox left under /run/veil-sandbox: its tmpfs
+    /// goes with everything mounted in it (the /proc views), then the empty mount point.
     public static func removePublicDirectory(_ directory: String) {
         guard directory.hasPrefix(publicParent + "/") else { return }
+        if umount2(directory, Int32(MNT_DETACH)) == 0, rmdir(directory) == 0 { return }
+        // A directory of an older veil (plain directories, a tmpfs for the device nodes only), or
+        // of a create that failed before its tmpfs was mounted.
         ProcfsBridge.unmount(publicDirectory: directory)
         SandboxDevices.unmount(publicDirectory: directory)
         try? FS.removeAll(directory)
+    }
+
+    /// The public directory is a small tmpfs of its own: its mount points, device nodes and (without
+    /// FUSE) view files cost no journalled writes of the host's /run (which is not always a tmpfs:
+    /// under CPU contention each such write can wait on the journal's thread for a time slice), and
+    /// one unmount removes them all.
+    static func mountPublicDirectory(_ directory: String) throws(LinuxError) {
+        try FS.mkdirAll(publicParent, mode: 0o755)
+        try sys("mkdir", directory) { mkdir(directory, 0o755) }
+        // Not nodev: the sandbox's device nodes are made here (`SandboxDevices`).
+        try Mounts.mount("veil-sandbox", directory, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NOEXEC),
+                         data: "mode=755,size=4m,nr_inodes=1024")
     }
 }
 
@@ -65,25 +84,29 @@ public struct SandboxUndo {
     }
 }
 
-/// The compiled sandbox policy, cached by the policy's own text: compiling it with libseccomp
-/// costs milliseconds that every sandboxed create would otherwise pay.
+/// The compiled sandbox policy, cached (`PolicyCache`): compiling it with libseccomp costs
+/// milliseconds that every sandboxed create would otherwise pay.
 public enum SandboxProgram {
     public static let cacheDirectory = "/run/veil-cache"
 
     public static func load(cacheDirectory: String = cacheDirectory) throws(SandboxError) -> SeccompProgram {
-        let profile = SandboxPolicy.profile
-        let key = SHA256.hex(Array(SandboxPolicy.fingerprint.utf8))
-        let path = cacheDirectory + "/sandbox-policy-\(key.prefix(16)).bpf"
-        if let bytes = try? FS.readFile(path), !bytes.isEmpty, bytes.count % 8 == 0 {
-            return SeccompProgram(filter: bytes, flags: profile.flags ?? [], usesNotify: true)
+        let path = PolicyCache.path("sandbox-policy", suffix: "bpf", directory: cacheDirectory) { SandboxPolicy.fingerprint }
+        let filter = try PolicyCache.load(path, directory: cacheDirectory, valid: { !$0.isEmpty && $0.count % 8 == 0 }) { () throws(SandboxError) -> [UInt8] in
+            do { return try SeccompProgram.compile(SandboxPolicy.profile, field: "sandbox policy").filter } catch {
+                throw .system(context: "compiling the sandbox policy", cause: error)
+            }
         }
-        let program: SeccompProgram
-        do { program = try SeccompProgram.compile(profile, field: "sandbox policy") } catch {
-            throw .system(context: "compiling the sandbox policy", cause: error)
+        return SeccompProgram(filter: filter, flags: SandboxPolicy.filterFlags, usesNotify: true)
+    }
+
+    /// The policy's counts for a sandbox's boot log (those `veil sandbox policy` prints), cached
+    /// beside the program for the same reason.
+    public static func summary(cacheDirectory: String = cacheDirectory) -> SandboxPolicy.Summary {
+        let path = PolicyCache.path("sandbox-policy", suffix: "summary", directory: cacheDirectory) { SandboxPolicy.fingerprint }
+        let text = PolicyCache.load(path, directory: cacheDirectory, valid: { SandboxPolicy.Summary(text: $0) != nil }) {
+            Array(SandboxPolicy.summary.text.utf8)
         }
-        try? FS.mkdirAll(cacheDirectory, mode: 0o700)
-        try? FS.writeAtomically(path, program.filter, mode: 0o644)
-        return program
+        return SandboxPolicy.Summary(text: text) ?? SandboxPolicy.summary
     }
 }
 
@@ -191,13 +214,14 @@ public struct SandboxBuilder {
     public func allocate(_ context: inout SandboxContext, id: String, spec: inout Spec, cgroup: Cgroup, undo: inout SandboxUndo) throws(SandboxError) {
         let mountPoint = context.mountPoint
         try attempt("creating \(mountPoint)") {
-            try FS.mkdirAll(SandboxContext.publicParent, mode: 0o755)
-            try sys("mkdir", context.publicDirectory) { mkdir(context.publicDirectory, 0o755) }
             undo.publicDirectory = context.publicDirectory
+            try SandboxContext.mountPublicDirectory(context.publicDirectory)
             try sys("mkdir", mountPoint) { mkdir(mountPoint, 0o755) }
         }
         guard context.owner == nil else { return }
         let directory = context.ownerDirectory
+        let inputs = context.wardenInputs
+        try attempt("creating \(inputs)") { try sys("mkdir", inputs) { mkdir(inputs, 0o711) } }
         var hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID ?? 0
         if !context.userNamespaceGiven {
             let slot = try attempt("allocating a uid range") { try idPool.allocate(owner: directory) }
@@ -215,7 +239,7 @@ public struct SandboxBuilder {
         let cpus = ProcViews.cpus(quota: cpu?.quota, period: cpu?.period)
         let identity = KernelIdentity.current()
         // The boot log's counts are the ones `veil sandbox policy` prints.
-        let summary = SandboxPolicy.summary
+        let summary = SandboxProgram.summary()
         let counts = (direct: summary.direct, emulated: summary.emulated, refused: summary.refused)
         var record = SandboxRecord(
             id: id, slot: context.slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
@@ -228,8 +252,8 @@ public struct SandboxBuilder {
         var warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
                                   bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
                                   memoryUnified: record.memoryUnified, bootLog: record.bootLog)
-        try confineWarden(&warden, cgroup: cgroup, cpus: cpus, directory: directory)
-        try attempt("writing the warden's configuration") { try warden.save(directory: directory) }
+        try confineWarden(&warden, cgroup: cgroup, cpus: cpus, directory: inputs)
+        try attempt("writing the warden's configuration") { try warden.save(directory: inputs) }
         let views = context.publicDirectory + "/proc"
         try attempt("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
         let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
@@ -240,7 +264,7 @@ public struct SandboxBuilder {
         ]
         try attempt("writing the /proc views for the warden") {
             for (view, text) in texts {
-                try FS.writeAtomically(directory + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
+                try FS.writeAtomically(inputs + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
             }
         }
         // Live views (meminfo and stat made at every read) where FUSE works: until the warden takes
@@ -261,7 +285,7 @@ public struct SandboxBuilder {
     }
 
     /// The warden's cgroup (a child of the container's, so the sandbox pays for it), the cgroup
-    /// its /proc/stat reads, and its own seccomp filter (`warden.bpf` in the state directory).
+    /// its /proc/stat reads, and its own seccomp filter (`warden.bpf` in its input directory).
     func confineWarden(_ warden: inout WardenConfig, cgroup: Cgroup, cpus: Int?, directory: String) throws(SandboxError) {
         warden.cgroups = try attempt("creating the warden's cgroup") { try cgroup.makeSupervisorCgroups() }
         warden.cpuDirectory = cgroup.paths["cpuacct"] ?? cgroup.paths["unified"]
@@ -304,7 +328,7 @@ public struct SandboxBuilder {
         return (root, mounts)
     }
 
-    /// The warden for a sandbox this container owns: `veil-warden <state dir>` with the
+    /// The warden for a sandbox this container owns: `veil-warden <state dir> <init> <wardenInputs>` with the
     /// descriptors where `Warden` expects them: the listener, the control socket, the sandbox's
     /// UTS namespace and the /proc views' FUSE connection (this process stops serving it first).
     public func startWarden(_ context: SandboxContext, listener: FileDescriptor, initPid: Int32, undo: inout SandboxUndo) throws(SandboxError) -> (pid: Int32, startTime: UInt64?) {
@@ -326,7 +350,7 @@ public struct SandboxBuilder {
             throw .unsupported("the warden's descriptors \(targets) are not consecutive from 3")
         }
         let pid = try attempt("starting the warden \(exe)") {
-            try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid)],
+            try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid), context.wardenInputs],
                                       fds: targets.compactMap { placed[$0] }, stderrPath: log)
         }
         undo.wardenPid = pid

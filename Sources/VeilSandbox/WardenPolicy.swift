@@ -45,18 +45,14 @@ public enum WardenPolicy {
                             flags: ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"], syscalls: syscalls)
     }
 
-    /// The compiled filter, cached in `cacheDirectory` by the policy's text.
+    /// The compiled filter, cached in `cacheDirectory` (`PolicyCache`).
     public static func program(cacheDirectory: String) throws(SeccompError) -> SeccompProgram {
-        let profile = profile
-        let fingerprint = ([profile.defaultAction] + (profile.flags ?? []) + allowed + ioctlRequests.map { "\($0.0)=\($0.1)" })
-            .joined(separator: ",")
-        let path = cacheDirectory + "/warden-policy-\(SHA256.hex(Array(fingerprint.utf8)).prefix(16)).bpf"
-        if let bytes = try? FS.readFile(path), !bytes.isEmpty, bytes.count % 8 == 0 {
-            return SeccompProgram(filter: bytes, flags: [], usesNotify: false)
+        let path = PolicyCache.path("warden-policy", suffix: "bpf", directory: cacheDirectory) {
+            ([profile.defaultAction] + (profile.flags ?? []) + allowed + ioctlRequests.map { "\($0.0)=\($0.1)" }).joined(separator: ",")
         }
-        let program = try SeccompProgram.compile(profile, field: "warden policy")
-        try? FS.mkdirAll(cacheDirectory, mode: 0o700)
-        try? FS.writeAtomically(path, program.filter, mode: 0o644)
-        return program
+        let filter = try PolicyCache.load(path, directory: cacheDirectory, valid: { !$0.isEmpty && $0.count % 8 == 0 }) { () throws(SeccompError) -> [UInt8] in
+            try SeccompProgram.compile(profile, field: "warden policy").filter
+        }
+        return SeccompProgram(filter: filter, flags: [], usesNotify: false)
     }
 }

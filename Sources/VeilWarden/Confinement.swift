@@ -13,8 +13,8 @@ enum Confinement {
         var description: String
     }
 
-    static func apply(stateDirectory: String, initPid: Int32?, config: WardenConfig?) throws(Failure) {
-        let filterPath = stateDirectory + "/" + WardenConfig.filterName
+    static func apply(inputDirectory: String, initPid: Int32?, config: WardenConfig?) throws(Failure) {
+        let filterPath = inputDirectory + "/" + WardenConfig.filterName
         let filter: [UInt8]
         do { filter = try FS.readFile(filterPath) } catch { throw Failure(description: "reading its seccomp filter: \(error)") }
         guard !filter.isEmpty, filter.count % 8 == 0, filter.count / 8 <= Int(UInt16.max) else {

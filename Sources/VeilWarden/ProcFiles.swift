@@ -100,7 +100,7 @@ public enum ProcView: Int32, CaseIterable, Sendable {
 
     public var isLive: Bool { self == .meminfo || self == .stat || self == .loadavg }
 
-    /// The fixed files' copies in the owner's state directory, which the warden serves.
+    /// The fixed files' copies in the warden's input directory, which the warden serves.
     public var stateFileName: String { "proc-" + fileName }
 }
 
@@ -216,7 +216,7 @@ public enum ProcStat {
 
 /// The warden's side of the sandbox's /proc views (veil_procfs.h): `veil create` mounts them and
 /// answers the init's lookups, then hands the FUSE descriptor over at `Warden.procfsFD`;
-/// meminfo and stat are made afresh at every read, the others come from the state directory.
+/// meminfo and stat are made afresh at every read, the others come from the warden's input directory.
 public enum ProcFiles {
     nonisolated(unsafe) static var config: WardenConfig?
     nonisolated(unsafe) static var fixed: [Int32: [UInt8]] = [:]
@@ -224,10 +224,10 @@ public enum ProcFiles {
     public static let versionFile = ProcView.version.stateFileName
     public static let cpuinfoFile = ProcView.cpuinfo.stateFileName
 
-    /// The fixed files, read from the state directory before the warden leaves the host's ids.
-    static func load(stateDirectory: String) {
+    /// The fixed files, read from the input directory before the warden leaves the host's ids.
+    static func load(inputDirectory: String) {
         for view in ProcView.allCases where !view.isLive {
-            fixed[view.rawValue] = Array(((try? FS.readString(stateDirectory + "/" + view.stateFileName)) ?? "").utf8)
+            fixed[view.rawValue] = Array(((try? FS.readString(inputDirectory + "/" + view.stateFileName)) ?? "").utf8)
         }
     }
 

@@ -7,7 +7,7 @@ import VeilLinux
 /// on memory the caller can still change would be a TOCTOU hole): every notification is either
 /// emulated here or failed.
 ///
-/// Started by `veil create` as `veil-warden <state directory>` with the first listener at fd 3,
+/// Started by `veil create` as `veil-warden <state directory> <init pid> <input directory>` with the first listener at fd 3,
 /// the listening control socket at fd 4, the sandbox's UTS namespace at fd 5 and, when the
 /// sandbox's /proc views are a FUSE mount, its connection at fd 6 (see `ProcFiles`). `veil exec` and
 /// the pod's other containers hand it their listeners over the control socket. Each listener is
@@ -37,10 +37,10 @@ public enum Warden {
     nonisolated(unsafe) static var guardProcess: Guard = { _ in 0 }
 
     /// `initPid`: the owning container's init, guarded from the start.
-    public static func main(stateDirectory: String, initPid: Int32?, guardProcess: Guard) -> Never {
+    public static func main(inputDirectory: String, initPid: Int32?, guardProcess: Guard) -> Never {
         Self.guardProcess = guardProcess
         if let initPid { _ = guardProcess(initPid) }
-        do { config = try WardenConfig.load(directory: stateDirectory) } catch {
+        do { config = try WardenConfig.load(directory: inputDirectory) } catch {
             writeStandardError("veil-warden: \(error)\n")
             exit(1)
         }
@@ -51,10 +51,10 @@ public enum Warden {
         }
         close(utsNamespaceFD)
         let serveProc = config != nil && fcntl(procfsFD, F_GETFD) >= 0
-        if serveProc { ProcFiles.load(stateDirectory: stateDirectory) }
+        if serveProc { ProcFiles.load(inputDirectory: inputDirectory) }
         // Everything read from the host's side is read by now: from here on the warden is the
         // sandbox's root, confined, under its own filter. Nothing it serves runs before that.
-        do { try Confinement.apply(stateDirectory: stateDirectory, initPid: initPid, config: config) } catch {
+        do { try Confinement.apply(inputDirectory: inputDirectory, initPid: initPid, config: config) } catch {
             writeStandardError("veil-warden: \(error)\n")
             exit(1)
         }

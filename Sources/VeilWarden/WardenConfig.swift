@@ -2,7 +2,7 @@ import Glibc
 import VeilLinux
 
 /// What the warden needs to answer for its sandbox, as `key=value` lines in
-/// `<state>/warden.conf` (and the boot log in `<state>/dmesg`): plain text, so the warden
+/// `<input directory>/warden.conf` (and the boot log in `dmesg` beside it): plain text, so the warden
 /// links no Foundation and stays a few MiB resident.
 public struct WardenConfig: Sendable, Equatable {
     public var sysname = "Linux"

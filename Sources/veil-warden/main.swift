@@ -2,10 +2,12 @@ import CVeilSentinel
 import Glibc
 import VeilWarden
 
-// veil-warden STATE_DIRECTORY [INIT_PID]: a sandbox's supervisor, started by `veil create` (see Warden).
+// veil-warden STATE_DIRECTORY [INIT_PID [INPUT_DIRECTORY]]: a sandbox's supervisor, started by `veil create`
+// (see Warden). It reads what it needs as it starts (warden.conf, dmesg, warden.bpf, the fixed /proc views)
+// from INPUT_DIRECTORY, by default the owning container's STATE_DIRECTORY, which `ps` shows as its argument.
 let arguments = CommandLine.arguments
-guard arguments.count == 2 || arguments.count == 3 else {
-    _ = "usage: veil-warden STATE_DIRECTORY [INIT_PID] (started by veil create)\n".withCString { write(2, $0, strlen($0)) }
+guard (2...4).contains(arguments.count) else {
+    _ = "usage: veil-warden STATE_DIRECTORY [INIT_PID [INPUT_DIRECTORY]] (started by veil create)\n".withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
 // The sentinel was forked before Swift started (CVeilSentinel); this arms the fatal-signal handlers.
@@ -13,5 +15,5 @@ let armed = veil_sentinel_arm()
 if armed != 0 {
     _ = "veil-warden: starting the sentinel: \(String(cString: strerror(-armed)))\n".withCString { write(2, $0, strlen($0)) }
 }
-Warden.main(stateDirectory: arguments[1], initPid: arguments.count == 3 ? Int32(arguments[2]) : nil,
+Warden.main(inputDirectory: arguments.count == 4 ? arguments[3] : arguments[1], initPid: arguments.count >= 3 ? Int32(arguments[2]) : nil,
             guardProcess: veil_sentinel_guard)

@@ -269,7 +269,7 @@ struct MountParityTests {
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
 
         if runtime.name == "veil" {
-            // The nodes host root made for the sandbox: on a tmpfs only the sandbox's root may enter.
+            // The nodes host root made for the sandbox: in a directory only the sandbox's root may enter.
             let (create, pid) = try bundle.createPaused(bin)
             #expect(create.succeeded && pid > 0, "\(create)")
             let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
