@@ -17,9 +17,9 @@ public struct CapabilitySet: Sendable, Equatable {
 }
 
 public enum Credentials {
-    public static var lastCapability: Int32 {
+    /// Read once per process: the init filters each configured capability by it.
+    public static let lastCapability: Int32 =
         (try? FS.readString("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters()) } ?? 40
-    }
 
     public static func dropBounding(keeping keep: CapabilitySet) throws(LinuxError) {
         for cap in 0...lastCapability where !keep.contains(cap) {
