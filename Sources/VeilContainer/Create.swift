@@ -78,6 +78,7 @@ public struct Runtime {
         record.sandboxDirectory = config.sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
         try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
+        try startWarden(config, &host, record: &record)
         try serveInit(config, &host, channel, record: &record, state: state, options: options)
         try persist(config, record: record, pidFile: options.pidFile)
         host.cleanup.disarm()
@@ -330,7 +331,7 @@ public struct Runtime {
             case .recordListener(let listener):
                 guard let output = config.record?.output else { throw .initFailed("a record listener from a container not recorded") }
                 let recorder = try SeccompRecordMode.startRecorder(
-                    listener: listener, output: output, initPid: record.pid, wardenDirectory: config.sandbox?.ownerDirectory,
+                    listener: listener, output: output, initPid: record.pid, wardenDirectory: config.sandbox?.wardenInputs,
                     log: options.seccompRecordLog ?? store.directory(config.id) + "/recorder.log")
                 host.cleanup.recorder = recorder
                 log.debug("create \(config.id): recorder started (pid \(recorder.pid)), profile to \(output)")
@@ -346,15 +347,26 @@ public struct Runtime {
         }
     }
 
-    /// Sandbox level: a new warden for `listener` (the container owns its sandbox) or the pod's running one.
+    /// Sandbox level, a container that owns its sandbox: its warden, started as soon as the init
+    /// has its plan, so that its exec and start-up overlap the init's build.
+    private func startWarden(_ config: CreateConfig, _ host: inout PreparedHost, record: inout ContainerRecord) throws(ContainerError) {
+        guard let sandbox = config.sandbox, sandbox.owner == nil else { return }
+        do throws(SandboxError) {
+            let warden = try sandboxBuilder.startWarden(sandbox, initPid: record.pid, undo: &host.cleanup.sandbox)
+            record.wardenPid = warden.pid
+            record.wardenStartTime = warden.startTime
+            log.debug("create \(config.id): warden started (pid \(warden.pid))")
+        } catch { throw .sandbox(error) }
+    }
+
+    /// Sandbox level: `listener` to the container's own warden, or to the pod's running one.
     private func attachWarden(_ config: CreateConfig, _ host: inout PreparedHost, listener: FileDescriptor, record: inout ContainerRecord) throws(ContainerError) {
         guard let sandbox = config.sandbox else { throw .initFailed("a sandbox listener from a native container") }
         do throws(SandboxError) {
             if sandbox.owner == nil {
-                let warden = try sandboxBuilder.startWarden(sandbox, listener: listener, initPid: record.pid, undo: &host.cleanup.sandbox)
-                record.wardenPid = warden.pid
-                record.wardenStartTime = warden.startTime
-                log.debug("create \(config.id): warden started (pid \(warden.pid))")
+                guard record.wardenPid != nil else { throw SandboxError.unsupported("a sandbox listener before the warden started") }
+                try SandboxBuilder.handToWarden(sandbox, listener: listener)
+                log.debug("create \(config.id): listener handed to the warden")
             } else {
                 try SandboxBuilder.sendToWarden(directory: sandbox.ownerDirectory, listener: listener, guarding: record.pid)
             }

@@ -71,8 +71,8 @@ public enum SeccompRecordMode {
     }
 
     /// Starts the recorder with the listener (fd 3), the read end of its commit pipe (fd 4) and,
-    /// at the sandbox level, the sandbox's UTS namespace (fd 5), the directory of its warden's
-    /// configuration and a socket (fd 6) on which it sends back its anchor listener
+    /// at the sandbox level, the sandbox's UTS namespace (fd 5), its warden's input directory (for
+    /// the configuration) and a socket (fd 6) on which it sends back its anchor listener
     /// (`SeccompRecording.anchorFilter`): the init's chain holds the record filter's listener, the
     /// only one the kernel allows it, so the warden (still needed for the /proc views, exec'd
     /// processes and the dead man's switch) is given this one. `log`: its stderr.

@@ -25,9 +25,11 @@ public struct SandboxContext {
     /// for the sandbox's owner, `proc`, the generated /proc views.
     public var publicDirectory: String
     public var mountPoint: String { publicDirectory + "/rootfs" }
+    /// The owner's public directory: this one, or the pod's sandbox's.
+    public var ownerPublicDirectory: String
     /// What the owner's warden reads as it starts (warden.conf, dmesg, warden.bpf, the fixed /proc
-    /// views' texts), on the public directory's tmpfs but in a directory only host root may list.
-    public var wardenInputs: String { publicDirectory + "/warden" }
+    /// views' texts), on the owner's public tmpfs but in a directory only host root may list.
+    public var wardenInputs: String { ownerPublicDirectory + "/warden" }
     /// config.json brought its own user namespace and mappings: veil keeps them, allocates no
     /// range and id-maps nothing (ownership is the config's business, as with runc).
     public var userNamespaceGiven = false
@@ -150,13 +152,14 @@ public struct SandboxBuilder {
         }
         if !userNamespaceGiven { try refuseForeignNamespaces(spec, pod: pod?.owner) }
         let publicDirectory = SandboxContext.publicParent + "/" + id + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        var viewDirectory = publicDirectory + "/proc"
+        var ownerPublicDirectory = publicDirectory
         if let pod {
             guard let owner = try? SandboxRecord.load(directory: pod.owner.directory), let views = owner.publicDirectory else {
                 throw .corrupt(path: pod.owner.directory, reason: "the pod's sandbox \(pod.id) has no sandbox record")
             }
-            viewDirectory = views + "/proc"
+            ownerPublicDirectory = views
         }
+        let viewDirectory = ownerPublicDirectory + "/proc"
         let boottime = Int64(BootClock.now() / 1_000_000_000)
         spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.owner, viewDirectory: viewDirectory,
                                    bootOffsetSeconds: -boottime)
@@ -164,7 +167,8 @@ public struct SandboxBuilder {
         let dropped = SpecTransform.dropHostDevices(&spec, allowed: allowedDevices)
         let program = try SandboxProgram.load()
         var context = SandboxContext(owner: pod?.owner, ownerID: pod?.id ?? id, ownerDirectory: pod?.owner.directory ?? stateDirectory,
-                                     slot: nil, program: program, droppedDevices: dropped, publicDirectory: publicDirectory)
+                                     slot: nil, program: program, droppedDevices: dropped, publicDirectory: publicDirectory,
+                                     ownerPublicDirectory: ownerPublicDirectory)
         context.userNamespaceGiven = userNamespaceGiven
         context.adoptedNamespaces = adopted
         return context
@@ -328,33 +332,43 @@ public struct SandboxBuilder {
         return (root, mounts)
     }
 
-    /// The warden for a sandbox this container owns: `veil-warden <state dir> <init> <wardenInputs>` with the
-    /// descriptors where `Warden` expects them: the listener, the control socket, the sandbox's
-    /// UTS namespace and the /proc views' FUSE connection (this process stops serving it first).
-    public func startWarden(_ context: SandboxContext, listener: FileDescriptor, initPid: Int32, undo: inout SandboxUndo) throws(SandboxError) -> (pid: Int32, startTime: UInt64?) {
+    /// The warden for a sandbox this container owns, started while the init builds its root:
+    /// `veil-warden <state dir> <init> <wardenInputs>` with the control socket and the sandbox's
+    /// UTS namespace where `Warden` expects them (fd 3 a placeholder). Its exec, start-up and
+    /// confinement then overlap the init's build instead of following it; `handToWarden` gives it
+    /// the policy's listener and the /proc views once the init has installed its filter.
+    public func startWarden(_ context: SandboxContext, initPid: Int32, undo: inout SandboxUndo) throws(SandboxError) -> (pid: Int32, startTime: UInt64?) {
         let directory = context.ownerDirectory
         let socketPath = directory + "/" + SandboxRecord.wardenSocketName
         let control = try attempt("listening on \(socketPath)") { try UnixSocket.listen(path: socketPath, mode: 0o600) }
         defer { control.close() }
         let uts = try attempt("opening the sandbox's UTS namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/uts", O_RDONLY) }
         defer { uts.close() }
+        let placeholder = try attempt("opening /dev/null") { try FileDescriptor.open("/dev/null", O_RDONLY) }
+        defer { placeholder.close() }
         let exe = try Self.wardenBinary()
         let log = directory + "/warden.log"
-        let fuse = context.procfs?.handOver() ?? nil
-        defer { if let fuse { close(fuse) } }
-        var placed: [Int32: Int32] = [Warden.firstListenerFD: listener.raw, Warden.controlFD: control.raw, Warden.utsNamespaceFD: uts.raw]
-        if let fuse { placed[Warden.procfsFD] = fuse }
         // spawnDetached places its fds from 3 on, in order.
-        let targets = placed.keys.sorted()
-        guard targets == Array(3..<(3 + Int32(targets.count))) else {
-            throw .unsupported("the warden's descriptors \(targets) are not consecutive from 3")
+        let fds = [placeholder.raw, control.raw, uts.raw]
+        guard Warden.controlFD == 4, Warden.utsNamespaceFD == 5 else {
+            throw .unsupported("the warden's descriptors are not where veil places them")
         }
         let pid = try attempt("starting the warden \(exe)") {
-            try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid), context.wardenInputs],
-                                      fds: targets.compactMap { placed[$0] }, stderrPath: log)
+            try Spawner.spawnDetached(exe, ["veil-warden", directory, String(initPid), context.wardenInputs], fds: fds, stderrPath: log)
         }
         undo.wardenPid = pid
         return (pid, ProcessInfo.startTime(pid))
+    }
+
+    /// The first listener for the warden `startWarden` started, after the /proc views' FUSE
+    /// connection (this process stops serving it first). Neither waits for the warden's answer:
+    /// it guards the init already, and were it to die, its sentinel would take the container along.
+    public static func handToWarden(_ context: SandboxContext, listener: FileDescriptor) throws(SandboxError) {
+        if let fuse = context.procfs?.handOver() {
+            defer { close(fuse) }
+            try send(fuse, message: "procfs", directory: context.ownerDirectory, awaitingAnswer: false)
+        }
+        try send(listener.raw, message: "listener", directory: context.ownerDirectory, awaitingAnswer: false)
     }
 
     /// veil-warden: beside this binary (a build or an install), else on PATH.
@@ -372,11 +386,18 @@ public struct SandboxBuilder {
     /// Hands a listener (from an exec'd process or a pod member) to the sandbox's running warden.
     /// `guarding`: the process the warden kills if it dies itself (a pod member's init).
     public static func sendToWarden(directory: String, listener: FileDescriptor, guarding pid: Int32? = nil) throws(SandboxError) {
+        try send(listener.raw, message: pid.map { "pid:\($0)" } ?? "listener", directory: directory, awaitingAnswer: true)
+    }
+
+    /// One descriptor with its message over the warden's control socket.
+    static func send(_ fd: Int32, message: String, directory: String, awaitingAnswer: Bool) throws(SandboxError) {
         let path = directory + "/" + SandboxRecord.wardenSocketName
-        try attempt("handing the seccomp listener to the warden at \(path)") {
+        let what = message == "procfs" ? "the /proc views' connection" : "the seccomp listener"
+        try attempt("handing \(what) to the warden at \(path)") {
             let socket = try UnixSocket.connect(path: path)
             defer { socket.close() }
-            try UnixSocket.sendFD(socket: socket.raw, fd: listener.raw, message: pid.map { "pid:\($0)" } ?? "listener")
+            try UnixSocket.sendFD(socket: socket.raw, fd: fd, message: message)
+            guard awaitingAnswer else { return }
             var ack = [UInt8](repeating: 0, count: 2)
             guard read(socket.raw, &ack, 2) == 2 else { throw LinuxError("read", "warden acknowledgement", errno: EPIPE) }
         }

@@ -7,9 +7,13 @@ import VeilLinux
 /// on memory the caller can still change would be a TOCTOU hole): every notification is either
 /// emulated here or failed.
 ///
-/// Started by `veil create` as `veil-warden <state directory> <init pid> <input directory>` with the first listener at fd 3,
-/// the listening control socket at fd 4, the sandbox's UTS namespace at fd 5 and, when the
-/// sandbox's /proc views are a FUSE mount, its connection at fd 6 (see `ProcFiles`). `veil exec` and
+/// Started by `veil create` as `veil-warden <state directory> <init pid> <input directory>` while
+/// the init builds its root, with the listening control socket at fd 4 and the sandbox's UTS
+/// namespace at fd 5 (fd 3 a placeholder): the sandbox policy's listener, and the /proc views' FUSE
+/// connection when they are a FUSE mount (see `ProcFiles`), arrive over the control socket once the
+/// init has installed its filter, so the warden's exec and start-up are off the path the container
+/// waits on. (Started with the first listener at fd 3 and the FUSE connection at fd 6, without an
+/// input directory, it serves them at once.) `veil exec` and
 /// the pod's other containers hand it their listeners over the control socket. Each listener is
 /// served by its own thread, so one busy or stuck caller never delays another container's; the
 /// process exits once every listener has hung up (no process is left under the filters). If the
@@ -36,10 +40,19 @@ public enum Warden {
     public typealias Guard = @convention(c) (pid_t) -> Int32
     nonisolated(unsafe) static var guardProcess: Guard = { _ in 0 }
 
-    /// `initPid`: the owning container's init, guarded from the start.
-    public static func main(inputDirectory: String, initPid: Int32?, guardProcess: Guard) -> Never {
+    /// Started before its listener came (see above): until the first one does, the warden lives
+    /// as long as the init (a create that failed or died before handing it over leaves no warden).
+    nonisolated(unsafe) static var initBeforeListener: Int32 = -1
+
+    /// `initPid`: the owning container's init, guarded from the start. `awaitingListener`: the
+    /// first listener (and the FUSE connection) come over the control socket, fd 3 is a placeholder.
+    public static func main(inputDirectory: String, initPid: Int32?, awaitingListener: Bool = false, guardProcess: Guard) -> Never {
         Self.guardProcess = guardProcess
         if let initPid { _ = guardProcess(initPid) }
+        if awaitingListener {
+            close(firstListenerFD)
+            if let initPid { initBeforeListener = veil_pidfd_open(initPid, 0) }
+        }
         do { config = try WardenConfig.load(directory: inputDirectory) } catch {
             writeStandardError("veil-warden: \(error)\n")
             exit(1)
@@ -51,7 +64,7 @@ public enum Warden {
         }
         close(utsNamespaceFD)
         let serveProc = config != nil && fcntl(procfsFD, F_GETFD) >= 0
-        if serveProc { ProcFiles.load(inputDirectory: inputDirectory) }
+        if serveProc || (awaitingListener && config != nil) { ProcFiles.load(inputDirectory: inputDirectory) }
         // Everything read from the host's side is read by now: from here on the warden is the
         // sandbox's root, confined, under its own filter. Nothing it serves runs before that.
         do { try Confinement.apply(inputDirectory: inputDirectory, initPid: initPid, config: config) } catch {
@@ -68,7 +81,7 @@ public enum Warden {
         sigaction(SIGUSR1, &action, nil)
         pthread_mutex_init(&lock, nil)
         supervisor = pthread_self()
-        serve(listener: firstListenerFD)
+        if !awaitingListener { serve(listener: firstListenerFD) }
         Residency.trim()
         supervise()
     }
@@ -81,7 +94,7 @@ public enum Warden {
             let live = threads
             let stopping = hungUp
             pthread_mutex_unlock(&lock)
-            if live.isEmpty { exit(0) }
+            if live.isEmpty && initBeforeListener < 0 { exit(0) }
             // The listeners are waited on for hang-ups only (no events asked): the kernel's
             // notification wake-ups carry POLLIN, which such an entry filters out, so a busy
             // listener never wakes this thread, while the last task leaving a filter does at once
@@ -89,12 +102,15 @@ public enum Warden {
             // thread that missed its signal is nudged every 50 ms; a second is the backstop for a
             // wake-up lost between reading `threads` and entering poll.
             let watched = live.keys.filter { !stopping.contains($0) }
-            var fds = [pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: initBeforeListener, events: Int16(POLLIN), revents: 0)]
             fds += watched.map { pollfd(fd: $0, events: 0, revents: 0) }
             _ = poll(&fds, nfds_t(fds.count), stopping.isEmpty ? 1000 : 50)
             if fds[0].revents & Int16(POLLIN) != 0 { acceptListener() }
+            // The init is gone before its listener came: nothing will.
+            if fds[1].revents != 0 && live.isEmpty { exit(0) }
             pthread_mutex_lock(&lock)
-            for entry in fds.dropFirst() where entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
+            for entry in fds.dropFirst(2) where entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
                 hungUp.insert(entry.fd)
             }
             // Every filter without a process: nothing is left to answer, so the warden goes at once
@@ -111,9 +127,19 @@ public enum Warden {
         guard connection >= 0 else { return }
         defer { close(connection) }
         if let (fd, message) = try? UnixSocket.receiveFD(socket: connection) {
+            // The /proc views' FUSE connection, from the create that started this warden early.
+            if message == "procfs" {
+                if let config { ProcFiles.serve(fd: fd.release(), config: config) }
+                _ = "ok".withCString { write(connection, $0, 2) }
+                return
+            }
             // "pid:N": the process whose death ends that listener's sandbox member.
             if message.hasPrefix("pid:"), let pid = Int32(message.dropFirst(4)) { _ = guardProcess(pid) }
             serve(listener: fd.release())
+            if initBeforeListener >= 0 {
+                close(initBeforeListener)
+                initBeforeListener = -1
+            }
             _ = "ok".withCString { write(connection, $0, 2) }
             Residency.trim()
         }
