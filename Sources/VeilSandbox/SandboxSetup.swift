@@ -30,6 +30,8 @@ public struct SandboxContext {
     /// What the owner's warden reads as it starts (warden.conf, dmesg, warden.bpf, the fixed /proc
     /// views' texts), on the owner's public tmpfs but in a directory only host root may list.
     public var wardenInputs: String { ownerPublicDirectory + "/warden" }
+    /// The owner's fixed /proc views (`ProcView.isLive` false) as plain files.
+    public var fixedViews: String { ownerPublicDirectory + "/views" }
     /// config.json brought its own user namespace and mappings: veil keeps them, allocates no
     /// range and id-maps nothing (ownership is the config's business, as with runc).
     public var userNamespaceGiven = false
@@ -160,8 +162,10 @@ public struct SandboxBuilder {
             ownerPublicDirectory = views
         }
         let viewDirectory = ownerPublicDirectory + "/proc"
+        let fixedViewDirectory = ownerPublicDirectory + "/views"
         let boottime = Int64(BootClock.now() / 1_000_000_000)
         spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.owner, viewDirectory: viewDirectory,
+                                   fixedViewDirectory: fixedViewDirectory,
                                    bootOffsetSeconds: -boottime)
         SpecTransform.hardenBindMounts(&spec)
         let dropped = SpecTransform.dropHostDevices(&spec, allowed: allowedDevices)
@@ -269,6 +273,14 @@ public struct SandboxBuilder {
         try attempt("writing the /proc views for the warden") {
             for (view, text) in texts {
                 try FS.writeAtomically(inputs + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
+            }
+        }
+        // The fixed views as plain files (the tmpfs is fresh: nothing reads them yet).
+        let fixed = context.fixedViews
+        try attempt("writing the fixed /proc views in \(fixed)") {
+            try sys("mkdir", fixed) { mkdir(fixed, 0o755) }
+            for (view, text) in texts {
+                try FS.writeFile(fixed + "/" + view.fileName, Array(text.utf8), mode: 0o444)
             }
         }
         // Live views (meminfo and stat made at every read) where FUSE works: until the warden takes

@@ -18,8 +18,6 @@ public enum SpecTransform {
     /// Read-only in the sandbox whatever the config says. /proc/sys too: config.json's sysctls are
     /// written before read-only paths are applied (Rootfs.finish), nothing after.
     public static let readonlyPaths = ["/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/asound", "/proc/sys"]
-    /// /proc files served from the sandbox's directory (see `ProcView`): name there, and where bound.
-    public static let procFiles = ProcView.allCases.map { ($0.fileName, $0.destination) }
 
     /// Where the pod's sandbox lives when this container joins one instead of owning it.
     public struct Owner: Sendable {
@@ -32,9 +30,11 @@ public enum SpecTransform {
     }
 
     /// The sandboxed spec. `hostID` is the range's first host id (own sandbox); `owner` names the
-    /// pod's sandbox to join instead; `viewDirectory` holds the generated /proc files.
+    /// pod's sandbox to join instead; `viewDirectory` holds the generated /proc files made at every
+    /// read (`ProcView.isLive`, a FUSE mount where it works), `fixedViewDirectory` the others, plain
+    /// files, which the init binds without a round trip to a FUSE server.
     public static func apply(_ input: Spec, hostID: UInt32?, idCount: UInt32, owner: Owner?, viewDirectory: String,
-                             bootOffsetSeconds: Int64) -> Spec {
+                             fixedViewDirectory: String, bootOffsetSeconds: Int64) -> Spec {
         var spec = input
         var linux = spec.linux ?? Linux()
         var namespaces = linux.namespaces ?? []
@@ -63,8 +63,9 @@ public enum SpecTransform {
         spec.linux = linux
         if (spec.mounts ?? []).contains(where: { $0.destination == "/proc" }) {
             var mounts = spec.mounts ?? []
-            for (name, destination) in procFiles {
-                mounts.append(Mount(destination: destination, type: "bind", source: viewDirectory + "/" + name,
+            for view in ProcView.allCases {
+                let source = (view.isLive ? viewDirectory : fixedViewDirectory) + "/" + view.fileName
+                mounts.append(Mount(destination: view.destination, type: "bind", source: source,
                                     options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
             }
             spec.mounts = mounts
