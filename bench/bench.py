@@ -956,10 +956,8 @@ def build_report(args, runtimes, results, info, load_before, load_after, started
             if r is None:
                 continue
             timed = r["timed"]
-            oks = [s.ms for s in timed if s.ok]
+            oks, okcol = ok_times(timed)
             rss = [s.rss_kib for s in r["rss"] if s is not None and s.ok and s.rss_kib is not None]
-            n_ok = len(oks)
-            okcol = f"{n_ok}/{len(timed)}" + ("" if n_ok == len(timed) else " **FAIL**")
             if oks:
                 med = statistics.median(oks)
                 ratio = f"{med / runc_med:.2f}" if runc_med else "-"
@@ -1116,6 +1114,12 @@ def shim_memory_verdict(shim_mem, name="veil"):
             return f"{head} n/a ({n}: {e['error'] or 'no samples'}) {tail}"
         meds[n] = statistics.median(e["rss_kib"])
     return f"{head} {meds[name] / meds['runc']:.2f} {tail}"
+
+
+def ok_times(timed):
+    """The successful samples' ms, and the report's `ok` column: N/M, **FAIL** when any failed."""
+    oks = [s.ms for s in timed if s.ok]
+    return oks, f"{len(oks)}/{len(timed)}" + ("" if len(oks) == len(timed) else " **FAIL**")
 
 
 def _median_ms(results, name, wl):

@@ -604,8 +604,7 @@ def build_report(args, runtimes, results, traces, info, meta, errors, notes):
             if r is None:
                 continue
             timed = r["timed"]
-            oks = [s.ms for s in timed if s.ok]
-            okcol = f"{len(oks)}/{len(timed)}" + ("" if len(oks) == len(timed) else " **FAIL**")
+            oks, okcol = bench.ok_times(timed)
             ret = med([s.steps.get("returned") for s in timed if s.ok]) if sc != "run-idle" and sc != "run-busy" else None
             if oks:
                 m = statistics.median(oks)

@@ -22,7 +22,7 @@ public struct SandboxContext {
     /// `/run/veil-sandbox/<id>-<random>`: what the sandbox's root must reach by path, where every
     /// host uid can (it cannot traverse a bundle or state path under a 0700 directory of the
     /// host's root): `rootfs`, the empty directory the init attaches the id-mapped rootfs on, and,
-    /// for the sandbox's owner, `proc`, the generated /proc views.
+    /// for the sandbox's owner, the generated /proc views (`liveViews`, `fixedViews`).
     public var publicDirectory: String
     public var mountPoint: String { publicDirectory + "/rootfs" }
     /// The owner's public directory: this one, or the pod's sandbox's.
@@ -30,6 +30,8 @@ public struct SandboxContext {
     /// What the owner's warden reads as it starts (warden.conf, dmesg, warden.bpf, the fixed /proc
     /// views' texts), on the owner's public tmpfs but in a directory only host root may list.
     public var wardenInputs: String { ownerPublicDirectory + "/warden" }
+    /// The owner's live /proc views (`ProcView.isLive`): a FUSE mount where it works.
+    public var liveViews: String { ownerPublicDirectory + "/proc" }
     /// The owner's fixed /proc views (`ProcView.isLive` false) as plain files.
     public var fixedViews: String { ownerPublicDirectory + "/views" }
     /// config.json brought its own user namespace and mappings: veil keeps them, allocates no
@@ -161,18 +163,15 @@ public struct SandboxBuilder {
             }
             ownerPublicDirectory = views
         }
-        let viewDirectory = ownerPublicDirectory + "/proc"
-        let fixedViewDirectory = ownerPublicDirectory + "/views"
-        let boottime = Int64(BootClock.now() / 1_000_000_000)
-        spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.owner, viewDirectory: viewDirectory,
-                                   fixedViewDirectory: fixedViewDirectory,
-                                   bootOffsetSeconds: -boottime)
-        SpecTransform.hardenBindMounts(&spec)
-        let dropped = SpecTransform.dropHostDevices(&spec, allowed: allowedDevices)
         let program = try SandboxProgram.load()
         var context = SandboxContext(owner: pod?.owner, ownerID: pod?.id ?? id, ownerDirectory: pod?.owner.directory ?? stateDirectory,
-                                     slot: nil, program: program, droppedDevices: dropped, publicDirectory: publicDirectory,
+                                     slot: nil, program: program, publicDirectory: publicDirectory,
                                      ownerPublicDirectory: ownerPublicDirectory)
+        let boottime = Int64(BootClock.now() / 1_000_000_000)
+        spec = SpecTransform.apply(spec, hostID: 0, idCount: idPool.blockSize, owner: pod?.owner, viewDirectory: context.liveViews,
+                                   fixedViewDirectory: context.fixedViews, bootOffsetSeconds: -boottime)
+        SpecTransform.hardenBindMounts(&spec)
+        context.droppedDevices = SpecTransform.dropHostDevices(&spec, allowed: allowedDevices)
         context.userNamespaceGiven = userNamespaceGiven
         context.adoptedNamespaces = adopted
         return context
@@ -262,7 +261,7 @@ public struct SandboxBuilder {
                                   memoryUnified: record.memoryUnified, bootLog: record.bootLog)
         try confineWarden(&warden, cgroup: cgroup, cpus: cpus, directory: inputs)
         try attempt("writing the warden's configuration") { try warden.save(directory: inputs) }
-        let views = context.publicDirectory + "/proc"
+        let views = context.liveViews
         try attempt("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
         let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
         let cpuinfo = cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs
