@@ -91,7 +91,8 @@ public enum FS {
         if isDirectory(path) { return }
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
-            prefix += "/" + part
+            prefix += "/"
+            prefix += String(part)  // concrete String + String; `"/" + part` ran generic code
             if mkdir(prefix, mode) != 0 && errno != EEXIST { throw LinuxError("mkdir", prefix) }
         }
         if !isDirectory(path) { throw LinuxError("mkdir", path, errno: ENOTDIR) }

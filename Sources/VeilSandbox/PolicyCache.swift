@@ -14,8 +14,9 @@ enum PolicyCache {
         var st = stat()
         guard stat("/proc/self/exe", &st) == 0 else { return nil }
         let seccomp = SeccompFeatures.libseccompVersion
-        let identity = [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size), UInt64(st.st_mtim.tv_sec), UInt64(st.st_mtim.tv_nsec),
-                        UInt64(seccomp.major), UInt64(seccomp.minor), UInt64(seccomp.micro)].map { String($0) }.joined(separator: "-")
+        // Plain interpolation of integers: joined(separator:) runs unspecialized generic code here.
+        let identity = "\(UInt64(st.st_dev))-\(UInt64(st.st_ino))-\(UInt64(st.st_size))-\(Int64(st.st_mtim.tv_sec))-"
+            + "\(Int64(st.st_mtim.tv_nsec))-\(seccomp.major)-\(seccomp.minor)-\(seccomp.micro)"
         return String(SHA256.hex(identity).prefix(16))
     }()
 

@@ -16,6 +16,8 @@ enum OrderedJSON {
 
 final class ObjectNode {
     var keys: [String] = []
+    /// A `[String: V]`'s object: Go sorts map keys, and Dictionary iterates in hash order.
+    var sortsKeys = false
     var values: [String: OrderedJSON] = [:]
 
     func set(_ key: String, _ value: OrderedJSON) {
@@ -26,10 +28,6 @@ final class ObjectNode {
 final class ArrayNode {
     var items: [OrderedJSON] = []
 }
-
-/// Marks `[String: V]` so its keys are sorted; Dictionary iteration order is random.
-private protocol StringKeyedMap {}
-extension Dictionary: StringKeyedMap where Key == String {}
 
 public enum OrderedJSONEncoder {
     /// How the bytes are laid out: Go's `json.MarshalIndent` with a tab (`runc spec`) or two
@@ -60,9 +58,7 @@ public enum OrderedJSONEncoder {
         try value.encode(to: encoder)
         // A type that encodes nothing becomes `{}`, as with JSONEncoder.
         let result = encoder.storage ?? .object(ObjectNode())
-        if value is StringKeyedMap, case .object(let node) = result {
-            node.keys.sort()
-        }
+        if case .object(let node) = result, node.sortsKeys { node.keys.sort() }
         return result
     }
 
@@ -153,7 +149,12 @@ private final class TreeEncoder: Encoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(KeyedTreeContainer<Key>(node: objectNode(), codingPath: codingPath))
+        let node = objectNode()
+        // Dictionary<String, V> encodes through the standard library's own key type. Asked by
+        // name: a dynamic cast (`value is SomeMarkerProtocol`) would scan all of the binary's
+        // conformance records once per encoded type (~50 µs each, at every `veil state`).
+        if _typeName(Key.self, qualified: true) == "Swift._DictionaryCodingKey" { node.sortsKeys = true }
+        return KeyedEncodingContainer(KeyedTreeContainer<Key>(node: node, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {

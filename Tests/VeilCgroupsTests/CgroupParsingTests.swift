@@ -15,6 +15,16 @@ struct CgroupParsingTests {
     42 31 0:32 / /mnt/with\\040space rw,relatime - cgroup cgroup rw,memory
     """
 
+    /// What a cgroup file reads as: its value without the newline or padding around it.
+    @Test func trimsWhiteSpaceOnBothEnds() {
+        #expect(trimmed("FROZEN\n") == "FROZEN")
+        #expect(trimmed(" \t0-1 \n\n") == "0-1")
+        #expect(trimmed("max 100000") == "max 100000")
+        #expect(trimmed("\n \t") == "")
+        #expect(trimmed("") == "")
+        #expect(trimmed("a b\nc"[...]) == "a b\nc")
+    }
+
     @Test func parsesHybrid() throws {
         let layout = try #require(CgroupLayout.parse(mountinfo: Self.hybridMountinfo))
         guard case .hybrid(let v1, let unified) = layout else {

@@ -80,6 +80,15 @@ private let minimal = #"{"ociVersion":"1.1.0","root":{"path":"rootfs"}}"#
         #expect(out == "{\n\t\"ociVersion\": \"1.1.0\",\n\t\"process\": {\n\t\t\"user\": {\n\t\t\t\"uid\": 0,\n\t\t\t\"gid\": 0\n\t\t},\n\t\t\"cwd\": \"/\"\n\t},\n\t\"root\": {\n\t\t\"path\": \"rootfs\"\n\t}\n}\n")
     }
 
+    /// Go's encoding/json sorts map keys; struct fields keep their declaration order.
+    @Test func mapKeysAreSortedAsGoSortsThem() throws {
+        var spec = Spec(ociVersion: "1.1.0", root: Root(path: "rootfs"))
+        spec.annotations = ["zeta": "1", "alpha": "2", "mid": "3", "Beta": "4"]
+        let out = String(decoding: try spec.encodedPretty(), as: UTF8.self)
+        #expect(out == "{\n\t\"ociVersion\": \"1.1.0\",\n\t\"root\": {\n\t\t\"path\": \"rootfs\"\n\t},\n\t\"annotations\": {\n"
+            + "\t\t\"Beta\": \"4\",\n\t\t\"alpha\": \"2\",\n\t\t\"mid\": \"3\",\n\t\t\"zeta\": \"1\"\n\t}\n}\n")
+    }
+
     @Test func fullResourcesRoundTrip() throws {
         let json = #"""
             {"ociVersion":"1.1.0","root":{"path":"rootfs"},
