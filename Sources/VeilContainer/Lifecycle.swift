@@ -132,22 +132,24 @@ extension Runtime {
     }
 
     func destroy(_ record: ContainerRecord) throws(ContainerError) {
-        if let warden = record.wardenPid, ProcessInfo.isAlive(warden, startTime: record.wardenStartTime) {
-            // It lives in a child of the container's cgroup, which goes below: wait for it to go
-            // first, and before the /proc views it serves are unmounted.
-            if let handle = try? PidFD(pid: warden) {
-                try? handle.signal(SIGKILL)
-                _ = handle.waitExit(timeoutMs: 2000)
-            } else {
-                Glibc.kill(warden, SIGKILL)
-            }
-            log.debug("delete \(record.id): its warden is gone")
+        // The warden is killed first and awaited after its /proc views and public directory are
+        // unmounted (lazily, whatever it is doing), so that its exit, slow on a busy node,
+        // overlaps that work. Its id range and its cgroup (a child of the container's) are given
+        // back only once it is gone: no other sandbox may get those ids while it lives.
+        var warden: PidFD?
+        if let pid = record.wardenPid, ProcessInfo.isAlive(pid, startTime: record.wardenStartTime) {
+            warden = try? PidFD(pid: pid)
+            if let warden { try? warden.signal(SIGKILL) } else { Glibc.kill(pid, SIGKILL) }
         }
-        if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
         if let directory = record.sandboxDirectory {
             SandboxContext.removePublicDirectory(directory)
             log.debug("delete \(record.id): the /proc views are gone")
         }
+        if let warden {
+            _ = warden.waitExit(timeoutMs: 2000)
+            log.debug("delete \(record.id): its warden is gone")
+        }
+        if let slot = record.sandboxSlot { idPool.release(slot: slot, owner: store.directory(record.id)) }
         if let cgroup = record.cgroup {
             stopScope(cgroup, id: record.id)
             do { try cgroup.destroy() } catch {
