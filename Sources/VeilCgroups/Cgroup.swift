@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import VeilLinux
 
 /// A container's cgroup across every mounted hierarchy (cgroupfs driver).
 ///
@@ -291,7 +292,7 @@ public struct Cgroup: Sendable, Codable, Equatable {
     }
 
     static func removeDirectory(_ dir: String, deadline: Double) throws(CgroupError) {
-        var delayMicros: UInt32 = 5_000
+        var delayMicros: UInt32 = 200
         while true {
             if rmdir(dir) == 0 { return }
             let err = errno
@@ -304,9 +305,27 @@ public struct Cgroup: Sendable, Codable, Equatable {
                 try? collectProcesses(dir, into: &pids, isTop: true)
                 throw CgroupError.removeBusy(path: dir, pids: pids.sorted(), errno: err)
             }
-            usleep(delayMicros)
-            delayMicros = min(delayMicros * 2, 100_000)
+            // Busy: wait for the processes it still lists to exit (a sandbox's warden and its
+            // sentinel leave a moment after the container's end), each through its pidfd; a
+            // blind pause only when it lists none (the last ones are on their way out).
+            if !awaitMembersExit(dir, deadline: deadline) {
+                usleep(delayMicros)
+                delayMicros = min(delayMicros * 2, 100_000)
+            }
         }
+    }
+
+    /// Waits until the processes in `dir`'s cgroup.procs have exited or `deadline` passed;
+    /// false when it lists none.
+    static func awaitMembersExit(_ dir: String, deadline: Double) -> Bool {
+        guard let text = try? SysFS.read(dir + "/cgroup.procs") else { return false }
+        let pids = text.split(separator: "\n").compactMap { Int32(trimmed($0)) }
+        guard !pids.isEmpty else { return false }
+        for pid in pids {
+            guard let member = try? PidFD(pid: pid) else { continue }  // gone already
+            _ = member.waitExit(timeoutMs: Int32(max(1, (deadline - monotonicSeconds()) * 1000)))
+        }
+        return true
     }
 }
 

@@ -74,6 +74,26 @@ struct CgroupLifecycleTests {
         try cg.destroy()
     }
 
+    /// A sandbox's warden and sentinel end a moment after the container: delete's destroy must
+    /// wait for processes on their way out (each through its pidfd), not fail with EBUSY.
+    @Test("destroy waits for a member that is exiting, then removes the cgroup")
+    func destroyWaitsForExitingMember() throws {
+        let root = uniqueTestRoot()
+        var child: pid_t = 0
+        defer {
+            killAndReap(child)
+            forceRemove(root: root)
+        }
+        let cg = try Cgroup.create(cgroupsPath: root + "/c1", containerID: "x")
+        child = try spawnSleep(seconds: "0.3")
+        try cg.addProcess(child)
+        #expect(try cg.processes() == [child])
+        // The member still runs when destroy starts; it exits on its own within the deadline.
+        try cg.destroy()
+        #expect(!cg.exists())
+        for dir in cg.created { #expect(!SysFS.exists(dir), "\(dir) should be gone") }
+    }
+
     @Test("the state file round trip keeps what destroy needs")
     func codable() throws {
         let root = uniqueTestRoot()

@@ -29,9 +29,9 @@ func uniqueTestRoot() -> String {
 }
 
 /// Starts `/bin/sleep 60` with posix_spawn so the test owns a real process to move around.
-func spawnSleep() throws -> pid_t {
+func spawnSleep(seconds: String = "60") throws -> pid_t {
     var pid: pid_t = 0
-    let args: [UnsafeMutablePointer<CChar>?] = ["sleep", "60"].map { (s: String) in strdup(s) }
+    let args: [UnsafeMutablePointer<CChar>?] = ["sleep", seconds].map { (s: String) in strdup(s) }
     defer { args.forEach { free($0) } }
     var argv = args + [nil]
     let rc = posix_spawn(&pid, "/bin/sleep", nil, nil, &argv, environ)
