@@ -310,7 +310,8 @@ public struct Runtime {
             plan.idmappedRootfs = mapped != nil
             plan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
             plan.sandboxDeviceNodes = host.deviceNodes
-            plan.cpus = (try? SandboxRecord.load(directory: sandbox.ownerDirectory))?.cpus
+            // The owner's allocation just computed it; a later container of the pod reads the owner's record.
+            plan.cpus = sandbox.owner == nil ? sandbox.cpus : (try? SandboxRecord.load(directory: sandbox.ownerDirectory))?.cpus
         }
         try channel.deliver(plan, fds: fds)
         log.debug("create \(config.id): plan delivered")

@@ -8,7 +8,12 @@ import VeilSpec
 extension Runtime {
     /// `start`: releases the init blocked on the exec fifo, then runs the poststart hooks.
     public func start(id: String) throws(ContainerError) {
-        let record = try store.load(id)
+        try start(try store.load(id))
+    }
+
+    /// `start` of a record in hand: `run` has the one its create just wrote.
+    public func start(_ record: ContainerRecord) throws(ContainerError) {
+        let id = record.id
         let status = store.status(of: record)
         guard status == .created else { throw .invalidState(id: id, status: status, action: "start") }
         let fifo = store.fifoPath(id)
@@ -166,8 +171,9 @@ extension Runtime {
     /// container's exit status (128 + signal when killed). Signals must be blocked.
     public func runForeground(id: String, created: CreatedContainer, console: FileDescriptor?, keep: Bool = false) throws(ContainerError) -> Int32 {
         let status = try supervise(pid: created.initPid, terminal: created.terminal, console: console) { () throws(ContainerError) in
-            try start(id: id)
+            try start(created.record)
         }
+        // Loaded again: another command may have changed the record while the container ran.
         if !keep { try delete(id: id, force: true) }
         return status
     }

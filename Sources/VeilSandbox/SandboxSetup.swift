@@ -41,6 +41,9 @@ public struct SandboxContext {
     var procfs: ProcfsBridge?
     /// CRI-O's pinned namespaces this pod sandbox replaced by its own (recorded in sandbox.json).
     public var adoptedNamespaces: [AdoptedNamespace] = []
+    /// The CPUs the sandbox's quota allows (nproc inside), as `allocate` recorded it; nil for a
+    /// pod's later container, whose owner's sandbox.json says.
+    public var cpus: Int?
 
     public static let publicParent = "/run/veil-sandbox"
 
@@ -244,6 +247,7 @@ public struct SandboxBuilder {
         let limit = spec.linux?.resources?.memory?.limit.flatMap { $0 > 0 ? UInt64($0) : nil }
         let cpu = spec.linux?.resources?.cpu
         let cpus = ProcViews.cpus(quota: cpu?.quota, period: cpu?.period)
+        context.cpus = cpus
         let identity = KernelIdentity.current()
         // The boot log's counts are the ones `veil sandbox policy` prints.
         let summary = SandboxProgram.summary()

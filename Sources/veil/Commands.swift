@@ -145,8 +145,8 @@ struct Run: ParsableCommand {
                 throw Failure(message: "cannot use console socket if veil will not detach or allocate tty")
             }
             if detach {
-                _ = try runtime.create(id: id, options: options)
-                try runtime.start(id: id)
+                let created = try runtime.create(id: id, options: options)
+                try runtime.start(created.record)
                 Glibc.exit(0)
             }
             // Signals are taken with sigwaitinfo and forwarded; block them before anything else starts.

@@ -79,13 +79,10 @@ struct CgroupLifecycleTests {
     @Test("destroy waits for a member that is exiting, then removes the cgroup")
     func destroyWaitsForExitingMember() throws {
         let root = uniqueTestRoot()
-        var child: pid_t = 0
-        defer {
-            killAndReap(child)
-            forceRemove(root: root)
-        }
+        defer { forceRemove(root: root) }
         let cg = try Cgroup.create(cgroupsPath: root + "/c1", containerID: "x")
-        child = try spawnSleep(seconds: "0.3")
+        let child = try spawnSleep(seconds: "0.3")
+        defer { killAndReap(child) }  // reaps the zombie it leaves
         try cg.addProcess(child)
         #expect(try cg.processes() == [child])
         // The member still runs when destroy starts; it exits on its own within the deadline.
