@@ -78,7 +78,7 @@ public struct Runtime {
         record.sandboxDirectory = config.sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
         try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
-        try startWarden(config, &host, record: &record)
+        try channel.answering { () throws(ContainerError) in try startWarden(config, &host, record: &record) }
         try serveInit(config, &host, channel, record: &record, state: state, options: options)
         try persist(config, record: record, pidFile: options.pidFile)
         host.cleanup.disarm()

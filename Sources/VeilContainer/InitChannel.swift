@@ -112,10 +112,11 @@ struct InitChannel {
         }
     }
 
-    /// Runs one answer; if it fails, an error the init has already reported wins: the init does
-    /// not wait for the answer to its last message, and once it is gone (a bad process.user after
-    /// its filters went in) the answer fails for that reason only (its namespaces are gone).
-    private func answering(_ body: () throws(ContainerError) -> Void) throws(ContainerError) {
+    /// Runs one step of the runtime's while the init works; if it fails, an error the init has
+    /// already reported wins: the init does not wait for the runtime, and once it is gone (a bad
+    /// process.user after its filters went in, a mount refused while the warden starts) the step
+    /// fails for that reason only (the init's namespaces are gone).
+    func answering(_ body: () throws(ContainerError) -> Void) throws(ContainerError) {
         do { try body() } catch {
             var ready = pollfd(fd: socket.fd.raw, events: Int16(POLLIN), revents: 0)
             if poll(&ready, 1, 100) == 1, let message = try? socket.receive() { _ = try decode(message) }
