@@ -1124,7 +1124,7 @@ def ok_times(timed):
 
 def _median_ms(results, name, wl):
     r = results.get((name, wl))
-    oks = [s.ms for s in r["timed"] if s.ok] if r else []
+    oks = ok_times(r["timed"])[0] if r else []
     return statistics.median(oks) if oks else None
 
 

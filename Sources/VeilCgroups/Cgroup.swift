@@ -315,11 +315,11 @@ public struct Cgroup: Sendable, Codable, Equatable {
         }
     }
 
-    /// Waits until the processes in `dir`'s cgroup.procs have exited or `deadline` passed;
-    /// false when it lists none.
+    /// Waits until the processes `dir` lists (`collectProcesses`) have exited or `deadline`
+    /// passed; false when it lists none.
     static func awaitMembersExit(_ dir: String, deadline: Double) -> Bool {
-        guard let text = try? SysFS.read(dir + "/cgroup.procs") else { return false }
-        let pids = text.split(separator: "\n").compactMap { Int32(trimmed($0)) }
+        var pids: Set<Int32> = []
+        try? collectProcesses(dir, into: &pids, isTop: true)
         guard !pids.isEmpty else { return false }
         for pid in pids {
             guard let member = try? PidFD(pid: pid) else { continue }  // gone already
