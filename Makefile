@@ -98,6 +98,7 @@ install: build
 	install -m 0755 $(dir $(VEIL))containerd-shim-veil-v1 /usr/local/bin/containerd-shim-veil-v1
 	install -m 0755 $(dir $(VEIL))veil-warden /usr/local/bin/veil-warden
 	install -m 0755 $(dir $(VEIL))veil-verify /usr/local/bin/veil-verify
+	install -m 0755 $(dir $(VEIL))veil-checkpoint /usr/local/bin/veil-checkpoint
 
 clean:
 	rm -rf .build

@@ -3,6 +3,7 @@
 #   protos/ (containerd, cgroups)  -> Sources/VeilShimProtocol/*.pb.swift
 #   protos/ttrpc, protos/google/rpc -> Sources/TTRPC/Generated/*.pb.swift
 #   protos/cri (Kubernetes CRI subset)  -> Sources/VeilCRI/Generated/*.pb.swift
+#   protos/criu (CRIU 3.17.1's images/)  -> Sources/VeilCRIUProtocol/*.pb.swift
 # Installs protoc (Debian's protobuf-compiler) if missing and builds protoc-gen-swift from
 # swift-protobuf at the version the package uses, cached under /var/cache/veil.
 # The output is committed; builds and tests never run this.
@@ -22,10 +23,10 @@ if [[ -z $SOURCE ]]; then
 	fi
 fi
 
-if ! command -v protoc >/dev/null; then
-	echo "gen-protos: installing protobuf-compiler" >&2
+if ! command -v protoc >/dev/null || [[ ! -f /usr/include/google/protobuf/descriptor.proto ]]; then
+	echo "gen-protos: installing protobuf-compiler and libprotobuf-dev (the well-known .proto files)" >&2
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends protobuf-compiler
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends protobuf-compiler libprotobuf-dev
 fi
 WKT_INCLUDE=/usr/include
 [[ -f $WKT_INCLUDE/google/protobuf/any.proto ]] || { echo "gen-protos: google/protobuf/*.proto not found under $WKT_INCLUDE" >&2; exit 1; }
@@ -48,7 +49,7 @@ generate() { # OUTDIR PROTO...
 	local out=$1; shift
 	mkdir -p "$out"
 	find "$out" -maxdepth 1 -name '*.pb.swift' -delete
-	protoc -I . -I "$WKT_INCLUDE" \
+	protoc -I "${INCLUDE:-.}" -I "$WKT_INCLUDE" \
 		--plugin=protoc-gen-swift="$PLUGIN" \
 		--swift_opt=Visibility=Public \
 		--swift_opt=FileNaming=PathToUnderscores \
@@ -58,6 +59,9 @@ mapfile -t shim < <(find containerd cgroups -name '*.proto' | sort)
 generate "$ROOT/Sources/VeilShimProtocol" "${shim[@]}"
 generate "$ROOT/Sources/TTRPC/Generated" ttrpc/request.proto google/rpc/status.proto
 generate "$ROOT/Sources/VeilCRI/Generated" cri/api.proto
+# CRIU's files import each other by bare name ("opts.proto"), so their directory is the include root.
+(cd criu && INCLUDE=. generate "$ROOT/Sources/VeilCRIUProtocol" *.proto)
 echo "gen-protos: wrote $(ls "$ROOT"/Sources/VeilShimProtocol/*.pb.swift | wc -l) files to Sources/VeilShimProtocol," \
 	"$(ls "$ROOT"/Sources/TTRPC/Generated/*.pb.swift | wc -l) to Sources/TTRPC/Generated," \
-	"$(ls "$ROOT"/Sources/VeilCRI/Generated/*.pb.swift | wc -l) to Sources/VeilCRI/Generated" >&2
+	"$(ls "$ROOT"/Sources/VeilCRI/Generated/*.pb.swift | wc -l) to Sources/VeilCRI/Generated," \
+	"$(ls "$ROOT"/Sources/VeilCRIUProtocol/*.pb.swift | wc -l) to Sources/VeilCRIUProtocol" >&2

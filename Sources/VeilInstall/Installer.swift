@@ -11,6 +11,8 @@ public struct InstallOptions: Equatable {
     public static let wardenName = "veil-warden"
     /// `veil verify`'s CRI client, a binary of its own beside veil.
     public static let verifyName = "veil-verify"
+    /// `veil checkpoint` and `veil restore`, a binary of its own beside veil.
+    public static let checkpointName = "veil-checkpoint"
     /// veil started under this name runs `--isolation native` (a symbolic link veil install makes).
     public static let nativeBinaryName = "veil-native"
     /// The native handler's ConfigPath TOML, beside containerd's config unless given.
@@ -318,7 +320,8 @@ public struct Installer {
         let directory = Paths.parent(exe)
         for (source, name) in [(exe, "veil"), (directory + "/" + InstallOptions.shimName, InstallOptions.shimName),
                                (directory + "/" + InstallOptions.wardenName, InstallOptions.wardenName),
-                               (directory + "/" + InstallOptions.verifyName, InstallOptions.verifyName)] {
+                               (directory + "/" + InstallOptions.verifyName, InstallOptions.verifyName),
+                               (directory + "/" + InstallOptions.checkpointName, InstallOptions.checkpointName)] {
             guard FS.exists(source) else { continue }
             let target = prefix + "/" + name
             if try binaryInPlace(source: source, target: target) { continue }

@@ -452,14 +452,17 @@ func capture(_ argv: [String]) throws -> String {
     return output
 }
 
+/// Listed in `veil --help`; main.swift execs veil-checkpoint before the parser sees the arguments.
 struct Checkpoint: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Checkpoint a container (not supported yet).")
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-    func run() throws { Context.fail(Failure(message: "checkpoint is not supported yet")) }
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint", abstract: "Checkpoint a container; read a checkpoint (inspect, memparse, dump, coredump) (runs veil-checkpoint).")
+    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+    func run() throws { HelperCommand.exec("veil-checkpoint", command: "checkpoint", ["checkpoint"] + arguments) }
 }
 
+/// Listed in `veil --help`; main.swift execs veil-checkpoint before the parser sees the arguments.
 struct Restore: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container (not supported yet).")
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-    func run() throws { Context.fail(Failure(message: "restore is not supported yet")) }
+    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container from a checkpoint (runs veil-checkpoint).")
+    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+    func run() throws { HelperCommand.exec("veil-checkpoint", command: "restore", ["restore"] + arguments) }
 }

@@ -38,7 +38,14 @@ case .success((var options, let rest)):
         if toStderr { Context.logger.error(String(text.dropFirst("veil: ".count).dropLast())) } else { writeOut(text) }
         exit(status)
     }
-    if rest.first == "verify" { VerifyCommand.exec(Array(rest.dropFirst())) }
+    if rest.first == "verify" { HelperCommand.exec("veil-verify", command: "verify", Array(rest.dropFirst())) }
+    // veil-checkpoint parses its own command line: the global options it needs (the state root and
+    // the log, as every command has them), then the command name and its arguments.
+    if let command = rest.first, command == "checkpoint" || command == "restore" {
+        var global = ["--root", options.root, "--log-format", options.logFormat.rawValue] + (options.debug ? ["--debug"] : [])
+        if let log = options.logFile { global += ["--log", log] }
+        HelperCommand.exec("veil-checkpoint", command: command, global + rest)
+    }
     do {
         var command = try Veil.parseAsRoot(rest)
         try command.run()

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# run-systemd-guest.sh --veil PATH [--timeout SECS] [--keep DIR] [--runtimes "runc veil-native veil-sandbox"] [--bench ROUNDS]
+# run-systemd-guest.sh --veil PATH [--timeout SECS] [--keep DIR] [--runtimes "runc veil-native veil-sandbox"] [--bench ROUNDS] [--script FILE] [--payload-dir DIR]
 #
 # Boots the systemd test guest under qemu (TCG software emulation: KVM guests hang on this machine):
 # Debian 12 with systemd 252 as PID 1 on cgroup v2 (tests/vm/systemd-image.sh builds and caches its
 # root disk), and runs the systemd cgroup driver checks of tests/vm/guest-systemd-tests.sh against
 # each runtime of --runtimes (default: $VEIL_GUEST_RUNTIMES, else all three; runc is the reference).
+# --script FILE runs another check script of the same shape instead (guest-checkpoint-tests.sh: the
+# checkpoint checks of issue #16); --payload-dir DIR adds DIR's files to the payload as /vm/extra.
 #
 # The guest has one emulated NVMe controller with two namespaces: nvme0n1, the cached image, opened
 # with snapshot=on so it stays pristine; nvme0n2, a payload ext4 made per run with mkfs.ext4 -d,
@@ -31,6 +33,8 @@ runtimes=${VEIL_GUEST_RUNTIMES:-runc veil-native veil-sandbox}
 # --bench N: also N interleaved rounds of the systemd-driver benchmark (a measurement, reported on
 # "# bench:" lines; make bench runs it).
 bench=0
+script=$here/guest-systemd-tests.sh
+extra=
 cache=${VEIL_VM_CACHE:-/var/cache/veil/vm}
 
 usage() { sed -n '2p' "$0" | sed 's/^# /usage: /' >&2; exit 3; }
@@ -41,6 +45,8 @@ while [ $# -gt 0 ]; do
         --keep) keep=${2:?}; shift 2 ;;
         --runtimes) runtimes=${2?}; shift 2 ;;
         --bench) bench=${2:?}; shift 2 ;;
+        --script) script=${2:?}; shift 2 ;;
+        --payload-dir) extra=${2:?}; shift 2 ;;
         -h | --help) usage ;;
         *) echo "run-systemd-guest.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -60,6 +66,8 @@ for runtime in $runtimes; do
     case "$runtime" in runc | veil-native | veil-sandbox) ;; *) die "--runtimes: unknown runtime $runtime" ;; esac
 done
 [ -n "$runtimes" ] || die "--runtimes is empty"
+[ -f "$script" ] || die "--script: no file $script"
+[ -z "$extra" ] || [ -d "$extra" ] || die "--payload-dir: no directory $extra"
 
 # --- tools ----------------------------------------------------------------------------------------
 . "$here/lib.sh"
@@ -86,12 +94,16 @@ if [ -x "$bin_dir/containerd-shim-veil-v1" ]; then
 else
     say "no containerd-shim-veil-v1 next to $veil; the payload goes without it"
 fi
+if [ -x "$bin_dir/veil-checkpoint" ]; then
+    install -m 0755 "$bin_dir/veil-checkpoint" "$payload/bin/veil-checkpoint"
+fi
 if [ -x "$bin_dir/veil-verify" ]; then
     install -m 0755 "$bin_dir/veil-verify" "$payload/bin/veil-verify"
 else
     say "no veil-verify next to $veil; the guest's CRI checks will say so"
 fi
-install -m 0755 "$here/guest-systemd-tests.sh" "$payload/guest-systemd-tests.sh"
+install -m 0755 "$script" "$payload/guest-script.sh"
+[ -z "$extra" ] || cp -a "$extra" "$payload/extra"
 VEIL=$veil "$repo/scripts/make-bundle.sh" "$payload/bundle" > /dev/null || die "scripts/make-bundle.sh failed"
 "$repo/scripts/make-busybox-image.sh" "$payload/busybox.tar" > /dev/null || die "scripts/make-busybox-image.sh failed"
 "$repo/scripts/make-pause-image.sh" "$payload/pause.tar" > /dev/null || die "scripts/make-pause-image.sh failed"
@@ -102,6 +114,7 @@ guest_limit=$((timeout - (timeout / 4 > 60 ? timeout / 4 : 60)))
     echo "VEIL_GUEST_TIMEOUT=$guest_limit"
     echo "VEIL_GUEST_RUNTIMES=\"$runtimes\""
     echo "VEIL_GUEST_BENCH=$bench"
+    echo "VEIL_GUEST_FIXTURE=${VEIL_GUEST_FIXTURE:-0}"
 } > "$payload/env"
 # Room for the copies plus 256 MiB of logs; sparse, so only what mkfs writes takes space.
 size_mb=$(( $(du -sm "$payload" | cut -f1) + 256 ))
@@ -120,7 +133,7 @@ boot_started=$SECONDS
 timeout -k 5 $((timeout + 30)) qemu-system-x86_64 -accel tcg -machine pc -cpu max -m 2048 -smp 2 \
     -nodefaults -display none -no-reboot -monitor none -serial "file:$serial" \
     -kernel "$kernel_dir/vmlinuz" \
-    -append "console=ttyS0 root=/dev/nvme0n1 rootfstype=ext4 rootwait rw panic=-1 quiet systemd.show_status=0 systemd.unified_cgroup_hierarchy=1" \
+    -append "console=ttyS0 root=/dev/nvme0n1 rootfstype=ext4 rootwait rw panic=-1 quiet systemd.show_status=0 systemd.unified_cgroup_hierarchy=1${VEIL_GUEST_KERNEL_ARGS:+ $VEIL_GUEST_KERNEL_ARGS}" \
     -drive "file=$image,format=raw,if=none,id=root,snapshot=on" \
     -drive "file=$work/payload.img,format=raw,if=none,id=payload" \
     -device nvme,id=nvme0,serial=veil \

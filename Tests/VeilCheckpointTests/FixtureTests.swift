@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+import VeilCRIUProtocol
+@testable import VeilCheckpoint
+
+/// The forensic readers on a real CRIU dump (Fixtures/raw-tree, made in the systemd guest by
+/// tests/vm/make-checkpoint-fixture.sh: a static busybox loop and tests/vm/secret-holder.c), with
+/// crit's own decoding of each image beside it as the reference, and on damaged copies of it.
+@Suite struct FixtureTests {
+    static let fixture = Bundle.module.resourcePath! + "/Fixtures/raw-tree"
+    static let secret = "veil-secret-5eedc0ffee123456"
+
+    /// crit's JSON of an image; its base64 broken into lines (Python's encodebytes) joined again.
+    static func crit(_ image: String) throws -> [String: Any] {
+        let text = try String(contentsOfFile: fixture + "/" + image + ".crit.json", encoding: .utf8)
+        let data = Data(text.replacingOccurrences(of: "\\n", with: "").utf8)
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    static func critEntries(_ image: String) throws -> [[String: Any]] {
+        try #require(try crit(image)["entries"] as? [[String: Any]])
+    }
+
+    /// A private copy of the fixture to damage.
+    static func copy() throws -> String {
+        let directory = try makeTemporaryDirectory("veil-fixture-test")
+        let (status, output) = try Subprocess.run(["cp", "-a", fixture + "/.", directory])
+        #expect(status == 0, "cp: \(output)")
+        return directory
+    }
+
+    @Test func everyImageDecodesAsCritDecodesIt() throws {
+        let images = ImageDirectory(path: Self.fixture)
+        let critFiles = images.fileNames.filter { $0.hasSuffix(".crit.json") }
+        #expect(critFiles.count >= 10, "the fixture carries crit's decoding of its images")
+        for critFile in critFiles {
+            let name = String(critFile.dropLast(".crit.json".count))
+            let ours = try #require(try JSONSerialization.jsonObject(with: Data(try images.image(name + ".img").json().utf8)) as? NSDictionary)
+            let theirs = try Self.crit(name) as NSDictionary
+            #expect(ours["magic"] as? String == theirs["magic"] as? String, "\(name).img: magic")
+            #expect(ours.isEqual(theirs), "\(name).img: veil's decoding differs from crit's")
+        }
+    }
+
+    @Test func processTreeCommandLinesAndEnvironment() throws {
+        let processes = try CheckpointReader(images: ImageDirectory(path: Self.fixture)).processes()
+        let tree = try Self.critEntries("pstree")
+        #expect(processes.map { Int($0.pid) } == tree.compactMap { $0["pid"] as? Int })
+        for process in processes {
+            let core = try Self.critEntries("core-\(process.pid)").first
+            let comm = (core?["tc"] as? [String: Any])?["comm"] as? String
+            #expect(process.comm == comm)
+            if process.isZombie {
+                // The loop's last `sleep`, exited and not yet reaped when the dump froze the tree.
+                #expect(process.environment == nil && process.files.isEmpty)
+            } else {
+                #expect(process.environment?.contains("VEIL_FIXTURE_ENV=hello-from-the-guest") == true, "\(process.pid): \(process.environment ?? [])")
+            }
+        }
+        let holder = try #require(processes.first { $0.comm == "secret-holder" })
+        #expect(holder.commandLine?.first?.hasSuffix("/secret-holder") == true)
+        #expect(holder.threads.count == 2, "secret-holder runs two threads")
+        #expect(processes.first?.comm == "busybox" || processes.first?.comm == "sh")
+        #expect(holder.ppid == processes.first?.pid)
+        #expect(holder.files.first { $0.fd == 0 }?.path == "/dev/null")
+    }
+
+    @Test func memparseFindsTheSecretInTheHolderOnly() throws {
+        let archive = try CheckpointArchive(opening: Self.fixture)
+        let search = try MemorySearch(archive)
+        let matches = try search.search(.string(Self.secret), pid: nil, context: 8)
+        let match = try #require(matches.first)
+        #expect(matches.count == 1, "the secret is built in the heap of one process: \(matches.map(\.pid))")
+        #expect(match.comm == "secret-holder")
+        #expect(match.mapping?.permissions.hasPrefix("rw") == true)
+        let text = String(decoding: match.surrounding, as: UTF8.self)
+        #expect(text.contains(Self.secret))
+        // The same with a regular expression, and nothing for a string no process holds.
+        #expect(try search.search(.regex("veil-secret-[0-9a-f]{16}"), pid: match.pid, context: 0).map(\.address) == [match.address])
+        #expect(try search.search(.string("not-in-any-process-" + "\(UInt64.random(in: 1...UInt64.max))"), pid: nil, context: 0).isEmpty)
+        // Its own pid only: the loop's sh holds no secret.
+        let other = try #require(try CheckpointReader(images: archive.images).processes(withMemory: false, withFiles: false).first { $0.pid != match.pid })
+        #expect(try search.search(.string(Self.secret), pid: other.pid, context: 0).isEmpty)
+        #expect(throws: CheckpointError.self) { try search.search(.string("x"), pid: 999_999, context: 0) }
+        #expect(throws: CheckpointError.self) { try search.search(.regex("("), pid: nil, context: 0) }
+    }
+
+    @Test func coreFilesCarryRegistersAndMemory() throws {
+        let archive = try CheckpointArchive(opening: Self.fixture)
+        let output = try makeTemporaryDirectory("veil-cores")
+        defer { try? Subprocess.check(["rm", "-rf", output]) }
+        let holder = try #require(try CheckpointReader(images: archive.images).processes(withMemory: false, withFiles: false).first { $0.comm == "secret-holder" })
+        let paths = try CoreDump.write(archive, to: output, pid: holder.pid)
+        let core = try readWhole(try #require(paths.first))
+        #expect(Array(core[0..<4]) == [0x7f, 0x45, 0x4c, 0x46])
+        #expect(core[16] == 4 && core[17] == 0, "ET_CORE")
+        // The notes: one NT_PRSTATUS per thread, with the ip crit shows for that thread.
+        let phoff = Int(core[32]) | Int(core[33]) << 8
+        #expect(core[phoff] == 4, "the first program header is PT_NOTE")
+        func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(core[at + $1]) << (8 * UInt64($1)) } }
+        func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(core[at + $1]) << (8 * UInt32($1)) } }
+        let notesOffset = Int(u64(phoff + 8)), notesSize = Int(u64(phoff + 32))
+        var offset = notesOffset
+        var instructionPointers: [UInt64] = []
+        while offset < notesOffset + notesSize {
+            let nameSize = Int(u32(offset)), descSize = Int(u32(offset + 4)), type = u32(offset + 8)
+            let desc = offset + 12 + (nameSize + 3) / 4 * 4
+            if type == 1 { instructionPointers.append(u64(desc + 112 + 16 * 8)) }  // pr_reg[16] is rip
+            offset = desc + (descSize + 3) / 4 * 4
+        }
+        #expect(instructionPointers.count == holder.threads.count)
+        let critIP = ((try Self.critEntries("core-\(holder.pid)").first?["thread_info"] as? [String: Any])?["gpregs"] as? [String: Any])?["ip"] as? Int
+        #expect(instructionPointers.first.map { Int($0) } == critIP)
+        // gdb, where installed, reads the secret out of the core.
+        if access("/usr/bin/gdb", X_OK) == 0 {
+            let match = try #require(try MemorySearch(archive).search(.string(Self.secret), pid: holder.pid, context: 0).first)
+            let (_, output) = try Subprocess.run(["gdb", "-nx", "-batch", "-ex", "x/s 0x\(String(match.address, radix: 16))", "-c", paths[0]])
+            #expect(output.contains(Self.secret), "gdb: \(output)")
+        }
+    }
+
+    @Test func archiveLayoutIsReadFromATarAndLeavesNothingBehind() throws {
+        let top = try makeTemporaryDirectory("veil-archive-test")
+        defer { try? Subprocess.check(["rm", "-rf", top]) }
+        try Subprocess.check(["mkdir", "-p", top + "/layout/checkpoint"])
+        try Subprocess.check(["cp", "-a", Self.fixture + "/.", top + "/layout/checkpoint/"])
+        let config = #"{"id":"0123456789abcdef0123","name":"counter","rootfsImageName":"docker.io/library/busybox:latest","runtime":"veil","createdTime":"2026-12-05T08:00:00Z"}"#
+        try Data(config.utf8).write(to: URL(fileURLWithPath: top + "/layout/config.dump"))
+        try Data(#"{"annotations":{"io.container.manager":"libpod"}}"#.utf8).write(to: URL(fileURLWithPath: top + "/layout/spec.dump"))
+        try Data(repeating: 7, count: 3000).write(to: URL(fileURLWithPath: top + "/layout/rootfs-diff.tar"))
+        try Subprocess.check(["tar", "-czf", top + "/archive.tar.gz", "-C", top + "/layout", "."])
+        let unpackInto = top + "/tmp"
+        try Subprocess.check(["mkdir", unpackInto])
+        setenv("TMPDIR", unpackInto, 1)
+        defer { unsetenv("TMPDIR") }
+        do {
+            let archive = try CheckpointArchive(opening: top + "/archive.tar.gz")
+            let inspection = try Inspection(archive, options: .all)
+            #expect(inspection.summary.name == "counter")
+            #expect(inspection.summary.shortID == "0123456789ab")
+            #expect(inspection.summary.engine == "Podman")
+            #expect(inspection.summary.rootfsDiffSize == 3000)
+            #expect(inspection.table().contains("docker.io/library/busybox:latest"))
+            let json = inspection.jsonObject()
+            #expect(json["container_name"] as? String == "counter")
+            #expect((json["process_tree"] as? [String: Any])?["children"] != nil)
+            #expect(FS_list(unpackInto).count == 1, "unpacked while open")
+        }
+        #expect(FS_list(unpackInto).isEmpty, "the unpacked archive is removed with the archive")
+    }
+
+    @Test func damagedCopiesGetErrorsNamingTheFile() throws {
+        let copy = try Self.copy()
+        defer { try? Subprocess.check(["rm", "-rf", copy]) }
+        // Truncated pstree.img.
+        let pstree = try readWhole(copy + "/pstree.img")
+        try Data(pstree.dropLast(5)).write(to: URL(fileURLWithPath: copy + "/pstree.img"))
+        #expect { _ = try Inspection(try CheckpointArchive(opening: copy), options: .all) } throws: {
+            "\($0)".contains(copy + "/pstree.img: truncated at byte")
+        }
+        try Data(pstree).write(to: URL(fileURLWithPath: copy + "/pstree.img"))
+        // A core image with another image's magic.
+        let coreName = try #require(ImageDirectory(path: copy).fileNames.first { $0.hasPrefix("core-") && $0.hasSuffix(".img") })
+        var core = try readWhole(copy + "/" + coreName)
+        core[4] ^= 0xff
+        try Data(core).write(to: URL(fileURLWithPath: copy + "/" + coreName))
+        #expect { _ = try CheckpointReader(images: ImageDirectory(path: copy)).processes() } throws: {
+            "\($0)".contains(coreName + ": unknown magic")
+        }
+        // No inventory: not a checkpoint directory.
+        try Subprocess.check(["rm", copy + "/inventory.img"])
+        #expect { _ = try CheckpointArchive(opening: copy) } throws: { "\($0)".contains("no checkpoint/inventory.img") }
+        // A file that is not an archive.
+        try Data("not a tar".utf8).write(to: URL(fileURLWithPath: copy + "/plain.txt"))
+        #expect { _ = try CheckpointArchive(opening: copy + "/plain.txt") } throws: { "\($0)".contains("not a tar archive") }
+    }
+}
+
+func FS_list(_ path: String) -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
