@@ -101,7 +101,7 @@ let package = Package(
         // `veil checkpoint` and `veil restore`, exec'd by veil: protobuf and CRIU's ~200 message
         // types stay out of the veil binary (every one adds conformance records its start-up scans).
         .executableTarget(name: "veil-checkpoint", dependencies: [
-            "VeilCheckpoint", "VeilLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VeilCheckpoint", "VeilContainer", "VeilLinux", "VeilSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The runc-compatible command line.
         .executableTarget(name: "veil", dependencies: [

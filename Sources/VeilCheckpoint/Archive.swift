@@ -154,11 +154,59 @@ func diskSize(_ path: String) -> Int64 {
     return (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
 }
 
-func makeTemporaryDirectory(_ prefix: String) throws(CheckpointError) -> String {
+public func makeTemporaryDirectory(_ prefix: String) throws(CheckpointError) -> String {
     let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     var template = Array((base + "/" + prefix + ".XXXXXX").utf8CString)
     guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
         throw .io(base, operation: "mkdtemp in", errno: errno)
     }
     return String(cString: made)
+}
+
+/// Writes a checkpoint archive in the layout above: CRIU's images under checkpoint/, the
+/// container's metadata beside them; compressed by the file's suffix (.tar.gz, .tar.zst, ...).
+public enum ArchiveWriter {
+    public struct Metadata {
+        public var id: String
+        public var created: String
+        public var imageName: String?
+        /// The config.json the container ran with.
+        public var spec: [UInt8]
+
+        public init(id: String, created: String, imageName: String?, spec: [UInt8]) {
+            self.id = id
+            self.created = created
+            self.imageName = imageName
+            self.spec = spec
+        }
+    }
+
+    public static func write(_ path: String, images: String, metadata: Metadata, checkpointed: String) throws(CheckpointError) {
+        let layout = try makeTemporaryDirectory("veil-export")
+        defer { try? FS.removeAll(layout) }
+        var config: [String: Any] = ["id": metadata.id, "name": metadata.id, "runtime": "veil", "engine": "veil",
+                                     "createdTime": metadata.created, "checkpointedTime": checkpointed, "restored": false]
+        if let image = metadata.imageName { config["rootfsImageName"] = image }
+        let configData = (try? JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])) ?? Data()
+        try writeFile(layout + "/" + ArchiveLayout.configDump, Array(configData))
+        try writeFile(layout + "/" + ArchiveLayout.specDump, metadata.spec)
+        var members = [ArchiveLayout.configDump, ArchiveLayout.specDump, ArchiveLayout.checkpointDirectory]
+        for (name, source) in [(ArchiveLayout.statsDump, images + "/stats-dump"), (ArchiveLayout.dumpLog, images + "/dump.log")] where FS.exists(source) {
+            try writeFile(layout + "/" + name, try readWhole(source))
+            members.append(name)
+        }
+        // checkpoint/ is a link to the images, followed by tar -h (a pre-dump parent comes along).
+        guard symlink(images, layout + "/" + ArchiveLayout.checkpointDirectory) == 0 else {
+            throw .io(layout + "/" + ArchiveLayout.checkpointDirectory, operation: "symlink", errno: errno)
+        }
+        let (status, output) = try Subprocess.run(["tar", "-c", "-a", "-h", "-f", path, "-C", layout] + members)
+        guard status == 0 else {
+            unlink(path)
+            throw .tool("tar (writing \(path))", status: status, output: output)
+        }
+    }
+
+    static func writeFile(_ path: String, _ bytes: [UInt8]) throws(CheckpointError) {
+        do { try FS.writeFile(path, bytes, mode: 0o600) } catch { throw .io(path, operation: "write", errno: error.errno) }
+    }
 }

@@ -152,7 +152,7 @@ public struct CheckpointReader {
         case fstype.debugfs.rawValue: return "debugfs"
         case fstype.tracefs.rawValue: return "tracefs"
         case fstype.autofs.rawValue: return "autofs"
-        default: return "type \(type)"
+        default: return type == fstype.unsupported.rawValue ? "-" : "type \(type)"
         }
     }
 

@@ -204,7 +204,7 @@ public struct Runtime {
     }
 
     /// The container's cgroup with linux.resources applied.
-    private func makeCgroup(_ spec: Spec, id: String, cleanup: inout Cleanup) throws(ContainerError) -> Cgroup {
+    func makeCgroup(_ spec: Spec, id: String, cleanup: inout Cleanup) throws(ContainerError) -> Cgroup {
         let cgroup: Cgroup
         do { cgroup = try Cgroup.create(cgroupsPath: spec.linux?.cgroupsPath, containerID: id) } catch {
             switch error {

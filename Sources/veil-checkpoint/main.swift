@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import VeilCheckpoint
+import VeilContainer
+import VeilLinux
+import VeilSpec
 
 // veil execs this binary for `veil checkpoint ...` and `veil restore ...`: argv is veil's global
 // options (--root, --log, --log-format, --debug), then the command and its arguments.
@@ -11,6 +14,7 @@ struct GlobalOptions {
     var logFile: String?
     var logFormat = "text"
     var debug = false
+    var isolation: IsolationLevel?
 
     /// Takes the leading global options off `arguments`.
     static func take(_ arguments: inout [String]) -> GlobalOptions {
@@ -21,6 +25,7 @@ struct GlobalOptions {
             case "--log" where arguments.count > 1: options.logFile = arguments[1]; arguments.removeFirst(2)
             case "--log-format" where arguments.count > 1: options.logFormat = arguments[1]; arguments.removeFirst(2)
             case "--debug": options.debug = true; arguments.removeFirst()
+            case "--isolation" where arguments.count > 1: options.isolation = IsolationLevel(rawValue: arguments[1]); arguments.removeFirst(2)
             default: return options
             }
         }
@@ -29,7 +34,15 @@ struct GlobalOptions {
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
-let global = GlobalOptions.take(&arguments)
+nonisolated(unsafe) let global = GlobalOptions.take(&arguments)
+nonisolated(unsafe) let logger = Logger(file: global.logFile, format: Logger.Format(rawValue: global.logFormat) ?? .text, debug: global.debug)
+nonisolated(unsafe) let runtime = Runtime(root: global.root, log: logger, isolation: global.isolation)
+
+/// A container command's failure: logged (the shim reads --log) and on stderr, exit 1.
+func failContainer(_ error: any Error) -> Never {
+    logger.error("\(error)")
+    exit(1)
+}
 
 /// Exits with the error's message on stderr as veil's other commands do.
 func fail(_ message: String, status: Int32 = 1) -> Never {
@@ -86,7 +99,42 @@ struct Save: ParsableCommand {
     @Argument var containerID: String
 
     func run() throws {
-        fail("checkpoint of a running container is not supported yet: its images can be read with `veil checkpoint inspect|memparse|dump|coredump`")
+        if lazyPages { fail("--lazy-pages is not supported: it needs CRIU's lazy-pages daemon and a page server, which veil does not run") }
+        // --export without --image-path: CRIU writes into a temporary directory the archive is made of.
+        var temporary: String?
+        let images: String
+        if let imagePath {
+            images = imagePath.hasPrefix("/") ? imagePath : FS.currentDirectory() + "/" + imagePath
+        } else if export != nil {
+            let directory = try makeTemporaryDirectory("veil-checkpoint-images")
+            temporary = directory
+            images = directory
+        } else {
+            images = FS.currentDirectory() + "/checkpoint"
+        }
+        defer { if let temporary { try? FS.removeAll(temporary) } }
+        var options = CheckpointOptions(imagePath: images)
+        options.workPath = workPath
+        options.parentPath = parentPath
+        options.leaveRunning = leaveRunning
+        options.tcpEstablished = tcpEstablished
+        options.externalUnixSockets = externalUnixSockets
+        options.shellJob = shellJob
+        options.fileLocks = fileLocks
+        options.preDump = preDump
+        options.manageCgroupsMode = manageCgroupsMode
+        options.emptyNamespaces = emptyNamespaces
+        options.autoDedup = autoDedup
+        if export != nil && preDump { fail("--export writes a whole checkpoint; a --pre-dump is only the first part of one") }
+        let saved: CheckpointedContainer
+        do { saved = try runtime.checkpoint(id: containerID, options: options) } catch { failContainer(error) }
+        if let export {
+            let annotations = saved.record.annotations ?? [:]
+            let metadata = ArchiveWriter.Metadata(
+                id: saved.record.id, created: saved.record.created,
+                imageName: annotations["io.kubernetes.cri.image-name"] ?? annotations["org.opencontainers.image.ref.name"], spec: saved.configJSON)
+            try ArchiveWriter.write(export, images: images, metadata: metadata, checkpointed: ISO8601DateFormatter().string(from: Date()))
+        }
     }
 }
 
@@ -99,10 +147,38 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .customLong("console-socket")) var consoleSocket: String?
     @Flag(name: .customLong("no-subreaper")) var noSubreaper = false
     @Option(name: .customLong("import")) var importArchive: String?
+    @Option(name: .customLong("work-path")) var workPath: String?
+    @Flag(name: .customLong("tcp-established")) var tcpEstablished = false
+    @Flag(name: .customLong("ext-unix-sk")) var externalUnixSockets = false
+    @Flag(name: .customLong("shell-job")) var shellJob = false
+    @Flag(name: .customLong("file-locks")) var fileLocks = false
+    @Option(name: .customLong("manage-cgroups-mode")) var manageCgroupsMode: String?
     @Argument var containerID: String
 
     func run() throws {
-        fail("restore is not supported yet")
+        // runc restores in the foreground unless --detach; veil's restored init is CRIU's child, not
+        // veil's, so there is no exit status to wait for: restore is detached only, said up front.
+        guard detach else { fail("restore runs detached only: pass --detach (-d) (the restored init is not veil's child to wait for)") }
+        if consoleSocket != nil { fail("--console-socket: a restored container keeps the terminal it was checkpointed with (use --shell-job at checkpoint and restore)") }
+        var archive: CheckpointArchive?
+        defer { archive?.close() }
+        let images: String
+        if let importArchive {
+            if imagePath != nil { fail("--import and --image-path exclude each other") }
+            archive = try openArchive(importArchive)
+            images = archive?.images.path ?? ""
+        } else {
+            images = imagePath.map { $0.hasPrefix("/") ? $0 : FS.currentDirectory() + "/" + $0 } ?? FS.currentDirectory() + "/checkpoint"
+        }
+        var options = RestoreOptions(imagePath: images, bundle: bundle ?? FS.currentDirectory())
+        options.workPath = workPath
+        options.pidFile = pidFile
+        options.tcpEstablished = tcpEstablished
+        options.externalUnixSockets = externalUnixSockets
+        options.shellJob = shellJob
+        options.fileLocks = fileLocks
+        options.manageCgroupsMode = manageCgroupsMode
+        do { _ = try runtime.restore(id: containerID, options: options) } catch { failContainer(error) }
     }
 }
 

@@ -63,7 +63,8 @@ struct Features: ParsableCommand {
             annotations: [
                 "io.github.seccomp.libseccomp.version": "\(version.major).\(version.minor).\(version.micro)",
                 "io.github.seccomp.libseccomp.api": String(SeccompFeatures.apiLevel),
-                "org.opencontainers.runc.checkpoint.enabled": "false",
+                // As runc built with CRIU support: checkpoint and restore through CRIU (the native level).
+                "org.opencontainers.runc.checkpoint.enabled": "true",
                 "dev.veil.version": "0.1.0",
             ],
             potentiallyUnsafeConfigAnnotations: ["bundle", "org.systemd.property.", "org.criu.config", "dev.veil.isolation", "dev.veil.seccomp-record"])

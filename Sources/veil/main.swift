@@ -44,6 +44,7 @@ case .success((var options, let rest)):
     if let command = rest.first, command == "checkpoint" || command == "restore" {
         var global = ["--root", options.root, "--log-format", options.logFormat.rawValue] + (options.debug ? ["--debug"] : [])
         if let log = options.logFile { global += ["--log", log] }
+        if let level = options.isolation { global += ["--isolation", level.rawValue] }
         HelperCommand.exec("veil-checkpoint", command: command, global + rest)
     }
     do {

@@ -7,12 +7,16 @@ import VeilCRIUProtocol
 /// tests/vm/make-checkpoint-fixture.sh: a static busybox loop and tests/vm/secret-holder.c), with
 /// crit's own decoding of each image beside it as the reference, and on damaged copies of it.
 @Suite struct FixtureTests {
-    static let fixture = Bundle.module.resourcePath! + "/Fixtures/raw-tree"
+    static let fixtures = Bundle.module.resourcePath! + "/Fixtures"
+    static let fixture = fixtures + "/raw-tree"
+    /// veil's archive of a native container running secret-holder (hostname ckpt-host), with crit's
+    /// decoding of its images in container-crit/.
+    static let containerArchive = fixtures + "/container.tar.gz"
     static let secret = "veil-secret-5eedc0ffee123456"
 
     /// crit's JSON of an image; its base64 broken into lines (Python's encodebytes) joined again.
-    static func crit(_ image: String) throws -> [String: Any] {
-        let text = try String(contentsOfFile: fixture + "/" + image + ".crit.json", encoding: .utf8)
+    static func crit(_ image: String, in directory: String = fixture) throws -> [String: Any] {
+        let text = try String(contentsOfFile: directory + "/" + image + ".crit.json", encoding: .utf8)
         let data = Data(text.replacingOccurrences(of: "\\n", with: "").utf8)
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
@@ -30,16 +34,45 @@ import VeilCRIUProtocol
     }
 
     @Test func everyImageDecodesAsCritDecodesIt() throws {
-        let images = ImageDirectory(path: Self.fixture)
-        let critFiles = images.fileNames.filter { $0.hasSuffix(".crit.json") }
+        try Self.expectCritEquality(images: ImageDirectory(path: Self.fixture), critDirectory: Self.fixture)
+        let archive = try CheckpointArchive(opening: Self.containerArchive)
+        defer { archive.close() }
+        try Self.expectCritEquality(images: archive.images, critDirectory: Self.fixtures + "/container-crit")
+    }
+
+    static func expectCritEquality(images: ImageDirectory, critDirectory: String) throws {
+        let critFiles = FS_list(critDirectory).filter { $0.hasSuffix(".crit.json") }
         #expect(critFiles.count >= 10, "the fixture carries crit's decoding of its images")
         for critFile in critFiles {
             let name = String(critFile.dropLast(".crit.json".count))
             let ours = try #require(try JSONSerialization.jsonObject(with: Data(try images.image(name + ".img").json().utf8)) as? NSDictionary)
-            let theirs = try Self.crit(name) as NSDictionary
+            let theirs = try Self.crit(name, in: critDirectory) as NSDictionary
             #expect(ours["magic"] as? String == theirs["magic"] as? String, "\(name).img: magic")
             #expect(ours.isEqual(theirs), "\(name).img: veil's decoding differs from crit's")
         }
+    }
+
+    @Test func containerArchiveShowsWhatTheContainerRan() throws {
+        let archive = try CheckpointArchive(opening: Self.containerArchive)
+        defer { archive.close() }
+        let inspection = try Inspection(archive, options: .all)
+        #expect(inspection.summary.name == "ck1" && inspection.summary.runtime == "veil" && inspection.summary.engine == "veil")
+        #expect(inspection.hostname == "ckpt-host")
+        #expect(inspection.statistics?.pagesWritten ?? 0 > 0)
+        let process = try #require(inspection.processes.first)
+        #expect(inspection.processes.count == 1 && process.pid == 1 && process.comm == "secret-holder" && process.threads.count == 2)
+        #expect(process.commandLine == ["/secret-holder", "/counter"])
+        #expect(process.environment?.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") == true)
+        #expect(process.files.map(\.path) == ["/dev/null", "/dev/null", "/dev/null"], "the process reopened its stdio inside")
+        let mounts = Dictionary(inspection.mounts.map { ($0.mountpoint, $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(mounts["/proc"]?.type == "proc" && mounts["/dev/pts"]?.type == "devpts")
+        #expect(mounts["/sys/fs/cgroup"]?.external == "/sys/fs/cgroup", "the cgroup bind is an external mount")
+        let match = try #require(try MemorySearch(archive).search(.string(Self.secret), pid: nil, context: 0).first)
+        #expect(match.pid == 1)
+        let json = inspection.jsonObject()
+        #expect(json["hostname"] as? String == "ckpt-host")
+        #expect(((json["process_tree"] as? [String: Any])?["environment_variables"] as? [String: String])?["PWD"] == "/")
+        #expect((json["mounts"] as? [[String: Any]])?.contains { $0["destination"] as? String == "/proc" } == true)
     }
 
     @Test func processTreeCommandLinesAndEnvironment() throws {

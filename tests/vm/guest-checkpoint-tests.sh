@@ -6,8 +6,10 @@
 #     ok N - NAME | not ok N - NAME: reason | ok N - NAME # SKIP reason
 #     VEIL-GUEST-RESULT: PASS n=<ok count> skip=<skip count> | VEIL-GUEST-RESULT: FAIL ...
 #
-# VEIL_GUEST_FIXTURE=1 (in /vm/env) also writes /vm/out/fixture/: a small checkpoint made here by
-# veil with crit's decoding of some of its images, which the host keeps as the test fixture of
+# The payload's /vm/extra holds static binaries (tests/vm/run-checkpoint-guest.sh puts them there):
+# busybox and secret-holder (tests/vm/secret-holder.c), the processes saved and read back.
+# VEIL_GUEST_FIXTURE=1 (in /vm/env) also writes /vm/out/fixture/: the raw dump and veil's archive of
+# the container, with crit's decoding of their images, which the host keeps as the fixture of
 # Tests/VeilCheckpointTests (tests/vm/make-checkpoint-fixture.sh).
 # Not `set -e`: a failing command is a check's result, never the end of the run.
 export PATH=/vm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -56,18 +58,124 @@ check "criu restore continues the loop" "$([ $rc = 0 ] && [ "$after" -gt "$befor
 pkill -f 'raw/counter' 2> /dev/null
 pkill -f 'secret-holder' 2> /dev/null
 
+
+# --- veil checkpoint / restore at the native level -------------------------------------------------
+# A bundle of the payload's busybox rootfs (writable copy) running secret-holder, which counts in
+# /counter of the rootfs; its stdio reopened inside, so nothing of the host's is open in it.
+section "veil checkpoint and restore (native)"
+# On the guest's ext4 root, not /run: the sandbox level id-maps the rootfs, which this kernel's tmpfs cannot.
+B=/var/lib/veil-guest/ck-bundle
+mkdir -p "$B"
+cp -a /vm/bundle/rootfs "$B/rootfs"
+cp "$EXTRA/secret-holder" "$B/rootfs/secret-holder"
+jq '.process.terminal = false | .root.readonly = false | .hostname = "ckpt-host" | .linux.cgroupsPath = "/veil-checkpoint/ck"
+    | .process.args = ["sh", "-c", "exec > /dev/null 2>&1 < /dev/null; exec /secret-holder /counter"]' /vm/bundle/config.json > "$B/config.json"
+native() { native_root=$1; shift; timeout -s KILL 120 veil --isolation native --root "$native_root" "$@"; }
+counter() { cat "$B/rootfs/counter" 2> /dev/null || echo 0; }
+state_status() { native "$1" state "$2" 2> /dev/null | jq -r '.status // empty'; }
+A=$WORK/ck1.tar.gz
+if ! (cd "$B" && native "$WORK/root1" run -d ck1 > "$OUT/ck-run.out" 2>&1 < /dev/null); then
+    not_ok "a native container runs" "$(show "$OUT/ck-run.out")"
+else
+    sleep 2
+    native "$WORK/root1" ps ck1 > "$OUT/ck-ps.txt" 2>&1
+    native "$WORK/root1" checkpoint --export "$A" ck1 > "$OUT/ck-checkpoint.out" 2>&1
+    rc=$?
+    stopped_at=$(counter)
+    sleep 1
+    check "veil checkpoint --export saves the container and ends it, as runc" \
+        "$([ $rc = 0 ] && [ -s "$A" ] && [ -z "$(state_status "$WORK/root1" ck1)" ] && [ "$(counter)" = "$stopped_at" ] ||
+           echo "exit $rc: $(show "$OUT/ck-checkpoint.out"); archive $(ls -la "$A" 2>&1); state '$(state_status "$WORK/root1" ck1)'; counter $stopped_at then $(counter)")"
+    native "$WORK/root2" restore -d --import "$A" --bundle "$B" ck1r > "$OUT/ck-restore.out" 2>&1
+    rc=$?
+    sleep 2
+    now=$(counter)
+    check "veil restore --import in a fresh state root continues the counter" \
+        "$([ $rc = 0 ] && [ "$(state_status "$WORK/root2" ck1r)" = running ] && [ "$now" -gt "$stopped_at" ] && [ "$now" -lt $((stopped_at + 30)) ] ||
+           echo "exit $rc: $(show "$OUT/ck-restore.out"); state '$(state_status "$WORK/root2" ck1r)'; counter $stopped_at then $now")"
+
+    # The archive, read back.
+    veil checkpoint inspect "$A" --ps-tree --files --mounts > "$OUT/ck-inspect.txt" 2>&1
+    check "checkpoint inspect shows the process tree, hostname and mounts" \
+        "$(grep -q 'secret-holder /counter' "$OUT/ck-inspect.txt" && grep -q 'Hostname: ckpt-host' "$OUT/ck-inspect.txt" &&
+           grep -q '^/proc ' "$OUT/ck-inspect.txt" && grep -q 'ck1 ' "$OUT/ck-inspect.txt" || show "$OUT/ck-inspect.txt")"
+    veil checkpoint memparse "$A" --search veil-secret-5eedc0ffee123456 > "$OUT/ck-memparse.txt" 2>&1
+    secret_pid=$(sed -n 's/^pid \([0-9]*\) (secret-holder) address.*/\1/p' "$OUT/ck-memparse.txt" | head -1)
+    address=$(sed -n 's/^pid [0-9]* (secret-holder) address \(0x[0-9a-f]*\) .*/\1/p' "$OUT/ck-memparse.txt" | head -1)
+    check "checkpoint memparse finds the secret in secret-holder's memory" \
+        "$([ -n "$secret_pid" ] && [ -n "$address" ] || show "$OUT/ck-memparse.txt")"
+    rm -rf "$WORK/cores"
+    veil checkpoint coredump "$A" -o "$WORK/cores" > "$OUT/ck-coredump.out" 2>&1
+    gdb=$(command -v gdb || command -v gdb-minimal)
+    "$gdb" -nx -batch -ex "info threads" -ex bt -ex "x/s $address" -c "$WORK/cores/core.$secret_pid" "$B/rootfs/secret-holder" > "$OUT/ck-gdb.txt" 2>&1
+    check "checkpoint coredump writes cores gdb reads (threads, backtrace, the secret)" \
+        "$(grep -q 'veil-secret-5eedc0ffee123456' "$OUT/ck-gdb.txt" && [ "$(grep -cE '^[* ] +[0-9]+ +Thread .*\(LWP [0-9]+\)' "$OUT/ck-gdb.txt")" = 2 ] && grep -q '^#0 ' "$OUT/ck-gdb.txt" || show "$OUT/ck-gdb.txt")"
+    veil checkpoint dump "$A" pstree.img > "$OUT/ck-pstree.json" 2>&1
+    uts=$(tar -tzf "$A" | sed -n 's,^\./checkpoint/\(utsns-[0-9]*\.img\)$,\1,p; s,^checkpoint/\(utsns-[0-9]*\.img\)$,\1,p' | head -1)
+    veil checkpoint dump "$A" "$uts" > "$OUT/ck-utsns.json" 2>&1
+    check "checkpoint dump decodes pstree.img and utsns-*.img" \
+        "$(jq -e '.magic == "PSTREE" and (.entries | length) >= 1' "$OUT/ck-pstree.json" > /dev/null &&
+           jq -e '.entries[0].nodename == "ckpt-host"' "$OUT/ck-utsns.json" > /dev/null || echo "$(show "$OUT/ck-pstree.json") / $uts: $(show "$OUT/ck-utsns.json")")"
+
+    # --leave-running after a pre-dump, then a restore of that chain.
+    native "$WORK/root2" checkpoint --pre-dump --image-path "$WORK/pre1" ck1r > "$OUT/ck-predump.out" 2>&1
+    rc1=$?
+    native "$WORK/root2" checkpoint --image-path "$WORK/full2" --parent-path ../pre1 --leave-running ck1r > "$OUT/ck-leave.out" 2>&1
+    rc2=$?
+    check "pre-dump, then checkpoint --leave-running on top of it: the container keeps running" \
+        "$([ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$(state_status "$WORK/root2" ck1r)" = running ] && [ -L "$WORK/full2/parent" ] ||
+           echo "pre-dump $rc1: $(show "$OUT/ck-predump.out"); dump $rc2: $(show "$OUT/ck-leave.out"); state '$(state_status "$WORK/root2" ck1r)'")"
+    native "$WORK/root2" kill ck1r KILL > /dev/null 2>&1
+    sleep 1
+    native "$WORK/root2" delete --force ck1r > /dev/null 2>&1
+    before=$(counter)
+    native "$WORK/root3" restore -d --image-path "$WORK/full2" --bundle "$B" ck1p > "$OUT/ck-restore2.out" 2>&1
+    rc=$?
+    sleep 2
+    check "restore from the pre-dump chain continues the counter" \
+        "$([ $rc = 0 ] && [ "$(counter)" -gt "$before" ] || echo "exit $rc: $(show "$OUT/ck-restore2.out"); counter $before then $(counter)")"
+    native "$WORK/root3" delete --force ck1p > /dev/null 2>&1
+fi
+# Whatever a failed step left running.
+for pair in root1:ck1 root2:ck1r root3:ck1p; do native "$WORK/${pair%%:*}" delete --force "${pair#*:}" > /dev/null 2>&1; done
+
+# --- the sandbox level: refused up front, the container untouched ----------------------------------
+section "sandbox level"
+sandbox() { timeout -s KILL 120 veil --root "$WORK/sroot" "$@"; }
+if (cd "$B" && sandbox run -d ck2 > "$OUT/ck-srun.out" 2>&1 < /dev/null); then
+    sandbox checkpoint --image-path "$WORK/simg" ck2 > "$OUT/ck-scheckpoint.out" 2>&1
+    rc=$?
+    check "checkpoint of a sandboxed container is refused, naming why, and it keeps running" \
+        "$([ $rc != 0 ] && grep -q 'sandbox level' "$OUT/ck-scheckpoint.out" && [ "$(sandbox state ck2 | jq -r .status)" = running ] ||
+           echo "exit $rc: $(show "$OUT/ck-scheckpoint.out")")"
+    sandbox delete --force ck2 > /dev/null 2>&1
+else
+    not_ok "checkpoint of a sandboxed container is refused" "the sandboxed container did not run: $(show "$OUT/ck-srun.out")"
+fi
+sandbox restore -d --import "$A" --bundle "$B" ck3 > "$OUT/ck-srestore.out" 2>&1
+rc=$?
+check "restore at the sandbox level (the operator's default) is refused and leaves no state" \
+    "$([ $rc != 0 ] && grep -q 'sandbox level' "$OUT/ck-srestore.out" && [ ! -e "$WORK/sroot/ck3" ] || echo "exit $rc: $(show "$OUT/ck-srestore.out")")"
+
+# --- the host's fixture (VEIL_GUEST_FIXTURE=1): the raw dump and veil's archive, with crit's decoding -----
 if [ "${VEIL_GUEST_FIXTURE:-0}" = 1 ]; then
     section "fixture"
     fixture=$OUT/fixture
-    mkdir -p "$fixture/raw"
-    cp -a "$raw/images/." "$fixture/raw/"
-    # crit's decoding of every image it can decode, for the host's comparison with veil's.
-    for image in "$raw/images"/*.img; do
-        crit decode -i "$image" > "$fixture/raw/$(basename "$image" .img).crit.json" 2> /dev/null || rm -f "$fixture/raw/$(basename "$image" .img).crit.json"
-    done
-    crit x "$raw/images" ps > "$fixture/raw/crit-x-ps.txt" 2>&1
-    crit x "$raw/images" fds > "$fixture/raw/crit-x-fds.txt" 2>&1
-    crit x "$raw/images" mems > "$fixture/raw/crit-x-mems.txt" 2>&1
+    crit_all() {  # IMAGES-DIR OUT-DIR: crit's JSON of every image it can decode
+        for image in "$1"/*.img; do
+            crit decode -i "$image" > "$2/$(basename "$image" .img).crit.json" 2> /dev/null || rm -f "$2/$(basename "$image" .img).crit.json"
+        done
+    }
+    mkdir -p "$fixture/raw-tree" "$fixture/container-crit" "$WORK/unpacked"
+    cp -a "$raw/images/." "$fixture/raw-tree/"
+    crit_all "$raw/images" "$fixture/raw-tree"
+    if [ -s "$A" ]; then
+        cp "$A" "$fixture/container.tar.gz"
+        tar -xzf "$A" -C "$WORK/unpacked"
+        crit_all "$WORK/unpacked/checkpoint" "$fixture/container-crit"
+    else
+        not_ok "fixture: veil's archive of a container" "no $A"
+    fi
     emit "# fixture: $(du -sh "$fixture" | cut -f1) in $fixture"
 fi
 

@@ -1,0 +1,258 @@
+import FoundationEssentials
+import Glibc
+import VeilCgroups
+import VeilLinux
+import VeilSpec
+
+/// runc's `checkpoint` flags.
+public struct CheckpointOptions: Sendable {
+    public var imagePath: String
+    public var workPath: String?
+    public var parentPath: String?
+    public var leaveRunning = false
+    public var tcpEstablished = false
+    public var externalUnixSockets = false
+    public var shellJob = false
+    public var fileLocks = false
+    public var preDump = false
+    public var manageCgroupsMode: String?
+    public var emptyNamespaces: [String] = []
+    public var autoDedup = false
+
+    public init(imagePath: String) { self.imagePath = imagePath }
+}
+
+/// runc's `restore` flags.
+public struct RestoreOptions: Sendable {
+    public var imagePath: String
+    public var workPath: String?
+    public var bundle: String
+    public var pidFile: String?
+    public var tcpEstablished = false
+    public var externalUnixSockets = false
+    public var shellJob = false
+    public var fileLocks = false
+    public var manageCgroupsMode: String?
+
+    public init(imagePath: String, bundle: String) {
+        self.imagePath = imagePath
+        self.bundle = bundle
+    }
+}
+
+/// What a checkpoint saved beside CRIU's images, for an archive's metadata.
+public struct CheckpointedContainer: Sendable {
+    public let record: ContainerRecord
+    /// The config as the container ran (state directory's copy).
+    public let configJSON: [UInt8]
+}
+
+/// Checkpoint and restore through CRIU's command line (`criu dump` / `criu restore`), at the
+/// native level: what runc passes over CRIU's RPC, as flags (see README, "Checkpoint and restore").
+extension Runtime {
+    public func checkpoint(id: String, options: CheckpointOptions) throws(ContainerError) -> CheckpointedContainer {
+        let record = try store.load(id)
+        let status = store.status(of: record)
+        guard status == .running || status == .paused else { throw .invalidState(id: id, status: status, action: "checkpoint") }
+        if (record.isolation ?? .native) == .sandbox {
+            throw .unsupported("cannot checkpoint container \"\(id)\": it runs at the sandbox level, whose seccomp notification listener (the warden's "
+                               + "channel to every call the policy mediates) and FUSE /proc views CRIU cannot save; a restore would bring the "
+                               + "workload back without its policy. Checkpoint is available at the native level (veil --isolation native)")
+        }
+        let criu = try CRIU.binary()
+        let spec = try store.loadConfig(id)
+        let configJSON = (try? FS.readFile(store.configPath(id))) ?? []
+        try wrap("creating --image-path \(options.imagePath)") { try FS.mkdirAll(options.imagePath, mode: 0o700) }
+        if let work = options.workPath { try wrap("creating --work-path \(work)") { try FS.mkdirAll(work, mode: 0o700) } }
+        var args = [criu, options.preDump ? "pre-dump" : "dump", "--tree", "\(record.pid)",
+                    "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
+                    "--log-file", "dump.log", "-v4", "--root", record.rootfs]
+        args += CRIU.externalMounts(spec, bundle: record.bundle, cgroup: record.cgroup, restoring: nil)
+        args += CRIU.commonFlags(tcpEstablished: options.tcpEstablished, externalUnixSockets: options.externalUnixSockets,
+                                 shellJob: options.shellJob, fileLocks: options.fileLocks)
+        if let mode = options.manageCgroupsMode {
+            guard CRIU.cgroupModes.contains(mode) else {
+                throw .invalidConfig(file: "command line", field: "--manage-cgroups-mode", reason: "\(mode): must be one of \(CRIU.cgroupModes.joined(separator: ", "))")
+            }
+            args.append("--manage-cgroups=\(mode)")
+        } else {
+            args.append("--manage-cgroups")
+        }
+        for namespace in options.emptyNamespaces {
+            guard namespace == "network" || namespace == "net" else {
+                throw .invalidConfig(file: "command line", field: "--empty-ns", reason: "\(namespace): CRIU can leave only the network namespace empty")
+            }
+            args += ["--empty-ns", "net"]
+        }
+        if options.leaveRunning { args.append("--leave-running") }
+        if options.autoDedup { args.append("--auto-dedup") }
+        if options.preDump { args.append("--track-mem") }
+        if let parent = options.parentPath {
+            guard FS.isDirectory(absolute(parent, base: options.imagePath)) else {
+                throw .invalidConfig(file: "command line", field: "--parent-path", reason: "\(parent) is not a directory (relative to --image-path)")
+            }
+            args += ["--prev-images-dir", parent, "--track-mem"]
+        }
+        log.debug("checkpoint \(id): \(args.joined(separator: " "))")
+        try CRIU.run(args, log: options.imagePath + "/dump.log", what: options.preDump ? "pre-dump" : "dump")
+        log.debug("checkpoint \(id): CRIU saved the container in \(options.imagePath)")
+        if !options.leaveRunning && !options.preDump {
+            // As runc: the container is gone once CRIU has saved it.
+            killAndReap(record)
+            try destroy(record)
+        }
+        return CheckpointedContainer(record: record, configJSON: configJSON)
+    }
+
+    /// `restore`: a new container `id` from the bundle, its processes brought back by CRIU into a
+    /// cgroup made as `create` makes it. Always detached (the restored init is not veil's child).
+    public func restore(id: String, options: RestoreOptions) throws(ContainerError) -> ContainerRecord {
+        try StateStore.validate(id: id)
+        guard FS.isDirectory(options.imagePath), FS.exists(options.imagePath + "/inventory.img") else {
+            throw .invalidConfig(file: "command line", field: "--image-path", reason: "\(options.imagePath) holds no CRIU images (no inventory.img)")
+        }
+        let bundle = FS.realPath(options.bundle) ?? options.bundle
+        var spec: Spec
+        do { spec = try Spec.load(bundle: bundle); try spec.validate() } catch {
+            throw .invalidConfig(file: bundle + "/config.json", field: "", reason: "\(error)")
+        }
+        let level: IsolationLevel
+        do { level = try IsolationLevel.resolve(annotations: spec.annotations, floor: isolation, allowLowering: allowLowerIsolation) } catch {
+            throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
+        }
+        guard level == .native else {
+            throw .unsupported("cannot restore container \"\(id)\" at the sandbox level: a sandbox's policy listener and /proc views cannot be "
+                               + "restored by CRIU, and veil never restores a sandbox without its policy (restore at the native level: veil --isolation native)")
+        }
+        let rootfsConfigured = spec.root.path.hasPrefix("/") ? spec.root.path : bundle + "/" + spec.root.path
+        guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
+            throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
+        }
+        let criu = try CRIU.binary()
+        let directory = store.directory(id)
+        try wrap("creating state root") { try FS.mkdirAll(store.root, mode: 0o711) }
+        if mkdir(directory, 0o711) != 0 {
+            if errno == EEXIST { throw .alreadyExists(id: id) }
+            throw LinuxError("mkdir", directory).context("creating state directory")
+        }
+        var cleanup = Cleanup(directory: directory)
+        defer { cleanup.run() }
+        let cgroup = try makeCgroup(spec, id: id, cleanup: &cleanup)
+        // CRIU mounts the container's root from a mount point of its own, as runc gives it.
+        let criuRoot = directory + "/criu-root"
+        try wrap("creating \(criuRoot)") { try FS.mkdirAll(criuRoot, mode: 0o700) }
+        try wrap("bind-mounting the rootfs for CRIU") { try Mounts.mount(rootfs, criuRoot, type: nil, flags: UInt(MS_BIND) | UInt(MS_REC)) }
+        defer { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) }
+        let pidFile = directory + "/restored.pid"
+        var args = [criu, "restore", "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
+                    "--log-file", "restore.log", "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile,
+                    "--manage-cgroups=ignore"]
+        args += CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
+        args += CRIU.commonFlags(tcpEstablished: options.tcpEstablished, externalUnixSockets: options.externalUnixSockets,
+                                 shellJob: options.shellJob, fileLocks: options.fileLocks)
+        log.debug("restore \(id): \(args.joined(separator: " "))")
+        // The restored tree inherits CRIU's cgroup: a shell joins the container's cgroups and
+        // execs CRIU there, so no restored process is ever outside them.
+        let join = Set(cgroup.paths.values).sorted().map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
+        try CRIU.run(["/bin/sh", "-c", join + " && exec \"$@\"", "sh"] + args, log: options.imagePath + "/restore.log", what: "restore")
+        let pidText = (try? FS.readString(pidFile))?.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+        guard let pid = Int32(pidText), pid > 0 else { throw .initFailed("restore \(id): CRIU wrote no pid to \(pidFile)") }
+        cleanup.initPid = pid
+        unlink(pidFile)
+        var record = ContainerRecord(id: id, ociVersion: spec.ociVersion, pid: pid, pidStartTime: ProcessInfo.startTime(pid),
+                                     bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
+                                     annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
+        record.isolation = .native
+        try store.recordConfig(copying: bundle + "/config.json", id: id)
+        try store.save(record)
+        if let pidFile = options.pidFile {
+            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(pid)".utf8)) }
+        }
+        cleanup.disarm()
+        log.debug("restore \(id): restored, init pid \(pid)")
+        return record
+    }
+
+    private func killAndReap(_ record: ContainerRecord) {
+        // CRIU kills the tree after a dump; anything it left (a process forked meanwhile) goes too.
+        if let cgroup = record.cgroup { for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) } }
+        if ProcessInfo.isAlive(record.pid, startTime: record.pidStartTime), let pidfd = try? PidFD(pid: record.pid) {
+            try? pidfd.signal(SIGKILL)
+            _ = pidfd.waitExit(timeoutMs: 5000)
+        }
+    }
+}
+
+/// The `criu` binary and the flags veil builds for it.
+enum CRIU {
+    static let cgroupModes = ["soft", "full", "strict", "ignore"]
+
+    static func binary() throws(ContainerError) -> String {
+        var directories = (getenv("PATH").map { String(cString: $0) } ?? "").split(separator: ":").map(String.init)
+        directories += ["/usr/sbin", "/sbin", "/usr/local/sbin"]
+        guard let found = directories.map({ $0 + "/criu" }).first(where: { access($0, X_OK) == 0 }) else {
+            throw .unsupported("checkpoint and restore need CRIU, which is not installed (apt-get install criu)")
+        }
+        return found
+    }
+
+    /// Bind mounts of host paths are outside what CRIU can save: each is named external by its
+    /// destination, and a restore maps the destination back to the bundle's source. The cgroup
+    /// mount is such a bind too (the container's own cgroup directory, or one per v1 hierarchy on
+    /// a tmpfs): a restore maps it to the new container's cgroup.
+    static func externalMounts(_ spec: Spec, bundle: String, cgroup: Cgroup?, restoring newCgroup: Cgroup?) -> [String] {
+        var pairs: [(String, String)] = []
+        for mount in spec.mounts ?? [] {
+            let options = mount.options ?? []
+            if mount.type == "cgroup" || mount.type == "cgroup2" {
+                guard let cgroup else { continue }
+                if cgroup.unifiedOnly {
+                    let source = newCgroup.flatMap { $0.paths["unified"] ?? $0.paths.values.first }
+                    pairs.append((mount.destination, source ?? mount.destination))
+                } else {
+                    for name in cgroup.paths.keys.sorted() {
+                        let destination = mount.destination + "/" + name
+                        pairs.append((destination, newCgroup?.paths[name] ?? destination))
+                    }
+                }
+                continue
+            }
+            guard mount.type == "bind" || options.contains("bind") || options.contains("rbind"), let source = mount.source else { continue }
+            let hostSource = source.hasPrefix("/") ? source : bundle + "/" + source
+            pairs.append((mount.destination, newCgroup != nil ? hostSource : mount.destination))
+        }
+        return pairs.flatMap { ["--ext-mount-map", $0.0 + ":" + $0.1] }
+    }
+
+    static func commonFlags(tcpEstablished: Bool, externalUnixSockets: Bool, shellJob: Bool, fileLocks: Bool) -> [String] {
+        var args: [String] = []
+        if tcpEstablished { args.append("--tcp-established") }
+        if externalUnixSockets { args.append("--ext-unix-sk") }
+        if shellJob { args.append("--shell-job") }
+        if fileLocks { args.append("--file-locks") }
+        return args
+    }
+
+    /// Runs CRIU to the end; a failure carries the last lines of its log.
+    static func run(_ args: [String], log: String, what: String) throws(ContainerError) {
+        let child: Spawner.Child
+        do { child = try Spawner.spawn(path: args[0], args: args, env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], withStdinPipe: false) } catch {
+            throw error.context("running \(args[0])")
+        }
+        let status: Int32
+        do { status = try Wait.waitpid(child.pid) } catch { throw error.context("waiting for criu \(what)") }
+        guard status == 0 else {
+            let lines = ((try? FS.readString(log)) ?? "").split(separator: "\n")
+            let errors = lines.filter { $0.contains("Error") || $0.contains("error") }.suffix(4)
+            let tail = (errors.isEmpty ? lines.suffix(4) : errors).joined(separator: " | ")
+            throw .failed(context: "criu \(what) exited with status \(status) (log: \(log))", cause: CRIUFailure(lastLines: String(tail)))
+        }
+    }
+
+    struct CRIUFailure: Error, CustomStringConvertible {
+        let lastLines: String
+        var description: String { lastLines.isEmpty ? "no log" : lastLines }
+    }
+}
+
+private func absolute(_ path: String, base: String) -> String { path.hasPrefix("/") ? path : base + "/" + path }
