@@ -81,6 +81,7 @@ bench: build
 	python3 bench/startup.py --veil $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	python3 bench/seccomp_artifacts.py --veil $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	bench/systemd-guest.sh $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
+	bench/checkpoint-guest.sh $(VEIL) || { s=$$?; [ $$s -gt $$status ] && status=$$s; }; \
 	exit $$status
 
 # The escape-surface table (tests/security/probe.c) and the kernel-exploit entry points

@@ -96,12 +96,12 @@ let package = Package(
         // Checkpoints: CRIU's image files, the checkpoint archive (kubelet/CRI-O/podman layout),
         // forensic reading of it (process tree, files, sockets, mounts, memory, ELF cores).
         .target(name: "VeilCheckpoint", dependencies: [
-            "VeilCRIUProtocol", "VeilLinux", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "VeilCRIUProtocol", "VeilContainer", "VeilLinux", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        // `veil checkpoint` and `veil restore`, exec'd by veil: protobuf and CRIU's ~200 message
-        // types stay out of the veil binary (every one adds conformance records its start-up scans).
+        // `veil checkpoint inspect|memparse|dump|coredump`, exec'd by veil: protobuf and CRIU's ~200
+        // message types stay out of the veil binary (each adds conformance records its start-up scans).
         .executableTarget(name: "veil-checkpoint", dependencies: [
-            "VeilCheckpoint", "VeilContainer", "VeilLinux", "VeilSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VeilCheckpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The runc-compatible command line.
         .executableTarget(name: "veil", dependencies: [

@@ -1,24 +1,8 @@
 import Foundation
 import Glibc
 import VeilCRIUProtocol
+import VeilContainer
 import VeilLinux
-
-/// The files of a container checkpoint as kubelet/CRI-O, podman and veil lay them out
-/// (checkpointctl's names): CRIU's images in `checkpoint/`, the container's metadata beside them.
-public enum ArchiveLayout {
-    public static let checkpointDirectory = "checkpoint"
-    public static let configDump = "config.dump"
-    public static let specDump = "spec.dump"
-    public static let statusDump = "status.dump"
-    public static let networkStatus = "network.status"
-    public static let rootfsDiff = "rootfs-diff.tar"
-    public static let deletedFiles = "deleted.files"
-    public static let bindMounts = "bind.mounts"
-    public static let dumpLog = "dump.log"
-    public static let restoreLog = "restore.log"
-    /// CRIU writes its statistics into the images directory; the archive keeps a copy at the top.
-    public static let statsDump = "stats-dump"
-}
 
 /// A directory of CRIU images, each decoded once on first use; `parent` is the pre-dump it builds
 /// on (CRIU's `parent` link), if any.
@@ -84,36 +68,43 @@ public final class CheckpointArchive {
     public let images: ImageDirectory
     private var temporary: String?
 
-    public init(opening source: String) throws(CheckpointError) {
+    /// Sizes of the members left packed (`withoutPages`), by their path in the archive.
+    private let packedSizes: [String: Int64]
+
+    /// Opens `source`; `withoutPages` leaves the saved memory (pages-*.img) packed, for what needs
+    /// no memory (the summary, statistics, files, mounts): an archive of a large process opens in
+    /// the time its headers take to read.
+    public init(opening source: String, withoutPages: Bool = false) throws(CheckpointError) {
         self.source = source
         var st = stat()
         guard stat(source, &st) == 0 else { throw .io(source, operation: "opening checkpoint", errno: errno) }
-        var unpacked: String?
-        var top = source
-        if (st.st_mode & S_IFMT) != S_IFDIR {
-            let directory = try makeTemporaryDirectory("veil-checkpoint")
-            let (status, output) = try Subprocess.run(["tar", "-xf", source, "-C", directory, "--no-same-owner"])
-            guard status == 0 else {
-                try? FS.removeAll(directory)
-                throw .notACheckpoint(source, reason: "not a tar archive tar can read (\(output.split(separator: "\n").first ?? "tar exited \(status)"))")
-            }
-            unpacked = directory
-            top = directory
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            let imagesPath = FS.exists(source + "/" + ArchiveLayout.checkpointDirectory + "/inventory.img")
+                ? source + "/" + ArchiveLayout.checkpointDirectory : source
+            guard FS.exists(imagesPath + "/inventory.img") else { throw Self.noImages(source, what: "directory") }
+            root = source
+            images = ImageDirectory(path: imagesPath)
+            temporary = nil
+            packedSizes = [:]
+            return
         }
-        let imagesPath: String
-        if FS.exists(top + "/" + ArchiveLayout.checkpointDirectory + "/inventory.img") {
-            imagesPath = top + "/" + ArchiveLayout.checkpointDirectory
-        } else if FS.exists(top + "/inventory.img") {
-            imagesPath = top
-        } else {
-            if let unpacked { try? FS.removeAll(unpacked) }
-            let what = unpacked == nil ? "directory" : "archive"
-            throw .missingFile("\(ArchiveLayout.checkpointDirectory)/inventory.img", in: source,
-                               reason: "a checkpoint \(what) holds CRIU's images in \(ArchiveLayout.checkpointDirectory)/, inventory.img first")
+        let unpacked: UnpackedArchive
+        do { unpacked = try CheckpointArchiveFiles.unpack(source, withoutPages: withoutPages) } catch {
+            throw .invalidRequest("\(error)")
         }
-        root = top
+        guard let imagesPath = unpacked.images else {
+            unpacked.remove()
+            throw Self.noImages(source, what: "archive")
+        }
+        root = unpacked.directory
         images = ImageDirectory(path: imagesPath)
-        temporary = unpacked
+        temporary = unpacked.directory
+        packedSizes = unpacked.packedSizes
+    }
+
+    static func noImages(_ source: String, what: String) -> CheckpointError {
+        .missingFile("\(ArchiveLayout.checkpointDirectory)/inventory.img", in: source,
+                     reason: "a checkpoint \(what) holds CRIU's images in \(ArchiveLayout.checkpointDirectory)/, inventory.img first")
     }
 
     deinit { close() }
@@ -125,6 +116,13 @@ public final class CheckpointArchive {
     }
 
     public func exists(_ name: String) -> Bool { FS.exists(root + "/" + name) }
+
+    /// Bytes of CRIU's images, and of the saved memory among them (packed members included).
+    public func imageSizes() -> (total: Int64, pages: Int64) {
+        let unpackedPages = images.fileNames.filter { $0.hasPrefix("pages-") }.reduce(Int64(0)) { $0 + diskSize(images.path + "/" + $1) }
+        let packed = packedSizes.values.reduce(0, +)
+        return (diskSize(images.path) + packed, unpackedPages + packed)
+    }
 
     /// A JSON file of the layout (config.dump, spec.dump), if present and an object.
     public func json(_ name: String) throws(CheckpointError) -> [String: Any]? {
@@ -155,58 +153,7 @@ func diskSize(_ path: String) -> Int64 {
 }
 
 public func makeTemporaryDirectory(_ prefix: String) throws(CheckpointError) -> String {
-    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-    var template = Array((base + "/" + prefix + ".XXXXXX").utf8CString)
-    guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-        throw .io(base, operation: "mkdtemp in", errno: errno)
-    }
-    return String(cString: made)
-}
-
-/// Writes a checkpoint archive in the layout above: CRIU's images under checkpoint/, the
-/// container's metadata beside them; compressed by the file's suffix (.tar.gz, .tar.zst, ...).
-public enum ArchiveWriter {
-    public struct Metadata {
-        public var id: String
-        public var created: String
-        public var imageName: String?
-        /// The config.json the container ran with.
-        public var spec: [UInt8]
-
-        public init(id: String, created: String, imageName: String?, spec: [UInt8]) {
-            self.id = id
-            self.created = created
-            self.imageName = imageName
-            self.spec = spec
-        }
-    }
-
-    public static func write(_ path: String, images: String, metadata: Metadata, checkpointed: String) throws(CheckpointError) {
-        let layout = try makeTemporaryDirectory("veil-export")
-        defer { try? FS.removeAll(layout) }
-        var config: [String: Any] = ["id": metadata.id, "name": metadata.id, "runtime": "veil", "engine": "veil",
-                                     "createdTime": metadata.created, "checkpointedTime": checkpointed, "restored": false]
-        if let image = metadata.imageName { config["rootfsImageName"] = image }
-        let configData = (try? JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])) ?? Data()
-        try writeFile(layout + "/" + ArchiveLayout.configDump, Array(configData))
-        try writeFile(layout + "/" + ArchiveLayout.specDump, metadata.spec)
-        var members = [ArchiveLayout.configDump, ArchiveLayout.specDump, ArchiveLayout.checkpointDirectory]
-        for (name, source) in [(ArchiveLayout.statsDump, images + "/stats-dump"), (ArchiveLayout.dumpLog, images + "/dump.log")] where FS.exists(source) {
-            try writeFile(layout + "/" + name, try readWhole(source))
-            members.append(name)
-        }
-        // checkpoint/ is a link to the images, followed by tar -h (a pre-dump parent comes along).
-        guard symlink(images, layout + "/" + ArchiveLayout.checkpointDirectory) == 0 else {
-            throw .io(layout + "/" + ArchiveLayout.checkpointDirectory, operation: "symlink", errno: errno)
-        }
-        let (status, output) = try Subprocess.run(["tar", "-c", "-a", "-h", "-f", path, "-C", layout] + members)
-        guard status == 0 else {
-            unlink(path)
-            throw .tool("tar (writing \(path))", status: status, output: output)
-        }
-    }
-
-    static func writeFile(_ path: String, _ bytes: [UInt8]) throws(CheckpointError) {
-        do { try FS.writeFile(path, bytes, mode: 0o600) } catch { throw .io(path, operation: "write", errno: error.errno) }
+    do { return try CheckpointArchiveFiles.temporaryDirectory(prefix) } catch {
+        throw .invalidRequest("\(error)")
     }
 }

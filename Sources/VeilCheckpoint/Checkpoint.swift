@@ -1,5 +1,6 @@
 import Foundation
 import VeilCRIUProtocol
+import VeilContainer
 
 /// What a checkpoint says about the container it saved: its processes with their open files,
 /// sockets and memory, its mounts and hostname, read from CRIU's images.

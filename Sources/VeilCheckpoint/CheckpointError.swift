@@ -4,8 +4,6 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
     case badImage(file: String, reason: String)
     /// The archive or directory lacks a file the layout needs.
     case missingFile(String, in: String, reason: String)
-    /// Not a checkpoint archive or directory at all.
-    case notACheckpoint(String, reason: String)
     /// A file that could not be read or written.
     case io(String, operation: String, errno: Int32)
     /// A tool veil runs (tar, criu) failed.
@@ -17,7 +15,6 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .badImage(let file, let reason): return "\(file): \(reason)"
         case .missingFile(let file, let place, let reason): return "\(place): no \(file) (\(reason))"
-        case .notACheckpoint(let path, let reason): return "\(path): not a checkpoint: \(reason)"
         case .io(let path, let operation, let code): return "\(operation) \(path): \(errnoDescription(code))"
         case .tool(let tool, let status, let output):
             let tail = output.split(separator: "\n").suffix(5).joined(separator: " | ")

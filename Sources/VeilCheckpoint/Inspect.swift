@@ -1,5 +1,6 @@
 import Foundation
 import VeilCRIUProtocol
+import VeilContainer
 
 /// The container a checkpoint archive saved, from its config.dump and spec.dump (checkpointctl's
 /// columns: the engine is told by the annotations each engine writes).
@@ -49,8 +50,7 @@ public struct ContainerSummary: Sendable {
             if created == "-", let value = annotations["io.kubernetes.cri-o.Created"] { created = value }
         }
         ip = annotations["io.kubernetes.cri-o.IP.0"] ?? text("ip")
-        checkpointSize = diskSize(archive.images.path)
-        memoryPagesSize = archive.images.fileNames.filter { $0.hasPrefix("pages-") }.reduce(0) { $0 + diskSize(archive.images.path + "/" + $1) }
+        (checkpointSize, memoryPagesSize) = archive.imageSizes()
         rootfsDiffSize = archive.size(ArchiveLayout.rootfsDiff)
     }
 
@@ -94,6 +94,8 @@ public struct InspectOptions: Sendable {
     public var sockets = false
     public var mounts = false
     public var pid: UInt32?
+    /// Set by `all`: a section the checkpoint lacks (a dump without statistics) is left out, not an error.
+    public var everything = false
 
     public init() {}
 
@@ -106,6 +108,7 @@ public struct InspectOptions: Sendable {
         options.files = true
         options.sockets = true
         options.mounts = true
+        options.everything = true
         return options
     }
 }
@@ -138,7 +141,8 @@ public struct Inspection {
         }
         self.processes = processes
         if options.stats {
-            guard let stats = try reader.dumpStatistics() else {
+            let stats = try reader.dumpStatistics()
+            guard stats != nil || options.everything else {
                 throw .missingFile(ArchiveLayout.statsDump, in: archive.source, reason: "CRIU writes its dump statistics there; --print-stats needs them")
             }
             statistics = stats

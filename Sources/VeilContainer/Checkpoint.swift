@@ -4,18 +4,34 @@ import VeilCgroups
 import VeilLinux
 import VeilSpec
 
+/// The CRIU flags runc's `checkpoint` and `restore` share.
+public struct CRIUFlags: Sendable {
+    public var tcpEstablished = false
+    public var externalUnixSockets = false
+    public var shellJob = false
+    public var fileLocks = false
+    public var manageCgroupsMode: String?
+
+    public init() {}
+
+    var arguments: [String] {
+        var args: [String] = []
+        if tcpEstablished { args.append("--tcp-established") }
+        if externalUnixSockets { args.append("--ext-unix-sk") }
+        if shellJob { args.append("--shell-job") }
+        if fileLocks { args.append("--file-locks") }
+        return args
+    }
+}
+
 /// runc's `checkpoint` flags.
 public struct CheckpointOptions: Sendable {
     public var imagePath: String
     public var workPath: String?
     public var parentPath: String?
     public var leaveRunning = false
-    public var tcpEstablished = false
-    public var externalUnixSockets = false
-    public var shellJob = false
-    public var fileLocks = false
     public var preDump = false
-    public var manageCgroupsMode: String?
+    public var criu = CRIUFlags()
     public var emptyNamespaces: [String] = []
     public var autoDedup = false
 
@@ -28,11 +44,7 @@ public struct RestoreOptions: Sendable {
     public var workPath: String?
     public var bundle: String
     public var pidFile: String?
-    public var tcpEstablished = false
-    public var externalUnixSockets = false
-    public var shellJob = false
-    public var fileLocks = false
-    public var manageCgroupsMode: String?
+    public var criu = CRIUFlags()
 
     public init(imagePath: String, bundle: String) {
         self.imagePath = imagePath
@@ -68,9 +80,8 @@ extension Runtime {
                     "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
                     "--log-file", "dump.log", "-v4", "--root", record.rootfs]
         args += CRIU.externalMounts(spec, bundle: record.bundle, cgroup: record.cgroup, restoring: nil)
-        args += CRIU.commonFlags(tcpEstablished: options.tcpEstablished, externalUnixSockets: options.externalUnixSockets,
-                                 shellJob: options.shellJob, fileLocks: options.fileLocks)
-        if let mode = options.manageCgroupsMode {
+        args += options.criu.arguments
+        if let mode = options.criu.manageCgroupsMode {
             guard CRIU.cgroupModes.contains(mode) else {
                 throw .invalidConfig(file: "command line", field: "--manage-cgroups-mode", reason: "\(mode): must be one of \(CRIU.cgroupModes.joined(separator: ", "))")
             }
@@ -82,8 +93,14 @@ extension Runtime {
             guard namespace == "network" || namespace == "net" else {
                 throw .invalidConfig(file: "command line", field: "--empty-ns", reason: "\(namespace): CRIU can leave only the network namespace empty")
             }
-            args += ["--empty-ns", "net"]
+            // A namespace veil made is saved empty already (networkNamespaceFlags).
+            if spec.linux?.namespaces?.first(where: { $0.type == .network })?.path != nil { args += ["--empty-ns", "net"] }
         }
+        args += CRIU.networkNamespaceFlags(spec, restoring: false)
+        // The init's stdio, as runc records it: pipes (a shim's, a caller's) are dumped as pipes and
+        // given back by the restoring caller; a file of the host's (its /dev/null) is external.
+        let stdio = CRIU.stdio(of: record.pid)
+        for descriptor in stdio where descriptor.hasPrefix("file[") { args += ["--external", descriptor] }
         if options.leaveRunning { args.append("--leave-running") }
         if options.autoDedup { args.append("--auto-dedup") }
         if options.preDump { args.append("--track-mem") }
@@ -94,6 +111,9 @@ extension Runtime {
             args += ["--prev-images-dir", parent, "--track-mem"]
         }
         log.debug("checkpoint \(id): \(args.joined(separator: " "))")
+        if let json = try? JSONEncoder().encode(stdio) {
+            try wrap("writing \(CRIU.descriptorsFile)") { try FS.writeFile(options.imagePath + "/" + CRIU.descriptorsFile, Array(json), mode: 0o600) }
+        }
         try CRIU.run(args, log: options.imagePath + "/dump.log", what: options.preDump ? "pre-dump" : "dump")
         log.debug("checkpoint \(id): CRIU saved the container in \(options.imagePath)")
         if !options.leaveRunning && !options.preDump {
@@ -148,8 +168,16 @@ extension Runtime {
                     "--log-file", "restore.log", "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile,
                     "--manage-cgroups=ignore"]
         args += CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
-        args += CRIU.commonFlags(tcpEstablished: options.tcpEstablished, externalUnixSockets: options.externalUnixSockets,
-                                 shellJob: options.shellJob, fileLocks: options.fileLocks)
+        args += options.criu.arguments
+        args += CRIU.networkNamespaceFlags(spec, restoring: true)
+        // The saved stdio's pipes and host files become ours (the restoring caller's) fd 0, 1, 2.
+        if let bytes = try? FS.readFile(options.imagePath + "/" + CRIU.descriptorsFile),
+           let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) {
+            var given = Set<String>()
+            for (fd, descriptor) in saved.enumerated() where (descriptor.hasPrefix("pipe:[") || descriptor.hasPrefix("file[")) && given.insert(descriptor).inserted {
+                args += ["--inherit-fd", "fd[\(fd)]:\(descriptor)"]
+            }
+        }
         log.debug("restore \(id): \(args.joined(separator: " "))")
         // The restored tree inherits CRIU's cgroup: a shell joins the container's cgroups and
         // execs CRIU there, so no restored process is ever outside them.
@@ -159,6 +187,13 @@ extension Runtime {
         guard let pid = Int32(pidText), pid > 0 else { throw .initFailed("restore \(id): CRIU wrote no pid to \(pidFile)") }
         cleanup.initPid = pid
         unlink(pidFile)
+        // A namespace veil made had its loopback up (create brings it up, as runc's); CRIU made it
+        // anew and empty.
+        if let network = spec.linux?.namespaces?.first(where: { $0.type == .network }), network.path == nil {
+            try wrap("bringing up lo in the restored network namespace") {
+                try NetworkInterface.bringUp("lo", inNamespace: "/proc/\(pid)/ns/net")
+            }
+        }
         var record = ContainerRecord(id: id, ociVersion: spec.ociVersion, pid: pid, pidStartTime: ProcessInfo.startTime(pid),
                                      bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
                                      annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
@@ -186,6 +221,26 @@ extension Runtime {
 /// The `criu` binary and the flags veil builds for it.
 enum CRIU {
     static let cgroupModes = ["soft", "full", "strict", "ignore"]
+    /// The init's stdio at checkpoint (runc's file name and format: a JSON array, fd 0 to 2).
+    static let descriptorsFile = "descriptors.json"
+
+    /// What fd 0-2 of `pid` are, in the terms CRIU's --external and --inherit-fd use: "pipe:[N]"
+    /// for a pipe, "file[MNT:INODE]" (hex) for a file on a mount outside the container's mount
+    /// namespace, else the link's text.
+    static func stdio(of pid: Int32) -> [String] {
+        let containerMounts = Set(((try? FS.readString("/proc/\(pid)/mountinfo")) ?? "").split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+        return (0...2).map { fd in
+            let link = FS.readLink("/proc/\(pid)/fd/\(fd)") ?? ""
+            guard link.hasPrefix("/") else { return link }
+            let info = (try? FS.readString("/proc/\(pid)/fdinfo/\(fd)")) ?? ""
+            guard let mountLine = info.split(separator: "\n").first(where: { $0.hasPrefix("mnt_id:") }),
+                  let mountID = UInt64(mountLine.dropFirst("mnt_id:".count).filter { !$0.isWhitespace }),
+                  !containerMounts.contains(String(mountID)) else { return link }
+            var st = stat()
+            guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0 else { return link }
+            return "file[\(String(mountID, radix: 16)):\(String(UInt64(st.st_ino), radix: 16))]"
+        }
+    }
 
     static func binary() throws(ContainerError) -> String {
         var directories = (getenv("PATH").map { String(cString: $0) } ?? "").split(separator: ":").map(String.init)
@@ -224,14 +279,25 @@ enum CRIU {
         return pairs.flatMap { ["--ext-mount-map", $0.0 + ":" + $0.1] }
     }
 
-    static func commonFlags(tcpEstablished: Bool, externalUnixSockets: Bool, shellJob: Bool, fileLocks: Bool) -> [String] {
-        var args: [String] = []
-        if tcpEstablished { args.append("--tcp-established") }
-        if externalUnixSockets { args.append("--ext-unix-sk") }
-        if shellJob { args.append("--shell-job") }
-        if fileLocks { args.append("--file-locks") }
-        return args
+    /// The network namespace, as runc hands it to CRIU. One veil made (no path) is saved empty and
+    /// made empty at restore ("runc doesn't manage network devices and their configuration": its
+    /// addresses, routes and rules are the network plugin's, and CRIU would run ip and iptables
+    /// eight times to save them); restore brings its loopback up. One joined by path (a pod's, made
+    /// by CNI) is external: the restored container joins the path its new config names.
+    static func networkNamespaceFlags(_ spec: Spec, restoring: Bool) -> [String] {
+        guard let network = spec.linux?.namespaces?.first(where: { $0.type == .network }) else { return [] }
+        guard let path = network.path else { return ["--empty-ns", "net"] }
+        if restoring {
+            // Inherited by CRIU (no close-on-exec); the process ends soon after, closing it.
+            let fd = open(path, O_RDONLY)
+            return fd >= 0 ? ["--inherit-fd", "fd[\(fd)]:\(externalNetworkKey)"] : []
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return [] }
+        return ["--external", "net[\(st.st_ino)]:\(externalNetworkKey)"]
     }
+
+    static let externalNetworkKey = "veil-network-namespace"
 
     /// Runs CRIU to the end; a failure carries the last lines of its log.
     static func run(_ args: [String], log: String, what: String) throws(ContainerError) {

@@ -17,6 +17,25 @@ public enum NetworkInterface {
         try sysNeg("ioctl SIOCSIFFLAGS", name) { veil_ioctl_ptr(socket.raw, UInt(SIOCSIFFLAGS), &request) }
     }
 
+    /// `bringUp` in the network namespace at `namespacePath` (e.g. /proc/PID/ns/net): the socket
+    /// is made there (this thread enters the namespace and returns), the ioctls then act on it.
+    public static func bringUp(_ name: String, inNamespace namespacePath: String) throws(LinuxError) {
+        let target = try FileDescriptor.open(namespacePath, O_RDONLY | O_CLOEXEC)
+        let own = try FileDescriptor.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        let newNetwork: Int32 = 0x4000_0000  // CLONE_NEWNET
+        try sysNeg("setns", namespacePath) { veil_setns(target.raw, newNetwork) }
+        let made = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let madeErrno = errno
+        // Back at once; failing that, this thread's later sockets would be the container's.
+        try sysNeg("setns", "this thread's own network namespace") { veil_setns(own.raw, newNetwork) }
+        guard made >= 0 else { throw LinuxError("socket", namespacePath, errno: madeErrno) }
+        let socket = FileDescriptor(made)
+        var request = try Self.request(name)
+        try sysNeg("ioctl SIOCGIFFLAGS", name) { veil_ioctl_ptr(socket.raw, UInt(SIOCGIFFLAGS), &request) }
+        request.ifr_ifru.ifru_flags |= Int16(IFF_UP)
+        try sysNeg("ioctl SIOCSIFFLAGS", name) { veil_ioctl_ptr(socket.raw, UInt(SIOCSIFFLAGS), &request) }
+    }
+
     /// Whether `name` has IFF_UP set.
     public static func isUp(_ name: String) throws(LinuxError) -> Bool {
         let socket = try FileDescriptor(sys("socket", "for interface flags") {

@@ -23,6 +23,33 @@ public enum Spawner {
         return Child(pid: pid, stdinWriter: writer)
     }
 
+    /// Runs a tool to its end (argv[0] searched on PATH), stdin /dev/null, stdout and stderr
+    /// captured together: its exit status (128 + signal when killed; 127 when it could not run).
+    public static func capture(_ argv: [String]) throws(LinuxError) -> (status: Int32, output: String) {
+        guard let tool = argv.first else { throw LinuxError("posix_spawn", nil, errno: EINVAL) }
+        let (reader, writer) = try FileDescriptor.pipe()
+        var pid: pid_t = 0
+        do {
+            pid = try spawn(tool, argv: argv, env: nil, newSession: false, searchPath: true) { actions in
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_adddup2(&actions, writer.raw, 1)
+                posix_spawn_file_actions_adddup2(&actions, writer.raw, 2)
+            }
+        } catch {
+            writer.close()
+            reader.close()
+            if error.errno == ENOENT { return (127, "\(tool): not found") }
+            throw error
+        }
+        writer.close()
+        let output = (try? reader.readAll()) ?? []
+        reader.close()
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (code, String(decoding: output, as: UTF8.self))
+    }
+
     /// A child with our environment and stdio: `argv[0]` is the path.
     public static func spawn(_ argv: [String]) throws(LinuxError) -> pid_t {
         guard let path = argv.first else { throw LinuxError("posix_spawn", nil, errno: EINVAL) }
@@ -70,7 +97,7 @@ public enum Spawner {
     }
 
     /// The one posix_spawn: `env` nil means ours.
-    private static func spawn(_ path: String, argv: [String], env: [String]?, newSession: Bool,
+    private static func spawn(_ path: String, argv: [String], env: [String]?, newSession: Bool, searchPath: Bool = false,
                               actions configure: (inout posix_spawn_file_actions_t) -> Void) throws(LinuxError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -93,6 +120,8 @@ public enum Spawner {
         if let env {
             let cEnv = CStringArray(env)
             rc = posix_spawn(&pid, path, &actions, &attributes, cArgv.pointers, cEnv.pointers)
+        } else if searchPath {
+            rc = posix_spawnp(&pid, path, &actions, &attributes, cArgv.pointers, environ)
         } else {
             rc = posix_spawn(&pid, path, &actions, &attributes, cArgv.pointers, environ)
         }

@@ -1,50 +1,11 @@
 import ArgumentParser
 import Foundation
 import VeilCheckpoint
-import VeilContainer
-import VeilLinux
-import VeilSpec
 
-// veil execs this binary for `veil checkpoint ...` and `veil restore ...`: argv is veil's global
-// options (--root, --log, --log-format, --debug), then the command and its arguments.
+// veil execs this binary for `veil checkpoint inspect|show|memparse|dump|coredump ...` (argv: the
+// command, then its arguments); checkpoint and restore themselves run in veil.
 
-/// veil's global options, as veil passed them on.
-struct GlobalOptions {
-    var root = "/run/veil"
-    var logFile: String?
-    var logFormat = "text"
-    var debug = false
-    var isolation: IsolationLevel?
-
-    /// Takes the leading global options off `arguments`.
-    static func take(_ arguments: inout [String]) -> GlobalOptions {
-        var options = GlobalOptions()
-        while let first = arguments.first, first.hasPrefix("--") {
-            switch first {
-            case "--root" where arguments.count > 1: options.root = arguments[1]; arguments.removeFirst(2)
-            case "--log" where arguments.count > 1: options.logFile = arguments[1]; arguments.removeFirst(2)
-            case "--log-format" where arguments.count > 1: options.logFormat = arguments[1]; arguments.removeFirst(2)
-            case "--debug": options.debug = true; arguments.removeFirst()
-            case "--isolation" where arguments.count > 1: options.isolation = IsolationLevel(rawValue: arguments[1]); arguments.removeFirst(2)
-            default: return options
-            }
-        }
-        return options
-    }
-}
-
-var arguments = Array(CommandLine.arguments.dropFirst())
-nonisolated(unsafe) let global = GlobalOptions.take(&arguments)
-nonisolated(unsafe) let logger = Logger(file: global.logFile, format: Logger.Format(rawValue: global.logFormat) ?? .text, debug: global.debug)
-nonisolated(unsafe) let runtime = Runtime(root: global.root, log: logger, isolation: global.isolation)
-
-/// A container command's failure: logged (the shim reads --log) and on stderr, exit 1.
-func failContainer(_ error: any Error) -> Never {
-    logger.error("\(error)")
-    exit(1)
-}
-
-/// Exits with the error's message on stderr as veil's other commands do.
+/// Exits with the message as veil's other commands do.
 func fail(_ message: String, status: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data("veil: \(message)\n".utf8))
     exit(status)
@@ -67,119 +28,14 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 struct Veil: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "veil", subcommands: [CheckpointCommand.self, RestoreCommand.self])
+    static let configuration = CommandConfiguration(commandName: "veil", subcommands: [CheckpointCommand.self])
 }
 
 struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
-        abstract: "Checkpoint a container, or read a checkpoint (inspect, memparse, dump, coredump).",
-        subcommands: [Save.self, Inspect.self, Memparse.self, Dump.self, Coredump.self],
-        defaultSubcommand: Save.self)
-}
-
-/// `veil checkpoint [options] <container-id>`: runc's command line.
-struct Save: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "save", abstract: "Checkpoint a running container (runc's command line).",
-                                                    shouldDisplay: false)
-    @Option(name: .customLong("image-path")) var imagePath: String?
-    @Option(name: .customLong("work-path")) var workPath: String?
-    @Option(name: .customLong("parent-path")) var parentPath: String?
-    @Flag(name: .customLong("leave-running")) var leaveRunning = false
-    @Flag(name: .customLong("tcp-established")) var tcpEstablished = false
-    @Flag(name: .customLong("ext-unix-sk")) var externalUnixSockets = false
-    @Flag(name: .customLong("shell-job")) var shellJob = false
-    @Flag(name: .customLong("file-locks")) var fileLocks = false
-    @Flag(name: .customLong("pre-dump")) var preDump = false
-    @Option(name: .customLong("manage-cgroups-mode")) var manageCgroupsMode: String?
-    @Option(name: .customLong("empty-ns")) var emptyNamespaces: [String] = []
-    @Flag(name: .customLong("auto-dedup")) var autoDedup = false
-    @Flag(name: .customLong("lazy-pages")) var lazyPages = false
-    @Option(name: .customLong("export")) var export: String?
-    @Argument var containerID: String
-
-    func run() throws {
-        if lazyPages { fail("--lazy-pages is not supported: it needs CRIU's lazy-pages daemon and a page server, which veil does not run") }
-        // --export without --image-path: CRIU writes into a temporary directory the archive is made of.
-        var temporary: String?
-        let images: String
-        if let imagePath {
-            images = imagePath.hasPrefix("/") ? imagePath : FS.currentDirectory() + "/" + imagePath
-        } else if export != nil {
-            let directory = try makeTemporaryDirectory("veil-checkpoint-images")
-            temporary = directory
-            images = directory
-        } else {
-            images = FS.currentDirectory() + "/checkpoint"
-        }
-        defer { if let temporary { try? FS.removeAll(temporary) } }
-        var options = CheckpointOptions(imagePath: images)
-        options.workPath = workPath
-        options.parentPath = parentPath
-        options.leaveRunning = leaveRunning
-        options.tcpEstablished = tcpEstablished
-        options.externalUnixSockets = externalUnixSockets
-        options.shellJob = shellJob
-        options.fileLocks = fileLocks
-        options.preDump = preDump
-        options.manageCgroupsMode = manageCgroupsMode
-        options.emptyNamespaces = emptyNamespaces
-        options.autoDedup = autoDedup
-        if export != nil && preDump { fail("--export writes a whole checkpoint; a --pre-dump is only the first part of one") }
-        let saved: CheckpointedContainer
-        do { saved = try runtime.checkpoint(id: containerID, options: options) } catch { failContainer(error) }
-        if let export {
-            let annotations = saved.record.annotations ?? [:]
-            let metadata = ArchiveWriter.Metadata(
-                id: saved.record.id, created: saved.record.created,
-                imageName: annotations["io.kubernetes.cri.image-name"] ?? annotations["org.opencontainers.image.ref.name"], spec: saved.configJSON)
-            try ArchiveWriter.write(export, images: images, metadata: metadata, checkpointed: ISO8601DateFormatter().string(from: Date()))
-        }
-    }
-}
-
-struct RestoreCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container from a checkpoint (runc's command line).")
-    @Option(name: .customLong("image-path")) var imagePath: String?
-    @Option(name: .shortAndLong) var bundle: String?
-    @Flag(name: .shortAndLong) var detach = false
-    @Option(name: .customLong("pid-file")) var pidFile: String?
-    @Option(name: .customLong("console-socket")) var consoleSocket: String?
-    @Flag(name: .customLong("no-subreaper")) var noSubreaper = false
-    @Option(name: .customLong("import")) var importArchive: String?
-    @Option(name: .customLong("work-path")) var workPath: String?
-    @Flag(name: .customLong("tcp-established")) var tcpEstablished = false
-    @Flag(name: .customLong("ext-unix-sk")) var externalUnixSockets = false
-    @Flag(name: .customLong("shell-job")) var shellJob = false
-    @Flag(name: .customLong("file-locks")) var fileLocks = false
-    @Option(name: .customLong("manage-cgroups-mode")) var manageCgroupsMode: String?
-    @Argument var containerID: String
-
-    func run() throws {
-        // runc restores in the foreground unless --detach; veil's restored init is CRIU's child, not
-        // veil's, so there is no exit status to wait for: restore is detached only, said up front.
-        guard detach else { fail("restore runs detached only: pass --detach (-d) (the restored init is not veil's child to wait for)") }
-        if consoleSocket != nil { fail("--console-socket: a restored container keeps the terminal it was checkpointed with (use --shell-job at checkpoint and restore)") }
-        var archive: CheckpointArchive?
-        defer { archive?.close() }
-        let images: String
-        if let importArchive {
-            if imagePath != nil { fail("--import and --image-path exclude each other") }
-            archive = try openArchive(importArchive)
-            images = archive?.images.path ?? ""
-        } else {
-            images = imagePath.map { $0.hasPrefix("/") ? $0 : FS.currentDirectory() + "/" + $0 } ?? FS.currentDirectory() + "/checkpoint"
-        }
-        var options = RestoreOptions(imagePath: images, bundle: bundle ?? FS.currentDirectory())
-        options.workPath = workPath
-        options.pidFile = pidFile
-        options.tcpEstablished = tcpEstablished
-        options.externalUnixSockets = externalUnixSockets
-        options.shellJob = shellJob
-        options.fileLocks = fileLocks
-        options.manageCgroupsMode = manageCgroupsMode
-        do { _ = try runtime.restore(id: containerID, options: options) } catch { failContainer(error) }
-    }
+        abstract: "Read a checkpoint archive or directory (inspect, memparse, dump, coredump).",
+        subcommands: [Inspect.self, Memparse.self, Dump.self, Coredump.self])
 }
 
 /// checkpointctl show / inspect.
@@ -209,7 +65,8 @@ struct Inspect: ParsableCommand {
         options.mounts = options.mounts || mounts
         options.pid = try parsePID(pid)
         if options.pid != nil && !(options.processTree || options.files || options.sockets || options.environment) { options.processTree = true }
-        let archive = try openArchive(checkpoint)
+        // Command lines and environments are read from the saved memory; nothing else needs it.
+        let archive = try CheckpointArchive(opening: checkpoint, withoutPages: !(options.processTree || options.commandLines || options.environment))
         defer { archive.close() }
         let inspection = try Inspection(archive, options: options)
         switch format {
@@ -303,7 +160,7 @@ struct Coredump: ParsableCommand {
 }
 
 do {
-    var command = try Veil.parseAsRoot(arguments)
+    var command = try Veil.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
     try command.run()
 } catch let error as CheckpointError {
     fail("\(error)")

@@ -452,17 +452,134 @@ func capture(_ argv: [String]) throws -> String {
     return output
 }
 
-/// Listed in `veil --help`; main.swift execs veil-checkpoint before the parser sees the arguments.
+/// `veil checkpoint [options] ID`, runc's command line; `veil checkpoint inspect|memparse|dump|coredump`
+/// read a checkpoint in veil-checkpoint, which main.swift execs before the parser sees them.
 struct Checkpoint: ParsableCommand {
+    static let readers = ["inspect", "show", "memparse", "dump", "coredump"]
     static let configuration = CommandConfiguration(
-        commandName: "checkpoint", abstract: "Checkpoint a container; read a checkpoint (inspect, memparse, dump, coredump) (runs veil-checkpoint).")
-    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
-    func run() throws { HelperCommand.exec("veil-checkpoint", command: "checkpoint", ["checkpoint"] + arguments) }
+        commandName: "checkpoint",
+        abstract: "Checkpoint a running container through CRIU (native level); `checkpoint inspect|memparse|dump|coredump ARCHIVE` read one (veil-checkpoint).")
+    @Option(name: .customLong("image-path"), help: "Where CRIU writes the images (default ./checkpoint).") var imagePath: String?
+    @Option(name: .customLong("work-path"), help: "Where CRIU writes its log and work files (default: the image path).") var workPath: String?
+    @Option(name: .customLong("parent-path"), help: "A previous (pre-)dump, relative to the image path.") var parentPath: String?
+    @Flag(name: .customLong("leave-running"), help: "Leave the container running after the checkpoint.") var leaveRunning = false
+    @Flag(name: .customLong("pre-dump"), help: "Dump memory only, for a later checkpoint with --parent-path.") var preDump = false
+    @OptionGroup var criu: CRIUFlagOptions
+    @Option(name: .customLong("empty-ns")) var emptyNamespaces: [String] = []
+    @Flag(name: .customLong("auto-dedup")) var autoDedup = false
+    @Flag(name: .customLong("lazy-pages")) var lazyPages = false
+    @Option(name: .customLong("page-server")) var pageServer: String?
+    @Option(name: .customLong("export"), help: "Also write the checkpoint archive (kubelet's layout; compressed by suffix).") var export: String?
+    @Argument var id: String
+
+    func run() throws {
+        if lazyPages || pageServer != nil {
+            Context.fail(Failure(message: "--lazy-pages and --page-server are not supported: they need CRIU's lazy-pages daemon and a page server, which veil does not run"))
+        }
+        if export != nil && preDump { Context.fail(Failure(message: "--export writes a whole checkpoint; a --pre-dump is only the first part of one")) }
+        // --export without --image-path: CRIU writes into a temporary directory the archive is made of.
+        var temporary: String?
+        let images: String
+        if let imagePath {
+            images = absolute(imagePath)
+        } else if export != nil {
+            do { temporary = try CheckpointArchiveFiles.temporaryDirectory("veil-checkpoint-images") } catch { Context.fail(error) }
+            images = temporary ?? ""
+        } else {
+            images = FS.currentDirectory() + "/checkpoint"
+        }
+        var options = CheckpointOptions(imagePath: images)
+        options.workPath = workPath.map(absolute)
+        options.parentPath = parentPath
+        options.leaveRunning = leaveRunning
+        options.preDump = preDump
+        options.criu = criu.flags
+        options.emptyNamespaces = emptyNamespaces
+        options.autoDedup = autoDedup
+        do {
+            let saved = try Context.runtime().checkpoint(id: id, options: options)
+            if let export {
+                let annotations = saved.record.annotations ?? [:]
+                try CheckpointArchiveFiles.export(absolute(export), images: images, id: saved.record.id, created: saved.record.created,
+                                                  imageName: annotations["io.kubernetes.cri.image-name"] ?? annotations["org.opencontainers.image.ref.name"],
+                                                  spec: saved.configJSON)
+            }
+        } catch {
+            if let temporary { try? FS.removeAll(temporary) }  // fail() exits: no defer runs
+            Context.fail(error)
+        }
+        if let temporary { try? FS.removeAll(temporary) }
+    }
 }
 
-/// Listed in `veil --help`; main.swift execs veil-checkpoint before the parser sees the arguments.
+/// `veil restore [options] ID`, runc's command line (detached only), plus `--import ARCHIVE`.
 struct Restore: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container from a checkpoint (runs veil-checkpoint).")
-    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
-    func run() throws { HelperCommand.exec("veil-checkpoint", command: "restore", ["restore"] + arguments) }
+    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container from a checkpoint through CRIU (native level, detached).")
+    @Option(name: .customLong("image-path")) var imagePath: String?
+    @Option(name: .customLong("work-path")) var workPath: String?
+    @Option(name: .shortAndLong) var bundle: String?
+    @Flag(name: .shortAndLong) var detach = false
+    @Option(name: .customLong("pid-file")) var pidFile: String?
+    @Option(name: .customLong("console-socket")) var consoleSocket: String?
+    @Flag(name: .customLong("no-subreaper")) var noSubreaper = false
+    @OptionGroup var criu: CRIUFlagOptions
+    @Option(name: .customLong("empty-ns")) var emptyNamespaces: [String] = []
+    @Flag(name: .customLong("auto-dedup")) var autoDedup = false
+    @Flag(name: .customLong("lazy-pages")) var lazyPages = false
+    @Option(name: .customLong("import"), help: "Restore from a checkpoint archive (kubelet's layout).") var importArchive: String?
+    @Argument var id: String
+
+    func run() throws {
+        if Context.global.systemdCgroup {
+            Context.fail(Failure(message: "restore with --systemd-cgroup is not supported yet: the restored container would need a systemd scope started for CRIU's process"))
+        }
+        // runc restores in the foreground unless --detach; the restored init is CRIU's child, not
+        // veil's, so there is no exit status to wait for: restore is detached only, said up front.
+        guard detach else { Context.fail(Failure(message: "restore runs detached only: pass --detach (-d) (the restored init is not veil's child to wait for)")) }
+        if consoleSocket != nil { Context.fail(Failure(message: "--console-socket: a restored container keeps the terminal it was checkpointed with (use --shell-job at checkpoint and restore)")) }
+        if lazyPages { Context.fail(Failure(message: "--lazy-pages is not supported: it needs CRIU's lazy-pages daemon and a page server, which veil does not run")) }
+        if importArchive != nil && imagePath != nil { Context.fail(Failure(message: "--import and --image-path exclude each other")) }
+        var unpacked: UnpackedArchive?
+        let images: String
+        if let importArchive {
+            do { unpacked = try CheckpointArchiveFiles.unpack(absolute(importArchive)) } catch { Context.fail(error) }
+            guard let found = unpacked?.images else {
+                unpacked?.remove()
+                Context.fail(Failure(message: "\(importArchive): no \(ArchiveLayout.checkpointDirectory)/inventory.img: not a checkpoint archive"))
+            }
+            images = found
+        } else {
+            images = imagePath.map(absolute) ?? FS.currentDirectory() + "/checkpoint"
+        }
+        var options = RestoreOptions(imagePath: images, bundle: bundle.map(absolute) ?? FS.currentDirectory())
+        options.workPath = workPath.map(absolute)
+        options.pidFile = pidFile
+        options.criu = criu.flags
+        do { _ = try Context.runtime().restore(id: id, options: options) } catch {
+            unpacked?.remove()  // fail() exits: no defer runs
+            Context.fail(error)
+        }
+        unpacked?.remove()
+    }
 }
+
+/// The CRIU flags `checkpoint` and `restore` share, as runc spells them.
+struct CRIUFlagOptions: ParsableArguments {
+    @Flag(name: .customLong("tcp-established")) var tcpEstablished = false
+    @Flag(name: .customLong("ext-unix-sk")) var externalUnixSockets = false
+    @Flag(name: .customLong("shell-job")) var shellJob = false
+    @Flag(name: .customLong("file-locks")) var fileLocks = false
+    @Option(name: .customLong("manage-cgroups-mode")) var manageCgroupsMode: String?
+
+    var flags: CRIUFlags {
+        var flags = CRIUFlags()
+        flags.tcpEstablished = tcpEstablished
+        flags.externalUnixSockets = externalUnixSockets
+        flags.shellJob = shellJob
+        flags.fileLocks = fileLocks
+        flags.manageCgroupsMode = manageCgroupsMode
+        return flags
+    }
+}
+
+private func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : FS.currentDirectory() + "/" + path }

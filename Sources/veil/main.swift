@@ -39,13 +39,9 @@ case .success((var options, let rest)):
         exit(status)
     }
     if rest.first == "verify" { HelperCommand.exec("veil-verify", command: "verify", Array(rest.dropFirst())) }
-    // veil-checkpoint parses its own command line: the global options it needs (the state root and
-    // the log, as every command has them), then the command name and its arguments.
-    if let command = rest.first, command == "checkpoint" || command == "restore" {
-        var global = ["--root", options.root, "--log-format", options.logFormat.rawValue] + (options.debug ? ["--debug"] : [])
-        if let log = options.logFile { global += ["--log", log] }
-        if let level = options.isolation { global += ["--isolation", level.rawValue] }
-        HelperCommand.exec("veil-checkpoint", command: command, global + rest)
+    // Reading a checkpoint (protobuf, CRIU's image messages) lives in veil-checkpoint.
+    if rest.first == "checkpoint", rest.count > 1, Checkpoint.readers.contains(rest[1]) {
+        HelperCommand.exec("veil-checkpoint", command: "checkpoint", rest)
     }
     do {
         var command = try Veil.parseAsRoot(rest)

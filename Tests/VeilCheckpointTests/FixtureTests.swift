@@ -52,6 +52,18 @@ import VeilCRIUProtocol
         }
     }
 
+    @Test func summaryWithoutPagesCountsThemStillPacked() throws {
+        let whole = try CheckpointArchive(opening: Self.containerArchive)
+        defer { whole.close() }
+        let light = try CheckpointArchive(opening: Self.containerArchive, withoutPages: true)
+        defer { light.close() }
+        #expect(!light.images.fileNames.contains { $0.hasPrefix("pages-") } && whole.images.fileNames.contains { $0.hasPrefix("pages-") })
+        #expect(light.imageSizes() == whole.imageSizes())
+        #expect(light.imageSizes().pages > 0)
+        let summary = try ContainerSummary(light)
+        #expect(summary.checkpointSize == whole.imageSizes().total)
+    }
+
     @Test func containerArchiveShowsWhatTheContainerRan() throws {
         let archive = try CheckpointArchive(opening: Self.containerArchive)
         defer { archive.close() }
@@ -162,24 +174,20 @@ import VeilCRIUProtocol
         try Data(#"{"annotations":{"io.container.manager":"libpod"}}"#.utf8).write(to: URL(fileURLWithPath: top + "/layout/spec.dump"))
         try Data(repeating: 7, count: 3000).write(to: URL(fileURLWithPath: top + "/layout/rootfs-diff.tar"))
         try Subprocess.check(["tar", "-czf", top + "/archive.tar.gz", "-C", top + "/layout", "."])
-        let unpackInto = top + "/tmp"
-        try Subprocess.check(["mkdir", unpackInto])
-        setenv("TMPDIR", unpackInto, 1)
-        defer { unsetenv("TMPDIR") }
-        do {
-            let archive = try CheckpointArchive(opening: top + "/archive.tar.gz")
-            let inspection = try Inspection(archive, options: .all)
-            #expect(inspection.summary.name == "counter")
-            #expect(inspection.summary.shortID == "0123456789ab")
-            #expect(inspection.summary.engine == "Podman")
-            #expect(inspection.summary.rootfsDiffSize == 3000)
-            #expect(inspection.table().contains("docker.io/library/busybox:latest"))
-            let json = inspection.jsonObject()
-            #expect(json["container_name"] as? String == "counter")
-            #expect((json["process_tree"] as? [String: Any])?["children"] != nil)
-            #expect(FS_list(unpackInto).count == 1, "unpacked while open")
-        }
-        #expect(FS_list(unpackInto).isEmpty, "the unpacked archive is removed with the archive")
+        let archive = try CheckpointArchive(opening: top + "/archive.tar.gz")
+        let unpacked = archive.root
+        #expect(unpacked != top + "/layout" && FileManager.default.fileExists(atPath: unpacked + "/checkpoint/inventory.img"), "unpacked while open")
+        let inspection = try Inspection(archive, options: .all)
+        #expect(inspection.summary.name == "counter")
+        #expect(inspection.summary.shortID == "0123456789ab")
+        #expect(inspection.summary.engine == "Podman")
+        #expect(inspection.summary.rootfsDiffSize == 3000)
+        #expect(inspection.table().contains("docker.io/library/busybox:latest"))
+        let json = inspection.jsonObject()
+        #expect(json["container_name"] as? String == "counter")
+        #expect((json["process_tree"] as? [String: Any])?["children"] != nil)
+        archive.close()
+        #expect(!FileManager.default.fileExists(atPath: unpacked), "the unpacked archive is removed with the archive")
     }
 
     @Test func damagedCopiesGetErrorsNamingTheFile() throws {

@@ -32,24 +32,7 @@ CG=/sys/fs/cgroup
 SLICE=veil-guest.slice
 SLICE_PATH=/veil.slice/veil-guest.slice
 mkdir -p "$OUT" "$BUNDLES"
-: > "$OUT/results.txt"
-
-# --- reporting ------------------------------------------------------------------------------------
-n=0
-passed=0
-skipped=0
-failed=
-emit() { echo "$1"; echo "$1" >> "$OUT/results.txt"; }
-ok() { n=$((n + 1)); passed=$((passed + 1)); emit "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed="$failed $n"; emit "not ok $n - $1: $2"; }
-skip() { n=$((n + 1)); skipped=$((skipped + 1)); emit "ok $n - $1 # SKIP $2"; }
-# check NAME MISMATCHES: ok when the accumulated mismatch text is empty.
-check() { if [ -z "$2" ]; then ok "$1"; else not_ok "$1" "$2"; fi; }
-# A comment line with the guest's uptime, to see where the time goes.
-section() { emit "# $(cut -d' ' -f1 /proc/uptime)s: $1"; }
-# One line of a file or of text (newlines become " | "), for messages.
-oneline() { tr '\n' '|' | sed 's/|$//; s/|/ | /g' | cut -c1-400; }
-show() { if [ -e "$1" ]; then oneline < "$1"; else echo "(no $1)"; fi; }
+. /vm/guest-report.sh
 
 uptime_s() { cut -d' ' -f1 /proc/uptime | cut -d. -f1; }
 
@@ -660,17 +643,4 @@ systemd-cgls --no-pager --full > "$OUT/cgls.txt" 2>&1
 journalctl -b --no-pager -o short-monotonic > "$OUT/journal.txt" 2>&1
 dmesg > "$OUT/dmesg.txt" 2>&1
 
-if [ -n "$failed" ]; then
-    count=$(echo $failed | wc -w)
-    emit "VEIL-GUEST-RESULT: FAIL $count not ok:$failed"
-    status=1
-elif [ "$passed" -eq 0 ]; then
-    emit "VEIL-GUEST-RESULT: FAIL no check passed"
-    status=1
-else
-    emit "VEIL-GUEST-RESULT: PASS n=$passed skip=$skipped"
-    status=0
-fi
-touch /run/veil-guest-result
-sync
-exit $status
+report_result

@@ -103,6 +103,7 @@ else
     say "no veil-verify next to $veil; the guest's CRI checks will say so"
 fi
 install -m 0755 "$script" "$payload/guest-script.sh"
+install -m 0644 "$here/guest-report.sh" "$payload/guest-report.sh"
 [ -z "$extra" ] || cp -a "$extra" "$payload/extra"
 VEIL=$veil "$repo/scripts/make-bundle.sh" "$payload/bundle" > /dev/null || die "scripts/make-bundle.sh failed"
 "$repo/scripts/make-busybox-image.sh" "$payload/busybox.tar" > /dev/null || die "scripts/make-busybox-image.sh failed"
