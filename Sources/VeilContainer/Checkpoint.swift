@@ -74,8 +74,6 @@ extension Runtime {
         let criu = try CRIU.binary()
         let spec = try store.loadConfig(id)
         let configJSON = (try? FS.readFile(store.configPath(id))) ?? []
-        try wrap("creating --image-path \(options.imagePath)") { try FS.mkdirAll(options.imagePath, mode: 0o700) }
-        if let work = options.workPath { try wrap("creating --work-path \(work)") { try FS.mkdirAll(work, mode: 0o700) } }
         var args = [criu, options.preDump ? "pre-dump" : "dump", "--tree", "\(record.pid)",
                     "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
                     "--log-file", "dump.log", "-v4", "--root", record.rootfs]
@@ -111,6 +109,9 @@ extension Runtime {
             args += ["--prev-images-dir", parent, "--track-mem"]
         }
         log.debug("checkpoint \(id): \(args.joined(separator: " "))")
+        // Made once every flag is checked: a refused checkpoint leaves no directory behind.
+        try wrap("creating --image-path \(options.imagePath)") { try FS.mkdirAll(options.imagePath, mode: 0o700) }
+        if let work = options.workPath { try wrap("creating --work-path \(work)") { try FS.mkdirAll(work, mode: 0o700) } }
         if let json = try? JSONEncoder().encode(stdio) {
             try wrap("writing \(CRIU.descriptorsFile)") { try FS.writeFile(options.imagePath + "/" + CRIU.descriptorsFile, Array(json), mode: 0o600) }
         }

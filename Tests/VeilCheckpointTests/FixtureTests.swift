@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VeilCRIUProtocol
+import VeilContainer
 @testable import VeilCheckpoint
 
 /// The forensic readers on a real CRIU dump (Fixtures/raw-tree, made in the systemd guest by
@@ -188,6 +189,29 @@ import VeilCRIUProtocol
         #expect((json["process_tree"] as? [String: Any])?["children"] != nil)
         archive.close()
         #expect(!FileManager.default.fileExists(atPath: unpacked), "the unpacked archive is removed with the archive")
+    }
+
+    @Test func exportWritesTheLayoutCheckpointctlReads() throws {
+        let top = try makeTemporaryDirectory("veil-export-test")
+        defer { try? Subprocess.check(["rm", "-rf", top]) }
+        let path = top + "/ck.tar.gz"
+        try CheckpointArchiveFiles.export(path, images: Self.fixture, id: "exported", created: "2026-12-05T09:00:00Z",
+                                          imageName: "docker.io/library/busybox:latest", spec: Array(#"{"ociVersion":"1.0.2"}"#.utf8))
+        let listing = try Subprocess.check(["tar", "-tzf", path])
+        for member in ["config.dump", "spec.dump", "stats-dump", "dump.log", "checkpoint/inventory.img", "checkpoint/pstree.img"] {
+            #expect(listing.split(separator: "\n").contains { $0 == member || $0 == "./" + member }, "\(member) in \(listing)")
+        }
+        let archive = try CheckpointArchive(opening: path)
+        defer { archive.close() }
+        let summary = try ContainerSummary(archive)
+        #expect(summary.name == "exported" && summary.runtime == "veil" && summary.engine == "veil")
+        #expect(summary.image == "docker.io/library/busybox:latest" && summary.created == "2026-12-05T09:00:00Z")
+        #expect(try CheckpointReader(images: archive.images).processes().count == 3)
+        // A failed export leaves no file.
+        #expect(throws: ContainerError.self) {
+            try CheckpointArchiveFiles.export(top + "/no-such-dir/x.tar", images: Self.fixture, id: "x", created: "", imageName: nil, spec: [])
+        }
+        #expect(!FileManager.default.fileExists(atPath: top + "/no-such-dir/x.tar"))
     }
 
     @Test func damagedCopiesGetErrorsNamingTheFile() throws {
