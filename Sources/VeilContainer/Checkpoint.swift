@@ -322,4 +322,13 @@ enum CRIU {
     }
 }
 
-private func absolute(_ path: String, base: String) -> String { path.hasPrefix("/") ? path : base + "/" + path }
+/// `path` against `base` by name (".." drops a component), as CRIU will resolve it once `base`
+/// exists: the image directory is made only after every check.
+private func absolute(_ path: String, base: String) -> String {
+    guard !path.hasPrefix("/") else { return path }
+    var components = base.split(separator: "/").map(String.init)
+    for component in path.split(separator: "/") where component != "." {
+        if component == ".." { _ = components.popLast() } else { components.append(String(component)) }
+    }
+    return "/" + components.joined(separator: "/")
+}

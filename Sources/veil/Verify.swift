@@ -5,8 +5,8 @@ import VeilLinux
 /// Commands whose code lives in a binary of its own, installed beside veil (or found on PATH):
 /// `veil verify` runs `veil-verify`, which holds the CRI client (linking gRPC, HTTP/2 and BoringSSL
 /// into veil itself made every command start slower: about 57,000 more relocations to apply at each
-/// exec); `veil checkpoint` and `veil restore` run `veil-checkpoint`, which holds protobuf and CRIU's
-/// image messages (each of their types adds conformance records that veil's start-up would scan).
+/// exec); `veil checkpoint inspect|memparse|dump|coredump` run `veil-checkpoint`, which holds protobuf
+/// and CRIU's image messages (each of their types adds conformance records that veil's start-up would scan).
 enum HelperCommand {
     /// Replaces this process with `binaryName`, argv[0] `veil <command>`; returns only by exiting with an error.
     static func exec(_ binaryName: String, command: String, _ arguments: [String]) -> Never {
