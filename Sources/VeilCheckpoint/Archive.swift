@@ -79,9 +79,7 @@ public final class CheckpointArchive {
         var st = stat()
         guard stat(source, &st) == 0 else { throw .io(source, operation: "opening checkpoint", errno: errno) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            let imagesPath = FS.exists(source + "/" + ArchiveLayout.checkpointDirectory + "/inventory.img")
-                ? source + "/" + ArchiveLayout.checkpointDirectory : source
-            guard FS.exists(imagesPath + "/inventory.img") else { throw Self.noImages(source, what: "directory") }
+            guard let imagesPath = CheckpointArchiveFiles.imagesDirectory(in: source) else { throw Self.noImages(source, what: "directory") }
             root = source
             images = ImageDirectory(path: imagesPath)
             temporary = nil

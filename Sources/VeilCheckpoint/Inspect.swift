@@ -208,11 +208,13 @@ public struct Inspection {
         return out
     }
 
+    /// The tree's edges: each pid's children, in pstree order.
+    var childrenByParent: [UInt32: [SavedProcess]] { Dictionary(grouping: processes, by: \.ppid) }
+
     /// Processes depth-first from the root, with their depth.
     func treeOrder() -> [(SavedProcess, Int)] {
         let pids = Set(processes.map(\.pid))
-        var children: [UInt32: [SavedProcess]] = [:]
-        for process in processes { children[process.ppid, default: []].append(process) }
+        let children = childrenByParent
         var out: [(SavedProcess, Int)] = []
         func visit(_ process: SavedProcess, _ depth: Int) {
             out.append((process, depth))
@@ -240,8 +242,7 @@ public struct Inspection {
                                   "memwrite_time": stats.memwriteTime, "pages_scanned": stats.pagesScanned, "pages_written": stats.pagesWritten]
         }
         if options.processTree || options.commandLines || options.environment {
-            var children: [UInt32: [SavedProcess]] = [:]
-            for process in processes { children[process.ppid, default: []].append(process) }
+            let children = childrenByParent
             func psNode(_ process: SavedProcess) -> [String: Any] {
                 var node: [String: Any] = ["pid": process.pid, "command": process.comm]
                 if options.commandLines || options.processTree, let line = process.commandLine { node["cmdline"] = line.joined(separator: " ") }

@@ -103,7 +103,8 @@ extension Runtime {
         if options.autoDedup { args.append("--auto-dedup") }
         if options.preDump { args.append("--track-mem") }
         if let parent = options.parentPath {
-            guard FS.isDirectory(absolute(parent, base: options.imagePath)) else {
+            // By name: the image directory is made only after every check.
+            guard FS.isDirectory(FS.lexicallyAbsolute(parent, base: options.imagePath)) else {
                 throw .invalidConfig(file: "command line", field: "--parent-path", reason: "\(parent) is not a directory (relative to --image-path)")
             }
             args += ["--prev-images-dir", parent, "--track-mem"]
@@ -118,8 +119,9 @@ extension Runtime {
         try CRIU.run(args, log: options.imagePath + "/dump.log", what: options.preDump ? "pre-dump" : "dump")
         log.debug("checkpoint \(id): CRIU saved the container in \(options.imagePath)")
         if !options.leaveRunning && !options.preDump {
-            // As runc: the container is gone once CRIU has saved it.
-            killAndReap(record)
+            // As runc: the container is gone once CRIU has saved it (anything CRIU left, a process
+            // forked meanwhile, goes as delete would make it go).
+            killAndWait(record)
             try destroy(record)
         }
         return CheckpointedContainer(record: record, configJSON: configJSON)
@@ -202,21 +204,13 @@ extension Runtime {
         try store.recordConfig(copying: bundle + "/config.json", id: id)
         try store.save(record)
         if let pidFile = options.pidFile {
-            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(pid)".utf8)) }
+            try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(pid)".utf8)) }
         }
         cleanup.disarm()
         log.debug("restore \(id): restored, init pid \(pid)")
         return record
     }
 
-    private func killAndReap(_ record: ContainerRecord) {
-        // CRIU kills the tree after a dump; anything it left (a process forked meanwhile) goes too.
-        if let cgroup = record.cgroup { for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) } }
-        if ProcessInfo.isAlive(record.pid, startTime: record.pidStartTime), let pidfd = try? PidFD(pid: record.pid) {
-            try? pidfd.signal(SIGKILL)
-            _ = pidfd.waitExit(timeoutMs: 5000)
-        }
-    }
 }
 
 /// The `criu` binary and the flags veil builds for it.
@@ -320,15 +314,4 @@ enum CRIU {
         let lastLines: String
         var description: String { lastLines.isEmpty ? "no log" : lastLines }
     }
-}
-
-/// `path` against `base` by name (".." drops a component), as CRIU will resolve it once `base`
-/// exists: the image directory is made only after every check.
-private func absolute(_ path: String, base: String) -> String {
-    guard !path.hasPrefix("/") else { return path }
-    var components = base.split(separator: "/").map(String.init)
-    for component in path.split(separator: "/") where component != "." {
-        if component == ".." { _ = components.popLast() } else { components.append(String(component)) }
-    }
-    return "/" + components.joined(separator: "/")
 }

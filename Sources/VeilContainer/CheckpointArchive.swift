@@ -88,15 +88,15 @@ public enum CheckpointArchiveFiles {
                 if fields.count >= 6, let size = Int64(fields[2]) { sizes[fields[5...].joined(separator: " ")] = size }
             }
         }
-        let images: String?
-        if FS.exists(directory + "/" + ArchiveLayout.checkpointDirectory + "/inventory.img") {
-            images = directory + "/" + ArchiveLayout.checkpointDirectory
-        } else if FS.exists(directory + "/inventory.img") {
-            images = directory
-        } else {
-            images = nil
-        }
-        return UnpackedArchive(directory: directory, images: images, packedSizes: sizes)
+        return UnpackedArchive(directory: directory, images: imagesDirectory(in: directory), packedSizes: sizes)
+    }
+
+    /// Where CRIU's images are in a checkpoint's top directory: `checkpoint/` in the layout, or the
+    /// top itself for a bare images directory; nil when neither holds an inventory.img.
+    public static func imagesDirectory(in directory: String) -> String? {
+        let layout = directory + "/" + ArchiveLayout.checkpointDirectory
+        if FS.exists(layout + "/inventory.img") { return layout }
+        return FS.exists(directory + "/inventory.img") ? directory : nil
     }
 
     /// A private directory under $TMPDIR (default /tmp).

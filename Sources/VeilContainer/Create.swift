@@ -384,7 +384,7 @@ public struct Runtime {
         }
         try store.save(record)
         if let pidFile {
-            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(record.pid)".utf8)) }
+            try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(record.pid)".utf8)) }
         }
     }
 
@@ -517,6 +517,3 @@ struct Cleanup {
     }
 }
 
-func absolute(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FS.currentDirectory() + "/" + path
-}

@@ -125,7 +125,7 @@ extension Runtime {
             }
         }
         if let pidFile = options.pidFile {
-            try wrap("writing pid file") { try FS.writeAtomically(absolute(pidFile), Array("\(pid)".utf8)) }
+            try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(pid)".utf8)) }
         }
         killOnFailure = false
         return (pid, terminal)

@@ -125,7 +125,7 @@ extension Runtime {
         log.debug("delete \(id): deleted (was \(status.rawValue))")
     }
 
-    private func killAndWait(_ record: ContainerRecord) {
+    func killAndWait(_ record: ContainerRecord) {
         if let cgroup = record.cgroup {
             // A frozen process cannot die: thaw first.
             if cgroup.isFrozen() { try? cgroup.thaw() }

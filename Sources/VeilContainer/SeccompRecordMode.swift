@@ -25,7 +25,7 @@ public enum SeccompRecordMode {
     /// command line's) first, else the annotation when the operator allows it.
     static func output(spec: Spec, requested: String?, allowed: Bool) throws(ContainerError) -> String? {
         let field = "annotations[\"\(annotation)\"]"
-        if let requested { return absolute(requested) }
+        if let requested { return FS.absolute(requested) }
         guard let value = spec.annotations?[annotation] else { return nil }
         guard allowed else {
             throw .invalidConfig(file: "config.json", field: field,

@@ -84,14 +84,7 @@ enum Paths {
     }
 
     /// `path` made absolute against the current directory, with `.` and empty parts removed.
-    static func absolute(_ path: String) -> String {
-        let full = path.hasPrefix("/") ? path : FS.currentDirectory() + "/" + path
-        var parts: [Substring] = []
-        for part in full.split(separator: "/") where part != "." {
-            if part == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(part) }
-        }
-        return "/" + parts.joined(separator: "/")
-    }
+    static func absolute(_ path: String) -> String { FS.lexicallyAbsolute(path) }
 
     /// The directories of `path`'s parent chain that do not exist yet, outermost first.
     static func missingDirectories(for file: String) -> [String] {

@@ -161,4 +161,21 @@ public enum FS {
         guard getcwd(&buffer, buffer.count) != nil else { return "/" }
         return String(cString: buffer)
     }
+
+    /// `path` against the current directory when it is relative (nothing resolved).
+    public static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+    }
+
+    /// `path` against `base` (default: the current directory) by name: "." and empty parts
+    /// dropped, ".." removing the part before it, without asking the file system (a part may
+    /// not exist yet).
+    public static func lexicallyAbsolute(_ path: String, base: String? = nil) -> String {
+        let full = path.hasPrefix("/") ? path : (base ?? currentDirectory()) + "/" + path
+        var parts: [Substring] = []
+        for part in full.split(separator: "/") where part != "." {
+            if part == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(part) }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
 }

@@ -481,7 +481,7 @@ struct Checkpoint: ParsableCommand {
         var temporary: String?
         let images: String
         if let imagePath {
-            images = absolute(imagePath)
+            images = FS.absolute(imagePath)
         } else if export != nil {
             do { temporary = try CheckpointArchiveFiles.temporaryDirectory("veil-checkpoint-images") } catch { Context.fail(error) }
             images = temporary ?? ""
@@ -489,7 +489,7 @@ struct Checkpoint: ParsableCommand {
             images = FS.currentDirectory() + "/checkpoint"
         }
         var options = CheckpointOptions(imagePath: images)
-        options.workPath = workPath.map(absolute)
+        options.workPath = workPath.map(FS.absolute)
         options.parentPath = parentPath
         options.leaveRunning = leaveRunning
         options.preDump = preDump
@@ -500,7 +500,7 @@ struct Checkpoint: ParsableCommand {
             let saved = try Context.runtime().checkpoint(id: id, options: options)
             if let export {
                 let annotations = saved.record.annotations ?? [:]
-                try CheckpointArchiveFiles.export(absolute(export), images: images, id: saved.record.id, created: saved.record.created,
+                try CheckpointArchiveFiles.export(FS.absolute(export), images: images, id: saved.record.id, created: saved.record.created,
                                                   imageName: annotations["io.kubernetes.cri.image-name"] ?? annotations["org.opencontainers.image.ref.name"],
                                                   spec: saved.configJSON)
             }
@@ -542,17 +542,17 @@ struct Restore: ParsableCommand {
         var unpacked: UnpackedArchive?
         let images: String
         if let importArchive {
-            do { unpacked = try CheckpointArchiveFiles.unpack(absolute(importArchive)) } catch { Context.fail(error) }
+            do { unpacked = try CheckpointArchiveFiles.unpack(FS.absolute(importArchive)) } catch { Context.fail(error) }
             guard let found = unpacked?.images else {
                 unpacked?.remove()
                 Context.fail(Failure(message: "\(importArchive): no \(ArchiveLayout.checkpointDirectory)/inventory.img: not a checkpoint archive"))
             }
             images = found
         } else {
-            images = imagePath.map(absolute) ?? FS.currentDirectory() + "/checkpoint"
+            images = imagePath.map(FS.absolute) ?? FS.currentDirectory() + "/checkpoint"
         }
-        var options = RestoreOptions(imagePath: images, bundle: bundle.map(absolute) ?? FS.currentDirectory())
-        options.workPath = workPath.map(absolute)
+        var options = RestoreOptions(imagePath: images, bundle: bundle.map(FS.absolute) ?? FS.currentDirectory())
+        options.workPath = workPath.map(FS.absolute)
         options.pidFile = pidFile
         options.criu = criu.flags
         do { _ = try Context.runtime().restore(id: id, options: options) } catch {
@@ -581,5 +581,3 @@ struct CRIUFlagOptions: ParsableArguments {
         return flags
     }
 }
-
-private func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : FS.currentDirectory() + "/" + path }

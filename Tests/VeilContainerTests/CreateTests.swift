@@ -134,7 +134,10 @@ struct ContainerErrorTests {
         #expect(symlink("some/relative target", dir + "/l") == 0)
         #expect(FS.readLink(dir + "/l") == "some/relative target")
         #expect(FS.readLink(dir + "/missing") == nil)
-        #expect(absolute("/abs") == "/abs")
-        #expect(absolute("rel/x") == FS.currentDirectory() + "/rel/x")
+        #expect(FS.absolute("/abs") == "/abs")
+        #expect(FS.absolute("rel/x") == FS.currentDirectory() + "/rel/x")
+        // By name, for a directory not made yet (checkpoint's --parent-path against --image-path).
+        #expect(FS.lexicallyAbsolute("../pre1", base: "/run/x/full2") == "/run/x/pre1")
+        #expect(FS.lexicallyAbsolute("./a//b/../c", base: "/base") == "/base/a/c")
     }
 }
