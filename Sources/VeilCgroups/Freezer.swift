@@ -3,6 +3,10 @@ import FoundationEssentials
 import Glibc
 
 extension Cgroup {
+    /// The directory whose freezer stops this cgroup (v2: its own; v1: the freezer hierarchy's),
+    /// nil without a freezer: what CRIU's --freeze-cgroup takes.
+    public var freezerDirectory: String? { unifiedOnly ? paths["unified"] : paths["freezer"] }
+
     /// The file that freezes this cgroup: v1 freezer.state or v2 cgroup.freeze.
     private func freezerFile() throws(CgroupError) -> (path: String, v2: Bool) {
         if unifiedOnly {

@@ -45,6 +45,9 @@ public struct RestoreOptions: Sendable {
     public var bundle: String
     public var pidFile: String?
     public var criu = CRIUFlags()
+    /// runc's --empty-ns at restore: the network namespace CRIU makes is left as made (lo down).
+    public var emptyNamespaces: [String] = []
+    public var autoDedup = false
 
     public init(imagePath: String, bundle: String) {
         self.imagePath = imagePath
@@ -78,6 +81,9 @@ extension Runtime {
                     "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
                     "--log-file", "dump.log", "-v4", "--root", record.rootfs]
         args += CRIU.externalMounts(spec, bundle: record.bundle, cgroup: record.cgroup, restoring: nil)
+        // As runc: CRIU freezes the tree through the cgroup's freezer (no fork escapes the dump),
+        // and a paused container's stays frozen after a --leave-running dump.
+        if let freezer = record.cgroup?.freezerDirectory { args += ["--freeze-cgroup", freezer] }
         args += options.criu.arguments
         if let mode = options.criu.manageCgroupsMode {
             guard CRIU.cgroupModes.contains(mode) else {
@@ -87,12 +93,9 @@ extension Runtime {
         } else {
             args.append("--manage-cgroups")
         }
-        for namespace in options.emptyNamespaces {
-            guard namespace == "network" || namespace == "net" else {
-                throw .invalidConfig(file: "command line", field: "--empty-ns", reason: "\(namespace): CRIU can leave only the network namespace empty")
-            }
-            // A namespace veil made is saved empty already (networkNamespaceFlags).
-            if spec.linux?.namespaces?.first(where: { $0.type == .network })?.path != nil { args += ["--empty-ns", "net"] }
+        // A namespace veil made is saved empty already (networkNamespaceFlags).
+        if try CRIU.emptyNetwork(options.emptyNamespaces), spec.linux?.namespaces?.first(where: { $0.type == .network })?.path != nil {
+            args += ["--empty-ns", "net"]
         }
         args += CRIU.networkNamespaceFlags(spec, restoring: false)
         // The init's stdio, as runc records it: pipes (a shim's, a caller's) are dumped as pipes and
@@ -139,6 +142,12 @@ extension Runtime {
         do { spec = try Spec.load(bundle: bundle); try spec.validate() } catch {
             throw .invalidConfig(file: bundle + "/config.json", field: "", reason: "\(error)")
         }
+        let emptyNetwork = try CRIU.emptyNetwork(options.emptyNamespaces)
+        if let mode = options.criu.manageCgroupsMode, mode != "soft" && mode != "ignore" {
+            throw .invalidConfig(file: "command line", field: "--manage-cgroups-mode", reason: CRIU.cgroupModes.contains(mode)
+                ? "\(mode): veil restores into the cgroups it makes from the bundle's config.json (soft or ignore); CRIU's \(mode) mode would bring back the checkpointed cgroups' settings instead"
+                : "\(mode): must be one of \(CRIU.cgroupModes.joined(separator: ", "))")
+        }
         let level: IsolationLevel
         do { level = try IsolationLevel.resolve(annotations: spec.annotations, floor: isolation, allowLowering: allowLowerIsolation) } catch {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
@@ -152,6 +161,7 @@ extension Runtime {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
         }
         let criu = try CRIU.binary()
+        try CRIU.makeMountPoints(spec, rootfs: rootfs, bundle: bundle)
         let directory = store.directory(id)
         try wrap("creating state root") { try FS.mkdirAll(store.root, mode: 0o711) }
         if mkdir(directory, 0o711) != 0 {
@@ -173,6 +183,7 @@ extension Runtime {
         args += CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
         args += options.criu.arguments
         args += CRIU.networkNamespaceFlags(spec, restoring: true)
+        if options.autoDedup { args.append("--auto-dedup") }
         // The saved stdio's pipes and host files become ours (the restoring caller's) fd 0, 1, 2.
         if let bytes = try? FS.readFile(options.imagePath + "/" + CRIU.descriptorsFile),
            let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) {
@@ -191,8 +202,8 @@ extension Runtime {
         cleanup.initPid = pid
         unlink(pidFile)
         // A namespace veil made had its loopback up (create brings it up, as runc's); CRIU made it
-        // anew and empty.
-        if let network = spec.linux?.namespaces?.first(where: { $0.type == .network }), network.path == nil {
+        // anew and empty, and --empty-ns network asks for it to stay so.
+        if !emptyNetwork, let network = spec.linux?.namespaces?.first(where: { $0.type == .network }), network.path == nil {
             try wrap("bringing up lo in the restored network namespace") {
                 try NetworkInterface.bringUp("lo", inNamespace: "/proc/\(pid)/ns/net")
             }
@@ -216,6 +227,15 @@ extension Runtime {
 /// The `criu` binary and the flags veil builds for it.
 enum CRIU {
     static let cgroupModes = ["soft", "full", "strict", "ignore"]
+
+    /// runc's --empty-ns values: true when the network namespace is named (the only one CRIU can
+    /// leave empty), an error for any other.
+    static func emptyNetwork(_ namespaces: [String]) throws(ContainerError) -> Bool {
+        for namespace in namespaces where namespace != "network" && namespace != "net" {
+            throw .invalidConfig(file: "command line", field: "--empty-ns", reason: "\(namespace): CRIU can leave only the network namespace empty")
+        }
+        return !namespaces.isEmpty
+    }
     /// The init's stdio at checkpoint (runc's file name and format: a JSON array, fd 0 to 2).
     static let descriptorsFile = "descriptors.json"
 
@@ -250,6 +270,31 @@ enum CRIU {
     /// destination, and a restore maps the destination back to the bundle's source. The cgroup
     /// mount is such a bind too (the container's own cgroup directory, or one per v1 hierarchy on
     /// a tmpfs): a restore maps it to the new container's cgroup.
+    /// What runc prepares before a restore: the mount points of config.json's mounts, made in the
+    /// rootfs as `create` made them (a fresh snapshot of the image, as containerd's restore gives,
+    /// lacks them and CRIU will not make them), except below a tmpfs, whose content CRIU brings
+    /// back, and cgroup mounts (below /sys, whose mount shows them). A bind of a file gets a file.
+    static func makeMountPoints(_ spec: Spec, rootfs: String, bundle: String) throws(ContainerError) {
+        let mounts = spec.mounts ?? []
+        let tmpfs = mounts.filter { $0.type == "tmpfs" }.map { $0.destination.hasSuffix("/") ? $0.destination : $0.destination + "/" }
+        for (index, mount) in mounts.enumerated() where mount.type != "cgroup" && mount.type != "cgroup2" {
+            if tmpfs.contains(where: { mount.destination.hasPrefix($0) }) { continue }
+            let options = mount.options ?? []
+            var isFile = false
+            if mount.type == "bind" || options.contains("bind") || options.contains("rbind"), let source = mount.source {
+                isFile = !FS.isDirectory(source.hasPrefix("/") ? source : bundle + "/" + source)
+            }
+            let field = "mounts[\(index)].destination"
+            let components: [String]
+            do { components = try RootPath.resolve(root: rootfs, path: mount.destination) } catch {
+                throw .invalidConfig(file: "config.json", field: field, reason: "\"\(mount.destination)\" escapes the container root through symlink \(error.symlink)")
+            }
+            do { _ = try RootPath.create(root: rootfs, components: components, lastIsFile: isFile) } catch {
+                throw .invalidConfig(file: "config.json", field: field, reason: "making its mount point for the restore: \(error)")
+            }
+        }
+    }
+
     static func externalMounts(_ spec: Spec, bundle: String, cgroup: Cgroup?, restoring newCgroup: Cgroup?) -> [String] {
         var pairs: [(String, String)] = []
         for mount in spec.mounts ?? [] {

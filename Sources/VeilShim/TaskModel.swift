@@ -41,6 +41,8 @@ final class ShimContainer: @unchecked Sendable {
     let settings: RuntimeSettings
     var execs: [String: ShimProcess] = [:]
     var oomWatcher: OOMWatcher?
+    /// CRIU's images of a Create with a checkpoint, until its Start restores them.
+    var restoreImages: String?
 
     init(id: String, bundle: String, settings: RuntimeSettings, rootfsMounted: Bool, initProcess: ShimProcess) {
         self.id = id

@@ -19,7 +19,11 @@ extension TaskService {
 
     func create(_ request: Containerd_Task_V2_CreateTaskRequest) async throws -> Containerd_Task_V2_CreateTaskResponse {
         guard !request.id.isEmpty, !request.bundle.isEmpty else { throw TTRPCError(.invalidArgument, "id and bundle are required") }
-        guard request.checkpoint.isEmpty else { throw TTRPCError(.failedPrecondition, "checkpoint/restore: not supported yet") }
+        if !request.checkpoint.isEmpty {
+            // veil restores a container's stdio as pipes (a terminal stays with the checkpoint's).
+            guard !request.terminal else { throw TTRPCError(.failedPrecondition, "restore of a container with a terminal is not supported: veil restores stdio as pipes") }
+            guard request.parentCheckpoint.isEmpty else { throw TTRPCError(.failedPrecondition, "restore from a parent checkpoint chain is not supported: restore the last checkpoint, whose images name their parent") }
+        }
         // Bad options fail the Create before anything exists.
         var settings: RuntimeSettings
         do {
@@ -51,6 +55,13 @@ extension TaskService {
         }
         let process = ShimProcess(containerID: request.id, execID: "", stdin: request.stdin, stdout: request.stdout,
                                   stderr: request.stderr, terminal: request.terminal)
+        if !request.checkpoint.isEmpty {
+            let container = ShimContainer(id: request.id, bundle: bundle, settings: settings, rootfsMounted: mounted, initProcess: process)
+            container.restoreImages = request.checkpoint
+            locked { containers[request.id] = container }
+            publishCreate(request, pid: 0)
+            return .with { $0.pid = 0 }
+        }
         let since = Date()
         let pidFile = bundle + "/init.pid"
         var master: Int32 = -1
@@ -96,10 +107,14 @@ extension TaskService {
             containers[request.id] = container
         }
         watchExit(process, pid: pid, since: since)
+        publishCreate(request, pid: pid)
+        return .with { $0.pid = UInt32(pid) }
+    }
 
+    func publishCreate(_ request: Containerd_Task_V2_CreateTaskRequest, pid: Int32) {
         var event = Containerd_Events_TaskCreate()
         event.containerID = request.id
-        event.bundle = bundle
+        event.bundle = request.bundle
         event.rootfs = request.rootfs
         event.io.stdin = request.stdin
         event.io.stdout = request.stdout
@@ -107,7 +122,6 @@ extension TaskService {
         event.io.terminal = request.terminal
         event.pid = UInt32(pid)
         events.publish("/tasks/create", event)
-        return .with { $0.pid = UInt32(pid) }
     }
 
     func start(_ request: Containerd_Task_V2_StartRequest) async throws -> Containerd_Task_V2_StartResponse {
@@ -120,7 +134,9 @@ extension TaskService {
         }
         var pid: Int32 = 0
         do {
-            if request.execID.isEmpty {
+            if request.execID.isEmpty, let images = locked({ container.restoreImages }) {
+                pid = try await restoreInit(container, process, images: images)
+            } else if request.execID.isEmpty {
                 try await runVeil(["start", request.id], bundle: container.bundle, settings: container.settings)
                 pid = locked { process.pid }
             } else {

@@ -5,7 +5,8 @@ import VeilShimProtocol
 
 // The methods live by concern: TaskService+Lifecycle (create, start, delete, connect, shutdown),
 // +Exits (exit reports, state, kill, wait), +Exec (exec processes and their terminals),
-// +Stats (pids, stats, pause, resume, update) and +Veil (running veil with a process's stdio).
+// +Stats (pids, stats, pause, resume, update), +Checkpoint (checkpoint, and restore at Start) and
+// +Veil (running veil with a process's stdio).
 
 /// containerd.task.v2.Task, driving the veil binary.
 public final class TaskService: @unchecked Sendable {
@@ -79,9 +80,7 @@ public final class TaskService: @unchecked Sendable {
         add(service: s, method: "CloseIO") { [self] (r: Containerd_Task_V2_CloseIORequest, _) in try await closeIO(r) }
         add(service: s, method: "Connect") { [self] (r: Containerd_Task_V2_ConnectRequest, _) in try await connect(r) }
         add(service: s, method: "Shutdown") { [self] (r: Containerd_Task_V2_ShutdownRequest, _) in try await shutdown(r) }
-        add(service: s, method: "Checkpoint") { (_: Containerd_Task_V2_CheckpointTaskRequest, _) -> Google_Protobuf_Empty in
-            throw TTRPCError(.failedPrecondition, "checkpoint: not supported yet")
-        }
+        add(service: s, method: "Checkpoint") { [self] (r: Containerd_Task_V2_CheckpointTaskRequest, _) in try await checkpoint(r) }
         add(service: s, method: "Stats") { [self] (r: Containerd_Task_V2_StatsRequest, _) in try await stats(r) }
     }
 }

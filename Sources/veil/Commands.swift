@@ -521,10 +521,11 @@ struct Restore: ParsableCommand {
     @Flag(name: .shortAndLong) var detach = false
     @Option(name: .customLong("pid-file")) var pidFile: String?
     @Option(name: .customLong("console-socket")) var consoleSocket: String?
-    @Flag(name: .customLong("no-subreaper")) var noSubreaper = false
+    @Flag(name: .customLong("no-subreaper"), help: "Accepted for runc's callers: veil never makes itself the restored tree's subreaper (restore is detached; the tree goes to the caller's subreaper).")
+    var noSubreaper = false
     @OptionGroup var criu: CRIUFlagOptions
-    @Option(name: .customLong("empty-ns")) var emptyNamespaces: [String] = []
-    @Flag(name: .customLong("auto-dedup")) var autoDedup = false
+    @Option(name: .customLong("empty-ns"), help: "Leave the restored network namespace as CRIU makes it (lo down).") var emptyNamespaces: [String] = []
+    @Flag(name: .customLong("auto-dedup"), help: "Punch the restored pages out of the images.") var autoDedup = false
     @Flag(name: .customLong("lazy-pages")) var lazyPages = false
     @Option(name: .customLong("import"), help: "Restore from a checkpoint archive (kubelet's layout).") var importArchive: String?
     @Argument var id: String
@@ -555,6 +556,8 @@ struct Restore: ParsableCommand {
         options.workPath = workPath.map(FS.absolute)
         options.pidFile = pidFile
         options.criu = criu.flags
+        options.emptyNamespaces = emptyNamespaces
+        options.autoDedup = autoDedup
         do { _ = try Context.runtime().restore(id: id, options: options) } catch {
             unpacked?.remove()  // fail() exits: no defer runs
             Context.fail(error)

@@ -3,8 +3,10 @@
 // the image cached by tests/vm/systemd-image.sh) and runs tests/vm/guest-checkpoint-tests.sh: CRIU
 // alone on a process tree; veil checkpoint --export of a native container, restore --import in a
 // fresh state root (the counter goes on), inspect, memparse, coredump read by gdb, dump of pstree
-// and utsns; a pre-dump chain with --leave-running; the sandbox level refused up front. About a
-// minute on an idle 2-core machine. VEIL_SKIP_VM=1 leaves it out.
+// and utsns; a pre-dump chain with --leave-running; a paused container checkpointed and still
+// paused; restore's --empty-ns/--auto-dedup/--manage-cgroups-mode; a private containerd driving the
+// veil shim through ctr c checkpoint --task and ctr c restore --live; the sandbox level refused up
+// front. About a minute and a half on an idle 2-core machine. VEIL_SKIP_VM=1 leaves it out.
 
 import Foundation
 import Testing

@@ -598,6 +598,14 @@ struct FeaturesCommandTests {
         let empty = try bundle.runtime(veil, ["--isolation", "native", "restore", "-d", "--image-path", image, "--bundle", bundle.path, "restored"])
         #expect(!empty.succeeded && empty.stderr.contains("no inventory.img"), "\(empty)")
         #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "a refused restore leaves no state")
+        // Restore's own flags, checked before CRIU runs (an inventory.img is all it looks for first).
+        try #require(FileManager.default.createFile(atPath: image + "/inventory.img", contents: Data()))
+        for (flags, named) in [(["--manage-cgroups-mode", "full"], "--manage-cgroups-mode"), (["--manage-cgroups-mode", "loose"], "must be one of"),
+                               (["--empty-ns", "ipc"], "--empty-ns")] {
+            let refused = try bundle.runtime(veil, ["--isolation", "native", "restore", "-d"] + flags + ["--image-path", image, "--bundle", bundle.path, "restored"])
+            #expect(!refused.succeeded && refused.stderr.contains(named), "\(flags): \(refused)")
+            #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "\(flags): a refused restore leaves no state")
+        }
         let unknown = try bundle.runtime(veil, ["checkpoint", "--image-path", image, "no-such-container"])
         #expect(!unknown.succeeded && unknown.stderr.contains("does not exist"), "\(unknown)")
         // Reading a checkpoint that is not one.

@@ -151,8 +151,98 @@ check "a container writing to its caller's pipe: checkpointed, restored onto a n
 native "$WORK/root5" delete --force ckp2 > /dev/null 2>&1
 wait
 
+# --- a paused container, and restore's own flags -------------------------------------------------------
+section "a paused container; restore's --empty-ns and --manage-cgroups-mode"
+if (cd "$B" && native "$WORK/root6" run -d ckz > "$OUT/ck-zrun.out" 2>&1 < /dev/null); then
+    sleep 1
+    native "$WORK/root6" pause ckz > "$OUT/ck-pause.out" 2>&1
+    native "$WORK/root6" checkpoint --leave-running --image-path "$WORK/paused-images" ckz > "$OUT/ck-paused.out" 2>&1
+    rc=$?
+    status=$(state_status "$WORK/root6" ckz)
+    frozen_at=$(counter)
+    sleep 1
+    still=$(counter)
+    native "$WORK/root6" resume ckz > /dev/null 2>&1
+    sleep 1
+    check "checkpoint --leave-running of a paused container saves it and leaves it paused, then resume goes on" \
+        "$([ $rc = 0 ] && [ "$status" = paused ] && [ "$still" = "$frozen_at" ] && [ "$(counter)" -gt "$still" ] ||
+           echo "exit $rc: $(show "$OUT/ck-paused.out"); state '$status'; counter $frozen_at, $still, then $(counter) after resume")"
+    native "$WORK/root6" delete --force ckz > /dev/null 2>&1
+    native "$WORK/root7" restore -d --manage-cgroups-mode full --image-path "$WORK/paused-images" --bundle "$B" ckf > "$OUT/ck-full.out" 2>&1
+    rc=$?
+    check "restore --manage-cgroups-mode full is refused, naming the flag, and leaves no state" \
+        "$([ $rc != 0 ] && grep -q -- '--manage-cgroups-mode' "$OUT/ck-full.out" && [ ! -e "$WORK/root7/ckf" ] || echo "exit $rc: $(show "$OUT/ck-full.out")")"
+    native "$WORK/root7" restore -d --empty-ns network --auto-dedup --image-path "$WORK/paused-images" --bundle "$B" cke > "$OUT/ck-emptyns.out" 2>&1
+    rc=$?
+    lo=$(native "$WORK/root7" exec cke cat /sys/class/net/lo/flags 2>&1)
+    check "restore --empty-ns network --auto-dedup: the new network namespace stays as CRIU makes it (lo down)" \
+        "$([ $rc = 0 ] && [ "$lo" = 0x8 ] || echo "exit $rc: $(show "$OUT/ck-emptyns.out"); lo flags '$lo'")"
+    native "$WORK/root7" delete --force cke > /dev/null 2>&1
+else
+    not_ok "a paused container is checkpointed" "the container did not run: $(show "$OUT/ck-zrun.out")"
+fi
+
+# --- containerd: the veil shim's Checkpoint, and a Create from a checkpoint ---------------------------
+# A private containerd (own config, root, state, socket); the task counts in a host directory bound
+# into it and prints ticks to its stdout (the shim's pipes, given anew at restore).
+section "containerd: ctr c checkpoint --task, ctr c restore --live (io.containerd.veil.v1)"
+CTRD=/run/veil-guest/containerd
+# The snapshots on the root's ext4, as in guest-systemd-tests.sh.
+CTRD_ROOT=/var/lib/veil-guest/containerd
+CO=/var/lib/veil-guest/ctr-out
+mkdir -p "$CTRD" "$CTRD_ROOT" "$CO"
+printf 'version = 2\nroot = "%s"\nstate = "%s/state"\n[grpc]\n  address = "%s/containerd.sock"\n' "$CTRD_ROOT" "$CTRD" "$CTRD" > "$CTRD/config.toml"
+printf 'isolation = "native"\n' > "$CTRD/veil-native.toml"
+ctr_() { timeout -s KILL 120 ctr --address "$CTRD/containerd.sock" --namespace veil-guest "$@"; }
+ctr_count() { cat "$CO/counter" 2> /dev/null || echo 0; }
+task_status() { ctr_ task ls 2> /dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+task_gone() {
+    ctr_ task kill -s SIGKILL "$1" > /dev/null 2>&1
+    for _ in $(seq 60); do [ "$(task_status "$1")" = STOPPED ] && break; sleep 0.5; done
+}
+# PATH (with /vm/bin) is inherited: containerd finds containerd-shim-veil-v1 there.
+containerd --config "$CTRD/config.toml" > "$OUT/containerd.log" 2>&1 &
+containerd_pid=$!
+for _ in $(seq 120); do ctr_ version > /dev/null 2>&1 && break; sleep 0.5; done
+ctr_ image import --index-name busybox /vm/busybox.tar > "$OUT/ctr-import.out" 2>&1
+if ! ctr_ run -d --runtime io.containerd.veil.v1 --runtime-config-path "$CTRD/veil-native.toml" \
+        --mount "type=bind,src=$CO,dst=/out,options=rbind:rw" busybox ctrck \
+        sh -c 'i=0; while :; do i=$((i + 1)); echo $i > /out/counter; echo tick $i; sleep 0.2; done' > "$OUT/ctr-run.out" 2>&1 < /dev/null; then
+    not_ok "containerd: ctr run through the veil shim" "$(show "$OUT/ctr-run.out"); $(tail -3 "$OUT/containerd.log" | oneline)"
+else
+    sleep 2
+    ctr_ container checkpoint --task ctrck veil-guest/ctrck:checkpoint > "$OUT/ctr-checkpoint.out" 2>&1
+    rc=$?
+    at=$(ctr_count)
+    sleep 1
+    check "containerd: ctr c checkpoint --task through the veil shim saves the task (an image) and leaves it running" \
+        "$([ $rc = 0 ] && [ "$(task_status ctrck)" = RUNNING ] && [ "$(ctr_count)" -gt "$at" ] && ctr_ image ls -q | grep -qx 'veil-guest/ctrck:checkpoint' ||
+           echo "exit $rc: $(show "$OUT/ctr-checkpoint.out"); task '$(task_status ctrck)'; counter $at then $(ctr_count); $(tail -3 "$OUT/containerd.log" | oneline)")"
+    task_gone ctrck
+    ctr_ task delete ctrck > /dev/null 2>&1
+    ctr_ container delete ctrck > /dev/null 2>&1
+    before=$(ctr_count)
+    ctr_ container restore --live ctrck veil-guest/ctrck:checkpoint > "$OUT/ctr-restore.out" 2>&1
+    rc=$?
+    sleep 2
+    now=$(ctr_count)
+    check "containerd: ctr c restore --live through the veil shim continues the task from where it was" \
+        "$([ $rc = 0 ] && [ "$(task_status ctrck)" = RUNNING ] && [ "$now" -gt "$before" ] && [ "$now" -lt $((before + 40)) ] ||
+           echo "exit $rc: $(show "$OUT/ctr-restore.out"); task '$(task_status ctrck)'; counter $before then $now; $(tail -3 "$OUT/containerd.log" | oneline)")"
+    ctr_ task exec --exec-id probe ctrck cat /out/counter > "$OUT/ctr-exec.out" 2>&1
+    check "containerd: the restored task takes exec" "$(grep -qx '[0-9][0-9]*' "$OUT/ctr-exec.out" || show "$OUT/ctr-exec.out")"
+    task_gone ctrck
+    ctr_ task delete ctrck > "$OUT/ctr-delete.out" 2>&1
+    ctr_ container delete ctrck >> "$OUT/ctr-delete.out" 2>&1
+    left=$(veil --root /run/containerd/veil/veil-guest list -q 2>&1)
+    check "containerd: the restored task is deleted, and veil keeps no state of it" \
+        "$([ -z "$(task_status ctrck)" ] && [ -z "$left" ] || echo "task '$(task_status ctrck)', veil list '$left': $(show "$OUT/ctr-delete.out")")"
+fi
+kill "$containerd_pid" 2> /dev/null
+wait "$containerd_pid" 2> /dev/null
+
 # Whatever a failed step left running.
-for pair in root1:ck1 root2:ck1r root3:ck1p root4:ckp root5:ckp2; do native "$WORK/${pair%%:*}" delete --force "${pair#*:}" > /dev/null 2>&1; done
+for pair in root1:ck1 root2:ck1r root3:ck1p root4:ckp root5:ckp2 root6:ckz root7:cke; do native "$WORK/${pair%%:*}" delete --force "${pair#*:}" > /dev/null 2>&1; done
 
 # --- the sandbox level: refused up front, the container untouched ----------------------------------
 section "sandbox level"

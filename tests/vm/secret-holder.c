@@ -33,12 +33,16 @@ int main(int argc, char **argv) {
     pthread_t thread;
     if (pthread_create(&thread, NULL, idle_thread, NULL) != 0) return 1;
     const char *counter = argc > 1 ? argv[1] : NULL;
+    char staged[4096];
+    if (counter) snprintf(staged, sizeof staged, "%s.new", counter);
     for (unsigned long count = 1;; count++) {
         if (counter) {
-            FILE *file = fopen(counter, "w");
+            // Written aside and renamed: a reader, or a checkpoint taken at any instruction, never
+            // finds the counter truncated.
+            FILE *file = fopen(staged, "w");
             if (file) {
                 fprintf(file, "%lu\n", count);
-                fclose(file);
+                if (fclose(file) == 0) rename(staged, counter);
             }
         }
         usleep(200000);
