@@ -252,3 +252,15 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     send_msg(sync, VEIL_SYNC_INIT_PID, &pid32, sizeof pid32);
     _exit(0);
 }
+
+pid_t veil_spawn_chrooted(const char *root, int executable, char *const argv[], int stdin_fd, int output_fd) {
+    static char *const environment[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    if (pid < 0) return -errno;
+    if (pid > 0) return pid;
+    veil_reset_signals();
+    if (dup2(stdin_fd, 0) < 0 || dup2(output_fd, 1) < 0 || dup2(output_fd, 2) < 0) _exit(126);
+    if (chroot(root) != 0 || chdir("/") != 0) _exit(125);
+    syscall(SYS_execveat, executable, "", argv, environment, AT_EMPTY_PATH);
+    _exit(127);
+}

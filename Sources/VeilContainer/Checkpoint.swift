@@ -48,6 +48,9 @@ public struct RestoreOptions: Sendable {
     /// runc's --empty-ns at restore: the network namespace CRIU makes is left as made (lo down).
     public var emptyNamespaces: [String] = []
     public var autoDedup = false
+    /// An unpacked archive's top directory, whose rootfs-diff.tar and deleted.files are applied
+    /// to the rootfs before CRIU runs.
+    public var rootfsChanges: String?
 
     public init(imagePath: String, bundle: String) {
         self.imagePath = imagePath
@@ -161,6 +164,7 @@ extension Runtime {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
         }
         let criu = try CRIU.binary()
+        if let changes = options.rootfsChanges { try RootfsChanges.apply(from: changes, to: rootfs) }
         try CRIU.makeMountPoints(spec, rootfs: rootfs, bundle: bundle)
         let directory = store.directory(id)
         try wrap("creating state root") { try FS.mkdirAll(store.root, mode: 0o711) }
@@ -236,6 +240,11 @@ enum CRIU {
         }
         return !namespaces.isEmpty
     }
+
+    static func isBind(_ mount: Mount) -> Bool {
+        mount.type == "bind" || (mount.options ?? []).contains { $0 == "bind" || $0 == "rbind" }
+    }
+
     /// The init's stdio at checkpoint (runc's file name and format: a JSON array, fd 0 to 2).
     static let descriptorsFile = "descriptors.json"
 
@@ -266,10 +275,6 @@ enum CRIU {
         return found
     }
 
-    /// Bind mounts of host paths are outside what CRIU can save: each is named external by its
-    /// destination, and a restore maps the destination back to the bundle's source. The cgroup
-    /// mount is such a bind too (the container's own cgroup directory, or one per v1 hierarchy on
-    /// a tmpfs): a restore maps it to the new container's cgroup.
     /// What runc prepares before a restore: the mount points of config.json's mounts, made in the
     /// rootfs as `create` made them (a fresh snapshot of the image, as containerd's restore gives,
     /// lacks them and CRIU will not make them), except below a tmpfs, whose content CRIU brings
@@ -279,9 +284,8 @@ enum CRIU {
         let tmpfs = mounts.filter { $0.type == "tmpfs" }.map { $0.destination.hasSuffix("/") ? $0.destination : $0.destination + "/" }
         for (index, mount) in mounts.enumerated() where mount.type != "cgroup" && mount.type != "cgroup2" {
             if tmpfs.contains(where: { mount.destination.hasPrefix($0) }) { continue }
-            let options = mount.options ?? []
             var isFile = false
-            if mount.type == "bind" || options.contains("bind") || options.contains("rbind"), let source = mount.source {
+            if isBind(mount), let source = mount.source {
                 isFile = !FS.isDirectory(source.hasPrefix("/") ? source : bundle + "/" + source)
             }
             let field = "mounts[\(index)].destination"
@@ -295,10 +299,13 @@ enum CRIU {
         }
     }
 
+    /// Bind mounts of host paths are outside what CRIU can save: each is named external by its
+    /// destination, and a restore maps the destination back to the bundle's source. The cgroup
+    /// mount is such a bind too (the container's own cgroup directory, or one per v1 hierarchy on
+    /// a tmpfs): a restore maps it to the new container's cgroup.
     static func externalMounts(_ spec: Spec, bundle: String, cgroup: Cgroup?, restoring newCgroup: Cgroup?) -> [String] {
         var pairs: [(String, String)] = []
         for mount in spec.mounts ?? [] {
-            let options = mount.options ?? []
             if mount.type == "cgroup" || mount.type == "cgroup2" {
                 guard let cgroup else { continue }
                 if cgroup.unifiedOnly {
@@ -312,7 +319,7 @@ enum CRIU {
                 }
                 continue
             }
-            guard mount.type == "bind" || options.contains("bind") || options.contains("rbind"), let source = mount.source else { continue }
+            guard isBind(mount), let source = mount.source else { continue }
             let hostSource = source.hasPrefix("/") ? source : bundle + "/" + source
             pairs.append((mount.destination, newCgroup != nil ? hostSource : mount.destination))
         }

@@ -41,9 +41,11 @@ public enum CheckpointArchiveFiles {
         var restored = false
     }
 
-    /// Writes `path` from the images in `images` and the container's metadata; the compression
+    /// Writes `path` from the images in `images` and the container's metadata, with the rootfs's
+    /// changes when it is an overlay whose upper directory is `rootfsUpper`; the compression
     /// follows the suffix (tar -a: .tar.gz, .tar.zst, ...; plain .tar as kubelet writes).
-    public static func export(_ path: String, images: String, id: String, created: String, imageName: String?, spec: [UInt8]) throws(ContainerError) {
+    public static func export(_ path: String, images: String, id: String, created: String, imageName: String?, spec: [UInt8],
+                              rootfsUpper: String? = nil) throws(ContainerError) {
         let layout = try temporaryDirectory("veil-export")
         defer { try? FS.removeAll(layout) }
         let config = ContainerConfig(id: id, name: id, rootfsImageName: imageName, createdTime: created, checkpointedTime: Clock.rfc3339Now())
@@ -54,6 +56,7 @@ public enum CheckpointArchiveFiles {
             try FS.writeFile(layout + "/" + ArchiveLayout.specDump, spec, mode: 0o600)
         }
         var members = [ArchiveLayout.configDump, ArchiveLayout.specDump, ArchiveLayout.checkpointDirectory]
+        if let upper = rootfsUpper { members += try RootfsChanges.write(upper: upper, into: layout) }
         for name in [ArchiveLayout.statsDump, ArchiveLayout.dumpLog] where FS.exists(images + "/" + name) {
             try wrap("copying \(name)") { try FS.writeFile(layout + "/" + name, try FS.readFile(images + "/" + name), mode: 0o600) }
             members.append(name)

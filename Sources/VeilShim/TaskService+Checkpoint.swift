@@ -57,19 +57,14 @@ extension TaskService {
         let arguments = ["restore", "--detach", "--image-path", images, "--pid-file", pidFile, "--bundle", container.bundle, container.id]
         let pipeIO = try await runWithPipes(arguments, bundle: container.bundle, settings: container.settings,
                                             stdin: process.stdin, stdout: process.stdout, stderr: process.stderr)
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+        guard let pid = readPid(pidFile) else {
             pipeIO.cleanup()
             _ = try? await runVeil(["delete", "--force", container.id], bundle: container.bundle, settings: container.settings)
             throw TTRPCError(.internal, "veil restore wrote no pid file")
         }
         shimLog("container \(container.id): restored from \(images), pid \(pid)")
         pipeIO.startStdinCopy()
-        let events = self.events
-        let containerID = container.id
-        let oomWatcher = OOMWatcher(pid: pid) {
-            events.publish("/tasks/oom", Containerd_Events_TaskOOM.with { $0.containerID = containerID })
-        }
+        let oomWatcher = watchOOM(containerID: container.id, pid: pid)
         locked {
             process.pipeIO = pipeIO
             process.pid = pid

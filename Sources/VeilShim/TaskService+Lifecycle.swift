@@ -82,8 +82,7 @@ extension TaskService {
             if mounted { unmountAll(rootfs) }
             throw error
         }
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+        guard let pid = readPid(pidFile) else {
             if master >= 0 { close(master) }
             pipeIO?.cleanup()
             _ = try? await runVeil(["delete", "--force", request.id], bundle: bundle, settings: settings)
@@ -96,11 +95,7 @@ extension TaskService {
         process.pipeIO = pipeIO
         pipeIO?.startStdinCopy()
         let container = ShimContainer(id: request.id, bundle: bundle, settings: settings, rootfsMounted: mounted, initProcess: process)
-        let events = self.events
-        let containerID = request.id
-        let oomWatcher = OOMWatcher(pid: pid) {
-            events.publish("/tasks/oom", Containerd_Events_TaskOOM.with { $0.containerID = containerID })
-        }
+        let oomWatcher = watchOOM(containerID: request.id, pid: pid)
         locked {
             process.pid = pid
             container.oomWatcher = oomWatcher
@@ -109,6 +104,19 @@ extension TaskService {
         watchExit(process, pid: pid, since: since)
         publishCreate(request, pid: pid)
         return .with { $0.pid = UInt32(pid) }
+    }
+
+    /// The pid veil's create or restore wrote to `path`; nil without one.
+    func readPid(_ path: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
+        return pid
+    }
+
+    /// Watches the cgroup of `pid` for OOM kills, published to containerd as the container's (nil where nothing can be watched).
+    func watchOOM(containerID: String, pid: Int32) -> OOMWatcher? {
+        let events = self.events
+        return OOMWatcher(pid: pid) { events.publish("/tasks/oom", Containerd_Events_TaskOOM.with { $0.containerID = containerID }) }
     }
 
     func publishCreate(_ request: Containerd_Task_V2_CreateTaskRequest, pid: Int32) {

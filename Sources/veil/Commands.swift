@@ -502,7 +502,7 @@ struct Checkpoint: ParsableCommand {
                 let annotations = saved.record.annotations ?? [:]
                 try CheckpointArchiveFiles.export(FS.absolute(export), images: images, id: saved.record.id, created: saved.record.created,
                                                   imageName: annotations["io.kubernetes.cri.image-name"] ?? annotations["org.opencontainers.image.ref.name"],
-                                                  spec: saved.configJSON)
+                                                  spec: saved.configJSON, rootfsUpper: RootfsChanges.upperDirectory(of: saved.record.rootfs))
             }
         } catch {
             if let temporary { try? FS.removeAll(temporary) }  // fail() exits: no defer runs
@@ -558,6 +558,7 @@ struct Restore: ParsableCommand {
         options.criu = criu.flags
         options.emptyNamespaces = emptyNamespaces
         options.autoDedup = autoDedup
+        options.rootfsChanges = unpacked?.directory
         do { _ = try Context.runtime().restore(id: id, options: options) } catch {
             unpacked?.remove()  // fail() exits: no defer runs
             Context.fail(error)

@@ -26,8 +26,9 @@ image_size=1536M
 # announces devices. e2fsprogs is not here: the root is never fsck'd (pass 0) and the payload is made
 # on the host.
 # criu and gdb-minimal (gdb without python, whose minbase install fails to configure): the checkpoint checks (guest-checkpoint-tests.sh); criu brings python3 and its crit,
-# which the checks compare veil's decoding with.
-packages=(systemd systemd-sysv udev dbus kmod iproute2 procps containerd runc containernetworking-plugins jq criu gdb-minimal)
+# which the checks compare veil's decoding with; busybox-static: what `restore --import` applies an
+# archive's rootfs changes with (chrooted into the rootfs).
+packages=(systemd systemd-sysv udev dbus kmod iproute2 procps containerd runc containernetworking-plugins jq criu gdb-minimal busybox-static)
 # Units that cost boot time under TCG and that no check needs. Masked, so nothing pulls them in.
 masked=(
     getty.target getty@tty1.service serial-getty@ttyS0.service console-getty.service

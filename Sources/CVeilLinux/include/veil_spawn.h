@@ -57,4 +57,10 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan);
 /* Resets every signal disposition to default and unblocks all signals (the init, before execve). */
 void veil_reset_signals(void);
 
+/* Runs the static executable open at `executable` chrooted into `root`, stdin from `stdin_fd`,
+   stdout and stderr to `output_fd`: for a tool that works on a container's rootfs and must not
+   be led out of it by the rootfs's symlinks. Returns the child's pid (the caller reaps it) or
+   -errno; exit 125 is a failed chroot, 127 a failed exec. */
+pid_t veil_spawn_chrooted(const char *root, int executable, char *const argv[], int stdin_fd, int output_fd);
+
 #endif

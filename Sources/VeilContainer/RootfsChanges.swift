@@ -1,0 +1,111 @@
+import CVeilLinux
+import FoundationEssentials
+import Glibc
+import VeilLinux
+
+/// The rootfs's changes against its image, as CRI-O and podman put them in a checkpoint archive:
+/// `rootfs-diff.tar` (what was added or changed) and `deleted.files` (a JSON list of the paths
+/// removed). Only an overlay rootfs, as containerd and CRI-O mount them, has an image below it to
+/// differ from: its upper directory is the diff, and its whiteouts are the deletions.
+public enum RootfsChanges {
+    public static let deletedFiles = "deleted.files"
+    /// The static busybox (Debian's busybox-static) that applies an archive's changes, chrooted.
+    static let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+
+    /// The upper directory of the overlay mounted at `rootfs`; nil for any other rootfs.
+    public static func upperDirectory(of rootfs: String) -> String? {
+        guard Mounts.entries().last(where: { $0.mountPoint == rootfs })?.fileSystemType == "overlay" else { return nil }
+        return Mounts.superOptions(mountPoint: rootfs)?["upperdir"]
+    }
+
+    /// Writes rootfs-diff.tar and deleted.files into `directory` from the overlay upper directory
+    /// `upper`; returns the names written (none when nothing changed).
+    static func write(upper: String, into directory: String) throws(ContainerError) -> [String] {
+        var kept: [String] = [], deleted: [String] = []
+        walk(upper, "", kept: &kept, deleted: &deleted)
+        var names: [String] = []
+        if !kept.isEmpty {
+            // The members by name, NUL-separated and not recursed into: a whiteout is left out.
+            let list = directory + "/rootfs-diff.list"
+            try wrap("writing \(list)") { try FS.writeFile(list, Array(kept.joined(separator: "\0").utf8) + [0], mode: 0o600) }
+            defer { unlink(list) }
+            let tarball = directory + "/" + ArchiveLayout.rootfsDiff
+            let (status, output) = try wrap("running tar") {
+                try Spawner.capture(["tar", "-c", "-f", tarball, "-C", upper, "--numeric-owner", "--no-recursion", "--null", "-T", list])
+            }
+            guard status == 0 else {
+                throw .failed(context: "writing \(ArchiveLayout.rootfsDiff) from \(upper) (tar exited \(status))", cause: CheckpointArchiveFiles.ToolOutput(text: output))
+            }
+            names.append(ArchiveLayout.rootfsDiff)
+        }
+        if !deleted.isEmpty {
+            let json: [UInt8]
+            do { json = Array(try JSONEncoder().encode(deleted.map { "/" + $0 })) } catch { throw .failed(context: "encoding \(deletedFiles)", cause: error) }
+            try wrap("writing \(deletedFiles)") { try FS.writeFile(directory + "/" + deletedFiles, json, mode: 0o600) }
+            names.append(deletedFiles)
+        }
+        return names
+    }
+
+    /// Every entry below `root`/`relative` but the whiteouts (character devices 0:0), which go to
+    /// `deleted`. Directories come before what they hold, as tar needs to restore them.
+    static func walk(_ root: String, _ relative: String, kept: inout [String], deleted: inout [String]) {
+        for name in FS.listDirectory(relative.isEmpty ? root : root + "/" + relative) {
+            let path = relative.isEmpty ? name : relative + "/" + name
+            var st = stat()
+            guard lstat(root + "/" + path, &st) == 0 else { continue }
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFCHR && st.st_rdev == 0 {
+                deleted.append(path)
+                continue
+            }
+            kept.append(path)
+            if kind == S_IFDIR { walk(root, path, kept: &kept, deleted: &deleted) }
+        }
+    }
+
+    /// Applies the changes in an unpacked archive's top `directory` to `rootfs`: the deleted paths
+    /// removed, then rootfs-diff.tar extracted over it. Both run as a static busybox chrooted into
+    /// the rootfs, so neither an archive's member nor a symlink of the rootfs leads outside it.
+    public static func apply(from directory: String, to rootfs: String) throws(ContainerError) {
+        let diff = directory + "/" + ArchiveLayout.rootfsDiff, deletions = directory + "/" + deletedFiles
+        guard FS.exists(diff) || FS.exists(deletions) else { return }
+        guard let path = busybox.first(where: { access($0, X_OK) == 0 }) else {
+            throw .unsupported("applying the archive's \(ArchiveLayout.rootfsDiff) and \(deletedFiles) needs a static busybox (apt-get install busybox-static)")
+        }
+        let executable = try wrap("opening \(path)") { try FileDescriptor.open(path, O_RDONLY) }
+        if FS.exists(deletions) {
+            let paths: [String]
+            do { paths = try JSONDecoder().decode([String].self, from: Data(try FS.readFile(deletions))) } catch {
+                throw .invalidConfig(file: deletions, field: "", reason: "\(deletions) is not a JSON list of paths: \(error)")
+            }
+            for batch in stride(from: 0, to: paths.count, by: 256).map({ Array(paths[$0..<min($0 + 256, paths.count)]) }) {
+                try chrooted(executable, ["busybox", "rm", "-rf", "--"] + batch, input: "/dev/null", in: rootfs, what: "removing the paths of \(deletedFiles)")
+            }
+        }
+        if FS.exists(diff) {
+            try chrooted(executable, ["busybox", "tar", "-x", "-f", "-", "-C", "/"], input: diff, in: rootfs, what: "extracting \(ArchiveLayout.rootfsDiff)")
+        }
+    }
+
+    /// Runs busybox with `argv`, chrooted into `rootfs`, stdin from `input`.
+    static func chrooted(_ executable: FileDescriptor, _ argv: [String], input: String, in rootfs: String, what: String) throws(ContainerError) {
+        let stdin = try wrap("opening \(input)") { try FileDescriptor.open(input, O_RDONLY) }
+        var output = [UInt8](repeating: 0, count: 4096)
+        let capture = try wrap("making a capture file") { () throws(LinuxError) -> FileDescriptor in
+            let fd = veil_memfd_create("veil-chrooted", 1 /* MFD_CLOEXEC */)
+            guard fd >= 0 else { throw LinuxError("memfd_create", "veil-chrooted", errno: -fd) }
+            return FileDescriptor(fd)
+        }
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        let pid = cArguments.withUnsafeMutableBufferPointer { veil_spawn_chrooted(rootfs, executable.raw, $0.baseAddress, stdin.raw, capture.raw) }
+        guard pid > 0 else { throw LinuxError("clone", rootfs, errno: -pid).context(what) }
+        let status = try wrap(what) { try Wait.waitpid(pid) }
+        guard status != 0 else { return }
+        let read = pread(capture.raw, &output, output.count, 0)
+        let text = read > 0 ? String(decoding: output[0..<read], as: UTF8.self) : ""
+        let hint = status == 127 ? ": it could not run there (busybox must be static, as Debian's busybox-static is)" : status == 125 ? ": chroot failed" : ""
+        throw .failed(context: "\(what) in \(rootfs) (busybox exited \(status)\(hint))", cause: CheckpointArchiveFiles.ToolOutput(text: text))
+    }
+}
