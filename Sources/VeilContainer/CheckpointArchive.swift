@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import VeilLinux
+import VeilSpec
 
 /// The files of a container checkpoint as kubelet/CRI-O, podman and veil lay them out
 /// (checkpointctl's names): CRIU's images in `checkpoint/`, the container's metadata beside them.
@@ -41,11 +42,12 @@ public enum CheckpointArchiveFiles {
         var restored = false
     }
 
-    /// Writes `path` from the images in `images` and the container's metadata, with the rootfs's
-    /// changes when it is an overlay whose upper directory is `rootfsUpper`; the compression
-    /// follows the suffix (tar -a: .tar.gz, .tar.zst, ...; plain .tar as kubelet writes).
+    /// Writes `path` from the images in `images` and the container's metadata (its config.json,
+    /// `spec`, and the bind mounts it names, from `bundle`), with the rootfs's changes when it is
+    /// an overlay whose upper directory is `rootfsUpper`; the compression follows the suffix
+    /// (tar -a: .tar.gz, .tar.zst, ...; plain .tar as kubelet writes).
     public static func export(_ path: String, images: String, id: String, created: String, imageName: String?, spec: [UInt8],
-                              rootfsUpper: String? = nil) throws(ContainerError) {
+                              bundle: String, rootfsUpper: String? = nil) throws(ContainerError) {
         let layout = try temporaryDirectory("veil-export")
         defer { try? FS.removeAll(layout) }
         let config = ContainerConfig(id: id, name: id, rootfsImageName: imageName, createdTime: created, checkpointedTime: Clock.rfc3339Now())
@@ -56,7 +58,9 @@ public enum CheckpointArchiveFiles {
             try FS.writeFile(layout + "/" + ArchiveLayout.specDump, spec, mode: 0o600)
         }
         var members = [ArchiveLayout.configDump, ArchiveLayout.specDump, ArchiveLayout.checkpointDirectory]
-        if let upper = rootfsUpper { members += try RootfsChanges.write(upper: upper, into: layout) }
+        let containerSpec = try? Spec.decode(spec, file: ArchiveLayout.specDump)
+        if let containerSpec { members += try RootfsChanges.writeBindMounts(containerSpec, bundle: bundle, into: layout) }
+        if let upper = rootfsUpper { members += try RootfsChanges.write(upper: upper, into: layout, spec: containerSpec) }
         for name in [ArchiveLayout.statsDump, ArchiveLayout.dumpLog] where FS.exists(images + "/" + name) {
             try wrap("copying \(name)") { try FS.writeFile(layout + "/" + name, try FS.readFile(images + "/" + name), mode: 0o600) }
             members.append(name)

@@ -2,6 +2,7 @@ import CVeilLinux
 import FoundationEssentials
 import Glibc
 import VeilLinux
+import VeilSpec
 
 /// The rootfs's changes against its image, as CRI-O and podman put them in a checkpoint archive:
 /// `rootfs-diff.tar` (what was added or changed) and `deleted.files` (a JSON list of the paths
@@ -9,6 +10,9 @@ import VeilLinux
 /// differ from: its upper directory is the diff, and its whiteouts are the deletions.
 public enum RootfsChanges {
     public static let deletedFiles = "deleted.files"
+    public static let bindMounts = "bind.mounts"
+    /// Mount points every container has (CRI-O's and podman's list): not changes of the workload's.
+    static let containerMounts: Set<String> = ["/dev", "/dev/shm", "/proc", "/run", "/run/.containerenv", "/run/secrets", "/sys"]
     /// The static busybox (Debian's busybox-static) that applies an archive's changes, chrooted.
     static let busybox = ["/bin/busybox", "/usr/bin/busybox"]
 
@@ -19,10 +23,14 @@ public enum RootfsChanges {
     }
 
     /// Writes rootfs-diff.tar and deleted.files into `directory` from the overlay upper directory
-    /// `upper`; returns the names written (none when nothing changed).
-    static func write(upper: String, into directory: String) throws(ContainerError) -> [String] {
+    /// `upper`, leaving out the mount points of `spec` and of every container (a bind mount's
+    /// destination file is the runtime's, not the workload's); returns the names written (none
+    /// when nothing changed).
+    static func write(upper: String, into directory: String, spec: Spec?) throws(ContainerError) -> [String] {
         var kept: [String] = [], deleted: [String] = []
         walk(upper, "", kept: &kept, deleted: &deleted)
+        let mountPoints = containerMounts.union((spec?.mounts ?? []).map { FS.lexicallyAbsolute($0.destination, base: "/") })
+        kept.removeAll { mountPoints.contains("/" + $0) }
         var names: [String] = []
         if !kept.isEmpty {
             // The members by name, NUL-separated and not recursed into: a whiteout is left out.
@@ -45,6 +53,39 @@ public enum RootfsChanges {
             names.append(deletedFiles)
         }
         return names
+    }
+
+    /// One of CRI-O's bind.mounts entries: a bind mount's source and what it is, so that a restore
+    /// elsewhere can make a missing source of the right kind.
+    struct BindMount: Codable, Equatable {
+        var source: String
+        var destination: String
+        var fileType: String
+        var permissions: UInt32
+
+        enum CodingKeys: String, CodingKey {
+            case source, destination, permissions
+            case fileType = "file_type"
+        }
+    }
+
+    /// Writes bind.mounts (CRI-O's layout) for the bind mounts of `spec` whose source exists;
+    /// returns its name, or none when there are no such mounts.
+    static func writeBindMounts(_ spec: Spec, bundle: String, into directory: String) throws(ContainerError) -> [String] {
+        var entries: [BindMount] = []
+        for mount in spec.mounts ?? [] where CRIU.isBind(mount) && !containerMounts.contains(mount.destination) {
+            guard let source = mount.source else { continue }
+            let path = source.hasPrefix("/") ? source : bundle + "/" + source
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            entries.append(BindMount(source: path, destination: mount.destination, fileType: (st.st_mode & S_IFMT) == S_IFDIR ? "directory" : "file",
+                                     permissions: UInt32(st.st_mode & 0o7777)))
+        }
+        guard !entries.isEmpty else { return [] }
+        let json: [UInt8]
+        do { json = Array(try JSONEncoder().encode(entries)) } catch { throw .failed(context: "encoding \(bindMounts)", cause: error) }
+        try wrap("writing \(bindMounts)") { try FS.writeFile(directory + "/" + bindMounts, json, mode: 0o600) }
+        return [bindMounts]
     }
 
     /// Every entry below `root`/`relative` but the whiteouts (character devices 0:0), which go to

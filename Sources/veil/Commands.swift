@@ -502,7 +502,8 @@ struct Checkpoint: ParsableCommand {
                 let annotations = saved.record.annotations ?? [:]
                 try CheckpointArchiveFiles.export(FS.absolute(export), images: images, id: saved.record.id, created: saved.record.created,
                                                   imageName: annotations["io.kubernetes.cri.image-name"] ?? annotations["org.opencontainers.image.ref.name"],
-                                                  spec: saved.configJSON, rootfsUpper: RootfsChanges.upperDirectory(of: saved.record.rootfs))
+                                                  spec: saved.configJSON, bundle: saved.record.bundle,
+                                                  rootfsUpper: RootfsChanges.upperDirectory(of: saved.record.rootfs))
             }
         } catch {
             if let temporary { try? FS.removeAll(temporary) }  // fail() exits: no defer runs

@@ -195,12 +195,24 @@ import VeilContainer
         let top = try makeTemporaryDirectory("veil-export-test")
         defer { try? Subprocess.check(["rm", "-rf", top]) }
         let path = top + "/ck.tar.gz"
+        // A bind mount of a directory and of a file (bind.mounts says which), and /proc (not a bind).
+        let hostFile = top + "/resolv.conf"
+        try Subprocess.check(["touch", hostFile])
+        let spec = #"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"mounts":["#
+            + #"{"destination":"/data","type":"bind","source":"\#(top)","options":["rbind"]},"#
+            + #"{"destination":"/etc/resolv.conf","type":"none","source":"\#(hostFile)","options":["bind","ro"]},"#
+            + #"{"destination":"/proc","type":"proc","source":"proc"}]}"#
         try CheckpointArchiveFiles.export(path, images: Self.fixture, id: "exported", created: "2026-12-05T09:00:00Z",
-                                          imageName: "docker.io/library/busybox:latest", spec: Array(#"{"ociVersion":"1.0.2"}"#.utf8))
+                                          imageName: "docker.io/library/busybox:latest", spec: Array(spec.utf8), bundle: top)
         let listing = try Subprocess.check(["tar", "-tzf", path])
-        for member in ["config.dump", "spec.dump", "stats-dump", "dump.log", "checkpoint/inventory.img", "checkpoint/pstree.img"] {
+        for member in ["config.dump", "spec.dump", "bind.mounts", "stats-dump", "dump.log", "checkpoint/inventory.img", "checkpoint/pstree.img"] {
             #expect(listing.split(separator: "\n").contains { $0 == member || $0 == "./" + member }, "\(member) in \(listing)")
         }
+        let bindMounts = try Subprocess.check(["tar", "-xzOf", path, "bind.mounts"])
+        let entries = try JSONSerialization.jsonObject(with: Data(bindMounts.utf8)) as? [[String: Any]] ?? []
+        #expect(entries.map { $0["destination"] as? String } == ["/data", "/etc/resolv.conf"], "\(bindMounts)")
+        #expect(entries.map { $0["file_type"] as? String } == ["directory", "file"], "\(bindMounts)")
+        #expect(entries.first?["source"] as? String == top, "\(bindMounts)")
         let archive = try CheckpointArchive(opening: path)
         defer { archive.close() }
         let summary = try ContainerSummary(archive)
@@ -209,7 +221,7 @@ import VeilContainer
         #expect(try CheckpointReader(images: archive.images).processes().count == 3)
         // A failed export leaves no file.
         #expect(throws: ContainerError.self) {
-            try CheckpointArchiveFiles.export(top + "/no-such-dir/x.tar", images: Self.fixture, id: "x", created: "", imageName: nil, spec: [])
+            try CheckpointArchiveFiles.export(top + "/no-such-dir/x.tar", images: Self.fixture, id: "x", created: "", imageName: nil, spec: [], bundle: top)
         }
         #expect(!FileManager.default.fileExists(atPath: top + "/no-such-dir/x.tar"))
     }

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import Testing
 import VeilLinux
+import VeilSpec
 @testable import VeilContainer
 
 /// Two overlays of one lower tree, as two snapshots of an image: what a container changed in the
@@ -50,9 +51,17 @@ struct RootfsChangesTests {
         #expect(chown(first + "/new/dir/file", 1234, 5678) == 0)
         #expect(symlink("/etc/keep", first + "/new/link") == 0)
         #expect(unlink(first + "/bin/true") == 0)
+        // Mount points the runtime made: a bind mount's destination file and /proc.
+        try FS.writeString(first + "/etc/hostname", "")
+        try FS.mkdirAll(first + "/proc")
+        let spec = try Spec.decode(Array(#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"mounts":[{"destination":"/etc/hostname","type":"bind","source":"/etc/hostname","options":["bind"]}]}"#.utf8), file: "config.json")
 
         let archive = overlays.base + "/archive"
-        let names = try RootfsChanges.write(upper: overlays.upper(1), into: archive)
+        let names = try RootfsChanges.write(upper: overlays.upper(1), into: archive, spec: spec)
+        let (_, listing) = try Spawner.capture(["tar", "-tf", archive + "/" + ArchiveLayout.rootfsDiff])
+        let members = Set(listing.split(separator: "\n").map(String.init))
+        #expect(members.isSuperset(of: ["etc/", "etc/motd", "new/", "new/dir/", "new/dir/file", "new/link"]), "\(members)")
+        #expect(!members.contains("etc/hostname") && !members.contains("proc/"), "mount points are not the workload's changes: \(members)")
         #expect(names == [ArchiveLayout.rootfsDiff, RootfsChanges.deletedFiles])
         let deleted = try JSONDecoder().decode([String].self, from: Data(try FS.readFile(archive + "/" + RootfsChanges.deletedFiles)))
         #expect(deleted == ["/bin/true"])
