@@ -12,7 +12,8 @@ public enum CoreDump {
     /// Writes core.<pid> for every process (or `pid`) of the checkpoint into `directory`; returns the paths.
     public static func write(_ archive: CheckpointArchive, to directory: String, pid: UInt32? = nil) throws(CheckpointError) -> [String] {
         let reader = CheckpointReader(images: archive.images)
-        let processes = try reader.processes(withMemory: true, withFiles: false)
+        // Memory is loaded once per core written (writeCore reads the command line from it).
+        let processes = try reader.processes(withMemory: false, withFiles: false)
         if let pid, !processes.contains(where: { $0.pid == pid }) {
             throw .invalidRequest("no process with pid \(pid) in \(archive.source)")
         }
@@ -27,11 +28,13 @@ public enum CoreDump {
         return written
     }
 
-    static func writeCore(_ process: SavedProcess, images: ImageDirectory, files: [UInt32: CheckpointReader.Described], to path: String) throws(CheckpointError) {
-        guard let mm = try images.optionalImage("mm-\(process.pid).img")?.messages(mm_entry.self).first else {
-            throw .missingFile("mm-\(process.pid).img", in: images.path, reason: "process \(process.pid) has no saved address space (a zombie?)")
+    static func writeCore(_ saved: SavedProcess, images: ImageDirectory, files: [UInt32: CheckpointReader.Described], to path: String) throws(CheckpointError) {
+        guard let mm = try images.optionalImage("mm-\(saved.pid).img")?.messages(mm_entry.self).first else {
+            throw .missingFile("mm-\(saved.pid).img", in: images.path, reason: "process \(saved.pid) has no saved address space (a zombie?)")
         }
-        let memory = try ProcessMemory.load(pid: process.pid, in: images)
+        let memory = try ProcessMemory.load(pid: saved.pid, in: images)
+        var process = saved
+        process.commandLine = try memory?.strings(from: mm.mmArgStart, to: mm.mmArgEnd)
         let mappings = try SavedMapping.load(pid: process.pid, images: images, files: files)
 
         // Threads, the process's own first.

@@ -148,13 +148,20 @@ import VeilContainer
         let notesOffset = Int(u64(phoff + 8)), notesSize = Int(u64(phoff + 32))
         var offset = notesOffset
         var instructionPointers: [UInt64] = []
+        var psargs = ""
         while offset < notesOffset + notesSize {
             let nameSize = Int(u32(offset)), descSize = Int(u32(offset + 4)), type = u32(offset + 8)
             let desc = offset + 12 + (nameSize + 3) / 4 * 4
             if type == 1 { instructionPointers.append(u64(desc + 112 + 16 * 8)) }  // pr_reg[16] is rip
+            // NT_PRPSINFO: pr_psargs (80 bytes) after 8 bytes of state, pr_flag, 6 ids and pr_fname[16].
+            if type == 3 { psargs = String(decoding: core[(desc + 56)..<(desc + 136)].prefix { $0 != 0 }, as: UTF8.self) }
             offset = desc + (descSize + 3) / 4 * 4
         }
         #expect(instructionPointers.count == holder.threads.count)
+        // The command line, read from the saved memory as inspect reads it, is the core's psargs.
+        let commandLine = try #require(try CheckpointReader(images: archive.images).processes(withMemory: true, withFiles: false)
+            .first { $0.pid == holder.pid }?.commandLine)
+        #expect(commandLine.count > 1 && psargs == String(commandLine.joined(separator: " ").prefix(79)), "psargs '\(psargs)', argv \(commandLine)")
         let critIP = ((try Self.critEntries("core-\(holder.pid)").first?["thread_info"] as? [String: Any])?["gpregs"] as? [String: Any])?["ip"] as? Int
         #expect(instructionPointers.first.map { Int($0) } == critIP)
         // gdb, where installed, reads the secret out of the core.
