@@ -241,10 +241,6 @@ enum CRIU {
         return !namespaces.isEmpty
     }
 
-    static func isBind(_ mount: Mount) -> Bool {
-        mount.type == "bind" || (mount.options ?? []).contains { $0 == "bind" || $0 == "rbind" }
-    }
-
     /// The init's stdio at checkpoint (runc's file name and format: a JSON array, fd 0 to 2).
     static let descriptorsFile = "descriptors.json"
 
@@ -285,9 +281,7 @@ enum CRIU {
         for (index, mount) in mounts.enumerated() where mount.type != "cgroup" && mount.type != "cgroup2" {
             if tmpfs.contains(where: { mount.destination.hasPrefix($0) }) { continue }
             var isFile = false
-            if isBind(mount), let source = mount.source {
-                isFile = !FS.isDirectory(source.hasPrefix("/") ? source : bundle + "/" + source)
-            }
+            if mount.isBind, let source = mount.hostSource(bundle: bundle) { isFile = !FS.isDirectory(source) }
             let field = "mounts[\(index)].destination"
             let components: [String]
             do { components = try RootPath.resolve(root: rootfs, path: mount.destination) } catch {
@@ -319,8 +313,7 @@ enum CRIU {
                 }
                 continue
             }
-            guard isBind(mount), let source = mount.source else { continue }
-            let hostSource = source.hasPrefix("/") ? source : bundle + "/" + source
+            guard mount.isBind, let hostSource = mount.hostSource(bundle: bundle) else { continue }
             pairs.append((mount.destination, newCgroup != nil ? hostSource : mount.destination))
         }
         return pairs.flatMap { ["--ext-mount-map", $0.0 + ":" + $0.1] }

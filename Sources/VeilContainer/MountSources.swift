@@ -3,6 +3,15 @@ import Glibc
 import VeilLinux
 import VeilSpec
 
+extension Mount {
+    /// A bind mount (type "bind", or a bind/rbind option, as runc reads it).
+    var isBind: Bool { type == "bind" || MountOptions.parse(options ?? []).isBind }
+    /// The host path a bind mount's source names (relative to the bundle when not absolute).
+    func hostSource(bundle: String) -> String? {
+        source.map { $0.hasPrefix("/") ? $0 : bundle + "/" + $0 }
+    }
+}
+
 extension Runtime {
     /// Bind sources for an init in a user namespace that gets no id-mapped mounts (native level,
     /// or a config with its own user namespace): container root may be unable to reach a source
@@ -14,9 +23,9 @@ extension Runtime {
         var indices: [Int] = []
         var paths: [String] = []
         for (index, mount) in (spec.mounts ?? []).enumerated() {
-            guard MountOptions.parse(mount.options ?? []).isBind || mount.type == "bind", let source = mount.source else { continue }
+            guard mount.isBind, let source = mount.hostSource(bundle: bundle) else { continue }
             indices.append(index)
-            paths.append(source.hasPrefix("/") ? source : bundle + "/" + source)
+            paths.append(source)
         }
         guard !paths.isEmpty else { return [] }
         let namespace = try wrap("opening the container's mount namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/mnt", O_RDONLY) }

@@ -73,9 +73,8 @@ public enum RootfsChanges {
     /// returns its name, or none when there are no such mounts.
     static func writeBindMounts(_ spec: Spec, bundle: String, into directory: String) throws(ContainerError) -> [String] {
         var entries: [BindMount] = []
-        for mount in spec.mounts ?? [] where CRIU.isBind(mount) && !containerMounts.contains(mount.destination) {
-            guard let source = mount.source else { continue }
-            let path = source.hasPrefix("/") ? source : bundle + "/" + source
+        for mount in spec.mounts ?? [] where mount.isBind && !containerMounts.contains(mount.destination) {
+            guard let path = mount.hostSource(bundle: bundle) else { continue }
             var st = stat()
             guard stat(path, &st) == 0 else { continue }
             entries.append(BindMount(source: path, destination: mount.destination, fileType: (st.st_mode & S_IFMT) == S_IFDIR ? "directory" : "file",
