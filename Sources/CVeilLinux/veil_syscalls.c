@@ -71,6 +71,11 @@ int veil_pidfd_send_signal(int pidfd, int sig) {
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
+int veil_execve_marked(const char *path, char *const argv[], char *const envp[]) {
+    syscall(SYS_execve, path, argv, envp, VEIL_EXEC_MARK_0, VEIL_EXEC_MARK_1, VEIL_EXEC_MARK_2);
+    return -errno;
+}
+
 int veil_memfd_create(const char *name, unsigned int flags) {
     long r = syscall(SYS_memfd_create, name, flags);
     return r < 0 ? -errno : (int)r;

@@ -139,7 +139,8 @@ public enum ContainerInit {
         }
         let argv = CStringArray(process.args ?? [])
         let envp = CStringArray(environment)
-        execve(executable, argv.pointers, envp.pointers)
+        // Marked: at the sandbox level this exec is not the warden's to see (SandboxPolicy.observations).
+        errno = -veil_execve_marked(executable, argv.pointers, envp.pointers)
         let failure = LinuxError("exec", "\"\(program)\"")
         writeStderr("veil: \(failure)\n")
         exit(127)

@@ -1,3 +1,4 @@
+import CVeilLinux
 import Glibc
 import VeilSpec
 
@@ -7,6 +8,8 @@ public enum SyscallTreatment: Sendable, Equatable {
     case direct
     /// Answered by the warden (seccomp user notification); the host kernel never sees it.
     case emulated
+    /// Seen by the warden (seccomp user notification), then run by the host kernel.
+    case observed
     /// Fails with this errno, as gVisor fails it.
     case refused(errno: Int32)
 }
@@ -50,7 +53,7 @@ public enum SandboxPolicy {
         "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "capset", "chdir", "chmod",
         "chown", "chroot", "clock_getres", "clock_gettime", "clock_nanosleep", "close", "close_range", "connect",
         "copy_file_range", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
-        "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2", "execve", "execveat", "exit",
+        "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2", "exit",
         "exit_group", "faccessat", "faccessat2", "fadvise64", "fallocate", "fchdir", "fchmod", "fchmodat",
         "fchmodat2", "fchown", "fchownat", "fcntl", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork",
         "fremovexattr", "fstat", "fstatfs", "fsync", "ftruncate", "futex", "futex_waitv",
@@ -123,6 +126,25 @@ public enum SandboxPolicy {
         ("sysinfo", "the sandbox's memory limit, uptime and process count"),
     ]
 
+    /// execve(2) and execveat(2) are seen by the warden before the kernel runs them: it drops what
+    /// it keeps of the caller's address space (TaskMemory). veil's init execs the container's
+    /// program unseen, marked in the three argument registers execve does not read: it has made no
+    /// call the warden answers, so there is nothing to drop, and the program's start does not wait
+    /// for the warden. A tenant copying the marks only spares the warden's bookkeeping of its own
+    /// processes: a handle left over by an unseen exec names an address space the dead image shared
+    /// with its own CLONE_VM children, or none.
+    static var observations: [PolicyEntry] {
+        let marks = [VEIL_EXEC_MARK_0, VEIL_EXEC_MARK_1, VEIL_EXEC_MARK_2]
+        let why = "the warden drops what it keeps of the caller's memory, then the kernel runs it"
+        var entries = [PolicyEntry("execve", .direct, args: marks.enumerated().map { arg(UInt($0.offset) + 3, "SCMP_CMP_EQ", $0.element) },
+                                   note: "veil's init starting the container's program (marked in the unused arguments)")]
+        for (index, mark) in marks.enumerated() {
+            entries.append(PolicyEntry("execve", .observed, args: [arg(UInt(index) + 3, "SCMP_CMP_NE", mark)], note: why))
+        }
+        entries.append(PolicyEntry("execveat", .observed, note: why))
+        return entries
+    }
+
     static func arg(_ index: UInt, _ op: String, _ value: UInt64, _ valueTwo: UInt64? = nil) -> LinuxSeccompArg {
         LinuxSeccompArg(index: index, value: value, valueTwo: valueTwo, op: op)
     }
@@ -167,6 +189,7 @@ public enum SandboxPolicy {
         plain.map { PolicyEntry($0, .direct) }
             + filtered
             + emulations.map { PolicyEntry($0.0, .emulated, note: $0.1) }
+            + observations
             + refusals.map { PolicyEntry($0.0, .refused(errno: $0.1), note: $0.2) }
     }()
 
@@ -176,33 +199,37 @@ public enum SandboxPolicy {
         public let direct: Int
         /// Of those, the calls that reach it only when an argument filter holds.
         public let filtered: Int
+        /// Of those, the calls that reach it after the warden has seen them.
+        public let observed: Int
         /// Calls answered by the warden.
         public let emulated: Int
         /// Calls that never reach the host kernel: refused whatever their arguments.
         public let refused: Int
 
-        /// "direct filtered emulated refused", the form `SandboxProgram.summary` caches.
-        var text: String { [direct, filtered, emulated, refused].map { String($0) }.joined(separator: " ") }
+        /// "direct filtered observed emulated refused", the form `SandboxProgram.summary` caches.
+        var text: String { [direct, filtered, observed, emulated, refused].map { String($0) }.joined(separator: " ") }
 
-        init(direct: Int, filtered: Int, emulated: Int, refused: Int) {
-            (self.direct, self.filtered, self.emulated, self.refused) = (direct, filtered, emulated, refused)
+        init(direct: Int, filtered: Int, observed: Int, emulated: Int, refused: Int) {
+            (self.direct, self.filtered, self.observed, self.emulated, self.refused) = (direct, filtered, observed, emulated, refused)
         }
 
         init?(text bytes: [UInt8]) {
             let numbers = String(decoding: bytes, as: UTF8.self).split(separator: " ").compactMap { Int($0) }
-            guard numbers.count == 4 else { return nil }
-            self.init(direct: numbers[0], filtered: numbers[1], emulated: numbers[2], refused: numbers[3])
+            guard numbers.count == 5 else { return nil }
+            self.init(direct: numbers[0], filtered: numbers[1], observed: numbers[2], emulated: numbers[3], refused: numbers[4])
         }
     }
 
     public static let summary: Summary = {
         let all = entries
-        let direct = Set(all.filter { $0.treatment == .direct }.map(\.name))
-        let unconditional = Set(all.filter { $0.treatment == .direct && $0.args.isEmpty }.map(\.name))
-        let emulated = Set(all.filter { $0.treatment == .emulated }.map(\.name))
+        func names(_ treatment: SyscallTreatment) -> Set<String> { Set(all.filter { $0.treatment == treatment }.map(\.name)) }
+        let observed = names(.observed)
+        let direct = names(.direct).union(observed)
+        let unconditional = Set(all.filter { $0.treatment == .direct && $0.args.isEmpty }.map(\.name)).union(observed)
+        let emulated = names(.emulated)
         let refused = Set(all.map(\.name)).subtracting(direct).subtracting(emulated)
         return Summary(direct: direct.count, filtered: direct.subtracting(unconditional).count,
-                       emulated: emulated.count, refused: refused.count)
+                       observed: observed.count, emulated: emulated.count, refused: refused.count)
     }()
 
     /// A stable text of the whole policy (every entry, in order): the cache key of its compiled form
@@ -228,7 +255,7 @@ public enum SandboxPolicy {
         let syscalls = entries.map { entry -> LinuxSyscall in
             switch entry.treatment {
             case .direct: return LinuxSyscall(names: [entry.name], action: "SCMP_ACT_ALLOW", args: entry.args.isEmpty ? nil : entry.args)
-            case .emulated: return LinuxSyscall(names: [entry.name], action: "SCMP_ACT_NOTIFY", args: entry.args.isEmpty ? nil : entry.args)
+            case .emulated, .observed: return LinuxSyscall(names: [entry.name], action: "SCMP_ACT_NOTIFY", args: entry.args.isEmpty ? nil : entry.args)
             case .refused(let code):
                 return LinuxSyscall(names: [entry.name], action: "SCMP_ACT_ERRNO", errnoRet: UInt(code), args: entry.args.isEmpty ? nil : entry.args)
             }

@@ -43,9 +43,8 @@ public enum CallRecorder {
                 // ENOENT: the caller died (or was interrupted) before we took its call.
                 guard veil_notify_receive(listener, &notification) == 0 else { continue }
                 seen.insert(RecordedCall(arch: notification.arch, nr: notification.nr))
-                if let responder, emulated(notification) {
-                    let (value, error) = responder.answer(notification, listener: listener)
-                    _ = veil_notify_respond(listener, notification.id, value, error)
+                if let responder, emulated(notification) || Responder.isExec(notification) {
+                    _ = Responder.send(responder.reply(to: notification, listener: listener), for: notification, listener: listener)
                 } else {
                     _ = veil_notify_continue(listener, notification.id)
                 }

@@ -165,8 +165,7 @@ public enum Warden {
                 var notification = veil_notification()
                 let rc = veil_notify_receive(listener, &notification)
                 if rc == 0 {
-                    let (value, error) = responder.answer(notification, listener: listener)
-                    _ = veil_notify_respond(listener, notification.id, value, error)
+                    _ = Responder.send(responder.reply(to: notification, listener: listener), for: notification, listener: listener)
                     continue
                 }
                 pthread_mutex_lock(&lock)
@@ -190,6 +189,8 @@ final class Responder {
     let utsAnswer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
     let sysinfoAnswer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     let bootLog: [UInt8]
+    /// Handles to the callers' memory, kept between answers.
+    let memory = TaskMemory()
     /// uname's fixed fields as C strings, made once: passing the Strings themselves would convert
     /// (and allocate) four of them on every call.
     let utsFields: (sysname: UnsafeMutablePointer<CChar>?, release: UnsafeMutablePointer<CChar>?,
@@ -210,9 +211,36 @@ final class Responder {
         sysinfoAnswer.deallocate()
     }
 
-    /// (return value, errno). Only the calls the policy routes to the warden arrive here.
-    func answer(_ n: veil_notification, listener: Int32) -> (Int64, Int32) {
-        answer(n) { bytes, address in deliver(bytes, to: address, n: n, listener: listener) }
+    /// What becomes of one notified call.
+    enum Reply: Equatable {
+        /// The call returns this value, or fails with this errno (when not 0).
+        case answer(Int64, Int32)
+        /// The kernel runs the call itself (an observed call: execve, execveat).
+        case proceed
+    }
+
+    /// The reply to a notification from `listener`. Only the calls the policy routes to the
+    /// warden arrive here.
+    func reply(to n: veil_notification, listener: Int32) -> Reply {
+        if Self.isExec(n) {
+            memory.forgetOnExec(of: n.pid)
+            return .proceed
+        }
+        let (value, error) = answer(n) { bytes, address in memory.write(bytes, to: address, for: n, listener: listener) }
+        return .answer(value, error)
+    }
+
+    /// Sends `reply` for `n`; 0 or -errno (ENOENT: the caller is gone).
+    static func send(_ reply: Reply, for n: veil_notification, listener: Int32) -> Int32 {
+        switch reply {
+        case .answer(let value, let error): return veil_notify_respond(listener, n.id, value, error)
+        case .proceed: return veil_notify_continue(listener, n.id)
+        }
+    }
+
+    /// execve and execveat of the native architecture (the policy kills the 32-bit entry points).
+    static func isExec(_ n: veil_notification) -> Bool {
+        n.arch == CallRecorder.nativeArch && (n.nr == Int32(VEIL_NR_EXECVE) || n.nr == Int32(VEIL_NR_EXECVEAT))
     }
 
     /// Copies an answer's bytes to an address of the caller's; returns 0 or the errno to fail with.
@@ -227,23 +255,6 @@ final class Responder {
         case Int(VEIL_NR_SYSINFO): return sysinfo(n, write)
         default: return (-1, ENOSYS)
         }
-    }
-
-    /// Writes `bytes` into the caller through a handle bound to its address space: /proc/<tid>/mem
-    /// is opened first, and only then is the notification checked to be still pending. A valid
-    /// id after the open proves the tid was the waiting caller when the handle was made, so the
-    /// write cannot land in a process that took over a reused tid (a write by pid after the check
-    /// could).
-    func deliver(_ bytes: UnsafeRawBufferPointer, to address: UInt64, n: veil_notification, listener: Int32) -> Int32 {
-        guard let base = bytes.baseAddress else { return 0 }
-        let memory = veil_open_task_memory(pid_t(n.pid))
-        guard memory >= 0 else { return memory == -ENOENT || memory == -ESRCH ? ESRCH : EFAULT }
-        defer { close(memory) }
-        guard veil_notify_id_valid(listener, n.id) == 0 else { return ESRCH }
-        let written = veil_write_task_memory(memory, address, base, bytes.count)
-        // An unmapped or read-only destination: what the kernel's own copy_to_user would say.
-        if written < 0 { return written == -EIO ? EFAULT : Int32(-written) }
-        return written == bytes.count ? 0 : EFAULT
     }
 
     func uname(_ n: veil_notification, _ write: Write) -> (Int64, Int32) {

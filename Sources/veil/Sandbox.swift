@@ -51,6 +51,7 @@ struct SandboxPolicyCommand: ParsableCommand {
         switch treatment {
         case .direct: return ("direct", "")
         case .emulated: return ("emulated", "")
+        case .observed: return ("observed", "")
         case .refused(let code): return ("refused", errnoName(code))
         }
     }
@@ -85,7 +86,7 @@ struct SandboxPolicyCommand: ParsableCommand {
         lines.append(pad("(anything else)", 25) + pad("refused", 11) + pad(errnoName(SandboxPolicy.defaultErrno), 17) + "deny by default")
         let summary = SandboxPolicy.summary
         lines.append("")
-        lines.append("\(summary.direct) system calls reach the host kernel directly, \(summary.filtered) of them only through an argument filter")
+        lines.append("\(summary.direct) system calls reach the host kernel directly, \(summary.filtered) of them only through an argument filter, \(summary.observed) after the warden has seen them")
         lines.append("\(summary.emulated) are emulated by the warden")
         lines.append("\(summary.refused) are refused whatever their arguments; any other call fails with \(errnoName(SandboxPolicy.defaultErrno))")
         return lines.joined(separator: "\n") + "\n"
@@ -101,7 +102,7 @@ struct SandboxPolicyCommand: ParsableCommand {
             return "{" + fields.joined(separator: ",") + "}"
         }
         let summary = SandboxPolicy.summary
-        let counts = "\"summary\":{\"direct\":\(summary.direct),\"filtered\":\(summary.filtered),\"emulated\":\(summary.emulated),\"refused\":\(summary.refused)}"
+        let counts = "\"summary\":{\"direct\":\(summary.direct),\"filtered\":\(summary.filtered),\"observed\":\(summary.observed),\"emulated\":\(summary.emulated),\"refused\":\(summary.refused)}"
         return "{\"defaultErrno\":\(quoted(errnoName(SandboxPolicy.defaultErrno))),\(counts),\"syscalls\":[\n" + rows.joined(separator: ",\n") + "\n]}\n"
     }
 

@@ -128,6 +128,26 @@ import Testing
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
+    @Test("uname is answered in the exec'd image when the old address space lives on (a vfork child's exec; a thread's exec beside a CLONE_VM child), also under seccomp record",
+          arguments: ["vfork", "thread"])
+    func unameAcrossExec(mode: String) throws {
+        let veil = try requireVeil()
+        let dir = try TempDir(prefix: "exec-uname")
+        let built = try runCommand(packageRoot + "/scripts/build-static-c.sh",
+                                   [packageRoot + "/tests/security/exec-uname.c", dir.file("exec-uname")], timeout: 120)
+        try #require(built.succeeded, "\(built)")
+        let bundle = try TestBundle(["/exec-uname", mode])
+        defer { bundle.remove() }
+        try FileManager.default.copyItem(atPath: dir.file("exec-uname"), toPath: bundle.rootfs + "/exec-uname")
+        let run = try bundle.runtime(veil, ["run", bundle.id], timeout: 60)
+        #expect(run.succeeded && run.stdout.hasPrefix("ok ") && run.stdout.hasSuffix("-veil\n"), "\(run)")
+        // The recorder answers uname in place of the warden, with the same handles.
+        let recorded = try runCommand(veil, ["--isolation", "sandbox", "--root", bundle.stateRoot, "seccomp", "record",
+                                             "--bundle", bundle.path, "-o", dir.file("profile.json"), bundle.id + "rec"], timeout: 60)
+        #expect(recorded.succeeded && recorded.stdout.hasPrefix("ok ") && recorded.stdout.hasSuffix("-veil\n"), "\(recorded)")
+        #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
+    }
+
     @Test("the warden is the sandbox's root, non-dumpable, under its own filter, in the container's cgroup, out of the sandbox's reach; it still answers")
     func wardenConfined() throws {
         let veil = try requireVeil()

@@ -20,6 +20,7 @@ import VeilWarden
             switch entry.treatment {
             case .direct: kind = "direct"
             case .emulated: kind = "emulated"
+            case .observed: kind = "observed"
             case .refused: kind = "refused"
             }
             if entry.args.isEmpty { kinds[entry.name, default: []].insert(kind) }
@@ -41,6 +42,12 @@ import VeilWarden
         #expect(treatment("uname") == .emulated)
         #expect(treatment("syslog") == .emulated)
         #expect(treatment("getppid") == .direct)
+        // execve: seen by the warden unless it carries the init's marks in its unused arguments.
+        #expect(treatment("execveat") == .observed && treatment("execve") == nil)
+        let execve = SandboxPolicy.entries.filter { $0.name == "execve" }
+        #expect(execve.filter { $0.treatment == .direct }.map { $0.args.map(\.index) } == [[3, 4, 5]])
+        #expect(execve.filter { $0.treatment == .observed }.map { $0.args.map(\.op) } == Array(repeating: ["SCMP_CMP_NE"], count: 3))
+        #expect(SandboxPolicy.summary.observed == 2)
         #expect(treatment("clone") == nil, "clone is only allowed with an argument filter")
     }
 }

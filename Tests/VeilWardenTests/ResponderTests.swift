@@ -133,7 +133,7 @@ import VeilLinux
         var n = Self.call(Int32(VEIL_NR_UNAME), 0x1000)
         n.pid = UInt32(Int32.max)  // above pid_max: no such task
         let bytes: [UInt8] = [1, 2, 3]
-        let error = bytes.withUnsafeBytes { responder.deliver($0, to: 0x1000, n: n, listener: -1) }
+        let error = bytes.withUnsafeBytes { responder.memory.write($0, to: 0x1000, for: n, listener: -1) }
         #expect(error == ESRCH)
     }
 

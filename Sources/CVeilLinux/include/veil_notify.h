@@ -53,8 +53,8 @@ size_t veil_sandbox_utsname(void *buffer, size_t capacity, const char *sysname, 
 /* The host's memory in bytes (sysinfo(2)). */
 void veil_host_memory(uint64_t *total, uint64_t *free_bytes);
 
-/* System call numbers the warden emulates. */
-enum { VEIL_NR_UNAME = 63, VEIL_NR_SYSLOG = 103, VEIL_NR_SYSINFO = 99 };
+/* System call numbers the warden emulates, and those it observes before the kernel runs them. */
+enum { VEIL_NR_UNAME = 63, VEIL_NR_SYSLOG = 103, VEIL_NR_SYSINFO = 99, VEIL_NR_EXECVE = 59, VEIL_NR_EXECVEAT = 322 };
 
 /* Restricts the calling thread to the first `count` CPUs of its current affinity, so that
    nproc and sched_getaffinity show the sandbox's cpu quota. Returns the CPUs kept, or -errno. */
