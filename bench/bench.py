@@ -1128,8 +1128,21 @@ def _median_ms(results, name, wl):
     return statistics.median(oks) if oks else None
 
 
+def paired_ratio(results, wl, name, base):
+    """The median over rounds of name's time / base's time in the same round, or None when the two
+    did not run in the same rounds. Both run back to back in every round, so a round's ratio cancels
+    the load that drifts from round to round on a shared machine; the ratio of the medians does not."""
+    now, then = (results[(n, wl)]["timed"] for n in (name, base))
+    if len(now) != len(then):
+        return None
+    ratios = [a.ms / b.ms for a, b in zip(now, then) if a.ok and b.ok and b.ms]
+    return statistics.median(ratios) if ratios else None
+
+
 def ratio_verdict(results, wl, name, base, target, head, with_met=False):
-    """`HEAD X.XX (target <= T)`: name's median / base's median for one workload, or n/a and why."""
+    """`HEAD X.XX (target <= T)`: name's median / base's median for one workload, or n/a and why.
+    With `with_met` (an issue's target) the verdict is on the per-round ratio (`paired_ratio`) where
+    the two ran in the same rounds, the ratio of the medians printed beside it."""
     tail = f"(target <= {target:.2f})"
     for n in (name, base):
         if (n, wl) not in results:
@@ -1140,6 +1153,9 @@ def ratio_verdict(results, wl, name, base, target, head, with_met=False):
     if not c:
         return f"{head} n/a ({base}: no successful samples) {tail}"
     if with_met:      # the issue's targets: three decimals, so that a miss by a hair shows
+        paired = paired_ratio(results, wl, name, base)
+        if paired is not None:
+            return f"{head} {paired:.3f} per round ({v / c:.3f} of the medians) {tail} {_met(paired, target)}"
         return f"{head} {v / c:.3f} {tail} {_met(v / c, target)}"
     return f"{head} {v / c:.2f} {tail}"
 

@@ -452,16 +452,27 @@ def met(value, target):
 BASELINE_TOLERANCE = 1.05   # a change's "no regression" against the baseline build (issue 11)
 
 
-def baseline_verdicts(med, rss):
-    """veil's sandbox against the baseline build's sandbox: every call and the memory per sandbox."""
+def baseline_verdicts(med, rss, by_round=None):
+    """veil's sandbox against the baseline build's sandbox: every call and the memory per sandbox.
+    A call is judged on the median of its per-round ratios (both builds run back to back in each
+    round, so the ratio cancels the load that drifts between rounds); the ratio of the medians is
+    shown beside it."""
     lines = []
     tail = f"(target <= {BASELINE_TOLERANCE:.2f})"
     sb, base = med.get("veil-sandbox"), med.get("veil-base")
+    rounds = by_round or {}
     if sb and base:
         for c in CALLS:
             if sb.get(c) is not None and base.get(c):
                 v = sb[c] / base[c]
-                lines.append(f"veil sandbox/veil-base {c}: {v:.3f} {tail} {met(v, BASELINE_TOLERANCE)}")
+                now, then = rounds.get("veil-sandbox", {}), rounds.get("veil-base", {})
+                ratios = [now[r][c] / then[r][c] for r in now if r in then and then[r][c]]
+                if ratios:
+                    paired = statistics.median(ratios)
+                    lines.append(f"veil sandbox/veil-base {c}: {paired:.3f} per round ({v:.3f} of the medians) "
+                                 f"{tail} {met(paired, BASELINE_TOLERANCE)}")
+                else:
+                    lines.append(f"veil sandbox/veil-base {c}: {v:.3f} {tail} {met(v, BASELINE_TOLERANCE)}")
     if rss.get("veil-sandbox") and rss.get("veil-base"):
         now, then = (rss_summary(rss[n], RSS_ROWS[n][0][1]) for n in ("veil-sandbox", "veil-base"))
         for key, label in (("rss_per", "VmRSS"), ("pss_per", "Pss")):
@@ -472,8 +483,8 @@ def baseline_verdicts(med, rss):
     return lines
 
 
-def verdicts(med, rss, count):
-    lines = baseline_verdicts(med, rss)
+def verdicts(med, rss, count, by_round=None):
+    lines = baseline_verdicts(med, rss, by_round)
     if med:
         sb, rc = med.get("veil-sandbox"), med.get("runc")
         for c, target in RATIO_TARGETS.items():
@@ -581,6 +592,7 @@ def main():
     load_before, t0 = loadavg(), time.monotonic()
     tmp = tempfile.mkdtemp(prefix="veil-syscalls-")
     samples = {rt.name: {c: [] for c in CALLS} for rt in runtimes}
+    by_round = {}   # runtime -> round -> {call: ns}, for the per-round ratios against veil-base
     failures, where = [], {}
     rss = {}
     veil_failed = False
@@ -608,6 +620,7 @@ def main():
                         continue
                     for c in CALLS:
                         samples[rt.name][c].append(values[c])
+                    by_round.setdefault(rt.name, {})[rnd] = values
                     log(f"syscalls.py: round {rnd + 1}/{args.rounds} {rt.name}: " +
                         " ".join(f"{c}={values[c]:.0f}" for c in CALLS))
         syscall_load = loadavg()
@@ -655,7 +668,7 @@ def main():
                    "sandboxes of the VmRSS of that sandbox's processes; the wardens (or runsc's processes) share "
                    "their binary's pages, which VmRSS counts in full for each, so Pss sum/N is the fair "
                    "per-sandbox cost.", "", rss_table(rss), ""]
-    vlines = verdicts(med, rss, args.rss_count)
+    vlines = verdicts(med, rss, args.rss_count, by_round)
     if vlines:
         report += ["## Targets (issue 6; veil-base lines: no regression against the baseline build)", ""] + [f"- {v}" for v in vlines] + [""]
     if notes:

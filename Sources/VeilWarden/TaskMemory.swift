@@ -27,10 +27,11 @@ final class TaskMemory {
         let process: Int32
     }
 
-    /// Kept handles by tid; two descriptors each, so the table stays small (cleared when full).
+    /// Kept handles by tid; two descriptors each, so the table stays small (cleared when full, and
+    /// when the warden runs out of descriptors: a pod's listeners share one table of them).
     private var handles: [UInt32: Handle] = [:]
     private var keeping = true
-    static let capacity = 64
+    static let capacity = 16
 
     deinit { clear() }
 
@@ -48,7 +49,11 @@ final class TaskMemory {
             }
             forget(n.pid)
         }
-        let memory = veil_open_task_memory(pid_t(n.pid))
+        var memory = veil_open_task_memory(pid_t(n.pid))
+        if memory == -EMFILE && !handles.isEmpty {
+            clear()
+            memory = veil_open_task_memory(pid_t(n.pid))
+        }
         guard memory >= 0 else { return memory == -ENOENT || memory == -ESRCH ? ESRCH : EFAULT }
         // Only leaders have a process pidfd (other threads get EINVAL or ENOENT: their handles are not kept).
         let process = keeping ? veil_pidfd_open(pid_t(n.pid), 0) : -1

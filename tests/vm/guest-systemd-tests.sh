@@ -603,14 +603,21 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
               bench_wait_stopped "$command" "$id"
               $command delete "$id" > /dev/null 2>&1 ) || emit "# bench: $name round $round failed"
             end=$(date +%s%N)
-            echo "$name $(( (end - start) / 1000 ))" >> "$OUT/bench.txt"
+            echo "$name $(( (end - start) / 1000 )) $round" >> "$OUT/bench.txt"
         done
     done
     median() { grep "^$1 " "$OUT/bench.txt" | cut -d' ' -f2 | sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+    # The median of NAME/runc over rounds (each round runs both back to back, so a round's ratio
+    # cancels the load that drifts between rounds; the ratio of the medians does not).
+    per_round() {
+        awk -v a="$1" '$1 == "runc" { r[$3] = $2 } $1 == a { v[$3] = $2 }
+            END { for (k in v) if ((k in r) && r[k] > 0) printf "%.6f\n", v[k] / r[k] }' "$OUT/bench.txt" |
+            sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+    }
     base=$(median runc)
     for name in runc veil-native veil-sandbox; do
         m=$(median "$name")
-        emit "# bench: systemd create+start+delete $name median $((m / 1000)) ms ratio $(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+        emit "# bench: systemd create+start+delete $name median $((m / 1000)) ms ratio $(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.2f", a / b }') (per round $(per_round "$name"))"
     done
     # One traced round per veil level: --debug's phase lines (milliseconds since each command's start).
     for entry in "$2" "$3"; do
