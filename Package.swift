@@ -136,7 +136,7 @@ let package = Package(
                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "VeilWardenTests", dependencies: ["VeilWarden", "VeilLinux", "CVeilLinux"]),
         .testTarget(name: "VeilCRITests", dependencies: ["VeilCRI", "VeilSpec"]),
-        .testTarget(name: "VeilCheckpointTests", dependencies: ["VeilCheckpoint", "VeilCRIUProtocol", "VeilContainer",
+        .testTarget(name: "VeilCheckpointTests", dependencies: ["VeilCheckpoint", "VeilCRIUProtocol", "VeilContainer", "VeilSpec",
                                                                 .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VeilRegistryTests", dependencies: [

@@ -61,7 +61,8 @@ public struct RestoreOptions: Sendable {
 /// What a checkpoint saved beside CRIU's images, for an archive's metadata.
 public struct CheckpointedContainer: Sendable {
     public let record: ContainerRecord
-    /// The config as the container ran (state directory's copy).
+    /// The config as the container ran (state directory's copy), decoded and as bytes.
+    public let spec: Spec
     public let configJSON: [UInt8]
 }
 
@@ -78,8 +79,7 @@ extension Runtime {
                                + "workload back without its policy. Checkpoint is available at the native level (veil --isolation native)")
         }
         let criu = try CRIU.binary()
-        let spec = try store.loadConfig(id)
-        let configJSON = (try? FS.readFile(store.configPath(id))) ?? []
+        let (spec, configJSON) = try store.loadConfigAndBytes(id)
         var args = [criu, options.preDump ? "pre-dump" : "dump", "--tree", "\(record.pid)",
                     "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
                     "--log-file", "dump.log", "-v4", "--root", record.rootfs]
@@ -130,7 +130,7 @@ extension Runtime {
             killAndWait(record)
             try destroy(record)
         }
-        return CheckpointedContainer(record: record, configJSON: configJSON)
+        return CheckpointedContainer(record: record, spec: spec, configJSON: configJSON)
     }
 
     /// `restore`: a new container `id` from the bundle, its processes brought back by CRIU into a

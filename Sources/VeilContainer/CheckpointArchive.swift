@@ -43,24 +43,19 @@ public enum CheckpointArchiveFiles {
     }
 
     /// Writes `path` from the images in `images` and the container's metadata (its config.json,
-    /// `spec`, and the bind mounts it names, from `bundle`), with the rootfs's changes when it is
-    /// an overlay whose upper directory is `rootfsUpper`; the compression follows the suffix
-    /// (tar -a: .tar.gz, .tar.zst, ...; plain .tar as kubelet writes).
-    public static func export(_ path: String, images: String, id: String, created: String, imageName: String?, spec: [UInt8],
-                              bundle: String, rootfsUpper: String? = nil) throws(ContainerError) {
+    /// `spec` as `specJSON`'s bytes, and the bind mounts it names, from `bundle`), with the rootfs's
+    /// changes when it is an overlay whose upper directory is `rootfsUpper`; the compression follows
+    /// the suffix (tar -a: .tar.gz, .tar.zst, ...; plain .tar as kubelet writes).
+    public static func export(_ path: String, images: String, id: String, created: String, imageName: String?, spec: Spec?,
+                              specJSON: [UInt8], bundle: String, rootfsUpper: String? = nil) throws(ContainerError) {
         let layout = try temporaryDirectory("veil-export")
         defer { try? FS.removeAll(layout) }
         let config = ContainerConfig(id: id, name: id, rootfsImageName: imageName, createdTime: created, checkpointedTime: Clock.rfc3339Now())
-        let configJSON: [UInt8]
-        do { configJSON = Array(try JSONEncoder().encode(config)) } catch { throw .failed(context: "encoding \(ArchiveLayout.configDump)", cause: error) }
-        try wrap("writing the archive's metadata") {
-            try FS.writeFile(layout + "/" + ArchiveLayout.configDump, configJSON, mode: 0o600)
-            try FS.writeFile(layout + "/" + ArchiveLayout.specDump, spec, mode: 0o600)
-        }
+        try writeJSON(config, to: ArchiveLayout.configDump, in: layout)
+        try wrap("writing \(ArchiveLayout.specDump)") { try FS.writeFile(layout + "/" + ArchiveLayout.specDump, specJSON, mode: 0o600) }
         var members = [ArchiveLayout.configDump, ArchiveLayout.specDump, ArchiveLayout.checkpointDirectory]
-        let containerSpec = try? Spec.decode(spec, file: ArchiveLayout.specDump)
-        if let containerSpec { members += try RootfsChanges.writeBindMounts(containerSpec, bundle: bundle, into: layout) }
-        if let upper = rootfsUpper { members += try RootfsChanges.write(upper: upper, into: layout, spec: containerSpec) }
+        if let spec { members += try RootfsChanges.writeBindMounts(spec, bundle: bundle, into: layout) }
+        if let upper = rootfsUpper { members += try RootfsChanges.write(upper: upper, into: layout, spec: spec) }
         for name in [ArchiveLayout.statsDump, ArchiveLayout.dumpLog] where FS.exists(images + "/" + name) {
             try wrap("copying \(name)") { try FS.writeFile(layout + "/" + name, try FS.readFile(images + "/" + name), mode: 0o600) }
             members.append(name)
@@ -113,6 +108,13 @@ public enum CheckpointArchiveFiles {
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard let made else { throw LinuxError("mkdtemp", base).context("making a temporary directory") }
         return String(cString: made)
+    }
+
+    /// `value` as JSON in `directory`/`name` (one of the archive's files, owner-only).
+    static func writeJSON<Value: Encodable>(_ value: Value, to name: String, in directory: String) throws(ContainerError) {
+        let json: [UInt8]
+        do { json = Array(try JSONEncoder().encode(value)) } catch { throw .failed(context: "encoding \(name)", cause: error) }
+        try wrap("writing \(name)") { try FS.writeFile(directory + "/" + name, json, mode: 0o600) }
     }
 
     struct ToolOutput: Error, CustomStringConvertible {

@@ -47,9 +47,7 @@ public enum RootfsChanges {
             names.append(ArchiveLayout.rootfsDiff)
         }
         if !deleted.isEmpty {
-            let json: [UInt8]
-            do { json = Array(try JSONEncoder().encode(deleted.map { "/" + $0 })) } catch { throw .failed(context: "encoding \(deletedFiles)", cause: error) }
-            try wrap("writing \(deletedFiles)") { try FS.writeFile(directory + "/" + deletedFiles, json, mode: 0o600) }
+            try CheckpointArchiveFiles.writeJSON(deleted.map { "/" + $0 }, to: deletedFiles, in: directory)
             names.append(deletedFiles)
         }
         return names
@@ -81,9 +79,7 @@ public enum RootfsChanges {
                                      permissions: UInt32(st.st_mode & 0o7777)))
         }
         guard !entries.isEmpty else { return [] }
-        let json: [UInt8]
-        do { json = Array(try JSONEncoder().encode(entries)) } catch { throw .failed(context: "encoding \(bindMounts)", cause: error) }
-        try wrap("writing \(bindMounts)") { try FS.writeFile(directory + "/" + bindMounts, json, mode: 0o600) }
+        try CheckpointArchiveFiles.writeJSON(entries, to: bindMounts, in: directory)
         return [bindMounts]
     }
 

@@ -96,10 +96,13 @@ public struct StateStore: Sendable {
     /// apart from state.json so that `state`, `kill` and friends don't pay for decoding it.
     func configPath(_ id: String) -> String { directory(id) + "/config.json" }
 
-    public func loadConfig(_ id: String) throws(ContainerError) -> Spec {
+    public func loadConfig(_ id: String) throws(ContainerError) -> Spec { try loadConfigAndBytes(id).spec }
+
+    /// The recorded config and its bytes as recorded (what a checkpoint archive keeps verbatim).
+    func loadConfigAndBytes(_ id: String) throws(ContainerError) -> (spec: Spec, bytes: [UInt8]) {
         let bytes: [UInt8]
         do { bytes = try FS.readFile(configPath(id)) } catch { throw error.context("reading the recorded config of \(id)") }
-        do { return try JSONDecoder().decode(Spec.self, from: Data(bytes)) } catch {
+        do { return (try JSONDecoder().decode(Spec.self, from: Data(bytes)), bytes) } catch {
             throw .corruptState(path: configPath(id), reason: "\(error)")
         }
     }

@@ -502,7 +502,7 @@ struct Checkpoint: ParsableCommand {
                 let annotations = saved.record.annotations ?? [:]
                 try CheckpointArchiveFiles.export(FS.absolute(export), images: images, id: saved.record.id, created: saved.record.created,
                                                   imageName: annotations["io.kubernetes.cri.image-name"] ?? annotations["org.opencontainers.image.ref.name"],
-                                                  spec: saved.configJSON, bundle: saved.record.bundle,
+                                                  spec: saved.spec, specJSON: saved.configJSON, bundle: saved.record.bundle,
                                                   rootfsUpper: RootfsChanges.upperDirectory(of: saved.record.rootfs))
             }
         } catch {

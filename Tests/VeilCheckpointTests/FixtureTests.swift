@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VeilCRIUProtocol
 import VeilContainer
+import VeilSpec
 @testable import VeilCheckpoint
 
 /// The forensic readers on a real CRIU dump (Fixtures/raw-tree, made in the systemd guest by
@@ -210,7 +211,8 @@ import VeilContainer
             + #"{"destination":"/etc/resolv.conf","type":"none","source":"\#(hostFile)","options":["bind","ro"]},"#
             + #"{"destination":"/proc","type":"proc","source":"proc"}]}"#
         try CheckpointArchiveFiles.export(path, images: Self.fixture, id: "exported", created: "2026-12-05T09:00:00Z",
-                                          imageName: "docker.io/library/busybox:latest", spec: Array(spec.utf8), bundle: top)
+                                          imageName: "docker.io/library/busybox:latest", spec: try Spec.decode(Array(spec.utf8), file: "spec"),
+                                          specJSON: Array(spec.utf8), bundle: top)
         let listing = try Subprocess.check(["tar", "-tzf", path])
         for member in ["config.dump", "spec.dump", "bind.mounts", "stats-dump", "dump.log", "checkpoint/inventory.img", "checkpoint/pstree.img"] {
             #expect(listing.split(separator: "\n").contains { $0 == member || $0 == "./" + member }, "\(member) in \(listing)")
@@ -228,7 +230,7 @@ import VeilContainer
         #expect(try CheckpointReader(images: archive.images).processes().count == 3)
         // A failed export leaves no file.
         #expect(throws: ContainerError.self) {
-            try CheckpointArchiveFiles.export(top + "/no-such-dir/x.tar", images: Self.fixture, id: "x", created: "", imageName: nil, spec: [], bundle: top)
+            try CheckpointArchiveFiles.export(top + "/no-such-dir/x.tar", images: Self.fixture, id: "x", created: "", imageName: nil, spec: nil, specJSON: [], bundle: top)
         }
         #expect(!FileManager.default.fileExists(atPath: top + "/no-such-dir/x.tar"))
     }
