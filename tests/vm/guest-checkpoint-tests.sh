@@ -229,8 +229,10 @@ umount "$O/b1/rootfs" "$O/b2/rootfs" 2> /dev/null
 
 # --- containerd: the veil shim's Checkpoint, and a Create from a checkpoint ---------------------------
 # A private containerd (own config, root, state, socket); the task counts in a host directory bound
-# into it (renamed into place: a kill between truncate and write would leave it empty) and prints
-# ticks to its stdout (the shim's pipes, given anew at restore).
+# into it (two files in turn, a symlink renamed onto the one written: a kill between truncate and
+# write never leaves the counter empty, and the file a --leave-running checkpoint may catch open is
+# never renamed away before the restore) and prints ticks to its stdout (the shim's pipes, given
+# anew at restore).
 section "containerd: ctr c checkpoint --task, ctr c restore --live (io.containerd.veil.v1)"
 CTRD=/run/veil-guest/containerd
 # The snapshots on the root's ext4, as in guest-systemd-tests.sh.
@@ -253,7 +255,7 @@ for _ in $(seq 120); do ctr_ version > /dev/null 2>&1 && break; sleep 0.5; done
 ctr_ image import --index-name busybox /vm/busybox.tar > "$OUT/ctr-import.out" 2>&1
 if ! ctr_ run -d --runtime io.containerd.veil.v1 --runtime-config-path "$CTRD/veil-native.toml" \
         --mount "type=bind,src=$CO,dst=/out,options=rbind:rw" busybox ctrck \
-        sh -c 'i=0; while :; do i=$((i + 1)); echo $i > /out/counter.new; mv /out/counter.new /out/counter; echo tick $i; sleep 0.2; done' \
+        sh -c 'i=0; while :; do i=$((i + 1)); f=counter.$((i % 2)); echo $i > /out/$f; ln -sf $f /out/counter.link; mv /out/counter.link /out/counter; echo tick $i; sleep 0.2; done' \
         > "$OUT/ctr-run.out" 2>&1 < /dev/null; then
     not_ok "containerd: ctr run through the veil shim" "$(show "$OUT/ctr-run.out"); $(tail -3 "$OUT/containerd.log" | oneline)"
 else

@@ -33,16 +33,27 @@ int main(int argc, char **argv) {
     pthread_t thread;
     if (pthread_create(&thread, NULL, idle_thread, NULL) != 0) return 1;
     const char *counter = argc > 1 ? argv[1] : NULL;
-    char staged[4096];
-    if (counter) snprintf(staged, sizeof staged, "%s.new", counter);
+    /* The count goes to COUNTER.0 and COUNTER.1 in turn, and COUNTER is a symlink renamed into place
+       to the one just written: a reader never finds it truncated, and the only file ever open is
+       one that stays (a checkpoint that leaves the process running, taken while a file is open,
+       is restored later: a file renamed away meanwhile would fail the restore). */
+    char staged[2][4096], link[4096];
+    const char *base = counter ? strrchr(counter, '/') : NULL;
+    base = base ? base + 1 : counter;
+    if (counter) {
+        snprintf(staged[0], sizeof staged[0], "%s.0", counter);
+        snprintf(staged[1], sizeof staged[1], "%s.1", counter);
+        snprintf(link, sizeof link, "%s.link", counter);
+    }
     for (unsigned long count = 1;; count++) {
         if (counter) {
-            // Written aside and renamed: a reader, or a checkpoint taken at any instruction, never
-            // finds the counter truncated.
-            FILE *file = fopen(staged, "w");
+            FILE *file = fopen(staged[count % 2], "w");
             if (file) {
                 fprintf(file, "%lu\n", count);
-                if (fclose(file) == 0) rename(staged, counter);
+                char target[4096];
+                snprintf(target, sizeof target, "%s.%lu", base, count % 2);
+                unlink(link);
+                if (fclose(file) == 0 && symlink(target, link) == 0) rename(link, counter);
             }
         }
         usleep(200000);
