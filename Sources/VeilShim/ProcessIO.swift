@@ -228,7 +228,11 @@ final class PipeIO: @unchecked Sendable {
     }
 
     /// How long a fifo's client has to open it for reading before the output starts being discarded.
-    static let readerGrace: TimeInterval = 2
+    /// Generous: a client's reader (ctr opens its fifos from a goroutine) can be held off for
+    /// seconds on a loaded node (a fresh-clone run once lost a `ctr task exec`'s whole output, the
+    /// exec reporting 0), and only a client that never comes pays the wait (its exit is reported
+    /// once the output is given up).
+    static let readerGrace: TimeInterval = 10
 
     /// The fifo opened write-only (blocking writes), or -1 when it has no reader now (ENXIO).
     private static func openFifoForWriting(_ path: String) -> Int32 {
