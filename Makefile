@@ -6,7 +6,7 @@ VEIL := $(CURDIR)/.build/release/veil
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib --disable-local-rpath
 DEBIAN_PACKAGES := containerd runc busybox-static umoci libseccomp-dev jq pkg-config python3 iproute2 util-linux procps \
 	qemu-system-x86 cpio golang-github-containers-common runsc podman conmon debootstrap gcc libc6-dev containernetworking-plugins \
-	docker-registry skopeo apache2-utils openssl
+	docker-registry skopeo apache2-utils openssl libstdc++-12-dev
 DEMO_DIR ?= /tmp/veil-demo
 
 .PHONY: deps build rootfs demo test unit-test vm-test bench probes clean install protos

@@ -115,7 +115,12 @@ let package = Package(
         // No exported dynamic symbols either (Swift exports all of an executable's by default):
         // the runtime's start-up calls dladdr() on itself, a linear scan of the dynamic symbol
         // table, 22,582 entries here (~0.2 ms per exec); backtraces read the full symbol table.
-        linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"])]),
+        // libstdc++ (the Swift runtime's and TOMLKit's C++) linked in statically: loading and
+        // relocating libstdc++.so was most of the dynamic loader's 7 % of veil's CPU time per
+        // container (perf), 0.4 ms per exec. swiftc passes `-lstdc++` itself, so a directory
+        // holding only a link to Debian's libstdc++.a (libstdc++-12-dev) is searched before gcc's.
+        linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic",
+                                       "-Xclang-linker", "-L" + Context.packageDirectory + "/scripts/static-libs"])]),
         // `veil verify`, exec'd by veil: gRPC stays out of the veil binary (start-up of the hot commands).
         .executableTarget(name: "veil-verify", dependencies: [
             "VeilCRI", "VeilSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
