@@ -40,10 +40,11 @@ enum Confinement {
         defer { close(userns) }
         // Its descriptors up to the hard limit (no privilege needed): it keeps two per caller it
         // answers often (TaskMemory) for every container of a pod.
+        let descriptors = __rlimit_resource_t(UInt32(RLIMIT_NOFILE.rawValue))
         var files = rlimit()
-        if getrlimit(__rlimit_resource_t(UInt32(RLIMIT_NOFILE.rawValue)), &files) == 0, files.rlim_cur < files.rlim_max {
+        if getrlimit(descriptors, &files) == 0, files.rlim_cur < files.rlim_max {
             files.rlim_cur = files.rlim_max
-            _ = setrlimit(__rlimit_resource_t(UInt32(RLIMIT_NOFILE.rawValue)), &files)
+            _ = setrlimit(descriptors, &files)
         }
         var step: UnsafePointer<CChar>?
         let confined = veil_warden_confine(userns, &step)

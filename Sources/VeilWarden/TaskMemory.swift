@@ -25,6 +25,11 @@ final class TaskMemory {
     struct Handle {
         let memory: Int32
         let process: Int32
+
+        func close() {
+            Glibc.close(memory)
+            Glibc.close(process)
+        }
     }
 
     /// Kept handles by tid; two descriptors each, so the table stays small (cleared when full, and
@@ -94,16 +99,11 @@ final class TaskMemory {
     }
 
     private func forget(_ tid: UInt32) {
-        guard let handle = handles.removeValue(forKey: tid) else { return }
-        close(handle.memory)
-        close(handle.process)
+        handles.removeValue(forKey: tid)?.close()
     }
 
     private func clear() {
-        for handle in handles.values {
-            close(handle.memory)
-            close(handle.process)
-        }
+        for handle in handles.values { handle.close() }
         handles.removeAll(keepingCapacity: true)
     }
 
