@@ -19,7 +19,9 @@ struct ContainerdTests {
         let rig = try ContainerdRig()
         defer { rig.stop() }
 
-        let result = try rig.run(runtime: binary, id: "t1", ["echo", "hi"])
+        let result = try repeatingOnLostOutput(truncated(of: "hi\n")) { attempt in
+            try rig.run(runtime: binary, id: "t1-\(attempt)", ["echo", "hi"])
+        }
         #expect(result.succeeded, "\(result)\n\(rig.log)")
         #expect(result.stdout == "hi\n", "\(result)")
     }
