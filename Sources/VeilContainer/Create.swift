@@ -180,27 +180,36 @@ public struct Runtime {
         let fifo = store.fifoPath(id)
         if mkfifo(fifo, 0o622) != 0 { cleanup.run(); throw LinuxError("mkfifo", fifo).context("creating exec fifo") }
         chmod(fifo, 0o622)  // umask would otherwise narrow who may open it from a user namespace
+        let cgroup: Cgroup
         do throws(ContainerError) {
-            let cgroup: Cgroup
             if let scope = config.scope {
                 cgroup = try makeScopeCgroup(scope, cleanup: &cleanup)
             } else {
                 cgroup = try makeCgroup(config.spec, id: id, cleanup: &cleanup)
             }
-            var deviceNodes: [String: String] = [:]
-            if var context = config.sandbox {
-                do throws(SandboxError) {
-                    try sandboxBuilder.allocate(&context, id: id, spec: &config.spec, cgroup: cgroup, undo: &cleanup.sandbox)
-                    config.sandbox = context
-                    log.debug("create \(id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
-                    deviceNodes = try sandboxBuilder.makeDeviceNodes(context, spec: config.spec)
-                } catch { throw ContainerError.sandbox(error) }
-            }
-            return PreparedHost(cgroup: cgroup, fifo: fifo, deviceNodes: deviceNodes, cleanup: cleanup)
         } catch {
             cleanup.run()
             throw error
         }
+        var host = PreparedHost(cgroup: cgroup, fifo: fifo, cleanup: cleanup)
+        if !config.allocatesAfterClone {
+            do throws(ContainerError) { try allocateSandbox(&config, &host) } catch {
+                host.cleanup.run()
+                throw error
+            }
+        }
+        return host
+    }
+
+    /// Sandbox level: the id range, the /proc views and the device nodes (`SandboxBuilder`).
+    private func allocateSandbox(_ config: inout CreateConfig, _ host: inout PreparedHost) throws(ContainerError) {
+        guard var context = config.sandbox else { return }
+        do throws(SandboxError) {
+            try sandboxBuilder.allocate(&context, id: config.id, spec: &config.spec, cgroup: host.cgroup, undo: &host.cleanup.sandbox)
+            config.sandbox = context
+            log.debug("create \(config.id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
+            host.deviceNodes = try sandboxBuilder.makeDeviceNodes(context, spec: config.spec)
+        } catch { throw .sandbox(error) }
     }
 
     /// The container's cgroup with linux.resources applied.
@@ -260,14 +269,22 @@ public struct Runtime {
         host.networkPrepared = request.network != nil
         host.hasConsole = consoleFD != nil
         log.debug("create \(config.id): stage 1 cloned (pid \(stage1))")
-        do throws(SandboxError) { try config.sandbox?.startServingViews() } catch { throw .sandbox(error) }
+        var pendingScope: PendingScope?
+        do throws(ContainerError) {
+            if let scope = config.scope { pendingScope = try beginScope(scope, id: config.id, cleanup: &host.cleanup, pid: stage1) }
+            if config.allocatesAfterClone { try allocateSandbox(&config, &host) }
+            do throws(SandboxError) { try config.sandbox?.startServingViews() } catch { throw .sandbox(error) }
+        } catch {
+            Glibc.kill(stage1, SIGKILL)  // it waits for our answer: the deferred waitpid would never return
+            throw error
+        }
         let initPid = try channel.awaitInitPid(placeInScope: { () throws(ContainerError) in
-            guard let scope = config.scope else { throw .initFailed("stage 1 waits for a systemd scope it does not have") }
-            try startScope(scope, id: config.id, cgroup: host.cgroup, wardenCgroup: config.sandbox.map { $0.owner == nil } ?? false,
-                           cleanup: &host.cleanup, pid: stage1)
+            guard let scope = config.scope, let pendingScope else { throw .initFailed("stage 1 waits for a systemd scope it does not have") }
+            try finishScope(pendingScope, scope, id: config.id, cgroup: host.cgroup, wardenCgroup: config.sandbox.map { $0.owner == nil } ?? false)
         }, writeIDMaps: { () throws(ContainerError) in
-            try writeIDMap("/proc/\(stage1)/uid_map", spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
-            try writeIDMap("/proc/\(stage1)/gid_map", spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
+            // The sandbox's allocation chose its id maps.
+            try writeIDMap("/proc/\(stage1)/uid_map", config.spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
+            try writeIDMap("/proc/\(stage1)/gid_map", config.spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
         }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [])
         host.cleanup.initPid = initPid
         log.debug("create \(config.id): init running (pid \(initPid))")
@@ -467,15 +484,20 @@ private struct CreateConfig {
     func creates(_ type: LinuxNamespaceType) -> Bool {
         spec.linux?.namespaces?.contains { $0.type == type && $0.path == nil } == true
     }
+
+    /// A sandbox with a new user namespace is prepared on the host (`allocateSandbox`) after stage 1
+    /// is cloned, while stage 1 (and systemd, making its scope) work: stage 1 makes the mount
+    /// namespace, which must see the sandbox's mounts, only after we wrote its id maps.
+    var allocatesAfterClone: Bool { sandbox != nil && creates(.user) }
 }
 
 /// What `create` made on the host so far, undone by `cleanup` unless the create succeeds.
 private struct PreparedHost {
     let cgroup: Cgroup
     let fifo: String
-    /// Sandbox level: device nodes host root made, by container path.
-    let deviceNodes: [String: String]
     var cleanup: Cleanup
+    /// Sandbox level: device nodes host root made, by container path.
+    var deviceNodes: [String: String] = [:]
     var networkPrepared = false
     var hasConsole = false
 }

@@ -14,6 +14,12 @@ struct ScopePlan {
     let layout: CgroupLayout
 }
 
+/// A scope whose StartTransientUnit was sent; its job not yet waited for.
+struct PendingScope {
+    let scope: SystemdScope
+    let job: String
+}
+
 extension Runtime {
     /// Checked with the rest of config.json, before anything exists: systemd is there, the
     /// cgroupsPath names a scope, the resources and annotations translate.
@@ -46,20 +52,31 @@ extension Runtime {
         } catch { throw .cgroup(context: "creating the container's cgroup", error) }
     }
 
-    /// Stage 1 waits: systemd starts the scope around it and moves it in; then the files systemd
-    /// does not manage are written and, for a sandbox that starts its own warden, the warden's
-    /// cgroup is made (its directory could not exist before the scope's).
-    func startScope(_ plan: ScopePlan, id: String, cgroup: Cgroup, wardenCgroup: Bool, cleanup: inout Cleanup, pid: Int32) throws(ContainerError) {
+    /// Asks systemd to start the scope around stage 1 (which waits for `finishScope` before it
+    /// goes on), without waiting for the job: create prepares the sandbox meanwhile.
+    func beginScope(_ plan: ScopePlan, id: String, cleanup: inout Cleanup, pid: Int32) throws(ContainerError) -> PendingScope {
         let scope: SystemdScope
         do { scope = SystemdScope(unit: plan.path.unit, slice: plan.path.slice, manager: try SystemdBus()) } catch {
             throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
         }
-        do { try scope.start(scope.baseProperties(id: id, pid: pid) + plan.properties) } catch {
+        do {
+            let job = try scope.beginStart(scope.baseProperties(id: id, pid: pid) + plan.properties)
+            cleanup.scope = scope
+            return PendingScope(scope: scope, job: job)
+        } catch {
             // A unit of that name that is running is someone else's: never stopped on our way out.
             if case .call(_, _, let name, _) = error, name == "org.freedesktop.systemd1.UnitExists" {} else { cleanup.scope = scope }
             throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
         }
-        cleanup.scope = scope
+    }
+
+    /// Once systemd has moved stage 1 into the scope: the files systemd does not manage are
+    /// written and, for a sandbox that starts its own warden, the warden's cgroup is made (its
+    /// directory could not exist before the scope's).
+    func finishScope(_ pending: PendingScope, _ plan: ScopePlan, id: String, cgroup: Cgroup, wardenCgroup: Bool) throws(ContainerError) {
+        do { try pending.scope.finishStart(job: pending.job) } catch {
+            throw .failed(context: "creating the systemd scope of \"\(id)\"", cause: error)
+        }
         log.debug("create \(id): systemd started \(plan.path.unit) in \(plan.path.slice)")
         if case .unified(let hierarchy) = plan.layout { cgroup.enableControllersForScope(mountpoint: hierarchy.mountpoint) }
         if cgroup.isFrozenByAnyone() {

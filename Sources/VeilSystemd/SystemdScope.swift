@@ -29,22 +29,23 @@ public struct SystemdScope {
          UnitProperty("DefaultDependencies", .bool(false))]
     }
 
-    /// StartTransientUnit and wait for its job. A leftover *failed* unit of that name (a container
-    /// that died before `delete`) is reset once and the start retried; a running one is an error.
-    /// A property this systemd does not know is dropped and the start retried (the files veil
-    /// writes afterwards still apply it), so older systemds work.
+    /// StartTransientUnit and wait for its job (`beginStart`, then `finishStart`).
     public func start(_ properties: [UnitProperty]) throws(SystemdError) {
+        try finishStart(job: try beginStart(properties))
+    }
+
+    /// StartTransientUnit's call; returns the job's path, which `finishStart` waits for, so the
+    /// caller can work while systemd makes the scope (the bus keeps the job's end until asked).
+    /// A leftover *failed* unit of that name (a container that died before `delete`) is reset once
+    /// and the call retried; a running one is an error. A property this systemd does not know is
+    /// dropped and the call retried (the files veil writes afterwards still apply it), so older
+    /// systemds work.
+    public func beginStart(_ properties: [UnitProperty]) throws(SystemdError) -> String {
         var properties = properties
         var resetOnce = false
         while true {
             do throws(SystemdError) {
-                let job = try manager.startTransientUnit(unit, mode: "replace", properties: properties)
-                let result = try manager.waitForJob(job, unit: unit, method: "StartTransientUnit", seconds: jobSeconds)
-                guard result == "done" else {
-                    try? manager.resetFailedUnit(unit)
-                    throw SystemdError.job(unit: unit, method: "StartTransientUnit", result: result)
-                }
-                return
+                return try manager.startTransientUnit(unit, mode: "replace", properties: properties)
             } catch .call(let method, let unit, let name, let message) where name == "org.freedesktop.systemd1.UnitExists" && !resetOnce {
                 resetOnce = true
                 do { try manager.resetFailedUnit(unit) } catch {
@@ -59,6 +60,15 @@ public struct SystemdScope {
                 }
                 properties.removeAll { $0.name == unknown }
             }
+        }
+    }
+
+    /// Waits for the start's job; a job that did not end "done" leaves no failed unit behind.
+    public func finishStart(job: String) throws(SystemdError) {
+        let result = try manager.waitForJob(job, unit: unit, method: "StartTransientUnit", seconds: jobSeconds)
+        guard result == "done" else {
+            try? manager.resetFailedUnit(unit)
+            throw SystemdError.job(unit: unit, method: "StartTransientUnit", result: result)
         }
     }
 
