@@ -264,3 +264,19 @@ pid_t veil_spawn_chrooted(const char *root, int executable, char *const argv[], 
     syscall(SYS_execveat, executable, "", argv, environment, AT_EMPTY_PATH);
     _exit(127);
 }
+
+pid_t veil_spawn_namespace_holder(int report_fd, const char *net_sysctls, size_t net_sysctls_len) {
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    if (pid != 0) return pid < 0 ? -errno : pid;
+    /* The network namespace first, as host root: its owner is the host's user namespace. */
+    char status = 'n';
+    if (unshare(CLONE_NEWNET) < 0 || loopback_up() < 0) goto report;
+    status = 's';
+    if (net_sysctls && write_sysctls(net_sysctls, net_sysctls_len) != 0) goto report;
+    status = 'u';
+    if (unshare(CLONE_NEWUSER) < 0) goto report;
+    status = 'k';
+report:
+    if (write(report_fd, &status, 1) != 1 || status != 'k') _exit(1);
+    for (;;) pause();
+}

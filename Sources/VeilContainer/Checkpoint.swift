@@ -73,17 +73,23 @@ extension Runtime {
         let record = try store.load(id)
         let status = store.status(of: record)
         guard status == .running || status == .paused else { throw .invalidState(id: id, status: status, action: "checkpoint") }
-        if (record.isolation ?? .native) == .sandbox {
-            throw .unsupported("cannot checkpoint container \"\(id)\": it runs at the sandbox level, whose seccomp notification listener (the warden's "
-                               + "channel to every call the policy mediates) and FUSE /proc views CRIU cannot save; a restore would bring the "
-                               + "workload back without its policy. Checkpoint is available at the native level (veil --isolation native)")
+        let sandboxed = (record.isolation ?? .native) == .sandbox
+        if sandboxed, let owner = record.sandboxOwner, owner != id {
+            throw .unsupported("cannot checkpoint container \"\(id)\" alone: it runs in the sandbox of pod container \"\(owner)\", whose namespaces and warden it shares")
         }
         let criu = try CRIU.binary()
         let (spec, configJSON) = try store.loadConfigAndBytes(id)
         var args = [criu, options.preDump ? "pre-dump" : "dump", "--tree", "\(record.pid)",
                     "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
                     "--log-file", "dump.log", "-v4", "--root", record.rootfs]
-        args += CRIU.externalMounts(spec, bundle: record.bundle, cgroup: record.cgroup, restoring: nil)
+        // A sandbox's own mounts (its tmpfs of views and device nodes, its FUSE views) are external.
+        let sandboxFile = sandboxed ? try sandboxExternals(initPid: record.pid) : nil
+        let own = Set(sandboxFile?.externals.map(\.mountpoint) ?? [])
+        for external in sandboxFile?.externals ?? [] { args += ["--external", "mnt[\(external.mountpoint)]:\(external.key)"] }
+        let pairs = CRIU.externalMounts(spec, bundle: record.bundle, cgroup: record.cgroup, restoring: nil)
+        for index in stride(from: 0, to: pairs.count, by: 2) where !own.contains(String(pairs[index + 1].prefix { $0 != ":" })) {
+            args += [pairs[index], pairs[index + 1]]
+        }
         // As runc: CRIU freezes the tree through the cgroup's freezer (no fork escapes the dump),
         // and a paused container's stays frozen after a --leave-running dump.
         if let freezer = record.cgroup?.freezerDirectory { args += ["--freeze-cgroup", freezer] }
@@ -96,11 +102,12 @@ extension Runtime {
         } else {
             args.append("--manage-cgroups")
         }
-        // A namespace veil made is saved empty already (networkNamespaceFlags).
-        if try CRIU.emptyNetwork(options.emptyNamespaces), spec.linux?.namespaces?.first(where: { $0.type == .network })?.path != nil {
+        // A namespace veil made is saved empty already (networkNamespaceFlags). A sandbox's is the
+        // host's: CRIU runs in it and saves none.
+        if try CRIU.emptyNetwork(options.emptyNamespaces), spec.linux?.namespaces?.first(where: { $0.type == .network })?.path != nil, !sandboxed {
             args += ["--empty-ns", "net"]
         }
-        args += CRIU.networkNamespaceFlags(spec, restoring: false)
+        if !sandboxed { args += CRIU.networkNamespaceFlags(spec, restoring: false) }
         // The init's stdio, as runc records it: pipes (a shim's, a caller's) are dumped as pipes and
         // given back by the restoring caller; a file of the host's (its /dev/null) is external.
         let stdio = CRIU.stdio(of: record.pid)
@@ -122,7 +129,11 @@ extension Runtime {
         if let json = try? JSONEncoder().encode(stdio) {
             try wrap("writing \(CRIU.descriptorsFile)") { try FS.writeFile(options.imagePath + "/" + CRIU.descriptorsFile, Array(json), mode: 0o600) }
         }
-        try CRIU.run(args, log: options.imagePath + "/dump.log", what: options.preDump ? "pre-dump" : "dump")
+        let command = sandboxed ? [try Self.nsenter(), "--net=/proc/\(record.pid)/ns/net"] + args : args
+        try CRIU.run(command, log: options.imagePath + "/dump.log", what: options.preDump ? "pre-dump" : "dump")
+        if let sandboxFile, let json = try? JSONEncoder().encode(sandboxFile) {
+            try wrap("writing \(SandboxCheckpointFile.name)") { try FS.writeFile(options.imagePath + "/" + SandboxCheckpointFile.name, Array(json), mode: 0o600) }
+        }
         log.debug("checkpoint \(id): CRIU saved the container in \(options.imagePath)")
         if !options.leaveRunning && !options.preDump {
             // As runc: the container is gone once CRIU has saved it (anything CRIU left, a process
@@ -155,9 +166,12 @@ extension Runtime {
         do { level = try IsolationLevel.resolve(annotations: spec.annotations, floor: isolation, allowLowering: allowLowerIsolation) } catch {
             throw .invalidConfig(file: "config.json", field: error.source, reason: "\(error)")
         }
-        guard level == .native else {
-            throw .unsupported("cannot restore container \"\(id)\" at the sandbox level: a sandbox's policy listener and /proc views cannot be "
-                               + "restored by CRIU, and veil never restores a sandbox without its policy (restore at the native level: veil --isolation native)")
+        if level == .sandbox && !FS.exists(options.imagePath + "/" + SandboxCheckpointFile.name) {
+            throw .unsupported(SandboxCheckpointFile.nativeCheckpoint(id: id, imagePath: options.imagePath))
+        }
+        if level == .native && FS.exists(options.imagePath + "/" + SandboxCheckpointFile.name) {
+            throw .unsupported("cannot restore container \"\(id)\" at the native level: it was checkpointed at the sandbox level, whose policy its processes carry; "
+                               + "restore it at the sandbox level (the operator's default; not veil --isolation native)")
         }
         let rootfsConfigured = spec.root.path.hasPrefix("/") ? spec.root.path : bundle + "/" + spec.root.path
         guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
@@ -175,6 +189,15 @@ extension Runtime {
         var cleanup = Cleanup(directory: directory)
         defer { cleanup.run() }
         let cgroup = try makeCgroup(spec, id: id, cleanup: &cleanup)
+        if level == .sandbox {
+            let record = try restoreSandbox(id: id, spec: spec, bundle: bundle, rootfs: rootfs, directory: directory, cgroup: cgroup,
+                                            cleanup: &cleanup, options: options, criu: criu)
+            if let pidFile = options.pidFile {
+                try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(record.pid)".utf8)) }
+            }
+            cleanup.disarm()
+            return record
+        }
         // CRIU mounts the container's root from a mount point of its own, as runc gives it.
         let criuRoot = directory + "/criu-root"
         try wrap("creating \(criuRoot)") { try FS.mkdirAll(criuRoot, mode: 0o700) }

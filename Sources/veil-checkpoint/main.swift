@@ -35,7 +35,7 @@ struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
         abstract: "Read a checkpoint archive or directory (inspect, memparse, dump, coredump).",
-        subcommands: [Inspect.self, Memparse.self, Dump.self, Coredump.self])
+        subcommands: [Inspect.self, Memparse.self, Dump.self, Coredump.self, SandboxImagesCommand.self])
 }
 
 /// checkpointctl show / inspect.
@@ -75,6 +75,23 @@ struct Inspect: ParsableCommand {
             let data = (try? JSONSerialization.data(withJSONObject: [inspection.jsonObject()], options: [.prettyPrinted, .sortedKeys])) ?? Data()
             writeOut(String(decoding: data, as: UTF8.self) + "\n")
         }
+    }
+}
+
+/// Internal to `veil restore` at the sandbox level: CRIU's images made ready for the new sandbox.
+struct SandboxImagesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox-images", abstract: "Prepare a sandbox's CRIU images for its restore (run by veil restore).", shouldDisplay: false)
+    @Argument(help: "The directory of CRIU's images.") var directory: String
+    @Option(name: .customLong("host-id"), help: "The first host id of the restored sandbox's range.") var hostID: UInt32
+    @Option(name: .customLong("id-count"), help: "How many ids the range holds.") var idCount: UInt32
+    @Option(help: "The sandbox policy's BPF program, as veil installs it.") var policy: String
+
+    func run() throws {
+        guard let program = FileManager.default.contents(atPath: policy) else { fail("cannot read \(policy)") }
+        let marked = try SandboxImages.markPolicyFilters(directory: directory, program: [UInt8](program))
+        let from = try SandboxImages.moveUserNamespace(directory: directory, hostID: hostID, count: idCount)
+        writeOut("policy filters given a listener: \(marked); user namespace moved from host id \(from) to \(hostID)\n")
     }
 }
 

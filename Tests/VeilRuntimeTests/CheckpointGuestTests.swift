@@ -5,8 +5,8 @@
 // fresh state root (the counter goes on), inspect, memparse, coredump read by gdb, dump of pstree
 // and utsns; a pre-dump chain with --leave-running; a paused container checkpointed and still
 // paused; restore's --empty-ns/--auto-dedup/--manage-cgroups-mode; a private containerd driving the
-// veil shim through ctr c checkpoint --task and ctr c restore --live; the sandbox level refused up
-// front. About a minute and a half on an idle 2-core machine. VEIL_SKIP_VM=1 leaves it out.
+// veil shim through ctr c checkpoint --task and ctr c restore --live; a sandboxed container
+// checkpointed and restored with its policy and a new warden, and the levels' mismatches refused. About a minute and a half on an idle 2-core machine. VEIL_SKIP_VM=1 leaves it out.
 
 import Foundation
 import Testing

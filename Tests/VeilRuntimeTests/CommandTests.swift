@@ -586,11 +586,6 @@ struct FeaturesCommandTests {
         defer { bundle.remove() }
         defer { _ = try? bundle.runtime(veil, ["delete", "--force", bundle.id]) }
         let image = bundle.path + "/image"
-        // The sandbox level (the default): CRIU cannot save the warden's listener; refused, naming it.
-        let sandboxed = try bundle.runtime(veil, ["checkpoint", "--image-path", image, bundle.id])
-        #expect(!sandboxed.succeeded && sandboxed.stderr.contains("sandbox level") && sandboxed.stderr.contains("seccomp notification listener"), "\(sandboxed)")
-        #expect(!FileManager.default.fileExists(atPath: image), "a refused checkpoint writes no images")
-        #expect(try bundle.status(veil) == "running", "a refused checkpoint must leave the container running")
         // Restore: detached only; an --image-path without images; an unknown container for checkpoint.
         let foreground = try bundle.runtime(veil, ["--isolation", "native", "restore", "--image-path", image, "restored"])
         #expect(!foreground.succeeded && foreground.stderr.contains("--detach"), "\(foreground)")
@@ -606,6 +601,16 @@ struct FeaturesCommandTests {
             #expect(!refused.succeeded && refused.stderr.contains(named), "\(flags): \(refused)")
             #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "\(flags): a refused restore leaves no state")
         }
+        // The level must match the checkpoint's: a sandbox's processes carry its policy, a native
+        // checkpoint has none for a sandbox to restore.
+        let noPolicy = try bundle.runtime(veil, ["restore", "-d", "--image-path", image, "--bundle", bundle.path, "restored"])
+        #expect(!noPolicy.succeeded && noPolicy.stderr.contains("veil-sandbox.json") && noPolicy.stderr.contains("native level"), "\(noPolicy)")
+        #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "a refused restore leaves no state")
+        try #require(FileManager.default.createFile(atPath: image + "/veil-sandbox.json", contents: Data("{\"externals\":[]}".utf8)))
+        let sandboxImages = try bundle.runtime(veil, ["--isolation", "native", "restore", "-d", "--image-path", image, "--bundle", bundle.path, "restored"])
+        #expect(!sandboxImages.succeeded && sandboxImages.stderr.contains("checkpointed at the sandbox level"), "\(sandboxImages)")
+        #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "a refused restore leaves no state")
+        #expect(try bundle.status(veil) == "running", "refusals must leave the container running")
         let unknown = try bundle.runtime(veil, ["checkpoint", "--image-path", image, "no-such-container"])
         #expect(!unknown.succeeded && unknown.stderr.contains("does not exist"), "\(unknown)")
         // Reading a checkpoint that is not one.

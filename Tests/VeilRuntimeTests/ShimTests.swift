@@ -491,15 +491,17 @@ struct ShimTests {
     }
 
     // A checkpoint that works needs CRIU, which this host's kernel fails: the guest proves those
-    // (tests/vm/guest-checkpoint-tests.sh, ctr c checkpoint --task / ctr c restore --live).
-    @Test("ctr c checkpoint --task of a sandboxed task: the veil shim's Checkpoint refuses it naming the sandbox level; the task runs on; no image is made")
-    func checkpointRefusedAtSandboxLevel() throws {
+    // (tests/vm/guest-checkpoint-tests.sh: ctr c checkpoint --task / ctr c restore --live, and a
+    // sandbox checkpointed and restored). Here the failure's path: CRIU's error reaches ctr.
+    @Test("ctr c checkpoint --task of a sandboxed task where CRIU cannot run: the error reaches ctr; the task runs on; no image is made")
+    func checkpointFailureAtSandboxLevel() throws {
+        let criuWorks = (try? runCommand("criu", ["check"], timeout: 60))?.succeeded ?? false
         let rig = try makeRig()
         defer { rig.stop() }
         let id = "ck1"
         try #require(try run(rig, id: id, flags: ["-d"], ["sh", "-c", "i=0; while :; do i=$((i + 1)); echo $i > /tmp/tick; sleep 0.1; done"]).succeeded, "\(rig.log)")
-        let checkpoint = try rig.ctr(["container", "checkpoint", "--task", id, "veil-test/\(id):checkpoint"], timeout: 30)
-        #expect(!checkpoint.succeeded && checkpoint.stderr.contains("sandbox level"), "\(checkpoint)\n\(rig.log)")
+        let checkpoint = try rig.ctr(["container", "checkpoint", "--task", id, "veil-test/\(id):checkpoint"], timeout: 60)
+        #expect(checkpoint.succeeded == criuWorks && (criuWorks || checkpoint.stderr.contains("criu")), "\(checkpoint)\n\(rig.log)")
         // ctr paused the task around the call and resumed it: it is running and still counting.
         let running = try rig.waitForTask(id, status: "RUNNING", timeout: 10)
         let task = try rig.task(id)
@@ -509,7 +511,7 @@ struct ShimTests {
         let second = try rig.ctr(["task", "exec", "--exec-id", "t2", id, "cat", "/tmp/tick"], timeout: 15)
         #expect(first.succeeded && second.succeeded && first.stdout != second.stdout, "\(first)\n\(second)")
         let images = try rig.ctr(["image", "ls", "-q"])
-        #expect(!images.stdout.contains("veil-test/\(id)"), "\(images)")
+        #expect(images.stdout.contains("veil-test/\(id)") == criuWorks, "\(images)")
         #expect(try rig.ctr(["task", "kill", "-s", "SIGKILL", id]).succeeded)
         #expect(try rig.waitForTask(id, status: "STOPPED", timeout: 10))
         #expect(try rig.ctr(["task", "rm", id]).succeeded)

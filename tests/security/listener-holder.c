@@ -2,7 +2,8 @@
    It installs a filter that notifies uname(2) and takes the filter's listener (fd N), prints N,
    and stops itself (SIGSTOP). Once continued it prints whether fd N is still open, then calls
    uname: the answer comes from whoever holds a copy of the listener ("uname=0" or
-   "uname=ERRNO_NAME"). */
+   "uname=ERRNO_NAME"). A second thread waits in pause(): a restored process has several, and a
+   signal to the process may be taken by any of them. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +15,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <pthread.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
+static void *idle(void *unused) {
+    (void)unused;
+    for (;;) pause();
+    return NULL;
+}
 
 int main(void) {
     struct sock_filter program[] = {
@@ -28,6 +36,8 @@ int main(void) {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("no_new_privs"); return 2; }
     int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fprog);
     if (listener < 0) { perror("seccomp"); return 2; }
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, idle, NULL) != 0) { perror("pthread_create"); return 2; }
     printf("%d\n", listener);
     fflush(stdout);
     raise(SIGSTOP);

@@ -51,12 +51,16 @@ pkill -f 'secret-holder' 2> /dev/null
 # /counter of the rootfs; its stdio reopened inside, so nothing of the host's is open in it.
 section "veil checkpoint and restore (native)"
 # On the guest's ext4 root, not /run: the sandbox level id-maps the rootfs, which this kernel's tmpfs cannot.
+# holder_bundle DIR HOSTNAME CGROUP: the payload's busybox rootfs (a writable copy) running secret-holder.
+holder_bundle() {
+    mkdir -p "$1"
+    cp -a /vm/bundle/rootfs "$1/rootfs"
+    cp "$EXTRA/secret-holder" "$1/rootfs/secret-holder"
+    jq --arg host "$2" --arg cgroup "$3" '.process.terminal = false | .root.readonly = false | .hostname = $host | .linux.cgroupsPath = $cgroup
+        | .process.args = ["sh", "-c", "exec > /dev/null 2>&1 < /dev/null; exec /secret-holder /counter"]' /vm/bundle/config.json > "$1/config.json"
+}
 B=/var/lib/veil-guest/ck-bundle
-mkdir -p "$B"
-cp -a /vm/bundle/rootfs "$B/rootfs"
-cp "$EXTRA/secret-holder" "$B/rootfs/secret-holder"
-jq '.process.terminal = false | .root.readonly = false | .hostname = "ckpt-host" | .linux.cgroupsPath = "/veil-checkpoint/ck"
-    | .process.args = ["sh", "-c", "exec > /dev/null 2>&1 < /dev/null; exec /secret-holder /counter"]' /vm/bundle/config.json > "$B/config.json"
+holder_bundle "$B" ckpt-host /veil-checkpoint/ck
 native() { native_root=$1; shift; timeout -s KILL 120 veil --isolation native --root "$native_root" "$@"; }
 counter() { cat "$B/rootfs/counter" 2> /dev/null || echo 0; }
 state_status() { native "$1" state "$2" 2> /dev/null | jq -r '.status // empty'; }
@@ -294,22 +298,57 @@ wait "$containerd_pid" 2> /dev/null
 # Whatever a failed step left running.
 for pair in root1:ck1 root2:ck1r root3:ck1p root4:ckp root5:ckp2 root6:ckz root7:cke root8:ov1 root9:ov2; do native "$WORK/${pair%%:*}" delete --force "${pair#*:}" > /dev/null 2>&1; done
 
-# --- the sandbox level: refused up front, the container untouched ----------------------------------
+# --- the sandbox level: the sandbox comes back with its policy and a new warden ---------------------
+# secret-holder counts in a sandbox; checkpoint ends it; restore in a fresh state root brings it back
+# in a new id range, its network namespace the host's, its /proc views and device nodes the new
+# sandbox's, each process's listener taken by veil (none left in the container) and a new warden
+# answering: uname shows the sandbox's kernel identity again.
 section "sandbox level"
 sandbox() { timeout -s KILL 120 veil --root "$WORK/sroot" "$@"; }
-if (cd "$B" && sandbox run -d ck2 > "$OUT/ck-srun.out" 2>&1 < /dev/null); then
-    sandbox checkpoint --image-path "$WORK/simg" ck2 > "$OUT/ck-scheckpoint.out" 2>&1
+S=/var/lib/veil-guest/sb-bundle
+holder_bundle "$S" sb-host /veil-checkpoint/sb
+if (cd "$S" && sandbox run -d sb1 > "$OUT/sb-run.out" 2>&1 < /dev/null) && sleep 2; then
+    first_map=$(awk '{print $2}' "/proc/$(sandbox state sb1 | jq -r .pid)/uid_map")
+    sandbox checkpoint --image-path "$WORK/simg" sb1 > "$OUT/sb-checkpoint.out" 2>&1
     rc=$?
-    check "checkpoint of a sandboxed container is refused, naming why, and it keeps running" \
-        "$([ $rc != 0 ] && grep -q 'sandbox level' "$OUT/ck-scheckpoint.out" && [ "$(sandbox state ck2 | jq -r .status)" = running ] ||
-           echo "exit $rc: $(show "$OUT/ck-scheckpoint.out")")"
-    sandbox delete --force ck2 > /dev/null 2>&1
+    check "veil checkpoint of a sandboxed container saves it and ends it, as at the native level" \
+        "$([ $rc = 0 ] && [ -z "$(sandbox list -q)" ] && [ -s "$WORK/simg/veil-sandbox.json" ] || echo "exit $rc: $(show "$OUT/sb-checkpoint.out") $(grep Error "$WORK/simg/dump.log" | tail -3 | oneline)")"
+    before=$(cat "$S/rootfs/counter")
+    native "$WORK/root-sbn" restore -d --image-path "$WORK/simg" --bundle "$S" sbn > "$OUT/sb-native-restore.out" 2>&1
+    rc=$?
+    check "a sandbox's checkpoint is not restored at the native level, naming why; nothing left" \
+        "$([ $rc != 0 ] && grep -q 'sandbox level' "$OUT/sb-native-restore.out" && [ ! -e "$WORK/root-sbn/sbn" ] || echo "exit $rc: $(show "$OUT/sb-native-restore.out")")"
+    sandbox restore -d --image-path "$WORK/simg" --bundle "$S" sb1r > "$OUT/sb-restore.out" 2>&1
+    rc=$?
+    sleep 2
+    after=$(cat "$S/rootfs/counter")
+    check "veil restore at the sandbox level continues the counter" \
+        "$([ $rc = 0 ] && [ "$(sandbox state sb1r | jq -r .status)" = running ] && [ "$after" -gt "$before" ] 2>/dev/null ||
+           echo "exit $rc, counter $before -> $after: $(show "$OUT/sb-restore.out") $(grep -E 'Error' "$WORK/simg/restore.log" | tail -3 | oneline)")"
+    rpid=$(sandbox state sb1r | jq -r .pid)
+    new_map=$(awk '{print $2}' "/proc/$rpid/uid_map" 2>/dev/null)
+    check "the restored sandbox runs in a sandbox id range, its network namespace the host's" \
+        "$([ -n "$new_map" ] && [ "$new_map" != 0 ] && [ "$(stat -L -c %u "/proc/$rpid")" = "$new_map" ] &&
+           nsenter --net="/proc/$rpid/ns/net" ip -o link show lo | grep -q 'UP' || echo "uid_map base '$new_map' (was $first_map)")"
+    sandbox exec sb1r sh -c 'uname -r; cat /proc/sys/kernel/osrelease; hostname' > "$OUT/sb-exec.out" 2>&1
+    check "the restored sandbox's warden answers: uname and /proc show the sandbox's kernel identity, the hostname is kept" \
+        "$(r=$(sed -n 1p "$OUT/sb-exec.out"); [ -n "$r" ] && [ "$r" != "$(uname -r)" ] && [ "$(sed -n 2p "$OUT/sb-exec.out")" = "$r" ] &&
+           [ "$(sed -n 3p "$OUT/sb-exec.out")" = sb-host ] || show "$OUT/sb-exec.out")"
+    kept="" seen=0
+    for p in $(cat /sys/fs/cgroup/veil-checkpoint/sb/cgroup.procs 2>/dev/null); do
+        seen=$((seen + 1)); ls -l "/proc/$p/fd" 2>/dev/null | grep -q 'seccomp notify' && kept="$kept $p"
+    done
+    check "no process of the restored sandbox holds a seccomp listener (veil took them all)" "$([ "$seen" -gt 0 ] && [ -z "$kept" ] || echo "$seen processes, listeners kept by:$kept")"
+    sandbox delete --force sb1r > "$OUT/sb-delete.out" 2>&1
+    check "the restored sandbox deletes cleanly: no state, warden or sandbox directory left" \
+        "$([ -z "$(sandbox list -q)" ] && ! pgrep -f "veil-warden $WORK/sroot/sb1r" > /dev/null && [ -z "$(ls -d /run/veil-sandbox/sb1r-* 2>/dev/null)" ] ||
+           echo "$(sandbox list -q) $(show "$OUT/sb-delete.out")")"
 else
-    not_ok "checkpoint of a sandboxed container is refused" "the sandboxed container did not run: $(show "$OUT/ck-srun.out")"
+    not_ok "veil checkpoint of a sandboxed container" "the sandboxed container did not run: $(show "$OUT/sb-run.out")"
 fi
 sandbox restore -d --import "$A" --bundle "$B" ck3 > "$OUT/ck-srestore.out" 2>&1
 rc=$?
-check "restore at the sandbox level (the operator's default) is refused and leaves no state" \
+check "a native checkpoint is not restored at the sandbox level (the operator's default), naming why; no state left" \
     "$([ $rc != 0 ] && grep -q 'sandbox level' "$OUT/ck-srestore.out" && [ ! -e "$WORK/sroot/ck3" ] || echo "exit $rc: $(show "$OUT/ck-srestore.out")")"
 
 # --- benchmark (VEIL_GUEST_BENCH=N rounds; a measurement, never a check) -----------------------------

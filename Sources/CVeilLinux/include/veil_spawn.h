@@ -61,6 +61,13 @@ void veil_reset_signals(void);
    stdout and stderr to `output_fd`: for a tool that works on a container's rootfs and must not
    be led out of it by the rootfs's symlinks. Returns the child's pid (the caller reaps it) or
    -errno; exit 125 is a failed chroot, 127 a failed exec. */
+/* A restored sandbox's namespaces before CRIU runs: a child that makes a network namespace as host
+   root (so the host's user namespace owns it), brings up lo and writes the "path\0value\0" pairs
+   of `net_sysctls`, then makes a user namespace, whose maps the caller writes. It writes one byte to
+   `report_fd` ('k' once both exist; 'n', 's' or 'u' when the network namespace, a sysctl or the
+   user namespace failed, then exits) and waits to be killed. Returns its pid or -errno. */
+pid_t veil_spawn_namespace_holder(int report_fd, const char *net_sysctls, size_t net_sysctls_len);
+
 pid_t veil_spawn_chrooted(const char *root, int executable, char *const argv[], int stdin_fd, int output_fd);
 
 #endif

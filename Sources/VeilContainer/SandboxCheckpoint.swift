@@ -1,0 +1,307 @@
+import CVeilLinux
+import FoundationEssentials
+import Glibc
+import VeilCgroups
+import VeilLinux
+import VeilSandbox
+import VeilSpec
+
+/// The sandbox level's part of checkpoint and restore (README, "Checkpoint and restore"). CRIU
+/// saves the processes, their user, mount, PID, IPC, UTS and time namespaces; what the sandbox
+/// built around them is made anew at restore and given to CRIU:
+/// - CRIU runs in the container's network namespace (owned by the host's user namespace, which
+///   CRIU 3.17 cannot save from inside the sandbox's); a restore makes a fresh one as stage 1
+///   does (`veil_spawn_namespace_holder`) and runs CRIU in it;
+/// - the mounts of the sandbox's public tmpfs and FUSE views are external, mapped to the new
+///   sandbox's; the rootfs and bind sources are id-mapped for the new id range;
+/// - the policy's filter is restored with a listener (`veil-checkpoint sandbox-images` marks it
+///   in seccomp.img and moves the user namespace to the new range): each restored process holds
+///   its listener, veil takes it and closes it there before anything runs, and a new warden
+///   answers for them.
+struct SandboxCheckpointFile: Codable {
+    static let name = "veil-sandbox.json"
+
+    /// One mount of the sandbox's own, external to CRIU.
+    struct External: Codable {
+        /// CRIU's key for it.
+        var key: String
+        /// Where the container sees it.
+        var mountpoint: String
+        /// "public" (the sandbox's tmpfs: fixed views, device nodes, masks) or "procfs" (the FUSE views).
+        var source: String
+        /// The path within that source.
+        var path: String
+    }
+
+    var externals: [External]
+
+    static func nativeCheckpoint(id: String, imagePath: String) -> String {
+        "cannot restore container \"\(id)\" at the sandbox level: \(imagePath) holds no readable \(name), so it was checkpointed at the native level, "
+            + "and veil never restores a sandbox without its policy (restore it at the native level: veil --isolation native)"
+    }
+}
+
+extension Runtime {
+    /// The sandbox's own mounts in the init's mount namespace, as CRIU externals.
+    func sandboxExternals(initPid: Int32) throws(ContainerError) -> SandboxCheckpointFile {
+        let text = try wrap("reading the container's mounts") { try FS.readString("/proc/\(initPid)/mountinfo") }
+        var externals: [SandboxCheckpointFile.External] = []
+        for line in text.split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            let fields = halves[0].split(separator: " ").map(String.init)
+            guard halves.count == 2, fields.count >= 5 else { continue }
+            let after = halves[1].split(separator: " ").map(String.init)
+            guard after.count >= 2 else { continue }
+            let source: String
+            if after[0] == "fuse.veil" { source = "procfs" } else if after[1] == "veil-sandbox" { source = "public" } else { continue }
+            externals.append(.init(key: "veil-sandbox-\(externals.count)", mountpoint: unescapeMountinfo(fields[4]), source: source, path: unescapeMountinfo(fields[3])))
+        }
+        return SandboxCheckpointFile(externals: externals)
+    }
+
+    /// mountinfo's octal escapes (\040 for a space, ...).
+    private func unescapeMountinfo(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = Array(text.utf8)[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "\\"), utf8.count >= 3, let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(3)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// util-linux's nsenter, to run CRIU in a network namespace (CRIU must share it to save or
+    /// restore a tree whose namespace its user namespace does not own).
+    static func nsenter() throws(ContainerError) -> String {
+        let candidates = ["/usr/bin/nsenter", "/bin/nsenter", "/usr/sbin/nsenter"]
+        guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            throw .unsupported("checkpoint and restore at the sandbox level need nsenter (util-linux)")
+        }
+        return found
+    }
+
+    /// `restore` at the sandbox level; see the type's comment. `cgroup` is the new container's,
+    /// `cleanup` undoes everything made so far.
+    func restoreSandbox(id: String, spec inputSpec: Spec, bundle: String, rootfs: String, directory: String, cgroup: Cgroup,
+                        cleanup: inout Cleanup, options: RestoreOptions, criu: String) throws(ContainerError) -> ContainerRecord {
+        let file = options.imagePath + "/" + SandboxCheckpointFile.name
+        guard let bytes = try? FS.readFile(file), let saved = try? JSONDecoder().decode(SandboxCheckpointFile.self, from: Data(bytes)) else {
+            throw .unsupported(SandboxCheckpointFile.nativeCheckpoint(id: id, imagePath: options.imagePath))
+        }
+        var spec = inputSpec
+        if PodAnnotations(spec.annotations)?.kind == .container {
+            throw .unsupported("cannot restore container \"\(id)\" into a pod's sandbox: a sandbox is restored whole, as its own")
+        }
+        var context: SandboxContext
+        do throws(SandboxError) {
+            context = try sandboxBuilder.prepare(id: id, stateDirectory: directory, spec: &spec, pod: nil)
+            try sandboxBuilder.allocate(&context, id: id, spec: &spec, cgroup: cgroup, undo: &cleanup.sandbox)
+            _ = try sandboxBuilder.makeDeviceNodes(context, spec: spec)
+        } catch { throw .sandbox(error) }
+        guard let hostID = spec.linux?.uidMappings?.first(where: { $0.containerID == 0 })?.hostID, let slot = context.slot else {
+            throw .unsupported("cannot restore container \"\(id)\" at the sandbox level: its config.json brings its own user namespace")
+        }
+
+        // The network namespace (the host's) and a user namespace with the new range's maps.
+        let holder = try spawnNamespaceHolder(spec)
+        defer { Glibc.kill(holder, SIGKILL); _ = try? Wait.waitpid(holder) }
+        for (kind, maps) in [("uid", spec.linux?.uidMappings ?? []), ("gid", spec.linux?.gidMappings ?? [])] {
+            let text = maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+            try wrap("writing the restored sandbox's \(kind)_map") { try FS.writeString("/proc/\(holder)/\(kind)_map", text, flags: O_WRONLY) }
+        }
+
+        // The rootfs and bind sources id-mapped for the new range, where CRIU finds them.
+        let mapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])
+        do { mapped = try sandboxBuilder.idmappedMounts(context, initPid: holder, rootfs: rootfs, spec: spec, bundle: bundle) } catch { throw .sandbox(error) }
+        defer { mapped.rootfs.close(); mapped.mounts.forEach { $0.1.close() } }
+        let criuRoot = directory + "/criu-root"
+        try attach(mapped.rootfs, at: criuRoot, isFile: false)
+        defer { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) }
+        var bindTargets: [String: String] = [:]
+        let bindDirectory = directory + "/criu-binds"
+        defer { for target in bindTargets.values { _ = umount2(target, Int32(MNT_DETACH)); unlink(target); rmdir(target) }; rmdir(bindDirectory) }
+        for (index, fd) in mapped.mounts {
+            guard let mount = spec.mounts?[index] else { continue }
+            var st = stat()
+            let isFile = fstat(fd.raw, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR
+            let target = bindDirectory + "/\(index)"
+            try wrap("creating \(bindDirectory)") { try FS.mkdirAll(bindDirectory, mode: 0o700) }
+            try attach(fd, at: target, isFile: isFile)
+            bindTargets[mount.destination] = target
+        }
+
+        // The images, copied, with the policy given a listener and the user namespace moved (the
+        // caller's images stay as they were).
+        let images = directory + "/criu-images"
+        try copyImages(from: options.imagePath, to: images, owner: hostID)
+        defer {
+            for name in FS.listDirectory(images) { unlink(images + "/" + name) }
+            rmdir(images)
+        }
+        let policy = images + "/veil-sandbox-policy.bpf"
+        try wrap("writing the sandbox policy for the images' check") { try FS.writeFile(policy, context.program.filter, mode: 0o600) }
+        try runImageTool(["checkpoint", "sandbox-images", images, "--host-id", String(hostID), "--id-count", String(idPool.blockSize), "--policy", policy])
+
+        // Mount sources, checked to stay in the new sandbox's directories.
+        var args = [criu, "restore", "--images-dir", images, "--work-dir", options.workPath ?? options.imagePath,
+                    "--log-file", "restore.log", "-v4", "--root", criuRoot, "--restore-detached", "--leave-stopped",
+                    "--pidfile", directory + "/restored.pid", "--manage-cgroups=ignore"]
+        let own = Set(saved.externals.map(\.mountpoint))
+        for external in saved.externals {
+            let base = external.source == "procfs" ? context.liveViews : context.publicDirectory
+            let components = external.path.split(separator: "/")
+            guard external.path.hasPrefix("/"), !components.contains(".."), !components.contains("."),
+                  external.key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
+                throw .invalidConfig(file: file, field: "externals", reason: "\(external.key) names \(external.path): not a path within the sandbox's mounts")
+            }
+            args += ["--external", "mnt[\(external.key)]:\(base)\(external.path)"]
+        }
+        var pairs = CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
+        pairs = stride(from: 0, to: pairs.count, by: 2).flatMap { index -> [String] in
+            let mapping = pairs[index + 1]
+            let destination = String(mapping[..<(mapping.firstIndex(of: ":") ?? mapping.endIndex)])
+            if own.contains(destination) { return [] }
+            if let target = bindTargets[destination] { return ["--ext-mount-map", destination + ":" + target] }
+            return [pairs[index], mapping]
+        }
+        args += pairs + options.criu.arguments
+        if options.autoDedup { args.append("--auto-dedup") }
+        do throws(SandboxError) { try context.startServingViews() } catch { throw .sandbox(error) }
+        log.debug("restore \(id): \(args.joined(separator: " "))")
+        let join = Set(cgroup.paths.values).sorted().map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
+        try CRIU.run(["/bin/sh", "-c", join + " && exec \"$@\"", "sh", try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args,
+                     log: (options.workPath ?? options.imagePath) + "/restore.log", what: "restore")
+        let pidText = (try? FS.readString(directory + "/restored.pid"))?.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+        guard let pid = Int32(pidText), pid > 0 else { throw .initFailed("restore \(id): CRIU wrote no pid") }
+        cleanup.initPid = pid
+        unlink(directory + "/restored.pid")
+
+        // Every restored process: in the sandbox's namespaces, holding its listener, which we take.
+        let listeners = try takeListeners(cgroup: cgroup, holder: holder, hostID: hostID)
+        defer { listeners.forEach { $0.close() } }
+        var record = ContainerRecord(id: id, ociVersion: spec.ociVersion, pid: pid, pidStartTime: ProcessInfo.startTime(pid),
+                                     bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
+                                     annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
+        record.isolation = .sandbox
+        record.sandboxOwner = id
+        record.sandboxSlot = slot
+        record.sandboxDirectory = context.publicDirectory
+        do throws(SandboxError) {
+            let warden = try sandboxBuilder.startWarden(context, initPid: pid, undo: &cleanup.sandbox)
+            record.wardenPid = warden.pid
+            record.wardenStartTime = warden.startTime
+            try SandboxBuilder.handToWarden(context, listener: listeners[0])
+            for listener in listeners.dropFirst() { try SandboxBuilder.sendToWarden(directory: context.ownerDirectory, listener: listener) }
+        } catch { throw .sandbox(error) }
+        try store.saveConfig(spec, id: id)
+        try store.save(record)
+        for process in (try? cgroup.processes()) ?? [] { Glibc.kill(process, SIGCONT) }
+        log.debug("restore \(id): restored at the sandbox level, init pid \(pid), \(listeners.count) listener(s) to warden \(record.wardenPid ?? 0)")
+        return record
+    }
+
+    /// A network namespace owned by the host (lo up, the sandbox's sysctls) holding a fresh user namespace.
+    private func spawnNamespaceHolder(_ spec: Spec) throws(ContainerError) -> Int32 {
+        let report = try wrap("a pipe for the namespace holder") { try FileDescriptor.pipe() }
+        defer { report.reader.close(); report.writer.close() }
+        let network = HostOwnedNetwork.plan(for: spec)
+        let pairs: [CChar] = (network?.sysctls ?? []).flatMap { Array($0.path.utf8CString) + Array($0.value.utf8CString) }
+        let pid = pairs.withUnsafeBufferPointer { veil_spawn_namespace_holder(report.writer.raw, $0.isEmpty ? nil : $0.baseAddress, $0.count) }
+        if pid < 0 { throw LinuxError("clone", "namespace holder", errno: -pid).context("restoring a sandbox") }
+        var status: UInt8 = 0
+        let got = read(report.reader.raw, &status, 1)
+        guard got == 1, status == UInt8(ascii: "k") else {
+            Glibc.kill(pid, SIGKILL)
+            _ = try? Wait.waitpid(pid)
+            let step = ["n": "making the network namespace", "s": "writing its sysctls", "u": "making the user namespace"][String(UnicodeScalar(status))] ?? "starting"
+            throw .initFailed("restoring a sandbox: the namespace holder failed \(step)")
+        }
+        return pid
+    }
+
+    private func attach(_ fd: FileDescriptor, at path: String, isFile: Bool) throws(ContainerError) {
+        if isFile {
+            let made = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            guard made >= 0 else { throw LinuxError("open", path).context("making a mount point for CRIU") }
+            close(made)
+        } else {
+            try wrap("making a mount point for CRIU") { try FS.mkdirAll(path, mode: 0o700) }
+        }
+        let target = try wrap("opening \(path)") { try FileDescriptor.open(path, O_PATH | (isFile ? 0 : O_DIRECTORY)) }
+        defer { target.close() }
+        _ = try wrap("attaching an id-mapped mount at \(path)") { try sysNeg("move_mount", path) { veil_attach_mount_at(fd.raw, target.raw) } }
+    }
+
+    /// Copies of the image files (a rewritten one never touches the caller's) that the restored
+    /// tasks can open: CRIU opens some from them before they take the sandbox's ids (host root's
+    /// ids without its capabilities: the group reads) and some after (the sandbox's root owns them).
+    private func copyImages(from source: String, to target: String, owner: UInt32) throws(ContainerError) {
+        try wrap("creating \(target)") { try FS.mkdirAll(target, mode: 0o750) }
+        chown(target, owner, 0)
+        chmod(target, 0o750)
+        for name in FS.listDirectory(source) where !FS.isDirectory(source + "/" + name) {
+            let from = open(source + "/" + name, O_RDONLY | O_CLOEXEC)
+            let to = open(target + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            defer { if from >= 0 { close(from) }; if to >= 0 { close(to) } }
+            guard from >= 0, to >= 0 else { throw LinuxError("open", name).context("copying the images for the sandbox's restore") }
+            while true {
+                let copied = sendfile(to, from, nil, 1 << 30)
+                if copied == 0 { break }
+                if copied < 0 { throw LinuxError("sendfile", name).context("copying the images for the sandbox's restore") }
+            }
+            fchown(to, owner, 0)
+            fchmod(to, 0o640)
+        }
+    }
+
+    /// `veil-checkpoint ARGS` beside this binary (it holds CRIU's protobuf images).
+    private func runImageTool(_ arguments: [String]) throws(ContainerError) {
+        let exe = FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+        let tool = String(exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)]) + "/veil-checkpoint"
+        guard access(tool, X_OK) == 0 else { throw .unsupported("restoring a sandbox needs veil-checkpoint beside \(exe)") }
+        let child: Spawner.Child
+        do { child = try Spawner.spawn(path: tool, args: [tool] + arguments, env: [], withStdinPipe: false) } catch { throw error.context("running \(tool)") }
+        let status = try wrap("waiting for veil-checkpoint") { try Wait.waitpid(child.pid) }
+        guard status == 0 else { throw .failed(context: "preparing the sandbox's images (veil-checkpoint exited with status \(status))", cause: CRIU.CRIUFailure(lastLines: "see its error above")) }
+    }
+
+    /// The listeners CRIU's restorer left in each restored process, taken and closed there. Each
+    /// process must be in the holder's network namespace, in one user namespace mapped to the new
+    /// range, and hold a listener (the policy's filter, given one by the images' rewrite): else
+    /// the images were not a sandbox's, and nothing of it runs.
+    private func takeListeners(cgroup: Cgroup, holder: Int32, hostID: UInt32) throws(ContainerError) -> [FileDescriptor] {
+        let processes = (try? cgroup.processes()) ?? []
+        guard !processes.isEmpty else { throw .initFailed("restore: CRIU left no process in the container's cgroup") }
+        let network = FS.readLink("/proc/\(holder)/ns/net")
+        var user: String?
+        var taken: [FileDescriptor] = []
+        do throws(ContainerError) {
+            for pid in processes {
+                guard FS.readLink("/proc/\(pid)/ns/net") == network else {
+                    throw .initFailed("restore: process \(pid) is not in the sandbox's network namespace")
+                }
+                let ns = FS.readLink("/proc/\(pid)/ns/user")
+                guard ns != nil, ns != FS.readLink("/proc/self/ns/user"), user == nil || ns == user,
+                      let map = try? FS.readString("/proc/\(pid)/uid_map"),
+                      map.split(whereSeparator: \.isWhitespace).prefix(2) == ["0", Substring(String(hostID))] else {
+                    throw .initFailed("restore: process \(pid) is not in the sandbox's user namespace")
+                }
+                user = ns
+                let found = ForeignDescriptors.find("anon_inode:seccomp notify", in: pid)
+                guard !found.isEmpty else { throw .initFailed("restore: process \(pid) came back without the sandbox policy's listener") }
+                for fd in found {
+                    taken.append(try wrap("taking process \(pid)'s listener") { try ForeignDescriptors.take(fd, from: pid) })
+                    try wrap("closing the listener in process \(pid)") { try ForeignDescriptors.close(fd, in: pid) }
+                }
+            }
+        } catch {
+            taken.forEach { $0.close() }
+            throw error
+        }
+        return taken
+    }
+}
