@@ -211,14 +211,7 @@ extension Runtime {
         args += options.criu.arguments
         args += CRIU.networkNamespaceFlags(spec, restoring: true)
         if options.autoDedup { args.append("--auto-dedup") }
-        // The saved stdio's pipes and host files become ours (the restoring caller's) fd 0, 1, 2.
-        if let bytes = try? FS.readFile(options.imagePath + "/" + CRIU.descriptorsFile),
-           let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) {
-            var given = Set<String>()
-            for (fd, descriptor) in saved.enumerated() where (descriptor.hasPrefix("pipe:[") || descriptor.hasPrefix("file[")) && given.insert(descriptor).inserted {
-                args += ["--inherit-fd", "fd[\(fd)]:\(descriptor)"]
-            }
-        }
+        args += CRIU.inheritedStdio(imagePath: options.imagePath)
         log.debug("restore \(id): \(args.joined(separator: " "))")
         // The restored tree inherits CRIU's cgroup: a shell joins the container's cgroups and
         // execs CRIU there, so no restored process is ever outside them.
@@ -283,6 +276,19 @@ enum CRIU {
             guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0 else { return link }
             return "file[\(String(mountID, radix: 16)):\(String(UInt64(st.st_ino), radix: 16))]"
         }
+    }
+
+    /// Restore's flags that make the saved stdio's pipes and host files ours (the restoring
+    /// caller's) fd 0, 1, 2.
+    static func inheritedStdio(imagePath: String) -> [String] {
+        guard let bytes = try? FS.readFile(imagePath + "/" + descriptorsFile),
+              let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) else { return [] }
+        var given = Set<String>()
+        var args: [String] = []
+        for (fd, descriptor) in saved.enumerated() where (descriptor.hasPrefix("pipe:[") || descriptor.hasPrefix("file[")) && given.insert(descriptor).inserted {
+            args += ["--inherit-fd", "fd[\(fd)]:\(descriptor)"]
+        }
+        return args
     }
 
     static func binary() throws(ContainerError) -> String {

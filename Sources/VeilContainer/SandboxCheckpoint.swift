@@ -122,14 +122,16 @@ extension Runtime {
         try attach(mapped.rootfs, at: criuRoot, isFile: false)
         defer { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) }
         var bindTargets: [String: String] = [:]
-        let bindDirectory = directory + "/criu-binds"
+        // In the sandbox's public directory, which its root can reach by path: CRIU opens the binds
+        // from the restored tasks.
+        let bindDirectory = context.publicDirectory + "/criu-binds"
         defer { for target in bindTargets.values { _ = umount2(target, Int32(MNT_DETACH)); unlink(target); rmdir(target) }; rmdir(bindDirectory) }
         for (index, fd) in mapped.mounts {
             guard let mount = spec.mounts?[index] else { continue }
             var st = stat()
             let isFile = fstat(fd.raw, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR
             let target = bindDirectory + "/\(index)"
-            try wrap("creating \(bindDirectory)") { try FS.mkdirAll(bindDirectory, mode: 0o700) }
+            try wrap("creating \(bindDirectory)") { try FS.mkdirAll(bindDirectory, mode: 0o711) }
             try attach(fd, at: target, isFile: isFile)
             bindTargets[mount.destination] = target
         }
@@ -168,7 +170,7 @@ extension Runtime {
             if let target = bindTargets[destination] { return ["--ext-mount-map", destination + ":" + target] }
             return [pairs[index], mapping]
         }
-        args += pairs + options.criu.arguments
+        args += pairs + options.criu.arguments + CRIU.inheritedStdio(imagePath: options.imagePath)
         if options.autoDedup { args.append("--auto-dedup") }
         do throws(SandboxError) { try context.startServingViews() } catch { throw .sandbox(error) }
         log.debug("restore \(id): \(args.joined(separator: " "))")

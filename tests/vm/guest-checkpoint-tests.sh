@@ -257,41 +257,50 @@ containerd --config "$CTRD/config.toml" > "$OUT/containerd.log" 2>&1 &
 containerd_pid=$!
 for _ in $(seq 120); do ctr_ version > /dev/null 2>&1 && break; sleep 0.5; done
 ctr_ image import --index-name busybox /vm/busybox.tar > "$OUT/ctr-import.out" 2>&1
-if ! ctr_ run -d --runtime io.containerd.veil.v1 --runtime-config-path "$CTRD/veil-native.toml" \
-        --mount "type=bind,src=$CO,dst=/out,options=rbind:rw" busybox ctrck \
+# ctr_round LEVEL ID [ctr run flags]: the round at one isolation level (the handler's TOML for native,
+# the operator's default, the sandbox, without).
+ctr_round() {
+level=$1 id=$2
+shift 2
+rm -f "$CO"/counter*
+if ! ctr_ run -d --runtime io.containerd.veil.v1 "$@" \
+        --mount "type=bind,src=$CO,dst=/out,options=rbind:rw" busybox "$id" \
         sh -c 'i=0; while :; do i=$((i + 1)); f=counter.$((i % 2)); echo $i > /out/$f; ln -sf $f /out/counter.link; mv /out/counter.link /out/counter; echo tick $i; sleep 0.2; done' \
-        > "$OUT/ctr-run.out" 2>&1 < /dev/null; then
-    not_ok "containerd: ctr run through the veil shim" "$(show "$OUT/ctr-run.out"); $(tail -3 "$OUT/containerd.log" | oneline)"
+        > "$OUT/ctr-$level-run.out" 2>&1 < /dev/null; then
+    not_ok "containerd ($level): ctr run through the veil shim" "$(show "$OUT/ctr-$level-run.out"); $(tail -3 "$OUT/containerd.log" | oneline)"
 else
     sleep 2
-    ctr_ container checkpoint --task ctrck veil-guest/ctrck:checkpoint > "$OUT/ctr-checkpoint.out" 2>&1
+    ctr_ container checkpoint --task $id veil-guest/$id:checkpoint > "$OUT/ctr-$level-checkpoint.out" 2>&1
     rc=$?
     at=$(ctr_count)
     sleep 1
-    check "containerd: ctr c checkpoint --task through the veil shim saves the task (an image) and leaves it running" \
-        "$([ $rc = 0 ] && [ "$(task_status ctrck)" = RUNNING ] && [ "$(ctr_count)" -gt "$at" ] && ctr_ image ls -q | grep -qx 'veil-guest/ctrck:checkpoint' ||
-           echo "exit $rc: $(show "$OUT/ctr-checkpoint.out"); task '$(task_status ctrck)'; counter $at then $(ctr_count); $(tail -3 "$OUT/containerd.log" | oneline)")"
-    task_gone ctrck
-    ctr_ task delete ctrck > /dev/null 2>&1
-    ctr_ container delete ctrck > /dev/null 2>&1
+    check "containerd ($level): ctr c checkpoint --task through the veil shim saves the task (an image) and leaves it running" \
+        "$([ $rc = 0 ] && [ "$(task_status $id)" = RUNNING ] && [ "$(ctr_count)" -gt "$at" ] && ctr_ image ls -q | grep -qx "veil-guest/$id:checkpoint" ||
+           echo "exit $rc: $(show "$OUT/ctr-$level-checkpoint.out"); task '$(task_status $id)'; counter $at then $(ctr_count); $(tail -3 "$OUT/containerd.log" | oneline)")"
+    task_gone $id
+    ctr_ task delete $id > /dev/null 2>&1
+    ctr_ container delete $id > /dev/null 2>&1
     before=$(ctr_count)
-    ctr_ container restore --live ctrck veil-guest/ctrck:checkpoint > "$OUT/ctr-restore.out" 2>&1
+    ctr_ container restore --live $id veil-guest/$id:checkpoint > "$OUT/ctr-$level-restore.out" 2>&1
     rc=$?
     # Under emulation the restored task may take a while to run again.
     for _ in $(seq 20); do [ "$(ctr_count)" -gt "$before" ] && break; sleep 0.5; done
     now=$(ctr_count)
-    check "containerd: ctr c restore --live through the veil shim continues the task from where it was" \
-        "$([ $rc = 0 ] && [ "$(task_status ctrck)" = RUNNING ] && [ "$now" -gt "$before" ] && [ "$now" -lt $((before + 40)) ] ||
-           echo "exit $rc: $(show "$OUT/ctr-restore.out"); task '$(task_status ctrck)'; counter $before then $now; $(tail -3 "$OUT/containerd.log" | oneline)")"
-    ctr_ task exec --exec-id probe ctrck cat /out/counter > "$OUT/ctr-exec.out" 2>&1
-    check "containerd: the restored task takes exec" "$(grep -qx '[0-9][0-9]*' "$OUT/ctr-exec.out" || show "$OUT/ctr-exec.out")"
-    task_gone ctrck
-    ctr_ task delete ctrck > "$OUT/ctr-delete.out" 2>&1
-    ctr_ container delete ctrck >> "$OUT/ctr-delete.out" 2>&1
+    check "containerd ($level): ctr c restore --live through the veil shim continues the task from where it was" \
+        "$([ $rc = 0 ] && [ "$(task_status $id)" = RUNNING ] && [ "$now" -gt "$before" ] && [ "$now" -lt $((before + 40)) ] ||
+           echo "exit $rc: $(show "$OUT/ctr-$level-restore.out"); task '$(task_status $id)'; counter $before then $now; $(tail -3 "$OUT/containerd.log" | oneline)")"
+    ctr_ task exec --exec-id probe $id cat /out/counter > "$OUT/ctr-$level-exec.out" 2>&1
+    check "containerd ($level): the restored task takes exec" "$(grep -qx '[0-9][0-9]*' "$OUT/ctr-$level-exec.out" || show "$OUT/ctr-$level-exec.out")"
+    task_gone $id
+    ctr_ task delete $id > "$OUT/ctr-$level-delete.out" 2>&1
+    ctr_ container delete $id >> "$OUT/ctr-$level-delete.out" 2>&1
     left=$(veil --root /run/containerd/veil/veil-guest list -q 2>&1)
-    check "containerd: the restored task is deleted, and veil keeps no state of it" \
-        "$([ -z "$(task_status ctrck)" ] && [ -z "$left" ] || echo "task '$(task_status ctrck)', veil list '$left': $(show "$OUT/ctr-delete.out")")"
+    check "containerd ($level): the restored task is deleted, and veil keeps no state of it" \
+        "$([ -z "$(task_status $id)" ] && [ -z "$left" ] || echo "task '$(task_status $id)', veil list '$left': $(show "$OUT/ctr-$level-delete.out")")"
 fi
+}
+ctr_round native ctrck --runtime-config-path "$CTRD/veil-native.toml"
+ctr_round sandbox ctrsb
 kill "$containerd_pid" 2> /dev/null
 wait "$containerd_pid" 2> /dev/null
 
