@@ -139,11 +139,14 @@ extension Runtime {
         // The images, copied, with the policy given a listener and the user namespace moved (the
         // caller's images stay as they were).
         let images = directory + "/criu-images"
-        try copyImages(from: options.imagePath, to: images, owner: hostID)
+        var copies = [images]
         defer {
-            for name in FS.listDirectory(images) { unlink(images + "/" + name) }
-            rmdir(images)
+            for copy in copies {
+                for name in FS.listDirectory(copy) { unlink(copy + "/" + name) }
+                rmdir(copy)
+            }
         }
+        copies = try copyImages(from: options.imagePath, to: images, owner: hostID)
         let policy = images + "/veil-sandbox-policy.bpf"
         try wrap("writing the sandbox policy for the images' check") { try FS.writeFile(policy, context.program.filter, mode: 0o600) }
         try runImageTool(["checkpoint", "sandbox-images", images, "--host-id", String(hostID), "--id-count", String(idPool.blockSize), "--policy", policy])
@@ -241,12 +244,26 @@ extension Runtime {
     /// Copies of the image files (a rewritten one never touches the caller's) that the restored
     /// tasks can open: CRIU opens some from them before they take the sandbox's ids (host root's
     /// ids without its capabilities: the group reads) and some after (the sandbox's root owns them).
-    private func copyImages(from source: String, to target: String, owner: UInt32) throws(ContainerError) {
+    /// A pre-dump chain's `parent` is copied the same way, to `TARGET.parent`. Returns the
+    /// directories made, for the caller to remove.
+    private func copyImages(from source: String, to target: String, owner: UInt32, depth: Int = 0) throws(ContainerError) -> [String] {
+        guard depth < 16 else { throw .invalidConfig(file: source, field: "parent", reason: "a chain of more than 16 pre-dumps") }
         try wrap("creating \(target)") { try FS.mkdirAll(target, mode: 0o750) }
         chown(target, owner, 0)
         chmod(target, 0o750)
-        for name in FS.listDirectory(source) where !FS.isDirectory(source + "/" + name) {
-            let from = open(source + "/" + name, O_RDONLY | O_CLOEXEC)
+        var made = [target]
+        for name in FS.listDirectory(source) {
+            let path = source + "/" + name
+            if name == "parent", let link = FS.readLink(path) {
+                let parent = link.hasPrefix("/") ? link : source + "/" + link
+                made += try copyImages(from: parent, to: target + ".parent", owner: owner, depth: depth + 1)
+                // Relative, as CRIU writes it: CRIU follows it from tasks in the container's root too.
+                let copy = String((target + ".parent").split(separator: "/").last ?? "")
+                guard symlink("../" + copy, target + "/parent") == 0 else { throw LinuxError("symlink", target + "/parent").context("copying the images") }
+                continue
+            }
+            guard !FS.isDirectory(path) else { continue }
+            let from = open(path, O_RDONLY | O_CLOEXEC)
             let to = open(target + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
             defer { if from >= 0 { close(from) }; if to >= 0 { close(to) } }
             guard from >= 0, to >= 0 else { throw LinuxError("open", name).context("copying the images for the sandbox's restore") }
@@ -258,6 +275,7 @@ extension Runtime {
             fchown(to, owner, 0)
             fchmod(to, 0o640)
         }
+        return made
     }
 
     /// `veil-checkpoint ARGS` beside this binary (it holds CRIU's protobuf images).

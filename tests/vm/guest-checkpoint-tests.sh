@@ -318,20 +318,33 @@ S=/var/lib/veil-guest/sb-bundle
 holder_bundle "$S" sb-host /veil-checkpoint/sb
 if (cd "$S" && sandbox run -d sb1 > "$OUT/sb-run.out" 2>&1 < /dev/null) && sleep 2; then
     first_map=$(awk '{print $2}' "/proc/$(sandbox state sb1 | jq -r .pid)/uid_map")
-    sandbox checkpoint --image-path "$WORK/simg" sb1 > "$OUT/sb-checkpoint.out" 2>&1
+    # A pre-dump, a --leave-running checkpoint on top of it, then the export that ends the sandbox.
+    sandbox checkpoint --pre-dump --image-path "$WORK/spre" sb1 > "$OUT/sb-predump.out" 2>&1 &&
+        sandbox checkpoint --leave-running --parent-path ../spre --image-path "$WORK/schain" sb1 >> "$OUT/sb-predump.out" 2>&1
     rc=$?
-    check "veil checkpoint of a sandboxed container saves it and ends it, as at the native level" \
-        "$([ $rc = 0 ] && [ -z "$(sandbox list -q)" ] && [ -s "$WORK/simg/veil-sandbox.json" ] || echo "exit $rc: $(show "$OUT/sb-checkpoint.out") $(grep Error "$WORK/simg/dump.log" | tail -3 | oneline)")"
+    at=$(cat "$S/rootfs/counter"); sleep 1
+    check "sandbox: pre-dump, then checkpoint --leave-running on top of it: the sandbox keeps running" \
+        "$([ $rc = 0 ] && [ "$(sandbox state sb1 | jq -r .status)" = running ] && [ "$(cat "$S/rootfs/counter")" -gt "$at" ] ||
+           echo "exit $rc: $(show "$OUT/sb-predump.out")")"
+    sandbox checkpoint --export "$WORK/sb.tar.gz" sb1 > "$OUT/sb-checkpoint.out" 2>&1
+    rc=$?
+    check "veil checkpoint --export of a sandboxed container saves it and ends it, as at the native level" \
+        "$([ $rc = 0 ] && [ -z "$(sandbox list -q)" ] && [ -s "$WORK/sb.tar.gz" ] || echo "exit $rc: $(show "$OUT/sb-checkpoint.out")")"
     before=$(cat "$S/rootfs/counter")
-    native "$WORK/root-sbn" restore -d --image-path "$WORK/simg" --bundle "$S" sbn > "$OUT/sb-native-restore.out" 2>&1
+    veil checkpoint inspect "$WORK/sb.tar.gz" --ps-tree > "$OUT/sb-inspect.txt" 2>&1
+    veil checkpoint memparse "$WORK/sb.tar.gz" --search veil-secret-5eedc0ffee123456 > "$OUT/sb-memparse.txt" 2>&1
+    check "the sandbox's archive reads as any: inspect shows secret-holder and the hostname, memparse finds the secret" \
+        "$(grep -q secret-holder "$OUT/sb-inspect.txt" && grep -q sb-host "$OUT/sb-inspect.txt" && grep -q '(secret-holder) address' "$OUT/sb-memparse.txt" ||
+           echo "$(show "$OUT/sb-inspect.txt") / $(show "$OUT/sb-memparse.txt")")"
+    native "$WORK/root-sbn" restore -d --import "$WORK/sb.tar.gz" --bundle "$S" sbn > "$OUT/sb-native-restore.out" 2>&1
     rc=$?
     check "a sandbox's checkpoint is not restored at the native level, naming why; nothing left" \
         "$([ $rc != 0 ] && grep -q 'sandbox level' "$OUT/sb-native-restore.out" && [ ! -e "$WORK/root-sbn/sbn" ] || echo "exit $rc: $(show "$OUT/sb-native-restore.out")")"
-    sandbox restore -d --image-path "$WORK/simg" --bundle "$S" sb1r > "$OUT/sb-restore.out" 2>&1
+    sandbox restore -d --import "$WORK/sb.tar.gz" --bundle "$S" sb1r > "$OUT/sb-restore.out" 2>&1
     rc=$?
     sleep 2
     after=$(cat "$S/rootfs/counter")
-    check "veil restore at the sandbox level continues the counter" \
+    check "veil restore --import at the sandbox level, in a fresh state root, continues the counter" \
         "$([ $rc = 0 ] && [ "$(sandbox state sb1r | jq -r .status)" = running ] && [ "$after" -gt "$before" ] 2>/dev/null ||
            echo "exit $rc, counter $before -> $after: $(show "$OUT/sb-restore.out") $(grep -E 'Error' "$WORK/simg/restore.log" | tail -3 | oneline)")"
     rpid=$(sandbox state sb1r | jq -r .pid)
@@ -349,6 +362,13 @@ if (cd "$S" && sandbox run -d sb1 > "$OUT/sb-run.out" 2>&1 < /dev/null) && sleep
     done
     check "no process of the restored sandbox holds a seccomp listener (veil took them all)" "$([ "$seen" -gt 0 ] && [ -z "$kept" ] || echo "$seen processes, listeners kept by:$kept")"
     sandbox delete --force sb1r > "$OUT/sb-delete.out" 2>&1
+    # The pre-dump chain restores too (older than the counter's file: it counts on from its own value).
+    timeout -s KILL 120 veil --root "$WORK/sroot2" restore -d --image-path "$WORK/schain" --bundle "$S" sb2 > "$OUT/sb-chain-restore.out" 2>&1
+    rc=$?
+    sleep 1; c1=$(cat "$S/rootfs/counter"); sleep 1; c2=$(cat "$S/rootfs/counter")
+    check "sandbox: restore from the pre-dump chain runs and counts" \
+        "$([ $rc = 0 ] && [ "$c2" != "$c1" ] || echo "exit $rc, counter $c1 then $c2: $(show "$OUT/sb-chain-restore.out")")"
+    timeout -s KILL 120 veil --root "$WORK/sroot2" delete --force sb2 > /dev/null 2>&1
     check "the restored sandbox deletes cleanly: no state, warden or sandbox directory left" \
         "$([ -z "$(sandbox list -q)" ] && ! pgrep -f "veil-warden $WORK/sroot/sb1r" > /dev/null && [ -z "$(ls -d /run/veil-sandbox/sb1r-* 2>/dev/null)" ] ||
            echo "$(sandbox list -q) $(show "$OUT/sb-delete.out")")"
