@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/checkpoint-guest.sh VEIL [ROUNDS]: checkpoint and restore (issue #16) in the systemd guest,
 # whose kernel runs Debian's CRIU (tests/vm/run-checkpoint-guest.sh): a container holding 64 MiB of
-# touched memory checkpointed to a directory and restored, runc 1.1.5 and veil native interleaved
+# touched memory checkpointed to a directory and restored, runc 1.1.5, veil native and veil's sandbox level interleaved
 # round by round, medians and ratios to runc (target: veil <= 1.0x); then, on this host, `veil
 # checkpoint inspect` of an exported archive of it (target <= 0.5 s). TCG emulation makes every
 # figure in the guest slower than on hardware; the ratios are what compares.
@@ -30,7 +30,7 @@ fi
 {
     echo "# checkpoint and restore in the guest ($stamp)"
     echo
-    echo "\`bench/checkpoint-guest.sh $veil $rounds\`: a container with 64 MiB of touched memory, checkpoint to a directory and restore, runc and veil native interleaved, $rounds rounds, medians."
+    echo "\`bench/checkpoint-guest.sh $veil $rounds\`: a container with 64 MiB of touched memory, checkpoint to a directory and restore, runc, veil native and veil's sandbox level interleaved, $rounds rounds, medians."
     echo
     grep "# bench:" "$log" | sed 's/^.*# bench: /- /'
     echo "- $inspect_line"

@@ -66,8 +66,9 @@ public struct CheckpointedContainer: Sendable {
     public let configJSON: [UInt8]
 }
 
-/// Checkpoint and restore through CRIU's command line (`criu dump` / `criu restore`), at the
-/// native level: what runc passes over CRIU's RPC, as flags (see README, "Checkpoint and restore").
+/// Checkpoint and restore through CRIU's command line (`criu dump` / `criu restore`): what runc
+/// passes over CRIU's RPC, as flags (see README, "Checkpoint and restore"); what the sandbox level
+/// adds is in SandboxCheckpoint.swift.
 extension Runtime {
     public func checkpoint(id: String, options: CheckpointOptions) throws(ContainerError) -> CheckpointedContainer {
         let record = try store.load(id)

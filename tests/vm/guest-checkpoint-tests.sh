@@ -381,9 +381,11 @@ check "a native checkpoint is not restored at the sandbox level (the operator's 
     "$([ $rc != 0 ] && grep -q 'sandbox level' "$OUT/ck-srestore.out" && [ ! -e "$WORK/sroot/ck3" ] || echo "exit $rc: $(show "$OUT/ck-srestore.out")")"
 
 # --- benchmark (VEIL_GUEST_BENCH=N rounds; a measurement, never a check) -----------------------------
-# Checkpoint and restore of a container holding 64 MiB of touched memory, runc 1.1.5 (CRIU's RPC) and
-# veil native (CRIU's command line) interleaved round by round, medians and ratios to runc (#16's
-# target: veil <= 1.0x runc); then `veil checkpoint inspect` of such an archive (target <= 0.5 s).
+# Checkpoint and restore of a container holding 64 MiB of touched memory, runc 1.1.5 (CRIU's RPC),
+# veil native (CRIU's command line) and veil's sandbox level (which also copies the images, makes a
+# host-owned network namespace, id-maps the rootfs and starts a warden) interleaved round by round,
+# medians and ratios to runc (#16's target: veil <= 1.0x runc); then `veil checkpoint inspect` of
+# such an archive (target <= 0.5 s).
 if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
     section "bench: ${VEIL_GUEST_BENCH} rounds"
     BB=/var/lib/veil-guest/bench-bundle
@@ -396,10 +398,12 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
     bench_ready() { rm -f "$BB/rootfs/counter"; for _ in $(seq 300); do [ -s "$BB/rootfs/counter" ] && return 0; sleep 0.1; done; return 1; }
     : > "$OUT/bench.txt"
     for round in $(seq "$VEIL_GUEST_BENCH"); do
-        for name in $( [ $((round % 2)) = 0 ] && echo "runc veil" || echo "veil runc"); do
+        case $((round % 3)) in 0) order="runc veil veil-sandbox" ;; 1) order="veil veil-sandbox runc" ;; *) order="veil-sandbox runc veil" ;; esac
+        for name in $order; do
             case $name in
                 runc) rtb() { timeout -s KILL 300 runc --root "$WORK/bench-runc" "$@"; } ;;
                 veil) rtb() { timeout -s KILL 300 veil --isolation native --root "$WORK/bench-veil" "$@"; } ;;
+                veil-sandbox) rtb() { timeout -s KILL 300 veil --root "$WORK/bench-sandbox" "$@"; } ;;
             esac
             images=$WORK/bench-images-$name
             rm -rf "$images"
@@ -424,12 +428,12 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
     median() { grep "^$1 $2 " "$OUT/bench.txt" | cut -d' ' -f3 | sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)) }'; }
     for what in checkpoint restore; do
         base=$(median "$what" runc)
-        for name in runc veil; do
+        for name in runc veil veil-sandbox; do
             m=$(median "$what" "$name")
             emit "# bench: $what (64 MiB touched) $name median ${m:-?} ms ratio $(awk -v a="${m:-0}" -v b="${base:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }')"
         done
     done
-    emit "# bench: image size runc $(median size runc) MiB, veil $(median size veil) MiB"
+    emit "# bench: image size runc $(median size runc) MiB, veil $(median size veil) MiB, veil-sandbox $(median size veil-sandbox) MiB"
     # An exported archive of the same container (uncompressed, as kubelet writes them), copied back
     # for the host to time `inspect` on (bench/checkpoint-guest.sh): emulation would time tar, not veil.
     timeout -s KILL 300 veil --isolation native --root "$WORK/bench-veil" run -d --bundle "$BB" ba > /dev/null 2>&1 < /dev/null
