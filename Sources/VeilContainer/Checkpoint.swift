@@ -87,10 +87,7 @@ extension Runtime {
         let sandboxFile = sandboxed ? try sandboxExternals(initPid: record.pid) : nil
         let own = Set(sandboxFile?.externals.map(\.mountpoint) ?? [])
         for external in sandboxFile?.externals ?? [] { args += ["--external", "mnt[\(external.mountpoint)]:\(external.key)"] }
-        let pairs = CRIU.externalMounts(spec, bundle: record.bundle, cgroup: record.cgroup, restoring: nil)
-        for index in stride(from: 0, to: pairs.count, by: 2) where !own.contains(String(pairs[index + 1].prefix { $0 != ":" })) {
-            args += [pairs[index], pairs[index + 1]]
-        }
+        args += CRIU.mountMapFlags(CRIU.externalMounts(spec, bundle: record.bundle, cgroup: record.cgroup, restoring: nil).filter { !own.contains($0.destination) })
         // As runc: CRIU freezes the tree through the cgroup's freezer (no fork escapes the dump),
         // and a paused container's stays frozen after a --leave-running dump.
         if let freezer = record.cgroup?.freezerDirectory { args += ["--freeze-cgroup", freezer] }
@@ -208,20 +205,14 @@ extension Runtime {
         var args = [criu, "restore", "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
                     "--log-file", "restore.log", "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile,
                     "--manage-cgroups=ignore"]
-        args += CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
+        args += CRIU.mountMapFlags(CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup))
         args += options.criu.arguments
         args += CRIU.networkNamespaceFlags(spec, restoring: true)
         if options.autoDedup { args.append("--auto-dedup") }
         args += CRIU.inheritedStdio(imagePath: options.imagePath)
         log.debug("restore \(id): \(args.joined(separator: " "))")
-        // The restored tree inherits CRIU's cgroup: a shell joins the container's cgroups and
-        // execs CRIU there, so no restored process is ever outside them.
-        let join = Set(cgroup.paths.values).sorted().map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
-        try CRIU.run(["/bin/sh", "-c", join + " && exec \"$@\"", "sh"] + args, log: options.imagePath + "/restore.log", what: "restore")
-        let pidText = (try? FS.readString(pidFile))?.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
-        guard let pid = Int32(pidText), pid > 0 else { throw .initFailed("restore \(id): CRIU wrote no pid to \(pidFile)") }
+        let pid = try CRIU.restore(args, into: cgroup, log: options.imagePath + "/restore.log", pidFile: pidFile, id: id)
         cleanup.initPid = pid
-        unlink(pidFile)
         // A namespace veil made had its loopback up (create brings it up, as runc's); CRIU made it
         // anew and empty, and --empty-ns network asks for it to stay so.
         if !emptyNetwork, let network = spec.linux?.namespaces?.first(where: { $0.type == .network }), network.path == nil {
@@ -327,8 +318,8 @@ enum CRIU {
     /// destination, and a restore maps the destination back to the bundle's source. The cgroup
     /// mount is such a bind too (the container's own cgroup directory, or one per v1 hierarchy on
     /// a tmpfs): a restore maps it to the new container's cgroup.
-    static func externalMounts(_ spec: Spec, bundle: String, cgroup: Cgroup?, restoring newCgroup: Cgroup?) -> [String] {
-        var pairs: [(String, String)] = []
+    static func externalMounts(_ spec: Spec, bundle: String, cgroup: Cgroup?, restoring newCgroup: Cgroup?) -> [(destination: String, source: String)] {
+        var pairs: [(destination: String, source: String)] = []
         for mount in spec.mounts ?? [] {
             if mount.type == "cgroup" || mount.type == "cgroup2" {
                 guard let cgroup else { continue }
@@ -346,7 +337,12 @@ enum CRIU {
             guard mount.isBind, let hostSource = mount.hostSource(bundle: bundle) else { continue }
             pairs.append((mount.destination, newCgroup != nil ? hostSource : mount.destination))
         }
-        return pairs.flatMap { ["--ext-mount-map", $0.0 + ":" + $0.1] }
+        return pairs
+    }
+
+    /// CRIU's flags for external mounts: `--ext-mount-map DEST:SOURCE` each.
+    static func mountMapFlags(_ pairs: [(destination: String, source: String)]) -> [String] {
+        pairs.flatMap { ["--ext-mount-map", $0.destination + ":" + $0.source] }
     }
 
     /// The network namespace, as runc hands it to CRIU. One veil made (no path) is saved empty and
@@ -368,6 +364,19 @@ enum CRIU {
     }
 
     static let externalNetworkKey = "veil-network-namespace"
+
+    /// Runs `command` (`criu restore ...`, after a prefix such as nsenter) from a shell that first
+    /// joins the container's cgroups: the restored tree inherits CRIU's cgroup, so no restored
+    /// process is ever outside them. Returns the restored init's pid, which CRIU wrote to `pidFile`
+    /// (removed).
+    static func restore(_ command: [String], into cgroup: Cgroup, log: String, pidFile: String, id: String) throws(ContainerError) -> Int32 {
+        let join = Set(cgroup.paths.values).sorted().map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
+        try run(["/bin/sh", "-c", join + " && exec \"$@\"", "sh"] + command, log: log, what: "restore")
+        let pidText = (try? FS.readString(pidFile))?.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+        guard let pid = Int32(pidText), pid > 0 else { throw .initFailed("restore \(id): CRIU wrote no pid to \(pidFile)") }
+        unlink(pidFile)
+        return pid
+    }
 
     /// Runs CRIU to the end; a failure carries the last lines of its log.
     static func run(_ args: [String], log: String, what: String) throws(ContainerError) {

@@ -44,34 +44,15 @@ struct SandboxCheckpointFile: Codable {
 extension Runtime {
     /// The sandbox's own mounts in the init's mount namespace, as CRIU externals.
     func sandboxExternals(initPid: Int32) throws(ContainerError) -> SandboxCheckpointFile {
-        let text = try wrap("reading the container's mounts") { try FS.readString("/proc/\(initPid)/mountinfo") }
+        let entries = Mounts.entries(pid: String(initPid))
+        guard !entries.isEmpty else { throw .initFailed("checkpoint: cannot read the mounts of process \(initPid)") }
         var externals: [SandboxCheckpointFile.External] = []
-        for line in text.split(separator: "\n") {
-            let halves = line.components(separatedBy: " - ")
-            let fields = halves[0].split(separator: " ").map(String.init)
-            guard halves.count == 2, fields.count >= 5 else { continue }
-            let after = halves[1].split(separator: " ").map(String.init)
-            guard after.count >= 2 else { continue }
+        for entry in entries {
             let source: String
-            if after[0] == "fuse.veil" { source = "procfs" } else if after[1] == "veil-sandbox" { source = "public" } else { continue }
-            externals.append(.init(key: "veil-sandbox-\(externals.count)", mountpoint: unescapeMountinfo(fields[4]), source: source, path: unescapeMountinfo(fields[3])))
+            if entry.fileSystemType == "fuse.veil" { source = "procfs" } else if entry.source == "veil-sandbox" { source = "public" } else { continue }
+            externals.append(.init(key: "veil-sandbox-\(externals.count)", mountpoint: entry.mountPoint, source: source, path: entry.root))
         }
         return SandboxCheckpointFile(externals: externals)
-    }
-
-    /// mountinfo's octal escapes (\040 for a space, ...).
-    private func unescapeMountinfo(_ text: String) -> String {
-        var bytes: [UInt8] = []
-        var utf8 = Array(text.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "\\"), utf8.count >= 3, let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(3)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// util-linux's nsenter, to run CRIU in a network namespace (CRIU must share it to save or
@@ -165,25 +146,17 @@ extension Runtime {
             }
             args += ["--external", "mnt[\(external.key)]:\(base)\(external.path)"]
         }
-        var pairs = CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
-        pairs = stride(from: 0, to: pairs.count, by: 2).flatMap { index -> [String] in
-            let mapping = pairs[index + 1]
-            let destination = String(mapping[..<(mapping.firstIndex(of: ":") ?? mapping.endIndex)])
-            if own.contains(destination) { return [] }
-            if let target = bindTargets[destination] { return ["--ext-mount-map", destination + ":" + target] }
-            return [pairs[index], mapping]
-        }
-        args += pairs + options.criu.arguments + CRIU.inheritedStdio(imagePath: options.imagePath)
+        // config.json's binds come from their id-mapped copies.
+        let pairs = CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
+            .filter { !own.contains($0.destination) }
+            .map { (destination: $0.destination, source: bindTargets[$0.destination] ?? $0.source) }
+        args += CRIU.mountMapFlags(pairs) + options.criu.arguments + CRIU.inheritedStdio(imagePath: options.imagePath)
         if options.autoDedup { args.append("--auto-dedup") }
         do throws(SandboxError) { try context.startServingViews() } catch { throw .sandbox(error) }
         log.debug("restore \(id): \(args.joined(separator: " "))")
-        let join = Set(cgroup.paths.values).sorted().map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
-        try CRIU.run(["/bin/sh", "-c", join + " && exec \"$@\"", "sh", try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args,
-                     log: (options.workPath ?? options.imagePath) + "/restore.log", what: "restore")
-        let pidText = (try? FS.readString(directory + "/restored.pid"))?.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
-        guard let pid = Int32(pidText), pid > 0 else { throw .initFailed("restore \(id): CRIU wrote no pid") }
+        let pid = try CRIU.restore([try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args, into: cgroup,
+                                   log: (options.workPath ?? options.imagePath) + "/restore.log", pidFile: directory + "/restored.pid", id: id)
         cleanup.initPid = pid
-        unlink(directory + "/restored.pid")
 
         // Every restored process: in the sandbox's namespaces, holding its listener, which we take.
         let listeners = try takeListeners(cgroup: cgroup, holder: holder, hostID: hostID)
@@ -213,8 +186,7 @@ extension Runtime {
     private func spawnNamespaceHolder(_ spec: Spec) throws(ContainerError) -> Int32 {
         let report = try wrap("a pipe for the namespace holder") { try FileDescriptor.pipe() }
         defer { report.reader.close(); report.writer.close() }
-        let network = HostOwnedNetwork.plan(for: spec)
-        let pairs: [CChar] = (network?.sysctls ?? []).flatMap { Array($0.path.utf8CString) + Array($0.value.utf8CString) }
+        let pairs = HostOwnedNetwork.plan(for: spec)?.cPairs ?? []
         let pid = pairs.withUnsafeBufferPointer { veil_spawn_namespace_holder(report.writer.raw, $0.isEmpty ? nil : $0.baseAddress, $0.count) }
         if pid < 0 { throw LinuxError("clone", "namespace holder", errno: -pid).context("restoring a sandbox") }
         var status: UInt8 = 0
@@ -297,6 +269,7 @@ extension Runtime {
         let processes = (try? cgroup.processes()) ?? []
         guard !processes.isEmpty else { throw .initFailed("restore: CRIU left no process in the container's cgroup") }
         let network = FS.readLink("/proc/\(holder)/ns/net")
+        let hostUser = FS.readLink("/proc/self/ns/user")
         var user: String?
         var taken: [FileDescriptor] = []
         do throws(ContainerError) {
@@ -305,7 +278,7 @@ extension Runtime {
                     throw .initFailed("restore: process \(pid) is not in the sandbox's network namespace")
                 }
                 let ns = FS.readLink("/proc/\(pid)/ns/user")
-                guard ns != nil, ns != FS.readLink("/proc/self/ns/user"), user == nil || ns == user,
+                guard ns != nil, ns != hostUser, user == nil || ns == user,
                       let map = try? FS.readString("/proc/\(pid)/uid_map"),
                       map.split(whereSeparator: \.isWhitespace).prefix(2) == ["0", Substring(String(hostID))] else {
                     throw .initFailed("restore: process \(pid) is not in the sandbox's user namespace")

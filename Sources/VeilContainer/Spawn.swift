@@ -59,9 +59,7 @@ extension Runtime {
         let argv = CStringArray([exe, "init"])
         let envp = CStringArray(["\(InitFD.environmentKey)=\(3 + request.preserveFds)"])
         let offsetsC = request.timeOffsets.map { CStringArray([$0]) }
-        let sysctlPairs: [CChar] = (request.network?.sysctls ?? []).flatMap { pair in
-            Array(pair.path.utf8CString) + Array(pair.value.utf8CString)
-        }
+        let sysctlPairs = request.network?.cPairs ?? []
 
         var plan = veil_spawn_plan()
         plan.exe_fd = exeFD.raw

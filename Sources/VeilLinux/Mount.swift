@@ -32,6 +32,8 @@ public enum Mounts {
         /// Propagation tags ("shared:2", "master:3", ...).
         public var optionalFields: [String]
         public var fileSystemType: String
+        /// The mount's source (the field after the type: a device, "tmpfs", "overlay", ...).
+        public var source: String = ""
 
         public var isShared: Bool { optionalFields.contains { $0.hasPrefix("shared:") } }
     }
@@ -43,7 +45,8 @@ public enum Mounts {
             let fields = line.split(separator: " ").map(String.init)
             guard fields.count > 7, let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 1 < fields.count else { return nil }
             return Entry(root: unescapeOctal(fields[3]), mountPoint: unescapeOctal(fields[4]),
-                         optionalFields: Array(fields[6..<dash]), fileSystemType: fields[dash + 1])
+                         optionalFields: Array(fields[6..<dash]), fileSystemType: fields[dash + 1],
+                         source: dash + 2 < fields.count ? unescapeOctal(fields[dash + 2]) : "")
         }
     }
 

@@ -12,6 +12,9 @@ public struct HostOwnedNetwork {
     /// Written in order in that namespace: veil's defaults, then config.json's `net.*` keys.
     public var sysctls: [(key: String, path: String, value: String)]
 
+    /// `sysctls` as the C side writes them: "path\0value\0" pairs.
+    public var cPairs: [CChar] { sysctls.flatMap { Array($0.path.utf8CString) + Array($0.value.utf8CString) } }
+
     /// Without CAP_NET_BIND_SERVICE or CAP_NET_RAW over the namespace, servers could not bind ports
     /// below 1024 and ping could not open its socket: Docker sets the same two in every container.
     static let defaults: [(String, String)] = [
