@@ -2,6 +2,10 @@
 import PackageDescription
 
 // One module per concern; see README "Architecture".
+
+/// How veil and the tools it waits for are linked (see the veil target's comment).
+let fastExec: [LinkerSetting] = [.unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic",
+                                               "-Xclang-linker", "-L" + Context.packageDirectory + "/scripts/static-libs"])]
 let package = Package(
     name: "veil",
     platforms: [.macOS(.v13)],
@@ -100,9 +104,10 @@ let package = Package(
         ]),
         // `veil checkpoint inspect|memparse|dump|coredump`, exec'd by veil: protobuf and CRIU's ~200
         // message types stay out of the veil binary (each adds conformance records its start-up scans).
+        // Linked as veil: a sandbox's restore waits for its run (sandbox-images).
         .executableTarget(name: "veil-checkpoint", dependencies: [
             "VeilCheckpoint", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: fastExec),
         // The runc-compatible command line.
         .executableTarget(name: "veil", dependencies: [
             "VeilContainer", "VeilSpec", "VeilExchange", "VeilLinux", "VeilSeccomp", "VeilSandbox",
@@ -119,8 +124,7 @@ let package = Package(
         // relocating libstdc++.so was most of the dynamic loader's 7 % of veil's CPU time per
         // container (perf), 0.4 ms per exec. swiftc passes `-lstdc++` itself, so a directory
         // holding only a link to Debian's libstdc++.a (libstdc++-12-dev) is searched before gcc's.
-        linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic",
-                                       "-Xclang-linker", "-L" + Context.packageDirectory + "/scripts/static-libs"])]),
+        linkerSettings: fastExec),
         // `veil verify`, exec'd by veil: gRPC stays out of the veil binary (start-up of the hot commands).
         .executableTarget(name: "veil-verify", dependencies: [
             "VeilCRI", "VeilSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -83,6 +83,7 @@ extension Runtime {
             try sandboxBuilder.allocate(&context, id: id, spec: &spec, cgroup: cgroup, undo: &cleanup.sandbox)
             _ = try sandboxBuilder.makeDeviceNodes(context, spec: spec)
         } catch { throw .sandbox(error) }
+        log.debug("restore \(id): sandbox allocated")
         guard let hostID = spec.linux?.uidMappings?.first(where: { $0.containerID == 0 })?.hostID, let slot = context.slot else {
             throw .unsupported("cannot restore container \"\(id)\" at the sandbox level: its config.json brings its own user namespace")
         }
@@ -95,6 +96,7 @@ extension Runtime {
             try wrap("writing the restored sandbox's \(kind)_map") { try FS.writeString("/proc/\(holder)/\(kind)_map", text, flags: O_WRONLY) }
         }
 
+        log.debug("restore \(id): namespace holder ready")
         // The rootfs and bind sources id-mapped for the new range, where CRIU finds them.
         let mapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])
         do { mapped = try sandboxBuilder.idmappedMounts(context, initPid: holder, rootfs: rootfs, spec: spec, bundle: bundle) } catch { throw .sandbox(error) }
@@ -117,20 +119,20 @@ extension Runtime {
             bindTargets[mount.destination] = target
         }
 
-        // The images, copied, with the policy given a listener and the user namespace moved (the
-        // caller's images stay as they were).
+        // The images staged for the restored tasks, then the policy given a listener and the user
+        // namespace moved in the staged ones (the caller's images stay as they were).
         let images = directory + "/criu-images"
-        var copies = [images]
-        defer {
-            for copy in copies {
-                for name in FS.listDirectory(copy) { unlink(copy + "/" + name) }
-                rmdir(copy)
-            }
-        }
-        copies = try copyImages(from: options.imagePath, to: images, owner: hostID)
-        let policy = images + "/veil-sandbox-policy.bpf"
+        var staged = StagedImages()
+        defer { staged.remove() }
+        let userns = try wrap("opening the restore's user namespace") { try FileDescriptor.open("/proc/\(holder)/ns/user", O_RDONLY) }
+        defer { userns.close() }
+        try staged.stage(from: options.imagePath, to: images, owner: hostID, userns: options.autoDedup ? nil : userns)
+        log.debug("restore \(id): images staged (\(staged.viewed ? "memory through an id-mapped view" : "copied"))")
+        let policy = directory + "/veil-sandbox-policy.bpf"
         try wrap("writing the sandbox policy for the images' check") { try FS.writeFile(policy, context.program.filter, mode: 0o600) }
+        defer { unlink(policy) }
         try runImageTool(["checkpoint", "sandbox-images", images, "--host-id", String(hostID), "--id-count", String(idPool.blockSize), "--policy", policy])
+        log.debug("restore \(id): images given the policy and the new range")
 
         // Mount sources, checked to stay in the new sandbox's directories.
         var args = [criu, "restore", "--images-dir", images, "--work-dir", options.workPath ?? options.imagePath,
@@ -157,10 +159,12 @@ extension Runtime {
         let pid = try CRIU.restore([try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args, into: cgroup,
                                    log: (options.workPath ?? options.imagePath) + "/restore.log", pidFile: directory + "/restored.pid", id: id)
         cleanup.initPid = pid
+        log.debug("restore \(id): CRIU restored init pid \(pid)")
 
         // Every restored process: in the sandbox's namespaces, holding its listener, which we take.
         let listeners = try takeListeners(cgroup: cgroup, holder: holder, hostID: hostID)
         defer { listeners.forEach { $0.close() } }
+        log.debug("restore \(id): \(listeners.count) listener(s) taken")
         var record = ContainerRecord(id: id, ociVersion: spec.ociVersion, pid: pid, pidStartTime: ProcessInfo.startTime(pid),
                                      bundle: bundle, rootfs: rootfs, created: Clock.rfc3339Now(), owner: "",
                                      annotations: spec.annotations, cgroup: cgroup, hooks: spec.hooks)
@@ -213,44 +217,7 @@ extension Runtime {
         _ = try wrap("attaching an id-mapped mount at \(path)") { try sysNeg("move_mount", path) { veil_attach_mount_at(fd.raw, target.raw) } }
     }
 
-    /// Copies of the image files (a rewritten one never touches the caller's) that the restored
-    /// tasks can open: CRIU opens some from them before they take the sandbox's ids (host root's
-    /// ids without its capabilities: the group reads) and some after (the sandbox's root owns them).
-    /// A pre-dump chain's `parent` is copied the same way, to `TARGET.parent`. Returns the
-    /// directories made, for the caller to remove.
-    private func copyImages(from source: String, to target: String, owner: UInt32, depth: Int = 0) throws(ContainerError) -> [String] {
-        guard depth < 16 else { throw .invalidConfig(file: source, field: "parent", reason: "a chain of more than 16 pre-dumps") }
-        try wrap("creating \(target)") { try FS.mkdirAll(target, mode: 0o750) }
-        chown(target, owner, 0)
-        chmod(target, 0o750)
-        var made = [target]
-        for name in FS.listDirectory(source) {
-            let path = source + "/" + name
-            if name == "parent", let link = FS.readLink(path) {
-                let parent = link.hasPrefix("/") ? link : source + "/" + link
-                made += try copyImages(from: parent, to: target + ".parent", owner: owner, depth: depth + 1)
-                // Relative, as CRIU writes it: CRIU follows it from tasks in the container's root too.
-                let copy = String((target + ".parent").split(separator: "/").last ?? "")
-                guard symlink("../" + copy, target + "/parent") == 0 else { throw LinuxError("symlink", target + "/parent").context("copying the images") }
-                continue
-            }
-            guard !FS.isDirectory(path) else { continue }
-            let from = open(path, O_RDONLY | O_CLOEXEC)
-            let to = open(target + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-            defer { if from >= 0 { close(from) }; if to >= 0 { close(to) } }
-            guard from >= 0, to >= 0 else { throw LinuxError("open", name).context("copying the images for the sandbox's restore") }
-            while true {
-                let copied = sendfile(to, from, nil, 1 << 30)
-                if copied == 0 { break }
-                if copied < 0 { throw LinuxError("sendfile", name).context("copying the images for the sandbox's restore") }
-            }
-            fchown(to, owner, 0)
-            fchmod(to, 0o640)
-        }
-        return made
-    }
-
-    /// `veil-checkpoint ARGS` beside this binary (it holds CRIU's protobuf images).
+    /// `veil-checkpoint ARGS` beside this binary (it holds CRIU's protobuf images), run to its end.
     private func runImageTool(_ arguments: [String]) throws(ContainerError) {
         let exe = FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
         let tool = String(exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)]) + "/veil-checkpoint"
@@ -296,5 +263,86 @@ extension Runtime {
             throw error
         }
         return taken
+    }
+}
+
+/// The images a sandbox's restore hands CRIU, in the state directory, where the restored tasks can
+/// read them: CRIU opens some images from its own process (host root) and some from the tasks,
+/// before they take the sandbox's ids (host root's ids, capabilities only in the new user
+/// namespace: the group reads) and after (the sandbox's root owns them). The small images are
+/// copies (the rewrite never touches the caller's). The memory images (`pages-*.img`, nearly all of
+/// a checkpoint's size) are links into a read-only id-mapped view of the caller's directory, where
+/// host root's files appear the sandbox root's, when its filesystem can be id-mapped (ext4, xfs,
+/// tmpfs from Linux 6.3); else, and for `--auto-dedup` (which punches the images it reads), copies
+/// too. A pre-dump chain's parents are staged the same way at `TARGET.parent`, linked relatively as
+/// CRIU writes it: CRIU follows the link from tasks in the container's root too.
+struct StagedImages {
+    /// The view's mount point in each staged directory.
+    static let viewName = "veil-source"
+    private var directories: [String] = []
+    private var views: [String] = []
+    /// Whether any memory image came through a view.
+    var viewed: Bool { !views.isEmpty }
+
+    /// Stages `source` (and its parents) at `target`; `userns` nil copies the memory images too.
+    mutating func stage(from source: String, to target: String, owner: UInt32, userns: FileDescriptor?, depth: Int = 0) throws(ContainerError) {
+        guard depth < 16 else { throw .invalidConfig(file: source, field: "parent", reason: "a chain of more than 16 pre-dumps") }
+        try wrap("creating \(target)") { try FS.mkdirAll(target, mode: 0o750) }
+        directories.append(target)
+        chown(target, owner, 0)
+        chmod(target, 0o750)
+        let view = userns.flatMap { attachView(of: source, in: target, userns: $0) }
+        for name in FS.listDirectory(source) where name != Self.viewName {
+            let path = source + "/" + name
+            if name == "parent", let link = FS.readLink(path) {
+                try stage(from: link.hasPrefix("/") ? link : source + "/" + link, to: target + ".parent", owner: owner, userns: userns, depth: depth + 1)
+                let copy = String((target + ".parent").split(separator: "/").last ?? "")
+                guard symlink("../" + copy, target + "/parent") == 0 else { throw LinuxError("symlink", target + "/parent").context("staging the images") }
+                continue
+            }
+            guard !FS.isDirectory(path) else { continue }
+            if view != nil, name.hasPrefix("pages-") {
+                guard symlink(Self.viewName + "/" + name, target + "/" + name) == 0 else { throw LinuxError("symlink", target + "/" + name).context("staging the images") }
+            } else {
+                try Self.copy(path, to: target + "/" + name, owner: owner)
+            }
+        }
+    }
+
+    /// `source` id-mapped read-only at TARGET/veil-source; nil where its filesystem cannot be.
+    private mutating func attachView(of source: String, in target: String, userns: FileDescriptor) -> String? {
+        let tree = veil_idmapped_tree(source, userns.raw, 0)
+        guard tree >= 0 else { return nil }
+        let mount = FileDescriptor(tree)
+        defer { mount.close() }
+        let point = target + "/" + Self.viewName
+        guard mkdir(point, 0o700) == 0 else { return nil }
+        guard veil_attach_mount(mount.raw, point) == 0 else { rmdir(point); return nil }
+        views.append(point)
+        guard veil_mount_setattr_path(point, 0, UInt64(MOUNT_ATTR_RDONLY), 0) == 0 else { return nil }
+        return point
+    }
+
+    private static func copy(_ path: String, to target: String, owner: UInt32) throws(ContainerError) {
+        let from = open(path, O_RDONLY | O_CLOEXEC)
+        let to = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        defer { if from >= 0 { close(from) }; if to >= 0 { close(to) } }
+        guard from >= 0, to >= 0 else { throw LinuxError("open", from < 0 ? path : target).context("copying the images for the sandbox's restore") }
+        while true {
+            let copied = sendfile(to, from, nil, 1 << 30)
+            if copied == 0 { break }
+            if copied < 0 { throw LinuxError("sendfile", path).context("copying the images for the sandbox's restore") }
+        }
+        fchown(to, owner, 0)
+        fchmod(to, 0o640)
+    }
+
+    /// Unmounts the views and removes what was staged.
+    func remove() {
+        for view in views { _ = umount2(view, Int32(MNT_DETACH)); rmdir(view) }
+        for directory in directories.reversed() {
+            for name in FS.listDirectory(directory) { unlink(directory + "/" + name) }
+            rmdir(directory)
+        }
     }
 }

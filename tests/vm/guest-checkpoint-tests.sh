@@ -319,8 +319,8 @@ holder_bundle "$S" sb-host /veil-checkpoint/sb
 if (cd "$S" && sandbox run -d sb1 > "$OUT/sb-run.out" 2>&1 < /dev/null) && sleep 2; then
     first_map=$(awk '{print $2}' "/proc/$(sandbox state sb1 | jq -r .pid)/uid_map")
     # A pre-dump, a --leave-running checkpoint on top of it, then the export that ends the sandbox.
-    sandbox checkpoint --pre-dump --image-path "$WORK/spre" sb1 > "$OUT/sb-predump.out" 2>&1 &&
-        sandbox checkpoint --leave-running --parent-path ../spre --image-path "$WORK/schain" sb1 >> "$OUT/sb-predump.out" 2>&1
+    sandbox checkpoint --pre-dump --image-path "/var/lib/veil-guest/spre" sb1 > "$OUT/sb-predump.out" 2>&1 &&
+        sandbox checkpoint --leave-running --parent-path ../spre --image-path "/var/lib/veil-guest/schain" sb1 >> "$OUT/sb-predump.out" 2>&1
     rc=$?
     at=$(cat "$S/rootfs/counter"); sleep 1
     check "sandbox: pre-dump, then checkpoint --leave-running on top of it: the sandbox keeps running" \
@@ -363,11 +363,18 @@ if (cd "$S" && sandbox run -d sb1 > "$OUT/sb-run.out" 2>&1 < /dev/null) && sleep
     check "no process of the restored sandbox holds a seccomp listener (veil took them all)" "$([ "$seen" -gt 0 ] && [ -z "$kept" ] || echo "$seen processes, listeners kept by:$kept")"
     sandbox delete --force sb1r > "$OUT/sb-delete.out" 2>&1
     # The pre-dump chain restores too (older than the counter's file: it counts on from its own value).
-    timeout -s KILL 120 veil --root "$WORK/sroot2" restore -d --image-path "$WORK/schain" --bundle "$S" sb2 > "$OUT/sb-chain-restore.out" 2>&1
+    timeout -s KILL 120 veil --debug --root "$WORK/sroot2" restore -d --image-path "/var/lib/veil-guest/schain" --bundle "$S" sb2 > "$OUT/sb-chain-restore.out" 2>&1
     rc=$?
     sleep 1; c1=$(cat "$S/rootfs/counter"); sleep 1; c2=$(cat "$S/rootfs/counter")
     check "sandbox: restore from the pre-dump chain runs and counts" \
         "$([ $rc = 0 ] && [ "$c2" != "$c1" ] || echo "exit $rc, counter $c1 then $c2: $(show "$OUT/sb-chain-restore.out")")"
+    # On ext4 the memory images were read through an id-mapped view of the caller's directories
+    # (the /run images of the import above, on this kernel's tmpfs, were copied): the caller's
+    # images keep their owner, nothing staged or mounted is left.
+    check "sandbox: the chain's memory images went through an id-mapped view, stay the caller's (owner root); no staged copy or view is left" \
+        "$(grep -q 'images staged (memory through an id-mapped view)' "$OUT/sb-chain-restore.out" && [ "$(stat -c %u /var/lib/veil-guest/schain/pages-1.img /var/lib/veil-guest/spre/pages-1.img | sort -u)" = 0 ] &&
+           ! grep -q veil-source /proc/self/mountinfo && [ -z "$(ls -d "$WORK"/sroot2/sb2/criu-images* 2>/dev/null)" ] ||
+           echo "$(grep -o 'images staged ([^)]*)' "$OUT/sb-chain-restore.out"); $(stat -c '%n %u' /var/lib/veil-guest/schain/pages-1.img /var/lib/veil-guest/spre/pages-1.img | oneline); $(grep veil-source /proc/self/mountinfo | oneline); $(ls -d "$WORK"/sroot2/sb2/criu-images* 2>&1 | oneline)")"
     timeout -s KILL 120 veil --root "$WORK/sroot2" delete --force sb2 > /dev/null 2>&1
     check "the restored sandbox deletes cleanly: no state, warden or sandbox directory left" \
         "$([ -z "$(sandbox list -q)" ] && ! pgrep -f "veil-warden $WORK/sroot/sb1r" > /dev/null && [ -z "$(ls -d /run/veil-sandbox/sb1r-* 2>/dev/null)" ] ||
@@ -405,7 +412,8 @@ if [ "${VEIL_GUEST_BENCH:-0}" -gt 0 ]; then
                 veil) rtb() { timeout -s KILL 300 veil --isolation native --root "$WORK/bench-veil" "$@"; } ;;
                 veil-sandbox) rtb() { timeout -s KILL 300 veil --root "$WORK/bench-sandbox" "$@"; } ;;
             esac
-            images=$WORK/bench-images-$name
+            # On the guest's disk, where kubelet and containerd keep checkpoints (not /run's tmpfs).
+            images=/var/lib/veil-guest/bench-images-$name
             rm -rf "$images"
             rm -f "$BB/rootfs/counter"
             rtb run -d --bundle "$BB" "b$round" > "$OUT/bench-run.out" 2>&1 < /dev/null
