@@ -34,6 +34,14 @@ public struct CheckpointOptions: Sendable {
     public var criu = CRIUFlags()
     public var emptyNamespaces: [String] = []
     public var autoDedup = false
+    /// runc's `--page-server ADDRESS:PORT`: the pages go to a page server there (`criu page-server`),
+    /// or, with `lazyPages`, CRIU serves them on that port to a restore's lazy-pages daemon.
+    public var pageServer: String?
+    /// runc's `--lazy-pages`: the memory stays with the frozen container until a lazy restore
+    /// (`criu lazy-pages`, then `restore --lazy-pages`) has fetched it all.
+    public var lazyPages = false
+    /// runc's `--status-fd`: CRIU writes a byte to it once its lazy page server listens.
+    public var statusFD: Int32?
 
     public init(imagePath: String) { self.imagePath = imagePath }
 }
@@ -51,6 +59,9 @@ public struct RestoreOptions: Sendable {
     /// An unpacked archive's top directory, whose rootfs-diff.tar and deleted.files are applied
     /// to the rootfs before CRIU runs.
     public var rootfsChanges: String?
+    /// runc's `--lazy-pages`: the memory comes from a `criu lazy-pages` daemon the caller runs on
+    /// the work directory.
+    public var lazyPages = false
 
     public init(imagePath: String, bundle: String) {
         self.imagePath = imagePath
@@ -77,6 +88,18 @@ extension Runtime {
         let sandboxed = (record.isolation ?? .native) == .sandbox
         if sandboxed, let owner = record.sandboxOwner, owner != id {
             throw .unsupported("cannot checkpoint container \"\(id)\" alone: it runs in the sandbox of pod container \"\(owner)\", whose namespaces and warden it shares")
+        }
+        if sandboxed && (options.lazyPages || options.pageServer != nil) {
+            throw .unsupported("cannot checkpoint container \"\(id)\" with \(options.lazyPages ? "--lazy-pages" : "--page-server") at the sandbox level: "
+                               + "CRIU runs in the sandbox's network namespace, where no page server or lazy-pages daemon of the host can reach it")
+        }
+        let pageServer = try options.pageServer.map(CRIU.pageServer)
+        if let fd = options.statusFD {
+            let flags = fcntl(fd, F_GETFL)
+            guard flags >= 0, flags & O_ACCMODE != O_RDONLY else {
+                throw .invalidConfig(file: "command line", field: "--status-fd", reason: "\(fd) is not an open descriptor this process can write")
+            }
+            guard options.lazyPages else { throw .invalidConfig(file: "command line", field: "--status-fd", reason: "only with --lazy-pages (CRIU writes it when its lazy page server listens)") }
         }
         let criu = try CRIU.binary()
         let (spec, configJSON) = try store.loadConfigAndBytes(id)
@@ -113,6 +136,14 @@ extension Runtime {
         if options.leaveRunning { args.append("--leave-running") }
         if options.autoDedup { args.append("--auto-dedup") }
         if options.preDump { args.append("--track-mem") }
+        // As runc over CRIU's RPC: with --lazy-pages the dump serves the pages itself on the port.
+        if options.lazyPages {
+            args.append("--lazy-pages")
+            if let pageServer { args += ["--address", pageServer.address, "--port", String(pageServer.port)] }
+            if let fd = options.statusFD { args += ["--status-fd", String(fd)] }
+        } else if let pageServer {
+            args += ["--page-server", "--address", pageServer.address, "--port", String(pageServer.port)]
+        }
         if let parent = options.parentPath {
             // By name: the image directory is made only after every check.
             guard FS.isDirectory(FS.lexicallyAbsolute(parent, base: options.imagePath)) else {
@@ -167,6 +198,9 @@ extension Runtime {
         if level == .sandbox && !FS.exists(options.imagePath + "/" + SandboxCheckpointFile.name) {
             throw .unsupported(SandboxCheckpointFile.nativeCheckpoint(id: id, imagePath: options.imagePath))
         }
+        if level == .sandbox && options.lazyPages {
+            throw .unsupported("cannot restore container \"\(id)\" with --lazy-pages at the sandbox level: a sandbox is checkpointed whole (its checkpoint never serves pages lazily), and its restore reads images staged for the sandbox's ids")
+        }
         if level == .native && FS.exists(options.imagePath + "/" + SandboxCheckpointFile.name) {
             throw .unsupported("cannot restore container \"\(id)\" at the native level: it was checkpointed at the sandbox level, whose policy its processes carry; "
                                + "restore it at the sandbox level (the operator's default; not veil --isolation native)")
@@ -209,6 +243,7 @@ extension Runtime {
         args += options.criu.arguments
         args += CRIU.networkNamespaceFlags(spec, restoring: true)
         if options.autoDedup { args.append("--auto-dedup") }
+        if options.lazyPages { args.append("--lazy-pages") }
         args += CRIU.inheritedStdio(imagePath: options.imagePath)
         log.debug("restore \(id): \(args.joined(separator: " "))")
         let pid = try CRIU.restore(args, into: cgroup, log: options.imagePath + "/restore.log", pidFile: pidFile, id: id)
@@ -281,6 +316,17 @@ enum CRIU {
             args += ["--inherit-fd", "fd[\(fd)]:\(descriptor)"]
         }
         return args
+    }
+
+    /// runc's `--page-server ADDRESS:PORT` (the last colon splits, so an IPv6 address may hold others).
+    static func pageServer(_ text: String) throws(ContainerError) -> (address: String, port: UInt16) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else {
+            throw .invalidConfig(file: "command line", field: "--page-server", reason: "\(text): want ADDRESS:PORT")
+        }
+        var address = String(text[..<colon])
+        if address.hasPrefix("[") && address.hasSuffix("]") { address = String(address.dropFirst().dropLast()) }
+        guard !address.isEmpty else { throw .invalidConfig(file: "command line", field: "--page-server", reason: "\(text): want ADDRESS:PORT") }
+        return (address, port)
     }
 
     static func binary() throws(ContainerError) -> String {

@@ -467,14 +467,15 @@ struct Checkpoint: ParsableCommand {
     @OptionGroup var criu: CRIUFlagOptions
     @Option(name: .customLong("empty-ns")) var emptyNamespaces: [String] = []
     @Flag(name: .customLong("auto-dedup")) var autoDedup = false
-    @Flag(name: .customLong("lazy-pages")) var lazyPages = false
-    @Option(name: .customLong("page-server")) var pageServer: String?
+    @Flag(name: .customLong("lazy-pages"), help: "Keep the memory with the frozen container and serve it (on --page-server's port) to a lazy restore.") var lazyPages = false
+    @Option(name: .customLong("page-server"), help: "ADDRESS:PORT of a CRIU page server for the pages (with --lazy-pages: the port to serve them on).") var pageServer: String?
+    @Option(name: .customLong("status-fd"), help: "With --lazy-pages: CRIU writes a byte to this descriptor once its page server listens.") var statusFD: Int32?
     @Option(name: .customLong("export"), help: "Also write the checkpoint archive (kubelet's layout; compressed by suffix).") var export: String?
     @Argument var id: String
 
     func run() throws {
-        if lazyPages || pageServer != nil {
-            Context.fail(Failure(message: "--lazy-pages and --page-server are not supported: they need CRIU's lazy-pages daemon and a page server, which veil does not run"))
+        if export != nil && (lazyPages || pageServer != nil) {
+            Context.fail(Failure(message: "--export archives the images, which --\(lazyPages ? "lazy-pages" : "page-server") sends elsewhere"))
         }
         if export != nil && preDump { Context.fail(Failure(message: "--export writes a whole checkpoint; a --pre-dump is only the first part of one")) }
         // --export without --image-path: CRIU writes into a temporary directory the archive is made of.
@@ -496,6 +497,9 @@ struct Checkpoint: ParsableCommand {
         options.criu = criu.flags
         options.emptyNamespaces = emptyNamespaces
         options.autoDedup = autoDedup
+        options.lazyPages = lazyPages
+        options.pageServer = pageServer
+        options.statusFD = statusFD
         do {
             let saved = try Context.runtime().checkpoint(id: id, options: options)
             if let export {
@@ -527,7 +531,7 @@ struct Restore: ParsableCommand {
     @OptionGroup var criu: CRIUFlagOptions
     @Option(name: .customLong("empty-ns"), help: "Leave the restored network namespace as CRIU makes it (lo down).") var emptyNamespaces: [String] = []
     @Flag(name: .customLong("auto-dedup"), help: "Punch the restored pages out of the images.") var autoDedup = false
-    @Flag(name: .customLong("lazy-pages")) var lazyPages = false
+    @Flag(name: .customLong("lazy-pages"), help: "Take the memory from a `criu lazy-pages` daemon running on the work directory.") var lazyPages = false
     @Option(name: .customLong("import"), help: "Restore from a checkpoint archive (kubelet's layout).") var importArchive: String?
     @Argument var id: String
 
@@ -539,7 +543,6 @@ struct Restore: ParsableCommand {
         // veil's, so there is no exit status to wait for: restore is detached only, said up front.
         guard detach else { Context.fail(Failure(message: "restore runs detached only: pass --detach (-d) (the restored init is not veil's child to wait for)")) }
         if consoleSocket != nil { Context.fail(Failure(message: "--console-socket: a restored container keeps the terminal it was checkpointed with (use --shell-job at checkpoint and restore)")) }
-        if lazyPages { Context.fail(Failure(message: "--lazy-pages is not supported: it needs CRIU's lazy-pages daemon and a page server, which veil does not run")) }
         if importArchive != nil && imagePath != nil { Context.fail(Failure(message: "--import and --image-path exclude each other")) }
         var unpacked: UnpackedArchive?
         let images: String
@@ -560,6 +563,7 @@ struct Restore: ParsableCommand {
         options.emptyNamespaces = emptyNamespaces
         options.autoDedup = autoDedup
         options.rootfsChanges = unpacked?.directory
+        options.lazyPages = lazyPages
         do { _ = try Context.runtime().restore(id: id, options: options) } catch {
             unpacked?.remove()  // fail() exits: no defer runs
             Context.fail(error)

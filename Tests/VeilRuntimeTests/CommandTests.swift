@@ -610,6 +610,17 @@ struct FeaturesCommandTests {
         let sandboxImages = try bundle.runtime(veil, ["--isolation", "native", "restore", "-d", "--image-path", image, "--bundle", bundle.path, "restored"])
         #expect(!sandboxImages.succeeded && sandboxImages.stderr.contains("checkpointed at the sandbox level"), "\(sandboxImages)")
         #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "a refused restore leaves no state")
+        // Lazy migration is the native level's (README: deliberate differences), refused up front at
+        // the sandbox level: CRIU's page server would listen in the sandbox's network namespace.
+        let lazyRestore = try bundle.runtime(veil, ["restore", "-d", "--lazy-pages", "--image-path", image, "--bundle", bundle.path, "restored"])
+        #expect(!lazyRestore.succeeded && lazyRestore.stderr.contains("--lazy-pages at the sandbox level"), "\(lazyRestore)")
+        #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "a refused restore leaves no state")
+        let lazyImages = bundle.path + "/lazy-images"
+        for flags in [["--lazy-pages", "--page-server", "127.0.0.1:27277"], ["--page-server", "127.0.0.1:27277"]] {
+            let lazy = try bundle.runtime(veil, ["checkpoint"] + flags + ["--image-path", lazyImages, bundle.id])
+            #expect(!lazy.succeeded && lazy.stderr.contains("\(flags[0]) at the sandbox level"), "\(flags): \(lazy)")
+            #expect(!FileManager.default.fileExists(atPath: lazyImages), "\(flags): a refused checkpoint makes no image directory")
+        }
         #expect(try bundle.status(veil) == "running", "refusals must leave the container running")
         let unknown = try bundle.runtime(veil, ["checkpoint", "--image-path", image, "no-such-container"])
         #expect(!unknown.succeeded && unknown.stderr.contains("does not exist"), "\(unknown)")

@@ -131,6 +131,74 @@ else
         "$([ $rc = 0 ] && [ "$(counter)" -gt "$before" ] || echo "exit $rc: $(show "$OUT/ck-restore2.out"); counter $before then $(counter)")"
     native "$WORK/root3" delete --force ck1p > /dev/null 2>&1
 fi
+# --- lazy migration, as runc's own test of it ---------------------------------------------------------
+# checkpoint --lazy-pages keeps the memory with the frozen container and serves it on the page
+# server's port (a byte on --status-fd once it listens); `criu lazy-pages` fetches it for a restore
+# --lazy-pages under another name and cgroup; the checkpoint ends once every page has gone.
+section "lazy migration: checkpoint --lazy-pages --page-server --status-fd, criu lazy-pages, restore --lazy-pages"
+if ! criu check --feature uffd-noncoop > "$OUT/lazy-feature.txt" 2>&1; then
+    skip "checkpoint --lazy-pages and restore" "this CRIU or kernel has no userfaultfd for lazy pages: $(show "$OUT/lazy-feature.txt")"
+else
+    L=/var/lib/veil-guest/lazy-bundle
+    holder_bundle "$L" lazy-host /veil-checkpoint/lazy
+    lazy_counter() { cat "$L/rootfs/counter" 2> /dev/null || echo 0; }
+    (cd "$L" && native "$WORK/rootl1" run -d lz1 > "$OUT/lz-run.out" 2>&1 < /dev/null)
+    sleep 2
+    mkdir -p "$WORK/lz-images"
+    rm -f "$WORK/lz-status"; mkfifo "$WORK/lz-status"
+    exec 7<> "$WORK/lz-status"
+    native "$WORK/rootl1" checkpoint --lazy-pages --page-server 0.0.0.0:27277 --status-fd 7 --manage-cgroups-mode=ignore \
+        --image-path "$WORK/lz-images" lz1 > "$OUT/lz-checkpoint.out" 2>&1 &
+    dumper=$!
+    ready=$(timeout 20 dd bs=1 count=1 <&7 2> /dev/null | od -An -tx1 | tr -d ' \n')
+    exec 7>&-
+    before=$(lazy_counter)
+    check "checkpoint --lazy-pages writes its status byte once CRIU serves the pages, the images without them" \
+        "$([ "$ready" = 00 ] && [ -e "$WORK/lz-images/inventory.img" ] || echo "status byte '$ready': $(show "$OUT/lz-checkpoint.out") $(grep -B3 Error "$WORK/lz-images/dump.log" 2>/dev/null | oneline)")"
+    criu lazy-pages --page-server --address 127.0.0.1 --port 27277 -D "$WORK/lz-images" > "$OUT/lz-daemon.out" 2>&1 &
+    daemon=$!
+    # As runc's test: another cgroup (the original's is frozen until the last page has gone, and
+    # then emptied), the same rootfs.
+    mkdir -p "$L-2"
+    ln -sfn "$L/rootfs" "$L-2/rootfs"
+    jq '.linux.cgroupsPath = "/veil-checkpoint/lazy2"' "$L/config.json" > "$L-2/config.json"
+    native "$WORK/rootl2" restore -d --lazy-pages --manage-cgroups-mode=ignore --image-path "$WORK/lz-images" --bundle "$L-2" lz2 > "$OUT/lz-restore.out" 2>&1
+    rc=$?
+    timeout -s KILL 60 sh -c "while kill -0 $dumper 2> /dev/null; do sleep 0.2; done"
+    wait "$dumper"; dumped=$?
+    timeout -s KILL 30 sh -c "while kill -0 $daemon 2> /dev/null; do sleep 0.2; done"
+    sleep 2
+    after=$(lazy_counter)
+    check "restore --lazy-pages runs on the pages fetched from the checkpoint; the checkpoint then ends the original, as runc's" \
+        "$([ $rc = 0 ] && [ $dumped = 0 ] && [ "$(state_status "$WORK/rootl2" lz2)" = running ] && [ -z "$(state_status "$WORK/rootl1" lz1)" ] &&
+           [ "$after" -gt "$before" ] ||
+           echo "restore $rc: $(show "$OUT/lz-restore.out") $(grep -B3 Error "$WORK/lz-images/restore.log" 2>/dev/null | oneline); checkpoint $dumped: $(show "$OUT/lz-checkpoint.out"); state lz2 '$(state_status "$WORK/rootl2" lz2)' lz1 '$(state_status "$WORK/rootl1" lz1)'; counter $before then $after")"
+    native "$WORK/rootl2" delete --force lz2 > /dev/null 2>&1
+    native "$WORK/rootl1" delete --force lz1 > /dev/null 2>&1
+    kill "$daemon" 2> /dev/null
+
+    # --page-server alone: the pages go to `criu page-server`, here into the same directory, from
+    # which a plain restore brings the container back.
+    (cd "$L" && native "$WORK/rootl1" run -d ps1 > "$OUT/ps-run.out" 2>&1 < /dev/null)
+    sleep 2
+    mkdir -p "$WORK/ps-images"
+    criu page-server --images-dir "$WORK/ps-images" --port 27278 > "$OUT/ps-server.out" 2>&1 &
+    server=$!
+    sleep 1
+    native "$WORK/rootl1" checkpoint --page-server 127.0.0.1:27278 --image-path "$WORK/ps-images" ps1 > "$OUT/ps-checkpoint.out" 2>&1
+    rc=$?
+    timeout -s KILL 30 sh -c "while kill -0 $server 2> /dev/null; do sleep 0.2; done"
+    before=$(lazy_counter)
+    native "$WORK/rootl2" restore -d --image-path "$WORK/ps-images" --bundle "$L" ps2 > "$OUT/ps-restore.out" 2>&1
+    rc2=$?
+    sleep 2
+    check "checkpoint --page-server sends the pages to criu page-server; a restore from its images goes on" \
+        "$([ $rc = 0 ] && ls "$WORK/ps-images"/pages-*.img > /dev/null 2>&1 && [ $rc2 = 0 ] && [ "$(lazy_counter)" -gt "$before" ] ||
+           echo "checkpoint $rc: $(show "$OUT/ps-checkpoint.out") $(grep -B3 Error "$WORK/ps-images/dump.log" 2>/dev/null | oneline); restore $rc2: $(show "$OUT/ps-restore.out"); images: $(ls "$WORK/ps-images" | oneline)")"
+    native "$WORK/rootl2" delete --force ps2 > /dev/null 2>&1
+    kill "$server" 2> /dev/null
+fi
+
 # --- stdio the caller gave: a pipe (as a shim's) and the host's /dev/null ----------------------------
 # The container writes to its stdout, a pipe to a `cat` of this script's; after the checkpoint, the
 # restore's caller gives it a new pipe (CRIU's --inherit-fd), and its lines go on there.
