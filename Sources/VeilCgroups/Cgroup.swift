@@ -58,7 +58,8 @@ public struct Cgroup: Sendable, Codable, Equatable {
 
     /// Resolves `cgroupsPath` like runc's cgroupfs driver and creates the directories:
     /// absolute -> under each hierarchy's mountpoint; relative -> under the caller's own cgroup
-    /// (from /proc/self/cgroup); nil/empty -> relative, named after the container id.
+    /// (from /proc/self/cgroup; on cgroup v2 alone beside it, as runc's fs2 driver); nil/empty ->
+    /// relative, named after the container id.
     public static func create(cgroupsPath: String?, containerID: String) throws(CgroupError) -> Cgroup {
         try create(cgroupsPath: cgroupsPath, containerID: containerID,
                    layout: CgroupLayout.detect(), own: OwnCgroups.current())
@@ -169,7 +170,12 @@ public struct Cgroup: Sendable, Codable, Equatable {
         }
         return try layout.hierarchies.map { (h) throws(CgroupError) -> (CgroupHierarchy, [String]) in
             if isAbsolute { return (h, relative) }
-            return (h, cleanComponents(try own.path(in: h)) + relative)
+            var base = cleanComponents(try own.path(in: h))
+            // On cgroup v2 alone, runc's fs2 driver puts a relative path beside the caller's cgroup,
+            // not in it: the caller's (a service's, a user scope's) holds processes, and the kernel
+            // lets no child of a cgroup with processes enable controllers (clone into it fails).
+            if layout.isUnifiedOnly { base = Array(base.dropLast()) }
+            return (h, base + relative)
         }
     }
 

@@ -80,6 +80,22 @@ struct CgroupParsingTests {
         #expect(throws: CgroupError.self) { try dirs(nil, "") }
     }
 
+    /// On cgroup v2 alone, a relative path (and no path) goes beside the caller's cgroup, as runc's
+    /// fs2 driver places it: a service's own cgroup holds its processes, so no child of it may
+    /// enable controllers. An absolute path stays where it says.
+    @Test func unifiedRelativeGoesBesideTheCaller() throws {
+        let layout = try #require(CgroupLayout.parse(mountinfo: "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"))
+        func dirs(_ path: String?, own: String) throws -> [String] {
+            try Cgroup.resolve(cgroupsPath: path, containerID: "c9", layout: layout, own: OwnCgroups.parse("0::\(own)\n"))
+                .map { joinPath($0.0.mountpoint, $0.1) }
+        }
+        #expect(try dirs(nil, own: "/system.slice/test.service") == ["/sys/fs/cgroup/system.slice/c9"])
+        #expect(try dirs("foo/bar", own: "/system.slice/test.service") == ["/sys/fs/cgroup/system.slice/foo/bar"])
+        #expect(try dirs(nil, own: "/init.scope") == ["/sys/fs/cgroup/c9"])
+        #expect(try dirs(nil, own: "/") == ["/sys/fs/cgroup/c9"])
+        #expect(try dirs("/abs/x", own: "/system.slice/test.service") == ["/sys/fs/cgroup/abs/x"])
+    }
+
     /// The cgroupfs driver refuses runc's systemd form, naming the flag that takes it.
     @Test func systemdPathIsRejected() throws {
         let path = "system.slice:veil:abc"

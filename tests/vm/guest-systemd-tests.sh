@@ -486,6 +486,28 @@ for runtime in $RUNTIMES; do
 done
 containerd_stop
 
+# --- the cgroupfs driver on this node: no cgroupsPath, run from a service --------------------------
+# runc's fs2 driver names the cgroup after the container and puts it beside the caller's own cgroup
+# (this service's holds processes, so no child of it may enable controllers).
+own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+for runtime in $RUNTIMES; do
+    case "$runtime" in
+        runc) RUNTIME="runc --root /run/veil-guest/runc" ;;
+        veil-native) RUNTIME="veil --root /run/veil-guest/veil --isolation native" ;;
+        veil-sandbox) RUNTIME="veil --root /run/veil-guest/veil --isolation sandbox" ;;
+        *) continue ;;
+    esac
+    id=$runtime-nopath
+    make_bundle "$id" '.process.args = ["sleep", "600"] | del(.linux.cgroupsPath)'
+    run_detached "$id"
+    pid=$(state_field "$id" pid)
+    placed=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2> /dev/null)
+    check "$runtime: run -d without cgroupsPath from a service (cgroupfs driver) runs in a cgroup named after it beside the service's ($(dirname "$own"))" \
+        "$([ "$(cat "$OUT/$id.rc")" = 0 ] && [ "$placed" = "$(dirname "$own")/$id" ] || echo "cgroup '$placed': $(run_failure "$id")")"
+    cleanup "$id"
+    check "$runtime: its cgroup is gone after delete" "$([ ! -d "/sys/fs/cgroup$(dirname "$own")/$id" ] || echo "/sys/fs/cgroup$(dirname "$own")/$id is left")"
+done
+
 # --- veil's own rules on a systemd node ------------------------------------------------------------
 # A tenant's annotation may not set resource or placement properties of its sandbox's scope; the
 # operator's switch lets it. And `veil doctor` compares the kubelet's driver with containerd's.
