@@ -205,6 +205,7 @@ extension Runtime {
             throw .unsupported("cannot restore container \"\(id)\" at the native level: it was checkpointed at the sandbox level, whose policy its processes carry; "
                                + "restore it at the sandbox level (the operator's default; not veil --isolation native)")
         }
+        let scope = systemdCgroup ? try planScope(spec, id: id, level: level) : nil
         let rootfsConfigured = spec.root.path.hasPrefix("/") ? spec.root.path : bundle + "/" + spec.root.path
         guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
@@ -220,16 +221,25 @@ extension Runtime {
         }
         var cleanup = Cleanup(directory: directory)
         defer { cleanup.run() }
-        let cgroup = try makeCgroup(spec, id: id, cleanup: &cleanup)
-        if level == .sandbox {
-            let record = try restoreSandbox(id: id, spec: spec, bundle: bundle, rootfs: rootfs, directory: directory, cgroup: cgroup,
-                                            cleanup: &cleanup, options: options, criu: criu)
-            if let pidFile = options.pidFile {
-                try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(record.pid)".utf8)) }
-            }
-            cleanup.disarm()
-            return record
+        let cgroup: Cgroup
+        if let scope { cgroup = try makeScopeCgroup(scope, cleanup: &cleanup) } else { cgroup = try makeCgroup(spec, id: id, cleanup: &cleanup) }
+        let target = RestoreTarget(cgroup: cgroup, scope: scope)
+        let record = level == .sandbox
+            ? try restoreSandbox(id: id, spec: spec, bundle: bundle, rootfs: rootfs, directory: directory, target: target,
+                                 cleanup: &cleanup, options: options, criu: criu)
+            : try restoreNative(id: id, spec: spec, bundle: bundle, rootfs: rootfs, directory: directory, target: target,
+                                cleanup: &cleanup, options: options, criu: criu, emptyNetwork: emptyNetwork)
+        if let pidFile = options.pidFile {
+            try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(record.pid)".utf8)) }
         }
+        cleanup.disarm()
+        return record
+    }
+
+    /// `restore` at the native level, as runc's: CRIU brings back the namespaces it saved.
+    private func restoreNative(id: String, spec: Spec, bundle: String, rootfs: String, directory: String, target: RestoreTarget,
+                               cleanup: inout Cleanup, options: RestoreOptions, criu: String, emptyNetwork: Bool) throws(ContainerError) -> ContainerRecord {
+        let cgroup = target.cgroup
         // CRIU mounts the container's root from a mount point of its own, as runc gives it.
         let criuRoot = directory + "/criu-root"
         try wrap("creating \(criuRoot)") { try FS.mkdirAll(criuRoot, mode: 0o700) }
@@ -246,7 +256,9 @@ extension Runtime {
         if options.lazyPages { args.append("--lazy-pages") }
         args += CRIU.inheritedStdio(imagePath: options.imagePath)
         log.debug("restore \(id): \(args.joined(separator: " "))")
-        let pid = try CRIU.restore(args, into: cgroup, log: options.imagePath + "/restore.log", pidFile: pidFile, id: id)
+        let pid = try CRIU.restore(args, log: options.imagePath + "/restore.log", pidFile: pidFile, id: id) { (pid) throws(ContainerError) in
+            try place(restoring: pid, in: target, id: id, sandbox: false, cleanup: &cleanup)
+        }
         cleanup.initPid = pid
         // A namespace veil made had its loopback up (create brings it up, as runc's); CRIU made it
         // anew and empty, and --empty-ns network asks for it to stay so.
@@ -261,14 +273,30 @@ extension Runtime {
         record.isolation = .native
         try store.recordConfig(copying: bundle + "/config.json", id: id)
         try store.save(record)
-        if let pidFile = options.pidFile {
-            try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(pid)".utf8)) }
-        }
-        cleanup.disarm()
         log.debug("restore \(id): restored, init pid \(pid)")
         return record
     }
+}
 
+/// Where a restored container lives: the cgroup veil made, or the systemd scope it starts.
+struct RestoreTarget {
+    let cgroup: Cgroup
+    let scope: ScopePlan?
+}
+
+extension Runtime {
+    /// CRIU's process, held before it runs, put where the restored container lives (so every
+    /// restored process is there from its fork): written into the cgroup, or made the systemd
+    /// scope's process, as runc applies its cgroup manager to CRIU's pid. A sandbox that starts
+    /// its own warden gets the warden's cgroup in the scope once systemd made it.
+    func place(restoring pid: Int32, in target: RestoreTarget, id: String, sandbox: Bool, cleanup: inout Cleanup) throws(ContainerError) {
+        guard let scope = target.scope else {
+            do { try target.cgroup.addProcess(pid) } catch { throw .cgroup(context: "moving CRIU into the container's cgroup", error) }
+            return
+        }
+        let pending = try beginScope(scope, id: id, cleanup: &cleanup, pid: pid)
+        try finishScope(pending, scope, id: id, cgroup: target.cgroup, wardenCgroup: sandbox)
+    }
 }
 
 /// The `criu` binary and the flags veil builds for it.
@@ -411,13 +439,35 @@ enum CRIU {
 
     static let externalNetworkKey = "veil-network-namespace"
 
-    /// Runs `command` (`criu restore ...`, after a prefix such as nsenter) from a shell that first
-    /// joins the container's cgroups: the restored tree inherits CRIU's cgroup, so no restored
-    /// process is ever outside them. Returns the restored init's pid, which CRIU wrote to `pidFile`
+    /// CRIU's whole environment (it runs ip and iptables for a network namespace it restores).
+    static let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+    /// Runs `command` (`criu restore ...`, after a prefix such as nsenter) once `place` has put its
+    /// process where the container lives: the restored tree inherits CRIU's cgroup, so no restored
+    /// process is ever outside it. Returns the restored init's pid, which CRIU wrote to `pidFile`
     /// (removed).
-    static func restore(_ command: [String], into cgroup: Cgroup, log: String, pidFile: String, id: String) throws(ContainerError) -> Int32 {
-        let join = Set(cgroup.paths.values).sorted().map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
-        try run(["/bin/sh", "-c", join + " && exec \"$@\"", "sh"] + command, log: log, what: "restore")
+    static func restore(_ command: [String], log: String, pidFile: String, id: String,
+                        place: (Int32) throws(ContainerError) -> Void) throws(ContainerError) -> Int32 {
+        // A shell holds until it reads a line on fd 3, then becomes CRIU: placed first, CRIU forks
+        // every restored process where the container lives. Its stdio is ours (CRIU hands it on).
+        let gate = try wrap("a pipe for CRIU's start") { try FileDescriptor.pipe() }
+        defer { gate.reader.close(); gate.writer.close() }
+        let wrapper = ["/bin/sh", "-c", "read -r go <&3 && exec 3<&- && exec \"$@\"", "sh"] + command
+        var placing: [Int32: Int32] = [3: gate.reader.raw]
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) >= 0 { placing[fd] = fd }
+        let child: Int32
+        do { child = try Spawner.spawn(wrapper[0], wrapper, placing: placing, env: environment) } catch {
+            throw error.context("running \(command[0])")
+        }
+        gate.reader.close()
+        do throws(ContainerError) { try place(child) } catch {
+            Glibc.kill(child, SIGKILL)
+            _ = try? Wait.waitpid(child)
+            throw error
+        }
+        _ = write(gate.writer.raw, "\n", 1)
+        gate.writer.close()
+        try wait(child, log: log, what: "restore")
         let pidText = (try? FS.readString(pidFile))?.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
         guard let pid = Int32(pidText), pid > 0 else { throw .initFailed("restore \(id): CRIU wrote no pid to \(pidFile)") }
         unlink(pidFile)
@@ -427,11 +477,15 @@ enum CRIU {
     /// Runs CRIU to the end; a failure carries the last lines of its log.
     static func run(_ args: [String], log: String, what: String) throws(ContainerError) {
         let child: Spawner.Child
-        do { child = try Spawner.spawn(path: args[0], args: args, env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], withStdinPipe: false) } catch {
+        do { child = try Spawner.spawn(path: args[0], args: args, env: environment, withStdinPipe: false) } catch {
             throw error.context("running \(args[0])")
         }
+        try wait(child.pid, log: log, what: what)
+    }
+
+    private static func wait(_ pid: Int32, log: String, what: String) throws(ContainerError) {
         let status: Int32
-        do { status = try Wait.waitpid(child.pid) } catch { throw error.context("waiting for criu \(what)") }
+        do { status = try Wait.waitpid(pid) } catch { throw error.context("waiting for criu \(what)") }
         guard status == 0 else {
             let lines = ((try? FS.readString(log)) ?? "").split(separator: "\n")
             let errors = lines.filter { $0.contains("Error") || $0.contains("error") }.suffix(4)

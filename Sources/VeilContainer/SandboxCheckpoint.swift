@@ -65,10 +65,11 @@ extension Runtime {
         return found
     }
 
-    /// `restore` at the sandbox level; see the type's comment. `cgroup` is the new container's,
+    /// `restore` at the sandbox level; see the type's comment. `target` is the new container's cgroup,
     /// `cleanup` undoes everything made so far.
-    func restoreSandbox(id: String, spec inputSpec: Spec, bundle: String, rootfs: String, directory: String, cgroup: Cgroup,
+    func restoreSandbox(id: String, spec inputSpec: Spec, bundle: String, rootfs: String, directory: String, target: RestoreTarget,
                         cleanup: inout Cleanup, options: RestoreOptions, criu: String) throws(ContainerError) -> ContainerRecord {
+        let cgroup = target.cgroup
         let file = options.imagePath + "/" + SandboxCheckpointFile.name
         guard let bytes = try? FS.readFile(file), let saved = try? JSONDecoder().decode(SandboxCheckpointFile.self, from: Data(bytes)) else {
             throw .unsupported(SandboxCheckpointFile.nativeCheckpoint(id: id, imagePath: options.imagePath))
@@ -156,8 +157,10 @@ extension Runtime {
         if options.autoDedup { args.append("--auto-dedup") }
         do throws(SandboxError) { try context.startServingViews() } catch { throw .sandbox(error) }
         log.debug("restore \(id): \(args.joined(separator: " "))")
-        let pid = try CRIU.restore([try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args, into: cgroup,
-                                   log: (options.workPath ?? options.imagePath) + "/restore.log", pidFile: directory + "/restored.pid", id: id)
+        let pid = try CRIU.restore([try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args,
+                                   log: (options.workPath ?? options.imagePath) + "/restore.log", pidFile: directory + "/restored.pid", id: id) { (pid) throws(ContainerError) in
+            try place(restoring: pid, in: target, id: id, sandbox: true, cleanup: &cleanup)
+        }
         cleanup.initPid = pid
         log.debug("restore \(id): CRIU restored init pid \(pid)")
 
@@ -318,8 +321,12 @@ struct StagedImages {
         let point = target + "/" + Self.viewName
         guard mkdir(point, 0o700) == 0 else { return nil }
         guard veil_attach_mount(mount.raw, point) == 0 else { rmdir(point); return nil }
+        guard veil_mount_setattr_path(point, 0, UInt64(MOUNT_ATTR_RDONLY), 0) == 0 else {
+            _ = umount2(point, Int32(MNT_DETACH))
+            rmdir(point)
+            return nil
+        }
         views.append(point)
-        guard veil_mount_setattr_path(point, 0, UInt64(MOUNT_ATTR_RDONLY), 0) == 0 else { return nil }
         return point
     }
 

@@ -69,14 +69,14 @@ public enum Spawner {
         }
     }
 
-    /// A child with our environment and each of its fds in `placing` (child fd → our fd, stdio
+    /// A child with our environment (or `env`) and each of its fds in `placing` (child fd → our fd, stdio
     /// included) a copy of ours; ours that are not close-on-exec it inherits too. The shim's way
     /// to run veil with a process's fifos or pipes as stdio.
-    public static func spawn(_ path: String, _ argv: [String], placing fds: [Int32: Int32], newSession: Bool = false) throws(LinuxError) -> pid_t {
+    public static func spawn(_ path: String, _ argv: [String], placing fds: [Int32: Int32], env: [String]? = nil, newSession: Bool = false) throws(LinuxError) -> pid_t {
         let placements = fds.sorted { $0.key < $1.key }
         let lifted = try lift(placements.map(\.value), above: (placements.last?.key ?? 2) + 1, path: path)
         defer { lifted.forEach { close($0) } }
-        return try spawn(path, argv: argv, env: nil, newSession: newSession) { actions in
+        return try spawn(path, argv: argv, env: env, newSession: newSession) { actions in
             for (placement, fd) in zip(placements, lifted) { posix_spawn_file_actions_adddup2(&actions, fd, placement.key) }
         }
     }

@@ -536,9 +536,6 @@ struct Restore: ParsableCommand {
     @Argument var id: String
 
     func run() throws {
-        if Context.global.systemdCgroup {
-            Context.fail(Failure(message: "restore with --systemd-cgroup is not supported yet: the restored container would need a systemd scope started for CRIU's process"))
-        }
         // runc restores in the foreground unless --detach; the restored init is CRIU's child, not
         // veil's, so there is no exit status to wait for: restore is detached only, said up front.
         guard detach else { Context.fail(Failure(message: "restore runs detached only: pass --detach (-d) (the restored init is not veil's child to wait for)")) }

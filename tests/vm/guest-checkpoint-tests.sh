@@ -199,6 +199,37 @@ else
     kill "$server" 2> /dev/null
 fi
 
+# --- the systemd cgroup driver: a restored container in a scope systemd starts -----------------------
+# As runc's systemd driver: CRIU's process is made the scope's before it restores, so every restored
+# process is in the scope; delete stops the unit. At both levels.
+section "the systemd cgroup driver: checkpoint and restore into a scope"
+for level in native sandbox; do
+    SD=/var/lib/veil-guest/sd-$level
+    holder_bundle "$SD" sd-host "system.slice:veil:sd$level"
+    sdrt() { timeout -s KILL 120 veil --systemd-cgroup --isolation "$level" --root "$WORK/sdroot-$level" "$@"; }
+    sd_counter() { cat "$SD/rootfs/counter" 2> /dev/null || echo 0; }
+    (cd "$SD" && sdrt run -d "sd${level}1" > "$OUT/sd-run-$level.out" 2>&1 < /dev/null)
+    sleep 2
+    sdrt checkpoint --image-path "/var/lib/veil-guest/sd-images-$level" "sd${level}1" > "$OUT/sd-checkpoint-$level.out" 2>&1
+    rc=$?
+    gone=$(systemctl is-active "veil-sd$level.scope" 2>&1)
+    before=$(sd_counter)
+    sdrt restore -d --image-path "/var/lib/veil-guest/sd-images-$level" --bundle "$SD" "sd${level}2" > "$OUT/sd-restore-$level.out" 2>&1
+    rc2=$?
+    sleep 2
+    rpid=$(sdrt state "sd${level}2" 2> /dev/null | jq -r '.pid // empty')
+    placed=$(sed -n 's/^0:://p' "/proc/$rpid/cgroup" 2> /dev/null)
+    active=$(systemctl is-active "veil-sd$level.scope" 2>&1)
+    check "systemd driver ($level): checkpoint ends the scope, restore runs on in a scope of the same name (the restored init in it)" \
+        "$([ $rc = 0 ] && [ "$gone" != active ] && [ $rc2 = 0 ] && [ "$active" = active ] && [ "$placed" = "/system.slice/veil-sd$level.scope" ] &&
+           [ "$(sd_counter)" -gt "$before" ] ||
+           echo "checkpoint $rc: $(show "$OUT/sd-checkpoint-$level.out"), unit after it '$gone'; restore $rc2: $(show "$OUT/sd-restore-$level.out") $(grep -B2 Error "/var/lib/veil-guest/sd-images-$level/restore.log" 2>/dev/null | oneline); unit '$active', init $rpid in '$placed'; counter $before then $(sd_counter)")"
+    sdrt delete --force "sd${level}2" > "$OUT/sd-delete-$level.out" 2>&1
+    after=$(systemctl is-active "veil-sd$level.scope" 2>&1)
+    check "systemd driver ($level): delete of the restored container stops its scope" \
+        "$([ "$after" != active ] && [ -z "$(sdrt list -q)" ] || echo "unit '$after', left: $(sdrt list -q | oneline) $(show "$OUT/sd-delete-$level.out")")"
+done
+
 # --- stdio the caller gave: a pipe (as a shim's) and the host's /dev/null ----------------------------
 # The container writes to its stdout, a pipe to a `cat` of this script's; after the checkpoint, the
 # restore's caller gives it a new pipe (CRIU's --inherit-fd), and its lines go on there.
