@@ -62,6 +62,9 @@ public struct RestoreOptions: Sendable {
     /// runc's `--lazy-pages`: the memory comes from a `criu lazy-pages` daemon the caller runs on
     /// the work directory.
     public var lazyPages = false
+    /// runc's `--console-socket`: a container checkpointed with a terminal gets a new pty, whose
+    /// master goes there.
+    public var consoleSocket: String?
 
     public init(imagePath: String, bundle: String) {
         self.imagePath = imagePath
@@ -132,7 +135,12 @@ extension Runtime {
         // The init's stdio, as runc records it: pipes (a shim's, a caller's) are dumped as pipes and
         // given back by the restoring caller; a file of the host's (its /dev/null) is external.
         let stdio = CRIU.stdio(of: record.pid)
-        for descriptor in stdio where descriptor.hasPrefix("file[") { args += ["--external", descriptor] }
+        for descriptor in Set(stdio) where descriptor.hasPrefix("file[") || descriptor.hasPrefix("tty[") { args += ["--external", descriptor] }
+        // A terminal's pty has its master outside the container (the console socket's holder):
+        // the slave is external, and so is /dev/console, a bind of it; restore gives a new pty.
+        if stdio.contains(where: { $0.hasPrefix("tty[") }) {
+            for mountpoint in CRIU.ptyBindMounts(of: record.pid) { args += ["--external", "mnt[\(mountpoint)]:\(CRIU.consoleKey)"] }
+        }
         if options.leaveRunning { args.append("--leave-running") }
         if options.autoDedup { args.append("--auto-dedup") }
         if options.preDump { args.append("--track-mem") }
@@ -205,6 +213,9 @@ extension Runtime {
             throw .unsupported("cannot restore container \"\(id)\" at the native level: it was checkpointed at the sandbox level, whose policy its processes carry; "
                                + "restore it at the sandbox level (the operator's default; not veil --isolation native)")
         }
+        if options.consoleSocket == nil && CRIU.Terminal.savedKey(imagePath: options.imagePath) != nil {
+            throw .invalidConfig(file: "command line", field: "--console-socket", reason: "the container was checkpointed with a terminal: its restore needs a console socket for the new pty's master")
+        }
         let scope = systemdCgroup ? try planScope(spec, id: id, level: level) : nil
         let rootfsConfigured = spec.root.path.hasPrefix("/") ? spec.root.path : bundle + "/" + spec.root.path
         guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
@@ -255,8 +266,11 @@ extension Runtime {
         if options.autoDedup { args.append("--auto-dedup") }
         if options.lazyPages { args.append("--lazy-pages") }
         args += CRIU.inheritedStdio(imagePath: options.imagePath)
+        let terminal = try CRIU.Terminal(imagePath: options.imagePath, consoleSocket: options.consoleSocket)
+        defer { terminal?.slave.close() }
+        args += terminal?.arguments ?? []
         log.debug("restore \(id): \(args.joined(separator: " "))")
-        let pid = try CRIU.restore(args, log: options.imagePath + "/restore.log", pidFile: pidFile, id: id) { (pid) throws(ContainerError) in
+        let pid = try CRIU.restore(args, log: options.imagePath + "/restore.log", pidFile: pidFile, id: id, stdio: terminal?.slave) { (pid) throws(ContainerError) in
             try place(restoring: pid, in: target, id: id, sandbox: false, cleanup: &cleanup)
         }
         cleanup.initPid = pid
@@ -323,6 +337,11 @@ enum CRIU {
         return (0...2).map { fd in
             let link = FS.readLink("/proc/\(pid)/fd/\(fd)") ?? ""
             guard link.hasPrefix("/") else { return link }
+            var tty = stat()
+            // A pty slave (Unix98 majors 136-143), as CRIU names it: tty[rdev:dev].
+            if link.hasPrefix("/dev/pts/"), stat("/proc/\(pid)/fd/\(fd)", &tty) == 0, (136...143).contains((UInt64(tty.st_rdev) >> 8) & 0xfff | (UInt64(tty.st_rdev) >> 32) & ~0xfff) {
+                return "tty[\(String(UInt64(tty.st_rdev), radix: 16)):\(String(UInt64(tty.st_dev), radix: 16))]"
+            }
             let info = (try? FS.readString("/proc/\(pid)/fdinfo/\(fd)")) ?? ""
             guard let mountLine = info.split(separator: "\n").first(where: { $0.hasPrefix("mnt_id:") }),
                   let mountID = UInt64(mountLine.dropFirst("mnt_id:".count).filter { !$0.isWhitespace }),
@@ -330,6 +349,47 @@ enum CRIU {
             var st = stat()
             guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0 else { return link }
             return "file[\(String(mountID, radix: 16)):\(String(UInt64(st.st_ino), radix: 16))]"
+        }
+    }
+
+    static let consoleKey = "veil-console"
+
+    /// Mount points of binds of a pty slave in `pid`'s mount namespace (/dev/console of a terminal).
+    static func ptyBindMounts(of pid: Int32) -> [String] {
+        Mounts.entries(pid: String(pid)).filter { $0.fileSystemType == "devpts" && $0.root != "/" && $0.root != "/ptmx" }.map(\.mountPoint)
+    }
+
+    /// A restored terminal container's new pty: its master sent to the console socket, its slave
+    /// given to CRIU for the saved one (fds 0-2) and bound on /dev/console. Nil when the
+    /// container had no terminal; an error when it had and no console socket is given.
+    struct Terminal {
+        let slave: FileDescriptor
+        let arguments: [String]
+
+        /// The saved pty slave's key (`tty[rdev:dev]`), when the container had a terminal.
+        static func savedKey(imagePath: String) -> String? {
+            guard let bytes = try? FS.readFile(imagePath + "/" + descriptorsFile),
+                  let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) else { return nil }
+            return saved.first { $0.hasPrefix("tty[") }
+        }
+
+        init?(imagePath: String, consoleSocket: String?) throws(ContainerError) {
+            guard let key = Self.savedKey(imagePath: imagePath) else { return nil }
+            guard let consoleSocket else {
+                throw .invalidConfig(file: "command line", field: "--console-socket", reason: "the container was checkpointed with a terminal: its restore needs a console socket for the new pty's master")
+            }
+            let (master, slavePath) = try wrap("opening a pty") { try Pty.open() }
+            defer { master.close() }
+            slave = try wrap("opening \(slavePath)") { try FileDescriptor.open(slavePath, O_RDWR | O_NOCTTY) }
+            do throws(ContainerError) {
+                let socket = try wrap("connecting console socket \(consoleSocket)") { try UnixSocket.connect(path: consoleSocket) }
+                defer { socket.close() }
+                try wrap("sending the pty to the console socket") { try UnixSocket.sendFD(socket: socket.raw, fd: master.raw, message: slavePath) }
+            } catch {
+                slave.close()
+                throw error
+            }
+            arguments = ["--inherit-fd", "fd[0]:\(key)", "--external", "mnt[\(consoleKey)]:\(slavePath)"]
         }
     }
 
@@ -446,15 +506,16 @@ enum CRIU {
     /// process where the container lives: the restored tree inherits CRIU's cgroup, so no restored
     /// process is ever outside it. Returns the restored init's pid, which CRIU wrote to `pidFile`
     /// (removed).
-    static func restore(_ command: [String], log: String, pidFile: String, id: String,
+    static func restore(_ command: [String], log: String, pidFile: String, id: String, stdio terminal: FileDescriptor? = nil,
                         place: (Int32) throws(ContainerError) -> Void) throws(ContainerError) -> Int32 {
         // A shell holds until it reads a line on fd 3, then becomes CRIU: placed first, CRIU forks
-        // every restored process where the container lives. Its stdio is ours (CRIU hands it on).
+        // every restored process where the container lives. Its stdio is ours, or the new pty's
+        // slave (CRIU hands it on).
         let gate = try wrap("a pipe for CRIU's start") { try FileDescriptor.pipe() }
         defer { gate.reader.close(); gate.writer.close() }
         let wrapper = ["/bin/sh", "-c", "read -r go <&3 && exec 3<&- && exec \"$@\"", "sh"] + command
         var placing: [Int32: Int32] = [3: gate.reader.raw]
-        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) >= 0 { placing[fd] = fd }
+        for fd: Int32 in 0...2 where terminal != nil || fcntl(fd, F_GETFD) >= 0 { placing[fd] = terminal?.raw ?? fd }
         let child: Int32
         do { child = try Spawner.spawn(wrapper[0], wrapper, placing: placing, env: environment) } catch {
             throw error.context("running \(command[0])")

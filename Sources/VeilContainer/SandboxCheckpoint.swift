@@ -155,10 +155,19 @@ extension Runtime {
             .map { (destination: $0.destination, source: bindTargets[$0.destination] ?? $0.source) }
         args += CRIU.mountMapFlags(pairs) + options.criu.arguments + CRIU.inheritedStdio(imagePath: options.imagePath)
         if options.autoDedup { args.append("--auto-dedup") }
+        let terminal = try CRIU.Terminal(imagePath: options.imagePath, consoleSocket: options.consoleSocket)
+        defer { terminal?.slave.close() }
+        args += terminal?.arguments ?? []
+        // The new pty owned by the sandbox's root, so CRIU (in the sandbox's user namespace) may
+        // give it the saved owner and group, both mapped into the range.
+        if let terminal, fchown(terminal.slave.raw, hostID, spec.linux?.gidMappings?.first(where: { $0.containerID == 0 })?.hostID ?? hostID) != 0 {
+            throw LinuxError("fchown", "the restored sandbox's pty").context("restoring a terminal")
+        }
         do throws(SandboxError) { try context.startServingViews() } catch { throw .sandbox(error) }
         log.debug("restore \(id): \(args.joined(separator: " "))")
         let pid = try CRIU.restore([try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args,
-                                   log: (options.workPath ?? options.imagePath) + "/restore.log", pidFile: directory + "/restored.pid", id: id) { (pid) throws(ContainerError) in
+                                   log: (options.workPath ?? options.imagePath) + "/restore.log", pidFile: directory + "/restored.pid", id: id,
+                                   stdio: terminal?.slave) { (pid) throws(ContainerError) in
             try place(restoring: pid, in: target, id: id, sandbox: true, cleanup: &cleanup)
         }
         cleanup.initPid = pid

@@ -525,7 +525,7 @@ struct Restore: ParsableCommand {
     @Option(name: .shortAndLong) var bundle: String?
     @Flag(name: .shortAndLong) var detach = false
     @Option(name: .customLong("pid-file")) var pidFile: String?
-    @Option(name: .customLong("console-socket")) var consoleSocket: String?
+    @Option(name: .customLong("console-socket"), help: "A unix socket that receives the new pty master of a container checkpointed with a terminal.") var consoleSocket: String?
     @Flag(name: .customLong("no-subreaper"), help: "Accepted for runc's callers: veil never makes itself the restored tree's subreaper (restore is detached; the tree goes to the caller's subreaper).")
     var noSubreaper = false
     @OptionGroup var criu: CRIUFlagOptions
@@ -539,7 +539,6 @@ struct Restore: ParsableCommand {
         // runc restores in the foreground unless --detach; the restored init is CRIU's child, not
         // veil's, so there is no exit status to wait for: restore is detached only, said up front.
         guard detach else { Context.fail(Failure(message: "restore runs detached only: pass --detach (-d) (the restored init is not veil's child to wait for)")) }
-        if consoleSocket != nil { Context.fail(Failure(message: "--console-socket: a restored container keeps the terminal it was checkpointed with (use --shell-job at checkpoint and restore)")) }
         if importArchive != nil && imagePath != nil { Context.fail(Failure(message: "--import and --image-path exclude each other")) }
         var unpacked: UnpackedArchive?
         let images: String
@@ -561,6 +560,7 @@ struct Restore: ParsableCommand {
         options.autoDedup = autoDedup
         options.rootfsChanges = unpacked?.directory
         options.lazyPages = lazyPages
+        options.consoleSocket = consoleSocket.map(FS.absolute)
         do { _ = try Context.runtime().restore(id: id, options: options) } catch {
             unpacked?.remove()  // fail() exits: no defer runs
             Context.fail(error)

@@ -230,6 +230,44 @@ for level in native sandbox; do
         "$([ "$after" != active ] && [ -z "$(sdrt list -q)" ] || echo "unit '$after', left: $(sdrt list -q | oneline) $(show "$OUT/sd-delete-$level.out")")"
 done
 
+# --- a container with a terminal, as runc's own checkpoint tests run theirs ---------------------------
+# The pty's master is the console socket's; the checkpoint saves the slave and /dev/console (a bind
+# of it) as external, and restore --console-socket gives a new pty whose master goes to the socket.
+section "a terminal container: checkpoint, then restore --console-socket"
+for level in native sandbox; do
+    TT=/var/lib/veil-guest/tty-$level
+    mkdir -p "$TT"
+    cp -a /vm/bundle/rootfs "$TT/rootfs"
+    jq --arg cg "/veil-checkpoint/tty-$level" '.process.terminal = true | .root.readonly = false | .linux.cgroupsPath = $cg
+        | .process.args = ["sh", "-c", "i=0; while :; do i=$((i + 1)); echo tick $i; echo $i > /counter.new; mv /counter.new /counter; sleep 0.3; done"]' \
+        /vm/bundle/config.json > "$TT/config.json"
+    "$EXTRA/console-receiver" "$WORK/console-$level.sock" "$OUT/tty-$level.txt" &
+    receiver=$!
+    sleep 0.5
+    ttyrt() { timeout -s KILL 120 veil --isolation "$level" "$@"; }
+    ttyrt --root "$WORK/ttyroot-$level" run -d --console-socket "$WORK/console-$level.sock" --bundle "$TT" tty1 > "$OUT/tty-run-$level.out" 2>&1
+    sleep 2
+    ttyrt --root "$WORK/ttyroot-$level" checkpoint --image-path "/var/lib/veil-guest/tty-images-$level" tty1 > "$OUT/tty-checkpoint-$level.out" 2>&1
+    rc=$?
+    ttyrt --root "$WORK/ttyroot2-$level" restore -d --image-path "/var/lib/veil-guest/tty-images-$level" --bundle "$TT" tty2 > "$OUT/tty-refused-$level.out" 2>&1
+    refused=$?
+    check "terminal ($level): checkpoint without --shell-job saves it; a restore without --console-socket is refused naming it, nothing left" \
+        "$([ $rc = 0 ] && [ $refused != 0 ] && grep -q -- --console-socket "$OUT/tty-refused-$level.out" && [ ! -e "$WORK/ttyroot2-$level/tty2" ] ||
+           echo "checkpoint $rc: $(show "$OUT/tty-checkpoint-$level.out") $(grep -B2 Error "/var/lib/veil-guest/tty-images-$level/dump.log" 2>/dev/null | oneline); refusal $refused: $(show "$OUT/tty-refused-$level.out")")"
+    before=$(cat "$TT/rootfs/counter")
+    lines=$(grep -c tick "$OUT/tty-$level.txt")
+    ttyrt --root "$WORK/ttyroot2-$level" restore -d --console-socket "$WORK/console-$level.sock" --image-path "/var/lib/veil-guest/tty-images-$level" --bundle "$TT" tty2 > "$OUT/tty-restore-$level.out" 2>&1
+    rc=$?
+    sleep 2
+    rpid=$(ttyrt --root "$WORK/ttyroot2-$level" state tty2 2> /dev/null | jq -r '.pid // empty')
+    check "terminal ($level): restore --console-socket runs on, writing to the new pty's master that the socket received" \
+        "$([ $rc = 0 ] && [ "$(cat "$TT/rootfs/counter")" -gt "$before" ] && [ "$(grep -c tick "$OUT/tty-$level.txt")" -gt "$lines" ] &&
+           [ "$(readlink "/proc/$rpid/fd/1" | cut -c1-9)" = /dev/pts/ ] ||
+           echo "restore $rc: $(show "$OUT/tty-restore-$level.out") $(grep -B2 Error "/var/lib/veil-guest/tty-images-$level/restore.log" 2>/dev/null | oneline); counter $before then $(cat "$TT/rootfs/counter"); ticks $lines then $(grep -c tick "$OUT/tty-$level.txt"); fd 1 $(readlink "/proc/$rpid/fd/1")")"
+    ttyrt --root "$WORK/ttyroot2-$level" delete --force tty2 > /dev/null 2>&1
+    kill "$receiver" 2> /dev/null
+done
+
 # --- stdio the caller gave: a pipe (as a shim's) and the host's /dev/null ----------------------------
 # The container writes to its stdout, a pipe to a `cat` of this script's; after the checkpoint, the
 # restore's caller gives it a new pipe (CRIU's --inherit-fd), and its lines go on there.

@@ -3,8 +3,8 @@
 #
 # The checkpoint checks of issue #16 (tests/vm/guest-checkpoint-tests.sh) in the systemd guest
 # (tests/vm/run-systemd-guest.sh), whose kernel runs Debian's CRIU (this host's fails `criu check`).
-# The payload gains two static binaries in /vm/extra: tests/vm/secret-holder.c (built here with
-# scripts/build-static-c.sh) and the host's static busybox. --fixture-out DIR also asks the guest for
+# The payload gains static binaries in /vm/extra: tests/vm/secret-holder.c and console-receiver.c
+# (built here with scripts/build-static-c.sh) and the host's static busybox. --fixture-out DIR also asks the guest for
 # the forensic tests' fixture (a CRIU dump of a process tree, and veil's archive of a container, with
 # crit's decoding beside them) and copies it to DIR; --bench N also runs N rounds of the checkpoint
 # benchmark (bench/checkpoint-guest.sh). Exit status as run-systemd-guest.sh's.
@@ -27,6 +27,7 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$repo/scripts/build-static-c.sh" "$here/secret-holder.c" "$work/extra/secret-holder"
+"$repo/scripts/build-static-c.sh" "$here/console-receiver.c" "$work/extra/console-receiver"
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] && { LANG=C ldd "$busybox" 2>&1 || true; } | grep -q 'not a dynamic executable' ||
     { echo "run-checkpoint-guest.sh: no static busybox on PATH (apt-get install busybox-static)" >&2; exit 3; }
