@@ -104,11 +104,12 @@ extension Runtime {
             }
             guard options.lazyPages else { throw .invalidConfig(file: "command line", field: "--status-fd", reason: "only with --lazy-pages (CRIU writes it when its lazy page server listens)") }
         }
-        let criu = try CRIU.binary()
         let (spec, configJSON) = try store.loadConfigAndBytes(id)
+        let configuration = try CRIU.Configuration(spec, sandboxed: sandboxed, log: "dump.log")
+        let criu = try CRIU.binary()
         var args = [criu, options.preDump ? "pre-dump" : "dump", "--tree", "\(record.pid)",
                     "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
-                    "--log-file", "dump.log", "-v4", "--root", record.rootfs]
+                    "-v4", "--root", record.rootfs] + configuration.arguments
         // A sandbox's own mounts (its tmpfs of views and device nodes, its FUSE views) are external.
         let sandboxFile = sandboxed ? try sandboxExternals(initPid: record.pid) : nil
         let own = Set(sandboxFile?.externals.map(\.mountpoint) ?? [])
@@ -167,7 +168,7 @@ extension Runtime {
             try wrap("writing \(CRIU.descriptorsFile)") { try FS.writeFile(options.imagePath + "/" + CRIU.descriptorsFile, Array(json), mode: 0o600) }
         }
         let command = sandboxed ? [try Self.nsenter(), "--net=/proc/\(record.pid)/ns/net"] + args : args
-        try CRIU.run(command, log: options.imagePath + "/dump.log", what: options.preDump ? "pre-dump" : "dump")
+        try CRIU.run(command, log: (options.workPath ?? options.imagePath) + "/" + configuration.log, what: options.preDump ? "pre-dump" : "dump")
         if let sandboxFile, let json = try? JSONEncoder().encode(sandboxFile) {
             try wrap("writing \(SandboxCheckpointFile.name)") { try FS.writeFile(options.imagePath + "/" + SandboxCheckpointFile.name, Array(json), mode: 0o600) }
         }
@@ -216,6 +217,7 @@ extension Runtime {
         if options.consoleSocket == nil && CRIU.Terminal.savedKey(imagePath: options.imagePath) != nil {
             throw .invalidConfig(file: "command line", field: "--console-socket", reason: "the container was checkpointed with a terminal: its restore needs a console socket for the new pty's master")
         }
+        _ = try CRIU.Configuration(spec, sandboxed: level == .sandbox, log: "restore.log")
         let scope = systemdCgroup ? try planScope(spec, id: id, level: level) : nil
         let rootfsConfigured = spec.root.path.hasPrefix("/") ? spec.root.path : bundle + "/" + spec.root.path
         guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
@@ -257,9 +259,9 @@ extension Runtime {
         try wrap("bind-mounting the rootfs for CRIU") { try Mounts.mount(rootfs, criuRoot, type: nil, flags: UInt(MS_BIND) | UInt(MS_REC)) }
         defer { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) }
         let pidFile = directory + "/restored.pid"
+        let configuration = try CRIU.Configuration(spec, sandboxed: false, log: "restore.log")
         var args = [criu, "restore", "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
-                    "--log-file", "restore.log", "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile,
-                    "--manage-cgroups=ignore"]
+                    "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile, "--manage-cgroups=ignore"] + configuration.arguments
         args += CRIU.mountMapFlags(CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup))
         args += options.criu.arguments
         args += CRIU.networkNamespaceFlags(spec, restoring: true)
@@ -270,7 +272,8 @@ extension Runtime {
         defer { terminal?.slave.close() }
         args += terminal?.arguments ?? []
         log.debug("restore \(id): \(args.joined(separator: " "))")
-        let pid = try CRIU.restore(args, log: options.imagePath + "/restore.log", pidFile: pidFile, id: id, stdio: terminal?.slave) { (pid) throws(ContainerError) in
+        let pid = try CRIU.restore(args, log: (options.workPath ?? options.imagePath) + "/" + configuration.log, pidFile: pidFile, id: id,
+                                   stdio: terminal?.slave) { (pid) throws(ContainerError) in
             try place(restoring: pid, in: target, id: id, sandbox: false, cleanup: &cleanup)
         }
         cleanup.initPid = pid
@@ -353,6 +356,48 @@ enum CRIU {
     }
 
     static let consoleKey = "veil-console"
+
+    /// runc's CRIU configuration file: the one config.json's `org.criu.config` annotation names (an
+    /// empty value: none), else the operator's /etc/criu/runc.conf when it exists. Its options
+    /// come before veil's on CRIU's command line (runc's RPC lets the file override its own): its
+    /// `log-file` is kept. At the sandbox level the annotation, which a tenant writes, is refused:
+    /// a CRIU configuration can name scripts CRIU runs as host root (`action-script`).
+    struct Configuration {
+        static let annotation = "org.criu.config"
+        static let operatorFile = "/etc/criu/runc.conf"
+        let file: String?
+        let log: String
+
+        init(_ spec: Spec, sandboxed: Bool, log defaultLog: String) throws(ContainerError) {
+            if let named = spec.annotations?[Self.annotation] {
+                if sandboxed {
+                    throw .invalidConfig(file: "config.json", field: "annotations[\(Self.annotation)]",
+                                         reason: "a CRIU configuration from the container's annotations is refused at the sandbox level: it can make CRIU run host commands (action-script)")
+                }
+                guard named.isEmpty || (named.hasPrefix("/") && FS.exists(named) && !FS.isDirectory(named)) else {
+                    throw .invalidConfig(file: "config.json", field: "annotations[\(Self.annotation)]", reason: "\(named) is not an absolute path to a file")
+                }
+                file = named.isEmpty ? nil : named
+            } else {
+                file = FS.exists(Self.operatorFile) ? Self.operatorFile : nil
+            }
+            log = file.flatMap(Self.logFile) ?? defaultLog
+        }
+
+        var arguments: [String] { (file.map { ["--config", $0] } ?? []) + ["--log-file", log] }
+
+        /// The file's `log-file` option (`log-file NAME` or `log-file=NAME`), as CRIU reads it.
+        static func logFile(in path: String) -> String? {
+            guard let text = try? FS.readString(path) else { return nil }
+            for line in text.split(separator: "\n") {
+                let words = line.trimmingCharacters(in: .whitespaces).split(maxSplits: 1, whereSeparator: { $0 == "=" || $0 == " " || $0 == "\t" })
+                if words.count == 2, words[0] == "log-file" || words[0] == "--log-file" {
+                    return words[1].trimmingCharacters(in: .whitespaces)
+                }
+            }
+            return nil
+        }
+    }
 
     /// Mount points of binds of a pty slave in `pid`'s mount namespace (/dev/console of a terminal).
     static func ptyBindMounts(of pid: Int32) -> [String] {

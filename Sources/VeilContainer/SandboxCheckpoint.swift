@@ -136,9 +136,10 @@ extension Runtime {
         log.debug("restore \(id): images given the policy and the new range")
 
         // Mount sources, checked to stay in the new sandbox's directories.
+        let configuration = try CRIU.Configuration(spec, sandboxed: true, log: "restore.log")
         var args = [criu, "restore", "--images-dir", images, "--work-dir", options.workPath ?? options.imagePath,
-                    "--log-file", "restore.log", "-v4", "--root", criuRoot, "--restore-detached", "--leave-stopped",
-                    "--pidfile", directory + "/restored.pid", "--manage-cgroups=ignore"]
+                    "-v4", "--root", criuRoot, "--restore-detached", "--leave-stopped",
+                    "--pidfile", directory + "/restored.pid", "--manage-cgroups=ignore"] + configuration.arguments
         let own = Set(saved.externals.map(\.mountpoint))
         for external in saved.externals {
             let base = external.source == "procfs" ? context.liveViews : context.publicDirectory
@@ -166,7 +167,7 @@ extension Runtime {
         do throws(SandboxError) { try context.startServingViews() } catch { throw .sandbox(error) }
         log.debug("restore \(id): \(args.joined(separator: " "))")
         let pid = try CRIU.restore([try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args,
-                                   log: (options.workPath ?? options.imagePath) + "/restore.log", pidFile: directory + "/restored.pid", id: id,
+                                   log: (options.workPath ?? options.imagePath) + "/" + configuration.log, pidFile: directory + "/restored.pid", id: id,
                                    stdio: terminal?.slave) { (pid) throws(ContainerError) in
             try place(restoring: pid, in: target, id: id, sandbox: true, cleanup: &cleanup)
         }

@@ -615,6 +615,19 @@ struct FeaturesCommandTests {
         let lazyRestore = try bundle.runtime(veil, ["restore", "-d", "--lazy-pages", "--image-path", image, "--bundle", bundle.path, "restored"])
         #expect(!lazyRestore.succeeded && lazyRestore.stderr.contains("--lazy-pages at the sandbox level"), "\(lazyRestore)")
         #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "a refused restore leaves no state")
+        // runc's org.criu.config names a CRIU configuration, which can make CRIU run host commands:
+        // at the sandbox level the annotation is the tenant's, refused before anything exists.
+        try bundle.edit { $0["annotations"] = ["org.criu.config": "/etc/hostname"] }
+        let criuConfig = try bundle.runtime(veil, ["restore", "-d", "--image-path", image, "--bundle", bundle.path, "restored"])
+        #expect(!criuConfig.succeeded && criuConfig.stderr.contains("annotations[org.criu.config]"), "\(criuConfig)")
+        #expect(!FileManager.default.fileExists(atPath: bundle.stateRoot + "/restored"), "a refused restore leaves no state")
+        let annotated = try detachedContainer(veil, prefix: "criucfg") { $0["annotations"] = ["org.criu.config": "/etc/hostname"] }
+        defer { annotated.remove() }
+        let refusedConfig = try annotated.runtime(veil, ["checkpoint", "--image-path", annotated.path + "/images", annotated.id])
+        #expect(!refusedConfig.succeeded && refusedConfig.stderr.contains("annotations[org.criu.config]"), "\(refusedConfig)")
+        #expect(!FileManager.default.fileExists(atPath: annotated.path + "/images"))
+        #expect(try annotated.status(veil) == "running")
+        try forceDelete(annotated, veil)
         let lazyImages = bundle.path + "/lazy-images"
         for flags in [["--lazy-pages", "--page-server", "127.0.0.1:27277"], ["--page-server", "127.0.0.1:27277"]] {
             let lazy = try bundle.runtime(veil, ["checkpoint"] + flags + ["--image-path", lazyImages, bundle.id])

@@ -230,6 +230,31 @@ for level in native sandbox; do
         "$([ "$after" != active ] && [ -z "$(sdrt list -q)" ] || echo "unit '$after', left: $(sdrt list -q | oneline) $(show "$OUT/sd-delete-$level.out")")"
 done
 
+# --- runc's container-specific CRIU configuration (org.criu.config) at the native level ------------------
+# As runc's test of it: the annotation's file wins over /etc/criu/default.conf (its log-file is the one
+# written, in the work directory), at checkpoint and at restore.
+section "org.criu.config: a container's own CRIU configuration"
+C=/var/lib/veil-guest/criu-config-bundle
+holder_bundle "$C" cfg-host /veil-checkpoint/cfg
+jq '.annotations["org.criu.config"] = "/var/lib/veil-guest/container-criu.conf"' "$C/config.json" > "$C/config.json.new" && mv "$C/config.json.new" "$C/config.json"
+mkdir -p /etc/criu
+echo "log-file=default-conf.log" > /etc/criu/default.conf
+echo "log-file=container-conf.log" > /var/lib/veil-guest/container-criu.conf
+(cd "$C" && native "$WORK/cfgroot" run -d cfg1 > "$OUT/cfg-run.out" 2>&1 < /dev/null)
+sleep 2
+mkdir -p "$WORK/cfg-work"
+native "$WORK/cfgroot" checkpoint --work-path "$WORK/cfg-work" --image-path "$WORK/cfg-images" cfg1 > "$OUT/cfg-checkpoint.out" 2>&1
+rc=$?
+dumped=$([ -f "$WORK/cfg-work/container-conf.log" ] && [ ! -e "$WORK/cfg-work/default-conf.log" ] && echo yes)
+rm -f "$WORK/cfg-work/container-conf.log"
+native "$WORK/cfgroot" restore -d --work-path "$WORK/cfg-work" --image-path "$WORK/cfg-images" --bundle "$C" cfg2 > "$OUT/cfg-restore.out" 2>&1
+rc2=$?
+check "org.criu.config: checkpoint and restore write the log the container's CRIU configuration names, not default.conf's" \
+    "$([ $rc = 0 ] && [ "$dumped" = yes ] && [ $rc2 = 0 ] && [ -f "$WORK/cfg-work/container-conf.log" ] && [ ! -e "$WORK/cfg-work/default-conf.log" ] ||
+       echo "checkpoint $rc: $(show "$OUT/cfg-checkpoint.out") (log named: '$dumped'); restore $rc2: $(show "$OUT/cfg-restore.out"); work dir: $(ls "$WORK/cfg-work" | oneline)")"
+native "$WORK/cfgroot" delete --force cfg2 > /dev/null 2>&1
+rm -f /etc/criu/default.conf
+
 # --- a container with a terminal, as runc's own checkpoint tests run theirs ---------------------------
 # The pty's master is the console socket's; the checkpoint saves the slave and /dev/console (a bind
 # of it) as external, and restore --console-socket gives a new pty whose master goes to the socket.
