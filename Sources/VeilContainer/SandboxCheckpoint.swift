@@ -135,11 +135,11 @@ extension Runtime {
         try runImageTool(["checkpoint", "sandbox-images", images, "--host-id", String(hostID), "--id-count", String(idPool.blockSize), "--policy", policy])
         log.debug("restore \(id): images given the policy and the new range")
 
-        // Mount sources, checked to stay in the new sandbox's directories.
         let configuration = try CRIU.Configuration(spec, sandboxed: true, log: "restore.log")
         var args = [criu, "restore", "--images-dir", images, "--work-dir", options.workPath ?? options.imagePath,
                     "-v4", "--root", criuRoot, "--restore-detached", "--leave-stopped",
                     "--pidfile", directory + "/restored.pid", "--manage-cgroups=ignore"] + configuration.arguments
+        // Mount sources, checked to stay in the new sandbox's directories.
         let own = Set(saved.externals.map(\.mountpoint))
         for external in saved.externals {
             let base = external.source == "procfs" ? context.liveViews : context.publicDirectory
