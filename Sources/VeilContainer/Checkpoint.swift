@@ -65,6 +65,9 @@ public struct RestoreOptions: Sendable {
     /// runc's `--console-socket`: a container checkpointed with a terminal gets a new pty, whose
     /// master goes there.
     public var consoleSocket: String?
+    /// Restore without `--detach`: the restored init becomes our child (CRIU's sibling), for the
+    /// caller to wait on as `run` does.
+    public var foreground = false
 
     public init(imagePath: String, bundle: String) {
         self.imagePath = imagePath
@@ -183,7 +186,8 @@ extension Runtime {
     }
 
     /// `restore`: a new container `id` from the bundle, its processes brought back by CRIU into a
-    /// cgroup made as `create` makes it. Always detached (the restored init is not veil's child).
+    /// cgroup made as `create` makes it. With `options.foreground` the init is our child, for
+    /// `waitRestored`.
     public func restore(id: String, options: RestoreOptions) throws(ContainerError) -> ContainerRecord {
         try StateStore.validate(id: id)
         guard FS.isDirectory(options.imagePath), FS.exists(options.imagePath + "/inventory.img") else {
@@ -262,6 +266,7 @@ extension Runtime {
         let configuration = try CRIU.Configuration(spec, sandboxed: false, log: "restore.log")
         var args = [criu, "restore", "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
                     "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile, "--manage-cgroups=ignore"] + configuration.arguments
+        if options.foreground { args.append("--restore-sibling") }
         args += CRIU.mountMapFlags(CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup))
         args += options.criu.arguments
         args += CRIU.networkNamespaceFlags(spec, restoring: true)

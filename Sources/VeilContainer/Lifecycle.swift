@@ -178,6 +178,15 @@ extension Runtime {
         return status
     }
 
+    /// A foreground restore's end, as runc's: the restored init (our child: CRIU restored it as
+    /// its sibling) waited for with signals forwarded, the container deleted after; its status.
+    /// Signals must be blocked since before the restore.
+    public func waitRestored(_ record: ContainerRecord) throws(ContainerError) -> Int32 {
+        let status = try supervise(pid: record.pid, terminal: false, console: nil) {}
+        try delete(id: record.id, force: true)
+        return status
+    }
+
     /// Waits for our child `pid` (the container's init or an exec'd process), forwarding signals.
     /// With a terminal, `console` is our end of the console connection: the pty master arrives on
     /// it and is copied to and from our stdio, our terminal in raw mode meanwhile. `begin` runs

@@ -139,6 +139,7 @@ extension Runtime {
         var args = [criu, "restore", "--images-dir", images, "--work-dir", options.workPath ?? options.imagePath,
                     "-v4", "--root", criuRoot, "--restore-detached", "--leave-stopped",
                     "--pidfile", directory + "/restored.pid", "--manage-cgroups=ignore"] + configuration.arguments
+        if options.foreground { args.append("--restore-sibling") }
         // Mount sources, checked to stay in the new sandbox's directories.
         let own = Set(saved.externals.map(\.mountpoint))
         for external in saved.externals {

@@ -458,7 +458,7 @@ struct Checkpoint: ParsableCommand {
     static let readers = ["inspect", "show", "memparse", "dump", "coredump"]
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
-        abstract: "Checkpoint a running container through CRIU (native level); `checkpoint inspect|memparse|dump|coredump ARCHIVE` read one (veil-checkpoint).")
+        abstract: "Checkpoint a running container through CRIU; `checkpoint inspect|memparse|dump|coredump ARCHIVE` read one (veil-checkpoint).")
     @Option(name: .customLong("image-path"), help: "Where CRIU writes the images (default ./checkpoint).") var imagePath: String?
     @Option(name: .customLong("work-path"), help: "Where CRIU writes its log and work files (default: the image path).") var workPath: String?
     @Option(name: .customLong("parent-path"), help: "A previous (pre-)dump, relative to the image path.") var parentPath: String?
@@ -517,9 +517,9 @@ struct Checkpoint: ParsableCommand {
     }
 }
 
-/// `veil restore [options] ID`, runc's command line (detached only), plus `--import ARCHIVE`.
+/// `veil restore [options] ID`, runc's command line, plus `--import ARCHIVE`.
 struct Restore: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container from a checkpoint through CRIU (native level, detached).")
+    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a container from a checkpoint through CRIU; wait for it unless detached.")
     @Option(name: .customLong("image-path")) var imagePath: String?
     @Option(name: .customLong("work-path")) var workPath: String?
     @Option(name: .shortAndLong) var bundle: String?
@@ -536,9 +536,11 @@ struct Restore: ParsableCommand {
     @Argument var id: String
 
     func run() throws {
-        // runc restores in the foreground unless --detach; the restored init is CRIU's child, not
-        // veil's, so there is no exit status to wait for: restore is detached only, said up front.
-        guard detach else { Context.fail(Failure(message: "restore runs detached only: pass --detach (-d) (the restored init is not veil's child to wait for)")) }
+        // As runc's, and as `run`: without --detach veil waits for the restored init (restored as
+        // CRIU's sibling, so veil's child), forwarding signals, deletes the container and exits
+        // with its status. A new terminal's master goes to a console socket, which only a
+        // detached restore has.
+        if !detach && consoleSocket != nil { Context.fail(Failure(message: "cannot use console socket if veil will not detach")) }
         if importArchive != nil && imagePath != nil { Context.fail(Failure(message: "--import and --image-path exclude each other")) }
         var unpacked: UnpackedArchive?
         let images: String
@@ -561,11 +563,21 @@ struct Restore: ParsableCommand {
         options.rootfsChanges = unpacked?.directory
         options.lazyPages = lazyPages
         options.consoleSocket = consoleSocket.map(FS.absolute)
-        do { _ = try Context.runtime().restore(id: id, options: options) } catch {
+        options.foreground = !detach
+        if !detach {
+            // Signals are taken with signalfd and forwarded; blocked before the init exists.
+            var all = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_BLOCK, &all, nil)
+        }
+        let record: ContainerRecord
+        do { record = try Context.runtime().restore(id: id, options: options) } catch {
             unpacked?.remove()  // fail() exits: no defer runs
             Context.fail(error)
         }
         unpacked?.remove()
+        guard !detach else { return }
+        do { Glibc.exit(try Context.runtime().waitRestored(record)) } catch { Context.fail(error) }
     }
 }
 

@@ -586,9 +586,10 @@ struct FeaturesCommandTests {
         defer { bundle.remove() }
         defer { _ = try? bundle.runtime(veil, ["delete", "--force", bundle.id]) }
         let image = bundle.path + "/image"
-        // Restore: detached only; an --image-path without images; an unknown container for checkpoint.
-        let foreground = try bundle.runtime(veil, ["--isolation", "native", "restore", "--image-path", image, "restored"])
-        #expect(!foreground.succeeded && foreground.stderr.contains("--detach"), "\(foreground)")
+        // Restore: a console socket only when detached (as run); an --image-path without images; an
+        // unknown container for checkpoint.
+        let foreground = try bundle.runtime(veil, ["--isolation", "native", "restore", "--console-socket", bundle.path + "/console.sock", "--image-path", image, "restored"])
+        #expect(!foreground.succeeded && foreground.stderr.contains("console socket"), "\(foreground)")
         try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
         let empty = try bundle.runtime(veil, ["--isolation", "native", "restore", "-d", "--image-path", image, "--bundle", bundle.path, "restored"])
         #expect(!empty.succeeded && empty.stderr.contains("no inventory.img"), "\(empty)")

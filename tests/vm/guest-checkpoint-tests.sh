@@ -230,6 +230,33 @@ for level in native sandbox; do
         "$([ "$after" != active ] && [ -z "$(sdrt list -q)" ] || echo "unit '$after', left: $(sdrt list -q | oneline) $(show "$OUT/sd-delete-$level.out")")"
 done
 
+# --- restore in the foreground (no --detach), as runc's and as run: veil waits for the restored init ---
+section "restore without --detach waits for the container and exits with its status"
+for level in native sandbox; do
+    F=/var/lib/veil-guest/fg-$level
+    holder_bundle "$F" fg-host "/veil-checkpoint/fg-$level"
+    fgrt() { timeout -s KILL 120 veil --isolation "$level" "$@"; }
+    (cd "$F" && fgrt --root "$WORK/fgroot-$level" run -d fg1 > "$OUT/fg-run-$level.out" 2>&1 < /dev/null)
+    sleep 2
+    fgrt --root "$WORK/fgroot-$level" checkpoint --image-path "/var/lib/veil-guest/fg-images-$level" fg1 > "$OUT/fg-checkpoint-$level.out" 2>&1
+    before=$(cat "$F/rootfs/counter")
+    fgrt --root "$WORK/fgroot2-$level" restore --image-path "/var/lib/veil-guest/fg-images-$level" --bundle "$F" fg2 > "$OUT/fg-restore-$level.out" 2>&1 < /dev/null &
+    restorer=$!
+    sleep 3
+    running=$(fgrt --root "$WORK/fgroot2-$level" state fg2 2> /dev/null | jq -r '.status // empty')
+    alive=$(kill -0 "$restorer" 2> /dev/null && echo yes)
+    # The init (PID 1 of its namespace, no handler) ignores a forwarded SIGTERM, as under runc: killed.
+    fgrt --root "$WORK/fgroot2-$level" kill fg2 KILL > /dev/null 2>&1
+    timeout -s KILL 30 sh -c "while kill -0 $restorer 2> /dev/null; do sleep 0.2; done"
+    wait "$restorer"
+    rc=$?
+    check "restore without --detach ($level): runs on while veil waits; veil exits with the container's status (137) and deletes it" \
+        "$([ "$running" = running ] && [ "$alive" = yes ] && [ "$(cat "$F/rootfs/counter")" -gt "$before" ] && [ $rc = 137 ] &&
+           [ -z "$(fgrt --root "$WORK/fgroot2-$level" list -q)" ] ||
+           echo "state '$running', veil waiting '$alive', counter $before then $(cat "$F/rootfs/counter"), exit $rc: $(show "$OUT/fg-restore-$level.out") $(grep -B2 Error "/var/lib/veil-guest/fg-images-$level/restore.log" 2>/dev/null | oneline); left: $(fgrt --root "$WORK/fgroot2-$level" list -q | oneline)")"
+    fgrt --root "$WORK/fgroot2-$level" delete --force fg2 > /dev/null 2>&1
+done
+
 # --- runc's container-specific CRIU configuration (org.criu.config) at the native level ------------------
 # As runc's test of it: the annotation's file wins over /etc/criu/default.conf (its log-file is the one
 # written, in the work directory), at checkpoint and at restore.
