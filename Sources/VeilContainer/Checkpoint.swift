@@ -218,16 +218,17 @@ extension Runtime {
             throw .unsupported("cannot restore container \"\(id)\" at the native level: it was checkpointed at the sandbox level, whose policy its processes carry; "
                                + "restore it at the sandbox level (the operator's default; not veil --isolation native)")
         }
-        if options.consoleSocket == nil && CRIU.Terminal.savedKey(imagePath: options.imagePath) != nil {
+        let savedStdio = CRIU.savedStdio(imagePath: options.imagePath)
+        if options.consoleSocket == nil && CRIU.Terminal.key(in: savedStdio) != nil {
             throw .invalidConfig(file: "command line", field: "--console-socket", reason: "the container was checkpointed with a terminal: its restore needs a console socket for the new pty's master")
         }
-        _ = try CRIU.Configuration(spec, sandboxed: level == .sandbox, log: "restore.log")
+        let configuration = try CRIU.Configuration(spec, sandboxed: level == .sandbox, log: "restore.log")
         let scope = systemdCgroup ? try planScope(spec, id: id, level: level) : nil
         let rootfsConfigured = spec.root.path.hasPrefix("/") ? spec.root.path : bundle + "/" + spec.root.path
         guard FS.isDirectory(rootfsConfigured), let rootfs = FS.realPath(rootfsConfigured) else {
             throw .invalidConfig(file: "config.json", field: "root.path", reason: "rootfs \(rootfsConfigured) does not exist or is not a directory")
         }
-        let criu = try CRIU.binary()
+        let criu = CRIU.RestoreRun(binary: try CRIU.binary(), configuration: configuration, savedStdio: savedStdio)
         if let changes = options.rootfsChanges { try RootfsChanges.apply(from: changes, to: rootfs) }
         try CRIU.makeMountPoints(spec, rootfs: rootfs, bundle: bundle)
         let directory = store.directory(id)
@@ -255,7 +256,7 @@ extension Runtime {
 
     /// `restore` at the native level, as runc's: CRIU brings back the namespaces it saved.
     private func restoreNative(id: String, spec: Spec, bundle: String, rootfs: String, directory: String, target: RestoreTarget,
-                               cleanup: inout Cleanup, options: RestoreOptions, criu: String, emptyNetwork: Bool) throws(ContainerError) -> ContainerRecord {
+                               cleanup: inout Cleanup, options: RestoreOptions, criu: CRIU.RestoreRun, emptyNetwork: Bool) throws(ContainerError) -> ContainerRecord {
         let cgroup = target.cgroup
         // CRIU mounts the container's root from a mount point of its own, as runc gives it.
         let criuRoot = directory + "/criu-root"
@@ -263,22 +264,17 @@ extension Runtime {
         try wrap("bind-mounting the rootfs for CRIU") { try Mounts.mount(rootfs, criuRoot, type: nil, flags: UInt(MS_BIND) | UInt(MS_REC)) }
         defer { _ = umount2(criuRoot, Int32(MNT_DETACH)); rmdir(criuRoot) }
         let pidFile = directory + "/restored.pid"
-        let configuration = try CRIU.Configuration(spec, sandboxed: false, log: "restore.log")
-        var args = [criu, "restore", "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
-                    "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile, "--manage-cgroups=ignore"] + configuration.arguments
-        if options.foreground { args.append("--restore-sibling") }
+        var args = [criu.binary, "restore", "--images-dir", options.imagePath, "--work-dir", options.workPath ?? options.imagePath,
+                    "-v4", "--root", criuRoot, "--restore-detached", "--pidfile", pidFile, "--manage-cgroups=ignore"]
+        args += criu.arguments(options)
         args += CRIU.mountMapFlags(CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup))
-        args += options.criu.arguments
         args += CRIU.networkNamespaceFlags(spec, restoring: true)
-        if options.autoDedup { args.append("--auto-dedup") }
         if options.lazyPages { args.append("--lazy-pages") }
-        args += CRIU.inheritedStdio(imagePath: options.imagePath)
-        let terminal = try CRIU.Terminal(imagePath: options.imagePath, consoleSocket: options.consoleSocket)
+        let terminal = try criu.terminal(options)
         defer { terminal?.slave.close() }
         args += terminal?.arguments ?? []
         log.debug("restore \(id): \(args.joined(separator: " "))")
-        let pid = try CRIU.restore(args, log: (options.workPath ?? options.imagePath) + "/" + configuration.log, pidFile: pidFile, id: id,
-                                   stdio: terminal?.slave) { (pid) throws(ContainerError) in
+        let pid = try CRIU.restore(args, log: criu.log(options), pidFile: pidFile, id: id, stdio: terminal?.slave) { (pid) throws(ContainerError) in
             try place(restoring: pid, in: target, id: id, sandbox: false, cleanup: &cleanup)
         }
         cleanup.initPid = pid
@@ -409,25 +405,49 @@ enum CRIU {
         Mounts.entries(pid: String(pid)).filter { $0.fileSystemType == "devpts" && $0.root != "/" && $0.root != "/ptmx" }.map(\.mountPoint)
     }
 
+    /// What a restore reads of the images and of config.json before anything exists, and the CRIU
+    /// flags both levels build from it and from restore's options.
+    struct RestoreRun {
+        let binary: String
+        let configuration: Configuration
+        /// The init's stdio as the checkpoint recorded it (`descriptorsFile`).
+        let savedStdio: [String]
+
+        /// The configuration file, runc's restore flags, the saved stdio handed over, --auto-dedup,
+        /// and, in the foreground, the init restored as CRIU's sibling (our child).
+        func arguments(_ options: RestoreOptions) -> [String] {
+            configuration.arguments + options.criu.arguments + CRIU.inheritedStdio(savedStdio)
+                + (options.autoDedup ? ["--auto-dedup"] : []) + (options.foreground ? ["--restore-sibling"] : [])
+        }
+
+        /// Where CRIU's log is read from.
+        func log(_ options: RestoreOptions) -> String { (options.workPath ?? options.imagePath) + "/" + configuration.log }
+
+        /// The new pty of a container checkpointed with a terminal (restore checked the console
+        /// socket is given); nil without one.
+        func terminal(_ options: RestoreOptions) throws(ContainerError) -> Terminal? {
+            guard let key = Terminal.key(in: savedStdio), let socket = options.consoleSocket else { return nil }
+            return try Terminal(key: key, consoleSocket: socket)
+        }
+    }
+
+    /// `descriptorsFile` of a checkpoint: fd 0-2 as `stdio(of:)` named them; none when absent.
+    static func savedStdio(imagePath: String) -> [String] {
+        guard let bytes = try? FS.readFile(imagePath + "/" + descriptorsFile),
+              let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) else { return [] }
+        return saved
+    }
+
     /// A restored terminal container's new pty: its master sent to the console socket, its slave
-    /// given to CRIU for the saved one (fds 0-2) and bound on /dev/console. Nil when the
-    /// container had no terminal; an error when it had and no console socket is given.
+    /// given to CRIU for the saved one (fds 0-2) and bound on /dev/console.
     struct Terminal {
         let slave: FileDescriptor
         let arguments: [String]
 
         /// The saved pty slave's key (`tty[rdev:dev]`), when the container had a terminal.
-        static func savedKey(imagePath: String) -> String? {
-            guard let bytes = try? FS.readFile(imagePath + "/" + descriptorsFile),
-                  let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) else { return nil }
-            return saved.first { $0.hasPrefix("tty[") }
-        }
+        static func key(in savedStdio: [String]) -> String? { savedStdio.first { $0.hasPrefix("tty[") } }
 
-        init?(imagePath: String, consoleSocket: String?) throws(ContainerError) {
-            guard let key = Self.savedKey(imagePath: imagePath) else { return nil }
-            guard let consoleSocket else {
-                throw .invalidConfig(file: "command line", field: "--console-socket", reason: "the container was checkpointed with a terminal: its restore needs a console socket for the new pty's master")
-            }
+        init(key: String, consoleSocket: String) throws(ContainerError) {
             let (master, slavePath) = try wrap("opening a pty") { try Pty.open() }
             defer { master.close() }
             slave = try wrap("opening \(slavePath)") { try FileDescriptor.open(slavePath, O_RDWR | O_NOCTTY) }
@@ -445,9 +465,7 @@ enum CRIU {
 
     /// Restore's flags that make the saved stdio's pipes and host files ours (the restoring
     /// caller's) fd 0, 1, 2.
-    static func inheritedStdio(imagePath: String) -> [String] {
-        guard let bytes = try? FS.readFile(imagePath + "/" + descriptorsFile),
-              let saved = try? JSONDecoder().decode([String].self, from: Data(bytes)) else { return [] }
+    static func inheritedStdio(_ saved: [String]) -> [String] {
         var given = Set<String>()
         var args: [String] = []
         for (fd, descriptor) in saved.enumerated() where (descriptor.hasPrefix("pipe:[") || descriptor.hasPrefix("file[")) && given.insert(descriptor).inserted {

@@ -68,7 +68,7 @@ extension Runtime {
     /// `restore` at the sandbox level; see the type's comment. `target` is the new container's cgroup,
     /// `cleanup` undoes everything made so far.
     func restoreSandbox(id: String, spec inputSpec: Spec, bundle: String, rootfs: String, directory: String, target: RestoreTarget,
-                        cleanup: inout Cleanup, options: RestoreOptions, criu: String) throws(ContainerError) -> ContainerRecord {
+                        cleanup: inout Cleanup, options: RestoreOptions, criu: CRIU.RestoreRun) throws(ContainerError) -> ContainerRecord {
         let cgroup = target.cgroup
         let file = options.imagePath + "/" + SandboxCheckpointFile.name
         guard let bytes = try? FS.readFile(file), let saved = try? JSONDecoder().decode(SandboxCheckpointFile.self, from: Data(bytes)) else {
@@ -135,11 +135,9 @@ extension Runtime {
         try runImageTool(["checkpoint", "sandbox-images", images, "--host-id", String(hostID), "--id-count", String(idPool.blockSize), "--policy", policy])
         log.debug("restore \(id): images given the policy and the new range")
 
-        let configuration = try CRIU.Configuration(spec, sandboxed: true, log: "restore.log")
-        var args = [criu, "restore", "--images-dir", images, "--work-dir", options.workPath ?? options.imagePath,
+        var args = [criu.binary, "restore", "--images-dir", images, "--work-dir", options.workPath ?? options.imagePath,
                     "-v4", "--root", criuRoot, "--restore-detached", "--leave-stopped",
-                    "--pidfile", directory + "/restored.pid", "--manage-cgroups=ignore"] + configuration.arguments
-        if options.foreground { args.append("--restore-sibling") }
+                    "--pidfile", directory + "/restored.pid", "--manage-cgroups=ignore"] + criu.arguments(options)
         // Mount sources, checked to stay in the new sandbox's directories.
         let own = Set(saved.externals.map(\.mountpoint))
         for external in saved.externals {
@@ -155,9 +153,8 @@ extension Runtime {
         let pairs = CRIU.externalMounts(spec, bundle: bundle, cgroup: cgroup, restoring: cgroup)
             .filter { !own.contains($0.destination) }
             .map { (destination: $0.destination, source: bindTargets[$0.destination] ?? $0.source) }
-        args += CRIU.mountMapFlags(pairs) + options.criu.arguments + CRIU.inheritedStdio(imagePath: options.imagePath)
-        if options.autoDedup { args.append("--auto-dedup") }
-        let terminal = try CRIU.Terminal(imagePath: options.imagePath, consoleSocket: options.consoleSocket)
+        args += CRIU.mountMapFlags(pairs)
+        let terminal = try criu.terminal(options)
         defer { terminal?.slave.close() }
         args += terminal?.arguments ?? []
         // The new pty owned by the sandbox's root, so CRIU (in the sandbox's user namespace) may
@@ -168,7 +165,7 @@ extension Runtime {
         do throws(SandboxError) { try context.startServingViews() } catch { throw .sandbox(error) }
         log.debug("restore \(id): \(args.joined(separator: " "))")
         let pid = try CRIU.restore([try Self.nsenter(), "--net=/proc/\(holder)/ns/net"] + args,
-                                   log: (options.workPath ?? options.imagePath) + "/" + configuration.log, pidFile: directory + "/restored.pid", id: id,
+                                   log: criu.log(options), pidFile: directory + "/restored.pid", id: id,
                                    stdio: terminal?.slave) { (pid) throws(ContainerError) in
             try place(restoring: pid, in: target, id: id, sandbox: true, cleanup: &cleanup)
         }
