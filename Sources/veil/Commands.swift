@@ -150,9 +150,7 @@ struct Run: ParsableCommand {
                 Glibc.exit(0)
             }
             // Signals are taken with sigwaitinfo and forwarded; block them before anything else starts.
-            var all = sigset_t()
-            sigfillset(&all)
-            pthread_sigmask(SIG_BLOCK, &all, nil)
+            blockAllSignals()
             var options = options
             // A terminal with nobody to hand the pty to: receive it here and copy our stdio.
             var console: (VeilLinux.SyncSocket, VeilLinux.SyncSocket)?
@@ -327,9 +325,7 @@ struct ExecRequest {
                 _ = try runtime.exec(id: id, options: options)
                 Glibc.exit(0)
             }
-            var all = sigset_t()
-            sigfillset(&all)
-            pthread_sigmask(SIG_BLOCK, &all, nil)
+            blockAllSignals()
             var console: (SyncSocket, SyncSocket)?
             if consoleSocket == nil && spec.terminal == true {
                 console = try SyncSocket.pair()
@@ -441,6 +437,14 @@ struct Ps: ParsableCommand {
             if fields.count > column, let pid = Int32(fields[column]), pids.contains(pid) { writeOut(line + "\n") }
         }
     }
+}
+
+/// Blocks every signal in this thread (and the threads it starts): the foreground commands take
+/// them from a signalfd and forward them to the container.
+func blockAllSignals() {
+    var all = sigset_t()
+    sigfillset(&all)
+    pthread_sigmask(SIG_BLOCK, &all, nil)
 }
 
 /// Runs a program found on PATH and returns its stdout; fails on a non-zero exit.
@@ -566,9 +570,7 @@ struct Restore: ParsableCommand {
         options.foreground = !detach
         if !detach {
             // Signals are taken with signalfd and forwarded; blocked before the init exists.
-            var all = sigset_t()
-            sigfillset(&all)
-            pthread_sigmask(SIG_BLOCK, &all, nil)
+            blockAllSignals()
         }
         let record: ContainerRecord
         do { record = try Context.runtime().restore(id: id, options: options) } catch {

@@ -20,9 +20,7 @@ struct SeccompRecord: ParsableCommand {
     func run() throws {
         do {
             let runtime = try Context.runtime()
-            var all = sigset_t()
-            sigfillset(&all)
-            pthread_sigmask(SIG_BLOCK, &all, nil)
+            blockAllSignals()
             var options = CreateOptions(bundle: bundle)
             options.pidFile = pidFile
             let target = output ?? "seccomp-\(id).json"
