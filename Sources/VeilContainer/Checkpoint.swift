@@ -391,9 +391,9 @@ enum CRIU {
         static func logFile(in path: String) -> String? {
             guard let text = try? FS.readString(path) else { return nil }
             for line in text.split(separator: "\n") {
-                let words = line.trimmingCharacters(in: .whitespaces).split(maxSplits: 1, whereSeparator: { $0 == "=" || $0 == " " || $0 == "\t" })
+                let words = line.trimmingWhitespace.split(maxSplits: 1, whereSeparator: { $0 == "=" || $0 == " " || $0 == "\t" })
                 if words.count == 2, words[0] == "log-file" || words[0] == "--log-file" {
-                    return words[1].trimmingCharacters(in: .whitespaces)
+                    return words[1].trimmingWhitespace
                 }
             }
             return nil

@@ -78,9 +78,12 @@ public struct Runtime {
         record.sandboxDirectory = config.sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
         try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
-        try channel.answering { () throws(ContainerError) in try startWarden(config, &host, record: &record) }
+        try channel.answering { () throws(ContainerError) in
+            try startWarden(config, &host, record: &record)
+            try persistConfig(config)
+        }
         try serveInit(config, &host, channel, record: &record, state: state, options: options)
-        try persist(config, record: record, pidFile: options.pidFile)
+        try persist(record: record, pidFile: options.pidFile)
         host.cleanup.disarm()
         if let recorder = host.cleanup.recorder { SeccompRecordMode.commit(recorder.commitPipe) }
         log.debug("create \(id): created; the init waits on the exec fifo")
@@ -278,6 +281,7 @@ public struct Runtime {
             Glibc.kill(stage1, SIGKILL)  // it waits for our answer: the deferred waitpid would never return
             throw error
         }
+        let plan = InitChannel.PendingPlan(makePlan(config, host, options: options), requestsBefore: request.stage1Requests)
         let initPid = try channel.awaitInitPid(placeInScope: { () throws(ContainerError) in
             guard let scope = config.scope, let pendingScope else { throw .initFailed("stage 1 waits for a systemd scope it does not have") }
             try finishScope(pendingScope, scope, id: config.id, cgroup: host.cgroup, wardenCgroup: config.sandbox.map { $0.owner == nil } ?? false)
@@ -285,14 +289,34 @@ public struct Runtime {
             // The sandbox's allocation chose its id maps.
             try writeIDMap("/proc/\(stage1)/uid_map", config.spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
             try writeIDMap("/proc/\(stage1)/gid_map", config.spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
-        }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [])
+        }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [], plan: plan)
         host.cleanup.initPid = initPid
         log.debug("create \(config.id): init running (pid \(initPid))")
         return (initPid, channel)
     }
 
-    /// The init's plan, followed by the mounts host root opened for it: the id-mapped rootfs and
-    /// bind sources (sandbox level), or bind sources opened outside a new user namespace.
+    /// What the init builds and runs: everything known before it exists.
+    private func makePlan(_ config: CreateConfig, _ host: PreparedHost, options: CreateOptions) -> InitPlan {
+        let spec = config.spec
+        var plan = InitPlan(
+            id: config.id, spec: spec.forInit, bundle: config.bundle,
+            noPivot: options.noPivot, preserveFds: options.preserveFds, hasConsoleSocket: host.hasConsole,
+            cgroupPaths: host.cgroup.paths, cgroupUnifiedOnly: host.cgroup.unifiedOnly,
+            newUserNamespace: spec.linux?.namespaces?.contains { $0.type == .user } == true,
+            newMountNamespace: config.creates(.mount), seccomp: config.seccomp.map(SeccompPlan.init))
+        plan.recordSeccomp = config.record.map { SeccompPlan($0.filter) }
+        plan.networkPrepared = host.networkPrepared
+        if let sandbox = config.sandbox {
+            // Record mode: a filter chain holds one listener at most (the kernel says EBUSY to a
+            // second), and the record filter's takes the policy's notified calls anyway.
+            plan.sandboxSeccomp = SeccompPlan(config.record == nil ? sandbox.program
+                                              : SeccompProgram(filter: sandbox.program.filter, flags: sandbox.program.flags, usesNotify: false))
+        }
+        return plan
+    }
+
+    /// The plan's late part, followed by the mounts host root opened for the init: the id-mapped
+    /// rootfs and bind sources (sandbox level), or bind sources opened outside a new user namespace.
     private func deliverPlan(_ config: CreateConfig, _ host: PreparedHost, to channel: InitChannel, initPid: Int32, state: OCIState, options: CreateOptions) throws(ContainerError) {
         let spec = config.spec
         let sandbox = config.sandbox
@@ -310,27 +334,16 @@ public struct Runtime {
         fds += openedSources.map { ("source", $0.1) }
         defer { fds.forEach { $0.fd.close() } }
 
-        var plan = InitPlan(
-            id: config.id, spec: spec, bundle: config.bundle, rootfs: mapped != nil ? sandbox?.mountPoint ?? config.rootfs : config.rootfs,
-            noPivot: options.noPivot, preserveFds: options.preserveFds, hasConsoleSocket: host.hasConsole,
-            cgroupPaths: host.cgroup.paths, cgroupUnifiedOnly: host.cgroup.unifiedOnly,
-            newUserNamespace: newUserNamespace, newMountNamespace: config.creates(.mount), state: state,
-            seccomp: config.seccomp.map(SeccompPlan.init))
-        plan.recordSeccomp = config.record.map { SeccompPlan($0.filter) }
-        plan.networkPrepared = host.networkPrepared
-        plan.openedSources = openedSources.map(\.0)
+        var late = InitPlan.Late(state: state, rootfs: mapped != nil ? sandbox?.mountPoint ?? config.rootfs : config.rootfs)
+        late.openedSources = openedSources.map(\.0)
         if let sandbox {
-            // Record mode: a filter chain holds one listener at most (the kernel says EBUSY to a
-            // second), and the record filter's takes the policy's notified calls anyway.
-            plan.sandboxSeccomp = SeccompPlan(config.record == nil ? sandbox.program
-                                              : SeccompProgram(filter: sandbox.program.filter, flags: sandbox.program.flags, usesNotify: false))
-            plan.idmappedRootfs = mapped != nil
-            plan.idmappedMounts = mapped?.mounts.map(\.0) ?? []
-            plan.sandboxDeviceNodes = host.deviceNodes
+            late.idmappedRootfs = mapped != nil
+            late.idmappedMounts = mapped?.mounts.map(\.0) ?? []
+            late.sandboxDeviceNodes = host.deviceNodes
             // The owner's allocation just computed it; a later container of the pod reads the owner's record.
-            plan.cpus = sandbox.owner == nil ? sandbox.cpus : (try? SandboxRecord.load(directory: sandbox.ownerDirectory))?.cpus
+            late.cpus = sandbox.owner == nil ? sandbox.cpus : (try? SandboxRecord.load(directory: sandbox.ownerDirectory))?.cpus
         }
-        try channel.deliver(plan, fds: fds)
+        try channel.deliver(late, fds: fds)
         log.debug("create \(config.id): plan delivered")
     }
 
@@ -391,14 +404,19 @@ public struct Runtime {
         } catch { throw .sandbox(error) }
     }
 
-    /// The state record, the config it was made from, and the pid file.
-    private func persist(_ config: CreateConfig, record: ContainerRecord, pidFile: String?) throws(ContainerError) {
+    /// The config the container was made from, written while the init builds its root (in the
+    /// state directory, which a failed create removes whole).
+    private func persistConfig(_ config: CreateConfig) throws(ContainerError) {
         // The spec as run when veil changed it (the sandbox's rewrite, a pulled profile): exec uses it.
         if config.sandbox != nil || config.spec.annotations?[SeccompArtifactAnnotation.applied] != nil {
             try store.saveConfig(config.spec, id: config.id)
         } else {
             try store.recordConfig(copying: config.bundle + "/config.json", id: config.id)
         }
+    }
+
+    /// The state record and the pid file, once the init is ready.
+    private func persist(record: ContainerRecord, pidFile: String?) throws(ContainerError) {
         try store.save(record)
         if let pidFile {
             try wrap("writing pid file") { try FS.writeAtomically(FS.absolute(pidFile), Array("\(record.pid)".utf8)) }

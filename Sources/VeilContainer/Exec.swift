@@ -78,6 +78,21 @@ extension Runtime {
         let consoleFD = terminal ? try connectConsole(socketPath: options.consoleSocket, connection: options.consoleConnection) : nil
         request.extraFDs = (consoleFD.map { [$0.raw] } ?? []) + (mountNamespace.map { [$0.raw] } ?? [])
         let mountNamespaceOffset = mountNamespace.map { _ in Int32(request.extraFDs.count) }
+        var plan = InitPlan(
+            mode: .exec, mountNamespaceOffset: mountNamespaceOffset, id: id, spec: spec.forInit, bundle: record.bundle, noPivot: false,
+            preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
+            cgroupPaths: record.cgroup?.paths ?? [:], cgroupUnifiedOnly: record.cgroup?.unifiedOnly ?? false,
+            newUserNamespace: false, newMountNamespace: false, seccomp: seccomp.map(SeccompPlan.init))
+        var late = InitPlan.Late(state: store.ociState(of: record), rootfs: record.rootfs)
+        if record.isolation == .sandbox {
+            do throws(SandboxError) { plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load()) } catch {
+                joins.forEach { $0.close() }
+                consoleFD?.close()
+                mountNamespace?.close()
+                throw .sandbox(error)
+            }
+            late.cpus = (try? SandboxRecord.load(directory: store.directory(record.sandboxOwner ?? id)))?.cpus
+        }
         let (stage1, channel) = try spawn(request, peer: "the exec'd process")
         joins.forEach { $0.close() }
         consoleFD?.close()
@@ -88,7 +103,7 @@ extension Runtime {
             defer { _ = try? Wait.waitpid(stage1) }
             pid = try channel.awaitInitPid(writeIDMaps: { () throws(ContainerError) in
                 throw .initFailed("the exec'd process asked for id maps: it joins the container's user namespace")
-            })
+            }, plan: InitChannel.PendingPlan(plan, requestsBefore: request.stage1Requests))
         }
         var killOnFailure = true
         defer {
@@ -98,18 +113,8 @@ extension Runtime {
                 _ = waitpid(pid, &raw, 0)
             }
         }
-        var plan = InitPlan(
-            mode: .exec, mountNamespaceOffset: mountNamespaceOffset, id: id, spec: spec, bundle: record.bundle, rootfs: record.rootfs, noPivot: false,
-            preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
-            cgroupPaths: record.cgroup?.paths ?? [:], cgroupUnifiedOnly: record.cgroup?.unifiedOnly ?? false,
-            newUserNamespace: false, newMountNamespace: false, state: store.ociState(of: record),
-            seccomp: seccomp.map(SeccompPlan.init))
-        if record.isolation == .sandbox {
-            do throws(SandboxError) { plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load()) } catch { throw .sandbox(error) }
-            plan.cpus = (try? SandboxRecord.load(directory: store.directory(record.sandboxOwner ?? id)))?.cpus
-        }
         // A send failure means the process died; its own report (if any) is the better error.
-        try? channel.deliver(plan)
+        try? channel.deliver(late)
         try channel.serveUntilReady { (request) throws(ContainerError) in
             switch request {
             case .seccompListener(let listener):

@@ -16,15 +16,15 @@ public enum ContainerInit {
         }
         let sync = InitChannel(SyncSocket(fd: FileDescriptor(base + Int32(InitFD.sync))), peer: "the runtime")
         do {
-            let plan = try sync.receivePlan()
-            try run(plan: plan, sync: sync, base: base)
+            let (plan, late) = try sync.receivePlan()
+            try run(plan: plan, late: late, sync: sync, base: base)
         } catch {
             try? sync.tell(.error, message: "\(error)")
             exit(1)
         }
     }
 
-    private static func run(plan: InitPlan, sync: InitChannel, base: Int32) throws(ContainerError) -> Never {
+    private static func run(plan: InitPlan, late: InitPlan.Late, sync: InitChannel, base: Int32) throws(ContainerError) -> Never {
         unsetenv(InitFD.environmentKey)
         // `kill ID TERM` must end a created container, as it ends runc's init.
         try wrap("handling termination signals") { try Signals.exitOnTermination() }
@@ -37,8 +37,8 @@ public enum ContainerInit {
         let spec = plan.spec
         guard let process = spec.process else { throw ContainerError.invalidConfig(file: "config.json", field: "process", reason: "missing") }
         if plan.mode == .create {
-            let mounts = try receiveMounts(plan: plan, sync: sync)
-            try buildContainer(plan: plan, sync: sync, mounts: mounts)
+            let mounts = try receiveMounts(late, sync: sync)
+            try buildContainer(plan: plan, late: late, sync: sync, mounts: mounts)
         }
         if let offset = plan.mountNamespaceOffset {
             // setns(CLONE_NEWNS) also moves root and cwd to the container's root.
@@ -108,7 +108,7 @@ public enum ContainerInit {
             try sync.handOver(recordListener: listener, framed: framed)
             close(listener)
         }
-        if let cpus = plan.cpus { _ = veil_confine_to_cpus(Int32(cpus)) }  // nproc then shows the quota
+        if let cpus = late.cpus { _ = veil_confine_to_cpus(Int32(cpus)) }  // nproc then shows the quota
         try dropPrivileges(process)
         if let umask = process.user.umask { Glibc.umask(mode_t(umask)) } else { Glibc.umask(0o022) }
 
@@ -122,7 +122,7 @@ public enum ContainerInit {
             let fifo = try wrap("opening the exec fifo") { try FileDescriptor.open("/proc/self/fd/\(fifoFD)", O_WRONLY) }
             close(fifoFD)
             try wrap("waiting for start on the exec fifo") { try fifo.write([0x30]) }
-            do { try HookRunner.run(spec.hooks?.startContainer, phase: "startContainer", state: plan.state) } catch {
+            do { try HookRunner.run(spec.hooks?.startContainer, phase: "startContainer", state: late.state) } catch {
                 try? fifo.write([UInt8(ascii: "E")])
                 writeStderr("veil: \(error)\n")
                 exit(1)
@@ -147,34 +147,34 @@ public enum ContainerInit {
     }
 
     /// Sandbox level: the id-mapped rootfs and bind sources, sent right after the plan.
-    private static func receiveMounts(plan: InitPlan, sync: InitChannel) throws(ContainerError) -> IDMappedMountFDs {
+    private static func receiveMounts(_ late: InitPlan.Late, sync: InitChannel) throws(ContainerError) -> IDMappedMountFDs {
         var fds = IDMappedMountFDs()
-        if plan.idmappedRootfs {
+        if late.idmappedRootfs {
             fds.rootfs = try sync.receiveDelivered("the id-mapped rootfs")
         }
-        for index in plan.idmappedMounts {
+        for index in late.idmappedMounts {
             fds.mounts[index] = try sync.receiveDelivered("an id-mapped mount")
         }
-        for index in plan.openedSources {
+        for index in late.openedSources {
             fds.sources[index] = try sync.receiveDelivered("a bind mount's source")
         }
         return fds
     }
 
     /// The new container's side of `create`: root filesystem, hooks, identity.
-    private static func buildContainer(plan: InitPlan, sync: InitChannel, mounts: IDMappedMountFDs) throws(ContainerError) {
+    private static func buildContainer(plan: InitPlan, late: InitPlan.Late, sync: InitChannel, mounts: IDMappedMountFDs) throws(ContainerError) {
         let spec = plan.spec
         // As runc: a network namespace made for this container gets its loopback up (a new one
         // starts with `lo` down, and daemons listening on 127.0.0.1 would be unreachable).
         if !plan.networkPrepared, spec.linux?.namespaces?.contains(where: { $0.type == .network && $0.path == nil }) == true {
             try wrap("bringing up the loopback interface") { try NetworkInterface.bringUp("lo") }
         }
-        let builder = RootfsBuilder(plan: plan, idmapped: mounts)
+        let builder = RootfsBuilder(plan: plan, late: late, idmapped: mounts)
         try builder.prepare()
         if spec.hooks?.prestart?.isEmpty == false || spec.hooks?.createRuntime?.isEmpty == false {
             try sync.askForHooks()
         }
-        try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: plan.state)
+        try HookRunner.run(spec.hooks?.createContainer, phase: "createContainer", state: late.state)
         try builder.enterRoot()
         try builder.finish()
         if let hostname = spec.hostname, !hostname.isEmpty {

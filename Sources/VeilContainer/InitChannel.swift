@@ -9,8 +9,9 @@ import VeilSpec
 ///
 ///     stage 1 (C)  → SCOPE_WAIT        runtime has systemd place it in the scope → ACK   (--systemd-cgroup only)
 ///     stage 1 (C)  → STAGE1_READY      runtime writes the id maps → ACK   (new user namespace only)
+///     runtime      → PLAN               as soon as stage 1 asks nothing more (it reads only ACKs)
 ///     stage 1 (C)  → INIT_PID
-///     runtime      → PLAN (+ mount fds for create)
+///     runtime      → PLAN_LATE (+ mount fds for create)
 ///     veil init    → runHooks / seccompListener / sandboxListener …   runtime answers each
 ///     veil init    → ready
 ///
@@ -39,19 +40,41 @@ struct InitChannel {
 
     // MARK: The runtime's side
 
+    /// The plan, encoded, with the number of requests stage 1 makes before it clones the init
+    /// (`SpawnRequest.stage1Requests`): stage 1 reads an answer to each, and nothing else may
+    /// reach it, so the plan follows the last answer.
+    struct PendingPlan {
+        let payload: [UInt8]
+        var requestsBefore: Int
+
+        init(_ plan: InitPlan, requestsBefore: Int) {
+            payload = JSON.encode(plan)
+            self.requestsBefore = requestsBefore
+        }
+    }
+
     /// Stage 1's part: when it made a user namespace it asks for the id maps (`writeIDMaps`;
-    /// a failure there aborts the child), then it reports the init's host pid.
+    /// a failure there aborts the child), then it reports the init's host pid. The plan goes out
+    /// once stage 1 asks nothing more, so it waits for the init when the init starts.
     func awaitInitPid(placeInScope: () throws(ContainerError) -> Void = {},
                       writeIDMaps: () throws(ContainerError) -> Void,
-                      sysctlKeys: [String] = []) throws(ContainerError) -> Int32 {
+                      sysctlKeys: [String] = [], plan: PendingPlan) throws(ContainerError) -> Int32 {
+        var pending: PendingPlan? = plan
         while true {
+            if let plan = pending, plan.requestsBefore <= 0 {
+                try wrap("sending the plan to \(peer)") { try socket.send(type: UInt32(VEIL_SYNC_PLAN), payload: plan.payload) }
+                pending = nil
+            }
             let message = try receive(before: "reporting its pid")
             switch Int(message.type) {
             case VEIL_SYNC_SCOPE_WAIT:
                 try proceed(after: placeInScope)
+                pending?.requestsBefore -= 1
             case VEIL_SYNC_STAGE1_READY:
                 try proceed(after: writeIDMaps)
+                pending?.requestsBefore -= 1
             case VEIL_SYNC_INIT_PID:
+                guard pending == nil else { throw .initFailed("\(peer) started before its plan could be sent") }
                 guard message.payload.count == MemoryLayout<Int32>.size else {
                     throw .initFailed("\(peer) reported a malformed pid")
                 }
@@ -73,12 +96,12 @@ struct InitChannel {
         try send(VEIL_SYNC_ACK)
     }
 
-    /// The plan, followed by descriptors the init attaches in its mount namespace (SCM_RIGHTS,
-    /// in the order the plan lists them; `label` travels as the message body).
-    func deliver(_ plan: InitPlan, fds: [(label: String, fd: FileDescriptor)] = []) throws(ContainerError) {
-        let payload = JSON.encode(plan)
+    /// The rest of the plan, followed by descriptors the init attaches in its mount namespace
+    /// (SCM_RIGHTS, in the order `late` lists them; `label` travels as the message body).
+    func deliver(_ late: InitPlan.Late, fds: [(label: String, fd: FileDescriptor)] = []) throws(ContainerError) {
+        let payload = JSON.encode(late)
         try wrap("sending the plan to \(peer)") {
-            try socket.send(type: UInt32(VEIL_SYNC_PLAN), payload: payload)
+            try socket.send(type: UInt32(VEIL_SYNC_PLAN_LATE), payload: payload)
             for (label, fd) in fds { try UnixSocket.sendFD(socket: socket.fd.raw, fd: fd.raw, message: label) }
         }
     }
@@ -125,24 +148,27 @@ struct InitChannel {
     }
 
     /// A message from the init: stage 1's failure or the init's reported error is thrown, anything
-    /// else decoded (nil when it is not one of the init's JSON messages).
+    /// else decoded (nil when it is not one of the init's messages).
     private func decode(_ message: (type: UInt32, payload: [UInt8])) throws(ContainerError) -> InitMessage? {
         if Int(message.type) == VEIL_SYNC_CHILD_ERROR { throw .initFailed(SpawnFailure(payload: message.payload).description) }
-        guard Int(message.type) == VEIL_SYNC_JSON,
-              let reply = try? JSONDecoder().decode(InitMessage.self, from: Data(message.payload)) else { return nil }
+        guard Int(message.type) == VEIL_SYNC_INIT_MESSAGE, let reply = InitMessage(payload: message.payload) else { return nil }
         if reply.kind == .error { throw .initFailed(reply.message ?? "\(peer) failed") }
         return reply
     }
 
     // MARK: `veil init`'s side
 
-    /// The first thing the init reads: what to build and run.
-    func receivePlan() throws(ContainerError) -> InitPlan {
-        guard let message = try wrap("reading the plan", { try socket.receive() }),
-              Int(message.type) == VEIL_SYNC_PLAN else {
+    /// The first thing the init reads: what to build and run (the plan, then its late part).
+    func receivePlan() throws(ContainerError) -> (InitPlan, InitPlan.Late) {
+        let plan = try receiveJSON(InitPlan.self, type: VEIL_SYNC_PLAN)
+        return (plan, try receiveJSON(InitPlan.Late.self, type: VEIL_SYNC_PLAN_LATE))
+    }
+
+    private func receiveJSON<T: Decodable>(_: T.Type, type: Int) throws(ContainerError) -> T {
+        guard let message = try wrap("reading the plan", { try socket.receive() }), Int(message.type) == type else {
             throw .initFailed("no plan from the runtime")
         }
-        do { return try JSONDecoder().decode(InitPlan.self, from: Data(message.payload)) } catch {
+        do { return try JSONDecoder().decode(T.self, from: Data(message.payload)) } catch {
             throw .initFailed("malformed plan from the runtime: \(error)")
         }
     }
@@ -180,12 +206,12 @@ struct InitChannel {
 
     /// `kind`'s message as the bytes `handOver(recordListener:framed:)` sends.
     func frame(_ kind: InitMessage.Kind) -> [UInt8] {
-        SyncSocket.frame(type: UInt32(VEIL_SYNC_JSON), payload: JSON.encode(InitMessage(kind: kind, message: nil)))
+        SyncSocket.frame(type: UInt32(VEIL_SYNC_INIT_MESSAGE), payload: InitMessage(kind: kind).payload)
     }
 
     func tell(_ kind: InitMessage.Kind, message: String? = nil) throws(ContainerError) {
-        let payload = JSON.encode(InitMessage(kind: kind, message: message))
-        try wrap("writing to the runtime") { try socket.send(type: UInt32(VEIL_SYNC_JSON), payload: payload) }
+        let payload = InitMessage(kind: kind, message: message).payload
+        try wrap("writing to the runtime") { try socket.send(type: UInt32(VEIL_SYNC_INIT_MESSAGE), payload: payload) }
     }
 
     // MARK: Framing

@@ -16,10 +16,9 @@ struct InitPlan: Codable {
     /// namespace, where its read-only detached mount lives.
     var mountNamespaceOffset: Int32?
     var id: String
+    /// `Spec.forInit`: the parts of config.json the init acts on.
     var spec: Spec
     var bundle: String
-    /// Absolute host path of the rootfs, symlinks resolved.
-    var rootfs: String
     var noPivot: Bool
     var preserveFds: Int
     var hasConsoleSocket: Bool
@@ -28,8 +27,6 @@ struct InitPlan: Codable {
     var cgroupUnifiedOnly: Bool
     var newUserNamespace: Bool
     var newMountNamespace: Bool
-    /// State JSON for the hooks the init runs itself (createContainer, startContainer).
-    var state: OCIState
     /// The compiled linux.seccomp filter, installed last (or before `ready` when it notifies).
     var seccomp: SeccompPlan?
     /// Sandbox level: the policy's filter, installed before privileges are dropped; its listener goes to the warden.
@@ -37,17 +34,6 @@ struct InitPlan: Codable {
     /// Record mode: the record filter, installed newest (after linux.seccomp when early and the
     /// sandbox policy) before privileges are dropped; its listener goes to the recorder.
     var recordSeccomp: SeccompPlan?
-    /// Sandbox level: the rootfs arrives after the plan as a detached id-mapped mount (SCM_RIGHTS),
-    /// followed by one for each of these indices of spec.mounts.
-    var idmappedRootfs = false
-    var idmappedMounts: [Int] = []
-    /// In a user namespace: bind sources opened by host root in the init's mount namespace,
-    /// sent (after any id-mapped mounts) for these indices of spec.mounts.
-    var openedSources: [Int] = []
-    /// Sandbox level: device nodes host root made for the container (`SandboxDevices`), by container path.
-    var sandboxDeviceNodes: [String: String] = [:]
-    /// Sandbox level: CPUs the processes are confined to (the quota, rounded up), as nproc shows.
-    var cpus: Int?
     /// Sandbox level: stage 1 brought up `lo` and wrote the `net.*` sysctls (HostOwnedNetwork):
     /// from inside the user namespace the init could do neither.
     var networkPrepared = false
@@ -55,6 +41,46 @@ struct InitPlan: Codable {
     var syntheticSys: Bool { sandboxSeccomp != nil }
     /// The sandbox level (its policy travels with the plan).
     var sandboxed: Bool { sandboxSeccomp != nil }
+
+    /// What the runtime knows only once the init exists (its pid, the mounts made for it). The
+    /// plan itself goes out while stage 1 still works, so the init decodes it as soon as it runs
+    /// while the runtime does its part (InitChannel.awaitInitPid); this small rest follows.
+    struct Late: Codable {
+        /// State JSON for the hooks the init runs itself (createContainer, startContainer).
+        var state: OCIState
+        /// Absolute host path of the rootfs, symlinks resolved (or where its id-mapped mount goes).
+        var rootfs: String
+        /// Sandbox level: the rootfs arrives after this as a detached id-mapped mount (SCM_RIGHTS),
+        /// followed by one for each of these indices of spec.mounts.
+        var idmappedRootfs = false
+        var idmappedMounts: [Int] = []
+        /// In a user namespace: bind sources opened by host root in the init's mount namespace,
+        /// sent (after any id-mapped mounts) for these indices of spec.mounts.
+        var openedSources: [Int] = []
+        /// Sandbox level: device nodes host root made for the container (`SandboxDevices`), by container path.
+        var sandboxDeviceNodes: [String: String] = [:]
+        /// Sandbox level: CPUs the processes are confined to (the quota, rounded up), as nproc shows.
+        var cpus: Int?
+    }
+}
+
+extension Spec {
+    /// The config without what the init never reads, which it would otherwise decode on the
+    /// path every start waits on: annotations (many kilobytes in a Kubernetes pod), linux.seccomp
+    /// (compiled into the plan's filter; hundreds of syscall names in containerd's default),
+    /// linux.resources and the cgroup path (the runtime's, applied before the init runs), the id
+    /// maps and time offsets (written by the runtime and stage 1).
+    var forInit: Spec {
+        var spec = self
+        spec.annotations = nil
+        spec.linux?.seccomp = nil
+        spec.linux?.resources = nil
+        spec.linux?.cgroupsPath = nil
+        spec.linux?.uidMappings = nil
+        spec.linux?.gidMappings = nil
+        spec.linux?.timeOffsets = nil
+        return spec
+    }
 }
 
 /// A compiled filter for the init: the BPF as base64 (a JSON number array would cost the init
@@ -76,14 +102,30 @@ struct SeccompPlan: Codable {
     }
 }
 
-/// Messages from the init to `veil create`.
-struct InitMessage: Codable {
+/// Messages from the init to `veil create`. On the wire (`payload`): the kind's name, then a
+/// newline and the message when there is one. Not JSON: the init's first JSONEncoder would
+/// instantiate the encoder's generic types, ~0.3 ms of a fresh process, just before `ready`.
+struct InitMessage: Equatable {
     /// `seccompListener` is followed on the socket by the listener fd (SCM_RIGHTS).
     /// `sandboxListener` is followed by the sandbox policy's listener fd, for the warden.
     /// `recordListener` is followed by the record filter's listener fd, for the recorder.
-    enum Kind: String, Codable { case runHooks, ready, error, seccompListener, sandboxListener, recordListener }
+    enum Kind: String { case runHooks, ready, error, seccompListener, sandboxListener, recordListener }
     var kind: Kind
     var message: String?
+
+    init(kind: Kind, message: String? = nil) {
+        self.kind = kind
+        self.message = message
+    }
+
+    init?(payload: [UInt8]) {
+        let newline = payload.firstIndex(of: UInt8(ascii: "\n"))
+        guard let kind = Kind(rawValue: String(decoding: payload[..<(newline ?? payload.endIndex)], as: UTF8.self)) else { return nil }
+        self.kind = kind
+        message = newline.map { String(decoding: payload[payload.index(after: $0)...], as: UTF8.self) }
+    }
+
+    var payload: [UInt8] { Array(kind.rawValue.utf8) + (message.map { [UInt8(ascii: "\n")] + Array($0.utf8) } ?? []) }
 }
 
 /// The init's fds, in order after the preserved ones (3 + preserveFds + index): the sync

@@ -1,3 +1,4 @@
+import VeilCgroups
 import CVeilLinux
 import FoundationEssentials
 import Glibc

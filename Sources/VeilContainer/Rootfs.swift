@@ -86,9 +86,10 @@ struct IDMappedMountFDs {
 /// Sets up the container's root filesystem inside its mount namespace.
 struct RootfsBuilder {
     let plan: InitPlan
+    let late: InitPlan.Late
     var idmapped = IDMappedMountFDs()
     var spec: Spec { plan.spec }
-    var rootfs: String { plan.rootfs }
+    var rootfs: String { late.rootfs }
 
     func configError(_ field: String, _ reason: String) -> ContainerError {
         .invalidConfig(file: "config.json", field: field, reason: reason)
@@ -192,7 +193,7 @@ struct RootfsBuilder {
                 try Mounts.mount("sysfs", "/proc/self/fd/\(dest.raw)", type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC), data: SyntheticSys.options)
                 // The fd names the directory under the new mount: fill the tmpfs through a fresh one.
                 let mounted = try target(mount.destination, field: field + ".destination", isFile: false)
-                try SyntheticSys.populate("/proc/self/fd/\(mounted.raw)", cpus: plan.cpus)
+                try SyntheticSys.populate("/proc/self/fd/\(mounted.raw)", cpus: late.cpus)
             } catch {
                 throw configError(field, "mounting the sandbox's \(mount.destination): \(error)")
             }
@@ -327,7 +328,7 @@ struct RootfsBuilder {
         let path = "/proc/self/fd/\(parent.raw)/\(name)"
         if plan.newUserNamespace && kind != S_IFIFO {  // a fifo needs no privilege to make
             // Sandbox level: the node host root made, owned by the sandbox's ids.
-            guard let host = plan.sandboxDeviceNodes[device.path]
+            guard let host = late.sandboxDeviceNodes[device.path]
                 ?? hostNode(kind: kind, major: UInt64(device.major ?? 0), minor: UInt64(device.minor ?? 0), path: device.path) else {
                 throw configError(field, "in a user namespace a device is a bind mount of the host's node, and the host has no \(device.type) \(device.major ?? 0):\(device.minor ?? 0)")
             }

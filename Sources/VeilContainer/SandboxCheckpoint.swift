@@ -1,3 +1,4 @@
+import VeilSeccomp
 import CVeilLinux
 import FoundationEssentials
 import Glibc

@@ -26,6 +26,9 @@ struct SpawnRequest {
     /// process.oomScoreAdj: stage 1 writes it as host root, before any user namespace.
     var oomScoreAdj: Int?
 
+    /// How many times stage 1 waits for an answer (veil_spawn.c: the scope, then the id maps).
+    var stage1Requests: Int { (awaitScope ? 1 : 0) + (unshareUser ? 1 : 0) }
+
     init(cgroup: Cgroup?, preserveFds: Int) {
         self.cgroup = cgroup
         self.preserveFds = preserveFds

@@ -1,4 +1,5 @@
 import Glibc
+import TOMLKit
 import VeilLinux
 import VeilSpec
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Credentials from a containers-auth.json(5) file: `{"auths": {"<key>": {"auth": base64("user:pass")}}}`,
 /// keys being `host[:port]` or `host[:port]/namespace/...`, the most specific match winning.
@@ -51,20 +51,16 @@ public struct AuthFile: Sendable, Equatable {
 
     public static func parse(_ bytes: [UInt8], source: String) throws(RegistryError) -> AuthFile {
         func fail(_ reason: String) -> RegistryError { RegistryError(source, .configuration, reason) }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes))
-        } catch {
-            throw fail("not valid JSON: \(error.localizedDescription)")
-        }
-        guard let root = object as? [String: Any] else { throw fail("the top level is not an object") }
+        let object: JSONValue
+        do { object = try JSONValue.parse(bytes) } catch { throw fail("not valid JSON: \(error)") }
+        guard let root = object.object else { throw fail("the top level is not an object") }
         var file = AuthFile()
         guard let auths = root["auths"] else { return file }
-        guard let table = auths as? [String: Any] else { throw fail("\"auths\" is not an object") }
+        guard let table = auths.object else { throw fail("\"auths\" is not an object") }
         for (rawKey, value) in table {
             let key = normaliseKey(rawKey)
-            guard let entry = value as? [String: Any] else { throw fail("auths[\"\(rawKey)\"] is not an object") }
-            if let auth = entry["auth"] as? String, !auth.isEmpty {
+            guard let entry = value.object else { throw fail("auths[\"\(rawKey)\"] is not an object") }
+            if let auth = entry["auth"]?.string, !auth.isEmpty {
                 guard let decoded = Data(base64Encoded: auth), let text = String(data: decoded, encoding: .utf8),
                       let colon = text.firstIndex(of: ":") else {
                     file.entries[key] = .invalid("auths[\"\(rawKey)\"].auth is not base64 of user:password")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import VeilLinux
 import VeilSeccomp
 import VeilSpec
@@ -73,19 +73,15 @@ public enum ProfileArtifact {
     /// conditions veil would ignore, or fail to compile.
     public static func decodeProfile(_ bytes: [UInt8], reference: String) throws(RegistryError) -> LinuxSeccomp {
         func fail(_ detail: String) -> RegistryError { RegistryError(reference, .notAProfile, detail) }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes))
-        } catch {
-            throw fail("the layer is not JSON: \(error.localizedDescription)")
-        }
-        guard let root = object as? [String: Any] else { throw fail("the layer is not a JSON object") }
+        let object: JSONValue
+        do { object = try JSONValue.parse(bytes) } catch { throw fail("the layer is not JSON: \(error)") }
+        guard let root = object.object else { throw fail("the layer is not a JSON object") }
         if root["archMap"] != nil {
             throw fail("containers-common profiles (archMap, includes/excludes) are not supported; give an OCI LinuxSeccomp (architectures, syscalls)")
         }
-        for case let rule as [String: Any] in (root["syscalls"] as? [Any]) ?? [] {
+        for rule in (root["syscalls"]?.array ?? []).compactMap(\.object) {
             for key in ["includes", "excludes"] {
-                if let condition = rule[key] as? [String: Any], !condition.isEmpty {
+                if let condition = rule[key]?.object, !condition.isEmpty {
                     throw fail("syscall rules with \"\(key)\" (containers-common format) are not supported")
                 }
             }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TOMLKit
 
 /// The parts of containers-registries.conf(5) (v2 format) that matter for fully qualified

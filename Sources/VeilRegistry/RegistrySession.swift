@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 import NIOHTTP1
 import VeilLinux
+import VeilSpec
 
 /// The distribution API against one endpoint (host + repository) for one reference: picks the
 /// scheme, answers Bearer and Basic challenges, follows redirects (never sending credentials to
@@ -180,8 +181,8 @@ final class RegistrySession {
         guard response.status == 200 else {
             throw fail(.unauthorized, "the token service \(url.authority) answered \(response.status)\(Self.errorSummary(response))")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-              let token = (object["token"] as? String) ?? (object["access_token"] as? String), !token.isEmpty else {
+        guard let object = (try? JSONValue.parse(response.body))?.object,
+              let token = object["token"]?.string ?? object["access_token"]?.string, !token.isEmpty else {
             throw fail(.protocolError, "the token service \(url.authority) returned no token")
         }
         return token
@@ -191,26 +192,34 @@ final class RegistrySession {
         var out = ""
         for byte in text.utf8 {
             let c = Character(UnicodeScalar(byte))
-            if c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) { out.append(c) } else { out += String(format: "%%%02X", byte) }
+            if c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) { out.append(c) } else { out += "%" + hexByte(byte) }
         }
         return out
     }
 
+    /// Two upper-case hex digits, as percent-encoding writes them.
+    private static func hexByte(_ byte: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+    }
+
     /// `: CODE: message` from a registry's `{"errors":[...]}` body, or the status.
     static func errorSummary(_ response: HTTPResponse) -> String {
-        if let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-           let errors = object["errors"] as? [[String: Any]], let first = errors.first {
-            let code = first["code"] as? String ?? "?"
-            let message = first["message"] as? String ?? ""
+        if let first = errorObjects(response).first {
+            let code = first["code"]?.string ?? "?"
+            let message = first["message"]?.string ?? ""
             return ": \(code) \(message) (HTTP \(response.status))"
         }
         return " (HTTP \(response.status))"
     }
 
     static func errorCode(_ response: HTTPResponse) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-              let errors = object["errors"] as? [[String: Any]] else { return nil }
-        return errors.first?["code"] as? String
+        errorObjects(response).first?["code"]?.string
+    }
+
+    /// The objects of a registry's `{"errors":[...]}` body (none when it has no such list).
+    static func errorObjects(_ response: HTTPResponse) -> [[String: JSONValue]] {
+        ((try? JSONValue.parse(response.body))?.object?["errors"]?.array ?? []).compactMap(\.object)
     }
 
     /// A non-success answer as the matching error kind.
@@ -262,7 +271,7 @@ final class RegistrySession {
         } catch {
             throw fail(.protocolError, "manifest \(tagOrDigest) is not a valid manifest: \(error)")
         }
-        let contentType = response.header("Content-Type").map { String($0.split(separator: ";")[0]).trimmingCharacters(in: .whitespaces) }
+        let contentType = response.header("Content-Type").map { $0.split(separator: ";")[0].trimmingWhitespace }
         if let declared = manifest.mediaType, let contentType, declared != contentType {
             throw fail(.wrongMediaType, "manifest \(tagOrDigest) says mediaType \(declared) but was served as \(contentType)")
         }

@@ -67,9 +67,11 @@ public enum SeccompArtifactAnnotation {
     }
 }
 
-private extension String {
-    var trimmingWhitespace: String {
-        var view = Substring(self)
+extension StringProtocol {
+    /// Without leading and trailing white space (Foundation's trimmingCharacters(in:) would link
+    /// full Foundation, CoreFoundation and ICU, into every command).
+    public var trimmingWhitespace: String {
+        var view = self[...]
         while let first = view.first, first.isWhitespace { view.removeFirst() }
         while let last = view.last, last.isWhitespace { view.removeLast() }
         return String(view)

@@ -1,3 +1,4 @@
+import VeilRegistry
 import Glibc
 import VeilContainer
 import VeilSpec

@@ -58,7 +58,7 @@ struct SandboxPolicyCommand: ParsableCommand {
 
     static func filter(_ entry: PolicyEntry) -> String {
         entry.args.map { arg in
-            let op = arg.op.replacingOccurrences(of: "SCMP_CMP_", with: "")
+            let op = arg.op.hasPrefix("SCMP_CMP_") ? String(arg.op.dropFirst("SCMP_CMP_".count)) : arg.op
             switch op {
             case "MASKED_EQ":
                 let (mask, value) = (arg.value, arg.valueTwo ?? 0)

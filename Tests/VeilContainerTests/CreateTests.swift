@@ -62,43 +62,70 @@ struct CgroupResourcesTests {
 @Suite("InitPlan and InitMessage")
 struct InitPlanCodableTests {
     @Test func initMessageRoundTrips() throws {
-        for message in [InitMessage(kind: .runHooks), InitMessage(kind: .ready), InitMessage(kind: .error, message: "boom \"x\"\n")] {
-            let decoded = try JSONDecoder().decode(InitMessage.self, from: Data(JSON.encode(message)))
-            #expect(decoded.kind == message.kind)
-            #expect(decoded.message == message.message)
+        for message in [InitMessage(kind: .runHooks), InitMessage(kind: .ready), InitMessage(kind: .error, message: "boom \"x\"\nline 2\n"),
+                        InitMessage(kind: .error, message: "")] {
+            #expect(InitMessage(payload: message.payload) == message)
         }
-        let raw = try JSONDecoder().decode(InitMessage.self, from: Data(#"{"kind":"error","message":"mount failed"}"#.utf8))
-        #expect(raw.kind == .error)
-        #expect(raw.message == "mount failed")
-        #expect(throws: (any Error).self) { try JSONDecoder().decode(InitMessage.self, from: Data(#"{"kind":"bogus"}"#.utf8)) }
+        #expect(InitMessage(payload: Array("error\nmount failed".utf8)) == InitMessage(kind: .error, message: "mount failed"))
+        #expect(InitMessage(payload: Array("sandboxListener".utf8)) == InitMessage(kind: .sandboxListener))
+        #expect(InitMessage(payload: Array("bogus".utf8)) == nil)
+        #expect(InitMessage(payload: Array(#"{"kind":"ready"}"#.utf8)) == nil)
+        #expect(InitMessage(payload: []) == nil)
     }
 
     @Test func initPlanRoundTrips() throws {
         let spec = Spec.runcDefault(rootless: false)
         let state = OCIState(ociVersion: "1.1.0", id: "c", pid: 7, status: .creating, bundle: "/b", rootfs: "/b/rootfs",
                              created: "2024-01-01T00:00:00.000000000Z", owner: "", annotations: nil)
-        let plan = InitPlan(id: "c", spec: spec, bundle: "/b", rootfs: "/b/rootfs", noPivot: true, preserveFds: 2,
+        let plan = InitPlan(id: "c", spec: spec, bundle: "/b", noPivot: true, preserveFds: 2,
                             hasConsoleSocket: true, cgroupPaths: ["memory": "/sys/fs/cgroup/memory/c", "pids": "/sys/fs/cgroup/pids/c"],
-                            cgroupUnifiedOnly: false, newUserNamespace: true, newMountNamespace: true, state: state)
+                            cgroupUnifiedOnly: false, newUserNamespace: true, newMountNamespace: true)
         let decoded = try JSONDecoder().decode(InitPlan.self, from: Data(JSON.encode(plan)))
         #expect(decoded.id == "c")
         #expect(decoded.spec == spec)
-        #expect(decoded.bundle == "/b" && decoded.rootfs == "/b/rootfs")
+        #expect(decoded.bundle == "/b")
         #expect(decoded.noPivot && decoded.hasConsoleSocket && decoded.newUserNamespace && decoded.newMountNamespace)
         #expect(!decoded.cgroupUnifiedOnly)
         #expect(decoded.preserveFds == 2)
         #expect(decoded.cgroupPaths == plan.cgroupPaths)
-        #expect(decoded.state.status == .creating)
-        #expect(decoded.state.pid == 7)
-        #expect(decoded.state.annotations == nil)
+        var late = InitPlan.Late(state: state, rootfs: "/b/rootfs")
+        late.idmappedMounts = [2, 5]
+        late.openedSources = [1]
+        late.sandboxDeviceNodes = ["/dev/null": "/run/x/null"]
+        late.cpus = 2
+        let lateDecoded = try JSONDecoder().decode(InitPlan.Late.self, from: Data(JSON.encode(late)))
+        #expect(lateDecoded.rootfs == "/b/rootfs" && !lateDecoded.idmappedRootfs)
+        #expect(lateDecoded.idmappedMounts == [2, 5] && lateDecoded.openedSources == [1] && lateDecoded.cpus == 2)
+        #expect(lateDecoded.sandboxDeviceNodes == ["/dev/null": "/run/x/null"])
+        #expect(lateDecoded.state.status == .creating)
+        #expect(lateDecoded.state.pid == 7)
+        #expect(lateDecoded.state.annotations == nil)
+    }
+
+    /// The init's copy of the config keeps everything the init acts on and drops the rest.
+    @Test func specForInitKeepsWhatTheInitReads() throws {
+        var spec = Spec.runcDefault(rootless: false)
+        spec.annotations = ["io.kubernetes.pod.name": "p"]
+        spec.hostname = "h"
+        spec.linux?.cgroupsPath = "/a/b"
+        spec.linux?.resources = LinuxResources(devices: [LinuxDeviceCgroup(allow: false, access: "rwm")])
+        spec.linux?.seccomp = LinuxSeccomp(defaultAction: "SCMP_ACT_ERRNO")
+        spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: 1000, size: 1)]
+        spec.linux?.sysctl = ["net.ipv4.ip_forward": "1"]
+        let forInit = spec.forInit
+        #expect(forInit.annotations == nil && forInit.linux?.seccomp == nil && forInit.linux?.resources == nil)
+        #expect(forInit.linux?.cgroupsPath == nil && forInit.linux?.uidMappings == nil)
+        #expect(forInit.process == spec.process && forInit.mounts == spec.mounts && forInit.root == spec.root)
+        #expect(forInit.hostname == "h" && forInit.linux?.sysctl == spec.linux?.sysctl)
+        #expect(forInit.linux?.namespaces == spec.linux?.namespaces && forInit.linux?.devices == spec.linux?.devices)
+        #expect(forInit.linux?.maskedPaths == spec.linux?.maskedPaths && forInit.linux?.readonlyPaths == spec.linux?.readonlyPaths)
     }
 
     @Test func initFDSlotsAreDistinct() {
         var plan = InitPlan(
-            id: "c", spec: Spec.runcDefault(rootless: false), bundle: "/b", rootfs: "/b/rootfs", noPivot: false,
+            id: "c", spec: Spec.runcDefault(rootless: false), bundle: "/b", noPivot: false,
             preserveFds: 0, hasConsoleSocket: true, cgroupPaths: [:], cgroupUnifiedOnly: false,
-            newUserNamespace: false, newMountNamespace: true,
-            state: OCIState(ociVersion: "1.1.0", id: "c", pid: 1, status: .creating, bundle: "/b", rootfs: "/b/rootfs", created: "", owner: ""))
+            newUserNamespace: false, newMountNamespace: true)
         #expect(InitFD.sync == 0)
         #expect(InitFD.fifo(plan) == 1 && InitFD.console(plan) == 2)
         plan.mode = .exec

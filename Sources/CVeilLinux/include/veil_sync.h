@@ -16,10 +16,11 @@ enum {
     VEIL_SYNC_INIT_PID = 2,      /* payload: int32 host pid of the container init */
     VEIL_SYNC_CHILD_ERROR = 3,   /* payload: struct veil_child_error */
     VEIL_SYNC_SCOPE_WAIT = 4,    /* stage 1 waits to be placed in its systemd scope; runtime: ACK or ABORT */
-    VEIL_SYNC_JSON = 10,         /* payload: a JSON InitMessage from `veil init` */
+    VEIL_SYNC_INIT_MESSAGE = 10, /* payload: an InitMessage from `veil init` (its kind, a newline, its text) */
     VEIL_SYNC_ACK = 100,         /* runtime -> child: go on */
     VEIL_SYNC_ABORT = 101,       /* runtime -> child: give up */
-    VEIL_SYNC_PLAN = 102,        /* runtime -> init: the JSON InitPlan */
+    VEIL_SYNC_PLAN = 102,        /* runtime -> init: the JSON InitPlan, sent while stage 1 still works */
+    VEIL_SYNC_PLAN_LATE = 103,   /* runtime -> init: the JSON InitPlan.Late, once the init exists */
 };
 
 /* What a child before execve was doing when it failed. */
