@@ -168,7 +168,34 @@ static int write_sysctls(const char *pairs, size_t length) {
     return 0;
 }
 
+/* The init cloned by the runtime itself (plan->direct): the clone makes its namespaces but the
+   cgroup namespace, which the init makes once it joined its cgroups. */
+static pid_t spawn_init_directly(const struct veil_spawn_plan *plan) {
+    unsigned long flags = (unsigned long)(plan->unshare_flags & ~CLONE_NEWCGROUP);
+    pid_t init;
+    if (plan->cgroup_v2_fd >= 0) {
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = CLONE_INTO_CGROUP | flags;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)plan->cgroup_v2_fd;
+        init = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    } else {
+        init = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
+    }
+    if (init != 0) return init < 0 ? -errno : init;
+    int sync = plan->sync_fd;
+    for (int i = 0; i < plan->cgroup_tasks_count; i++) {
+        if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
+    }
+    if (plan->set_oom_score_adj && write_oom_score_adj(plan->oom_score_adj) < 0) fail(sync, VEIL_STEP_OOM_SCORE);
+    if ((plan->unshare_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+        fail_detail(sync, VEIL_STEP_UNSHARE, CLONE_NEWCGROUP);
+    run_init(plan);
+}
+
 pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
+    if (plan->direct) return spawn_init_directly(plan);
     pid_t stage1;
     if (plan->cgroup_v2_fd >= 0) {
         struct clone_args args;

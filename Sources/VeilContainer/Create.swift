@@ -77,7 +77,10 @@ public struct Runtime {
         record.sandboxSlot = config.sandbox?.slot
         record.sandboxDirectory = config.sandbox?.publicDirectory
         let state = store.ociState(of: record, status: .creating)
-        try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
+        // An init cloned without stage 1 may have failed before it read anything: its report wins.
+        try channel.answering { () throws(ContainerError) in
+            try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
+        }
         try channel.answering { () throws(ContainerError) in
             try startWarden(config, &host, record: &record)
             try persistConfig(config)
@@ -241,7 +244,8 @@ public struct Runtime {
         return cgroup
     }
 
-    /// Clones stage 1 and the init; returns the init's host pid once stage 1 reported it, and the channel to the init.
+    /// Clones stage 1 and the init, or the init alone where stage 1 has nothing to do
+    /// (`SpawnRequest.clonesInitDirectly`); returns the init's host pid and the channel to it.
     private func startInit(_ config: inout CreateConfig, _ host: inout PreparedHost, options: CreateOptions) throws(ContainerError) -> (Int32, InitChannel) {
         let spec = config.spec
         let namespaces = spec.linux?.namespaces ?? []
@@ -266,11 +270,21 @@ public struct Runtime {
             if network.create { request.unshareFlags &= ~LinuxNamespaceType.network.cloneFlag }
         }
         request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
-        let (stage1, channel) = try spawn(request)
-        defer { _ = try? Wait.waitpid(stage1) }
+        request.cloneInitDirectly = true
+        let (child, channel) = try spawn(request)
         config.closeJoins()
         host.networkPrepared = request.network != nil
         host.hasConsole = consoleFD != nil
+        if request.clonesInitDirectly {
+            host.cleanup.initPid = child
+            log.debug("create \(config.id): init running (pid \(child))")
+            try channel.answering { () throws(ContainerError) in
+                try channel.send(InitChannel.PendingPlan(makePlan(config, host, options: options), requestsBefore: 0))
+            }
+            return (child, channel)
+        }
+        let stage1 = child
+        defer { _ = try? Wait.waitpid(stage1) }
         log.debug("create \(config.id): stage 1 cloned (pid \(stage1))")
         var pendingScope: PendingScope?
         do throws(ContainerError) {

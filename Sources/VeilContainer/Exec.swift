@@ -93,7 +93,7 @@ extension Runtime {
             }
             late.cpus = (try? SandboxRecord.load(directory: store.directory(record.sandboxOwner ?? id)))?.cpus
         }
-        let (stage1, channel) = try spawn(request, peer: "the exec'd process")
+        let (stage1, channel) = try spawn(request, peer: "the exec'd process")  // never direct: it joins
         joins.forEach { $0.close() }
         consoleFD?.close()
         mountNamespace?.close()

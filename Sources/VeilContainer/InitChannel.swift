@@ -9,7 +9,8 @@ import VeilSpec
 ///
 ///     stage 1 (C)  → SCOPE_WAIT        runtime has systemd place it in the scope → ACK   (--systemd-cgroup only)
 ///     stage 1 (C)  → STAGE1_READY      runtime writes the id maps → ACK   (new user namespace only)
-///     runtime      → PLAN               as soon as stage 1 asks nothing more (it reads only ACKs)
+///     runtime      → PLAN               as soon as stage 1 asks nothing more (it reads only ACKs),
+///                                       at once to an init cloned without stage 1 (no INIT_PID then)
 ///     stage 1 (C)  → INIT_PID
 ///     runtime      → PLAN_LATE (+ mount fds for create)
 ///     veil init    → runHooks / seccompListener / sandboxListener …   runtime answers each
@@ -62,7 +63,7 @@ struct InitChannel {
         var pending: PendingPlan? = plan
         while true {
             if let plan = pending, plan.requestsBefore <= 0 {
-                try wrap("sending the plan to \(peer)") { try socket.send(type: UInt32(VEIL_SYNC_PLAN), payload: plan.payload) }
+                try send(plan)
                 pending = nil
             }
             let message = try receive(before: "reporting its pid")
@@ -85,6 +86,11 @@ struct InitChannel {
                 throw .initFailed("unexpected message \(message.type) from \(peer)")
             }
         }
+    }
+
+    /// The plan, to an init cloned without stage 1 or once stage 1 asks nothing more.
+    func send(_ plan: PendingPlan) throws(ContainerError) {
+        try wrap("sending the plan to \(peer)") { try socket.send(type: UInt32(VEIL_SYNC_PLAN), payload: plan.payload) }
     }
 
     /// Runs `step` for a waiting stage 1 and lets it go on, or tells it to give up.

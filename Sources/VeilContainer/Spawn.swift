@@ -29,6 +29,19 @@ struct SpawnRequest {
     /// How many times stage 1 waits for an answer (veil_spawn.c: the scope, then the id maps).
     var stage1Requests: Int { (awaitScope ? 1 : 0) + (unshareUser ? 1 : 0) }
 
+    /// `create` asks for the init to be cloned by us, without stage 1 (veil_spawn_plan.direct),
+    /// which `spawn` does where stage 1 has nothing to do the clone cannot (`clonesInitDirectly`);
+    /// `spawn` then returns the init's pid. `exec` always has a stage 1: it joins the container.
+    var cloneInitDirectly = false
+
+    /// No user namespace made or joined, no namespace joined at all (a pid namespace is entered by a
+    /// child of the joiner), no time namespace (its offsets are written before a process enters it),
+    /// no systemd scope to wait for, no network made before a user namespace.
+    var clonesInitDirectly: Bool {
+        cloneInitDirectly && joins.isEmpty && !unshareUser && !awaitScope && network == nil
+            && unshareFlags & LinuxNamespaceType.time.cloneFlag == 0 && timeOffsets == nil
+    }
+
     init(cgroup: Cgroup?, preserveFds: Int) {
         self.cgroup = cgroup
         self.preserveFds = preserveFds
@@ -37,9 +50,10 @@ struct SpawnRequest {
 
 extension Runtime {
     /// Clones stage 1 and the init (see veil_spawn.c) and returns stage 1's pid with our end of
-    /// the sync socket. The init runs `veil init` with the sync socket at 3+preserveFds and the
-    /// request's extra fds after it, and no other descriptor of ours.
-    func spawn(_ request: SpawnRequest, peer: String = "container init") throws(ContainerError) -> (stage1: Int32, channel: InitChannel) {
+    /// the sync socket, or the init's pid when `request.clonesInitDirectly`. The init runs
+    /// `veil init` with the sync socket at 3+preserveFds and the request's extra fds after it, and
+    /// no other descriptor of ours.
+    func spawn(_ request: SpawnRequest, peer: String = "container init") throws(ContainerError) -> (child: Int32, channel: InitChannel) {
         let (parentEnd, childEnd) = try wrap("sync socket") { try SyncSocket.pair() }
         // CVE-2019-5736: the init is exec'd from a detached read-only bind mount of our binary,
         // so /proc/<pid>/exe never opens for writing, and nothing is mounted where the container sees it.
@@ -92,6 +106,7 @@ extension Runtime {
         plan.cgroup_tasks_count = Int32(cgroupFDs.count)
         plan.cgroup_v2_fd = v2FD?.raw ?? -1
         plan.await_scope = request.awaitScope ? 1 : 0
+        plan.direct = request.clonesInitDirectly ? 1 : 0
         if let adjust = request.oomScoreAdj {
             plan.set_oom_score_adj = 1
             plan.oom_score_adj = Int32(clamping: adjust)
@@ -101,7 +116,7 @@ extension Runtime {
             plan.bring_up_loopback = network.create ? 1 : 0
         }
 
-        let stage1 = argv.pointers.withUnsafeBufferPointer { argvBuffer in
+        let child = argv.pointers.withUnsafeBufferPointer { argvBuffer in
             envp.pointers.withUnsafeBufferPointer { envpBuffer in
                 sysctlPairs.withUnsafeBufferPointer { pairs in
                     plan.argv = UnsafePointer(argvBuffer.baseAddress)
@@ -114,8 +129,8 @@ extension Runtime {
                 }
             }
         }
-        if stage1 < 0 { throw LinuxError("clone", "container init", errno: -stage1).context("starting container process") }
-        return (stage1, InitChannel(parentEnd, peer: peer))
+        if child < 0 { throw LinuxError("clone", "container init", errno: -child).context("starting container process") }
+        return (child, InitChannel(parentEnd, peer: peer))
     }
 
 }

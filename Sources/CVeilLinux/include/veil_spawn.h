@@ -48,10 +48,16 @@ struct veil_spawn_plan {
        sysctls are not writable from inside the sandbox), or NULL. */
     const char *net_sysctls;
     size_t net_sysctls_len;
+    /* The init cloned straight from the runtime, its namespaces made by the clone itself, without
+       stage 1: for a container that makes no user or time namespace, joins none and waits for no
+       scope (one clone, one exit and one handoff fewer on the path every start waits on). The init
+       joins its cgroups first and makes its cgroup namespace after, so that it is rooted there. */
+    int direct;
 };
 
 /* Forks stage 1 (into the v2 cgroup when given), which joins the v1 cgroups, sets up namespaces and clones the init (CLONE_PARENT, so the init is
-   the caller's child) and exits. Returns stage 1's pid or -errno. The caller must reap it. */
+   the caller's child) and exits. Returns stage 1's pid or -errno. The caller must reap it.
+   With `direct`, clones the init itself and returns its pid (nothing to reap before it exits). */
 pid_t veil_spawn_init(const struct veil_spawn_plan *plan);
 
 /* Resets every signal disposition to default and unblocks all signals (the init, before execve). */
