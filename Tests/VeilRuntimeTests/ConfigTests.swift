@@ -237,6 +237,23 @@ struct ConfigTests {
         #expect(bundle.leftovers().isEmpty, "\(bundle.leftovers())")
     }
 
+    /// The kernel refuses the value only once a process writes it: in the native init cloned without
+    /// stage 1 that is the init itself, before it read its plan. Its own report must reach the user
+    /// (not a failed send of the plan), and nothing may stay behind.
+    @Test("process.oomScoreAdj out of range: the init's own error, nothing left", arguments: RuntimeUnderTest.all)
+    func oomScoreAdjOutOfRange(runtime: RuntimeUnderTest) throws {
+        let bin = try runtime.binary()
+        let bundle = try TestBundle(["true"])
+        defer { bundle.remove() }
+        try bundle.editProcess { process in process["oomScoreAdj"] = 5000 }
+        let result = try bundle.run(bin)
+        #expect(!result.succeeded, "\(result)")
+        if runtime.isVeil {
+            #expect(result.stderr.contains("process.oomScoreAdj") && result.stderr.contains("Invalid argument"), "\(result)")
+        }
+        #expect(waitUntil(timeout: 5) { bundle.leftovers().isEmpty }, "\(bundle.leftovers())")
+    }
+
     @Test("process.args: a bare name through PATH, an absolute path, a missing program", arguments: RuntimeUnderTest.all)
     func argsLookup(runtime: RuntimeUnderTest) throws {
         let bin = try runtime.binary()
