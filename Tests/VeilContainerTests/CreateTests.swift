@@ -168,3 +168,44 @@ struct ContainerErrorTests {
         #expect(FS.lexicallyAbsolute("./a//b/../c", base: "/base") == "/base/a/c")
     }
 }
+
+@Suite("SpawnRequest: stage 1, or the init cloned directly")
+struct SpawnRequestTests {
+    private static let containerNamespaces: [LinuxNamespaceType] = [.pid, .network, .ipc, .uts, .mount, .cgroup]
+
+    private func nativeRequest() -> SpawnRequest {
+        var request = SpawnRequest(cgroup: nil, preserveFds: 0)
+        for type in Self.containerNamespaces { request.unshareFlags |= type.cloneFlag }
+        request.cloneInitDirectly = true
+        return request
+    }
+
+    @Test func directWhereStage1HasNothingToDo() {
+        var request = nativeRequest()
+        #expect(request.clonesInitDirectly && request.stage1Requests == 0)
+        request.oomScoreAdj = 100  // written by the init itself, still before any user namespace
+        #expect(request.clonesInitDirectly)
+        request.cloneInitDirectly = false  // exec's request
+        #expect(!request.clonesInitDirectly)
+    }
+
+    @Test func stage1WhereItHasWork() {
+        var user = nativeRequest()
+        user.unshareUser = true
+        #expect(!user.clonesInitDirectly && user.stage1Requests == 1)
+        var joined = nativeRequest()
+        joined.joins = [(fd: 9, type: LinuxNamespaceType.network.cloneFlag)]
+        #expect(!joined.clonesInitDirectly && joined.stage1Requests == 0)
+        var scoped = nativeRequest()
+        scoped.awaitScope = true
+        #expect(!scoped.clonesInitDirectly && scoped.stage1Requests == 1)
+        scoped.unshareUser = true
+        #expect(scoped.stage1Requests == 2)
+        var timed = nativeRequest()
+        timed.unshareFlags |= LinuxNamespaceType.time.cloneFlag
+        #expect(!timed.clonesInitDirectly)
+        var offsets = nativeRequest()
+        offsets.timeOffsets = "monotonic 5 0\n"
+        #expect(!offsets.clonesInitDirectly)
+    }
+}
