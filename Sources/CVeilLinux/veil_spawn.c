@@ -168,27 +168,39 @@ static int write_sysctls(const char *pairs, size_t length) {
     return 0;
 }
 
-/* The init cloned by the runtime itself (plan->direct): the clone makes its namespaces but the
-   cgroup namespace, which the init makes once it joined its cgroups. */
-static pid_t spawn_init_directly(const struct veil_spawn_plan *plan) {
-    unsigned long flags = (unsigned long)(plan->unshare_flags & ~CLONE_NEWCGROUP);
-    pid_t init;
+/* A child of the runtime: cloned with `flags` into the plan's v2 cgroup when it names one
+   (CLONE_INTO_CGROUP), else by a plain clone. Returns as fork does, or -errno. */
+static pid_t clone_child(const struct veil_spawn_plan *plan, unsigned long flags) {
+    pid_t child;
     if (plan->cgroup_v2_fd >= 0) {
         struct clone_args args;
         memset(&args, 0, sizeof args);
         args.flags = CLONE_INTO_CGROUP | flags;
         args.exit_signal = SIGCHLD;
         args.cgroup = (uint64_t)plan->cgroup_v2_fd;
-        init = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+        child = (pid_t)syscall(SYS_clone3, &args, sizeof args);
     } else {
-        init = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
+        child = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
     }
-    if (init != 0) return init < 0 ? -errno : init;
-    int sync = plan->sync_fd;
+    return child < 0 ? -errno : child;
+}
+
+/* The child's first steps as host root: into its v1 cgroups (itself, by "0"), then
+   process.oomScoreAdj. */
+static void enter_cgroups(const struct veil_spawn_plan *plan, int sync) {
     for (int i = 0; i < plan->cgroup_tasks_count; i++) {
         if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
     }
     if (plan->set_oom_score_adj && write_oom_score_adj(plan->oom_score_adj) < 0) fail(sync, VEIL_STEP_OOM_SCORE);
+}
+
+/* The init cloned by the runtime itself (plan->direct): the clone makes its namespaces but the
+   cgroup namespace, which the init makes once it joined its cgroups. */
+static pid_t spawn_init_directly(const struct veil_spawn_plan *plan) {
+    pid_t init = clone_child(plan, (unsigned long)(plan->unshare_flags & ~CLONE_NEWCGROUP));
+    if (init != 0) return init;
+    int sync = plan->sync_fd;
+    enter_cgroups(plan, sync);
     if ((plan->unshare_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         fail_detail(sync, VEIL_STEP_UNSHARE, CLONE_NEWCGROUP);
     run_init(plan);
@@ -196,19 +208,8 @@ static pid_t spawn_init_directly(const struct veil_spawn_plan *plan) {
 
 pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
     if (plan->direct) return spawn_init_directly(plan);
-    pid_t stage1;
-    if (plan->cgroup_v2_fd >= 0) {
-        struct clone_args args;
-        memset(&args, 0, sizeof args);
-        args.flags = CLONE_INTO_CGROUP;
-        args.exit_signal = SIGCHLD;
-        args.cgroup = (uint64_t)plan->cgroup_v2_fd;
-        stage1 = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-    } else {
-        stage1 = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
-    }
-    if (stage1 < 0) return -errno;
-    if (stage1 > 0) return stage1;
+    pid_t stage1 = clone_child(plan, 0);
+    if (stage1 != 0) return stage1;
 
     /* Stage 1: a single-threaded copy of the runtime. It joins its cgroups itself, before any
        namespace exists, so the cgroup namespace is rooted there and no lock-heavy migration of
@@ -222,10 +223,7 @@ pid_t veil_spawn_init(const struct veil_spawn_plan *plan) {
             fail(sync, VEIL_STEP_SCOPE);
         }
     }
-    for (int i = 0; i < plan->cgroup_tasks_count; i++) {
-        if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1) fail(sync, VEIL_STEP_CGROUP);
-    }
-    if (plan->set_oom_score_adj && write_oom_score_adj(plan->oom_score_adj) < 0) fail(sync, VEIL_STEP_OOM_SCORE);
+    enter_cgroups(plan, sync);
     int joined_user = 0, i = 0;
     /* Host root joins the other namespaces first (the user namespace comes last in the list). */
     for (; i < plan->join_count && plan->join_types[i] != CLONE_NEWUSER; i++) {

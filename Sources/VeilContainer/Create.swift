@@ -270,7 +270,7 @@ public struct Runtime {
             if network.create { request.unshareFlags &= ~LinuxNamespaceType.network.cloneFlag }
         }
         request.extraFDs = [fifoFD.raw] + (consoleFD.map { [$0.raw] } ?? [])
-        request.cloneInitDirectly = true
+        request.directInitAllowed = true
         let (child, channel) = try spawn(request)
         config.closeJoins()
         host.networkPrepared = request.network != nil
@@ -316,7 +316,7 @@ public struct Runtime {
             id: config.id, spec: spec.forInit, bundle: config.bundle,
             noPivot: options.noPivot, preserveFds: options.preserveFds, hasConsoleSocket: host.hasConsole,
             cgroupPaths: host.cgroup.paths, cgroupUnifiedOnly: host.cgroup.unifiedOnly,
-            newUserNamespace: spec.linux?.namespaces?.contains { $0.type == .user } == true,
+            newUserNamespace: config.inUserNamespace,
             newMountNamespace: config.creates(.mount), seccomp: config.seccomp.map(SeccompPlan.init))
         plan.recordSeccomp = config.record.map { SeccompPlan($0.filter) }
         plan.networkPrepared = host.networkPrepared
@@ -341,8 +341,7 @@ public struct Runtime {
             }
             log.debug("create \(config.id): id-mapped mounts made")
         }
-        let newUserNamespace = spec.linux?.namespaces?.contains { $0.type == .user } == true
-        let openedSources = mapped == nil && newUserNamespace ? try openBindSources(initPid: initPid, spec: spec, bundle: config.bundle) : []
+        let openedSources = mapped == nil && config.inUserNamespace ? try openBindSources(initPid: initPid, spec: spec, bundle: config.bundle) : []
         var fds: [(label: String, fd: FileDescriptor)] = []
         if let mapped { fds = [("rootfs", mapped.rootfs)] + mapped.mounts.map { ("mount", $0.1) } }
         fds += openedSources.map { ("source", $0.1) }
@@ -511,6 +510,9 @@ private struct CreateConfig {
         joins.forEach { $0.fd.close() }
         joins = []
     }
+
+    /// The container runs in a user namespace, made or joined (the plan's `newUserNamespace`).
+    var inUserNamespace: Bool { spec.linux?.namespaces?.contains { $0.type == .user } == true }
 
     /// A namespace of this type is made for the container (not joined).
     func creates(_ type: LinuxNamespaceType) -> Bool {

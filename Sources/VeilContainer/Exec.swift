@@ -50,6 +50,10 @@ extension Runtime {
         guard let args = options.process.args, !args.isEmpty else {
             throw .invalidConfig(file: "process", field: "args", reason: "must not be empty")
         }
+        var sandboxProgram: SeccompProgram?
+        if record.isolation == .sandbox {
+            do throws(SandboxError) { sandboxProgram = try SandboxProgram.load() } catch { throw .sandbox(error) }
+        }
 
         var joins: [FileDescriptor] = []
         var cgroup = record.cgroup
@@ -83,14 +87,9 @@ extension Runtime {
             preserveFds: options.preserveFds, hasConsoleSocket: consoleFD != nil,
             cgroupPaths: record.cgroup?.paths ?? [:], cgroupUnifiedOnly: record.cgroup?.unifiedOnly ?? false,
             newUserNamespace: false, newMountNamespace: false, seccomp: seccomp.map(SeccompPlan.init))
+        plan.sandboxSeccomp = sandboxProgram.map(SeccompPlan.init)
         var late = InitPlan.Late(state: store.ociState(of: record), rootfs: record.rootfs)
         if record.isolation == .sandbox {
-            do throws(SandboxError) { plan.sandboxSeccomp = SeccompPlan(try SandboxProgram.load()) } catch {
-                joins.forEach { $0.close() }
-                consoleFD?.close()
-                mountNamespace?.close()
-                throw .sandbox(error)
-            }
             late.cpus = (try? SandboxRecord.load(directory: store.directory(record.sandboxOwner ?? id)))?.cpus
         }
         let (stage1, channel) = try spawn(request, peer: "the exec'd process")  // never direct: it joins

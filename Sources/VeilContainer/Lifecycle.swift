@@ -1,7 +1,7 @@
-import VeilCgroups
 import CVeilLinux
 import FoundationEssentials
 import Glibc
+import VeilCgroups
 import VeilLinux
 import VeilSandbox
 import VeilSpec

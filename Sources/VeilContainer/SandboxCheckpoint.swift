@@ -1,10 +1,10 @@
-import VeilSeccomp
 import CVeilLinux
 import FoundationEssentials
 import Glibc
 import VeilCgroups
 import VeilLinux
 import VeilSandbox
+import VeilSeccomp
 import VeilSpec
 
 /// The sandbox level's part of checkpoint and restore (README, "Checkpoint and restore"). CRIU

@@ -29,16 +29,16 @@ struct SpawnRequest {
     /// How many times stage 1 waits for an answer (veil_spawn.c: the scope, then the id maps).
     var stage1Requests: Int { (awaitScope ? 1 : 0) + (unshareUser ? 1 : 0) }
 
-    /// `create` asks for the init to be cloned by us, without stage 1 (veil_spawn_plan.direct),
+    /// `create` allows the init to be cloned by us, without stage 1 (veil_spawn_plan.direct),
     /// which `spawn` does where stage 1 has nothing to do the clone cannot (`clonesInitDirectly`);
     /// `spawn` then returns the init's pid. `exec` always has a stage 1: it joins the container.
-    var cloneInitDirectly = false
+    var directInitAllowed = false
 
     /// No user namespace made or joined, no namespace joined at all (a pid namespace is entered by a
     /// child of the joiner), no time namespace (its offsets are written before a process enters it),
     /// no systemd scope to wait for, no network made before a user namespace.
     var clonesInitDirectly: Bool {
-        cloneInitDirectly && joins.isEmpty && !unshareUser && !awaitScope && network == nil
+        directInitAllowed && joins.isEmpty && !unshareUser && !awaitScope && network == nil
             && unshareFlags & LinuxNamespaceType.time.cloneFlag == 0 && timeOffsets == nil
     }
 

@@ -1,6 +1,6 @@
-import VeilRegistry
 import Glibc
 import VeilContainer
+import VeilRegistry
 import VeilSpec
 
 /// runc's global flags come before the command name; they are read here so every command sees them.

@@ -176,7 +176,7 @@ struct SpawnRequestTests {
     private func nativeRequest() -> SpawnRequest {
         var request = SpawnRequest(cgroup: nil, preserveFds: 0)
         for type in Self.containerNamespaces { request.unshareFlags |= type.cloneFlag }
-        request.cloneInitDirectly = true
+        request.directInitAllowed = true
         return request
     }
 
@@ -185,7 +185,7 @@ struct SpawnRequestTests {
         #expect(request.clonesInitDirectly && request.stage1Requests == 0)
         request.oomScoreAdj = 100  // written by the init itself, still before any user namespace
         #expect(request.clonesInitDirectly)
-        request.cloneInitDirectly = false  // exec's request
+        request.directInitAllowed = false  // exec's request
         #expect(!request.clonesInitDirectly)
     }
 
