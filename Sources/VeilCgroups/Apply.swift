@@ -27,12 +27,15 @@ struct WritePlan {
     }
 
     func checkFiles() throws(CgroupError) {
+        var checked: Set<String> = []  // device rules write one file many times
         for step in steps {
+            let files: [String]
             switch step {
-            case .write(let path, _):
-                if !SysFS.exists(path) { throw CgroupError.controllerUnavailable(file: path) }
-            case .action(let files, _):
-                for path in files where !SysFS.exists(path) { throw CgroupError.controllerUnavailable(file: path) }
+            case .write(let path, _): files = [path]
+            case .action(let paths, _): files = paths
+            }
+            for path in files where checked.insert(path).inserted && !SysFS.exists(path) {
+                throw CgroupError.controllerUnavailable(file: path)
             }
         }
     }

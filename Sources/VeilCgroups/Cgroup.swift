@@ -290,6 +290,9 @@ public struct Cgroup: Sendable, Codable, Equatable {
     }
 
     static func removeTree(_ dir: String, deadline: Double) throws(CgroupError) {
+        // Most cgroups are leaves: one rmdir, no listing of the directory (a v1 cgroup lists
+        // dozens of control files, generated at every read).
+        if rmdir(dir) == 0 || errno == ENOENT { return }
         guard SysFS.isDirectory(dir) else { return }
         for child in try SysFS.subdirectories(dir) {
             try removeTree(dir + "/" + child, deadline: deadline)

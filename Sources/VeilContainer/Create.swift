@@ -66,7 +66,10 @@ public struct Runtime {
         var config = try validate(id: id, options: options)
         defer { config.closeJoins() }
         var host = try prepareHost(&config)
-        defer { host.cleanup.run() }
+        defer {
+            host.closeDescriptors()
+            host.cleanup.run()
+        }
         let (initPid, channel) = try startInit(&config, &host, options: options)
         var record = ContainerRecord(
             id: id, ociVersion: config.spec.ociVersion, pid: initPid, pidStartTime: ProcessInfo.startTime(initPid),
@@ -79,9 +82,10 @@ public struct Runtime {
         let state = store.ociState(of: record, status: .creating)
         // An init cloned without stage 1 may have failed before it read anything: its report wins.
         try channel.answering { () throws(ContainerError) in
-            try deliverPlan(config, host, to: channel, initPid: initPid, state: state, options: options)
+            try deliverPlan(config, &host, to: channel, initPid: initPid, state: state, options: options)
         }
         try channel.answering { () throws(ContainerError) in
+            try writeWardenInputs(config, host)
             try startWarden(config, &host, record: &record)
             try persistConfig(config)
         }
@@ -207,15 +211,36 @@ public struct Runtime {
         return host
     }
 
-    /// Sandbox level: the id range, the /proc views and the device nodes (`SandboxBuilder`).
+    /// Sandbox level: `reserveSandbox` and `furnishSandbox` at once.
     private func allocateSandbox(_ config: inout CreateConfig, _ host: inout PreparedHost) throws(ContainerError) {
+        try reserveSandbox(&config, &host)
+        try furnishSandbox(&config, &host)
+    }
+
+    /// Sandbox level: what the sandbox's namespaces must find made (`SandboxBuilder.reserve`).
+    private func reserveSandbox(_ config: inout CreateConfig, _ host: inout PreparedHost) throws(ContainerError) {
         guard var context = config.sandbox else { return }
-        do throws(SandboxError) {
-            try sandboxBuilder.allocate(&context, id: config.id, spec: &config.spec, cgroup: host.cgroup, undo: &host.cleanup.sandbox)
-            config.sandbox = context
-            log.debug("create \(config.id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
-            host.deviceNodes = try sandboxBuilder.makeDeviceNodes(context, spec: config.spec)
-        } catch { throw .sandbox(error) }
+        do throws(SandboxError) { try sandboxBuilder.reserve(&context, spec: &config.spec, undo: &host.cleanup.sandbox) } catch { throw .sandbox(error) }
+        config.sandbox = context
+        log.debug("create \(config.id): sandbox slot \(context.slot.map(String.init) ?? "shared") allocated")
+    }
+
+    /// Sandbox level: the /proc views and the device nodes (`SandboxBuilder.furnish`).
+    private func furnishSandbox(_ config: inout CreateConfig, _ host: inout PreparedHost) throws(ContainerError) {
+        guard var context = config.sandbox else { return }
+        do throws(SandboxError) { host.deviceNodes = try sandboxBuilder.furnish(&context, spec: config.spec, cgroup: host.cgroup) } catch {
+            throw .sandbox(error)
+        }
+        config.sandbox = context
+        log.debug("create \(config.id): the sandbox's /proc views and devices made")
+    }
+
+    /// Sandbox level, a sandbox of its own: the record and the warden's inputs, while the init builds.
+    private func writeWardenInputs(_ config: CreateConfig, _ host: PreparedHost) throws(ContainerError) {
+        guard let context = config.sandbox else { return }
+        do throws(SandboxError) { try sandboxBuilder.writeWardenInputs(context, id: config.id, spec: config.spec, cgroup: host.cgroup) } catch {
+            throw .sandbox(error)
+        }
     }
 
     /// The container's cgroup with linux.resources applied.
@@ -289,20 +314,37 @@ public struct Runtime {
         var pendingScope: PendingScope?
         do throws(ContainerError) {
             if let scope = config.scope { pendingScope = try beginScope(scope, id: config.id, cleanup: &host.cleanup, pid: stage1) }
-            if config.allocatesAfterClone { try allocateSandbox(&config, &host) }
-            do throws(SandboxError) { try config.sandbox?.startServingViews() } catch { throw .sandbox(error) }
+            if config.allocatesAfterClone { try reserveSandbox(&config, &host) }
         } catch {
             Glibc.kill(stage1, SIGKILL)  // it waits for our answer: the deferred waitpid would never return
             throw error
         }
         let plan = InitChannel.PendingPlan(makePlan(config, host, options: options), requestsBefore: request.stage1Requests)
-        let initPid = try channel.awaitInitPid(placeInScope: { () throws(ContainerError) in
+        // What the plan's late part carries is made while stage 1 goes on and the init decodes the plan.
+        let initPid = try channel.awaitInitPid(whileInitStarts: { () throws(ContainerError) in
+            if config.allocatesAfterClone { try furnishSandbox(&config, &host) }
+            do throws(SandboxError) {
+                try config.sandbox?.startServingViews()
+                if let sandbox = config.sandbox, let userns = host.userNamespace {
+                    defer {
+                        userns.close()
+                        host.userNamespace = nil
+                    }
+                    host.idmapped = try sandboxBuilder.idmappedMounts(sandbox, userNamespace: userns, rootfs: config.rootfs, spec: config.spec, bundle: config.bundle)
+                    log.debug("create \(config.id): id-mapped mounts made")
+                }
+            } catch { throw .sandbox(error) }
+        }, placeInScope: { () throws(ContainerError) in
             guard let scope = config.scope, let pendingScope else { throw .initFailed("stage 1 waits for a systemd scope it does not have") }
             try finishScope(pendingScope, scope, id: config.id, cgroup: host.cgroup, wardenCgroup: config.sandbox.map { $0.owner == nil } ?? false)
         }, writeIDMaps: { () throws(ContainerError) in
             // The sandbox's allocation chose its id maps.
             try writeIDMap("/proc/\(stage1)/uid_map", config.spec.linux?.uidMappings ?? [], field: "linux.uidMappings")
             try writeIDMap("/proc/\(stage1)/gid_map", config.spec.linux?.gidMappings ?? [], field: "linux.gidMappings")
+            // The init will be in stage 1's user namespace: the id-mapped mounts need not wait for it.
+            if let sandbox = config.sandbox, !sandbox.userNamespaceGiven {
+                do throws(SandboxError) { host.userNamespace = try SandboxBuilder.userNamespace(of: stage1) } catch { throw .sandbox(error) }
+            }
         }, sysctlKeys: request.network?.sysctls.map { $0.key } ?? [], plan: plan)
         host.cleanup.initPid = initPid
         log.debug("create \(config.id): init running (pid \(initPid))")
@@ -331,12 +373,13 @@ public struct Runtime {
 
     /// The plan's late part, followed by the mounts host root opened for the init: the id-mapped
     /// rootfs and bind sources (sandbox level), or bind sources opened outside a new user namespace.
-    private func deliverPlan(_ config: CreateConfig, _ host: PreparedHost, to channel: InitChannel, initPid: Int32, state: OCIState, options: CreateOptions) throws(ContainerError) {
+    private func deliverPlan(_ config: CreateConfig, _ host: inout PreparedHost, to channel: InitChannel, initPid: Int32, state: OCIState, options: CreateOptions) throws(ContainerError) {
         let spec = config.spec
         let sandbox = config.sandbox
-        var mapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])?
-        if let sandbox, !sandbox.userNamespaceGiven {
-            do throws(SandboxError) { mapped = try sandboxBuilder.idmappedMounts(sandbox, initPid: initPid, rootfs: config.rootfs, spec: spec, bundle: config.bundle) } catch {
+        var mapped = host.idmapped
+        host.idmapped = nil  // closed below with the other descriptors
+        if mapped == nil, let sandbox, !sandbox.userNamespaceGiven {
+            do throws(SandboxError) { mapped = try sandboxBuilder.idmappedMounts(sandbox, memberPid: initPid, rootfs: config.rootfs, spec: spec, bundle: config.bundle) } catch {
                 throw .sandbox(error)
             }
             log.debug("create \(config.id): id-mapped mounts made")
@@ -519,9 +562,10 @@ private struct CreateConfig {
         spec.linux?.namespaces?.contains { $0.type == type && $0.path == nil } == true
     }
 
-    /// A sandbox with a new user namespace is prepared on the host (`allocateSandbox`) after stage 1
-    /// is cloned, while stage 1 (and systemd, making its scope) work: stage 1 makes the mount
-    /// namespace, which must see the sandbox's mounts, only after we wrote its id maps.
+    /// A sandbox with a new user namespace is prepared on the host after stage 1 is cloned, while
+    /// stage 1 (and systemd, making its scope) work: `reserveSandbox` before we write its id maps
+    /// (stage 1 makes the mount namespace, which must see the sandbox's mounts, only after), then
+    /// `furnishSandbox` while the init starts.
     var allocatesAfterClone: Bool { sandbox != nil && creates(.user) }
 }
 
@@ -532,8 +576,22 @@ private struct PreparedHost {
     var cleanup: Cleanup
     /// Sandbox level: device nodes host root made, by container path.
     var deviceNodes: [String: String] = [:]
+    /// Sandbox level: the sandbox's user namespace, opened while stage 1 waited for its id maps.
+    var userNamespace: FileDescriptor?
+    /// Sandbox level: the id-mapped rootfs and bind sources, until the plan's late part takes them.
+    var idmapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])?
     var networkPrepared = false
     var hasConsole = false
+
+    mutating func closeDescriptors() {
+        userNamespace?.close()
+        userNamespace = nil
+        if let idmapped {
+            idmapped.rootfs.close()
+            idmapped.mounts.forEach { $0.1.close() }
+        }
+        idmapped = nil
+    }
 }
 
 /// Undoes a half-made container: kills the init, undoes the sandbox, removes the cgroup and the state directory.

@@ -56,17 +56,23 @@ struct InitChannel {
 
     /// Stage 1's part: when it made a user namespace it asks for the id maps (`writeIDMaps`;
     /// a failure there aborts the child), then it reports the init's host pid. The plan goes out
-    /// once stage 1 asks nothing more, so it waits for the init when the init starts.
-    func awaitInitPid(placeInScope: () throws(ContainerError) -> Void = {},
+    /// once stage 1 asks nothing more, so it waits for the init when the init starts; then
+    /// `whileInitStarts` runs, overlapping stage 1's last steps and the init's decoding of the plan.
+    func awaitInitPid(whileInitStarts: () throws(ContainerError) -> Void = {},
+                      placeInScope: () throws(ContainerError) -> Void = {},
                       writeIDMaps: () throws(ContainerError) -> Void,
                       sysctlKeys: [String] = [], plan: PendingPlan) throws(ContainerError) -> Int32 {
         var pending: PendingPlan? = plan
+        // A failure of `whileInitStarts` waits for the init's pid, so that the init is not left behind.
+        var failure: ContainerError?
         while true {
             if let plan = pending, plan.requestsBefore <= 0 {
                 try send(plan)
                 pending = nil
+                do { try whileInitStarts() } catch { failure = error }
             }
-            let message = try receive(before: "reporting its pid")
+            let message: (type: UInt32, payload: [UInt8])
+            do { message = try receive(before: "reporting its pid") } catch { throw failure ?? error }
             switch Int(message.type) {
             case VEIL_SYNC_SCOPE_WAIT:
                 try proceed(after: placeInScope)
@@ -77,13 +83,19 @@ struct InitChannel {
             case VEIL_SYNC_INIT_PID:
                 guard pending == nil else { throw .initFailed("\(peer) started before its plan could be sent") }
                 guard message.payload.count == MemoryLayout<Int32>.size else {
-                    throw .initFailed("\(peer) reported a malformed pid")
+                    throw failure ?? .initFailed("\(peer) reported a malformed pid")
                 }
-                return message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+                let pid = message.payload.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+                if let failure {
+                    kill(pid, SIGKILL)
+                    _ = try? Wait.waitpid(pid)
+                    throw failure
+                }
+                return pid
             case VEIL_SYNC_CHILD_ERROR:
-                throw .initFailed(SpawnFailure(payload: message.payload, sysctlKeys: sysctlKeys).description)
+                throw failure ?? .initFailed(SpawnFailure(payload: message.payload, sysctlKeys: sysctlKeys).description)
             default:
-                throw .initFailed("unexpected message \(message.type) from \(peer)")
+                throw failure ?? .initFailed("unexpected message \(message.type) from \(peer)")
             }
         }
     }

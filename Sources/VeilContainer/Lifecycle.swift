@@ -174,6 +174,7 @@ extension Runtime {
         let status = try supervise(pid: created.initPid, terminal: created.terminal, console: console) { () throws(ContainerError) in
             try start(created.record)
         }
+        log.debug("run \(id): the container exited (status \(status))")
         // Loaded again: another command may have changed the record while the container ran.
         if !keep { try delete(id: id, force: true) }
         return status

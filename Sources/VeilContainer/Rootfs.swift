@@ -40,6 +40,25 @@ enum RootPath {
         return resolved
     }
 
+    /// `path` under `root` when it exists and no symlink lies on the way (most mount targets):
+    /// one openat2 confined beneath the root, which `resolve` and `create` would come to.
+    static func openExisting(root: String, path: String, directory: Bool) -> FileDescriptor? {
+        let relative = path.split(separator: "/").joined(separator: "/")
+        guard !relative.isEmpty, let top = try? FileDescriptor.open(root, O_PATH | O_DIRECTORY) else { return nil }
+        defer { top.close() }
+        let flags = UInt64(O_PATH | O_CLOEXEC) | (directory ? UInt64(O_DIRECTORY) : 0)
+        let fd = veil_openat2(top.raw, relative, flags, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        return fd >= 0 ? FileDescriptor(fd) : nil
+    }
+
+    /// The directory `name` (one component) in `parent`, made first when asked; opened as
+    /// `create` opens each level.
+    static func subdirectory(_ name: String, of parent: FileDescriptor, creating: Bool) throws(LinuxError) -> FileDescriptor {
+        if creating && mkdirat(parent.raw, name, 0o755) != 0 && errno != EEXIST { throw LinuxError("mkdir", name) }
+        let flags = UInt64(O_PATH | O_CLOEXEC | O_DIRECTORY)
+        return FileDescriptor(try sysNeg("openat2", name) { veil_openat2(parent.raw, name, flags, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) })
+    }
+
     /// Creates `components` under `root` (directories, and a file as the last one when asked)
     /// and returns an O_PATH fd of the result. Every step is taken relative to the fd of the
     /// level above, opened with no symlink allowed: a symlink swapped in after resolving makes
@@ -154,6 +173,7 @@ struct RootfsBuilder {
     }
 
     private func target(_ destination: String, field: String, isFile: Bool) throws(ContainerError) -> FileDescriptor {
+        if let existing = RootPath.openExisting(root: rootfs, path: destination, directory: !isFile) { return existing }
         let components: [String]
         do { components = try RootPath.resolve(root: rootfs, path: destination) } catch {
             throw configError(field, "\"\(destination)\" escapes the container root through symlink \(error.symlink)")
@@ -278,11 +298,13 @@ struct RootfsBuilder {
                 return
             }
             try Mounts.mount("tmpfs", base, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC), data: "mode=755")
+            // The fresh tmpfs is ours: a directory per hierarchy made and opened right in it.
+            let tmpfs = try target(mount.destination, field: field + ".destination", isFile: false)
             for (name, dir) in plan.cgroupPaths.sorted(by: { $0.key < $1.key }) {
-                let sub = try target(mount.destination + "/" + name, field: field + ".destination", isFile: false)
+                let sub = try RootPath.subdirectory(name, of: tmpfs, creating: true)
                 let path = "/proc/self/fd/\(sub.raw)"
                 try Mounts.mount(dir, path, type: nil, flags: UInt(MS_BIND))
-                let mounted = try target(mount.destination + "/" + name, field: field + ".destination", isFile: false)
+                let mounted = try RootPath.subdirectory(name, of: tmpfs, creating: false)
                 let mountedPath = "/proc/self/fd/\(mounted.raw)"
                 let flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC) | (readOnly ? UInt(MS_RDONLY) : 0)
                 try Mounts.mount(nil, mountedPath, type: nil, flags: flags | lockedFlags(mountedPath))

@@ -82,8 +82,7 @@ extension Runtime {
         var context: SandboxContext
         do throws(SandboxError) {
             context = try sandboxBuilder.prepare(id: id, stateDirectory: directory, spec: &spec, pod: nil)
-            try sandboxBuilder.allocate(&context, id: id, spec: &spec, cgroup: cgroup, undo: &cleanup.sandbox)
-            _ = try sandboxBuilder.makeDeviceNodes(context, spec: spec)
+            _ = try sandboxBuilder.allocate(&context, id: id, spec: &spec, cgroup: cgroup, undo: &cleanup.sandbox)
         } catch { throw .sandbox(error) }
         log.debug("restore \(id): sandbox allocated")
         guard let hostID = spec.linux?.uidMappings?.first(where: { $0.containerID == 0 })?.hostID, let slot = context.slot else {
@@ -101,7 +100,7 @@ extension Runtime {
         log.debug("restore \(id): namespace holder ready")
         // The rootfs and bind sources id-mapped for the new range, where CRIU finds them.
         let mapped: (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)])
-        do { mapped = try sandboxBuilder.idmappedMounts(context, initPid: holder, rootfs: rootfs, spec: spec, bundle: bundle) } catch { throw .sandbox(error) }
+        do { mapped = try sandboxBuilder.idmappedMounts(context, memberPid: holder, rootfs: rootfs, spec: spec, bundle: bundle) } catch { throw .sandbox(error) }
         defer { mapped.rootfs.close(); mapped.mounts.forEach { $0.1.close() } }
         let criuRoot = directory + "/criu-root"
         try attach(mapped.rootfs, at: criuRoot, isFile: false)

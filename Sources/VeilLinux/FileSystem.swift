@@ -89,11 +89,14 @@ public enum FS {
 
     public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws(LinuxError) {
         if isDirectory(path) { return }
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            prefix += "/"
-            prefix += String(part)  // concrete String + String; `"/" + part` ran generic code
-            if mkdir(prefix, mode) != 0 && errno != EEXIST { throw LinuxError("mkdir", prefix) }
+        // Only the missing levels are made, from the deepest existing one down (not a mkdir of
+        // every level from the root).
+        if mkdir(path, mode) != 0 {
+            guard errno == ENOENT || errno == EEXIST else { throw LinuxError("mkdir", path) }
+            if errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+                try mkdirAll(String(path[..<slash]), mode: mode)
+                if mkdir(path, mode) != 0 && errno != EEXIST { throw LinuxError("mkdir", path) }
+            }
         }
         if !isDirectory(path) { throw LinuxError("mkdir", path, errno: ENOTDIR) }
     }

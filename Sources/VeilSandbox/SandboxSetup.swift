@@ -41,9 +41,13 @@ public struct SandboxContext {
     var procfs: ProcfsBridge?
     /// CRI-O's pinned namespaces this pod sandbox replaced by its own (recorded in sandbox.json).
     public var adoptedNamespaces: [AdoptedNamespace] = []
-    /// The CPUs the sandbox's quota allows (nproc inside), as `allocate` recorded it; nil for a
+    /// The CPUs the sandbox's quota allows (nproc inside), as `furnish` recorded it; nil for a
     /// pod's later container, whose owner's sandbox.json says.
     public var cpus: Int?
+    /// The sandbox's boot (its uptime's zero), as `furnish` took it.
+    var bootedAt: UInt64 = 0
+    /// The fixed /proc views' texts `furnish` wrote, for the warden's copy.
+    var fixedViewTexts: [ProcView: String] = [:]
 
     public static let publicParent = "/run/veil-sandbox"
 
@@ -120,8 +124,10 @@ public enum SandboxProgram {
 }
 
 /// Everything that makes a sandbox, in the order `create` calls it: `prepare` (the spec, before
-/// anything exists), `allocate` (id range, /proc views, the warden's configuration), `makeDeviceNodes`,
-/// `idmappedMounts` (once the init's user namespace exists), `startWarden` or `sendToWarden`.
+/// anything exists), `reserve` (the public directory's mounts, the id range), `furnish` (the /proc
+/// views, device nodes), `idmappedMounts` (once the sandbox's user namespace exists),
+/// `writeWardenInputs` and `startWarden`, or `sendToWarden` for a pod's later container;
+/// `allocate` is the first three at once (restore).
 public struct SandboxBuilder {
     /// Where sandboxes' host uid ranges come from.
     public var idPool: IDPool
@@ -212,7 +218,7 @@ public struct SandboxBuilder {
 
     /// The container's device nodes, made by host root (see `SandboxDevices`), by container path;
     /// none when config.json brought its own user namespace.
-    public func makeDeviceNodes(_ context: SandboxContext, spec: Spec) throws(SandboxError) -> [String: String] {
+    func makeDeviceNodes(_ context: SandboxContext, spec: Spec) throws(SandboxError) -> [String: String] {
         guard !context.userNamespaceGiven else { return [:] }
         let hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
             ?? (try? SandboxRecord.load(directory: context.ownerDirectory))?.hostID ?? 0
@@ -220,8 +226,19 @@ public struct SandboxBuilder {
                                        allowedPaths: allowedDevices, hostID: hostID, idCount: idPool.blockSize)
     }
 
-    /// Once the state directory exists: the id range (own sandbox) and the /proc views.
-    public func allocate(_ context: inout SandboxContext, id: String, spec: inout Spec, cgroup: Cgroup, undo: inout SandboxUndo) throws(SandboxError) {
+    /// Once the state directory exists: `reserve`, `furnish` and `writeWardenInputs` at once.
+    public func allocate(_ context: inout SandboxContext, id: String, spec: inout Spec, cgroup: Cgroup, undo: inout SandboxUndo) throws(SandboxError) -> [String: String] {
+        try reserve(&context, spec: &spec, undo: &undo)
+        let deviceNodes = try furnish(&context, spec: spec, cgroup: cgroup)
+        try writeWardenInputs(context, id: id, spec: spec, cgroup: cgroup)
+        return deviceNodes
+    }
+
+    /// What must exist before the sandbox's user and mount namespaces are made: the public
+    /// directory with its mounts (a mount namespace made earlier would not see them) and, for a
+    /// sandbox of its own, the id range `spec`'s maps now name. Quick, since a stage 1 waits on it
+    /// for its id maps; `furnish` does the rest while the init starts.
+    public func reserve(_ context: inout SandboxContext, spec: inout Spec, undo: inout SandboxUndo) throws(SandboxError) {
         let mountPoint = context.mountPoint
         try attempt("creating \(mountPoint)") {
             undo.publicDirectory = context.publicDirectory
@@ -230,54 +247,40 @@ public struct SandboxBuilder {
         }
         guard context.owner == nil else { return }
         let directory = context.ownerDirectory
-        let inputs = context.wardenInputs
-        try attempt("creating \(inputs)") { try sys("mkdir", inputs) { mkdir(inputs, 0o711) } }
-        var hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID ?? 0
         if !context.userNamespaceGiven {
             let slot = try attempt("allocating a uid range") { try idPool.allocate(owner: directory) }
             context.slot = slot
             undo.idSlot = (idPool, slot, directory)
-            hostID = idPool.hostID(slot: slot)
+            let hostID = idPool.hostID(slot: slot)
             spec.linux?.uidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
             spec.linux?.gidMappings = [LinuxIDMapping(containerID: 0, hostID: hostID, size: idPool.blockSize)]
         }
+        let views = context.liveViews
+        _ = try attempt("creating \(views)") { try sys("mkdir", views) { mkdir(views, 0o755) } }
+        // Live views (meminfo and stat made at every read) where FUSE works; their texts come
+        // with `furnish`, before anything is answered.
+        if let bridge = ProcfsBridge.mount(views) {
+            context.procfs = bridge
+            undo.procfs = bridge
+        }
+    }
 
-        var hostTotal: UInt64 = 0, hostFree: UInt64 = 0
-        veil_host_memory(&hostTotal, &hostFree)
-        let limit = spec.linux?.resources?.memory?.limit.flatMap { $0 > 0 ? UInt64($0) : nil }
+    /// What the init's build reads from the host once `reserve` is done: the /proc views (fixed
+    /// files, the live views' texts) and the device nodes, returned by container path.
+    public func furnish(_ context: inout SandboxContext, spec: Spec, cgroup: Cgroup) throws(SandboxError) -> [String: String] {
+        guard context.owner == nil else { return try makeDeviceNodes(context, spec: spec) }
         let cpu = spec.linux?.resources?.cpu
         let cpus = ProcViews.cpus(quota: cpu?.quota, period: cpu?.period)
         context.cpus = cpus
+        context.bootedAt = BootClock.now()
         let identity = KernelIdentity.current()
-        // The boot log's counts are the ones `veil sandbox policy` prints.
-        let summary = SandboxProgram.summary()
-        let counts = (direct: summary.direct, emulated: summary.emulated, refused: summary.refused)
-        var record = SandboxRecord(
-            id: id, slot: context.slot, hostID: hostID, idCount: idPool.blockSize, identity: identity,
-            bootLog: identity.bootLog(sandboxID: id, policy: counts), bootedAt: BootClock.now(),
-            memoryDirectory: cgroup.paths["memory"] ?? (cgroup.unifiedOnly ? cgroup.paths.values.first : nil),
-            memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, cpus: cpus,
-            publicDirectory: context.publicDirectory)
-        if !context.adoptedNamespaces.isEmpty { record.adoptedNamespaces = context.adoptedNamespaces }
-        try record.save(directory: directory)
-        var warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
-                                  bootedAt: record.bootedAt, memoryDirectory: record.memoryDirectory,
-                                  memoryUnified: record.memoryUnified, bootLog: record.bootLog)
-        try confineWarden(&warden, cgroup: cgroup, cpus: cpus, directory: inputs)
-        try attempt("writing the warden's configuration") { try warden.save(directory: inputs) }
-        let views = context.liveViews
-        try attempt("creating \(views)") { try FS.mkdirAll(views, mode: 0o755) }
         let hostCPUs = (try? FS.readString("/proc/cpuinfo")) ?? ""
         let cpuinfo = cpus.map { ProcViews.cpuinfo(host: hostCPUs, count: $0) } ?? hostCPUs
-        var texts: [ProcView: String] = [
+        let texts: [ProcView: String] = [
             .version: identity.procVersion, .cpuinfo: cpuinfo, .cmdline: identity.commandLine,
             .osrelease: identity.release + "\n", .kernelVersion: identity.version + "\n",
         ]
-        try attempt("writing the /proc views for the warden") {
-            for (view, text) in texts {
-                try FS.writeAtomically(inputs + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
-            }
-        }
+        context.fixedViewTexts = texts
         // The fixed views as plain files (the tmpfs is fresh: nothing reads them yet).
         let fixed = context.fixedViews
         try attempt("writing the fixed /proc views in \(fixed)") {
@@ -286,30 +289,73 @@ public struct SandboxBuilder {
                 try FS.writeFile(fixed + "/" + view.fileName, Array(text.utf8), mode: 0o444)
             }
         }
-        // Live views (meminfo and stat made at every read) where FUSE works: until the warden takes
-        // over, only create's mounts look them up, which a live view's content does not matter to.
-        if let bridge = ProcfsBridge.mount(views, texts: texts) {
-            context.procfs = bridge
-            undo.procfs = bridge
-            return
+        if let bridge = context.procfs {
+            // Until the warden takes over, only create's mounts look the live views up, which a
+            // live view's content does not matter to.
+            bridge.setTexts(texts)
+        } else {
+            // Without FUSE, plain files, written now.
+            var hostTotal: UInt64 = 0, hostFree: UInt64 = 0
+            veil_host_memory(&hostTotal, &hostFree)
+            let limit = spec.linux?.resources?.memory?.limit.flatMap { $0 > 0 ? UInt64($0) : nil }
+            let sample = ProcStat.sample(wardenConfig(identity, context: context, cgroup: cgroup, bootLog: ""))
+            let views = context.liveViews
+            let live: [ProcView: String] = [
+                .meminfo: MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0),
+                .stat: ProcStat.text(sample), .loadavg: ProcStat.loadavg(sample),
+            ]
+            for (view, text) in texts.merging(live, uniquingKeysWith: { $1 }) {
+                try attempt("writing \(views)/\(view.fileName)") { try FS.writeFile(views + "/" + view.fileName, Array(text.utf8), mode: 0o444) }
+            }
         }
-        // Elsewhere plain files, written now.
-        texts[.meminfo] = MemInfo.text(totalBytes: min(limit ?? hostTotal, hostTotal), usedBytes: 0)
-        let sample = ProcStat.sample(warden)
-        texts[.stat] = ProcStat.text(sample)
-        texts[.loadavg] = ProcStat.loadavg(sample)
-        for (view, text) in texts {
-            try attempt("writing \(views)/\(view.fileName)") { try FS.writeFile(views + "/" + view.fileName, Array(text.utf8), mode: 0o444) }
+        return try makeDeviceNodes(context, spec: spec)
+    }
+
+    /// The sandbox record and what the warden reads as it starts (its configuration, cgroup,
+    /// seccomp filter, boot log and the fixed views' texts), once `furnish` is done: only the
+    /// warden needs them, so this runs while the init builds its root.
+    public func writeWardenInputs(_ context: SandboxContext, id: String, spec: Spec, cgroup: Cgroup) throws(SandboxError) {
+        guard context.owner == nil else { return }
+        let inputs = context.wardenInputs
+        _ = try attempt("creating \(inputs)") { try sys("mkdir", inputs) { mkdir(inputs, 0o711) } }
+        let identity = KernelIdentity.current()
+        // The boot log's counts are the ones `veil sandbox policy` prints.
+        let summary = SandboxProgram.summary()
+        let counts = (direct: summary.direct, emulated: summary.emulated, refused: summary.refused)
+        var warden = wardenConfig(identity, context: context, cgroup: cgroup, bootLog: identity.bootLog(sandboxID: id, policy: counts))
+        var record = SandboxRecord(
+            id: id, slot: context.slot, hostID: spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID ?? 0,
+            idCount: idPool.blockSize, identity: identity, bootLog: warden.bootLog, bootedAt: warden.bootedAt,
+            memoryDirectory: warden.memoryDirectory, memoryUnified: warden.memoryUnified, cpus: context.cpus,
+            publicDirectory: context.publicDirectory)
+        if !context.adoptedNamespaces.isEmpty { record.adoptedNamespaces = context.adoptedNamespaces }
+        try record.save(directory: context.ownerDirectory)
+        try confineWarden(&warden, cgroup: cgroup, directory: inputs)
+        try attempt("writing the warden's configuration") { try warden.save(directory: inputs) }
+        try attempt("writing the /proc views for the warden") {
+            for (view, text) in context.fixedViewTexts {
+                try FS.writeAtomically(inputs + "/" + view.stateFileName, Array(text.utf8), mode: 0o644)
+            }
         }
     }
 
-    /// The warden's cgroup (a child of the container's, so the sandbox pays for it), the cgroup
-    /// its /proc/stat reads, and its own seccomp filter (`warden.bpf` in its input directory).
-    func confineWarden(_ warden: inout WardenConfig, cgroup: Cgroup, cpus: Int?, directory: String) throws(SandboxError) {
-        warden.cgroups = try attempt("creating the warden's cgroup") { try cgroup.makeSupervisorCgroups() }
+    /// The warden's configuration but for its own cgroup (`confineWarden`): the sandbox's identity
+    /// and boot, and the cgroup files its /proc/meminfo and /proc/stat are made from.
+    func wardenConfig(_ identity: KernelIdentity, context: SandboxContext, cgroup: Cgroup, bootLog: String) -> WardenConfig {
+        var warden = WardenConfig(release: identity.release, version: identity.version, machine: identity.machine,
+                                  bootedAt: context.bootedAt,
+                                  memoryDirectory: cgroup.paths["memory"] ?? (cgroup.unifiedOnly ? cgroup.paths.values.first : nil),
+                                  memoryUnified: cgroup.paths["memory"] == nil && cgroup.unifiedOnly, bootLog: bootLog)
         warden.cpuDirectory = cgroup.paths["cpuacct"] ?? cgroup.paths["unified"]
         warden.cpuUnified = cgroup.paths["cpuacct"] == nil
-        warden.cpus = cpus
+        warden.cpus = context.cpus
+        return warden
+    }
+
+    /// The warden's cgroup (a child of the container's, so the sandbox pays for it) and its own
+    /// seccomp filter (`warden.bpf` in its input directory).
+    func confineWarden(_ warden: inout WardenConfig, cgroup: Cgroup, directory: String) throws(SandboxError) {
+        warden.cgroups = try attempt("creating the warden's cgroup") { try cgroup.makeSupervisorCgroups() }
         let program: SeccompProgram
         do { program = try WardenPolicy.program(cacheDirectory: SandboxProgram.cacheDirectory) } catch {
             throw .system(context: "compiling the warden's seccomp filter", cause: error)
@@ -322,9 +368,19 @@ public struct SandboxBuilder {
     /// Detached, id-mapped copies of the rootfs and of the bind mounts' sources, for the init to
     /// attach in its mount namespace: files owned by host root appear owned by the sandbox's root.
     /// Bind sources on filesystems that cannot be id-mapped (proc, sysfs, devtmpfs) stay plain binds.
-    public func idmappedMounts(_ context: SandboxContext, initPid: Int32, rootfs: String, spec: Spec, bundle: String) throws(SandboxError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
-        let userns = try attempt("opening the sandbox's user namespace") { try FileDescriptor.open("/proc/\(initPid)/ns/user", O_RDONLY) }
+    /// `memberPid`: a process in the sandbox's user namespace.
+    public func idmappedMounts(_ context: SandboxContext, memberPid: Int32, rootfs: String, spec: Spec, bundle: String) throws(SandboxError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
+        let userns = try Self.userNamespace(of: memberPid)
         defer { userns.close() }
+        return try idmappedMounts(context, userNamespace: userns, rootfs: rootfs, spec: spec, bundle: bundle)
+    }
+
+    /// The user namespace `pid` is in, opened.
+    public static func userNamespace(of pid: Int32) throws(SandboxError) -> FileDescriptor {
+        try attempt("opening the sandbox's user namespace") { try FileDescriptor.open("/proc/\(pid)/ns/user", O_RDONLY) }
+    }
+
+    public func idmappedMounts(_ context: SandboxContext, userNamespace userns: FileDescriptor, rootfs: String, spec: Spec, bundle: String) throws(SandboxError) -> (rootfs: FileDescriptor, mounts: [(Int, FileDescriptor)]) {
         let hostID = spec.linux?.uidMappings?.first { $0.containerID == 0 }?.hostID
             ?? (try? SandboxRecord.load(directory: context.ownerDirectory))?.hostID ?? 0
         let root = try IDMappedRootfs.make(rootfs: rootfs, userns: userns.raw, hostID: hostID)
@@ -514,26 +570,32 @@ extension IDMappedRootfs {
 final class ProcfsBridge: @unchecked Sendable {
     let mountPoint: String
     private var fd: Int32
-    private let texts: [[UInt8]]
+    /// Set before the thread starts (`setTexts`), read only by it.
+    private var texts: [[UInt8]] = []
     /// An eventfd that stops the serving thread at once (a poll timeout would cost every create).
     private var wake: Int32 = -1
     private var thread: pthread_t?
 
-    private init(mountPoint: String, fd: Int32, texts: [[UInt8]]) {
+    private init(mountPoint: String, fd: Int32) {
         self.mountPoint = mountPoint
         self.fd = fd
-        self.texts = texts
     }
 
     deinit { if wake >= 0 { close(wake) } }
 
     /// nil where FUSE cannot be mounted (no /dev/fuse, a kernel or a container that forbids it).
-    static func mount(_ mountPoint: String, texts views: [ProcView: String]) -> ProcfsBridge? {
+    static func mount(_ mountPoint: String) -> ProcfsBridge? {
         let fd = veil_procfs_mount(mountPoint)
         guard fd >= 0 else { return nil }
+        return ProcfsBridge(mountPoint: mountPoint, fd: fd)
+    }
+
+    /// What the views hold until the warden takes over; before `startServing`.
+    func setTexts(_ views: [ProcView: String]) {
+        guard thread == nil else { return }
         var texts = [[UInt8]](repeating: [], count: Int(VEIL_PROCFS_FILES))
         for (view, text) in views where Int(view.rawValue) < texts.count { texts[Int(view.rawValue)] = Array(text.utf8) }
-        return ProcfsBridge(mountPoint: mountPoint, fd: fd, texts: texts)
+        self.texts = texts
     }
 
     /// Starts answering (the kernel queues requests until then). Only once the init is cloned:
@@ -550,6 +612,7 @@ final class ProcfsBridge: @unchecked Sendable {
             _ = veil_procfs_serve(bridge.fd, { context, file, buffer, capacity in
                 guard let context, let buffer else { return 0 }
                 let bridge = Unmanaged<ProcfsBridge>.fromOpaque(context).takeUnretainedValue()
+                guard bridge.texts.indices.contains(Int(file)) else { return 0 }
                 let bytes = bridge.texts[Int(file)]
                 let count = min(bytes.count, capacity)
                 bytes.withUnsafeBytes { source in if let base = source.baseAddress { memcpy(buffer, base, count) } }

@@ -44,6 +44,13 @@ public enum Warden {
     /// as long as the init (a create that failed or died before handing it over leaves no warden).
     nonisolated(unsafe) static var initBeforeListener: Int32 = -1
 
+    /// When the warden next gives back its clean pages (`Residency.trim`, a walk of
+    /// /proc/self/smaps): a moment after it took a listener, not while the container it just
+    /// joined still starts on the same CPUs (a short-lived container never pays it). Read and set
+    /// by the supervising thread only.
+    nonisolated(unsafe) static var trimDue: UInt64?
+    static let trimDelayNanoseconds: UInt64 = 50_000_000
+
     /// `initPid`: the owning container's init, guarded from the start. `awaitingListener`: the
     /// first listener (and the FUSE connection) come over the control socket, fd 3 is a placeholder.
     public static func main(inputDirectory: String, initPid: Int32?, awaitingListener: Bool = false, guardProcess: Guard) -> Never {
@@ -81,8 +88,10 @@ public enum Warden {
         sigaction(SIGUSR1, &action, nil)
         pthread_mutex_init(&lock, nil)
         supervisor = pthread_self()
-        if !awaitingListener { serve(listener: firstListenerFD) }
-        Residency.trim()
+        if !awaitingListener {
+            serve(listener: firstListenerFD)
+            trimDue = BootClock.now() + trimDelayNanoseconds
+        }
         supervise()
     }
 
@@ -105,7 +114,16 @@ public enum Warden {
             var fds = [pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: initBeforeListener, events: Int16(POLLIN), revents: 0)]
             fds += watched.map { pollfd(fd: $0, events: 0, revents: 0) }
-            _ = poll(&fds, nfds_t(fds.count), stopping.isEmpty ? 1000 : 50)
+            var timeout: Int32 = stopping.isEmpty ? 1000 : 50
+            if let due = trimDue {
+                let now = BootClock.now()
+                timeout = due > now ? min(timeout, Int32((due - now) / 1_000_000) + 1) : 0
+            }
+            _ = poll(&fds, nfds_t(fds.count), timeout)
+            if let due = trimDue, BootClock.now() >= due {
+                trimDue = nil
+                Residency.trim()
+            }
             if fds[0].revents & Int16(POLLIN) != 0 { acceptListener() }
             // The init is gone before its listener came: nothing will.
             if fds[1].revents != 0 && live.isEmpty { exit(0) }
@@ -141,7 +159,7 @@ public enum Warden {
                 initBeforeListener = -1
             }
             _ = "ok".withCString { write(connection, $0, 2) }
-            Residency.trim()
+            trimDue = BootClock.now() + trimDelayNanoseconds
         }
     }
 
@@ -313,3 +331,4 @@ func threadFD(_ raw: UnsafeMutableRawPointer?) -> Int32 { Int32(Int(bitPattern: 
 func writeStandardError(_ text: String) {
     _ = text.withCString { write(2, $0, strlen($0)) }
 }
+
