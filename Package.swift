@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "VeilShimProtocol", "VeilLinux"]),
         .testTarget(name: "VeilSeccompTests", dependencies: ["VeilSeccomp", "VeilSpec", "VeilLinux", "CVeilLinux"]),
         .testTarget(name: "VeilSandboxTests", dependencies: ["VeilSandbox", "VeilSeccomp", "VeilSpec", "VeilLinux", "VeilWarden", "CVeilLinux"]),
-        .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilCgroups", "VeilSpec", "VeilLinux", "VeilExchange"]),
+        .testTarget(name: "VeilContainerTests", dependencies: ["VeilContainer", "VeilCgroups", "VeilSpec", "VeilLinux", "VeilExchange", "CVeilLinux"]),
         // The shim's runtime options and stats conversion, the warden's answers: no root, no containerd.
         .testTarget(name: "VeilShimTests", dependencies: ["VeilShim", "VeilShimProtocol", "VeilExchange", "VeilSpec", "TTRPC",
                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),

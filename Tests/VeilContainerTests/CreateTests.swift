@@ -1,3 +1,4 @@
+import CVeilLinux
 import FoundationEssentials
 import Glibc
 import Testing
@@ -207,5 +208,64 @@ struct SpawnRequestTests {
         var offsets = nativeRequest()
         offsets.timeOffsets = "monotonic 5 0\n"
         #expect(!offsets.clonesInitDirectly)
+    }
+}
+
+/// The runtime's side of stage 1's conversation, played against a scripted stage 1 on the other
+/// end of a socket pair (its messages queued before the runtime reads them).
+@Suite("InitChannel.awaitInitPid")
+struct AwaitInitPidTests {
+    private func plan() -> InitChannel.PendingPlan {
+        let spec = Spec.runcDefault(rootless: false)
+        let plan = InitPlan(id: "c", spec: spec, bundle: "/b", noPivot: false, preserveFds: 0, hasConsoleSocket: false,
+                            cgroupPaths: [:], cgroupUnifiedOnly: false, newUserNamespace: true, newMountNamespace: true)
+        return InitChannel.PendingPlan(plan, requestsBefore: 1)
+    }
+
+    private func pidPayload(_ pid: Int32) -> [UInt8] { withUnsafeBytes(of: pid) { Array($0) } }
+
+    @Test func mapsThenPlanThenTheWorkBeforeThePid() throws {
+        let (runtime, stage1) = try SyncSocket.pair()
+        try stage1.send(type: UInt32(VEIL_SYNC_STAGE1_READY))
+        try stage1.send(type: UInt32(VEIL_SYNC_INIT_PID), payload: pidPayload(4242))
+        var steps: [String] = []
+        let pid = try InitChannel(runtime).awaitInitPid(whileInitStarts: { steps.append("furnish") },
+                                                        writeIDMaps: { steps.append("maps") }, plan: plan())
+        #expect(pid == 4242)
+        #expect(steps == ["maps", "furnish"])
+        // What stage 1 (and the init) read: the maps' answer, then the plan.
+        #expect(try stage1.receive()?.type == UInt32(VEIL_SYNC_ACK))
+        #expect(try stage1.receive()?.type == UInt32(VEIL_SYNC_PLAN))
+    }
+
+    /// The work after the plan fails once the init exists: its pid is still read, the init is
+    /// killed and reaped, and that failure (not a later one) is what create reports.
+    @Test func aFailureWhileTheInitStartsTakesTheInitAlong() throws {
+        let (runtime, stage1) = try SyncSocket.pair()
+        let initStandIn = try spawnProcess(["/bin/sleep", "60"])
+        try stage1.send(type: UInt32(VEIL_SYNC_STAGE1_READY))
+        try stage1.send(type: UInt32(VEIL_SYNC_INIT_PID), payload: pidPayload(initStandIn))
+        do {
+            _ = try InitChannel(runtime).awaitInitPid(whileInitStarts: { () throws(ContainerError) in throw .initFailed("furnishing failed") },
+                                                      writeIDMaps: {}, plan: plan())
+            Issue.record("awaitInitPid returned despite the failure")
+        } catch {
+            #expect("\(error)".contains("furnishing failed"))
+        }
+        // Reaped already: the pid is no child of ours any more.
+        #expect(waitpid(initStandIn, nil, WNOHANG) == -1 && errno == ECHILD)
+    }
+
+    @Test func aFailureWhileTheInitStartsWinsOverStage1sReport() throws {
+        let (runtime, stage1) = try SyncSocket.pair()
+        try stage1.send(type: UInt32(VEIL_SYNC_STAGE1_READY))
+        try stage1.send(type: UInt32(VEIL_SYNC_CHILD_ERROR))  // stage 1 failed after its maps
+        do {
+            _ = try InitChannel(runtime).awaitInitPid(whileInitStarts: { () throws(ContainerError) in throw .initFailed("furnishing failed") },
+                                                      writeIDMaps: {}, plan: plan())
+            Issue.record("awaitInitPid returned without an init")
+        } catch {
+            #expect("\(error)".contains("furnishing failed"))
+        }
     }
 }

@@ -181,6 +181,53 @@ struct RootPathCreateTests {
     }
 }
 
+@Suite("RootPath.openExisting and subdirectory")
+struct RootPathFastPathTests {
+    /// Where the one-call path succeeds it names what the walk (`resolve` + `create`) names.
+    @Test(arguments: [("/etc", true), ("etc/", true), ("//usr///lib", true), ("/etc/passwd", false), ("/usr/lib/../share", true)])
+    func opensWhatTheWalkWouldOpen(path: String, directory: Bool) throws {
+        let root = try makeRoot()
+        defer { removeTree(root) }
+        let fast = try #require(RootPath.openExisting(root: root, path: path, directory: directory))
+        let walked = try RootPath.create(root: root, components: RootPath.resolve(root: root, path: path), lastIsFile: !directory)
+        #expect(fdTarget(fast.raw) == fdTarget(walked.raw))
+    }
+
+    /// Everything else is left to the walk: a symlink on the way (even one that stays inside the
+    /// root), something missing, the root itself, a climb above it, a file where a directory is asked.
+    @Test(arguments: [("/lib/x", true), ("/lib", true), ("/abs", true), ("/passwdlink", false), ("/escape", true), ("/dangling", false),
+                      ("/missing", true), ("/etc/missing", false), ("/", true), ("", true), ("/..", true), ("/usr/../..", true),
+                      ("/etc/passwd", true)])
+    func leavesTheRestToTheWalk(path: String, directory: Bool) throws {
+        let root = try makeRoot()
+        defer { removeTree(root) }
+        #expect(RootPath.openExisting(root: root, path: path, directory: directory) == nil)
+    }
+
+    @Test func subdirectoryMakesAndOpensOneLevel() throws {
+        let root = try makeTempDir("root")
+        defer { removeTree(root) }
+        let parent = try FileDescriptor.open(root, O_PATH | O_DIRECTORY)
+        let made = try RootPath.subdirectory("memory", of: parent, creating: true)
+        #expect(fdTarget(made.raw) == root + "/memory" && FS.isDirectory(root + "/memory"))
+        let again = try RootPath.subdirectory("memory", of: parent, creating: false)
+        #expect(fdTarget(again.raw) == root + "/memory")
+        #expect(throws: LinuxError.self) { _ = try RootPath.subdirectory("absent", of: parent, creating: false) }
+    }
+
+    @Test func subdirectoryRefusesASymlinkInItsPlace() throws {
+        let base = try makeTempDir("root")
+        defer { removeTree(base) }
+        let root = base + "/root", outside = base + "/outside"
+        try FS.mkdirAll(root)
+        try FS.mkdirAll(outside)
+        #expect(symlink(outside, root + "/cpu") == 0)
+        let parent = try FileDescriptor.open(root, O_PATH | O_DIRECTORY)
+        #expect(throws: LinuxError.self) { _ = try RootPath.subdirectory("cpu", of: parent, creating: true) }
+        #expect(throws: LinuxError.self) { _ = try RootPath.subdirectory("../outside", of: parent, creating: false) }
+    }
+}
+
 // glibc exports makedev/major/minor as these functions; the header macros are invisible to Swift.
 @_silgen_name("gnu_dev_makedev") private func gnu_dev_makedev(_ major: UInt32, _ minor: UInt32) -> dev_t
 @_silgen_name("gnu_dev_major") private func gnu_dev_major(_ dev: dev_t) -> UInt32
