@@ -32,6 +32,15 @@ private func makeRoot() throws -> String {
     return root
 }
 
+/// An empty root beside a directory outside it, under one temporary directory (removed by the caller).
+private func makeRootAndOutside() throws -> (base: String, root: String, outside: String) {
+    let base = try makeTempDir("root")
+    let root = base + "/root", outside = base + "/outside"
+    try FS.mkdirAll(root)
+    try FS.mkdirAll(outside)
+    return (base, root, outside)
+}
+
 @Suite("RootPath.resolve")
 struct RootPathResolveTests {
     @Test(arguments: [
@@ -143,22 +152,16 @@ struct RootPathCreateTests {
     }
 
     @Test func refusesASymlinkSwappedInAsTheLastDirectory() throws {
-        let base = try makeTempDir("root")
+        let (base, root, outside) = try makeRootAndOutside()
         defer { removeTree(base) }
-        let root = base + "/root", outside = base + "/outside"
-        try FS.mkdirAll(root)
-        try FS.mkdirAll(outside)
         #expect(symlink(outside, root + "/mnt") == 0)
         #expect(throws: LinuxError.self) { _ = try RootPath.create(root: root, components: ["mnt"], lastIsFile: false) }
         #expect(FS.listDirectory(outside).isEmpty)
     }
 
     @Test func refusesASymlinkSwappedInAsTheLastFile() throws {
-        let base = try makeTempDir("root")
+        let (base, root, outside) = try makeRootAndOutside()
         defer { removeTree(base) }
-        let root = base + "/root", outside = base + "/outside"
-        try FS.mkdirAll(root)
-        try FS.mkdirAll(outside)
         try FS.writeString(outside + "/secret", "unchanged")
         #expect(symlink(outside + "/secret", root + "/file") == 0)
         #expect(symlink(outside + "/created", root + "/dangling") == 0)
@@ -169,11 +172,8 @@ struct RootPathCreateTests {
     }
 
     @Test func refusesAnIntermediateSymlink() throws {
-        let base = try makeTempDir("root")
+        let (base, root, outside) = try makeRootAndOutside()
         defer { removeTree(base) }
-        let root = base + "/root", outside = base + "/outside"
-        try FS.mkdirAll(root)
-        try FS.mkdirAll(outside)
         #expect(symlink(outside, root + "/link") == 0)
         #expect(throws: LinuxError.self) { _ = try RootPath.create(root: root, components: ["link", "sub", "file"], lastIsFile: true) }
         // Nothing may be created outside the root on the way to that failure.
@@ -216,11 +216,8 @@ struct RootPathFastPathTests {
     }
 
     @Test func subdirectoryRefusesASymlinkInItsPlace() throws {
-        let base = try makeTempDir("root")
+        let (base, root, outside) = try makeRootAndOutside()
         defer { removeTree(base) }
-        let root = base + "/root", outside = base + "/outside"
-        try FS.mkdirAll(root)
-        try FS.mkdirAll(outside)
         #expect(symlink(outside, root + "/cpu") == 0)
         let parent = try FileDescriptor.open(root, O_PATH | O_DIRECTORY)
         #expect(throws: LinuxError.self) { _ = try RootPath.subdirectory("cpu", of: parent, creating: true) }
