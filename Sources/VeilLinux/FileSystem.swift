@@ -92,8 +92,9 @@ public enum FS {
         // Only the missing levels are made, from the deepest existing one down (not a mkdir of
         // every level from the root).
         if mkdir(path, mode) != 0 {
-            guard errno == ENOENT || errno == EEXIST else { throw LinuxError("mkdir", path) }
-            if errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            let failure = errno
+            guard failure == ENOENT || failure == EEXIST else { throw LinuxError("mkdir", path, errno: failure) }
+            if failure == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex {
                 try mkdirAll(String(path[..<slash]), mode: mode)
                 if mkdir(path, mode) != 0 && errno != EEXIST { throw LinuxError("mkdir", path) }
             }

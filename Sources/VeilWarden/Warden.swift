@@ -331,4 +331,3 @@ func threadFD(_ raw: UnsafeMutableRawPointer?) -> Int32 { Int32(Int(bitPattern: 
 func writeStandardError(_ text: String) {
     _ = text.withCString { write(2, $0, strlen($0)) }
 }
-
