@@ -1,5 +1,6 @@
 import Glibc
 import VeilLinux
+import VeilSpec
 
 /// The outcome of one `veil doctor` check.
 public enum DoctorStatus: String, Codable, Sendable, Comparable, CaseIterable {
@@ -149,14 +150,6 @@ enum DoctorFiles {
     }
 
     static func readTrimmed(_ path: String) -> String? {
-        read(path).map { $0.trimmingWhitespace() }
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
+        read(path).map { $0.trimmingWhitespace }
     }
 }

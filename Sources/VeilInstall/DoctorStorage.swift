@@ -1,5 +1,6 @@
 import Glibc
 import VeilLinux
+import VeilSpec
 
 /// Space and inode numbers of one filesystem (statvfs).
 public struct FilesystemStats: Equatable, Sendable {
@@ -25,9 +26,9 @@ public enum EvictionThreshold: Equatable, Sendable {
 
     /// "10%", "1Gi", "500Mi", "100k", "2e3": nil when unreadable.
     public static func parse(_ text: String) -> EvictionThreshold? {
-        let t = text.trimmingWhitespace()
+        let t = text.trimmingWhitespace
         if t.hasSuffix("%") {
-            guard let value = Double(String(t.dropLast()).trimmingWhitespace()), value >= 0 else { return nil }
+            guard let value = Double(String(t.dropLast()).trimmingWhitespace), value >= 0 else { return nil }
             return .percent(value)
         }
         let suffixes: [(String, Double)] = [
@@ -97,11 +98,11 @@ public enum KubeletConfigReader {
             i += 1
             guard let (indent, key, value) = keyValue(line) else { continue }
             if key == "mergeDefaultEvictionSettings" {
-                result.mergeDefaults = unquote(value.trimmingWhitespace().trimmingTrailingComma()) == "true"
+                result.mergeDefaults = unquote(value.trimmingWhitespace.trimmingTrailingComma()) == "true"
             }
             guard key == "evictionHard" else { continue }
             var map: [String: String] = [:]
-            let rest = value.trimmingWhitespace()
+            let rest = value.trimmingWhitespace
             if rest.hasPrefix("{") {
                 // Flow mapping, possibly over several lines, up to the closing brace.
                 var flow = rest
@@ -111,15 +112,15 @@ public enum KubeletConfigReader {
                 }
                 let inner = flow.dropFirst().prefix { $0 != "}" }
                 for pair in splitOutsideQuotes(String(inner), by: ",") {
-                    if let (_, k, v) = keyValue(pair), !k.isEmpty { map[k] = unquote(v.trimmingWhitespace()) }
+                    if let (_, k, v) = keyValue(pair), !k.isEmpty { map[k] = unquote(v.trimmingWhitespace) }
                 }
             } else if rest.isEmpty {
                 // Block mapping: the following lines indented deeper.
                 while i < lines.count {
                     let next = lines[i]
-                    if next.trimmingWhitespace().isEmpty { i += 1; continue }
+                    if next.trimmingWhitespace.isEmpty { i += 1; continue }
                     guard let (childIndent, k, v) = keyValue(next), childIndent > indent else { break }
-                    map[k] = unquote(v.trimmingWhitespace().trimmingTrailingComma())
+                    map[k] = unquote(v.trimmingWhitespace.trimmingTrailingComma())
                     i += 1
                 }
             }
@@ -145,7 +146,7 @@ public enum KubeletConfigReader {
             } else if c == ":" {
                 let after = body.index(after: index)
                 if after == body.endIndex || body[after] == " " || body[after] == "\t" {
-                    let key = unquote(String(body[..<index]).trimmingWhitespace())
+                    let key = unquote(String(body[..<index]).trimmingWhitespace)
                     return (indent, key, String(body[after...]))
                 }
             }
@@ -197,7 +198,7 @@ public enum KubeletConfigReader {
 }
 
 extension String {
-    func trimmingTrailingComma() -> String { hasSuffix(",") ? String(dropLast()).trimmingWhitespace() : self }
+    func trimmingTrailingComma() -> String { hasSuffix(",") ? String(dropLast()).trimmingWhitespace : self }
 }
 
 /// Container storage placement and free space against kubelet's eviction thresholds.
