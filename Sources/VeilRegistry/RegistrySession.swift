@@ -205,16 +205,13 @@ final class RegistrySession {
 
     /// `: CODE: message` from a registry's `{"errors":[...]}` body, or the status.
     static func errorSummary(_ response: HTTPResponse) -> String {
-        if let first = errorObjects(response).first {
-            let code = first["code"]?.string ?? "?"
-            let message = first["message"]?.string ?? ""
-            return ": \(code) \(message) (HTTP \(response.status))"
-        }
-        return " (HTTP \(response.status))"
+        errorSummary(response, first: errorObjects(response).first)
     }
 
-    static func errorCode(_ response: HTTPResponse) -> String? {
-        errorObjects(response).first?["code"]?.string
+    /// `first`: the body's first error object, parsed once by the caller.
+    static func errorSummary(_ response: HTTPResponse, first: [String: JSONValue]?) -> String {
+        guard let first else { return " (HTTP \(response.status))" }
+        return ": \(first["code"]?.string ?? "?") \(first["message"]?.string ?? "") (HTTP \(response.status))"
     }
 
     /// The objects of a registry's `{"errors":[...]}` body (none when it has no such list).
@@ -224,8 +221,9 @@ final class RegistrySession {
 
     /// A non-success answer as the matching error kind.
     func failure(_ response: HTTPResponse, _ what: String) -> RegistryError {
-        let summary = Self.errorSummary(response)
-        let code = Self.errorCode(response)
+        let first = Self.errorObjects(response).first
+        let summary = Self.errorSummary(response, first: first)
+        let code = first?["code"]?.string
         if code == "MANIFEST_UNKNOWN" || code == "NAME_UNKNOWN" || (code == nil && response.status == 404 && what.hasPrefix("manifest")) {
             return fail(.unknownManifest, "\(what) not found on \(endpoint)\(summary)")
         }
