@@ -2,6 +2,7 @@
    SOCKET, and for each connection takes the pty master it carries (SCM_RIGHTS) and appends what
    the master reads to OUT, in a child, until the terminal closes. The guest's checkpoint checks
    run a terminal container with it, and give it the restored container's new pty. */
+#define _GNU_SOURCE  /* accept4 */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
