@@ -6,6 +6,9 @@ import VeilSpec
 private let RESOLVE_NO_MAGICLINKS: UInt64 = 0x02
 private let RESOLVE_NO_SYMLINKS: UInt64 = 0x04
 private let RESOLVE_BENEATH: UInt64 = 0x08
+/// How every path inside the container's root is opened: beneath the starting directory, no
+/// symlink (magic or not) followed.
+private let confined = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
 
 /// Paths inside the container's root, resolved the way the container will see them.
 enum RootPath {
@@ -47,16 +50,16 @@ enum RootPath {
         guard !relative.isEmpty, let top = try? FileDescriptor.open(root, O_PATH | O_DIRECTORY) else { return nil }
         defer { top.close() }
         let flags = UInt64(O_PATH | O_CLOEXEC) | (directory ? UInt64(O_DIRECTORY) : 0)
-        let fd = veil_openat2(top.raw, relative, flags, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        let fd = veil_openat2(top.raw, relative, flags, 0, confined)
         return fd >= 0 ? FileDescriptor(fd) : nil
     }
 
-    /// The directory `name` (one component) in `parent`, made first when asked; opened as
-    /// `create` opens each level.
-    static func subdirectory(_ name: String, of parent: FileDescriptor, creating: Bool) throws(LinuxError) -> FileDescriptor {
-        if creating && mkdirat(parent.raw, name, 0o755) != 0 && errno != EEXIST { throw LinuxError("mkdir", name) }
+    /// The directory `name` (one component) in `parent`, made first when asked, opened
+    /// `confined`; errors name it as `shown`.
+    static func subdirectory(_ name: String, of parent: FileDescriptor, creating: Bool, shown: String? = nil) throws(LinuxError) -> FileDescriptor {
+        if creating && mkdirat(parent.raw, name, 0o755) != 0 && errno != EEXIST { throw LinuxError("mkdir", shown ?? name) }
         let flags = UInt64(O_PATH | O_CLOEXEC | O_DIRECTORY)
-        return FileDescriptor(try sysNeg("openat2", name) { veil_openat2(parent.raw, name, flags, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) })
+        return FileDescriptor(try sysNeg("openat2", shown ?? name) { veil_openat2(parent.raw, name, flags, 0, confined) })
     }
 
     /// Creates `components` under `root` (directories, and a file as the last one when asked)
@@ -64,27 +67,24 @@ enum RootPath {
     /// level above, opened with no symlink allowed: a symlink swapped in after resolving makes
     /// the call fail instead of creating or mounting anything outside the root.
     static func create(root: String, components: [String], lastIsFile: Bool) throws(LinuxError) -> FileDescriptor {
-        let resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
         var current = try FileDescriptor.open(root, O_PATH | O_DIRECTORY)
         var shown = root
         for (index, part) in components.enumerated() {
             shown += "/" + part
-            let isLast = index == components.count - 1
-            if isLast && lastIsFile {
-                // Only a missing file is created: opening an existing one for writing fails with
-                // EROFS on a read-only rootfs (containerd mounts one for readOnlyRootFilesystem).
-                var existing = stat()
-                if fstatat(current.raw, part, &existing, AT_SYMLINK_NOFOLLOW) != 0 {
-                    let fd = openat(current.raw, part, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
-                    if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR && errno != ETXTBSY && errno != EACCES {
-                        throw LinuxError("create", shown)
-                    }
-                }
-            } else if mkdirat(current.raw, part, 0o755) != 0 && errno != EEXIST {
-                throw LinuxError("mkdir", shown)
+            guard index == components.count - 1 && lastIsFile else {
+                current = try subdirectory(part, of: current, creating: true, shown: shown)
+                continue
             }
-            let flags = UInt64(O_PATH | O_CLOEXEC) | ((isLast && lastIsFile) ? 0 : UInt64(O_DIRECTORY))
-            let next = try sysNeg("openat2", shown) { veil_openat2(current.raw, part, flags, 0, resolve) }
+            // The last component, a file. Only a missing file is created: opening an existing one for
+            // writing fails with EROFS on a read-only rootfs (containerd mounts one for readOnlyRootFilesystem).
+            var existing = stat()
+            if fstatat(current.raw, part, &existing, AT_SYMLINK_NOFOLLOW) != 0 {
+                let fd = openat(current.raw, part, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o755)
+                if fd >= 0 { close(fd) } else if errno != EEXIST && errno != EISDIR && errno != ETXTBSY && errno != EACCES {
+                    throw LinuxError("create", shown)
+                }
+            }
+            let next = try sysNeg("openat2", shown) { veil_openat2(current.raw, part, UInt64(O_PATH | O_CLOEXEC), 0, confined) }
             current = FileDescriptor(next)
         }
         return current

@@ -49,7 +49,9 @@ public enum Warden {
     /// joined still starts on the same CPUs (a short-lived container never pays it). Read and set
     /// by the supervising thread only.
     nonisolated(unsafe) static var trimDue: UInt64?
-    static let trimDelayNanoseconds: UInt64 = 50_000_000
+
+    /// The trim, 50 ms from now.
+    static func scheduleTrim() { trimDue = BootClock.now() + 50_000_000 }
 
     /// `initPid`: the owning container's init, guarded from the start. `awaitingListener`: the
     /// first listener (and the FUSE connection) come over the control socket, fd 3 is a placeholder.
@@ -90,7 +92,7 @@ public enum Warden {
         supervisor = pthread_self()
         if !awaitingListener {
             serve(listener: firstListenerFD)
-            trimDue = BootClock.now() + trimDelayNanoseconds
+            scheduleTrim()
         }
         supervise()
     }
@@ -159,7 +161,7 @@ public enum Warden {
                 initBeforeListener = -1
             }
             _ = "ok".withCString { write(connection, $0, 2) }
-            trimDue = BootClock.now() + trimDelayNanoseconds
+            scheduleTrim()
         }
     }
 
